@@ -1,0 +1,45 @@
+/**
+ * AWS SDK v3 client construction in one place. Local endpoints (kinesalite, dynalite)
+ * only speak HTTP/1.1, so a NodeHttpHandler is used whenever an endpoint override is set;
+ * against real AWS the SDK defaults stand.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { KinesisClient } from '@aws-sdk/client-kinesis';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { Agent } from 'node:http';
+import type { Config } from './config.js';
+
+/** Credentials for local stand-ins, which accept any. Never used against AWS endpoints. */
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+function localOptions(endpoint: string | undefined, maxSockets: number) {
+  if (!endpoint) return {};
+  return {
+    endpoint,
+    credentials: LOCAL_CREDENTIALS,
+    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets }) }),
+  };
+}
+
+export interface ClientOptions {
+  /** Upper bound of concurrent sockets to a local endpoint. */
+  maxSockets?: number;
+  /** SDK-level retries; the pipeline retries throttled entries itself, so 1–3 is usual. */
+  maxAttempts?: number;
+}
+
+export function createKinesisClient(config: Pick<Config, 'aws'>, options: ClientOptions = {}): KinesisClient {
+  return new KinesisClient({
+    region: config.aws.region,
+    maxAttempts: options.maxAttempts ?? 3,
+    ...localOptions(config.aws.kinesisEndpoint, options.maxSockets ?? 64),
+  });
+}
+
+export function createDynamoClient(config: Pick<Config, 'aws'>, options: ClientOptions = {}): DynamoDBClient {
+  return new DynamoDBClient({
+    region: config.aws.region,
+    maxAttempts: options.maxAttempts ?? 3,
+    ...localOptions(config.aws.dynamodbEndpoint, options.maxSockets ?? 64),
+  });
+}

@@ -1,0 +1,239 @@
+/**
+ * Configuration: parsed and validated once, at start-up, from environment variables
+ * (the names the AWS deployment uses), then frozen and passed down. Nothing below an
+ * entry point reads `process.env`.
+ *
+ * @example
+ *   const config = loadConfig(process.env); // throws PipelineError('CONFIG_INVALID') naming the variable
+ */
+import Type from 'typebox';
+import Value from 'typebox/value';
+import { PipelineError } from './errors.js';
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 });
+const Url = Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://\\S+$' });
+const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9_.-]+$' });
+
+/** Every variable the pipeline reads, with its default. Documented in README.md. */
+const EnvSchema = Type.Object({
+  AWS_REGION: Type.String({ default: 'us-east-1', minLength: 1 }),
+  AWS_ENDPOINT_URL_KINESIS: Type.Optional(Url),
+  AWS_ENDPOINT_URL_DYNAMODB: Type.Optional(Url),
+  KINESIS_STREAM_NAME: Type.String({ ...Name, default: 'ExperimentEvents' }),
+  KINESIS_DLQ_STREAM_NAME: Type.String({ ...Name, default: 'ExperimentEvents-dlq' }),
+  KINESIS_SHARD_COUNT: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+  DYNAMODB_TABLE_NAME: Type.String({ ...Name, default: 'ExperimentCounters' }),
+  DYNAMODB_CHECKPOINT_TABLE_NAME: Type.String({ ...Name, default: 'ExperimentCheckpoints' }),
+  DATABASE_URL: Type.Optional(Url),
+  DATABASE_REPLICA_URL: Type.Optional(Url),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DATABASE_MAX_OVERFLOW: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
+  DATABASE_POOL_TIMEOUT: Type.Number({ minimum: 0.1, maximum: 600, default: 30 }),
+  REDIS_URL: Type.Optional(Url),
+  REDIS_CACHE_TTL: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  OPENSEARCH_ENDPOINT: Type.Optional(Url),
+  OPENSEARCH_INDEX_PREFIX: Type.String({ ...Name, default: 'experimentation-events' }),
+  LISTEN_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
+  INGEST_PORT: Type.Integer({ ...Port, default: 8081 }),
+  QUERY_API_PORT: Type.Integer({ ...Port, default: 8080 }),
+  INGEST_API_KEYS: Type.String({ default: '' }),
+  INGEST_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+  INGEST_MAX_BUFFER_BYTES: Type.Integer({ minimum: 64 * 1024, default: 32 * 1024 * 1024 }),
+  INGEST_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
+  INGEST_PUT_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
+  INGEST_PUT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
+  INGEST_KPL_AGGREGATION: Type.Boolean({ default: false }),
+  EVENT_MAX_BYTES: Type.Integer({ minimum: 256, maximum: 1024 * 1024, default: 8 * 1024 }),
+  EVENT_MAX_AGE_HOURS: Type.Number({ minimum: 0, maximum: 24 * 365, default: 24 * 7 }),
+  EVENT_MAX_FUTURE_SECONDS: Type.Number({ minimum: 0, maximum: 86_400, default: 300 }),
+  EVENT_MAX_SEGMENTS: Type.Integer({ minimum: 0, maximum: 50, default: 10 }),
+  LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
+  API_KEYS: Type.String({ default: '' }),
+  COGNITO_USER_POOL_ID: Type.Optional(Type.String({ minLength: 1 })),
+  COGNITO_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  EXPERIMENTATION_API_URL: Type.Optional(Url),
+  PROCESSOR_SEGMENT_VALUE_CAP: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
+  PROCESSOR_DEDUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 24 * 3600 }),
+  PROCESSOR_BATCH_MAX_RECORDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10_000 }),
+  PROCESSOR_POLL_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+  PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+});
+
+/** Structured, frozen configuration handed to every component. */
+export interface Config {
+  readonly aws: { readonly region: string; readonly kinesisEndpoint?: string; readonly dynamodbEndpoint?: string };
+  readonly kinesis: { readonly streamName: string; readonly dlqStreamName: string; readonly shardCount: number };
+  readonly dynamodb: { readonly countersTable: string; readonly checkpointTable: string };
+  readonly database: {
+    readonly url?: string;
+    readonly replicaUrl?: string;
+    readonly poolSize: number;
+    readonly maxOverflow: number;
+    readonly poolTimeoutMs: number;
+  };
+  readonly redis: { readonly url?: string; readonly cacheTtlSeconds: number };
+  readonly opensearch: { readonly endpoint?: string; readonly indexPrefix: string };
+  readonly ingest: {
+    readonly host: string;
+    readonly port: number;
+    readonly apiKeys: readonly string[];
+    readonly maxBodyBytes: number;
+    readonly maxBufferBytes: number;
+    readonly lingerMs: number;
+    readonly putMaxAttempts: number;
+    readonly putConcurrency: number;
+    readonly kplAggregation: boolean;
+  };
+  readonly events: EventLimits;
+  readonly queryApi: {
+    readonly host: string;
+    readonly port: number;
+    readonly apiKeys: readonly string[];
+    readonly cognito?: { readonly userPoolId: string; readonly clientId: string };
+  };
+  readonly processors: {
+    readonly segmentValueCap: number;
+    readonly dedupWindowSeconds: number;
+    readonly batchMaxRecords: number;
+    readonly pollIntervalMs: number;
+    readonly writeConcurrency: number;
+  };
+  readonly experimentationApiUrl?: string;
+  readonly logLevel: string;
+}
+
+/** Limits that protect the pipeline from oversized or absurd events. */
+export interface EventLimits {
+  readonly maxEventBytes: number;
+  readonly maxAgeMs: number;
+  readonly maxFutureMs: number;
+  readonly maxSegments: number;
+}
+
+export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
+  maxEventBytes: 8 * 1024,
+  maxAgeMs: 7 * 24 * 3600 * 1000,
+  maxFutureMs: 300 * 1000,
+  maxSegments: 10,
+});
+
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
+
+function readKnownVariables(env: Record<string, string | undefined>): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(EnvSchema.properties)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const type = (schema as { type?: string }).type;
+    if (type === 'integer' || type === 'number')
+      raw[name] = /^-?\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
+    else if (type === 'boolean') raw[name] = BOOLEAN_WORDS[value.trim().toLowerCase()] ?? value;
+    else raw[name] = value;
+  }
+  return raw;
+}
+
+function describeRule(error: { keyword: string; message: string }): string {
+  return `${error.keyword}: ${error.message}`;
+}
+
+const splitList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+/**
+ * Parses and validates the environment. Throws `PipelineError('CONFIG_INVALID')` whose
+ * message names every bad variable and the rule it broke.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const raw = readKnownVariables(env);
+  const withDefaults = Value.Default(EnvSchema, raw) as Record<string, unknown>;
+  if (!Value.Check(EnvSchema, withDefaults)) {
+    const problems = [...Value.Errors(EnvSchema, withDefaults)].map((error) => {
+      const variable = error.instancePath.replace(/^\//, '') || 'environment';
+      return `${variable}=${JSON.stringify(env[variable] ?? null)} (${describeRule(error)})`;
+    });
+    throw new PipelineError('CONFIG_INVALID', `Invalid configuration: ${problems.join('; ')}`, { details: problems });
+  }
+  const e = withDefaults;
+  const cognito =
+    e.COGNITO_USER_POOL_ID && e.COGNITO_CLIENT_ID
+      ? { userPoolId: e.COGNITO_USER_POOL_ID, clientId: e.COGNITO_CLIENT_ID }
+      : undefined;
+  if (Boolean(e.COGNITO_USER_POOL_ID) !== Boolean(e.COGNITO_CLIENT_ID)) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      'Invalid configuration: COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together',
+    );
+  }
+  const config: Config = {
+    aws: {
+      region: e.AWS_REGION,
+      kinesisEndpoint: e.AWS_ENDPOINT_URL_KINESIS,
+      dynamodbEndpoint: e.AWS_ENDPOINT_URL_DYNAMODB,
+    },
+    kinesis: {
+      streamName: e.KINESIS_STREAM_NAME,
+      dlqStreamName: e.KINESIS_DLQ_STREAM_NAME,
+      shardCount: e.KINESIS_SHARD_COUNT,
+    },
+    dynamodb: { countersTable: e.DYNAMODB_TABLE_NAME, checkpointTable: e.DYNAMODB_CHECKPOINT_TABLE_NAME },
+    database: {
+      url: e.DATABASE_URL,
+      replicaUrl: e.DATABASE_REPLICA_URL,
+      poolSize: e.DATABASE_POOL_SIZE,
+      maxOverflow: e.DATABASE_MAX_OVERFLOW,
+      poolTimeoutMs: Math.round(e.DATABASE_POOL_TIMEOUT * 1000),
+    },
+    redis: { url: e.REDIS_URL, cacheTtlSeconds: e.REDIS_CACHE_TTL },
+    opensearch: { endpoint: e.OPENSEARCH_ENDPOINT, indexPrefix: e.OPENSEARCH_INDEX_PREFIX },
+    ingest: {
+      host: e.LISTEN_HOST,
+      port: e.INGEST_PORT,
+      apiKeys: splitList(e.INGEST_API_KEYS),
+      maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
+      maxBufferBytes: e.INGEST_MAX_BUFFER_BYTES,
+      lingerMs: e.INGEST_LINGER_MS,
+      putMaxAttempts: e.INGEST_PUT_MAX_ATTEMPTS,
+      putConcurrency: e.INGEST_PUT_CONCURRENCY,
+      kplAggregation: e.INGEST_KPL_AGGREGATION,
+    },
+    events: {
+      maxEventBytes: e.EVENT_MAX_BYTES,
+      maxAgeMs: Math.round(e.EVENT_MAX_AGE_HOURS * 3600 * 1000),
+      maxFutureMs: Math.round(e.EVENT_MAX_FUTURE_SECONDS * 1000),
+      maxSegments: e.EVENT_MAX_SEGMENTS,
+    },
+    queryApi: { host: e.LISTEN_HOST, port: e.QUERY_API_PORT, apiKeys: splitList(e.API_KEYS), cognito },
+    processors: {
+      segmentValueCap: e.PROCESSOR_SEGMENT_VALUE_CAP,
+      dedupWindowSeconds: e.PROCESSOR_DEDUP_WINDOW_SECONDS,
+      batchMaxRecords: e.PROCESSOR_BATCH_MAX_RECORDS,
+      pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
+      writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
+    },
+    experimentationApiUrl: e.EXPERIMENTATION_API_URL,
+    logLevel: e.LOG_LEVEL,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The documented list of variables, for README generation and `--help` output. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties);

@@ -1,0 +1,83 @@
+/**
+ * The layout of the `ExperimentCounters` DynamoDB table, shared by the processors (which
+ * write it) and the query API (which reads it). One Query on `experiment_id` returns an
+ * experiment's whole table: totals and every segment cell.
+ *
+ *   experiment_id (partition key)  = experimentId
+ *   variant_metric (sort key)      = `${variantId}#${metricKey}`                         total cell
+ *                                  | `seg#${dimension}=${value}#${variantId}#${metricKey}` segment cell
+ *
+ * `metricKey` is the event's `metric` for conversions and `$exposure` for impressions.
+ * Variant ids, metric keys and dimension names cannot contain `#` or `=` (contract key
+ * pattern), so a cell key is parsed from the right; a segment *value* may contain anything.
+ *
+ * Attributes of a cell (all numbers):
+ *   events       number of events counted
+ *   units        distinct users with at least one event (exposed users for `$exposure`)
+ *   sum          Σ over users of the user's total value for this metric
+ *   sum_squares  Σ over users of the square of that total
+ *   last_event_at  latest `receivedAt` (epoch ms) written to the cell
+ *   wm_<shardId> per-shard watermark of the exactly-once protocol (opaque to readers)
+ *
+ * A user's segment value per dimension is the one of their first event in the experiment;
+ * values beyond the configured cap per dimension are counted under `(other)`, so for each
+ * dimension the segment cells add up exactly to the total cell.
+ */
+export const COUNTER_PARTITION_KEY = 'experiment_id';
+export const COUNTER_SORT_KEY = 'variant_metric';
+export const EXPOSURE_METRIC = '$exposure';
+export const OTHER_SEGMENT_VALUE = '(other)';
+export const SEGMENT_CELL_PREFIX = 'seg#';
+
+export const COUNTER_ATTRIBUTES = {
+  events: 'events',
+  units: 'units',
+  sum: 'sum',
+  sumSquares: 'sum_squares',
+  lastEventAt: 'last_event_at',
+} as const;
+
+/** The watermark attribute of one shard: `wm_` + shard id (shard ids are `shardId-000000000000`). */
+export const watermarkAttribute = (shardId: string): string => `wm_${shardId.replace(/[^A-Za-z0-9_]/g, '_')}`;
+
+export interface CellKey {
+  variantId: string;
+  metricKey: string;
+  /** Present for segment cells. */
+  segment?: { dimension: string; value: string };
+}
+
+/** Builds the sort key of a cell. */
+export function encodeCellKey(cell: CellKey): string {
+  const tail = `${cell.variantId}#${cell.metricKey}`;
+  return cell.segment ? `${SEGMENT_CELL_PREFIX}${cell.segment.dimension}=${cell.segment.value}#${tail}` : tail;
+}
+
+/** Parses a sort key back into a cell; throws on keys this layout did not write. */
+export function decodeCellKey(sortKey: string): CellKey {
+  const metricAt = sortKey.lastIndexOf('#');
+  const variantAt = sortKey.lastIndexOf('#', metricAt - 1);
+  if (metricAt <= 0) throw new Error(`not a counter cell key: ${sortKey}`);
+  const metricKey = sortKey.slice(metricAt + 1);
+  if (!sortKey.startsWith(SEGMENT_CELL_PREFIX)) {
+    return { variantId: sortKey.slice(variantAt + 1, metricAt), metricKey };
+  }
+  const variantId = sortKey.slice(variantAt + 1, metricAt);
+  const segmentPart = sortKey.slice(SEGMENT_CELL_PREFIX.length, variantAt);
+  const equalsAt = segmentPart.indexOf('=');
+  if (equalsAt <= 0 || variantAt < 0) throw new Error(`not a segment cell key: ${sortKey}`);
+  return {
+    variantId,
+    metricKey,
+    segment: { dimension: segmentPart.slice(0, equalsAt), value: segmentPart.slice(equalsAt + 1) },
+  };
+}
+
+/** Sufficient statistics of one cell, as read by the query API. */
+export interface CellStatistics {
+  events: number;
+  units: number;
+  sum: number;
+  sumSquares: number;
+  lastEventAt?: number;
+}

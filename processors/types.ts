@@ -1,0 +1,67 @@
+/**
+ * The types every processors module agrees on: how adapters hand records to the
+ * pipeline, how a user record is identified for the exactly-once protocol, and the
+ * counter sink's contract.
+ */
+import type { EventRejection, StreamEvent } from '../common/event-contract.js';
+
+/** A Kinesis record as every adapter (local consumer, Lambda, KCL) hands it to the pipeline. */
+export interface RawKinesisRecord {
+  sequenceNumber: string;
+  partitionKey: string;
+  data: Uint8Array;
+  /** Epoch ms, when the adapter knows it. */
+  approximateArrivalTimestamp?: number;
+}
+
+/** Records of one shard, in sequence order. The unit of work of the pipeline. */
+export interface ShardBatch {
+  shardId: string;
+  records: readonly RawKinesisRecord[];
+}
+
+/**
+ * Identity of one user record: the Kinesis record plus its position inside a KPL
+ * aggregate (0 for records that are not aggregated). Stable across redeliveries,
+ * which is what makes replays recognisable.
+ */
+export interface RecordIdentity {
+  shardId: string;
+  sequenceNumber: string;
+  subSequenceNumber: number;
+}
+
+/** A decoded, contract-valid event with the identity of the record that carried it. */
+export interface ValidEvent {
+  id: RecordIdentity;
+  event: StreamEvent;
+}
+
+/** A record (or user record) that failed decoding or validation: bound for the dead-letter stream. */
+export interface DeadLetter {
+  id: RecordIdentity;
+  partitionKey: string;
+  /** The original bytes, untouched, so a replay after a fix sees what the producer sent. */
+  data: Uint8Array;
+  reasons: EventRejection[];
+}
+
+/** What the counter sink did with a batch. */
+export interface CounterWriteResult {
+  /** Events applied to counters for the first time. */
+  counted: number;
+  /** Producer-retry duplicates (same eventId, different record) that were not counted again. */
+  duplicates: number;
+  /** Counter cells touched. */
+  cells: number;
+  /** DynamoDB write requests issued (UpdateItem calls, including conditional re-applies). */
+  writeRequests: number;
+}
+
+/**
+ * Writes a shard's valid events into the counters, exactly once per record identity,
+ * however often and however cut the same records are delivered.
+ */
+export interface CounterSink {
+  writeBatch(shardId: string, events: readonly ValidEvent[]): Promise<CounterWriteResult>;
+}
