@@ -65,3 +65,23 @@ export interface CounterWriteResult {
 export interface CounterSink {
   writeBatch(shardId: string, events: readonly ValidEvent[]): Promise<CounterWriteResult>;
 }
+
+/** Sends dead letters to the dead-letter stream. Resolves only when every letter is durably written. */
+export interface DeadLetterSink {
+  send(letters: readonly DeadLetter[]): Promise<void>;
+}
+
+/** What the raw-event index did with a batch. */
+export interface IndexResult {
+  indexed: number;
+  /** Events the index refused for good (mapping errors): the pipeline dead-letters them. */
+  rejected: { event: ValidEvent; reason: string }[];
+}
+
+/**
+ * Indexes raw events (document `_id` = eventId, so replays overwrite). Retries 429/5xx
+ * items itself; resolves when every event is either indexed or permanently rejected.
+ */
+export interface EventIndexSink {
+  index(events: readonly ValidEvent[]): Promise<IndexResult>;
+}
