@@ -1,0 +1,73 @@
+/**
+ * Versioned schema migrations, applied in order at start-up and by `npm run migrate`.
+ * Each migration runs in its own transaction together with its row in
+ * `schema_migrations`; an advisory lock makes concurrent starts (several Fargate tasks)
+ * apply each migration exactly once. Never edit a released migration: append a new one.
+ */
+import type pg from 'pg';
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'experiments and flags',
+    sql: `
+      CREATE TABLE experiments (
+        key        text PRIMARY KEY,
+        definition jsonb NOT NULL,
+        version    integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX experiments_status ON experiments ((definition->>'status'));
+      CREATE TABLE flags (
+        key        text PRIMARY KEY,
+        definition jsonb NOT NULL,
+        version    integer NOT NULL DEFAULT 1,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );`,
+  },
+];
+
+/** An arbitrary but fixed key for pg_advisory_lock, shared by every instance of the service. */
+const MIGRATION_LOCK_KEY = 42_170_004;
+
+/**
+ * Applies every migration newer than the database's version; returns the versions
+ * applied (empty when up to date). Safe to run concurrently from several processes.
+ */
+export async function runMigrations(pool: pg.Pool, migrations: readonly Migration[] = MIGRATIONS): Promise<number[]> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const applied = new Set(rows.map((row) => row.version));
+    const pending = [...migrations].sort((a, b) => a.version - b.version).filter((m) => !applied.has(m.version));
+    for (const migration of pending) {
+      await client.query('BEGIN');
+      try {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${migration.version} (${migration.name}) failed`, { cause: error });
+      }
+    }
+    return pending.map((m) => m.version);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]).catch(() => undefined);
+    client.release();
+  }
+}
