@@ -12,6 +12,11 @@ export interface RawKinesisRecord {
   data: Uint8Array;
   /** Epoch ms, when the adapter knows it. */
   approximateArrivalTimestamp?: number;
+  /**
+   * Set when the adapter hands over a user record already taken out of a KPL aggregate
+   * (the KCL daemon de-aggregates): the pipeline then uses it as is and does not de-aggregate again.
+   */
+  subSequenceNumber?: number;
 }
 
 /** Records of one shard, in sequence order. The unit of work of the pipeline. */

@@ -1,0 +1,91 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { kinesisRecord, kplAggregate, sampleEvent } from '../pipeline/test-doubles.js';
+import type { RawKinesisRecord } from '../types.js';
+import { decodeShardBatch } from './decode-shard-batch.js';
+
+const limits = { maxEventBytes: 8192, maxSegments: 10 };
+
+function aggregate(sequenceNumber: string, payloads: unknown[]): RawKinesisRecord {
+  const encoded = kplAggregate(payloads);
+  return { sequenceNumber, partitionKey: encoded.partitionKey, data: encoded.data };
+}
+
+describe('decodeShardBatch', () => {
+  it('decodes a plain record into a valid event with sub-sequence 0', () => {
+    const event = sampleEvent();
+    const decoded = decodeShardBatch({ shardId: 'shardId-0', records: [kinesisRecord('100', event)] }, limits);
+    expect(decoded.valid).toEqual([
+      { id: { shardId: 'shardId-0', sequenceNumber: '100', subSequenceNumber: 0 }, event },
+    ]);
+    expect(decoded.deadLetters).toEqual([]);
+    expect(decoded.lastSequenceNumber).toBe('100');
+  });
+
+  it('opens a KPL aggregate into user records numbered by their position', () => {
+    const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' }), sampleEvent({ userId: 'c' })];
+    const decoded = decodeShardBatch({ shardId: 's', records: [aggregate('200', events)] }, limits);
+    expect(decoded.records).toBe(1);
+    expect(decoded.userRecords).toBe(3);
+    expect(decoded.valid.map((v) => [v.id.subSequenceNumber, v.event.userId])).toEqual([
+      [0, 'a'],
+      [1, 'b'],
+      [2, 'c'],
+    ]);
+    expect(decoded.validSources.map((s) => s.partitionKey)).toEqual(['pk-0', 'pk-1', 'pk-2']);
+  });
+
+  it('dead-letters a corrupt aggregate whole and keeps going', () => {
+    const corrupt = aggregate('300', [sampleEvent()]);
+    const bytes = Buffer.from(corrupt.data);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0xff; // breaks the MD5 checksum
+    const decoded = decodeShardBatch(
+      { shardId: 's', records: [{ ...corrupt, data: bytes }, kinesisRecord('301', sampleEvent())] },
+      limits,
+    );
+    expect(decoded.deadLetters).toHaveLength(1);
+    expect(decoded.deadLetters[0]!.reasons[0]).toMatchObject({ index: 0, field: '(record)', rule: 'kpl-aggregate' });
+    expect(decoded.deadLetters[0]!.data).toEqual(bytes);
+    expect(decoded.valid).toHaveLength(1);
+  });
+
+  it('keeps the sub-sequence number of a record the adapter already de-aggregated', () => {
+    const record = { ...kinesisRecord('400', sampleEvent()), subSequenceNumber: 7 };
+    const decoded = decodeShardBatch({ shardId: 's', records: [record] }, limits);
+    expect(decoded.valid[0]!.id.subSequenceNumber).toBe(7);
+  });
+
+  it('gives every poison record a reason naming field and rule', () => {
+    const records = [
+      kinesisRecord('1', '{"not json'),
+      kinesisRecord('2', sampleEvent({ version: 9 })),
+      kinesisRecord('3', { ...sampleEvent(), experimentId: undefined }),
+      kinesisRecord('4', sampleEvent({ userId: 'x'.repeat(9000) })),
+      kinesisRecord('5', { ...sampleEvent(), type: 'conversion' }),
+      kinesisRecord('6', sampleEvent()),
+    ];
+    const decoded = decodeShardBatch({ shardId: 's', records }, limits);
+    expect(decoded.valid.map((v) => v.id.sequenceNumber)).toEqual(['6']);
+    expect(decoded.deadLetters.map((d) => [d.id.sequenceNumber, d.reasons[0]?.field, d.reasons[0]?.rule])).toEqual([
+      ['1', '(event)', 'json'],
+      ['2', 'version', 'unsupported-version'],
+      ['3', 'experimentId', 'required'],
+      ['4', '(event)', 'max-size'],
+      ['5', 'metric', 'required-for-conversion'],
+    ]);
+    expect(decoded.deadLetters.map((d) => d.reasons[0]?.index)).toEqual([0, 1, 2, 3, 4]);
+    expect(decoded.deadLetters[0]!.data.toString()).toBe('{"not json');
+  });
+
+  it('never throws and accounts for every user record, whatever the bytes', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }), (payloads) => {
+        const records = payloads.map((data, i) => ({ sequenceNumber: String(i + 1), partitionKey: 'p', data }));
+        const decoded = decodeShardBatch({ shardId: 's', records }, limits);
+        expect(decoded.valid.length + decoded.deadLetters.length).toBe(decoded.userRecords);
+        expect(decoded.userRecords).toBe(records.length);
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
