@@ -81,3 +81,50 @@ export interface CellStatistics {
   sumSquares: number;
   lastEventAt?: number;
 }
+
+/**
+ * Two-dimension cells (for the query API's `?by=a,b` breakdown) are segment cells whose
+ * dimension is `${a}+${b}` (names sorted) and whose value is `${valueOfA}+${valueOfB}`.
+ * `+` cannot occur in a dimension name (contract key pattern); inside each value `%` and
+ * `+` are percent-escaped, so values with neither (almost all) read exactly as sent and
+ * any pair value splits back unambiguously. Only pairs among a user's first
+ * `MAX_PAIR_DIMENSIONS` dimensions by name are written, bounding cells per event.
+ */
+export const PAIR_SEPARATOR = '+';
+export const MAX_PAIR_DIMENSIONS = 4;
+
+export interface SegmentValue {
+  dimension: string;
+  value: string;
+}
+
+const escapePairPart = (value: string): string => value.replace(/%/g, '%25').replace(/\+/g, '%2B');
+const unescapePairPart = (value: string): string => value.replace(/%2B/g, '+').replace(/%25/g, '%');
+
+/**
+ * The segment of a pair cell for two single-dimension values, in name order whatever the
+ * argument order.
+ *
+ * @example encodePairSegment({dimension:'device',value:'ios'},{dimension:'country',value:'US'})
+ *          // → { dimension: 'country+device', value: 'US+ios' }
+ */
+export function encodePairSegment(first: SegmentValue, second: SegmentValue): SegmentValue {
+  const [a, b] = first.dimension <= second.dimension ? [first, second] : [second, first];
+  return {
+    dimension: `${a.dimension}${PAIR_SEPARATOR}${b.dimension}`,
+    value: `${escapePairPart(a.value)}${PAIR_SEPARATOR}${escapePairPart(b.value)}`,
+  };
+}
+
+/** Splits a pair cell's segment back into its two values; `undefined` for single-dimension segments. */
+export function parsePairSegment(segment: SegmentValue): [SegmentValue, SegmentValue] | undefined {
+  const dimensions = segment.dimension.split(PAIR_SEPARATOR);
+  const values = segment.value.split(PAIR_SEPARATOR);
+  if (dimensions.length !== 2 || values.length !== 2) return undefined;
+  const [dimA, dimB] = dimensions as [string, string];
+  const [valueA, valueB] = values as [string, string];
+  return [
+    { dimension: dimA, value: unescapePairPart(valueA) },
+    { dimension: dimB, value: unescapePairPart(valueB) },
+  ];
+}

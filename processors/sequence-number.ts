@@ -1,23 +1,29 @@
 /**
- * Kinesis sequence numbers are decimal strings of up to 128 bits: beyond JS numbers and
- * beyond DynamoDB's 38-digit numbers. Comparing them as fixed-width, zero-padded strings
- * orders them correctly and keeps them storable as DynamoDB strings.
+ * Kinesis sequence numbers are decimal strings of up to 129 digits (API pattern
+ * `0|([1-9]\d{0,128})`; Kinesis and kinesalite hand out 56-digit ones today): beyond JS
+ * numbers and beyond DynamoDB's 38-digit numbers. Comparing them as fixed-width,
+ * zero-padded strings orders them correctly and keeps them storable as DynamoDB strings.
  */
-export const SEQUENCE_NUMBER_WIDTH = 40;
+export const SEQUENCE_NUMBER_WIDTH = 129;
 const SUB_SEQUENCE_WIDTH = 6;
 
 /** Left-pads a sequence number to the fixed width so string order equals numeric order. */
 export function padSequenceNumber(sequenceNumber: string): string {
-  if (!/^\d{1,40}$/.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
+  if (!/^\d{1,129}$/.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
   return sequenceNumber.padStart(SEQUENCE_NUMBER_WIDTH, '0');
 }
 
 /**
- * A totally ordered position of a user record within its shard:
- * padded sequence number, then padded sub-sequence number (position inside a KPL aggregate).
+ * A totally ordered position of a user record within its shard: the sequence number
+ * prefixed by its digit count (3 digits), then the padded sub-sequence number (position
+ * inside a KPL aggregate). String order equals record order, like a padded form, but a
+ * 56-digit sequence number takes 66 characters instead of 136: positions are stored on
+ * every counter item (one watermark per shard), and DynamoDB bills writes by item size.
  */
 export function recordPosition(sequenceNumber: string, subSequenceNumber: number): string {
-  return `${padSequenceNumber(sequenceNumber)}.${String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0')}`;
+  const digits = padSequenceNumber(sequenceNumber).replace(/^0+(?=\d)/, '');
+  const sub = String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
+  return `${String(digits.length).padStart(3, '0')}${digits}.${sub}`;
 }
 
 /** Negative, zero or positive like a comparator, for sequence numbers of any length. */
