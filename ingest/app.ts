@@ -1,0 +1,203 @@
+/**
+ * The collector's Fastify app. `buildCollectorApp` wires routes to injected
+ * dependencies and does not listen: tests drive it with `app.inject()`, `server.ts`
+ * calls `listen()`.
+ *
+ *   POST /api/v1/events   JSON array, { events: [...] } or NDJSON → 202 { accepted, rejected }
+ *   GET  /health          process alive
+ *   GET  /ready           stream reachable
+ *   GET  /metrics         Prometheus
+ *   GET  /docs            OpenAPI (generated from the event contract)
+ */
+import { timingSafeEqual } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import Type from 'typebox';
+import { v7 as uuidv7 } from 'uuid';
+import type { Config } from '../common/config.js';
+import { PipelineError } from '../common/errors.js';
+import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
+import { registerErrorHandling, sendError } from '../common/http-errors.js';
+import type { Logger } from '../common/logger.js';
+import { collectEvents } from './collect-events.js';
+import type { CollectorMetrics } from './metrics.js';
+import { bodyFormatOf, parseBody } from './parse-body.js';
+import type { EntryOutcome, StreamEntry } from './put-records-batcher.js';
+
+/** What the collector needs from the outside world. */
+export interface CollectorDeps {
+  logger: Logger;
+  metrics: CollectorMetrics;
+  /** Writes entries durably (the PutRecords batcher). */
+  submit: (entries: readonly StreamEntry[]) => Promise<EntryOutcome[]>;
+  /** Throws when the stream is not reachable. */
+  checkReady: () => Promise<void>;
+  clock?: () => number;
+  newEventId?: () => string;
+}
+
+const ErrorSchema = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String(), details: Type.Optional(Type.Unknown()) }),
+});
+
+const IngestResponseSchema = Type.Object({
+  accepted: Type.Integer({ description: 'Events durably written to the stream.' }),
+  rejected: Type.Array(EventRejectionSchema, {
+    description:
+      'One entry per problem: validation failures, and valid events the stream did not accept (rule `stream-write-failed`, safe to retry).',
+  }),
+  error: Type.Optional(ErrorSchema.properties.error),
+});
+
+const RequestBodySchema = Type.Union([
+  Type.Array(IncomingEventSchema),
+  Type.Object({ events: Type.Array(IncomingEventSchema) }),
+]);
+
+function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] | undefined): boolean {
+  if (typeof provided !== 'string') return false;
+  const candidate = Buffer.from(provided);
+  return expected.some((key) => key.length === candidate.length && timingSafeEqual(key, candidate));
+}
+
+/** Builds the collector app (not listening). */
+export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
+  const clock = deps.clock ?? Date.now;
+  const newEventId = deps.newEventId ?? uuidv7;
+  const apiKeys = config.ingest.apiKeys.map((key) => Buffer.from(key));
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: config.ingest.maxBodyBytes,
+    requestIdHeader: 'x-request-id',
+    // Per-request lines would cost more than the request at 10k events/s; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'Experiment event collector',
+        version: '1.0.0',
+        description: 'Accepts experiment impressions and conversions.',
+      },
+      components: { securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } } },
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  // The body is parsed by the route so one bad NDJSON line or one invalid event stays that event's problem.
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser(
+    ['application/json', 'application/x-ndjson', 'application/ndjson'],
+    { parseAs: 'string' },
+    (_req, body, done) => done(null, body),
+  );
+
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (apiKeys.length === 0) return;
+    if (!apiKeyMatches(apiKeys, request.headers['x-api-key'])) {
+      await sendError(
+        reply,
+        'UNAUTHORIZED',
+        request.headers['x-api-key']
+          ? 'the x-api-key header is not a valid producer key'
+          : 'the x-api-key header is required',
+      );
+    }
+  };
+
+  app.post(
+    '/api/v1/events',
+    {
+      onRequest: authenticate,
+      // Documented with the contract schema; validated per event by the route, not as a whole.
+      validatorCompiler: () => () => true,
+      schema: {
+        summary: 'Send experiment events',
+        description:
+          'Accepts a JSON array, `{ "events": [...] }` (application/json) or NDJSON (application/x-ndjson). Answers 202 once every accepted event is durably in the stream.',
+        security: apiKeys.length > 0 ? [{ apiKey: [] }] : [],
+        body: RequestBodySchema,
+        response: {
+          202: IngestResponseSchema,
+          400: Type.Union([IngestResponseSchema, ErrorSchema]),
+          503: Type.Union([IngestResponseSchema, ErrorSchema]),
+          '4xx': ErrorSchema,
+          '5xx': ErrorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const format = bodyFormatOf(request.headers['content-type']);
+      if (!format) throw new PipelineError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-ndjson');
+      const parsed = parseBody(typeof request.body === 'string' ? request.body : '', format);
+      const { valid, rejected } = collectEvents(parsed, { now: clock(), limits: config.events, newEventId });
+      for (const rejection of rejected) deps.metrics.rejected.inc({ rule: rejection.rule });
+
+      if (valid.length === 0) {
+        const message =
+          parsed.candidates.length === 0 ? 'the body contains no events' : 'no event in the request is valid';
+        return reply.code(400).send({ accepted: 0, rejected, error: { code: 'EVENT_INVALID', message } });
+      }
+      let outcomes: EntryOutcome[];
+      try {
+        outcomes = await deps.submit(
+          valid.map((v) => ({ partitionKey: v.event.userId, data: Buffer.from(v.serialized) })),
+        );
+      } catch (error) {
+        if (error instanceof PipelineError && error.code === 'BACKPRESSURE')
+          deps.metrics.throttled.inc({ reason: 'backpressure' });
+        throw error;
+      }
+      let accepted = 0;
+      outcomes.forEach((outcome, i) => {
+        if (outcome.ok) {
+          accepted++;
+          return;
+        }
+        deps.metrics.failed.inc({ code: outcome.errorCode });
+        rejected.push({
+          index: valid[i]?.index ?? -1,
+          field: '(event)',
+          rule: 'stream-write-failed',
+          message: `the stream did not accept the event (${outcome.errorCode}); retry it`,
+        });
+      });
+      deps.metrics.accepted.inc(accepted);
+      rejected.sort((a, b) => a.index - b.index);
+      if (accepted === 0) {
+        void reply.header('retry-after', '1');
+        return reply
+          .code(503)
+          .send({
+            accepted,
+            rejected,
+            error: { code: 'STREAM_UNAVAILABLE', message: 'the stream accepted none of the events; retry later' },
+          });
+      }
+      return reply.code(202).send({ accepted, rejected });
+    },
+  );
+
+  app.get('/health', { schema: { hide: true } }, () => ({ status: 'ok' }));
+  app.get('/ready', { schema: { hide: true } }, async (_request, reply) => {
+    try {
+      await deps.checkReady();
+      return { status: 'ready' };
+    } catch (error) {
+      deps.logger.warn({ err: error }, 'readiness check failed');
+      return sendError(reply, 'STREAM_UNAVAILABLE', 'the event stream is not reachable');
+    }
+  });
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    void reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+  return app;
+}
+
+/** The collector app type, for callers that hold one. */
+export type CollectorApp = Awaited<ReturnType<typeof buildCollectorApp>>;

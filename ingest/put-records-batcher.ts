@@ -1,0 +1,277 @@
+/**
+ * Shares PutRecords calls between concurrent requests. Entries wait at most `lingerMs`
+ * (or until a call is full: 500 records / 5 MB) and are then written together. A caller's
+ * promise resolves only when Kinesis has accepted each of its entries (or they failed
+ * for good), which is what lets the collector answer 202 durably.
+ *
+ * Failed entries (throttling, internal failures) are retried alone, with full-jitter
+ * backoff, up to `maxAttempts`; what still fails is reported per entry, never dropped.
+ * The buffer is bounded in bytes: when full, `submit` refuses the whole request with
+ * `BACKPRESSURE` instead of growing.
+ */
+import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { PipelineError } from '../common/errors.js';
+import type { Logger } from '../common/logger.js';
+import { backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
+import { aggregateByShard } from './kpl-aggregation.js';
+import type { ShardMap } from './shard-map.js';
+
+/** Kinesis PutRecords limits. */
+export const PUT_RECORDS_MAX_ENTRIES = 500;
+export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
+
+export interface StreamEntry {
+  partitionKey: string;
+  data: Uint8Array;
+}
+
+export type EntryOutcome =
+  { ok: true; shardId: string; sequenceNumber: string } | { ok: false; errorCode: string; message: string };
+
+/** Observations for metrics; all optional. */
+export interface BatcherObserver {
+  onPutRecords?(durationMs: number, records: number, failedRecords: number): void;
+  onThrottled?(entries: number): void;
+}
+
+export interface PutRecordsBatcherOptions {
+  kinesis: Pick<KinesisClient, 'send'>;
+  streamName: string;
+  lingerMs: number;
+  maxBufferBytes: number;
+  /** PutRecords calls in flight at once. */
+  concurrency: number;
+  retryPolicy: RetryPolicy;
+  /** When set, entries are KPL-aggregated per destination shard. */
+  shardMap?: () => ShardMap;
+  observer?: BatcherObserver;
+  logger?: Logger;
+}
+
+interface PendingEntry {
+  entry: StreamEntry;
+  bytes: number;
+  resolve: (outcome: EntryOutcome) => void;
+}
+
+/** One Kinesis record of a call and the pending entries it carries (several when aggregated). */
+interface OutgoingRecord {
+  request: PutRecordsRequestEntry;
+  entries: PendingEntry[];
+}
+
+const RETRIABLE_CALL_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'KMSThrottlingException',
+  'InternalFailure',
+  'InternalFailureException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'LimitExceededException',
+]);
+
+function isRetriableCallError(error: unknown): boolean {
+  const err = error as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string };
+  if (err.name && RETRIABLE_CALL_ERRORS.has(err.name)) return true;
+  const status = err.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500;
+  // No HTTP response at all: connection reset, refused, timeout.
+  return typeof err.code === 'string' || err.name === 'TimeoutError' || err.name === 'AbortError';
+}
+
+const entryBytes = (entry: StreamEntry): number => entry.data.byteLength + Buffer.byteLength(entry.partitionKey);
+
+export class PutRecordsBatcher {
+  private readonly options: PutRecordsBatcherOptions;
+  private pending: PendingEntry[] = [];
+  private pendingBytes = 0;
+  private inFlightBytes = 0;
+  private activeCalls = 0;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(options: PutRecordsBatcherOptions) {
+    this.options = options;
+  }
+
+  /** Bytes held (waiting or being written). */
+  get bufferedBytes(): number {
+    return this.pendingBytes + this.inFlightBytes;
+  }
+
+  /**
+   * Queues entries for writing. Resolves, in entry order, when each is written or failed for good.
+   * Throws `BACKPRESSURE` at once when the entries do not fit in the buffer.
+   */
+  submit(entries: readonly StreamEntry[]): Promise<EntryOutcome[]> {
+    const sizes = entries.map(entryBytes);
+    const total = sizes.reduce((sum, size) => sum + size, 0);
+    if (this.bufferedBytes + total > this.options.maxBufferBytes) {
+      throw new PipelineError('BACKPRESSURE', 'the collector buffer is full; retry after the indicated delay', {
+        details: { retryAfterSeconds: 1 },
+      });
+    }
+    const promises = entries.map(
+      (entry, i) =>
+        new Promise<EntryOutcome>((resolve) => {
+          this.pending.push({ entry, bytes: sizes[i] ?? 0, resolve });
+        }),
+    );
+    this.pendingBytes += total;
+    this.schedule();
+    return Promise.all(promises);
+  }
+
+  /** Writes everything queued now and resolves when nothing is pending or in flight (shutdown). */
+  async drain(): Promise<void> {
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    this.pump(true);
+    if (this.pending.length === 0 && this.activeCalls === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (
+      this.pendingBytes >= PUT_RECORDS_MAX_BYTES ||
+      this.pending.length >= PUT_RECORDS_MAX_ENTRIES * this.entriesPerRecordHint()
+    ) {
+      this.pump(true);
+    } else if (this.lingerTimer === undefined) {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.pump(true);
+      }, this.options.lingerMs);
+    }
+  }
+
+  /** With aggregation a call carries far more than 500 entries; without, exactly up to 500. */
+  private entriesPerRecordHint(): number {
+    return this.options.shardMap ? 50 : 1;
+  }
+
+  /** Starts calls while there is work and capacity. `force` sends partial calls (linger expired). */
+  private pump(force: boolean): void {
+    while (this.pending.length > 0 && this.activeCalls < this.options.concurrency) {
+      const full = this.pendingBytes >= PUT_RECORDS_MAX_BYTES || this.pending.length >= PUT_RECORDS_MAX_ENTRIES;
+      if (!force && !full) break;
+      const batch = this.takeCallBatch();
+      this.activeCalls++;
+      this.writeCall(batch)
+        .catch((error: unknown) => {
+          // writeCall resolves every entry itself; reaching here is a bug worth logging loudly.
+          this.options.logger?.error({ err: error }, 'unexpected error in PutRecords batcher');
+          for (const record of batch)
+            for (const pending of record.entries)
+              pending.resolve({ ok: false, errorCode: 'INTERNAL', message: 'internal error' });
+        })
+        .finally(() => {
+          this.activeCalls--;
+          this.inFlightBytes -= batch.reduce((sum, record) => sum + record.entries.reduce((s, p) => s + p.bytes, 0), 0);
+          if (this.pending.length > 0) this.pump(true);
+          else if (this.activeCalls === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+        });
+    }
+  }
+
+  /** Takes entries for one call within the PutRecords limits, converting them to outgoing records. */
+  private takeCallBatch(): OutgoingRecord[] {
+    const aggregated = this.options.shardMap !== undefined;
+    const maxEntries = aggregated ? Number.POSITIVE_INFINITY : PUT_RECORDS_MAX_ENTRIES;
+    // Leave headroom for aggregation framing and partition keys.
+    const maxBytes = PUT_RECORDS_MAX_BYTES - 64 * 1024;
+    let bytes = 0;
+    let count = 0;
+    while (count < this.pending.length && count < maxEntries) {
+      const next = this.pending[count] as PendingEntry;
+      if (count > 0 && bytes + next.bytes > maxBytes) break;
+      bytes += next.bytes;
+      count++;
+    }
+    const taken = this.pending.splice(0, count);
+    this.pendingBytes -= bytes;
+    this.inFlightBytes += bytes;
+    if (!this.options.shardMap) {
+      return taken.map((pending) => ({
+        request: { PartitionKey: pending.entry.partitionKey, Data: pending.entry.data },
+        entries: [pending],
+      }));
+    }
+    const aggregates = aggregateByShard(
+      taken.map((pending) => ({ partitionKey: pending.entry.partitionKey, data: pending.entry.data, ref: pending })),
+      this.options.shardMap(),
+    );
+    return aggregates.map((aggregate) => ({
+      request: {
+        PartitionKey: aggregate.partitionKey,
+        ExplicitHashKey: aggregate.explicitHashKey,
+        Data: aggregate.data,
+      },
+      entries: aggregate.refs,
+    }));
+  }
+
+  /** Sends one call, retrying failed records alone, and resolves every entry it carries. */
+  private async writeCall(records: OutgoingRecord[]): Promise<void> {
+    const { retryPolicy, streamName, kinesis, observer } = this.options;
+    let remaining = records;
+    for (let attempt = 1; remaining.length > 0; attempt++) {
+      const started = performance.now();
+      let failed: { record: OutgoingRecord; errorCode: string; message: string }[] = [];
+      try {
+        const out = await kinesis.send(
+          new PutRecordsCommand({ StreamName: streamName, Records: remaining.map((r) => r.request) }),
+        );
+        const results = out.Records ?? [];
+        remaining.forEach((record, i) => {
+          const result = results[i];
+          if (result?.SequenceNumber && result.ShardId && !result.ErrorCode) {
+            for (const pending of record.entries)
+              pending.resolve({ ok: true, shardId: result.ShardId, sequenceNumber: result.SequenceNumber });
+          } else {
+            failed.push({
+              record,
+              errorCode: result?.ErrorCode ?? 'MissingResult',
+              message: result?.ErrorMessage ?? 'no result for record',
+            });
+          }
+        });
+        observer?.onPutRecords?.(performance.now() - started, remaining.length, failed.length);
+      } catch (error) {
+        const err = error as Error;
+        const errorCode = err.name || 'PutRecordsFailed';
+        if (!isRetriableCallError(error)) {
+          this.options.logger?.error(
+            { err: error, records: remaining.length },
+            'PutRecords failed with a non-retriable error',
+          );
+          this.failAll(remaining, errorCode, err.message);
+          return;
+        }
+        failed = remaining.map((record) => ({ record, errorCode, message: err.message }));
+        observer?.onPutRecords?.(performance.now() - started, remaining.length, remaining.length);
+      }
+      if (failed.length === 0) return;
+      const throttled = failed.filter(
+        (f) => f.errorCode.includes('Throughput') || f.errorCode.includes('Throttl'),
+      ).length;
+      if (throttled > 0) observer?.onThrottled?.(throttled);
+      if (attempt >= retryPolicy.maxAttempts) {
+        this.options.logger?.warn(
+          { failed: failed.length, attempts: attempt, errorCode: failed[0]?.errorCode },
+          'PutRecords entries failed after all retries',
+        );
+        for (const f of failed) this.failAll([f.record], f.errorCode, f.message);
+        return;
+      }
+      remaining = failed.map((f) => f.record);
+      await sleep(backoffDelayMs(retryPolicy, attempt));
+    }
+  }
+
+  private failAll(records: OutgoingRecord[], errorCode: string, message: string): void {
+    for (const record of records)
+      for (const pending of record.entries) pending.resolve({ ok: false, errorCode, message });
+  }
+}

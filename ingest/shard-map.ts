@@ -1,0 +1,45 @@
+/**
+ * Which shard a partition key lands on: Kinesis hashes the key with MD5 into a 128-bit
+ * integer and routes it to the open shard whose hash-key range contains it. The KPL
+ * aggregator needs this to pack only records of the same destination shard together
+ * (the KCL drops user records whose hash key falls outside the shard's range).
+ */
+import { createHash } from 'node:crypto';
+
+export interface ShardRange {
+  shardId: string;
+  startingHashKey: bigint;
+  endingHashKey: bigint;
+}
+
+/** The 128-bit hash key Kinesis derives from a partition key. */
+export function partitionKeyHash(partitionKey: string): bigint {
+  return BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
+}
+
+/** Open shards sorted by range, for binary search. */
+export class ShardMap {
+  private readonly ranges: readonly ShardRange[];
+
+  constructor(ranges: readonly ShardRange[]) {
+    if (ranges.length === 0) throw new Error('a shard map needs at least one open shard');
+    this.ranges = [...ranges].sort((a, b) => (a.startingHashKey < b.startingHashKey ? -1 : 1));
+  }
+
+  get shardCount(): number {
+    return this.ranges.length;
+  }
+
+  /** The open shard owning `partitionKey`. */
+  shardFor(partitionKey: string): ShardRange {
+    const hash = partitionKeyHash(partitionKey);
+    let low = 0;
+    let high = this.ranges.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if ((this.ranges[middle] as ShardRange).startingHashKey <= hash) low = middle;
+      else high = middle - 1;
+    }
+    return this.ranges[low] as ShardRange;
+  }
+}
