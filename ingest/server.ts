@@ -4,7 +4,7 @@
  * writes everything still buffered, then closes. Run directly (`tsx ingest/server.ts`)
  * it reads the environment once and stops cleanly on SIGTERM/SIGINT.
  */
-import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { pathToFileURL } from 'node:url';
 import { createKinesisClient } from '../common/aws-clients.js';
 import { loadConfig, type Config } from '../common/config.js';
@@ -36,10 +36,8 @@ export interface CollectorOverrides {
 /** Starts the collector on `config.ingest.host:port` (port 0 picks a free one). */
 export async function startCollector(config: Config, overrides: CollectorOverrides = {}): Promise<RunningCollector> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'collector' });
-  const ownClient = overrides.kinesis
-    ? undefined
-    : createKinesisClient(config, { maxSockets: config.ingest.putConcurrency * 2 });
-  const kinesis = overrides.kinesis ?? ownClient;
+  const kinesis = overrides.kinesis ?? createKinesisClient(config, { maxSockets: config.ingest.putConcurrency * 2 });
+  const ownsClient = overrides.kinesis === undefined;
   const metrics = createCollectorMetrics({ defaultMetrics: true });
   const shardMaps = config.ingest.kplAggregation
     ? await startShardMapCache(kinesis, config.kinesis.streamName, SHARD_MAP_REFRESH_MS, logger)
@@ -80,7 +78,7 @@ export async function startCollector(config: Config, overrides: CollectorOverrid
       await app.close();
       await batcher.drain();
       shardMaps?.stop();
-      ownClient?.destroy();
+      if (ownsClient && kinesis instanceof KinesisClient) kinesis.destroy();
       logger.info('collector stopped');
     },
   };
