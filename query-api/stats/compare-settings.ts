@@ -1,0 +1,59 @@
+/**
+ * Defaults and validation of CompareOptions, done once per call so the procedures
+ * below can trust their inputs.
+ */
+import { PipelineError } from '../../common/errors.js';
+import type { CompareOptions, GaussianPrior, MetricKind } from './types.js';
+
+/** gbstats' defaults: 95% intervals, sequential tuning N = 5000. */
+export const DEFAULT_ALPHA = 0.05;
+export const DEFAULT_SEQUENTIAL_TUNING = 5000;
+
+/** CompareOptions with every default applied. */
+export interface CompareSettings {
+  kind: MetricKind;
+  alpha: number;
+  sequential: boolean;
+  sequentialTuning: number;
+  lowerIsBetter: boolean;
+  oneSided: boolean;
+  prior: GaussianPrior | undefined;
+}
+
+/**
+ * Applies defaults and rejects settings the formulas cannot honour: α outside (0, 1)
+ * (or ≥ 0.5 for a one-sided sequential test, whose boundary assumes 2α < 1), a
+ * non-positive tuning parameter, a proper prior without positive finite variance.
+ *
+ * @example resolveCompareSettings({ kind: 'mean' }).sequentialTuning // 5000
+ */
+export function resolveCompareSettings(options: CompareOptions): CompareSettings {
+  const settings: CompareSettings = {
+    kind: options.kind,
+    alpha: options.alpha ?? DEFAULT_ALPHA,
+    sequential: options.sequential ?? true,
+    sequentialTuning: options.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
+    lowerIsBetter: options.lowerIsBetter ?? false,
+    oneSided: options.oneSided ?? false,
+    prior: options.prior,
+  };
+  const problems: string[] = [];
+  if (settings.kind !== 'binomial' && settings.kind !== 'mean') problems.push("kind must be 'binomial' or 'mean'");
+  if (!(settings.alpha > 0 && settings.alpha < 1)) problems.push('alpha must be between 0 and 1 (exclusive)');
+  if (settings.sequential && settings.oneSided && !(settings.alpha < 0.5)) {
+    problems.push('alpha must be below 0.5 for a one-sided sequential test');
+  }
+  if (!(Number.isFinite(settings.sequentialTuning) && settings.sequentialTuning > 0)) {
+    problems.push('sequentialTuning must be a positive number');
+  }
+  const prior = settings.prior;
+  if (prior?.proper && !(Number.isFinite(prior.mean) && Number.isFinite(prior.variance) && prior.variance > 0)) {
+    problems.push('a proper prior needs a finite mean and a positive, finite variance');
+  }
+  if (problems.length > 0) {
+    throw new PipelineError('VALIDATION_FAILED', `invalid comparison options: ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  return settings;
+}

@@ -1,0 +1,169 @@
+/**
+ * compareToControl: one metric, treatment versus control. Guards first (too few users,
+ * zero variance, zero baseline), then the effect moments, then the frequentist
+ * (sequential or fixed-horizon) and Bayesian summaries of each effect.
+ */
+import { absolutePrior, gaussianPosterior, type GaussianPosterior } from './bayesian.js';
+import { resolveCompareSettings, type CompareSettings } from './compare-settings.js';
+import {
+  absoluteEffect,
+  relativeEffect,
+  welchDegreesOfFreedom,
+  type EffectEstimate,
+  type VariantMoments,
+} from './effect-moments.js';
+import { fixedHorizonInference } from './fixed-horizon.js';
+import { assertValidSampleStats, sampleMoments, type SampleMoments } from './sample-moments.js';
+import { sequentialInference } from './sequential.js';
+import { alternativeFor, type FrequentistInference } from './test-direction.js';
+import type { CompareOptions, ComparisonWarning, Interval, SampleStats, VariantComparison } from './types.js';
+
+/**
+ * Compares a treatment with control on one metric. Every number is finite or null;
+ * `warnings` says why something is null.
+ *
+ * @example
+ *   compareToControl(
+ *     { n: 3407, sum: 1396.87, sumSquares: 52377.9767 },
+ *     { n: 3461, sum: 2422.7, sumSquares: 134698.29 },
+ *     { kind: 'mean', sequential: false },
+ *   ).relative // { estimate: 0.70732, ciLow: -0.03526, ciHigh: 1.44989 }, pValue 0.06191
+ */
+export function compareToControl(
+  control: SampleStats,
+  treatment: SampleStats,
+  options: CompareOptions,
+): VariantComparison {
+  const settings = resolveCompareSettings(options);
+  assertValidSampleStats(control, settings.kind, 'control');
+  assertValidSampleStats(treatment, settings.kind, 'treatment');
+  const controlMoments = sampleMoments(control, settings.kind);
+  const treatmentMoments = sampleMoments(treatment, settings.kind);
+
+  const warnings = guardWarnings(controlMoments, treatmentMoments);
+  const absoluteEstimate =
+    controlMoments.mean !== null && treatmentMoments.mean !== null ? treatmentMoments.mean - controlMoments.mean : null;
+  const relativeEstimate =
+    absoluteEstimate !== null && controlMoments.mean ? absoluteEstimate / Math.abs(controlMoments.mean) : null;
+
+  const testable = testableMoments(controlMoments, treatmentMoments);
+  if (testable === null) return untestedComparison(absoluteEstimate, relativeEstimate, settings, warnings);
+
+  const [controlTestable, treatmentTestable] = testable;
+  const absolute = absoluteEffect(controlTestable, treatmentTestable);
+  const relative = relativeEffect(controlTestable, treatmentTestable);
+  const degreesOfFreedom = welchDegreesOfFreedom(controlTestable, treatmentTestable);
+  const totalUsers = control.n + treatment.n;
+  const infer = (effect: EffectEstimate): FrequentistInference => {
+    const alternative = alternativeFor(settings.oneSided, settings.lowerIsBetter);
+    return settings.sequential
+      ? sequentialInference(effect, totalUsers, settings.alpha, settings.sequentialTuning, alternative)
+      : fixedHorizonInference(effect, degreesOfFreedom, settings.alpha, alternative);
+  };
+  const absoluteInference = infer(absolute);
+  const relativeInference = relative === null ? null : infer(relative);
+
+  const relativePosterior =
+    relative === null ? null : gaussianPosterior(relative, settings.prior, settings.alpha, settings.lowerIsBetter);
+  const absolutePosterior = gaussianPosterior(
+    absolute,
+    settings.prior === undefined ? undefined : absolutePrior(settings.prior, controlTestable.mean),
+    settings.alpha,
+    settings.lowerIsBetter,
+  );
+
+  return {
+    absolute: { estimate: absolute.estimate, ciLow: absoluteInference.ciLow, ciHigh: absoluteInference.ciHigh },
+    relative: {
+      estimate: relative?.estimate ?? null,
+      ciLow: relativeInference?.ciLow ?? null,
+      ciHigh: relativeInference?.ciHigh ?? null,
+    },
+    pValue: relativeInference?.pValue ?? null,
+    absolutePValue: absoluteInference.pValue,
+    chanceToWin: relativePosterior?.chanceToWin ?? null,
+    riskOfLoss: relativePosterior?.riskOfLoss ?? null,
+    standardErrors: { absolute: absolute.standardError, relative: relative?.standardError ?? null },
+    degreesOfFreedom,
+    bayesian: {
+      absolute: credibleInterval(absolutePosterior),
+      relative: relativePosterior === null ? emptyInterval(null) : credibleInterval(relativePosterior),
+      riskOfLoss: relativePosterior?.riskOfLoss ?? null,
+      riskOfKeepingControl: relativePosterior?.riskOfKeepingControl ?? null,
+    },
+    method: methodOf(settings),
+    warnings,
+  };
+}
+
+/** The reasons, in a stable order, why some inference will be missing. */
+function guardWarnings(control: SampleMoments, treatment: SampleMoments): ComparisonWarning[] {
+  const warnings: ComparisonWarning[] = [];
+  if (control.n < 2 || treatment.n < 2) warnings.push('too-few-units');
+  else if (!(
+    control.variance !== null &&
+    control.variance > 0 &&
+    treatment.variance !== null &&
+    treatment.variance > 0
+  )) {
+    // gbstats refuses to test when either arm has no spread: Welch's SE would rest on one arm alone.
+    warnings.push('zero-variance');
+  }
+  if (control.mean === 0) warnings.push('zero-baseline');
+  return warnings;
+}
+
+/** Both arms' moments when a test is possible (n ≥ 2 and positive variance), else null. */
+function testableMoments(control: SampleMoments, treatment: SampleMoments): [VariantMoments, VariantMoments] | null {
+  if (control.n < 2 || treatment.n < 2) return null;
+  if (control.mean === null || control.variance === null || !(control.variance > 0)) return null;
+  if (treatment.mean === null || treatment.variance === null || !(treatment.variance > 0)) return null;
+  return [
+    { n: control.n, mean: control.mean, variance: control.variance },
+    { n: treatment.n, mean: treatment.mean, variance: treatment.variance },
+  ];
+}
+
+function untestedComparison(
+  absoluteEstimate: number | null,
+  relativeEstimate: number | null,
+  settings: CompareSettings,
+  warnings: ComparisonWarning[],
+): VariantComparison {
+  return {
+    absolute: emptyInterval(absoluteEstimate),
+    relative: emptyInterval(relativeEstimate),
+    pValue: null,
+    absolutePValue: null,
+    chanceToWin: null,
+    riskOfLoss: null,
+    standardErrors: { absolute: null, relative: null },
+    degreesOfFreedom: null,
+    bayesian: {
+      absolute: emptyInterval(null),
+      relative: emptyInterval(null),
+      riskOfLoss: null,
+      riskOfKeepingControl: null,
+    },
+    method: methodOf(settings),
+    warnings,
+  };
+}
+
+function emptyInterval(estimate: number | null): Interval {
+  return { estimate, ciLow: null, ciHigh: null };
+}
+
+function credibleInterval(posterior: GaussianPosterior): Interval {
+  return { estimate: posterior.mean, ciLow: posterior.credibleLow, ciHigh: posterior.credibleHigh };
+}
+
+function methodOf(settings: CompareSettings): VariantComparison['method'] {
+  return {
+    alpha: settings.alpha,
+    sequential: settings.sequential,
+    sequentialTuning: settings.sequential ? settings.sequentialTuning : null,
+    oneSided: settings.oneSided,
+    lowerIsBetter: settings.lowerIsBetter,
+  };
+}
