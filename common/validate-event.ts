@@ -54,8 +54,15 @@ const RULE_BY_KEYWORD: Record<string, string> = {
   anyOf: 'type',
 };
 
+/** JSON-pointer path → dotted field name; an empty key shows as `""` so the field is never blank. */
 const fieldName = (instancePath: string): string =>
-  instancePath === '' ? '(event)' : instancePath.slice(1).replaceAll('/', '.');
+  instancePath === ''
+    ? '(event)'
+    : instancePath
+        .slice(1)
+        .split('/')
+        .map((part) => (part === '' ? '""' : part.replaceAll('~1', '/').replaceAll('~0', '~')))
+        .join('.');
 
 /** Turns compiled-schema errors into one rejection per field, naming the rule it broke. */
 function rejectionsFromSchemaErrors(

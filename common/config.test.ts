@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { PipelineError } from './errors.js';
+import { loadConfig } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies documented defaults and freezes the result', () => {
+    const config = loadConfig({});
+    expect(config.kinesis.streamName).toBe('ExperimentEvents');
+    expect(config.kinesis.dlqStreamName).toBe('ExperimentEvents-dlq');
+    expect(config.dynamodb.countersTable).toBe('ExperimentCounters');
+    expect(config.ingest.port).toBe(8081);
+    expect(config.queryApi.port).toBe(8080);
+    expect(config.ingest.maxBodyBytes).toBe(1024 * 1024);
+    expect(Object.isFrozen(config.ingest)).toBe(true);
+    expect(() => {
+      (config.ingest as { port: number }).port = 1;
+    }).toThrow();
+  });
+
+  it('parses numbers, booleans and lists from strings', () => {
+    const config = loadConfig({ INGEST_PORT: '9000', INGEST_KPL_AGGREGATION: 'yes', INGEST_API_KEYS: 'a, b,,c', DATABASE_POOL_TIMEOUT: '2.5' });
+    expect(config.ingest.port).toBe(9000);
+    expect(config.ingest.kplAggregation).toBe(true);
+    expect(config.ingest.apiKeys).toEqual(['a', 'b', 'c']);
+    expect(config.database.poolTimeoutMs).toBe(2500);
+  });
+
+  it('names every bad variable and its rule, with code CONFIG_INVALID', () => {
+    let error: unknown;
+    try {
+      loadConfig({ INGEST_PORT: 'eighty', KINESIS_SHARD_COUNT: '0', REDIS_URL: 'localhost' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(PipelineError);
+    const message = (error as PipelineError).message;
+    expect((error as PipelineError).code).toBe('CONFIG_INVALID');
+    expect(message).toContain('INGEST_PORT="eighty"');
+    expect(message).toContain('KINESIS_SHARD_COUNT="0"');
+    expect(message).toContain('REDIS_URL="localhost"');
+  });
+
+  it('refuses half a Cognito configuration', () => {
+    expect(() => loadConfig({ COGNITO_USER_POOL_ID: 'us-east-1_abc' })).toThrow(/COGNITO_CLIENT_ID/);
+  });
+});

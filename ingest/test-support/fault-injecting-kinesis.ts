@@ -1,0 +1,46 @@
+/**
+ * Wraps the real Kinesis client (kinesalite) to inject the failures kinesalite never
+ * produces: per-entry PutRecords failures, whole-call exceptions, and stalls. Entries
+ * marked as failed are not forwarded, exactly as Kinesis would not have stored them.
+ */
+import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
+
+export interface PutRecordsFaultPlan {
+  /** Error code to fail an entry with, or undefined to let it through. `call` counts from 0. */
+  failEntry?(call: number, partitionKey: string, entryIndex: number): string | undefined;
+  /** An error to throw for the whole call instead of sending it. */
+  throwForCall?(call: number): Error | undefined;
+  /** Awaited before each call is forwarded (to stall the stream). */
+  gate?(): Promise<void>;
+}
+
+export class FaultInjectingKinesis {
+  calls = 0;
+  forwardedEntries = 0;
+
+  constructor(
+    private readonly real: KinesisClient,
+    private readonly plan: PutRecordsFaultPlan,
+  ) {}
+
+  async send(command: any): Promise<any> {
+    if (!(command instanceof PutRecordsCommand)) return this.real.send(command);
+    const call = this.calls++;
+    await this.plan.gate?.();
+    const thrown = this.plan.throwForCall?.(call);
+    if (thrown) throw thrown;
+    const entries = command.input.Records ?? [];
+    const failures = entries.map((entry, i) => this.plan.failEntry?.(call, entry.PartitionKey ?? '', i));
+    const forwarded = entries.filter((_, i) => failures[i] === undefined);
+    this.forwardedEntries += forwarded.length;
+    const realResults =
+      forwarded.length > 0
+        ? ((await this.real.send(new PutRecordsCommand({ ...command.input, Records: forwarded }))).Records ?? [])
+        : [];
+    let next = 0;
+    const results: PutRecordsResultEntry[] = failures.map((code) =>
+      code === undefined ? (realResults[next++] ?? {}) : { ErrorCode: code, ErrorMessage: `injected ${code}` },
+    );
+    return { FailedRecordCount: failures.filter((f) => f !== undefined).length, Records: results, $metadata: {} };
+  }
+}
