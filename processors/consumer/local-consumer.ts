@@ -1,0 +1,147 @@
+/**
+ * The local consumer (adapter 1): reads every shard of a stream with GetRecords, one reader
+ * per shard, checkpoints in DynamoDB, and follows resharding (children start only after
+ * their parents finished). Lifecycle: `start()` → running → `stop()` (each reader finishes
+ * and checkpoints its batch in hand, then `stop()` resolves).
+ *
+ * @example
+ *   const consumer = createLocalConsumer({ kinesis, streamName, checkpoints, pipeline, logger, metrics });
+ *   await consumer.start();
+ *   process.once('SIGTERM', () => void consumer.stop());
+ */
+import { ListShardsCommand, type KinesisClient, type ListShardsCommandOutput } from '@aws-sdk/client-kinesis';
+import type { Logger } from '../../common/logger.js';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../../common/retry.js';
+import type { ProcessorMetrics } from '../metrics.js';
+import type { BatchOutcome, Pipeline } from '../pipeline.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import { interruptibleSleep } from './interruptible-sleep.js';
+import { isThrottle } from './kinesis-errors.js';
+import { readShard, type ShardReaderOptions } from './shard-reader.js';
+import { shardsReadyToRead, type ShardLineage } from './shard-lineage.js';
+
+/** Consumer tuning. Defaults in DEFAULT_CONSUMER_OPTIONS; tests pass short ones. */
+export interface LocalConsumerOptions extends ShardReaderOptions {
+  /** How often the shard list is re-read to discover children after a reshard. */
+  shardRefreshMs: number;
+  /** Wait before restarting a reader that failed. */
+  readerRestartDelayMs: number;
+}
+
+/** Documented defaults: 10,000 records per GetRecords, 200 ms idle poll (Kinesis allows 5 GetRecords/s per shard). */
+export const DEFAULT_CONSUMER_OPTIONS: Readonly<LocalConsumerOptions> = Object.freeze({
+  batchMaxRecords: 10_000,
+  pollIntervalMs: 200,
+  throttleRetry: { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5_000 },
+  batchRetry: DEFAULT_RETRY_POLICY,
+  shardRefreshMs: 5_000,
+  readerRestartDelayMs: 1_000,
+});
+
+/** What the local consumer needs. */
+export interface LocalConsumerDeps {
+  kinesis: KinesisClient;
+  streamName: string;
+  checkpoints: CheckpointStore;
+  pipeline: Pipeline;
+  logger: Logger;
+  metrics: ProcessorMetrics;
+  options?: Partial<LocalConsumerOptions>;
+  /** Called after each batch is checkpointed, with the commit time: the bench measures freshness with it. */
+  onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
+}
+
+/** A running consumer. */
+export interface LocalConsumer {
+  /** Reads the shard list and starts the readers; resolves once they are started. */
+  start(): Promise<void>;
+  /** Finishes every batch in hand, checkpoints, and stops. Idempotent. */
+  stop(): Promise<void>;
+  /** Shards currently being read. */
+  activeShards(): string[];
+}
+
+async function listAllShards(kinesis: KinesisClient, streamName: string): Promise<ShardLineage[]> {
+  const shards: ShardLineage[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page: ListShardsCommandOutput = await withRetry(
+      () => kinesis.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
+      { shouldRetry: isThrottle },
+    );
+    for (const shard of page.Shards ?? []) {
+      shards.push({
+        shardId: shard.ShardId!,
+        ...(shard.ParentShardId ? { parentShardId: shard.ParentShardId } : {}),
+        ...(shard.AdjacentParentShardId ? { adjacentParentShardId: shard.AdjacentParentShardId } : {}),
+      });
+    }
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return shards;
+}
+
+/** Creates the consumer; nothing is read until `start()`. */
+export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
+  const options: LocalConsumerOptions = { ...DEFAULT_CONSUMER_OPTIONS, ...deps.options };
+  const logger = deps.logger.child({ component: 'local-consumer', stream: deps.streamName });
+  const stopping = new AbortController();
+  const finished = new Set<string>();
+  const readers = new Map<string, Promise<void>>();
+  let wakeRefresh = new AbortController();
+  let refreshLoop: Promise<void> | undefined;
+
+  const startReader = (shardId: string) => {
+    const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger })
+      .then((end) => {
+        if (end === 'finished') finished.add(shardId);
+      })
+      .catch(async (error: unknown) => {
+        logger.error({ err: error, shardId }, 'shard reader failed; restarting it from its checkpoint');
+        await interruptibleSleep(options.readerRestartDelayMs, stopping.signal);
+      })
+      .finally(() => {
+        readers.delete(shardId);
+        wakeRefresh.abort(); // a finished parent may unblock its children at once
+      });
+    readers.set(shardId, run);
+  };
+
+  const refresh = async () => {
+    const shards = await listAllShards(deps.kinesis, deps.streamName);
+    for (const shardId of shardsReadyToRead(shards, finished, new Set(readers.keys()))) {
+      if (stopping.signal.aborted) return;
+      startReader(shardId);
+    }
+  };
+
+  const runRefreshLoop = async () => {
+    while (!stopping.signal.aborted) {
+      wakeRefresh = new AbortController();
+      const wake = AbortSignal.any([stopping.signal, wakeRefresh.signal]);
+      await interruptibleSleep(options.shardRefreshMs, wake);
+      if (stopping.signal.aborted) return;
+      await refresh().catch((error: unknown) => logger.warn({ err: error }, 'could not refresh the shard list'));
+    }
+  };
+
+  return {
+    activeShards: () => [...readers.keys()],
+
+    async start() {
+      for (const [shardId, checkpoint] of await deps.checkpoints.readAll()) {
+        if (checkpoint.finished) finished.add(shardId);
+      }
+      await refresh();
+      refreshLoop = runRefreshLoop();
+      logger.info({ shards: readers.size }, 'local consumer started');
+    },
+
+    async stop() {
+      stopping.abort();
+      await refreshLoop;
+      while (readers.size > 0) await Promise.all([...readers.values()]);
+      logger.info('local consumer stopped: batches in hand finished and checkpointed');
+    },
+  };
+}

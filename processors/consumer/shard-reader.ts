@@ -1,0 +1,168 @@
+/**
+ * Reads one shard from its checkpoint to its end (or until stopped): GetRecords → pipeline →
+ * checkpoint, one batch in hand at a time, so a slow sink slows reading and memory stays
+ * bounded by one GetRecords response per shard.
+ *
+ * - Expired iterator: a new one is taken after the last checkpoint (nothing lost, nothing skipped).
+ * - Throttling: jittered exponential backoff (common/retry.ts).
+ * - Pipeline failure: the same records are retried with backoff, never checkpointed past;
+ *   after the attempts run out the reader fails and the consumer restarts it from the checkpoint.
+ * - Stop: the batch in hand is finished and checkpointed, then the reader returns.
+ */
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type GetRecordsCommandOutput,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { PipelineError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { withRetry, type RetryPolicy } from '../../common/retry.js';
+import type { ProcessorMetrics } from '../metrics.js';
+import type { BatchOutcome, Pipeline } from '../pipeline.js';
+import type { RawKinesisRecord } from '../types.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import { interruptibleSleep } from './interruptible-sleep.js';
+import { isExpiredIterator, isThrottle } from './kinesis-errors.js';
+
+/** How a reader ended. */
+export type ShardReaderEnd = 'finished' | 'stopped' | 'lost';
+
+/** Tuning of a shard reader; see DEFAULT_READER_OPTIONS. */
+export interface ShardReaderOptions {
+  /** GetRecords `Limit` (Kinesis allows up to 10,000). */
+  batchMaxRecords: number;
+  /** Wait between polls once the reader has caught up with the tip of the shard. */
+  pollIntervalMs: number;
+  /** Backoff for throttled Kinesis calls. */
+  throttleRetry: RetryPolicy;
+  /** Backoff for a batch whose sinks failed. */
+  batchRetry: RetryPolicy;
+}
+
+/** Everything a shard reader uses. */
+export interface ShardReaderDeps {
+  kinesis: KinesisClient;
+  streamName: string;
+  shardId: string;
+  pipeline: Pipeline;
+  checkpoints: CheckpointStore;
+  logger: Logger;
+  metrics: ProcessorMetrics;
+  options: ShardReaderOptions;
+  signal: AbortSignal;
+  /** Called after each batch is checkpointed, with the commit time (epoch ms). */
+  onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
+}
+
+function toRawRecords(out: GetRecordsCommandOutput): RawKinesisRecord[] {
+  return (out.Records ?? []).map((record) => ({
+    sequenceNumber: record.SequenceNumber!,
+    partitionKey: record.PartitionKey ?? '',
+    data: record.Data ?? new Uint8Array(),
+    ...(record.ApproximateArrivalTimestamp
+      ? { approximateArrivalTimestamp: record.ApproximateArrivalTimestamp.getTime() }
+      : {}),
+  }));
+}
+
+/**
+ * Runs the read loop of one shard. Resolves with how it ended; rejects when the shard cannot
+ * make progress (the caller restarts it from the checkpoint).
+ */
+export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> {
+  const { kinesis, streamName, shardId, options, signal, metrics } = deps;
+  const logger = deps.logger.child({ shardId });
+  const throttled = (api: string) => (error: unknown, attempt: number, delayMs: number) => {
+    metrics.throttles.inc({ api });
+    logger.warn({ err: error, attempt, delayMs }, `${api} throttled; backing off`);
+  };
+
+  const checkpoint = await deps.checkpoints.read(shardId);
+  if (checkpoint?.finished) return 'finished';
+  let committed = checkpoint?.sequenceNumber;
+
+  const newIterator = async (): Promise<string | undefined> => {
+    const out = await withRetry(
+      () =>
+        kinesis.send(
+          new GetShardIteratorCommand({
+            StreamName: streamName,
+            ShardId: shardId,
+            ...(committed
+              ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: committed }
+              : { ShardIteratorType: 'TRIM_HORIZON' }),
+          }),
+        ),
+      { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetShardIterator') },
+    );
+    return out.ShardIterator;
+  };
+
+  const processWithRetry = (records: RawKinesisRecord[]) =>
+    withRetry(
+      async () => {
+        if (signal.aborted) throw new PipelineError('SHUTTING_DOWN', 'stopping before the batch could be committed');
+        return deps.pipeline.processBatch({ shardId, records });
+      },
+      {
+        policy: options.batchRetry,
+        shouldRetry: (error) => !signal.aborted && !(error instanceof PipelineError && error.code === 'SHUTTING_DOWN'),
+        onRetry: (error, attempt, delayMs) => {
+          metrics.batchFailures.inc({ shard: shardId });
+          logger.warn(
+            { err: error, attempt, delayMs, records: records.length },
+            'batch failed; retrying the same records',
+          );
+        },
+      },
+    );
+
+  let iterator = await newIterator();
+  logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
+  while (iterator && !signal.aborted) {
+    let out: GetRecordsCommandOutput;
+    try {
+      const current = iterator;
+      out = await withRetry(
+        () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
+        { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetRecords') },
+      );
+    } catch (error) {
+      if (!isExpiredIterator(error)) throw error;
+      metrics.iteratorRenewals.inc();
+      logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
+      iterator = await newIterator();
+      continue;
+    }
+    if (out.MillisBehindLatest !== undefined)
+      metrics.millisBehindLatest.set({ shard: shardId }, out.MillisBehindLatest);
+    const records = toRawRecords(out);
+    const shardEnded = !out.NextShardIterator;
+    if (records.length > 0) {
+      const outcome = await processWithRetry(records);
+      const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished: shardEnded });
+      metrics.checkpoints.inc({ result: write });
+      if (write === 'stale') {
+        logger.warn({ sequenceNumber: outcome.lastSequenceNumber }, 'a newer checkpoint exists; giving up the shard');
+        return 'lost';
+      }
+      committed = outcome.lastSequenceNumber;
+      const committedAt = Date.now();
+      for (const receivedAt of outcome.receivedAt) metrics.freshness.observe((committedAt - receivedAt) / 1000);
+      deps.onBatchCommitted?.(outcome, committedAt);
+    } else if (shardEnded) {
+      await deps.checkpoints.save(shardId, undefined, { finished: true });
+      metrics.checkpoints.inc({ result: 'ok' });
+    }
+    if (shardEnded) {
+      logger.info({ sequenceNumber: committed }, 'shard finished (SHARD_END)');
+      return 'finished';
+    }
+    iterator = out.NextShardIterator;
+    const caughtUp =
+      records.length < options.batchMaxRecords && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
+    if (caughtUp) await interruptibleSleep(options.pollIntervalMs, signal);
+  }
+  return 'stopped';
+}
