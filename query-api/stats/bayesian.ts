@@ -69,9 +69,9 @@ export function gaussianPosterior(
  * @example absolutePrior({ mean: 0.1, variance: 0.01, proper: true }, 2) // { mean: 0.2, variance: 0.04, proper: true }
  */
 export function absolutePrior(relativePrior: GaussianPrior, controlMean: number): GaussianPrior {
-  return {
-    mean: relativePrior.mean * Math.abs(controlMean),
-    variance: relativePrior.variance * controlMean ** 2,
-    proper: relativePrior.proper && controlMean !== 0,
-  };
+  const mean = relativePrior.mean * Math.abs(controlMean);
+  const variance = relativePrior.variance * controlMean ** 2;
+  // A control mean of 0 (or one whose square underflows) leaves no scale to carry the prior.
+  const scalable = Number.isFinite(mean) && Number.isFinite(variance) && variance > 0;
+  return { mean, variance, proper: relativePrior.proper && scalable };
 }

@@ -42,24 +42,32 @@ export function compareToControl(
 
   const warnings = guardWarnings(controlMoments, treatmentMoments);
   const absoluteEstimate =
-    controlMoments.mean !== null && treatmentMoments.mean !== null ? treatmentMoments.mean - controlMoments.mean : null;
+    controlMoments.mean !== null && treatmentMoments.mean !== null
+      ? finiteOrNull(treatmentMoments.mean - controlMoments.mean)
+      : null;
   const relativeEstimate =
-    absoluteEstimate !== null && controlMoments.mean ? absoluteEstimate / Math.abs(controlMoments.mean) : null;
+    absoluteEstimate !== null && controlMoments.mean
+      ? finiteOrNull(absoluteEstimate / Math.abs(controlMoments.mean))
+      : null;
 
   const testable = testableMoments(controlMoments, treatmentMoments);
   if (testable === null) return untestedComparison(absoluteEstimate, relativeEstimate, settings, warnings);
 
   const [controlTestable, treatmentTestable] = testable;
-  const absolute = absoluteEffect(controlTestable, treatmentTestable);
-  const relative = relativeEffect(controlTestable, treatmentTestable);
+  const absolute = usableEffect(absoluteEffect(controlTestable, treatmentTestable));
+  const relative = usableEffect(relativeEffect(controlTestable, treatmentTestable));
+  if (absolute === null || (relative === null && controlTestable.mean !== 0)) {
+    warnings.push('numerical-instability');
+  }
+  if (absolute === null) return untestedComparison(absoluteEstimate, relativeEstimate, settings, warnings);
+
   const degreesOfFreedom = welchDegreesOfFreedom(controlTestable, treatmentTestable);
   const totalUsers = control.n + treatment.n;
-  const infer = (effect: EffectEstimate): FrequentistInference => {
-    const alternative = alternativeFor(settings.oneSided, settings.lowerIsBetter);
-    return settings.sequential
+  const alternative = alternativeFor(settings.oneSided, settings.lowerIsBetter);
+  const infer = (effect: EffectEstimate): FrequentistInference =>
+    settings.sequential
       ? sequentialInference(effect, totalUsers, settings.alpha, settings.sequentialTuning, alternative)
       : fixedHorizonInference(effect, degreesOfFreedom, settings.alpha, alternative);
-  };
   const absoluteInference = infer(absolute);
   const relativeInference = relative === null ? null : infer(relative);
 
@@ -73,26 +81,45 @@ export function compareToControl(
   );
 
   return {
-    absolute: { estimate: absolute.estimate, ciLow: absoluteInference.ciLow, ciHigh: absoluteInference.ciHigh },
-    relative: {
-      estimate: relative?.estimate ?? null,
-      ciLow: relativeInference?.ciLow ?? null,
-      ciHigh: relativeInference?.ciHigh ?? null,
-    },
-    pValue: relativeInference?.pValue ?? null,
-    absolutePValue: absoluteInference.pValue,
-    chanceToWin: relativePosterior?.chanceToWin ?? null,
-    riskOfLoss: relativePosterior?.riskOfLoss ?? null,
+    absolute: frequentistInterval(absolute, absoluteInference),
+    relative: relative === null ? emptyInterval(relativeEstimate) : frequentistInterval(relative, relativeInference),
+    pValue: finiteOrNull(relativeInference?.pValue),
+    absolutePValue: finiteOrNull(absoluteInference.pValue),
+    chanceToWin: finiteOrNull(relativePosterior?.chanceToWin),
+    riskOfLoss: finiteOrNull(relativePosterior?.riskOfLoss),
     standardErrors: { absolute: absolute.standardError, relative: relative?.standardError ?? null },
-    degreesOfFreedom,
+    degreesOfFreedom: finiteOrNull(degreesOfFreedom),
     bayesian: {
       absolute: credibleInterval(absolutePosterior),
       relative: relativePosterior === null ? emptyInterval(null) : credibleInterval(relativePosterior),
-      riskOfLoss: relativePosterior?.riskOfLoss ?? null,
-      riskOfKeepingControl: relativePosterior?.riskOfKeepingControl ?? null,
+      riskOfLoss: finiteOrNull(relativePosterior?.riskOfLoss),
+      riskOfKeepingControl: finiteOrNull(relativePosterior?.riskOfKeepingControl),
     },
     method: methodOf(settings),
     warnings,
+  };
+}
+
+/**
+ * An effect is usable when its estimate is finite and its standard error finite and
+ * positive; extreme inputs (a control mean near 1e-300, sums near 1e300) can overflow
+ * μ⁴ or underflow σ²/n, and JSON must never carry NaN or Infinity.
+ */
+function usableEffect(effect: EffectEstimate | null): EffectEstimate | null {
+  if (effect === null) return null;
+  const usable = Number.isFinite(effect.estimate) && Number.isFinite(effect.standardError) && effect.standardError > 0;
+  return usable ? effect : null;
+}
+
+function finiteOrNull(value: number | null | undefined): number | null {
+  return value !== null && value !== undefined && Number.isFinite(value) ? value : null;
+}
+
+function frequentistInterval(effect: EffectEstimate, inference: FrequentistInference | null): Interval {
+  return {
+    estimate: effect.estimate,
+    ciLow: finiteOrNull(inference?.ciLow),
+    ciHigh: finiteOrNull(inference?.ciHigh),
   };
 }
 
@@ -155,7 +182,11 @@ function emptyInterval(estimate: number | null): Interval {
 }
 
 function credibleInterval(posterior: GaussianPosterior): Interval {
-  return { estimate: posterior.mean, ciLow: posterior.credibleLow, ciHigh: posterior.credibleHigh };
+  return {
+    estimate: finiteOrNull(posterior.mean),
+    ciLow: finiteOrNull(posterior.credibleLow),
+    ciHigh: finiteOrNull(posterior.credibleHigh),
+  };
 }
 
 function methodOf(settings: CompareSettings): VariantComparison['method'] {

@@ -14,9 +14,11 @@ export interface SampleMoments {
 
 /**
  * Relative tolerance under which Σx² − (Σx)²/n is rounding noise, not spread: the
- * subtraction cancels catastrophically when every user has the same large value.
+ * subtraction cancels catastrophically when every user has the same value (1000 equal
+ * values already leave noise of ~2e-14·Σx²). It treats a coefficient of variation
+ * below ~1e-5 as none, which float64 sums could not resolve anyway.
  */
-const CANCELLATION_TOLERANCE = 1e-12;
+const CANCELLATION_TOLERANCE = 1e-10;
 
 /**
  * Sufficient statistics of a conversion metric: each user is 0 or 1, so Σx² = Σx.

@@ -59,7 +59,9 @@ export type ComparisonWarning =
   /** A variant's per-user values do not vary (e.g. 0 conversions): no test. */
   | 'zero-variance'
   /** The control mean is 0: a relative lift is undefined. */
-  | 'zero-baseline';
+  | 'zero-baseline'
+  /** Values so extreme that a standard error overflowed or underflowed: that effect is untested. */
+  | 'numerical-instability';
 
 /** Bayesian posterior of the lift (Gaussian, optional proper prior). */
 export interface BayesianSummary {
