@@ -7,6 +7,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { EventKey } from './event-contract.js';
+import { TargetingRuleSchema } from './targeting.js';
 
 export const VariantSchema = Type.Object(
   {
@@ -34,10 +35,11 @@ export const MetricDefinitionSchema = Type.Object(
 export const ExperimentStatusSchema = Type.Enum(['draft', 'running', 'stopped']);
 
 /**
- * Targeting rule on user attributes. The edge issue owns the rule language
- * (common/targeting.ts); stored here as JSON and validated on save.
+ * Targeting rule on user attributes: the language, its schema and save-time validation
+ * (`validateTargetingRule`, which also checks regex safety and version formats) live in
+ * common/targeting.ts; re-exported here under the name callers already use.
  */
-export const TargetingRuleSchema = Type.Unknown({ description: 'Targeting rule (see common/targeting.ts).' });
+export { TargetingRuleSchema };
 
 export const ExperimentDefinitionSchema = Type.Object(
   {

@@ -1,0 +1,291 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { bucketRanges, chooseVariant, equalWeights, fnv1a32, hashToBucket, inRange } from './hashing.js';
+
+// Vectors from GrowthBook's public SDK test suite (packages/sdk-js/test/cases.json, spec 0.5.x):
+// [seed, value, version, expected bucket].
+const GROWTHBOOK_HASH_CASES: [string, string, number, number | null][] = [
+  ['', 'a', 1, 0.22],
+  ['', 'b', 1, 0.077],
+  ['b', 'a', 1, 0.946],
+  ['ef', 'd', 1, 0.652],
+  ['asdf', '8952klfjas09ujk', 1, 0.549],
+  ['', '123', 1, 0.011],
+  ['', '___)((*":&', 1, 0.563],
+  ['seed', 'a', 2, 0.0505],
+  ['seed', 'b', 2, 0.2696],
+  ['foo', 'ab', 2, 0.2575],
+  ['foo', 'def', 2, 0.2019],
+  ['89123klj', '8952klfjas09ujkasdf', 2, 0.124],
+  ['90850943850283058242805', '123', 2, 0.7516],
+  ['()**(%$##$%#$#', '___)((*":&', 2, 0.0128],
+  ['abc', 'def', 99, null],
+];
+
+// Buckets GrowthBook reports in its experiment cases (seed = experiment key).
+const GROWTHBOOK_BUCKETS: [string, string, number, number][] = [
+  ['feature', '123', 1, 0.863],
+  ['feature', '456', 1, 0.178],
+  ['feature', 'fds', 1, 0.514],
+  ['experiment', '1', 2, 0.4413],
+  ['holdout', '1', 2, 0.8043],
+  ['feature', '123', 2, 0.5231],
+  ['feature-exp', 'd123', 2, 0.6468],
+  ['feature-exp', 'i123', 2, 0.9943],
+];
+
+// [variant count, coverage, weights, expected ranges] from the same suite's getBucketRange cases.
+const GROWTHBOOK_RANGE_CASES: [string, number, number, number[] | null, [number, number][]][] = [
+  [
+    'normal 50/50',
+    2,
+    1,
+    null,
+    [
+      [0, 0.5],
+      [0.5, 1],
+    ],
+  ],
+  [
+    'reduced coverage',
+    2,
+    0.5,
+    null,
+    [
+      [0, 0.25],
+      [0.5, 0.75],
+    ],
+  ],
+  [
+    'zero coverage',
+    2,
+    0,
+    null,
+    [
+      [0, 0],
+      [0.5, 0.5],
+    ],
+  ],
+  [
+    '4 variations',
+    4,
+    1,
+    null,
+    [
+      [0, 0.25],
+      [0.25, 0.5],
+      [0.5, 0.75],
+      [0.75, 1],
+    ],
+  ],
+  [
+    'uneven weights',
+    2,
+    1,
+    [0.4, 0.6],
+    [
+      [0, 0.4],
+      [0.4, 1],
+    ],
+  ],
+  [
+    'uneven weights, 3 variations',
+    3,
+    1,
+    [0.2, 0.3, 0.5],
+    [
+      [0, 0.2],
+      [0.2, 0.5],
+      [0.5, 1],
+    ],
+  ],
+  [
+    'uneven weights, reduced coverage',
+    3,
+    0.2,
+    [0.2, 0.3, 0.5],
+    [
+      [0, 0.04],
+      [0.2, 0.26],
+      [0.5, 0.6],
+    ],
+  ],
+  [
+    'negative coverage',
+    2,
+    -0.2,
+    null,
+    [
+      [0, 0],
+      [0.5, 0.5],
+    ],
+  ],
+  [
+    'coverage above 1',
+    2,
+    1.5,
+    null,
+    [
+      [0, 0.5],
+      [0.5, 1],
+    ],
+  ],
+  [
+    'weights sum below 1',
+    2,
+    1,
+    [0.4, 0.1],
+    [
+      [0, 0.5],
+      [0.5, 1],
+    ],
+  ],
+  [
+    'weights sum above 1',
+    2,
+    1,
+    [0.7, 0.6],
+    [
+      [0, 0.5],
+      [0.5, 1],
+    ],
+  ],
+  [
+    'weights length mismatch',
+    4,
+    1,
+    [0.4, 0.4, 0.2],
+    [
+      [0, 0.25],
+      [0.25, 0.5],
+      [0.5, 0.75],
+      [0.75, 1],
+    ],
+  ],
+  [
+    'weights sum almost 1',
+    2,
+    1,
+    [0.4, 0.5999],
+    [
+      [0, 0.4],
+      [0.4, 0.9999],
+    ],
+  ],
+];
+
+// [bucket, ranges, expected index] from the suite's chooseVariation cases.
+const EVEN = [
+  [0, 0.5],
+  [0.5, 1],
+] as [number, number][];
+const REDUCED = [
+  [0, 0.25],
+  [0.5, 0.75],
+] as [number, number][];
+const GROWTHBOOK_CHOOSE_CASES: [number, [number, number][], number][] = [
+  [0.2, EVEN, 0],
+  [0.4, EVEN, 0],
+  [0.6, EVEN, 1],
+  [0.8, EVEN, 1],
+  [0, EVEN, 0],
+  [0.5, EVEN, 1],
+  [0.2, REDUCED, 0],
+  [0.4, REDUCED, -1],
+  [0.6, REDUCED, 1],
+  [0.8, REDUCED, -1],
+  [0.25, REDUCED, -1],
+  [0.5, REDUCED, 1],
+  [
+    0.5,
+    [
+      [0, 0.5],
+      [0.5, 0.5],
+      [0.5, 1],
+    ],
+    2,
+  ],
+];
+
+describe('fnv1a32', () => {
+  it('matches the reference FNV-1a 32-bit values', () => {
+    expect(fnv1a32('')).toBe(0x811c9dc5);
+    expect(fnv1a32('a')).toBe(0xe40c292c);
+    expect(fnv1a32('foobar')).toBe(0xbf9cf968);
+  });
+
+  it('hashes UTF-16 code units, without normalisation', () => {
+    // 'é' precomposed vs. e + combining accent are different ids by rule.
+    expect(fnv1a32('\u00e9')).not.toBe(fnv1a32('e\u0301'));
+    // An astral character is its two surrogates, one after the other.
+    expect(fnv1a32('😀')).toBe(fnv1a32('\ud83d\ude00'));
+  });
+});
+
+describe('hashToBucket (GrowthBook compatible)', () => {
+  it.each(GROWTHBOOK_HASH_CASES)('hash(%j, %j, v%d) = %j', (seed, value, version, expected) => {
+    const bucket = hashToBucket(seed, value, version);
+    if (expected === null) expect(bucket).toBeNull();
+    else expect(bucket).toBeCloseTo(expected, 6);
+  });
+
+  it.each(GROWTHBOOK_BUCKETS)('bucket of seed %j and id %j with v%d is %d', (seed, value, version, expected) => {
+    expect(hashToBucket(seed, value, version)).toBeCloseTo(expected, 6);
+  });
+
+  it('always lands in [0, 1) with at most 4 decimals for v2', () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (seed, value) => {
+        const bucket = hashToBucket(seed, value, 2);
+        return bucket !== null && bucket >= 0 && bucket < 1 && Number.isInteger(Math.round(bucket * 1e4));
+      }),
+    );
+  });
+});
+
+describe('bucketRanges', () => {
+  it.each(GROWTHBOOK_RANGE_CASES)('%s', (_name, count, coverage, weights, expected) => {
+    const ranges = bucketRanges(count, coverage, weights ?? undefined);
+    expect(ranges).toHaveLength(expected.length);
+    ranges.forEach((range, i) => {
+      expect(range[0]).toBeCloseTo(expected[i]![0], 9);
+      expect(range[1]).toBeCloseTo(expected[i]![1], 9);
+    });
+  });
+
+  it('gives equal weights that sum to one', () => {
+    expect(equalWeights(0)).toEqual([]);
+    expect(equalWeights(-1)).toEqual([]);
+    expect(equalWeights(4)).toEqual([0.25, 0.25, 0.25, 0.25]);
+  });
+
+  it('never moves an included user when coverage goes up (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 2, maxLength: 6 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 0.9999, noNaN: true }),
+        (rawWeights, a, b, bucket) => {
+          const total = rawWeights.reduce((s, w) => s + w, 0);
+          const weights = rawWeights.map((w) => w / total);
+          const before = chooseVariant(bucket, bucketRanges(weights.length, Math.min(a, b), weights));
+          const after = chooseVariant(bucket, bucketRanges(weights.length, Math.max(a, b), weights));
+          return before === -1 || before === after;
+        },
+      ),
+    );
+  });
+});
+
+describe('chooseVariant and inRange', () => {
+  it.each(GROWTHBOOK_CHOOSE_CASES)('bucket %d in %j → %d', (bucket, ranges, expected) => {
+    expect(chooseVariant(bucket, ranges)).toBe(expected);
+  });
+
+  it('treats ranges as half-open', () => {
+    expect(inRange(0.5, [0, 0.5])).toBe(false);
+    expect(inRange(0, [0, 0.5])).toBe(true);
+    expect(inRange(0.5, [0.5, 0.5])).toBe(false);
+  });
+});

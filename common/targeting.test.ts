@@ -1,0 +1,236 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  compareVersions,
+  evaluateTargetingRule,
+  hasNestedQuantifier,
+  targetingRuleViolations,
+  validateTargetingRule,
+  type TargetingRule,
+} from './targeting.js';
+
+// Version precedence cases from GrowthBook's public SDK suite (versionCompare), so conditions
+// written for GrowthBook behave the same here.
+const VERSION_LT: [string, string][] = [
+  ['0.9.99', '1.0.0'],
+  ['0.9.0', '0.10.0'],
+  ['1.0.0-0.0', '1.0.0-0.0.0'],
+  ['1.0.0-9999', '1.0.0--'],
+  ['1.0.0-99', '1.0.0-100'],
+  ['1.0.0-alpha', '1.0.0-alpha.1'],
+  ['1.0.0-alpha.1', '1.0.0-alpha.beta'],
+  ['1.0.0-alpha.beta', '1.0.0-beta'],
+  ['1.0.0-beta', '1.0.0-beta.2'],
+  ['1.0.0-beta.2', '1.0.0-beta.11'],
+  ['1.0.0-beta.11', '1.0.0-rc.1'],
+  ['1.0.0-rc.1', '1.0.0'],
+  ['1.0.0-0', '1.0.0--1'],
+  ['1.0.0-0', '1.0.0-1'],
+  ['1.0.0-1.0', '1.0.0-1.-1'],
+];
+const VERSION_GT: [string, string][] = [
+  ['0.0.0', '0.0.0-foo'],
+  ['0.0.1', '0.0.0'],
+  ['1.0.0', '0.9.9'],
+  ['0.10.0', '0.9.0'],
+  ['0.99.0', '0.10.0'],
+  ['2.0.0', '1.2.3'],
+  ['v0.0.0', '0.0.0-foo'],
+  ['v1.0.0', '0.9.9'],
+  ['0.0.1', 'v0.0.0'],
+  ['1.2.3', '1.2.3-asdf'],
+  ['1.2.3', '1.2.3-4'],
+  ['1.2.3-5-foo', '1.2.3-5'],
+  ['1.2.3-5', '1.2.3-4'],
+  ['3.0.0', '2.7.2+asdf'],
+  ['1.2.3-a.10', '1.2.3-a.5'],
+  ['1.2.3-a.b', '1.2.3-a.5'],
+  ['1.2.3-a.b', '1.2.3-a'],
+  ['1.2.3-a.b.c.10.d.5', '1.2.3-a.b.c.5.d.100'],
+  ['1.2.3-r2', '1.2.3-r100'],
+  ['1.2.3-r100', '1.2.3-R2'],
+  ['a.b.c.d.e.f', '1.2.3'],
+  ['10.0.0', '9.0.0'],
+  ['10000.0.0', '9999.0.0'],
+];
+const VERSION_EQ: [string, string][] = [
+  ['1.2.3', '1.2.3'],
+  ['1.2.3', 'v1.2.3'],
+  ['1.2.3-0', 'v1.2.3-0'],
+  ['1.2.3-beta+build', '1.2.3-beta+otherbuild'],
+  ['1-2-3', '1.2.3'],
+  ['1-2-3', '1-2.3+build99'],
+  ['1.2.3.4', '1.2.3-4'],
+];
+
+describe('compareVersions', () => {
+  it.each(VERSION_LT)('%s < %s', (a, b) => expect(compareVersions(a, b)).toBeLessThan(0));
+  it.each(VERSION_GT)('%s > %s', (a, b) => expect(compareVersions(a, b)).toBeGreaterThan(0));
+  it.each(VERSION_EQ)('%s = %s', (a, b) => expect(compareVersions(a, b)).toBe(0));
+  it('does not order 1.2.3-a.b.c above 1.2.3-a.b.c.d', () => {
+    expect(compareVersions('1.2.3-a.b.c', '1.2.3-a.b.c.d')).toBeLessThanOrEqual(0);
+  });
+});
+
+const user = {
+  id: 'u1',
+  country: 'US',
+  age: 34,
+  plan: 'pro',
+  tags: ['beta', 'staff'],
+  appVersion: '2.4.1',
+  email: 'Ann@Example.com',
+  device: { os: 'ios' },
+};
+
+describe('evaluateTargetingRule', () => {
+  const cases: [string, TargetingRule, boolean][] = [
+    ['eq string', { attribute: 'country', op: 'eq', value: 'US' }, true],
+    ['eq is strict about types', { attribute: 'age', op: 'eq', value: '34' }, false],
+    ['ne', { attribute: 'country', op: 'ne', value: 'US' }, false],
+    ['ne on a missing attribute', { attribute: 'missing', op: 'ne', value: 'x' }, true],
+    ['in', { attribute: 'plan', op: 'in', values: ['team', 'pro'] }, true],
+    ['in with an array attribute intersects', { attribute: 'tags', op: 'in', values: ['staff'] }, true],
+    ['nin', { attribute: 'plan', op: 'nin', values: ['team', 'pro'] }, false],
+    ['nin on a missing attribute', { attribute: 'missing', op: 'nin', values: ['a'] }, true],
+    ['gt', { attribute: 'age', op: 'gt', value: 30 }, true],
+    ['gte boundary', { attribute: 'age', op: 'gte', value: 34 }, true],
+    ['lt boundary', { attribute: 'age', op: 'lt', value: 34 }, false],
+    ['lte', { attribute: 'age', op: 'lte', value: 40 }, true],
+    ['numeric strings compare as numbers', { attribute: 'n', op: 'gt', value: 5 }, false],
+    ['gt on a missing attribute', { attribute: 'missing', op: 'gt', value: -1 }, false],
+    ['version_gte', { attribute: 'appVersion', op: 'version_gte', value: '2.4.0' }, true],
+    ['version_lt', { attribute: 'appVersion', op: 'version_lt', value: '2.4.1-rc.1' }, false],
+    ['version_eq ignores build', { attribute: 'v', op: 'version_eq', value: '1.2.3' }, false],
+    ['regex', { attribute: 'email', op: 'regex', pattern: '@example\\.com$' }, false],
+    ['regex ignoreCase', { attribute: 'email', op: 'regex', pattern: '@example\\.com$', ignoreCase: true }, true],
+    ['regex on a non-string', { attribute: 'age', op: 'regex', pattern: '3' }, false],
+    ['dotted attribute', { attribute: 'device.os', op: 'eq', value: 'ios' }, true],
+    [
+      'and',
+      {
+        and: [
+          { attribute: 'country', op: 'eq', value: 'US' },
+          { attribute: 'age', op: 'gt', value: 40 },
+        ],
+      },
+      false,
+    ],
+    [
+      'or',
+      {
+        or: [
+          { attribute: 'country', op: 'eq', value: 'FR' },
+          { attribute: 'age', op: 'gt', value: 30 },
+        ],
+      },
+      true,
+    ],
+    ['not', { not: { attribute: 'plan', op: 'eq', value: 'free' } }, true],
+  ];
+  it.each(cases)('%s', (_name, rule, expected) => {
+    expect(evaluateTargetingRule(rule, user)).toBe(expected);
+  });
+
+  it('compares numeric strings as numbers', () => {
+    expect(evaluateTargetingRule({ attribute: 'n', op: 'gt', value: 5 }, { n: '8' })).toBe(true);
+  });
+
+  it('never matches a regex against an oversized value', () => {
+    expect(evaluateTargetingRule({ attribute: 's', op: 'regex', pattern: 'a' }, { s: 'a'.repeat(5000) })).toBe(false);
+  });
+
+  it('evaluates a malformed node to false instead of throwing', () => {
+    expect(evaluateTargetingRule({ attribute: 'x', op: 'nope' } as unknown as TargetingRule, { x: 1 })).toBe(false);
+    expect(evaluateTargetingRule({ attribute: 'x', op: 'regex', pattern: '(' }, { x: '(' })).toBe(false);
+  });
+
+  it('not(rule) is the complement of rule (property)', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.integer(), fc.boolean()), fc.string(), (actual, expected) => {
+        const rule: TargetingRule = { attribute: 'a', op: 'eq', value: expected };
+        return evaluateTargetingRule({ not: rule }, { a: actual }) === !evaluateTargetingRule(rule, { a: actual });
+      }),
+    );
+  });
+});
+
+describe('validateTargetingRule', () => {
+  it('accepts every rule kind', () => {
+    const rule = {
+      and: [
+        { attribute: 'country', op: 'in', values: ['US', 'CA'] },
+        { or: [{ attribute: 'age', op: 'gte', value: 18 }, { not: { attribute: 'plan', op: 'eq', value: 'free' } }] },
+        { attribute: 'appVersion', op: 'version_gte', value: '2.4.0-beta.1' },
+        { attribute: 'email', op: 'regex', pattern: '@example\\.com$', ignoreCase: true },
+      ],
+    };
+    expect(validateTargetingRule(rule)).toEqual({ ok: true, rule });
+  });
+
+  const invalid: [string, unknown, string, string][] = [
+    ['not an object', 'US', 'targeting', 'type'],
+    ['no rule key', { country: 'US' }, 'targeting', 'unknown-rule'],
+    ['unknown operator', { attribute: 'a', op: 'like', value: 'x' }, 'targeting.op', 'unknown-operator'],
+    ['number expected', { attribute: 'age', op: 'gt', value: '18' }, 'targeting.value', 'type'],
+    ['bad version', { attribute: 'v', op: 'version_gt', value: 'latest' }, 'targeting.value', 'version-format'],
+    ['values not a list', { attribute: 'a', op: 'in', values: 'x' }, 'targeting.values', 'type'],
+    ['object in values', { attribute: 'a', op: 'in', values: ['x', {}] }, 'targeting.values[1]', 'type'],
+    ['empty and', { and: [] }, 'targeting.and', 'min-items'],
+    ['extra field', { attribute: 'a', op: 'eq', value: 1, extra: true }, 'targeting.extra', 'unknown-field'],
+    [
+      'regex too long',
+      { attribute: 'a', op: 'regex', pattern: 'a'.repeat(257) },
+      'targeting.pattern',
+      'regex-too-long',
+    ],
+    ['regex invalid', { attribute: 'a', op: 'regex', pattern: '([a-z]' }, 'targeting.pattern', 'regex-invalid'],
+    ['regex unsafe', { attribute: 'a', op: 'regex', pattern: '^(a+)+$' }, 'targeting.pattern', 'regex-unsafe'],
+    [
+      'nested error path',
+      { and: [{ attribute: 'a', op: 'eq', value: 1 }, { not: { attribute: '', op: 'eq', value: 1 } }] },
+      'targeting.and[1].not.attribute',
+      'type',
+    ],
+  ];
+  it.each(invalid)('rejects %s, naming the path and the rule', (_name, rule, path, ruleName) => {
+    const result = validateTargetingRule(rule);
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.errors[0]).toMatchObject({ path, rule: ruleName });
+      expect(result.errors[0]!.message).toContain(path);
+    }
+  });
+
+  it('rejects rules nested too deeply', () => {
+    let rule: unknown = { attribute: 'a', op: 'eq', value: 1 };
+    for (let i = 0; i < 12; i++) rule = { not: rule };
+    const result = validateTargetingRule(rule);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors[0]!.rule).toBe('max-depth');
+  });
+
+  it('prefixes paths with the caller path', () => {
+    const result = validateTargetingRule({ attribute: 'a', op: 'x' }, 'flags.new-nav.targeting');
+    expect(!result.ok && result.errors[0]!.path).toBe('flags.new-nav.targeting.op');
+  });
+
+  it('flags only nested quantifiers as unsafe', () => {
+    expect(hasNestedQuantifier('(a+)+')).toBe(true);
+    expect(hasNestedQuantifier('(\\w*)*x')).toBe(true);
+    expect(hasNestedQuantifier('((ab)+c)*')).toBe(true);
+    expect(hasNestedQuantifier('(ab)+')).toBe(false);
+    expect(hasNestedQuantifier('[+*](a)+')).toBe(false);
+    expect(hasNestedQuantifier('\\(a+\\)+')).toBe(false);
+  });
+});
+
+describe('targetingRuleViolations', () => {
+  it('reports fields relative to the rule, for the query API', () => {
+    expect(targetingRuleViolations({ attribute: 'a', op: 'eq', value: 1 })).toEqual([]);
+    expect(targetingRuleViolations({ or: [{ attribute: 'a', op: 'zz' }] })).toEqual([
+      expect.objectContaining({ field: 'or[0].op', rule: 'unknown-operator' }),
+    ]);
+    expect(targetingRuleViolations(7)).toEqual([expect.objectContaining({ field: '', rule: 'type' })]);
+  });
+});

@@ -1,0 +1,301 @@
+/**
+ * Targeting rules: the TypeBox schema (stored JSON, OpenAPI, types) and the save-time
+ * validator. Invalid rules are refused when an experiment or flag is saved, with errors that
+ * name the path and the rule broken, never when a user arrives. Evaluation is pure and lives
+ * in `targeting-evaluation.ts` (re-exported here) so the edge bundle stays free of TypeBox.
+ *
+ * @example
+ *   const result = validateTargetingRule(body.targeting);
+ *   if (!result.ok) throw new PipelineError('VALIDATION_FAILED', result.errors[0].message, { details: result.errors });
+ */
+import Type from 'typebox';
+import { Compile } from 'typebox/compile';
+import { TARGETING_LIMITS, type TargetingRule } from './targeting-evaluation.js';
+
+export * from './targeting-evaluation.js';
+
+const Scalar = Type.Union([
+  Type.String({ maxLength: TARGETING_LIMITS.maxStringLength }),
+  Type.Number(),
+  Type.Boolean(),
+]);
+const AttributeName = Type.String({ minLength: 1, maxLength: TARGETING_LIMITS.maxAttributeNameLength });
+const Children = Type.Array(Type.Ref('TargetingRule'), { minItems: 1, maxItems: TARGETING_LIMITS.maxNodes });
+const strict = { additionalProperties: false } as const;
+
+/** JSON Schema of a targeting rule (recursive). See `targeting-evaluation.ts` for the language. */
+export const TargetingRuleSchema = Type.Cyclic(
+  {
+    TargetingRule: Type.Union([
+      Type.Object({ and: Children }, strict),
+      Type.Object({ or: Children }, strict),
+      Type.Object({ not: Type.Ref('TargetingRule') }, strict),
+      Type.Object({ attribute: AttributeName, op: Type.Enum(['eq', 'ne']), value: Scalar }, strict),
+      Type.Object(
+        {
+          attribute: AttributeName,
+          op: Type.Enum(['in', 'nin']),
+          values: Type.Array(Scalar, { maxItems: TARGETING_LIMITS.maxListValues }),
+        },
+        strict,
+      ),
+      Type.Object(
+        { attribute: AttributeName, op: Type.Enum(['gt', 'gte', 'lt', 'lte']), value: Type.Number() },
+        strict,
+      ),
+      Type.Object(
+        {
+          attribute: AttributeName,
+          op: Type.Enum(['version_eq', 'version_ne', 'version_gt', 'version_gte', 'version_lt', 'version_lte']),
+          value: Type.String({ minLength: 1, maxLength: 64 }),
+        },
+        strict,
+      ),
+      Type.Object(
+        {
+          attribute: AttributeName,
+          op: Type.Literal('regex'),
+          pattern: Type.String({ minLength: 1, maxLength: TARGETING_LIMITS.maxRegexLength }),
+          ignoreCase: Type.Optional(Type.Boolean()),
+        },
+        strict,
+      ),
+    ]),
+  },
+  'TargetingRule',
+  { description: 'Targeting rule on user attributes (and/or/not, eq/ne, in/nin, gt…lte, version_*, regex).' },
+);
+
+const schemaCheck = Compile(TargetingRuleSchema);
+
+/** One reason a rule was refused: where (`targeting.and[1].pattern`), which rule, and why. */
+export interface TargetingRuleError {
+  path: string;
+  rule: string;
+  message: string;
+}
+
+export type TargetingValidation = { ok: true; rule: TargetingRule } | { ok: false; errors: TargetingRuleError[] };
+
+const OPERATOR_VALUE_KIND: Record<string, 'scalar' | 'list' | 'number' | 'version' | 'regex'> = {
+  eq: 'scalar',
+  ne: 'scalar',
+  in: 'list',
+  nin: 'list',
+  gt: 'number',
+  gte: 'number',
+  lt: 'number',
+  lte: 'number',
+  version_eq: 'version',
+  version_ne: 'version',
+  version_gt: 'version',
+  version_gte: 'version',
+  version_lt: 'version',
+  version_lte: 'version',
+  regex: 'regex',
+};
+
+const FIELDS_BY_KIND = {
+  scalar: ['attribute', 'op', 'value'],
+  list: ['attribute', 'op', 'values'],
+  number: ['attribute', 'op', 'value'],
+  version: ['attribute', 'op', 'value'],
+  regex: ['attribute', 'op', 'pattern', 'ignoreCase'],
+} as const;
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
+
+const isScalar = (value: unknown): boolean =>
+  (typeof value === 'string' && value.length <= TARGETING_LIMITS.maxStringLength) ||
+  (typeof value === 'number' && Number.isFinite(value)) ||
+  typeof value === 'boolean';
+
+/**
+ * A quantified group that itself contains a quantifier (`(a+)+`, `(\w*)*`) can backtrack
+ * exponentially. This is a conservative syntactic check, not a proof of safety; the input
+ * length cap at evaluation bounds the rest.
+ */
+export function hasNestedQuantifier(pattern: string): boolean {
+  const groupHasQuantifier: boolean[] = [];
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i];
+    if (char === '\\') {
+      i++;
+      continue;
+    }
+    if (char === '[') {
+      // Skip a character class: quantifier characters inside it are literals.
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+      continue;
+    }
+    if (char === '(') groupHasQuantifier.push(false);
+    else if (char === '+' || char === '*' || char === '{') {
+      if (groupHasQuantifier.length > 0) groupHasQuantifier[groupHasQuantifier.length - 1] = true;
+    } else if (char === ')') {
+      const inner = groupHasQuantifier.pop() ?? false;
+      const next = pattern[i + 1];
+      if (inner && (next === '+' || next === '*' || next === '{')) return true;
+      if (inner && groupHasQuantifier.length > 0) groupHasQuantifier[groupHasQuantifier.length - 1] = true;
+    }
+  }
+  return false;
+}
+
+class RuleWalker {
+  readonly errors: TargetingRuleError[] = [];
+  private nodes = 0;
+
+  private fail(path: string, rule: string, message: string): void {
+    if (this.errors.length < 50) this.errors.push({ path, rule, message });
+  }
+
+  walk(node: unknown, path: string, depth: number): void {
+    this.nodes++;
+    if (this.nodes === TARGETING_LIMITS.maxNodes + 1) {
+      this.fail(path, 'max-nodes', `a rule may have at most ${TARGETING_LIMITS.maxNodes} nodes`);
+    }
+    if (depth > TARGETING_LIMITS.maxDepth) {
+      this.fail(path, 'max-depth', `rules may nest at most ${TARGETING_LIMITS.maxDepth} levels`);
+      return;
+    }
+    if (!isPlainObject(node)) return this.fail(path, 'type', `${path} must be a rule object`);
+    const combinator = (['and', 'or', 'not'] as const).find((key) => key in node);
+    if (combinator !== undefined) return this.walkCombinator(node, combinator, path, depth);
+    if ('attribute' in node) return this.walkCondition(node, path);
+    this.fail(path, 'unknown-rule', `${path} must have one of: and, or, not, attribute`);
+  }
+
+  private unknownFields(node: Record<string, unknown>, allowed: readonly string[], path: string): void {
+    for (const key of Object.keys(node)) {
+      if (!allowed.includes(key)) this.fail(`${path}.${key}`, 'unknown-field', `${path}.${key} is not allowed here`);
+    }
+  }
+
+  private walkCombinator(node: Record<string, unknown>, key: 'and' | 'or' | 'not', path: string, depth: number): void {
+    this.unknownFields(node, [key], path);
+    const child = node[key];
+    if (key === 'not') return this.walk(child, `${path}.not`, depth + 1);
+    if (!Array.isArray(child)) return this.fail(`${path}.${key}`, 'type', `${path}.${key} must be an array of rules`);
+    if (child.length === 0) return this.fail(`${path}.${key}`, 'min-items', `${path}.${key} needs at least one rule`);
+    child.forEach((item, index) => this.walk(item, `${path}.${key}[${index}]`, depth + 1));
+  }
+
+  private walkCondition(node: Record<string, unknown>, path: string): void {
+    const { attribute, op } = node;
+    if (typeof attribute !== 'string' || attribute.length === 0) {
+      this.fail(`${path}.attribute`, 'type', `${path}.attribute must be a non-empty string`);
+    } else if (attribute.length > TARGETING_LIMITS.maxAttributeNameLength) {
+      this.fail(`${path}.attribute`, 'max-length', `${path}.attribute is longer than 128 characters`);
+    }
+    const kind = typeof op === 'string' ? OPERATOR_VALUE_KIND[op] : undefined;
+    if (kind === undefined) {
+      const known = Object.keys(OPERATOR_VALUE_KIND).join(', ');
+      return this.fail(`${path}.op`, 'unknown-operator', `${path}.op ${JSON.stringify(op)} is not one of ${known}`);
+    }
+    this.unknownFields(node, FIELDS_BY_KIND[kind], path);
+    const valuePath = `${path}.value`;
+    switch (kind) {
+      case 'scalar':
+        if (!isScalar(node.value)) this.fail(valuePath, 'type', `${valuePath} must be a string, number or boolean`);
+        break;
+      case 'number':
+        if (typeof node.value !== 'number' || !Number.isFinite(node.value))
+          this.fail(valuePath, 'type', `${valuePath} must be a finite number for ${String(op)}`);
+        break;
+      case 'version':
+        if (typeof node.value !== 'string' || !/^v?\d+(\.\d+)*([-.+][0-9A-Za-z.+-]*)?$/.test(node.value))
+          this.fail(valuePath, 'version-format', `${valuePath} must be a version like 2.4.0 or 2.4.0-beta.1`);
+        break;
+      case 'list':
+        this.checkList(node.values, `${path}.values`);
+        break;
+      case 'regex':
+        this.checkRegex(node, path);
+        break;
+    }
+  }
+
+  private checkList(values: unknown, path: string): void {
+    if (!Array.isArray(values)) return this.fail(path, 'type', `${path} must be an array`);
+    if (values.length > TARGETING_LIMITS.maxListValues)
+      return this.fail(path, 'max-items', `${path} may hold at most ${TARGETING_LIMITS.maxListValues} values`);
+    values.forEach((value, index) => {
+      if (!isScalar(value))
+        this.fail(`${path}[${index}]`, 'type', `${path}[${index}] must be a string, number or boolean`);
+    });
+  }
+
+  private checkRegex(node: Record<string, unknown>, path: string): void {
+    const { pattern, ignoreCase } = node;
+    const patternPath = `${path}.pattern`;
+    if (ignoreCase !== undefined && typeof ignoreCase !== 'boolean')
+      this.fail(`${path}.ignoreCase`, 'type', `${path}.ignoreCase must be a boolean`);
+    if (typeof pattern !== 'string' || pattern.length === 0)
+      return this.fail(patternPath, 'type', `${patternPath} must be a non-empty string`);
+    if (pattern.length > TARGETING_LIMITS.maxRegexLength)
+      return this.fail(
+        patternPath,
+        'regex-too-long',
+        `${patternPath} is ${pattern.length} characters; at most ${TARGETING_LIMITS.maxRegexLength} are allowed`,
+      );
+    try {
+      new RegExp(pattern);
+    } catch (error) {
+      return this.fail(
+        patternPath,
+        'regex-invalid',
+        `${patternPath} is not a valid regular expression: ${(error as Error).message}`,
+      );
+    }
+    if (hasNestedQuantifier(pattern))
+      this.fail(
+        patternPath,
+        'regex-unsafe',
+        `${patternPath} nests quantifiers (like (a+)+), which can take exponential time`,
+      );
+  }
+}
+
+/**
+ * Validates a targeting rule for saving. `path` prefixes error paths (`targeting` by default).
+ *
+ * @example
+ *   validateTargetingRule({ attribute: 'age', op: 'gt', value: '18' })
+ *   // { ok: false, errors: [{ path: 'targeting.value', rule: 'type', message: 'targeting.value must be a finite number for gt' }] }
+ */
+export function validateTargetingRule(rule: unknown, path = 'targeting'): TargetingValidation {
+  const walker = new RuleWalker();
+  walker.walk(rule, path, 1);
+  if (walker.errors.length > 0) return { ok: false, errors: walker.errors };
+  if (!schemaCheck.Check(rule)) {
+    // The walker mirrors the schema; this only triggers if the two ever drift apart.
+    const first = [...schemaCheck.Errors(rule)][0];
+    const where = first?.instancePath ? `${path}${first.instancePath.replaceAll('/', '.')}` : path;
+    return {
+      ok: false,
+      errors: [
+        { path: where, rule: first?.keyword ?? 'schema', message: `${where} ${first?.message ?? 'is invalid'}` },
+      ],
+    };
+  }
+  return { ok: true, rule: rule };
+}
+
+/**
+ * The same validation in the shape the query API's definition rules take
+ * (`TargetingValidator` in query-api/definitions): `field` is relative to the rule
+ * (`and[1].pattern`, empty for the rule itself); messages keep the full `targeting.` path.
+ *
+ * @example
+ *   experimentRuleViolations(definition, targetingRuleViolations)
+ */
+export function targetingRuleViolations(rule: unknown): { field: string; rule: string; message: string }[] {
+  const result = validateTargetingRule(rule, 'targeting');
+  if (result.ok) return [];
+  return result.errors.map((error) => ({
+    field: error.path.replace(/^targeting\.?/, ''),
+    rule: error.rule,
+    message: error.message,
+  }));
+}
