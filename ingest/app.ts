@@ -170,13 +170,11 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
       rejected.sort((a, b) => a.index - b.index);
       if (accepted === 0) {
         void reply.header('retry-after', '1');
-        return reply
-          .code(503)
-          .send({
-            accepted,
-            rejected,
-            error: { code: 'STREAM_UNAVAILABLE', message: 'the stream accepted none of the events; retry later' },
-          });
+        return reply.code(503).send({
+          accepted,
+          rejected,
+          error: { code: 'STREAM_UNAVAILABLE', message: 'the stream accepted none of the events; retry later' },
+        });
       }
       return reply.code(202).send({ accepted, rejected });
     },

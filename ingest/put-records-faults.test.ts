@@ -19,13 +19,22 @@ afterEach(async () => {
   harness = undefined;
 });
 
-const eventIdsIn = async (h: CollectorHarness): Promise<string[]> => (await h.streamEvents()).map((w) => w.event.eventId as string);
+const eventIdsIn = async (h: CollectorHarness): Promise<string[]> =>
+  (await h.streamEvents()).map((w) => w.event.eventId as string);
 
 describe('PutRecords failures (injected by wrapping the real kinesalite client)', () => {
   it('retries throttled and internally failed entries until all are written, each exactly once', async () => {
-    const h = await startWithFaults({
-      failEntry: (call, _key, i) => (call < 2 && i % 2 === 0 ? 'ProvisionedThroughputExceededException' : call === 2 && i === 0 ? 'InternalFailure' : undefined),
-    }, { INGEST_PUT_MAX_ATTEMPTS: '6' });
+    const h = await startWithFaults(
+      {
+        failEntry: (call, _key, i) =>
+          call < 2 && i % 2 === 0
+            ? 'ProvisionedThroughputExceededException'
+            : call === 2 && i === 0
+              ? 'InternalFailure'
+              : undefined,
+      },
+      { INGEST_PUT_MAX_ATTEMPTS: '6' },
+    );
     const events = Array.from({ length: 50 }, () => sampleEvent());
     const response = await h.post(events);
     expect(response.body).toEqual({ accepted: 50, rejected: [] });
@@ -38,7 +47,10 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
   });
 
   it('retries a whole call that Kinesis throttled', async () => {
-    const throttle = new ProvisionedThroughputExceededException({ message: 'Rate exceeded for shard', $metadata: { httpStatusCode: 400 } });
+    const throttle = new ProvisionedThroughputExceededException({
+      message: 'Rate exceeded for shard',
+      $metadata: { httpStatusCode: 400 },
+    });
     const h = await startWithFaults({ throwForCall: (call) => (call < 2 ? throttle : undefined) });
     const response = await h.post([sampleEvent(), sampleEvent()]);
     expect(response.body).toEqual({ accepted: 2, rejected: [] });
@@ -51,7 +63,12 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
       { failEntry: (_call, key) => (key.startsWith('doomed') ? 'ProvisionedThroughputExceededException' : undefined) },
       { INGEST_PUT_MAX_ATTEMPTS: '3' },
     );
-    const events = [sampleEvent({ userId: 'fine-1' }), sampleEvent({ userId: 'doomed-1' }), sampleEvent({ userId: 'fine-2' }), sampleEvent({ userId: 'doomed-2' })];
+    const events = [
+      sampleEvent({ userId: 'fine-1' }),
+      sampleEvent({ userId: 'doomed-1' }),
+      sampleEvent({ userId: 'fine-2' }),
+      sampleEvent({ userId: 'doomed-2' }),
+    ];
     const response = await h.post(events);
     expect(response.status).toBe(202);
     expect(response.body.accepted).toBe(2);
@@ -88,15 +105,21 @@ describe('backpressure under a bounded flood (stream stalled by the wrapper)', (
     let openGate: () => void = () => undefined;
     const gateOpen = new Promise<void>((resolve) => (openGate = resolve));
     const maxBufferBytes = 64 * 1024;
-    const h = await startWithFaults({ gate: () => gateOpen }, { INGEST_MAX_BUFFER_BYTES: String(maxBufferBytes), INGEST_PUT_CONCURRENCY: '2' });
+    const h = await startWithFaults(
+      { gate: () => gateOpen },
+      { INGEST_MAX_BUFFER_BYTES: String(maxBufferBytes), INGEST_PUT_CONCURRENCY: '2' },
+    );
 
     const requests = 40;
     let peakBuffered = 0;
     const sampler = setInterval(() => (peakBuffered = Math.max(peakBuffered, h.collector.batcher.bufferedBytes)), 1);
-    const pending = Array.from({ length: requests }, (_, r) => h.post(Array.from({ length: 20 }, (_, i) => sampleEvent({ userId: `flood-${r}-${i}` }))));
+    const pending = Array.from({ length: requests }, (_, r) =>
+      h.post(Array.from({ length: 20 }, (_, i) => sampleEvent({ userId: `flood-${r}-${i}` }))),
+    );
     // Requests that found the buffer full were answered at once; release the stream for the others.
     const deadline = Date.now() + 10_000;
-    while (h.collector.batcher.bufferedBytes < maxBufferBytes - 10_000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (h.collector.batcher.bufferedBytes < maxBufferBytes - 10_000 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
     openGate();
     const responses = await Promise.all(pending);
     clearInterval(sampler);
