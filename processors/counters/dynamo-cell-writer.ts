@@ -1,0 +1,206 @@
+/**
+ * The DynamoDB adapter of the counter sink: one conditional UpdateItem per cell per batch
+ * (DESIGN.md steps 2–3).
+ *
+ *   ADD events, units, sum, sum_squares  SET wm_<shard> = :newest, last_event_at
+ *   IF attribute_not_exists(wm_<shard>) OR wm_<shard> < :oldest
+ *
+ * The condition compares with the batch's OLDEST contribution to the cell, not its newest
+ * (DESIGN.md's first sketch): a re-cut batch that extends past a crashed one has a newer
+ * maximum than the cell's watermark yet starts with records the cell already holds.
+ * When the condition fails the cell already holds some of the batch (a replay or a re-cut
+ * batch): read its watermark with a consistent read and add only the contributions newer
+ * than it, conditioned on that very watermark. Throttling and 5xx are retried with the
+ * shared jittered backoff; anything else is a non-retriable `SINK_REJECTED`.
+ */
+import {
+  ConditionalCheckFailedException,
+  GetItemCommand,
+  UpdateItemCommand,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
+import {
+  COUNTER_ATTRIBUTES,
+  COUNTER_PARTITION_KEY,
+  COUNTER_SORT_KEY,
+  watermarkAttribute,
+} from '../../common/counter-layout.js';
+import { PipelineError } from '../../common/errors.js';
+import type { Logger } from '../../common/logger.js';
+import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
+import { totalContributions, type CellDelta, type DeltaTotals } from './aggregate.js';
+import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
+
+/** Re-reads of a watermark before giving up: more than one means a second writer on the shard. */
+const MAX_WATERMARK_ROUNDS = 4;
+
+const THROTTLE_NAMES = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+]);
+const TRANSIENT_NAMES = new Set(['InternalServerError', 'ServiceUnavailable', 'TimeoutError', 'RequestTimeout']);
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN']);
+
+interface AwsLikeError {
+  name?: string;
+  code?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+/** True for DynamoDB throttling, 5xx and dropped connections: worth another try. */
+export function isTransientDynamoError(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { name, code, $metadata } = error as AwsLikeError;
+  if (name && (THROTTLE_NAMES.has(name) || TRANSIENT_NAMES.has(name))) return true;
+  if (code && TRANSIENT_CODES.has(code)) return true;
+  return ($metadata?.httpStatusCode ?? 0) >= 500;
+}
+
+/** Wraps a DynamoDB failure in the pipeline's error vocabulary. */
+function toSinkError(error: unknown, what: string): PipelineError {
+  if (error instanceof PipelineError) return error;
+  const name = (error as AwsLikeError | null)?.name ?? 'Error';
+  if (THROTTLE_NAMES.has(name))
+    return new PipelineError('SINK_THROTTLED', `${what}: throttled (${name})`, { cause: error });
+  if (isTransientDynamoError(error)) return new PipelineError('SINK_FAILED', `${what}: ${name}`, { cause: error });
+  return new PipelineError('SINK_REJECTED', `${what}: ${name}`, { cause: error });
+}
+
+export interface CellWriterDeps {
+  dynamo: DynamoDBClient;
+  tableName: string;
+  writeConcurrency: number;
+  retryPolicy?: RetryPolicy;
+  logger?: Logger;
+}
+
+interface CellWriteContext extends CellWriterDeps {
+  watermark: string;
+  requests: { count: number };
+}
+
+async function send<T>(context: CellWriteContext, what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await withRetry(
+      async () => {
+        context.requests.count++;
+        return await call();
+      },
+      {
+        policy: context.retryPolicy ?? DEFAULT_RETRY_POLICY,
+        shouldRetry: isTransientDynamoError,
+        onRetry: (error, attempt, delayMs) =>
+          context.logger?.warn({ err: error, attempt, delayMs }, `${what}: retrying`),
+      },
+    );
+  } catch (error) {
+    throw toSinkError(error, what);
+  }
+}
+
+function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTotals, expectedWatermark?: string) {
+  return new UpdateItemCommand({
+    TableName: context.tableName,
+    Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
+    UpdateExpression: 'ADD #events :events, #units :units, #sum :sum, #sq :sq SET #wm = :position, #last = :last',
+    ConditionExpression:
+      expectedWatermark === undefined ? 'attribute_not_exists(#wm) OR #wm < :first' : '#wm = :expected',
+    ExpressionAttributeNames: {
+      '#events': COUNTER_ATTRIBUTES.events,
+      '#units': COUNTER_ATTRIBUTES.units,
+      '#sum': COUNTER_ATTRIBUTES.sum,
+      '#sq': COUNTER_ATTRIBUTES.sumSquares,
+      '#last': COUNTER_ATTRIBUTES.lastEventAt,
+      '#wm': context.watermark,
+    },
+    ExpressionAttributeValues: {
+      ':events': { N: String(totals.events) },
+      ':units': { N: String(totals.units) },
+      ':sum': { N: formatScaled(totals.sum, VALUE_DECIMALS) },
+      ':sq': { N: formatScaled(totals.sumSquares, SQUARE_DECIMALS) },
+      ':last': { N: String(totals.lastEventAt) },
+      ':position': { S: totals.maxPosition },
+      ...(expectedWatermark === undefined
+        ? { ':first': { S: totals.minPosition } }
+        : { ':expected': { S: expectedWatermark } }),
+    },
+  });
+}
+
+async function readWatermark(context: CellWriteContext, cell: CellDelta): Promise<string | undefined> {
+  const out = await send(context, 'read counter watermark', () =>
+    context.dynamo.send(
+      new GetItemCommand({
+        TableName: context.tableName,
+        Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
+        ProjectionExpression: '#wm',
+        ExpressionAttributeNames: { '#wm': context.watermark },
+        ConsistentRead: true,
+      }),
+    ),
+  );
+  return out.Item?.[context.watermark]?.S;
+}
+
+/** True when the failure is the watermark condition (the cell already holds part of the batch). */
+function isConditionFailure(error: unknown): boolean {
+  const cause = error instanceof PipelineError ? error.cause : error;
+  return (
+    cause instanceof ConditionalCheckFailedException ||
+    (cause as AwsLikeError | null)?.name === 'ConditionalCheckFailedException'
+  );
+}
+
+/** Writes one cell: the whole delta, or after a failed condition only what the cell lacks. */
+async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
+  const all = totalContributions(cell.contributions);
+  if (!all) return;
+  try {
+    await send(context, 'counter update', () => context.dynamo.send(addDeltas(context, cell, all)));
+    return;
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+  for (let round = 0; round < MAX_WATERMARK_ROUNDS; round++) {
+    const watermark = await readWatermark(context, cell);
+    const missing = totalContributions(cell.contributions, watermark);
+    if (!missing) return;
+    try {
+      await send(context, 'counter re-apply', () => context.dynamo.send(addDeltas(context, cell, missing, watermark)));
+      return;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+  throw new PipelineError(
+    'SINK_FAILED',
+    `watermark of ${cell.experimentId}/${cell.sortKey} kept moving: is a second writer processing this shard?`,
+  );
+}
+
+/**
+ * Writes every cell of a batch with at most `writeConcurrency` requests in flight.
+ * Resolves with the number of DynamoDB requests issued (including reads and retries)
+ * once every cell holds the batch; rejects with a `PipelineError` otherwise.
+ */
+export async function writeCellDeltas(
+  deps: CellWriterDeps,
+  shardId: string,
+  cells: readonly CellDelta[],
+): Promise<{ requests: number }> {
+  const context: CellWriteContext = { ...deps, watermark: watermarkAttribute(shardId), requests: { count: 0 } };
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < cells.length) {
+      const cell = cells[next++] as CellDelta;
+      await writeCell(context, cell);
+    }
+  };
+  const workers = Math.max(1, Math.min(deps.writeConcurrency, cells.length));
+  const results = await Promise.allSettled(Array.from({ length: workers }, worker));
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) throw failure.reason;
+  return { requests: context.requests.count };
+}

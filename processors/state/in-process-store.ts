@@ -1,0 +1,131 @@
+/**
+ * The in-process `UserStateStore`, for local runs without `REDIS_URL` and for tests. Same
+ * rules as the Redis store (see types.ts), held in bounded LRU maps: when a bound is hit
+ * the least recently used user (or claim) is forgotten and counted in `evictions`, and
+ * exactness is no longer guaranteed for that user. Size the bounds above the users and
+ * events a local run sees; in production use Redis.
+ */
+import { LRUCache } from 'lru-cache';
+import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
+import { admissionKey, shardTag, storedIdentity, userStateKey } from './record-identity.js';
+import {
+  DEFAULT_USER_STATE_TTL_SECONDS,
+  type StateLimits,
+  type StateOutcome,
+  type StateRequest,
+  type UserStateStore,
+} from './types.js';
+
+interface RunningTotal {
+  total: bigint | undefined;
+  /** Stored identity → total before that record, for records not yet committed. */
+  memos: Map<string, bigint | undefined>;
+}
+
+interface UserState {
+  segments: readonly (readonly [string, string])[];
+  totals: Map<string, RunningTotal>;
+}
+
+export interface InProcessStoreOptions extends Partial<StateLimits> {
+  /** Users kept (per experiment); default 1,000,000. */
+  maxUsers?: number;
+  /** eventId claims kept; default 5,000,000. */
+  maxClaims?: number;
+}
+
+/** An in-process store plus its eviction count (non-zero means exactness may be lost). */
+export interface InProcessUserStateStore extends UserStateStore {
+  readonly evictions: () => number;
+}
+
+/**
+ * Creates the in-process store.
+ *
+ * @example const state = createInProcessUserStateStore({ segmentValueCap: 50, dedupWindowSeconds: 86_400 });
+ */
+export function createInProcessUserStateStore(options: InProcessStoreOptions = {}): InProcessUserStateStore {
+  const cap = options.segmentValueCap ?? 50;
+  let evicted = 0;
+  const countEviction = (_value: unknown, _key: unknown, reason: string): void => {
+    if (reason === 'evict') evicted++;
+  };
+  const claims = new LRUCache<string, string>({
+    max: options.maxClaims ?? 5_000_000,
+    ttl: (options.dedupWindowSeconds ?? 86_400) * 1000,
+    dispose: countEviction,
+  });
+  const users = new LRUCache<string, UserState>({
+    max: options.maxUsers ?? 1_000_000,
+    ttl: (options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS) * 1000,
+    updateAgeOnGet: true,
+    dispose: countEviction,
+  });
+  const admitted = new Map<string, Set<string>>();
+  const committedByShard = new Map<string, string>();
+
+  const admit = (experimentId: string, dimension: string, value: string): string => {
+    const key = admissionKey(experimentId, dimension);
+    let values = admitted.get(key);
+    if (!values) admitted.set(key, (values = new Set()));
+    if (values.has(value)) return value;
+    if (values.size >= cap) return OTHER_SEGMENT_VALUE;
+    values.add(value);
+    return value;
+  };
+
+  const dropCommittedMemos = (memos: Map<string, bigint | undefined>, tag: string, committed: string) => {
+    const prefix = `${tag}@`;
+    for (const identity of memos.keys()) {
+      if (identity.startsWith(prefix) && identity.slice(prefix.length) <= committed) memos.delete(identity);
+    }
+  };
+
+  const applyOne = (shardId: string, committed: string | undefined, request: StateRequest): StateOutcome => {
+    const identity = storedIdentity(shardId, request.position);
+    const holder = claims.get(request.eventId);
+    if (holder !== undefined && holder !== identity) return { kind: 'duplicate' };
+    if (holder === undefined) claims.set(request.eventId, identity);
+
+    const userKey = userStateKey(request.experimentId, request.userId);
+    let user = users.get(userKey);
+    if (!user) {
+      const segments = request.segments.map(
+        ([dimension, value]) => [dimension, admit(request.experimentId, dimension, value)] as const,
+      );
+      user = { segments, totals: new Map() };
+      users.set(userKey, user);
+    }
+    let running = user.totals.get(request.variantMetric);
+    if (!running) user.totals.set(request.variantMetric, (running = { total: undefined, memos: new Map() }));
+    if (running.memos.has(identity)) {
+      return { kind: 'applied', replay: true, segments: user.segments, totalBefore: running.memos.get(identity) };
+    }
+    if (committed !== undefined) dropCommittedMemos(running.memos, shardTag(shardId), committed);
+    const totalBefore = running.total;
+    running.total = (totalBefore ?? 0n) + request.scaledValue;
+    running.memos.set(identity, totalBefore);
+    return { kind: 'applied', replay: false, segments: user.segments, totalBefore };
+  };
+
+  return {
+    apply(shardId, committed, requests) {
+      return Promise.resolve(requests.map((request) => applyOne(shardId, committed, request)));
+    },
+    readCommitted(shardId) {
+      return Promise.resolve(committedByShard.get(shardId));
+    },
+    markCommitted(shardId, position) {
+      const current = committedByShard.get(shardId);
+      if (current === undefined || current < position) committedByShard.set(shardId, position);
+      return Promise.resolve();
+    },
+    close() {
+      users.clear();
+      claims.clear();
+      admitted.clear();
+      return Promise.resolve();
+    },
+    evictions: () => evicted,
+  };
+}
