@@ -1,0 +1,97 @@
+import { spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
+import type { StreamEvent } from '../common/event-contract.js';
+import { testConfig, waitFor } from '../local/test-support.js';
+import { createCheckpointStore } from './consumer/checkpoint-store.js';
+import { putPayloads } from './consumer/test-support.js';
+import { computeExpectedCounters, readCounters, type CounterTable } from './counters/index.js';
+import { generateWorkload } from './counters/test-workload.js';
+import { startProcessors, type RunningProcessors } from './main.js';
+import type { BatchOutcome } from './pipeline.js';
+
+const sorted = (table: CounterTable) => [...table.entries()].sort(([a], [b]) => a.localeCompare(b));
+const byUser = (events: readonly StreamEvent[]) => events.map((event) => ({ partitionKey: event.userId, data: event }));
+
+const running: RunningProcessors[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((processors) => processors.stop()));
+});
+
+describe('startProcessors (kinesalite + dynalite, real counter and dead-letter sinks)', () => {
+  it(
+    'turns a workload into exactly the expected counters and reports each committed batch',
+    { timeout: 60_000 },
+    async () => {
+      const config = testConfig({ KINESIS_SHARD_COUNT: '2', PROCESSOR_POLL_INTERVAL_MS: '20' });
+      const committed: { outcome: BatchOutcome; at: number }[] = [];
+      const processors = await startProcessors(config, {
+        onBatchCommitted: (outcome, at) => committed.push({ outcome, at }),
+        consumerOptions: { shardRefreshMs: 200 },
+      });
+      running.push(processors);
+      const events = generateWorkload({ seed: 7, events: 400, users: 60, experimentPrefix: 'main' });
+      const kinesis = createKinesisClient(config);
+      await putPayloads(kinesis, config.kinesis.streamName, [
+        ...byUser(events),
+        { partitionKey: 'poison', data: Buffer.from('{"broken') },
+      ]);
+      const expected = sorted(computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap }));
+      const dynamo = createDynamoClient(config);
+      const userRecords = () => committed.reduce((sum, c) => sum + c.outcome.userRecords, 0);
+      await waitFor(() => userRecords() >= 401, 40_000, 'every record to be committed');
+      expect(userRecords()).toBe(401);
+      expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(expected);
+      expect(committed.reduce((sum, c) => sum + c.outcome.deadLettered, 0)).toBe(1);
+      expect(committed.every((c) => c.outcome.receivedAt.every((receivedAt) => receivedAt <= c.at))).toBe(true);
+      const metrics = await processors.metrics.registry.metrics();
+      expect(metrics).toContain('processor_dead_letters_total{reason="json"} 1');
+      expect(metrics).toMatch(/processor_event_freshness_seconds_count 40\d/);
+    },
+  );
+
+  it('as a child process, exits 0 on SIGTERM after checkpointing what it read', { timeout: 90_000 }, async () => {
+    const config = testConfig({ KINESIS_SHARD_COUNT: '1' });
+    const env = {
+      ...process.env,
+      AWS_ENDPOINT_URL_KINESIS: config.aws.kinesisEndpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: config.aws.dynamodbEndpoint,
+      KINESIS_STREAM_NAME: config.kinesis.streamName,
+      KINESIS_DLQ_STREAM_NAME: config.kinesis.dlqStreamName,
+      KINESIS_SHARD_COUNT: '1',
+      DYNAMODB_TABLE_NAME: config.dynamodb.countersTable,
+      DYNAMODB_CHECKPOINT_TABLE_NAME: config.dynamodb.checkpointTable,
+      PROCESSOR_POLL_INTERVAL_MS: '20',
+      LOG_LEVEL: 'info',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(() => output.includes('local consumer started'), 45_000, 'the consumer to start');
+      expect(output).toContain('indexing is OFF');
+      const kinesis = createKinesisClient(config);
+      await putPayloads(
+        kinesis,
+        config.kinesis.streamName,
+        byUser(generateWorkload({ seed: 3, events: 20, users: 5 })),
+      );
+      const checkpoints = createCheckpointStore(createDynamoClient(config), config.dynamodb.checkpointTable);
+      await waitFor(
+        async () => (await checkpoints.read('shardId-000000000000'))?.sequenceNumber,
+        20_000,
+        'a checkpoint',
+      );
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('batches in hand finished and checkpointed');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});

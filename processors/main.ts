@@ -1,0 +1,100 @@
+/**
+ * The processors' entry point: `startProcessors(config, deps?)` runs the local consumer
+ * in-process (for `npm start` and the bench), and `tsx processors/main.ts` runs it as its
+ * own process, stopping cleanly on SIGTERM/SIGINT (the batch in hand is finished and
+ * checkpointed first).
+ */
+import { pathToFileURL } from 'node:url';
+import { loadConfig, type Config } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { createCheckpointStore } from './consumer/checkpoint-store.js';
+import { createLocalConsumer, type LocalConsumerOptions } from './consumer/local-consumer.js';
+import type { ProcessorMetrics } from './metrics.js';
+import type { BatchOutcome } from './pipeline.js';
+import { createPipelineFromConfig, ensureLocalResources, type PipelineOverrides } from './pipeline-from-config.js';
+
+/** Optional dependencies of {@link startProcessors}. */
+export interface StartProcessorsDeps extends PipelineOverrides {
+  /** Consumer tuning beyond the config (tests shorten poll and refresh intervals). */
+  consumerOptions?: Partial<LocalConsumerOptions>;
+  /** Called after each batch is checkpointed with the commit time (epoch ms): freshness for the bench. */
+  onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
+  /** Create missing streams and tables (default: only when endpoints are local). */
+  ensureResources?: boolean;
+}
+
+/** A running processor. */
+export interface RunningProcessors {
+  /** Finishes the batches in hand, checkpoints, closes connections. */
+  stop(): Promise<void>;
+  metrics: ProcessorMetrics;
+}
+
+/**
+ * Starts the local consumer with the real sinks built from `config`.
+ *
+ * @example
+ *   const processors = await startProcessors(loadConfig(), { onBatchCommitted: (o, at) => … });
+ *   await processors.stop();
+ */
+export async function startProcessors(config: Config, deps: StartProcessorsDeps = {}): Promise<RunningProcessors> {
+  const runtime = await createPipelineFromConfig(config, deps);
+  const { kinesis, dynamo, logger, metrics } = runtime;
+  const local = Boolean(config.aws.kinesisEndpoint || config.aws.dynamodbEndpoint);
+  if (deps.ensureResources ?? local) await ensureLocalResources(config, kinesis, dynamo);
+
+  const checkpoints = createCheckpointStore(dynamo, config.dynamodb.checkpointTable, () =>
+    metrics.dynamodbWrites.inc({ table: 'checkpoints' }),
+  );
+  const consumer = createLocalConsumer({
+    kinesis,
+    streamName: config.kinesis.streamName,
+    checkpoints,
+    pipeline: runtime.pipeline,
+    logger,
+    metrics,
+    options: {
+      batchMaxRecords: config.processors.batchMaxRecords,
+      pollIntervalMs: config.processors.pollIntervalMs,
+      ...deps.consumerOptions,
+    },
+    ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
+  });
+  await consumer.start();
+  let stopped: Promise<void> | undefined;
+  return {
+    metrics,
+    stop: () => {
+      stopped ??= (async () => {
+        await consumer.stop();
+        await runtime.close();
+      })();
+      return stopped;
+    },
+  };
+}
+
+async function runAsProcess(): Promise<void> {
+  const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel, name: 'processors' });
+  const processors = await startProcessors(config, { logger });
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'stopping: finishing the batches in hand');
+    processors.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runAsProcess().catch((error: unknown) => {
+    process.stderr.write(`processors failed to start: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,158 @@
+/**
+ * Builds the pipeline from configuration for every entry point (local consumer, Lambda,
+ * KCL process): AWS clients, the real sinks, metrics. The counter sink keeps its per-event
+ * state in Redis when `REDIS_URL` is set and in-process otherwise; the OpenSearch sink is
+ * on only when `OPENSEARCH_ENDPOINT` is set, and the log says so either way.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
+import type { Config } from '../common/config.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { PipelineError } from '../common/errors.js';
+import { createLogger, type Logger } from '../common/logger.js';
+import { ensureStream, ensureTable } from '../local/provision.js';
+import { CHECKPOINT_PARTITION_KEY } from './consumer/checkpoint-store.js';
+import { createCounterSink } from './counters/index.js';
+import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
+import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { createUserStateStore } from './state/index.js';
+import type { CounterSink, DeadLetterSink, EventIndexSink } from './types.js';
+
+/** Optional replacements, for tests and benches (no-op sinks, a shared logger or metrics). */
+export interface PipelineOverrides {
+  logger?: Logger;
+  metrics?: ProcessorMetrics;
+  kinesis?: KinesisClient;
+  dynamo?: DynamoDBClient;
+  counters?: CounterSink;
+  deadLetters?: DeadLetterSink;
+  /** `null` turns indexing off even when OPENSEARCH_ENDPOINT is set. */
+  index?: EventIndexSink | null;
+}
+
+/** A pipeline with the clients and resources behind it. */
+export interface PipelineRuntime {
+  pipeline: Pipeline;
+  metrics: ProcessorMetrics;
+  logger: Logger;
+  kinesis: KinesisClient;
+  dynamo: DynamoDBClient;
+  /** Releases what was opened here (state store connections, sockets). */
+  close(): Promise<void>;
+}
+
+const OPENSEARCH_SINK_MODULE = './opensearch/index.js';
+
+/** What the OpenSearch sink module offers the entry points. */
+interface OpenSearchSinkModule {
+  createEventIndexSinkFromConfig(config: Config, logger: Logger): EventIndexSink | Promise<EventIndexSink>;
+}
+
+/**
+ * The index sink for the config, or undefined when indexing is off. The OpenSearch sink
+ * module is loaded only when an endpoint is configured, so runs without one never load
+ * the OpenSearch client.
+ */
+async function createIndexSink(config: Config, logger: Logger): Promise<EventIndexSink | undefined> {
+  if (!config.opensearch.endpoint) {
+    logger.warn('OPENSEARCH_ENDPOINT is not set: raw-event indexing is OFF (counters and dead letters still run)');
+    return undefined;
+  }
+  // Resolved at run time: the OpenSearch sink is its own module, loaded only when configured.
+  const sinkModule = (await import(OPENSEARCH_SINK_MODULE)) as Partial<OpenSearchSinkModule>;
+  if (typeof sinkModule.createEventIndexSinkFromConfig !== 'function') {
+    throw new PipelineError('CONFIG_INVALID', `OPENSEARCH_ENDPOINT is set but ${OPENSEARCH_SINK_MODULE} has no sink`);
+  }
+  logger.info({ endpoint: config.opensearch.endpoint, prefix: config.opensearch.indexPrefix }, 'indexing raw events');
+  return sinkModule.createEventIndexSinkFromConfig(config, logger);
+}
+
+/**
+ * Builds the pipeline and its sinks from `config`.
+ *
+ * @example
+ *   const runtime = await createPipelineFromConfig(loadConfig());
+ *   const outcome = await runtime.pipeline.processBatch(batch);
+ */
+export async function createPipelineFromConfig(
+  config: Config,
+  overrides: PipelineOverrides = {},
+): Promise<PipelineRuntime> {
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'processors' });
+  const metrics = overrides.metrics ?? createProcessorMetrics();
+  const kinesis = overrides.kinesis ?? createKinesisClient(config);
+  const dynamo = overrides.dynamo ?? createDynamoClient(config, { maxSockets: config.processors.writeConcurrency * 2 });
+  const closers: (() => Promise<void>)[] = [];
+
+  let counters = overrides.counters;
+  if (!counters) {
+    const state = createUserStateStore({
+      ...(config.redis.url ? { redisUrl: config.redis.url } : {}),
+      segmentValueCap: config.processors.segmentValueCap,
+      dedupWindowSeconds: config.processors.dedupWindowSeconds,
+    });
+    closers.push(() => state.close());
+    logger.info({ store: config.redis.url ? 'redis' : 'in-process' }, 'counter state store');
+    counters = createCounterSink({
+      dynamo,
+      tableName: config.dynamodb.countersTable,
+      state,
+      segmentValueCap: config.processors.segmentValueCap,
+      dedupWindowSeconds: config.processors.dedupWindowSeconds,
+      writeConcurrency: config.processors.writeConcurrency,
+      logger,
+    });
+  }
+  const deadLetters =
+    overrides.deadLetters ??
+    createDeadLetterSink({
+      kinesis,
+      streamName: config.kinesis.dlqStreamName,
+      sourceStreamName: config.kinesis.streamName,
+      logger,
+    });
+  const index = overrides.index === null ? undefined : (overrides.index ?? (await createIndexSink(config, logger)));
+
+  const pipeline = createPipeline({
+    counters,
+    deadLetters,
+    ...(index ? { index } : {}),
+    logger,
+    metrics,
+    limits: config.events,
+  });
+  return {
+    pipeline,
+    metrics,
+    logger,
+    kinesis,
+    dynamo,
+    close: async () => {
+      await Promise.all(closers.map((close) => close()));
+    },
+  };
+}
+
+/**
+ * Creates the streams and tables the processors use when they are missing. Only for local
+ * endpoints (kinesalite/dynalite): in AWS the CDK stacks own them.
+ */
+export async function ensureLocalResources(config: Config, kinesis: KinesisClient, dynamo: DynamoDBClient) {
+  const tasks: Promise<void>[] = [];
+  if (config.aws.kinesisEndpoint) {
+    tasks.push(ensureStream(kinesis, config.kinesis.streamName, config.kinesis.shardCount));
+    tasks.push(ensureStream(kinesis, config.kinesis.dlqStreamName, 1));
+  }
+  if (config.aws.dynamodbEndpoint) {
+    tasks.push(
+      ensureTable(dynamo, config.dynamodb.countersTable, {
+        partitionKey: COUNTER_PARTITION_KEY,
+        sortKey: COUNTER_SORT_KEY,
+      }),
+    );
+    tasks.push(ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: CHECKPOINT_PARTITION_KEY }));
+  }
+  await Promise.all(tasks);
+}
