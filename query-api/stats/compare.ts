@@ -111,13 +111,14 @@ function usableEffect(effect: EffectEstimate | null): EffectEstimate | null {
   return usable ? effect : null;
 }
 
+/** Finite numbers pass (−0 becomes 0, which is what JSON would make of it); anything else is null. */
 function finiteOrNull(value: number | null | undefined): number | null {
-  return value !== null && value !== undefined && Number.isFinite(value) ? value : null;
+  return value !== null && value !== undefined && Number.isFinite(value) ? value + 0 : null;
 }
 
 function frequentistInterval(effect: EffectEstimate, inference: FrequentistInference | null): Interval {
   return {
-    estimate: effect.estimate,
+    estimate: finiteOrNull(effect.estimate),
     ciLow: finiteOrNull(inference?.ciLow),
     ciHigh: finiteOrNull(inference?.ciHigh),
   };

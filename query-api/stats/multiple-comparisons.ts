@@ -36,7 +36,8 @@ export function adjustPValues(pValues: (number | null)[], method: PValueAdjustme
     for (let rank = m - 1; rank >= 0; rank -= 1) {
       const entry = ranked[rank];
       if (entry === undefined) continue;
-      runningMin = Math.min(runningMin, (m * entry.pValue) / (rank + 1));
+      // max(p, ·) only absorbs float rounding of m·p/m: an adjusted p is never below the raw one.
+      runningMin = Math.min(runningMin, Math.max(entry.pValue, (m * entry.pValue) / (rank + 1)));
       adjusted[entry.index] = runningMin;
     }
   }
