@@ -1,8 +1,8 @@
 /**
- * Reads the dead-letter stream from the oldest record (TRIM_HORIZON) of every shard,
- * decoding envelopes, for `dlq list` and `dlq replay`. Bounded: it stops at `limit`
- * matching letters, at the end of the data, or when `maxDurationMs` runs out, and says
- * which one happened.
+ * Reads a stream from the oldest record (TRIM_HORIZON) of every shard, and the
+ * dead-letter stream's envelopes on top of that, for `dlq list` and `dlq replay`.
+ * Bounded: a read stops at `limit` matching records, at the end of the data, or when
+ * `maxDurationMs` runs out, and says which one happened.
  */
 import {
   GetRecordsCommand,
@@ -15,6 +15,30 @@ import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { decodeDeadLetter, type DeadLetterEnvelope, type EnvelopeDecoding } from './envelope.js';
 import { classifyKinesisError } from './put-records.js';
 
+/** A record as read from any stream, with its position. */
+export interface StreamRecord {
+  shardId: string;
+  sequenceNumber: string;
+  partitionKey: string;
+  data: Uint8Array;
+}
+
+/** Bounds of a whole-stream read. */
+export interface StreamReadOptions {
+  kinesis: KinesisClient;
+  streamName: string;
+  /** Stop after this many selected records. */
+  limit: number;
+  /** Wall-clock bound of the whole read. */
+  maxDurationMs?: number;
+  /** GetRecords page size (at most 10,000). */
+  pageSize?: number;
+  retryPolicy?: RetryPolicy;
+}
+
+/** Why a read stopped: every shard read to its end, `limit` reached, or out of time. */
+export type ReadStop = 'end-of-stream' | 'limit' | 'time';
+
 /** One record read from the dead-letter stream. */
 export interface ReadDeadLetter {
   /** Position on the dead-letter stream (not the source stream: that is in the envelope). */
@@ -23,24 +47,14 @@ export interface ReadDeadLetter {
   decoding: EnvelopeDecoding;
 }
 
-export interface ReadDeadLettersOptions {
-  kinesis: KinesisClient;
-  streamName: string;
-  /** Stop after this many matching letters. */
-  limit: number;
-  /** Keeps only letters this returns true for; undecodable records are kept unless `letterFilter` is set. */
+export interface ReadDeadLettersOptions extends StreamReadOptions {
+  /** Keeps only letters this returns true for; undecodable records are kept only when it is not set. */
   letterFilter?: (envelope: DeadLetterEnvelope) => boolean;
-  /** Wall-clock bound of the whole read. */
-  maxDurationMs?: number;
-  /** GetRecords page size (at most 10,000). */
-  pageSize?: number;
-  retryPolicy?: RetryPolicy;
 }
 
 export interface ReadDeadLettersResult {
   letters: ReadDeadLetter[];
-  /** Why reading stopped: every shard read to its end, `limit` reached, or out of time. */
-  stoppedBy: 'end-of-stream' | 'limit' | 'time';
+  stoppedBy: ReadStop;
 }
 
 const DEFAULT_MAX_DURATION_MS = 60_000;
@@ -73,23 +87,26 @@ async function listAllShards(kinesis: KinesisClient, streamName: string, policy?
     shards.push(...(page.Shards ?? []));
     nextToken = page.NextToken;
   } while (nextToken);
-  // Parents before children, so letters come out roughly in the order they were written.
+  // Parents before children, so records come out roughly in the order they were written.
   return shards.sort((a, b) => (a.ShardId ?? '').localeCompare(b.ShardId ?? ''));
 }
 
 /**
- * Reads dead letters from every shard of the dead-letter stream, oldest first per shard.
+ * Reads a whole stream from the oldest record (TRIM_HORIZON) of every shard, keeping the
+ * records `select` maps to a value. Not a consumer: no checkpoints, no waiting for new
+ * data; it stops at the tip of each shard, at `limit` selected records, or out of time.
  *
  * @example
- *   const { letters } = await readDeadLetters({ kinesis, streamName: 'ExperimentEvents-dlq', limit: 100 });
+ *   const { items } = await readStreamFromStart({ kinesis, streamName, limit: 100 }, (record) => record);
  */
-export async function readDeadLetters(options: ReadDeadLettersOptions): Promise<ReadDeadLettersResult> {
+export async function readStreamFromStart<T>(
+  options: StreamReadOptions,
+  select: (record: StreamRecord) => T | undefined,
+): Promise<{ items: T[]; stoppedBy: ReadStop }> {
   const { kinesis, streamName, limit } = options;
   const deadline = Date.now() + (options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS);
-  const letters: ReadDeadLetter[] = [];
-  const send = <T>(call: () => Promise<T>): Promise<T> => readWithRetry(call, streamName, options.retryPolicy);
-  const keep = (decoding: EnvelopeDecoding): boolean =>
-    options.letterFilter === undefined || (decoding.ok && options.letterFilter(decoding.envelope));
+  const items: T[] = [];
+  const send = <R>(call: () => Promise<R>): Promise<R> => readWithRetry(call, streamName, options.retryPolicy);
 
   for (const shard of await listAllShards(kinesis, streamName, options.retryPolicy)) {
     const shardId = shard.ShardId ?? '';
@@ -101,8 +118,8 @@ export async function readDeadLetters(options: ReadDeadLettersOptions): Promise<
       )
     ).ShardIterator;
     while (iterator) {
-      if (letters.length >= limit) return { letters, stoppedBy: 'limit' };
-      if (Date.now() > deadline) return { letters, stoppedBy: 'time' };
+      if (items.length >= limit) return { items, stoppedBy: 'limit' };
+      if (Date.now() > deadline) return { items, stoppedBy: 'time' };
       const currentIterator = iterator;
       const page = await send(() =>
         kinesis.send(
@@ -110,15 +127,36 @@ export async function readDeadLetters(options: ReadDeadLettersOptions): Promise<
         ),
       );
       for (const record of page.Records ?? []) {
-        const decoding = decodeDeadLetter(record.Data ?? new Uint8Array());
-        if (!keep(decoding)) continue;
-        letters.push({ dlqShardId: shardId, dlqSequenceNumber: record.SequenceNumber ?? '', decoding });
-        if (letters.length >= limit) return { letters, stoppedBy: 'limit' };
+        const item = select({
+          shardId,
+          sequenceNumber: record.SequenceNumber ?? '',
+          partitionKey: record.PartitionKey ?? '',
+          data: record.Data ?? new Uint8Array(),
+        });
+        if (item === undefined) continue;
+        items.push(item);
+        if (items.length >= limit) return { items, stoppedBy: 'limit' };
       }
       // An empty page at the tip means this shard is read; a closed shard ends with no next iterator.
       const caughtUp = (page.Records ?? []).length === 0 && (page.MillisBehindLatest ?? 0) === 0;
       iterator = caughtUp ? undefined : page.NextShardIterator;
     }
   }
-  return { letters, stoppedBy: 'end-of-stream' };
+  return { items, stoppedBy: 'end-of-stream' };
+}
+
+/**
+ * Reads dead letters from every shard of the dead-letter stream, oldest first per shard.
+ *
+ * @example
+ *   const { letters } = await readDeadLetters({ kinesis, streamName: 'ExperimentEvents-dlq', limit: 100 });
+ */
+export async function readDeadLetters(options: ReadDeadLettersOptions): Promise<ReadDeadLettersResult> {
+  const { letterFilter } = options;
+  const { items, stoppedBy } = await readStreamFromStart(options, (record): ReadDeadLetter | undefined => {
+    const decoding = decodeDeadLetter(record.data);
+    if (letterFilter !== undefined && !(decoding.ok && letterFilter(decoding.envelope))) return undefined;
+    return { dlqShardId: record.shardId, dlqSequenceNumber: record.sequenceNumber, decoding };
+  });
+  return { letters: items, stoppedBy };
 }
