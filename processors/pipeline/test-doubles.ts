@@ -114,3 +114,23 @@ export class MemoryIndexSink implements EventIndexSink {
     return { indexed: events.length - rejected.length, rejected };
   }
 }
+
+/** Where an injected counter-sink fault strikes: before the write, or after it (the ack is lost). */
+export type InjectedFault = 'ok' | 'fail-before-write' | 'fail-after-write';
+
+/**
+ * Wraps a real counter sink so chosen calls fail: `fail-after-write` lets the write land
+ * and then reports failure, as a crash between DynamoDB's answer and the checkpoint would.
+ */
+export function faultyCounterSink(real: CounterSink, decide: (call: number) => InjectedFault): CounterSink {
+  let calls = 0;
+  return {
+    async writeBatch(shardId, events) {
+      const fault = decide(++calls);
+      if (fault === 'fail-before-write') throw new Error(`injected counter failure before write (call ${calls})`);
+      const result = await real.writeBatch(shardId, events);
+      if (fault === 'fail-after-write') throw new Error(`injected counter failure after write (call ${calls})`);
+      return result;
+    },
+  };
+}
