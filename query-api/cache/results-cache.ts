@@ -1,0 +1,141 @@
+/**
+ * The results cache: serialized responses by key, with one computation per key at a
+ * time. In-process, concurrent requests for the same key share one promise; with Redis,
+ * instances also coordinate through a short lock key, so a cold key under load costs
+ * one DynamoDB read and one statistics pass, not one per request.
+ *
+ * Bounded: values over `maxValueBytes` are served but never stored, every key has a TTL
+ * (values `ttlSeconds`, locks `lockTtlMs`), and the in-process variant is an LRU capped
+ * by total bytes.
+ *
+ * @example
+ *   const cache = createMemoryResultsCache({ ttlSeconds: 60 });
+ *   const { value, hit } = await cache.getOrCompute('results:exp1:v3', () => computeJson());
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import { PipelineError } from '../../common/errors.js';
+
+export interface CacheOutcome {
+  value: string;
+  /** True when the value came from the cache rather than this request's computation. */
+  hit: boolean;
+}
+
+export interface ResultsCache {
+  getOrCompute(key: string, compute: () => Promise<string>): Promise<CacheOutcome>;
+  /** Checks the backing store (readiness); resolves for the in-process cache. */
+  ping(): Promise<void>;
+  readonly kind: 'redis' | 'memory';
+}
+
+export interface CacheLimits {
+  ttlSeconds: number;
+  /** Larger values are not stored. Default 4 MiB. */
+  maxValueBytes?: number;
+}
+
+const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Wraps a cache lookup so that concurrent callers of one key in this process share the
+ * first caller's work.
+ */
+function singleFlight(lookup: (key: string, compute: () => Promise<string>) => Promise<CacheOutcome>) {
+  const inFlight = new Map<string, Promise<CacheOutcome>>();
+  return (key: string, compute: () => Promise<string>): Promise<CacheOutcome> => {
+    const running = inFlight.get(key);
+    if (running) return running.then((outcome) => ({ value: outcome.value, hit: true }));
+    const started = lookup(key, compute).finally(() => inFlight.delete(key));
+    inFlight.set(key, started);
+    return started;
+  };
+}
+
+export interface MemoryCacheOptions extends CacheLimits {
+  /** Total bytes kept. Default 64 MiB. */
+  maxTotalBytes?: number;
+}
+
+/** The in-process cache, used when REDIS_URL is not set. */
+export function createMemoryResultsCache(options: MemoryCacheOptions): ResultsCache {
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  const lru = new LRUCache<string, string>({
+    maxSize: options.maxTotalBytes ?? 64 * 1024 * 1024,
+    sizeCalculation: (value) => Math.max(1, Buffer.byteLength(value)),
+    ttl: options.ttlSeconds * 1000,
+  });
+  return {
+    kind: 'memory',
+    getOrCompute: singleFlight(async (key, compute) => {
+      const cached = lru.get(key);
+      if (cached !== undefined) return { value: cached, hit: true };
+      const value = await compute();
+      if (Buffer.byteLength(value) <= maxValueBytes) lru.set(key, value);
+      return { value, hit: false };
+    }),
+    ping: () => Promise.resolve(),
+  };
+}
+
+export interface RedisCacheOptions extends CacheLimits {
+  redis: Redis;
+  /** Prefix of every key this cache writes (`qa:` in production; random in tests). */
+  keyPrefix: string;
+  /** How long a computation may hold the lock before another instance takes over. Default 10 s. */
+  lockTtlMs?: number;
+  /** How often a waiting instance looks for the value. Default 25 ms. */
+  pollIntervalMs?: number;
+}
+
+/** The Redis-backed cache shared by every instance of the service. */
+export function createRedisResultsCache(options: RedisCacheOptions): ResultsCache {
+  const { redis, keyPrefix } = options;
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  const lockTtlMs = options.lockTtlMs ?? 10_000;
+  const pollIntervalMs = options.pollIntervalMs ?? 25;
+  const unavailable = (error: unknown) =>
+    new PipelineError('DEPENDENCY_UNAVAILABLE', 'the results cache (Redis) is unavailable', { cause: error });
+
+  async function computeAndStore(valueKey: string, lockKey: string, token: string, compute: () => Promise<string>) {
+    try {
+      const value = await compute();
+      if (Buffer.byteLength(value) <= maxValueBytes) await redis.set(valueKey, value, 'EX', options.ttlSeconds);
+      return value;
+    } finally {
+      // Release only our own lock: it may have expired and been taken by another instance.
+      await redis
+        .eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+          1,
+          lockKey,
+          token,
+        )
+        .catch(() => undefined);
+    }
+  }
+
+  return {
+    kind: 'redis',
+    getOrCompute: singleFlight(async (key, compute) => {
+      const valueKey = `${keyPrefix}${key}`;
+      const lockKey = `${valueKey}:lock`;
+      const token = randomUUID();
+      const deadline = Date.now() + lockTtlMs;
+      // Bounded: at most lockTtlMs / pollIntervalMs rounds, then compute regardless.
+      for (;;) {
+        const cached = await redis.get(valueKey).catch((error: unknown) => Promise.reject(unavailable(error)));
+        if (cached !== null) return { value: cached, hit: true };
+        const locked = await redis.set(lockKey, token, 'PX', lockTtlMs, 'NX');
+        if (locked === 'OK' || Date.now() > deadline) {
+          return { value: await computeAndStore(valueKey, lockKey, token, compute), hit: false };
+        }
+        await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
+      }
+    }),
+    async ping() {
+      await redis.ping();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * What route plugins receive: the app type with the TypeBox provider, and the resolved
+ * dependencies of the service. Routes import this, never the entry point.
+ */
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type {
+  FastifyInstance,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerDefault,
+} from 'fastify';
+import type { Redis } from 'ioredis';
+import type { Config } from '../common/config.js';
+import type { Logger } from '../common/logger.js';
+import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
+import type { Authenticator } from './auth/authenticate.js';
+import type { ResultsCache } from './cache/results-cache.js';
+import type { Database } from './db/database.js';
+import type { TargetingValidator } from './definitions/definition-rules.js';
+import type { DefinitionStore } from './definitions/definition-store.js';
+import type { QueryApiMetrics } from './metrics.js';
+import type { EventSearch } from './search/event-search.js';
+
+export type QueryApiInstance = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  Logger,
+  TypeBoxTypeProvider
+>;
+
+/** Who may call a route: `public` (health, docs), `read` (default for /api), `write` (definition changes). */
+export type RouteAccess = 'public' | 'read' | 'write';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+  }
+}
+
+export interface QueryApiContext {
+  config: Config;
+  database: Database;
+  dynamo: DynamoDBClient;
+  redis?: Redis;
+  experiments: DefinitionStore<ExperimentDefinition>;
+  flags: DefinitionStore<FlagDefinition>;
+  cache: ResultsCache;
+  search?: EventSearch;
+  authenticator: Authenticator;
+  metrics: QueryApiMetrics;
+  validateTargeting: TargetingValidator;
+  now: () => Date;
+}

@@ -1,0 +1,35 @@
+/**
+ * Prometheus metrics of the query API, in a registry of its own (several apps can live
+ * in one process, as in tests), served at GET /metrics.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface QueryApiMetrics {
+  registry: Registry;
+  /** Request latency by route pattern, method and status. */
+  requestDuration: Histogram<'route' | 'method' | 'status'>;
+  /** Results and breakdown lookups by outcome (`hit`, `miss`). */
+  cacheLookups: Counter<'kind' | 'outcome'>;
+}
+
+/** Creates the registry and the instruments; `defaultMetrics` adds process metrics (production). */
+export function createQueryApiMetrics(options: { defaultMetrics?: boolean } = {}): QueryApiMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    requestDuration: new Histogram({
+      name: 'query_api_request_duration_seconds',
+      help: 'HTTP request latency by route pattern',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    cacheLookups: new Counter({
+      name: 'query_api_cache_lookups_total',
+      help: 'Results cache lookups by kind (results, segments) and outcome (hit, miss)',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+  };
+}

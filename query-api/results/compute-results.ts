@@ -1,0 +1,80 @@
+/**
+ * The one place the query API calls the statistics engine (query-api/stats). Everything
+ * else works with counter cells and the response shapes; swapping or upgrading the
+ * engine touches only this file.
+ */
+import type { CellStatistics } from '../../common/counter-layout.js';
+import type { MetricDefinitionSchema } from '../../common/experiment-definition.js';
+import { adjustPValues, binomialStats, compareToControl, sampleRatioMismatch } from '../stats/index.js';
+import type { SampleStats } from '../stats/types.js';
+import type { Static } from 'typebox';
+
+export type MetricDefinition = Static<typeof MetricDefinitionSchema>;
+export type Correction = 'holm' | 'bh' | 'none';
+
+/** How comparisons are computed; comes from the request's query parameters. */
+export interface AnalysisOptions {
+  alpha: number;
+  sequential: boolean;
+}
+
+export interface IntervalResult {
+  estimate: number | null;
+  ciLow: number | null;
+  ciHigh: number | null;
+}
+
+/** A treatment variant against the control for one metric, as served. */
+export interface ComparisonResult {
+  absolute: IntervalResult;
+  relative: IntervalResult;
+  pValue: number | null;
+  chanceToWin: number | null;
+  riskOfLoss: number | null;
+  warnings: string[];
+}
+
+/**
+ * Per-user sufficient statistics of a metric in a variant. `n` is the variant's exposed
+ * users; users without events count as 0. A binomial metric's per-user value is 0/1, so
+ * its sum is the number of converting users whatever values the events carried.
+ */
+export function sampleStatsOf(metric: MetricDefinition, exposed: number, cell: CellStatistics): SampleStats {
+  return metric.type === 'binomial'
+    ? binomialStats(exposed, cell.units)
+    : { n: exposed, sum: cell.sum, sumSquares: cell.sumSquares };
+}
+
+/** Compares a treatment with the control for one metric. */
+export function compareMetric(
+  metric: MetricDefinition,
+  control: SampleStats,
+  treatment: SampleStats,
+  options: AnalysisOptions,
+): ComparisonResult {
+  const comparison = compareToControl(control, treatment, {
+    kind: metric.type,
+    alpha: options.alpha,
+    sequential: options.sequential,
+    lowerIsBetter: metric.lowerIsBetter,
+  });
+  return {
+    absolute: comparison.absolute,
+    relative: comparison.relative,
+    pValue: comparison.pValue,
+    chanceToWin: comparison.chanceToWin,
+    riskOfLoss: comparison.riskOfLoss,
+    warnings: [...comparison.warnings],
+  };
+}
+
+/** Chi-square sample-ratio check of exposed users against the configured weights. */
+export function checkSampleRatio(users: number[], weights: number[]): { pValue: number | null; mismatch: boolean } {
+  const { pValue, mismatch } = sampleRatioMismatch(users, weights);
+  return { pValue: Number.isFinite(pValue) ? pValue : null, mismatch };
+}
+
+/** Multiple-comparison correction over a flat list of p-values (nulls stay null). */
+export function correctPValues(pValues: (number | null)[], method: Correction): (number | null)[] {
+  return adjustPValues(pValues, method);
+}

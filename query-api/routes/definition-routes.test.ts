@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomName } from '../../local/test-support.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi();
+});
+afterAll(async () => {
+  await api.close();
+});
+
+const post = (url: string, payload: unknown) => api.app.inject({ method: 'POST', url, payload: payload as object });
+
+describe('experiments CRUD on PostgreSQL', () => {
+  it('creates with defaults, reads back the definition, and lists it', async () => {
+    const key = randomName('exp');
+    const created = await post('/api/v1/experiments', experimentBody(key));
+    expect(created.statusCode).toBe(201);
+    expect(created.headers.etag).toBe('"v1"');
+    expect(created.headers.location).toBe(`/api/v1/experiments/${key}`);
+    const definition = created.json();
+    expect(definition).toMatchObject({ key, status: 'draft', coverage: 1, hashSeed: key, hashVersion: 2 });
+    expect(definition.metrics).toEqual([
+      { key: 'signup', type: 'binomial', lowerIsBetter: false },
+      { key: 'revenue', type: 'mean', lowerIsBetter: false },
+    ]);
+
+    const read = await api.app.inject({ method: 'GET', url: `/api/v1/experiments/${key}` });
+    expect(read.statusCode).toBe(200);
+    expect(read.json()).toEqual(definition);
+
+    const list = await api.app.inject({ method: 'GET', url: '/api/v1/experiments?limit=500' });
+    expect(list.json().items.map((item: { key: string }) => item.key)).toContain(key);
+  });
+
+  it('paginates the list with after/nextAfter', async () => {
+    const prefix = randomName('page');
+    for (const suffix of ['a', 'b', 'c']) await post('/api/v1/experiments', experimentBody(`${prefix}-${suffix}`));
+    const first = (await api.app.inject({ url: `/api/v1/experiments?limit=2&after=${prefix}` })).json();
+    expect(first.items.map((i: { key: string }) => i.key)).toEqual([`${prefix}-a`, `${prefix}-b`]);
+    expect(first.nextAfter).toBe(`${prefix}-b`);
+    const second = (await api.app.inject({ url: `/api/v1/experiments?limit=2&after=${first.nextAfter}` })).json();
+    expect(second.items[0].key).toBe(`${prefix}-c`);
+  });
+
+  it('answers 409 for a duplicate key and 404 for an unknown one', async () => {
+    const key = randomName('dup');
+    expect((await post('/api/v1/experiments', experimentBody(key))).statusCode).toBe(201);
+    const duplicate = await post('/api/v1/experiments', experimentBody(key));
+    expect(duplicate.statusCode).toBe(409);
+    expect(duplicate.json().error).toMatchObject({ code: 'CONFLICT', message: `experiment "${key}" already exists` });
+    const missing = await api.app.inject({ url: '/api/v1/experiments/no-such-experiment' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json().error.code).toBe('NOT_FOUND');
+    const patchMissing = await api.app.inject({
+      method: 'PATCH',
+      url: '/api/v1/experiments/no-such-experiment',
+      payload: { name: 'x' },
+    });
+    expect(patchMissing.statusCode).toBe(404);
+  });
+
+  it('patches fields, bumps the version, and re-checks the rules on the merged definition', async () => {
+    const key = randomName('patch');
+    await post('/api/v1/experiments', experimentBody(key));
+    const patched = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      payload: { status: 'running', coverage: 0.5 },
+    });
+    expect(patched.statusCode).toBe(200);
+    expect(patched.headers.etag).toBe('"v2"');
+    expect(patched.json()).toMatchObject({ key, status: 'running', coverage: 0.5, name: `Experiment ${key}` });
+
+    const broken = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      payload: { controlVariantId: 'ghost' },
+    });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().error.details).toEqual([
+      expect.objectContaining({ field: 'controlVariantId', rule: 'controlAmongVariants' }),
+    ]);
+    const unchanged = await api.app.inject({ url: `/api/v1/experiments/${key}` });
+    expect(unchanged.json().controlVariantId).toBe('control');
+    expect(unchanged.headers.etag).toBe('"v2"');
+  });
+
+  it.each([
+    [
+      'weights that do not sum to 1',
+      {
+        variants: [
+          { id: 'control', weight: 0.5 },
+          { id: 'treatment', weight: 0.4 },
+        ],
+      },
+      'variants',
+      'weightsSumToOne',
+    ],
+    [
+      'duplicate variant ids',
+      {
+        variants: [
+          { id: 'control', weight: 0.5 },
+          { id: 'control', weight: 0.5 },
+        ],
+      },
+      'variants',
+      'uniqueVariantIds',
+    ],
+    [
+      'duplicate metric keys',
+      {
+        metrics: [
+          { key: 'm', type: 'mean' },
+          { key: 'm', type: 'binomial' },
+        ],
+      },
+      'metrics',
+      'uniqueMetricKeys',
+    ],
+    ['a control that is not a variant', { controlVariantId: 'nope' }, 'controlVariantId', 'controlAmongVariants'],
+  ])('rejects %s naming the field and the rule', async (_what, overrides, field, rule) => {
+    const response = await post('/api/v1/experiments', experimentBody(randomName('bad'), overrides));
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.code).toBe('VALIDATION_FAILED');
+    expect(response.json().error.details).toContainEqual(expect.objectContaining({ field, rule }));
+  });
+
+  it.each([
+    [
+      'a weight above 1',
+      {
+        variants: [
+          { id: 'a', weight: 2 },
+          { id: 'b', weight: 0 },
+        ],
+      },
+      'variants.0.weight',
+      'maximum',
+    ],
+    ['a single variant', { variants: [{ id: 'control', weight: 1 }] }, 'variants', 'minItems'],
+    ['an unknown field', { colour: 'red' }, '', 'additionalProperties'],
+    ['a bad metric type', { metrics: [{ key: 'm', type: 'ratio' }] }, 'metrics.0.type', 'enum'],
+    ['a key with spaces', { key: 'has space' }, 'key', 'pattern'],
+  ])('rejects %s by schema, naming the field and the rule', async (_what, overrides, field, rule) => {
+    const response = await post('/api/v1/experiments', experimentBody(randomName('bad'), overrides));
+    expect(response.statusCode).toBe(400);
+    const { error } = response.json();
+    expect(error.code).toBe('VALIDATION_FAILED');
+    expect(error.details).toContainEqual(expect.objectContaining({ rule }));
+    if (field) expect(error.details.map((d: { field: string }) => d.field)).toContain(field);
+  });
+
+  it('rejects an empty patch and bad path parameters', async () => {
+    const key = randomName('empty');
+    await post('/api/v1/experiments', experimentBody(key));
+    const empty = await api.app.inject({ method: 'PATCH', url: `/api/v1/experiments/${key}`, payload: {} });
+    expect(empty.statusCode).toBe(400);
+    const badId = await api.app.inject({ url: '/api/v1/experiments/%24bad' });
+    expect(badId.statusCode).toBe(400);
+    expect(badId.json().error.details[0]).toMatchObject({ rule: 'pattern' });
+  });
+});
+
+describe('flags CRUD on PostgreSQL', () => {
+  it('creates with defaults, reads, patches, and rejects duplicates', async () => {
+    const key = randomName('flag');
+    const created = await post('/api/v1/flags', { key, defaultValue: false, value: { colour: 'blue' } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toEqual({
+      key,
+      enabled: false,
+      rollout: 1,
+      hashSeed: key,
+      defaultValue: false,
+      value: { colour: 'blue' },
+    });
+    const patched = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/flags/${key}`,
+      payload: { enabled: true, rollout: 0.25 },
+    });
+    expect(patched.json()).toMatchObject({ enabled: true, rollout: 0.25 });
+    const read = await api.app.inject({ url: `/api/v1/flags/${key}` });
+    expect(read.json()).toEqual(patched.json());
+    expect((await post('/api/v1/flags', { key, defaultValue: 1, value: 2 })).statusCode).toBe(409);
+    expect((await api.app.inject({ url: '/api/v1/flags/unknown-flag' })).statusCode).toBe(404);
+  });
+
+  it('requires defaultValue and value', async () => {
+    const response = await post('/api/v1/flags', { key: randomName('flag') });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().error.details.map((d: { rule: string }) => d.rule)).toContain('required');
+  });
+});
