@@ -15,7 +15,6 @@ interface EncodedRecord {
 
 interface RecordAggregator {
   addUserRecord(record: { partitionKey: string; data: Buffer }): void;
-  checkIfUserRecordFits(record: { partitionKey: string; data: Buffer }): boolean;
   build(): EncodedRecord | undefined;
   length(): number;
 }
@@ -77,13 +76,13 @@ export function aggregateByShard<T>(records: readonly UserRecord<T>[], shardMap:
       bytes = 0;
     };
     for (const record of group.records) {
-      const userRecord = { partitionKey: record.partitionKey, data: Buffer.from(record.data) };
-      const size = userRecord.data.length + userRecord.partitionKey.length + 16;
-      if (
-        aggregator.length() > 0 &&
-        (bytes + size > MAX_AGGREGATE_BYTES || !aggregator.checkIfUserRecordFits(userRecord))
-      )
-        seal();
+      const data = Buffer.isBuffer(record.data)
+        ? record.data
+        : Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength);
+      const userRecord = { partitionKey: record.partitionKey, data };
+      // An upper bound of the protobuf framing; aggregates stay far below the library's own 1 MB check.
+      const size = data.length + userRecord.partitionKey.length + 16;
+      if (aggregator.length() > 0 && bytes + size > MAX_AGGREGATE_BYTES) seal();
       aggregator.addUserRecord(userRecord);
       refs.push(record.ref);
       bytes += size;

@@ -14,16 +14,25 @@ export interface ShardRange {
 
 /** The 128-bit hash key Kinesis derives from a partition key. */
 export function partitionKeyHash(partitionKey: string): bigint {
-  return BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
+  return BigInt(`0x${partitionKeyHashHex(partitionKey)}`);
 }
+
+/** The same hash as 32 lowercase hex digits: fixed width, so string order is numeric order (and cheaper than BigInt). */
+export function partitionKeyHashHex(partitionKey: string): string {
+  return createHash('md5').update(partitionKey, 'utf8').digest('hex');
+}
+
+const toHex128 = (value: bigint): string => value.toString(16).padStart(32, '0');
 
 /** Open shards sorted by range, for binary search. */
 export class ShardMap {
   private readonly ranges: readonly ShardRange[];
+  private readonly startsHex: readonly string[];
 
   constructor(ranges: readonly ShardRange[]) {
     if (ranges.length === 0) throw new Error('a shard map needs at least one open shard');
     this.ranges = [...ranges].sort((a, b) => (a.startingHashKey < b.startingHashKey ? -1 : 1));
+    this.startsHex = this.ranges.map((range) => toHex128(range.startingHashKey));
   }
 
   get shardCount(): number {
@@ -32,12 +41,13 @@ export class ShardMap {
 
   /** The open shard owning `partitionKey`. */
   shardFor(partitionKey: string): ShardRange {
-    const hash = partitionKeyHash(partitionKey);
+    if (this.ranges.length === 1) return this.ranges[0] as ShardRange;
+    const hash = partitionKeyHashHex(partitionKey);
     let low = 0;
     let high = this.ranges.length - 1;
     while (low < high) {
       const middle = (low + high + 1) >> 1;
-      if ((this.ranges[middle] as ShardRange).startingHashKey <= hash) low = middle;
+      if ((this.startsHex[middle] as string) <= hash) low = middle;
       else high = middle - 1;
     }
     return this.ranges[low] as ShardRange;

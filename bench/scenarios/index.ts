@@ -3,8 +3,9 @@
  * sub-command of `npm run bench`.
  */
 import type { BenchScenario } from '../scenario.js';
+import { ingestScenario } from './ingest.js';
 
-export const scenarios: BenchScenario[] = [];
+export const scenarios: BenchScenario[] = [ingestScenario];
 
 /** What `npm run bench` runs with no arguments. */
-export const DEFAULT_SCENARIO = 'pipeline';
+export const DEFAULT_SCENARIO = 'ingest';
