@@ -3,8 +3,10 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { randomName, testConfig } from '../../local/test-support.js';
 import type { StreamEvent } from '../../common/event-contract.js';
+import { Redis } from 'ioredis';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
-import type { ValidEvent } from '../types.js';
+import { createRedisUserStateStore } from '../state/redis-store.js';
+import type { UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
 import { computeExpectedCounters } from './ground-truth.js';
 import { readCounters } from './read-counters.js';
@@ -14,12 +16,27 @@ import { generateWorkload, seededRandom, toShardRecords } from './test-workload.
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
 const dynamo: DynamoDBClient = createDynamoClient(testConfig());
-afterAll(() => dynamo.destroy());
+const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
+const stores: { state: UserStateStore; keyPrefix?: string }[] = [];
+afterAll(async () => {
+  for (const { state, keyPrefix } of stores) {
+    await state.close();
+    const keys = keyPrefix ? await admin.keysBuffer(`${keyPrefix}*`) : [];
+    if (keys.length > 0) await admin.del(...keys);
+  }
+  await admin.quit();
+  dynamo.destroy();
+});
 
-async function setUp(options: { cap?: number; client?: DynamoDBClient } = {}) {
+async function setUp(options: { cap?: number; client?: DynamoDBClient; redis?: boolean } = {}) {
   const tableName = randomName('counters');
   await createCountersTable(dynamo, tableName);
-  const state = createInProcessUserStateStore({ segmentValueCap: options.cap ?? 50, dedupWindowSeconds: 3600 });
+  const limits = { segmentValueCap: options.cap ?? 50, dedupWindowSeconds: 3600 };
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const state = options.redis
+    ? createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, ...limits })
+    : createInProcessUserStateStore(limits);
+  stores.push({ state, keyPrefix: options.redis ? keyPrefix : undefined });
   const sink = createCounterSink({
     dynamo: options.client ?? dynamo,
     tableName,
@@ -49,7 +66,7 @@ function event(partial: Partial<StreamEvent> & Pick<StreamEvent, 'userId'>): Str
   };
 }
 
-describe('counter sink on dynalite with the in-process state store', () => {
+describe('counter sink on dynalite', () => {
   it('counts events, units, Σx and Σx² of per-user totals, per segment and segment pair', async () => {
     const { tableName, sink } = await setUp();
     const segments = { country: 'US', device: 'ios' };
@@ -158,20 +175,26 @@ describe('counter sink on dynalite with the in-process state store', () => {
     expect(table).toEqual(computeExpectedCounters(events, { segmentValueCap: 3 }));
   });
 
-  it('stays exact when the processor crashes between the state update and the counter writes (injected fault: client wrapper fails after N calls)', async () => {
-    const faulty = injectFaults(dynamo);
-    const { tableName, sink } = await setUp({ client: faulty.client });
-    const events = generateWorkload({ seed: 23, events: 600, users: 50, experimentPrefix: randomName('e') });
-    const records = toShardRecords(SHARD, events);
-    const random = seededRandom(23);
-    const { failures } = await deliverWithRecuts(sink, SHARD, records, {
-      random,
-      maxBatch: 120,
-      beforeDelivery: () => faulty.failAfter(random() < 0.5 ? Math.floor(random() * 40) : Infinity),
-    });
-    expect(failures).toBeGreaterThan(0);
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
-  });
+  it.each([
+    ['in-process', false],
+    ['Redis', true],
+  ])(
+    'stays exact when the processor crashes between the state update and the counter writes, %s state (injected fault: client wrapper fails after N calls)',
+    async (_store, redis) => {
+      const faulty = injectFaults(dynamo);
+      const { tableName, sink } = await setUp({ client: faulty.client, redis });
+      const events = generateWorkload({ seed: 23, events: 400, users: 50, experimentPrefix: randomName('e') });
+      const records = toShardRecords(SHARD, events);
+      const random = seededRandom(23);
+      const { failures } = await deliverWithRecuts(sink, SHARD, records, {
+        random,
+        maxBatch: 120,
+        beforeDelivery: () => faulty.failAfter(random() < 0.5 ? Math.floor(random() * 40) : Infinity),
+      });
+      expect(failures).toBeGreaterThan(0);
+      expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+    },
+  );
 
   it('keeps fractional values exact: values are rounded to 6 decimals before summing and squaring', async () => {
     const { tableName, sink } = await setUp();
@@ -202,8 +225,4 @@ describe('counter sink on dynalite with the in-process state store', () => {
     ).rejects.toMatchObject({ code: 'SINK_REJECTED', retriable: false });
     expect(await sink.writeBatch(SHARD, [])).toMatchObject({ counted: 0 });
   });
-});
-
-it('uses the endpoint of the run', () => {
-  expect(inject('dynamodbEndpoint')).toMatch(/^http:\/\/127\.0\.0\.1:/);
 });

@@ -5,8 +5,8 @@
  * exactness is no longer guaranteed for that user. Size the bounds above the users and
  * events a local run sees; in production use Redis.
  */
-import { LRUCache } from 'lru-cache';
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
+import { BoundedMap } from './bounded-map.js';
 import { admissionKey, shardTag, storedIdentity, userStateKey } from './record-identity.js';
 import {
   DEFAULT_USER_STATE_TTL_SECONDS,
@@ -46,21 +46,14 @@ export interface InProcessUserStateStore extends UserStateStore {
  */
 export function createInProcessUserStateStore(options: InProcessStoreOptions = {}): InProcessUserStateStore {
   const cap = options.segmentValueCap ?? 50;
-  let evicted = 0;
-  const countEviction = (_value: unknown, _key: unknown, reason: string): void => {
-    if (reason === 'evict') evicted++;
-  };
-  const claims = new LRUCache<string, string>({
-    max: options.maxClaims ?? 5_000_000,
-    ttl: (options.dedupWindowSeconds ?? 86_400) * 1000,
-    dispose: countEviction,
-  });
-  const users = new LRUCache<string, UserState>({
-    max: options.maxUsers ?? 1_000_000,
-    ttl: (options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS) * 1000,
-    updateAgeOnGet: true,
-    dispose: countEviction,
-  });
+  const claims = new BoundedMap<string, string>(
+    options.maxClaims ?? 5_000_000,
+    (options.dedupWindowSeconds ?? 86_400) * 1000,
+  );
+  const users = new BoundedMap<string, UserState>(
+    options.maxUsers ?? 1_000_000,
+    (options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS) * 1000,
+  );
   const admitted = new Map<string, Set<string>>();
   const committedByShard = new Map<string, string>();
 
@@ -89,7 +82,9 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
 
     const userKey = userStateKey(request.experimentId, request.userId);
     let user = users.get(userKey);
-    if (!user) {
+    if (user) {
+      users.set(userKey, user); // refreshes the TTL: state lives on after the user's last event
+    } else {
       const segments = request.segments.map(
         ([dimension, value]) => [dimension, admit(request.experimentId, dimension, value)] as const,
       );
@@ -126,6 +121,6 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       admitted.clear();
       return Promise.resolve();
     },
-    evictions: () => evicted,
+    evictions: () => claims.evictions + users.evictions,
   };
 }

@@ -3,10 +3,12 @@
  * otherwise.
  */
 import { createInProcessUserStateStore, type InProcessStoreOptions } from './in-process-store.js';
+import { createRedisUserStateStore } from './redis-store.js';
 import type { UserStateStore } from './types.js';
 
 export type { StateOutcome, StateRequest, UserStateStore, StateLimits } from './types.js';
 export { createInProcessUserStateStore } from './in-process-store.js';
+export { createRedisUserStateStore } from './redis-store.js';
 
 export interface UserStateStoreOptions extends InProcessStoreOptions {
   /** `redis://…`; without it state is kept in-process (local runs only). */
@@ -18,8 +20,14 @@ export interface UserStateStoreOptions extends InProcessStoreOptions {
 /**
  * Chooses the store: Redis when `redisUrl` is set, in-process otherwise.
  *
- * @example const state = createUserStateStore({ redisUrl: config.redis.url, segmentValueCap: 50 });
+ * @example
+ *   const state = createUserStateStore({
+ *     redisUrl: config.redis.url,
+ *     segmentValueCap: config.processors.segmentValueCap,
+ *     dedupWindowSeconds: config.processors.dedupWindowSeconds,
+ *   });
  */
 export function createUserStateStore(options: UserStateStoreOptions): UserStateStore {
+  if (options.redisUrl) return createRedisUserStateStore({ ...options, redisUrl: options.redisUrl });
   return createInProcessUserStateStore(options);
 }

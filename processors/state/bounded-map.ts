@@ -1,0 +1,47 @@
+/**
+ * A Map with an upper bound on entries and an optional time-to-live, forgetting the least
+ * recently used entry first. Built on Map's insertion order (re-inserting on access), so
+ * memory grows with the entries actually held, not with the bound.
+ */
+export class BoundedMap<K, V> {
+  readonly #entries = new Map<K, { value: V; expiresAt: number }>();
+  #evictions = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly ttlMs = Infinity,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The value, if present and not expired; marks it as recently used. */
+  get(key: K): V | undefined {
+    const entry = this.#entries.get(key);
+    if (!entry) return undefined;
+    this.#entries.delete(key);
+    if (entry.expiresAt <= this.now()) return undefined;
+    this.#entries.set(key, entry);
+    return entry.value;
+  }
+
+  /** Stores a value (its TTL starts now), evicting the least recently used entry when full. */
+  set(key: K, value: V): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    if (this.#entries.size > this.maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (!oldest.done) {
+        this.#entries.delete(oldest.value);
+        this.#evictions++;
+      }
+    }
+  }
+
+  /** Entries dropped because the bound was reached (expiries are not evictions). */
+  get evictions(): number {
+    return this.#evictions;
+  }
+
+  clear(): void {
+    this.#entries.clear();
+  }
+}
