@@ -4,6 +4,7 @@
  * gbstats asserts 5 decimals; so do we (toBeCloseTo(x, 5) allows ±5e-6).
  */
 import { describe, expect, it } from 'vitest';
+import { normalCdf } from './distributions.js';
 import { binomialStats, compareToControl, type SampleStats } from './index.js';
 
 const welchControl: SampleStats = { n: 3407, sum: 1396.87, sumSquares: 52377.9767 };
@@ -148,5 +149,19 @@ describe('compareToControl, Bayesian (gbstats TestBinom / TestNorm)', () => {
     // Absolute: data N(0.5, 0.125), prior N(0.1·10, 0.1·10²) = N(1, 10).
     const precision = 1 / 0.125 + 1 / 10;
     expect(result.bayesian.absolute.estimate).toBeCloseTo((0.5 / 0.125 + 1 / 10) / precision, 12);
+  });
+});
+
+describe('compareToControl, relative prior rescaled for the absolute posterior', () => {
+  it('keeps absolute and relative chance to win within 0.005 (gbstats TestGaussianEffectRelativeAbsolutePriors)', () => {
+    const result = compareToControl(
+      { n: 100, sum: 1000, sumSquares: 200000 },
+      { n: 100, sum: 1100, sumSquares: 200005 },
+      { kind: 'mean', prior: { mean: 1, variance: 1, proper: true } },
+    );
+    const { estimate, ciLow, ciHigh } = result.bayesian.absolute;
+    const posteriorSd = (ciHigh! - ciLow!) / (2 * 1.959963984540054);
+    const absoluteChanceToWin = normalCdf(estimate! / posteriorSd);
+    expect(Math.abs(absoluteChanceToWin - result.chanceToWin!)).toBeLessThan(0.005);
   });
 });
