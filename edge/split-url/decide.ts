@@ -1,0 +1,128 @@
+/**
+ * The split-URL decision for one request, pure: which variant the visitor is in, whether
+ * to redirect, and which cookies the browser must keep. The handler turns the decision into
+ * a CloudFront response or a modified request.
+ *
+ * Order: bots and non-GET requests pass untouched → no running experiment passes → a cookie
+ * naming a current variant stands → otherwise the visitor is assigned by hashing their
+ * first-party id (created when missing) → a variant with another URL is a 302 to it, query
+ * string kept; a request already on its variant's URL passes (no redirect loop).
+ */
+import { assignVariant, isCurrentVariant, type AssignmentReason } from '../../common/assignment.js';
+import type { UserAttributes } from '../../common/targeting-evaluation.js';
+import { isBot } from './bots.js';
+import {
+  assignmentCookieName,
+  isValidVisitorId,
+  isWellFormedVariantId,
+  VISITOR_ID_COOKIE,
+  type CookieToSet,
+} from './cookies.js';
+import type { EdgeExperiment } from './edge-experiment.js';
+
+/** What the decision reads from a viewer request. */
+export interface SplitUrlRequest {
+  method: string;
+  uri: string;
+  querystring: string;
+  host: string | undefined;
+  userAgent: string | undefined;
+  cookies: ReadonlyMap<string, string>;
+  /** Targeting attributes derived from CloudFront headers (country, deviceType …). */
+  attributes: UserAttributes;
+}
+
+export type PassReason =
+  'bot' | 'method' | 'no-experiment' | Exclude<AssignmentReason, 'assigned'> | 'variant-without-url' | 'on-variant-url';
+
+export type SplitUrlDecision =
+  | { action: 'pass'; reason: PassReason; variantId?: string; visitorId?: string; cookies: CookieToSet[] }
+  | {
+      action: 'redirect';
+      location: string;
+      variantId: string;
+      visitorId: string;
+      /** `cookie`: the assignment came from the visitor's cookie; `hash`: assigned now. */
+      source: 'cookie' | 'hash';
+      cookies: CookieToSet[];
+    };
+
+const REDIRECTABLE_METHODS = new Set(['GET', 'HEAD']);
+
+const withoutTrailingSlash = (path: string): string => (path.length > 1 ? path.replace(/\/+$/, '') : path);
+
+/** True when the request is already at `url` (path, and host for absolute URLs); the URL's own query is ignored. */
+export function isAtUrl(request: Pick<SplitUrlRequest, 'uri' | 'host'>, url: string): boolean {
+  let host: string | undefined;
+  let path = url;
+  if (url.startsWith('https://')) {
+    const parsed = new URL(url);
+    host = parsed.host.toLowerCase();
+    path = parsed.pathname;
+  } else {
+    path = url.split(/[?#]/, 1)[0] ?? url;
+  }
+  if (host !== undefined && host !== request.host?.toLowerCase()) return false;
+  return withoutTrailingSlash(path) === withoutTrailingSlash(request.uri);
+}
+
+/** The variant URL with the request's query string appended to any query the URL has. */
+export function redirectLocation(url: string, querystring: string): string {
+  const [withoutFragment = url, fragment] = url.split('#', 2);
+  const query = querystring.replace(/^\?/, '');
+  const joined =
+    query.length === 0 ? withoutFragment : `${withoutFragment}${withoutFragment.includes('?') ? '&' : '?'}${query}`;
+  return fragment === undefined ? joined : `${joined}#${fragment}`;
+}
+
+/**
+ * Decides what to do with one request. `newVisitorId` is called only when the visitor has no
+ * valid id cookie.
+ *
+ * @example
+ *   decideSplitUrl(request, experiment, () => crypto.randomUUID())
+ *   // { action: 'redirect', location: '/landing-b?utm_source=ad', variantId: 'b', … }
+ */
+export function decideSplitUrl(
+  request: SplitUrlRequest,
+  experiment: EdgeExperiment | null,
+  newVisitorId: () => string,
+): SplitUrlDecision {
+  if (isBot(request.userAgent)) return { action: 'pass', reason: 'bot', cookies: [] };
+  if (!REDIRECTABLE_METHODS.has(request.method.toUpperCase())) return { action: 'pass', reason: 'method', cookies: [] };
+  if (experiment === null) return { action: 'pass', reason: 'no-experiment', cookies: [] };
+  if (experiment.status !== 'running') return { action: 'pass', reason: 'not-running', cookies: [] };
+
+  const cookies: CookieToSet[] = [];
+  const existingId = request.cookies.get(VISITOR_ID_COOKIE);
+  const visitorId = isValidVisitorId(existingId) ? existingId : newVisitorId();
+  if (visitorId !== existingId) cookies.push({ name: VISITOR_ID_COOKIE, value: visitorId });
+
+  const cookieName = assignmentCookieName(experiment.key);
+  const cookieVariant = request.cookies.get(cookieName);
+  let variantId: string;
+  let source: 'cookie' | 'hash';
+  if (isWellFormedVariantId(cookieVariant) && isCurrentVariant(experiment, cookieVariant)) {
+    variantId = cookieVariant;
+    source = 'cookie';
+  } else {
+    const assignment = assignVariant(experiment, visitorId, request.attributes);
+    if (!assignment.inExperiment)
+      return { action: 'pass', reason: assignment.reason as PassReason, visitorId, cookies };
+    variantId = assignment.variantId;
+    source = 'hash';
+    cookies.push({ name: cookieName, value: variantId });
+  }
+
+  const url = experiment.variants.find((variant) => variant.id === variantId)?.url;
+  if (url === undefined) return { action: 'pass', reason: 'variant-without-url', variantId, visitorId, cookies };
+  if (isAtUrl(request, url)) return { action: 'pass', reason: 'on-variant-url', variantId, visitorId, cookies };
+  return {
+    action: 'redirect',
+    location: redirectLocation(url, request.querystring),
+    variantId,
+    visitorId,
+    source,
+    cookies,
+  };
+}

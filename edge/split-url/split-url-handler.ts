@@ -1,0 +1,251 @@
+/**
+ * The split-URL Lambda@Edge function: one handler for the `viewer-request` event (assign,
+ * redirect or pass) and, optionally, the `viewer-response` event (persist the cookies of
+ * visitors who passed through: a viewer-request function can only set cookies on responses it
+ * generates itself, i.e. redirects).
+ *
+ * It never fails a viewer's request: any error passes the request (or response) through
+ * unchanged and is logged.
+ */
+import type {
+  CloudFrontHeaders,
+  CloudFrontRequest,
+  CloudFrontRequestEvent,
+  CloudFrontResponse,
+  CloudFrontResponseEvent,
+  CloudFrontResultResponse,
+} from 'aws-lambda';
+import {
+  assignmentCookieName,
+  cookiePairs,
+  isValidVisitorId,
+  isWellFormedVariantId,
+  parseCookieHeader,
+  requestCookies,
+  serializeSetCookie,
+  VISITOR_ID_COOKIE,
+  type CookieToSet,
+} from './cookies.js';
+import { decideSplitUrl, type SplitUrlDecision, type SplitUrlRequest } from './decide.js';
+import { silentLog, type EdgeLog } from './edge-log.js';
+import type { ExperimentSource } from './experiment-source.js';
+
+/** The bundle-time configuration (esbuild `define` of `__SPLIT_URL_CONFIG__`). */
+export interface SplitUrlConfig {
+  experimentKey: string;
+  experimentationApiUrl: string;
+  experimentationApiKey: string;
+}
+
+/**
+ * Request header carrying the cookies a pass-through visitor must keep, from the
+ * viewer-request to the viewer-response (and to the origin, which may read it too).
+ */
+export const PENDING_COOKIES_HEADER = 'x-split-url-set-cookie';
+/** Request header telling the origin the assignment: `{experimentKey}={variantId}`. */
+export const ASSIGNMENT_HEADER = 'x-split-url-assignment';
+
+export interface SplitUrlDeps {
+  source: ExperimentSource;
+  log?: EdgeLog;
+  now?: () => number;
+  /** Generates a first-party id; by default derived from CloudFront's request id (see `visitorIdFor`). */
+  newVisitorId?: (requestId: string) => string;
+}
+
+export type SplitUrlEvent = CloudFrontRequestEvent | CloudFrontResponseEvent;
+export type SplitUrlResult = CloudFrontRequest | CloudFrontResultResponse | CloudFrontResponse;
+
+/**
+ * Checks the bundled configuration; returns it or a message. Kept dependency-free for the
+ * bundle.
+ */
+export function parseSplitUrlConfig(raw: unknown): SplitUrlConfig | string {
+  if (raw === null || typeof raw !== 'object') return '__SPLIT_URL_CONFIG__ is not defined at build time';
+  const { experimentKey, experimentationApiUrl, experimentationApiKey } = raw as Record<string, unknown>;
+  if (typeof experimentKey !== 'string' || !isWellFormedVariantId(experimentKey))
+    return 'experimentKey must be an experiment key';
+  if (typeof experimentationApiUrl !== 'string' || !/^https?:\/\/\S+$/.test(experimentationApiUrl))
+    return 'experimentationApiUrl must be an http(s) URL';
+  if (typeof experimentationApiKey !== 'string') return 'experimentationApiKey must be a string';
+  return { experimentKey, experimentationApiUrl, experimentationApiKey };
+}
+
+/**
+ * A new visitor's id. CloudFront's request id is unique per request and is also present in
+ * the matching viewer-response event, so the response can set the very id the request used
+ * even when CloudFront hands the response event the original, unmodified request.
+ */
+export function visitorIdFor(requestId: string): string {
+  const fromRequestId = requestId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64);
+  return isValidVisitorId(fromRequestId) ? fromRequestId : globalThis.crypto.randomUUID();
+}
+
+const header = (headers: CloudFrontHeaders, name: string): string | undefined => headers[name]?.[0]?.value;
+
+const DEVICE_HEADERS: [string, string][] = [
+  ['cloudfront-is-mobile-viewer', 'mobile'],
+  ['cloudfront-is-tablet-viewer', 'tablet'],
+  ['cloudfront-is-smarttv-viewer', 'smarttv'],
+  ['cloudfront-is-desktop-viewer', 'desktop'],
+];
+
+/** The decision's view of a CloudFront request; targeting sees country, deviceType, userAgent, host and path. */
+export function toSplitUrlRequest(request: CloudFrontRequest): SplitUrlRequest {
+  const { headers } = request;
+  const userAgent = header(headers, 'user-agent');
+  const host = header(headers, 'host');
+  const country = header(headers, 'cloudfront-viewer-country');
+  const deviceType = DEVICE_HEADERS.find(([name]) => header(headers, name) === 'true')?.[1];
+  return {
+    method: request.method,
+    uri: request.uri,
+    querystring: request.querystring,
+    host,
+    userAgent,
+    cookies: requestCookies(headers),
+    attributes: {
+      ...(country === undefined ? {} : { country }),
+      ...(deviceType === undefined ? {} : { deviceType }),
+      ...(userAgent === undefined ? {} : { userAgent }),
+      ...(host === undefined ? {} : { host }),
+      path: request.uri,
+    },
+  };
+}
+
+function redirectResponse(
+  decision: Extract<SplitUrlDecision, { action: 'redirect' }>,
+  nowMs: number,
+): CloudFrontResultResponse {
+  return {
+    status: '302',
+    statusDescription: 'Found',
+    headers: {
+      location: [{ key: 'Location', value: decision.location }],
+      'cache-control': [{ key: 'Cache-Control', value: 'no-store' }],
+      ...(decision.cookies.length === 0
+        ? {}
+        : {
+            'set-cookie': decision.cookies.map((cookie) => ({
+              key: 'Set-Cookie',
+              value: serializeSetCookie(cookie, nowMs),
+            })),
+          }),
+    },
+  };
+}
+
+/**
+ * Lets the origin see the visitor exactly as on a returning visit: the id and assignment
+ * cookies are in its `Cookie` header, and the assignment header names the variant.
+ */
+function annotateRequest(
+  request: CloudFrontRequest,
+  decision: SplitUrlDecision,
+  experimentKey: string,
+): CloudFrontRequest {
+  if (decision.action !== 'pass' || decision.visitorId === undefined) return request;
+  const injected = decision.cookies;
+  if (injected.length > 0) {
+    const existing = (request.headers.cookie ?? []).map((entry) => entry.value).filter((value) => value.length > 0);
+    request.headers.cookie = [{ key: 'Cookie', value: [cookiePairs(injected), ...existing].join('; ') }];
+  }
+  if (decision.cookies.length > 0) {
+    request.headers[PENDING_COOKIES_HEADER] = [{ key: 'X-Split-Url-Set-Cookie', value: cookiePairs(decision.cookies) }];
+  }
+  if (decision.variantId !== undefined) {
+    request.headers[ASSIGNMENT_HEADER] = [
+      { key: 'X-Split-Url-Assignment', value: `${experimentKey}=${decision.variantId}` },
+    ];
+  }
+  return request;
+}
+
+/** The cookies a viewer-request passed along in the pending header, re-validated (the header could be forged). */
+function cookiesFromPendingHeader(value: string, assignmentCookie: string): CookieToSet[] {
+  return [...parseCookieHeader(value)]
+    .filter(([name, cookieValue]) =>
+      name === VISITOR_ID_COOKIE
+        ? isValidVisitorId(cookieValue)
+        : name === assignmentCookie && isWellFormedVariantId(cookieValue),
+    )
+    .map(([name, cookieValue]) => ({ name, value: cookieValue }));
+}
+
+/**
+ * Creates the handler for a configured experiment.
+ *
+ * @example
+ *   export const handler = createSplitUrlHandler(config, { source: createExperimentSource({ … }) });
+ */
+export function createSplitUrlHandler(
+  config: SplitUrlConfig,
+  deps: SplitUrlDeps,
+): (event: SplitUrlEvent) => Promise<SplitUrlResult> {
+  const log = deps.log ?? silentLog;
+  const now = deps.now ?? Date.now;
+  const newVisitorId = deps.newVisitorId ?? visitorIdFor;
+  const cookieName = assignmentCookieName(config.experimentKey);
+
+  async function onViewerRequest(event: CloudFrontRequestEvent): Promise<SplitUrlResult> {
+    const record = event.Records[0]?.cf;
+    if (record === undefined) throw new Error('event has no CloudFront record');
+    const { request } = record;
+    try {
+      const { experiment } = await deps.source.get();
+      const decision = decideSplitUrl(toSplitUrlRequest(request), experiment, () =>
+        newVisitorId(record.config.requestId),
+      );
+      log('debug', 'split-url decision', { action: decision.action, variantId: decision.variantId, uri: request.uri });
+      if (decision.action === 'redirect') return redirectResponse(decision, now());
+      return annotateRequest(request, decision, config.experimentKey);
+    } catch (error) {
+      log('error', 'split-url viewer-request failed; passing the request through', {
+        err: String(error),
+        uri: request.uri,
+      });
+      return request;
+    }
+  }
+
+  async function onViewerResponse(event: CloudFrontResponseEvent): Promise<SplitUrlResult> {
+    const record = event.Records[0]?.cf;
+    if (record === undefined) throw new Error('event has no CloudFront record');
+    const { request, response } = record;
+    try {
+      const alreadySet = (response.headers['set-cookie'] ?? []).some((entry) =>
+        entry.value.startsWith(`${cookieName}=`),
+      );
+      if (alreadySet) return response;
+      const pending = header(request.headers, PENDING_COOKIES_HEADER);
+      let toSet: CookieToSet[];
+      if (pending !== undefined) {
+        toSet = cookiesFromPendingHeader(pending, cookieName);
+      } else {
+        // CloudFront handed us the original request: decide again, with the same derived id.
+        const { experiment } = await deps.source.get();
+        const decision = decideSplitUrl(toSplitUrlRequest(request), experiment, () =>
+          newVisitorId(record.config.requestId),
+        );
+        toSet = decision.action === 'pass' ? decision.cookies : [];
+      }
+      if (toSet.length === 0) return response;
+      const nowMs = now();
+      response.headers['set-cookie'] = [
+        ...(response.headers['set-cookie'] ?? []),
+        ...toSet.map((cookie) => ({ key: 'Set-Cookie', value: serializeSetCookie(cookie, nowMs) })),
+      ];
+      return response;
+    } catch (error) {
+      log('error', 'split-url viewer-response failed; response unchanged', { err: String(error) });
+      return response;
+    }
+  }
+
+  return async (event) => {
+    const eventType = event.Records[0]?.cf.config.eventType;
+    if (eventType === 'viewer-response') return onViewerResponse(event as CloudFrontResponseEvent);
+    return onViewerRequest(event);
+  };
+}
