@@ -52,6 +52,8 @@ const EnvSchema = Type.Object({
   COGNITO_USER_POOL_ID: Type.Optional(Type.String({ minLength: 1 })),
   COGNITO_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
   EXPERIMENTATION_API_URL: Type.Optional(Url),
+  /** Sent as `x-api-key` by the Assignment and Flag Evaluation Lambdas when they fetch definitions. */
+  EXPERIMENTATION_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
   PROCESSOR_SEGMENT_VALUE_CAP: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
   PROCESSOR_DEDUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 24 * 3600 }),
   PROCESSOR_BATCH_MAX_RECORDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10_000 }),
@@ -99,6 +101,7 @@ export interface Config {
     readonly writeConcurrency: number;
   };
   readonly experimentationApiUrl?: string;
+  readonly experimentationApiKey?: string;
   readonly logLevel: string;
 }
 
@@ -222,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
     },
     experimentationApiUrl: e.EXPERIMENTATION_API_URL,
+    experimentationApiKey: e.EXPERIMENTATION_API_KEY,
     logLevel: e.LOG_LEVEL,
   };
   return deepFreeze(config);
