@@ -3,6 +3,7 @@
  * else works with counter cells and the response shapes; swapping or upgrading the
  * engine touches only this file.
  */
+import { isPipelineError } from '../../common/errors.js';
 import type { CellStatistics } from '../../common/counter-layout.js';
 import type { MetricDefinitionSchema } from '../../common/experiment-definition.js';
 import { adjustPValues, binomialStats, compareToControl, sampleRatioMismatch } from '../stats/index.js';
@@ -41,9 +42,17 @@ export interface ComparisonResult {
  */
 export function sampleStatsOf(metric: MetricDefinition, exposed: number, cell: CellStatistics): SampleStats {
   return metric.type === 'binomial'
-    ? binomialStats(exposed, cell.units)
+    ? { n: exposed, sum: cell.units, sumSquares: cell.units }
     : { n: exposed, sum: cell.sum, sumSquares: cell.sumSquares };
 }
+
+/**
+ * Shown instead of numbers when the counters cannot come from one population, e.g. more
+ * converting users than exposed users (conversions from users whose impression was lost).
+ */
+export const INCONSISTENT_COUNTERS_WARNING = 'inconsistent-counters';
+
+const EMPTY_INTERVAL: IntervalResult = { estimate: null, ciLow: null, ciHigh: null };
 
 /** Compares a treatment with the control for one metric. */
 export function compareMetric(
@@ -52,12 +61,27 @@ export function compareMetric(
   treatment: SampleStats,
   options: AnalysisOptions,
 ): ComparisonResult {
-  const comparison = compareToControl(control, treatment, {
-    kind: metric.type,
-    alpha: options.alpha,
-    sequential: options.sequential,
-    lowerIsBetter: metric.lowerIsBetter,
-  });
+  let comparison: ReturnType<typeof compareToControl>;
+  try {
+    if (metric.type === 'binomial') [control, treatment].forEach((s) => binomialStats(s.n, s.sum));
+    comparison = compareToControl(control, treatment, {
+      kind: metric.type,
+      alpha: options.alpha,
+      sequential: options.sequential,
+      lowerIsBetter: metric.lowerIsBetter,
+    });
+  } catch (error) {
+    // The engine refuses impossible statistics; one bad cell must not take the whole response down.
+    if (!isPipelineError(error)) throw error;
+    return {
+      absolute: EMPTY_INTERVAL,
+      relative: EMPTY_INTERVAL,
+      pValue: null,
+      chanceToWin: null,
+      riskOfLoss: null,
+      warnings: [INCONSISTENT_COUNTERS_WARNING],
+    };
+  }
   return {
     absolute: comparison.absolute,
     relative: comparison.relative,
