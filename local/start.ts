@@ -1,0 +1,190 @@
+/**
+ * `npm start`: the whole pipeline on one machine, on embedded defaults.
+ *
+ *   kinesalite + dynalite (child processes)  ← streams and tables created if missing
+ *   embedded PostgreSQL (PGlite over the pg wire) when DATABASE_URL is unset
+ *   collector (ingest/server.ts)  ─▶ Kinesis ─▶ processors (processors/main.ts) ─▶ DynamoDB counters
+ *   query API (query-api/server.ts) ◀─ counters + PostgreSQL
+ *
+ * Each service runs in its own process, so two cores are used. Data lives in
+ * `.local-data/` and survives restarts (the processors resume from their checkpoints);
+ * `npm start -- --fresh` wipes it, `--in-memory` keeps nothing. Ctrl-C stops everything.
+ * Set AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_DYNAMODB / DATABASE_URL to use
+ * services you run yourself instead of the embedded ones.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { Command } from 'commander';
+import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
+import { loadConfig, type Config } from '../common/config.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../query-api/embedded-postgres.js';
+import { ensureStream, ensureTable } from './provision.js';
+import { startStandIn, type StandIn } from './stand-ins.js';
+
+const DATA_DIR = new URL('../.local-data/', import.meta.url).pathname;
+const ROOT = new URL('../', import.meta.url).pathname;
+const READY_TIMEOUT_MS = 60_000;
+
+interface Service {
+  name: string;
+  child: ChildProcess;
+}
+
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+function startService(name: string, script: string, env: NodeJS.ProcessEnv): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const label = `[${name}]`.padEnd(13);
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => say(`${label} ${line}`));
+  }
+  return { name, child };
+}
+
+async function waitForHealth(name: string, url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode} during start-up`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${name} did not answer ${url} within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+async function stopService(service: Service): Promise<void> {
+  const { child } = service;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(killer);
+}
+
+async function provision(config: Config): Promise<void> {
+  const kinesis = createKinesisClient(config);
+  const dynamo = createDynamoClient(config);
+  try {
+    await ensureStream(kinesis, config.kinesis.streamName, config.kinesis.shardCount);
+    await ensureStream(kinesis, config.kinesis.dlqStreamName, 1);
+    await ensureTable(dynamo, config.dynamodb.countersTable, {
+      partitionKey: COUNTER_PARTITION_KEY,
+      sortKey: COUNTER_SORT_KEY,
+    });
+    await ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: 'shard_id' });
+  } finally {
+    kinesis.destroy();
+    dynamo.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const options = new Command()
+    .name('npm start --')
+    .description('Runs the whole pipeline locally on embedded defaults.')
+    .option('--fresh', 'delete .local-data/ first (streams, counters, checkpoints, experiments)')
+    .option('--in-memory', 'keep nothing on disk')
+    .parse()
+    .opts<{ fresh?: boolean; inMemory?: boolean }>();
+
+  // Validate the environment before starting anything: a bad value names its variable.
+  const base = loadConfig(process.env);
+  if (options.fresh) await rm(DATA_DIR, { recursive: true, force: true });
+  const persist = !options.inMemory;
+  if (persist) await mkdir(DATA_DIR, { recursive: true });
+
+  const standIns: StandIn[] = [];
+  const services: Service[] = [];
+  let postgres: EmbeddedPostgres | undefined;
+  let stopping = false;
+
+  const shutdown = async (exitCode: number): Promise<never> => {
+    if (!stopping) {
+      stopping = true;
+      say('\nstopping: services first (they finish and checkpoint), then the stand-ins…');
+      await Promise.all([...services].reverse().map(stopService));
+      await postgres?.stop();
+      await Promise.all(standIns.map((standIn) => standIn.stop()));
+      say('stopped.');
+    }
+    process.exit(exitCode);
+  };
+  process.once('SIGINT', () => void shutdown(0));
+  process.once('SIGTERM', () => void shutdown(0));
+
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    if (!base.aws.kinesisEndpoint) {
+      const kinesalite = await startStandIn('kinesalite', persist ? { dataPath: `${DATA_DIR}kinesis` } : {});
+      standIns.push(kinesalite);
+      env.AWS_ENDPOINT_URL_KINESIS = kinesalite.endpoint;
+    }
+    if (!base.aws.dynamodbEndpoint) {
+      const dynalite = await startStandIn('dynalite', persist ? { dataPath: `${DATA_DIR}dynamodb` } : {});
+      standIns.push(dynalite);
+      env.AWS_ENDPOINT_URL_DYNAMODB = dynalite.endpoint;
+    }
+    if (!base.database.url) {
+      postgres = await startEmbeddedPostgres(persist ? { dataDir: `${DATA_DIR}postgres` } : {});
+      env.DATABASE_URL = postgres.url;
+    }
+    const config = loadConfig(env);
+    await provision(config);
+
+    services.push(startService('collector', 'ingest/server.ts', env));
+    services.push(startService('processors', 'processors/main.ts', env));
+    services.push(startService('query-api', 'query-api/server.ts', env));
+    for (const service of services) {
+      service.child.once('exit', (code, signal) => {
+        if (stopping) return;
+        say(`${service.name} exited unexpectedly (code ${code}, signal ${signal}); stopping everything.`);
+        void shutdown(1);
+      });
+    }
+    const host = config.ingest.host === '0.0.0.0' ? '127.0.0.1' : config.ingest.host;
+    const collectorUrl = `http://${host}:${config.ingest.port}`;
+    const queryUrl = `http://${host}:${config.queryApi.port}`;
+    await waitForHealth('collector', `${collectorUrl}/health`, (services[0] as Service).child);
+    await waitForHealth('query-api', `${queryUrl}/health`, (services[2] as Service).child);
+
+    say(
+      [
+        '',
+        'The pipeline is running.',
+        `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
+        `  query API   ${queryUrl}   ${queryUrl}/docs`,
+        `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards), dead letters ${config.kinesis.dlqStreamName}`,
+        `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,
+        `  postgres    ${postgres ? 'embedded (PGlite)' : 'DATABASE_URL'}`,
+        `  opensearch  ${config.opensearch.endpoint ?? 'off (set OPENSEARCH_ENDPOINT to index raw events)'}`,
+        `  data        ${persist ? DATA_DIR : 'in memory'}`,
+        '',
+        'Try:',
+        `  curl -X POST ${collectorUrl}/api/v1/events -H 'content-type: application/json' \\`,
+        `    -d '[{"type":"impression","experimentId":"checkout","variantId":"control","userId":"u-1"}]'`,
+        '',
+        'Ctrl-C stops everything.',
+      ].join('\n'),
+    );
+  } catch (error) {
+    say(`start-up failed: ${error instanceof Error ? error.message : String(error)}`);
+    await shutdown(1);
+  }
+}
+
+// The launcher targets local stand-ins; the SDK's Node-version notice is noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+main().catch((error: unknown) => {
+  process.stderr.write(`npm start failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
