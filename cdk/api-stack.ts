@@ -1,0 +1,236 @@
+/**
+ * ApiStack: the query API and the collector as two Fargate services, each behind its own
+ * HTTPS load balancer and released blue/green by CodeDeploy. One container image (the
+ * repository's Dockerfile) serves both; the command picks the server.
+ *
+ * Why two services and not one: the collector is the public, high-volume write path and
+ * the query API the analysts' read path. Apart, each scales on its own load, an event flood
+ * cannot starve analyst queries, a bad release of one rolls back without touching the
+ * other, and each task role holds only its own permissions (the collector writes the
+ * stream and never sees the database; the query API reads and never writes events).
+ * CodeDeploy shifts traffic by swapping a listener's target groups, so each service gets
+ * its own listener; with its own load balancer both keep port 443 and a plain hostname.
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as rds from 'aws-cdk-lib/aws-rds';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { BlueGreenFargateService } from './blue-green-fargate-service.js';
+import { REPOSITORY_ROOT } from './bundled-function.js';
+import { REDIS_TOKEN_KEY, type CacheEndpoint } from './database-stack.js';
+import { INGEST_PORT, POSTGRES_PORT, QUERY_API_PORT, type TierSecurityGroups } from './network-stack.js';
+import type { PlatformConfig } from './platform-config.js';
+import { resourceNames } from './resource-names.js';
+import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
+
+/** Key of the comma-separated key list inside each API-key secret. */
+export const API_KEYS_SECRET_KEY = 'keys';
+
+export interface ApiStackProps extends StackProps {
+  readonly config: PlatformConfig;
+  readonly vpc: ec2.IVpc;
+  readonly securityGroups: TierSecurityGroups;
+  readonly databaseCluster: rds.IDatabaseCluster;
+  readonly databaseSecret: secretsmanager.ISecret;
+  readonly cache: CacheEndpoint;
+  readonly countersTable: dynamodb.ITableV2;
+  readonly eventsStream: kinesis.IStream;
+  readonly searchDomainEndpoint: string;
+  readonly logGroup: logs.ILogGroup;
+  readonly alarmTopic: sns.ITopic;
+}
+
+/** Cluster, shared image, access-log bucket and the two blue/green services. */
+export class ApiStack extends Stack {
+  readonly cluster: ecs.Cluster;
+  readonly queryApi: BlueGreenFargateService;
+  readonly collector: BlueGreenFargateService;
+
+  constructor(scope: Construct, id: string, props: ApiStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const names = resourceNames(config);
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      clusterName: names.cluster,
+      vpc: props.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+    // Synth only records this asset; `cdk deploy` builds and pushes it (Docker needed there).
+    const image = ecs.ContainerImage.fromAsset(REPOSITORY_ROOT, {
+      file: 'Dockerfile',
+      platform: ecrAssets.Platform.LINUX_AMD64,
+    });
+    const accessLogBucket = this.createAccessLogBucket(config);
+    const shared = {
+      cluster: this.cluster,
+      vpc: props.vpc,
+      image,
+      cpu: config.services.cpu,
+      memoryMiB: config.services.memoryMiB,
+      minTasks: config.services.minTasks,
+      maxTasks: config.services.maxTasks,
+      logGroup: props.logGroup,
+      loadBalancerSecurityGroup: props.securityGroups.loadBalancer,
+      serviceSecurityGroup: props.securityGroups.services,
+      accessLogBucket,
+      alarmTopic: props.alarmTopic,
+    };
+    const common = { LISTEN_HOST: '0.0.0.0', LOG_LEVEL: 'info', NODE_ENV: 'production' };
+
+    this.queryApi = new BlueGreenFargateService(this, 'QueryApi', {
+      ...shared,
+      name: names.services.queryApi,
+      command: ['query-api/server.js'],
+      containerPort: QUERY_API_PORT,
+      certificate: this.certificate('ApiCertificate', config.services.apiDomainName, config.services.apiCertificateArn),
+      environment: {
+        ...common,
+        QUERY_API_PORT: String(QUERY_API_PORT),
+        DYNAMODB_TABLE_NAME: props.countersTable.tableName,
+        OPENSEARCH_ENDPOINT: `https://${props.searchDomainEndpoint}`,
+        OPENSEARCH_INDEX_PREFIX: config.openSearch.indexPrefix,
+        // The entrypoint composes DATABASE_URL, DATABASE_REPLICA_URL and REDIS_URL from these and the secrets.
+        DATABASE_HOST: props.databaseCluster.clusterEndpoint.hostname,
+        DATABASE_REPLICA_HOST: props.databaseCluster.clusterReadEndpoint.hostname,
+        DATABASE_PORT: String(POSTGRES_PORT),
+        DATABASE_NAME: config.database.databaseName,
+        REDIS_HOST: props.cache.host,
+        REDIS_PORT: props.cache.port,
+        ...(config.services.cognitoUserPoolId && config.services.cognitoClientId
+          ? {
+              COGNITO_USER_POOL_ID: config.services.cognitoUserPoolId,
+              COGNITO_CLIENT_ID: config.services.cognitoClientId,
+            }
+          : {}),
+      },
+      secrets: {
+        DATABASE_USERNAME: ecs.Secret.fromSecretsManager(props.databaseSecret, 'username'),
+        DATABASE_PASSWORD: ecs.Secret.fromSecretsManager(props.databaseSecret, 'password'),
+        REDIS_AUTH_TOKEN: ecs.Secret.fromSecretsManager(props.cache.authTokenSecret, REDIS_TOKEN_KEY),
+        API_KEYS: ecs.Secret.fromSecretsManager(
+          this.apiKeySecret('QueryApiKeys', `${config.prefix}/api/keys`),
+          API_KEYS_SECRET_KEY,
+        ),
+      },
+    });
+    this.collector = new BlueGreenFargateService(this, 'Collector', {
+      ...shared,
+      name: names.services.collector,
+      command: ['ingest/server.js'],
+      containerPort: INGEST_PORT,
+      certificate: this.certificate(
+        'IngestCertificate',
+        config.services.ingestDomainName,
+        config.services.ingestCertificateArn,
+      ),
+      environment: {
+        ...common,
+        INGEST_PORT: String(INGEST_PORT),
+        KINESIS_STREAM_NAME: props.eventsStream.streamName,
+        KINESIS_SHARD_COUNT: String(config.streams.shardCount),
+      },
+      secrets: {
+        INGEST_API_KEYS: ecs.Secret.fromSecretsManager(
+          this.apiKeySecret('IngestApiKeys', `${config.prefix}/ingest/keys`),
+          API_KEYS_SECRET_KEY,
+        ),
+      },
+    });
+    this.grantQueryApi(props, this.queryApi.taskDefinition.taskRole);
+    props.eventsStream.grant(
+      this.collector.taskDefinition.taskRole,
+      'kinesis:PutRecords',
+      'kinesis:PutRecord',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:ListShards',
+    );
+    this.acknowledgeExecutionRoleFindings();
+    // Point the service hostnames (CNAME or alias) at these names after the first deploy.
+    new CfnOutput(this, 'QueryApiLoadBalancerDns', {
+      description: `CNAME target for ${config.services.apiDomainName}`,
+      value: this.queryApi.loadBalancer.loadBalancerDnsName,
+    });
+    new CfnOutput(this, 'CollectorLoadBalancerDns', {
+      description: `CNAME target for ${config.services.ingestDomainName}`,
+      value: this.collector.loadBalancer.loadBalancerDnsName,
+    });
+  }
+
+  /** Reads counters and searches raw events; nothing else. */
+  private grantQueryApi(props: ApiStackProps, role: iam.IRole): void {
+    props.countersTable.grant(role, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem');
+    const indexPattern = `${props.config.openSearch.indexPrefix}-*`;
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['es:ESHttpGet', 'es:ESHttpPost', 'es:ESHttpHead'],
+        resources: [searchResourceArn(this, props.config, indexPattern)],
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: searchResourceNagId(this, props.config, indexPattern),
+      reason: 'Searches span the per-period indices under the configured prefix; the wildcard covers exactly those.',
+    });
+  }
+
+  private certificate(id: string, domainName: string, certificateArn: string | undefined): acm.ICertificate {
+    if (certificateArn) return acm.Certificate.fromCertificateArn(this, id, certificateArn);
+    // Without a certificate ARN, ACM issues one; the deploy waits until its DNS record is in place.
+    return new acm.Certificate(this, id, { domainName, validation: acm.CertificateValidation.fromDns() });
+  }
+
+  private apiKeySecret(id: string, secretName: string): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, id, {
+      secretName,
+      description: 'Comma-separated API keys; the generated one is the first, add more by editing the value',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({}),
+        generateStringKey: API_KEYS_SECRET_KEY,
+        excludePunctuation: true,
+        passwordLength: 40,
+      },
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'API keys are held by clients; they are rotated by adding a key, moving clients, then removing the old one.',
+    });
+    return secret;
+  }
+
+  private createAccessLogBucket(config: PlatformConfig): s3.Bucket {
+    const bucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      lifecycleRules: [{ expiration: Duration.days(config.stage === 'prod' ? 365 : 30) }],
+      removalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+    });
+    Validations.of(bucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'This bucket receives the load balancers access logs; logging it would log the logs.',
+    });
+    return bucket;
+  }
+
+  /** The execution roles pull images (ECR's token call has no resource) and read their secrets. */
+  private acknowledgeExecutionRoleFindings(): void {
+    for (const service of [this.queryApi, this.collector]) {
+      const executionRole = service.taskDefinition.executionRole;
+      if (!executionRole) continue;
+      Validations.of(executionRole).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'ecr:GetAuthorizationToken does not support resource-level permissions.',
+      });
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * DynamoStack: the `ExperimentCounters` table the processors write exactly once per
+ * counter and micro-batch (keys from common/counter-layout.ts) and the checkpoint table of
+ * the local consumer (processors/main.ts; in AWS the Lambda mapping keeps its own position).
+ */
+import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type { Construct } from 'constructs';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import type { PlatformConfig } from './platform-config.js';
+
+/** Partition key of the checkpoint table: one item per shard. */
+export const CHECKPOINT_PARTITION_KEY = 'shard_id';
+
+export interface DynamoStackProps extends StackProps {
+  readonly config: PlatformConfig;
+}
+
+/** On-demand tables with point-in-time recovery; retained on destroy unless the stage allows otherwise. */
+export class DynamoStack extends Stack {
+  readonly countersTable: dynamodb.TableV2;
+  readonly checkpointTable: dynamodb.TableV2;
+
+  constructor(scope: Construct, id: string, props: DynamoStackProps) {
+    super(scope, id, props);
+    const { tables, retainData } = props.config;
+    const common = {
+      billing: dynamodb.Billing.onDemand(),
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      removalPolicy: retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      deletionProtection: retainData,
+    };
+    this.countersTable = new dynamodb.TableV2(this, 'CountersTable', {
+      ...common,
+      tableName: tables.countersTableName,
+      partitionKey: { name: COUNTER_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
+      sortKey: { name: COUNTER_SORT_KEY, type: dynamodb.AttributeType.STRING },
+    });
+    this.checkpointTable = new dynamodb.TableV2(this, 'CheckpointTable', {
+      ...common,
+      tableName: tables.checkpointTableName,
+      partitionKey: { name: CHECKPOINT_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
+    });
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * LambdaStack: the Event Processor that consumes `ExperimentEvents` (exactly-once counters
+ * into DynamoDB, raw events into OpenSearch, bad events to the dead-letter stream) and the
+ * Assignment and Flag Evaluation functions. All three are bundled from this repository.
+ *
+ * The Kinesis mapping settings are the exactly-once protocol's preconditions, not tuning:
+ * one batch per shard at a time (one writer per shard), partial batch responses (the
+ * pipeline reports failed records by sequence number), bisect on error and bounded retries
+ * and record age (so a poison batch cannot stall a shard forever), with the positions of
+ * what was given up on recorded in an SQS queue.
+ */
+import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { createBundledFunction } from './bundled-function.js';
+import type { CacheEndpoint } from './database-stack.js';
+import type { PlatformConfig } from './platform-config.js';
+import { resourceNames } from './resource-names.js';
+import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
+import { redisUrl } from './service-environment.js';
+
+/** Handler modules, relative to the repository root. */
+export const LAMBDA_ENTRIES = {
+  eventProcessor: 'processors/lambda-handler.ts',
+  assignment: 'edge/assignment-handler.ts',
+  flagEvaluation: 'edge/flag-evaluation-handler.ts',
+} as const;
+
+export interface LambdaStackProps extends StackProps {
+  readonly config: PlatformConfig;
+  readonly vpc: ec2.IVpc;
+  readonly lambdaSecurityGroup: ec2.ISecurityGroup;
+  readonly countersTable: dynamodb.ITableV2;
+  readonly eventsStream: kinesis.IStream;
+  readonly deadLetterStream: kinesis.IStream;
+  /** The domain's endpoint; its paths are granted by name (streaming-stack.ts). */
+  readonly searchDomainEndpoint: string;
+  readonly cache: CacheEndpoint;
+  readonly logGroup: logs.ILogGroup;
+  /** Handler modules relative to the repository root; defaults to LAMBDA_ENTRIES. */
+  readonly entries?: Partial<Record<keyof typeof LAMBDA_ENTRIES, string>>;
+}
+
+/** The three functions and the Event Processor's Kinesis mapping. */
+export class LambdaStack extends Stack {
+  readonly eventProcessor: nodejs.NodejsFunction;
+  readonly assignment: nodejs.NodejsFunction;
+  readonly flagEvaluation: nodejs.NodejsFunction;
+  readonly failureQueue: sqs.Queue;
+
+  constructor(scope: Construct, id: string, props: LambdaStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const names = resourceNames(config);
+    const entries = { ...LAMBDA_ENTRIES, ...props.entries };
+    this.failureQueue = new sqs.Queue(this, 'ProcessorFailures', {
+      queueName: names.processorFailureQueue,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.failureQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself the dead-letter destination of the Kinesis mapping.',
+    });
+    this.eventProcessor = this.createEventProcessor(props, entries.eventProcessor, names.functions.eventProcessor);
+    this.assignment = createBundledFunction(this, 'Assignment', {
+      entry: entries.assignment,
+      description: 'Assignment: deterministic variant assignment for a user',
+      functionName: names.functions.assignment,
+      logGroup: props.logGroup,
+      environment: { LOG_LEVEL: 'info' },
+    });
+    this.flagEvaluation = createBundledFunction(this, 'FlagEvaluation', {
+      entry: entries.flagEvaluation,
+      description: 'Flag Evaluation: feature flag values for a user',
+      functionName: names.functions.flagEvaluation,
+      logGroup: props.logGroup,
+      environment: { LOG_LEVEL: 'info' },
+    });
+  }
+
+  private createEventProcessor(props: LambdaStackProps, entry: string, functionName: string): nodejs.NodejsFunction {
+    const { config } = props;
+    const fn = createBundledFunction(this, 'EventProcessor', {
+      entry,
+      description: 'Event Processor: ExperimentEvents to exactly-once counters and the search index',
+      functionName,
+      memorySize: config.processor.memoryMiB,
+      timeout: Duration.minutes(2),
+      logGroup: props.logGroup,
+      vpc: props.vpc,
+      securityGroups: [props.lambdaSecurityGroup],
+      environment: {
+        KINESIS_STREAM_NAME: props.eventsStream.streamName,
+        KINESIS_DLQ_STREAM_NAME: props.deadLetterStream.streamName,
+        KINESIS_SHARD_COUNT: String(config.streams.shardCount),
+        DYNAMODB_TABLE_NAME: props.countersTable.tableName,
+        DYNAMODB_CHECKPOINT_TABLE_NAME: config.tables.checkpointTableName,
+        OPENSEARCH_ENDPOINT: `https://${props.searchDomainEndpoint}`,
+        OPENSEARCH_INDEX_PREFIX: config.openSearch.indexPrefix,
+        // Lambda has no secret injection: the token is resolved at deploy time into the
+        // KMS-encrypted function configuration (see cdk/README.md, "Secrets").
+        REDIS_URL: redisUrl(props.cache),
+        LOG_LEVEL: 'info',
+      },
+    });
+    // A function that never runs twice for one shard at once: the exactly-once protocol needs one writer per shard.
+    fn.addEventSource(
+      new sources.KinesisEventSource(props.eventsStream, {
+        startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+        batchSize: config.processor.batchSize,
+        maxBatchingWindow: Duration.seconds(1),
+        bisectBatchOnError: true,
+        reportBatchItemFailures: true,
+        retryAttempts: config.processor.retryAttempts,
+        maxRecordAge: Duration.hours(config.processor.maxRecordAgeHours),
+        parallelizationFactor: 1,
+        onFailure: new sources.SqsDlq(this.failureQueue),
+      }),
+    );
+    // The exactly-once writer: conditional UpdateItem, and GetItem to read a watermark after a conflict.
+    props.countersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    props.deadLetterStream.grant(fn, 'kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary');
+    this.grantSearchIndexing(fn, props);
+    return fn;
+  }
+
+  /** Bulk indexing into `<prefix>-*` indices, and the index templates that shape them. */
+  private grantSearchIndexing(fn: nodejs.NodejsFunction, props: LambdaStackProps): void {
+    const { config } = props;
+    const indexPattern = `${config.openSearch.indexPrefix}-*`;
+    const templatePattern = `_index_template/${config.openSearch.indexPrefix}*`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['es:ESHttpPost', 'es:ESHttpPut', 'es:ESHttpGet', 'es:ESHttpHead'],
+        resources: [
+          searchResourceArn(this, config, '_bulk'),
+          searchResourceArn(this, config, indexPattern),
+          searchResourceArn(this, config, templatePattern),
+        ],
+      }),
+    );
+    for (const pattern of [indexPattern, templatePattern]) {
+      Validations.of(fn.role ?? fn).acknowledge({
+        id: searchResourceNagId(this, config, pattern),
+        reason: 'Indices are created per period under the configured prefix; the wildcard covers exactly those.',
+      });
+    }
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Deployment configuration of the platform, read once by the CDK app: CDK context
+ * (`-c key=value` or cdk.context.json) wins over the environment variables a deployment
+ * guide lists, which win over the defaults of the stage (`dev` or `prod`). Stream and table
+ * names come from the same variables the services read (common/config.ts), so a deployed
+ * service and its infrastructure cannot disagree on a name.
+ *
+ * @example
+ *   const config = loadPlatformConfig((key) => app.node.tryGetContext(key), process.env);
+ */
+import { loadConfig } from '../common/config.js';
+
+export type Stage = 'dev' | 'prod';
+
+/** Everything the stacks need to know, resolved and frozen. */
+export interface PlatformConfig {
+  readonly stage: Stage;
+  /** Prefix of physical names that are not part of the data contract (functions, clusters, log groups). */
+  readonly prefix: string;
+  readonly account: string;
+  readonly region: string;
+  readonly network: { readonly maxAzs: number; readonly natGateways: number; readonly cidr: string };
+  readonly streams: {
+    readonly eventsStreamName: string;
+    readonly deadLetterStreamName: string;
+    readonly shardCount: number;
+    readonly retentionHours: number;
+  };
+  readonly tables: { readonly countersTableName: string; readonly checkpointTableName: string };
+  readonly openSearch: {
+    readonly dataNodes: number;
+    readonly dataNodeInstanceType: string;
+    readonly masterNodes: number;
+    readonly masterNodeInstanceType: string;
+    readonly volumeSizeGib: number;
+    readonly indexPrefix: string;
+  };
+  readonly database: {
+    readonly instanceType: string;
+    readonly readers: number;
+    readonly backupRetentionDays: number;
+    readonly databaseName: string;
+    readonly cacheNodeType: string;
+    readonly cacheReplicas: number;
+  };
+  readonly services: {
+    readonly cpu: number;
+    readonly memoryMiB: number;
+    readonly minTasks: number;
+    readonly maxTasks: number;
+    readonly apiDomainName: string;
+    readonly apiCertificateArn?: string;
+    readonly ingestDomainName: string;
+    readonly ingestCertificateArn?: string;
+    readonly cognitoUserPoolId?: string;
+    readonly cognitoClientId?: string;
+  };
+  readonly processor: {
+    readonly memoryMiB: number;
+    readonly batchSize: number;
+    readonly retryAttempts: number;
+    readonly maxRecordAgeHours: number;
+  };
+  readonly splitUrl: {
+    readonly experimentKey: string;
+    readonly experimentationApiUrl: string;
+    readonly experimentationApiKey: string;
+    readonly domainName?: string;
+    readonly certificateArn?: string;
+    readonly webAclArn?: string;
+  };
+  readonly alarmEmail?: string;
+  /** Whether stateful resources survive `cdk destroy` (always in prod). */
+  readonly retainData: boolean;
+}
+
+/** Reads one context key; `app.node.tryGetContext` in the app, a plain map in tests. */
+export type ContextReader = (key: string) => unknown;
+
+interface Setting {
+  context: string;
+  env?: string;
+}
+
+/** Stage defaults: prod is what the issue documents; dev keeps the shape but shrinks the bill. */
+const STAGE_DEFAULTS = {
+  dev: { natGateways: 1, openSearchDataNodes: 1, openSearchMasterNodes: 0, openSearchInstance: 't3.small.search' },
+  prod: { natGateways: 2, openSearchDataNodes: 2, openSearchMasterNodes: 3, openSearchInstance: 'r6g.large.search' },
+} as const;
+
+/**
+ * Resolves the configuration. Throws with the key and the rule when a value is unusable,
+ * before any stack is built, so a typo never becomes a half-deployed platform.
+ */
+export function loadPlatformConfig(
+  context: ContextReader,
+  env: Record<string, string | undefined> = process.env,
+): PlatformConfig {
+  const read = (setting: Setting): string | undefined => {
+    const fromContext = context(setting.context);
+    if (typeof fromContext === 'string' && fromContext !== '') return fromContext;
+    if (typeof fromContext === 'number' || typeof fromContext === 'boolean') return String(fromContext);
+    if (fromContext !== undefined && fromContext !== null && fromContext !== '') {
+      throw new Error(`Invalid CDK setting ${setting.context}: expected a string, number or boolean`);
+    }
+    const fromEnv = setting.env ? env[setting.env] : undefined;
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const text = (setting: Setting, fallback: string): string => read(setting) ?? fallback;
+  const integer = (setting: Setting, fallback: number, min: number, max: number): number => {
+    const raw = read(setting);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`Invalid CDK setting ${describe(setting)}=${raw}: expected an integer in [${min}, ${max}]`);
+    }
+    return value;
+  };
+
+  const stageName = text({ context: 'stage', env: 'PLATFORM_STAGE' }, 'dev');
+  if (stageName !== 'dev' && stageName !== 'prod') {
+    throw new Error(`Invalid CDK setting stage (PLATFORM_STAGE)=${stageName}: expected dev or prod`);
+  }
+  const stage: Stage = stageName;
+  const defaults = STAGE_DEFAULTS[stage];
+  // The services' own variables (KINESIS_STREAM_NAME, DYNAMODB_TABLE_NAME, ...) with their defaults.
+  const service = loadConfig(env);
+  const prefix = text({ context: 'prefix', env: 'PLATFORM_PREFIX' }, 'experimentation');
+  const zoneName = text({ context: 'domainName', env: 'PLATFORM_DOMAIN_NAME' }, 'experiments.example.com');
+  const apiDomainName = text({ context: 'apiDomainName', env: 'API_DOMAIN_NAME' }, `api.${zoneName}`);
+
+  const config: PlatformConfig = {
+    stage,
+    prefix,
+    account: text({ context: 'account', env: 'CDK_DEFAULT_ACCOUNT' }, '123456789012'),
+    region: text({ context: 'region', env: 'CDK_DEFAULT_REGION' }, env.AWS_REGION ?? 'us-east-1'),
+    network: {
+      maxAzs: integer({ context: 'maxAzs' }, 2, 2, 6),
+      natGateways: integer({ context: 'natGateways', env: 'NAT_GATEWAYS' }, defaults.natGateways, 1, 6),
+      cidr: text({ context: 'vpcCidr' }, '10.40.0.0/16'),
+    },
+    streams: {
+      eventsStreamName: service.kinesis.streamName,
+      deadLetterStreamName: service.kinesis.dlqStreamName,
+      shardCount: integer({ context: 'shardCount', env: 'KINESIS_SHARD_COUNT' }, 2, 1, 64),
+      retentionHours: integer({ context: 'streamRetentionHours' }, 168, 24, 8760),
+    },
+    tables: {
+      countersTableName: service.dynamodb.countersTable,
+      checkpointTableName: service.dynamodb.checkpointTable,
+    },
+    openSearch: {
+      dataNodes: integer({ context: 'openSearchDataNodes' }, defaults.openSearchDataNodes, 1, 20),
+      dataNodeInstanceType: text({ context: 'openSearchInstanceType' }, defaults.openSearchInstance),
+      masterNodes: integer({ context: 'openSearchMasterNodes' }, defaults.openSearchMasterNodes, 0, 5),
+      masterNodeInstanceType: text({ context: 'openSearchMasterInstanceType' }, 'm6g.large.search'),
+      volumeSizeGib: integer({ context: 'openSearchVolumeGib' }, stage === 'prod' ? 100 : 20, 10, 16_384),
+      indexPrefix: service.opensearch.indexPrefix,
+    },
+    database: {
+      instanceType: text({ context: 'databaseInstanceType', env: 'DATABASE_INSTANCE_TYPE' }, 'r6g.large'),
+      readers: integer({ context: 'databaseReaders' }, 1, 0, 15),
+      backupRetentionDays: integer({ context: 'backupRetentionDays' }, 7, 1, 35),
+      databaseName: text({ context: 'databaseName' }, 'experimentation'),
+      cacheNodeType: text({ context: 'cacheNodeType', env: 'CACHE_NODE_TYPE' }, 'cache.t3.medium'),
+      cacheReplicas: integer({ context: 'cacheReplicas' }, 1, 1, 5),
+    },
+    services: {
+      cpu: integer({ context: 'serviceCpu' }, 2048, 256, 16_384),
+      memoryMiB: integer({ context: 'serviceMemoryMiB' }, 4096, 512, 122_880),
+      minTasks: integer({ context: 'serviceMinTasks' }, 2, 1, 100),
+      maxTasks: integer({ context: 'serviceMaxTasks' }, 10, 1, 100),
+      apiDomainName,
+      apiCertificateArn: read({ context: 'apiCertificateArn', env: 'API_CERTIFICATE_ARN' }),
+      ingestDomainName: text({ context: 'ingestDomainName', env: 'INGEST_DOMAIN_NAME' }, `ingest.${zoneName}`),
+      ingestCertificateArn: read({ context: 'ingestCertificateArn', env: 'INGEST_CERTIFICATE_ARN' }),
+      cognitoUserPoolId: read({ context: 'cognitoUserPoolId', env: 'COGNITO_USER_POOL_ID' }),
+      cognitoClientId: read({ context: 'cognitoClientId', env: 'COGNITO_CLIENT_ID' }),
+    },
+    processor: {
+      memoryMiB: integer({ context: 'processorMemoryMiB' }, 1024, 128, 10_240),
+      batchSize: integer({ context: 'processorBatchSize' }, 100, 1, 10_000),
+      retryAttempts: integer({ context: 'processorRetryAttempts' }, 10, 0, 10_000),
+      maxRecordAgeHours: integer({ context: 'processorMaxRecordAgeHours' }, 24, 1, 168),
+    },
+    splitUrl: {
+      experimentKey: text({ context: 'splitUrlExperimentKey', env: 'SPLIT_URL_EXPERIMENT_KEY' }, 'homepage-redesign'),
+      experimentationApiUrl: text(
+        { context: 'experimentationApiUrl', env: 'EXPERIMENTATION_API_URL' },
+        `https://${apiDomainName}`,
+      ),
+      experimentationApiKey: text({ context: 'experimentationApiKey', env: 'SPLIT_URL_EXPERIMENTATION_API_KEY' }, ''),
+      domainName: read({ context: 'splitUrlDomainName', env: 'SPLIT_URL_DOMAIN_NAME' }),
+      certificateArn: read({ context: 'splitUrlCertificateArn', env: 'SPLIT_URL_CERTIFICATE_ARN' }),
+      webAclArn: read({ context: 'splitUrlWebAclArn', env: 'SPLIT_URL_WEB_ACL_ARN' }),
+    },
+    alarmEmail: read({ context: 'alarmEmail', env: 'ALARM_EMAIL' }),
+    retainData: stage === 'prod' || read({ context: 'retainData' }) === 'true',
+  };
+  if (config.services.minTasks > config.services.maxTasks) {
+    throw new Error(
+      `Invalid CDK setting serviceMinTasks=${config.services.minTasks}: above serviceMaxTasks=${config.services.maxTasks}`,
+    );
+  }
+  if (config.processor.maxRecordAgeHours > config.streams.retentionHours) {
+    throw new Error('Invalid CDK setting processorMaxRecordAgeHours: a record cannot outlive the stream retention');
+  }
+  return Object.freeze(config);
+}
+
+function describe(setting: Setting): string {
+  return setting.env ? `${setting.context} (${setting.env})` : setting.context;
+}

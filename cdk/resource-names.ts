@@ -1,0 +1,35 @@
+/**
+ * Physical names shared between stacks that must not reference each other. The
+ * MonitoringStack is deployed before the stacks it watches (they log into its log groups),
+ * so it finds their metrics by these names instead of by CloudFormation references.
+ */
+import type { PlatformConfig } from './platform-config.js';
+
+/** Names of the platform's log groups, functions and queues. */
+export interface ResourceNames {
+  readonly logGroups: { readonly api: string; readonly services: string; readonly errors: string };
+  readonly functions: { readonly eventProcessor: string; readonly assignment: string; readonly flagEvaluation: string };
+  readonly processorFailureQueue: string;
+  readonly cluster: string;
+  readonly services: { readonly queryApi: string; readonly collector: string };
+}
+
+/** Derives every shared physical name from the configured prefix. */
+export function resourceNames(config: Pick<PlatformConfig, 'prefix'>): ResourceNames {
+  const { prefix } = config;
+  return {
+    logGroups: {
+      api: `/${prefix}-platform/api`,
+      services: `/${prefix}-platform/services`,
+      errors: `/${prefix}-platform/errors`,
+    },
+    functions: {
+      eventProcessor: `${prefix}-event-processor`,
+      assignment: `${prefix}-assignment`,
+      flagEvaluation: `${prefix}-flag-evaluation`,
+    },
+    processorFailureQueue: `${prefix}-event-processor-failures`,
+    cluster: `${prefix}-services`,
+    services: { queryApi: `${prefix}-query-api`, collector: `${prefix}-collector` },
+  };
+}
