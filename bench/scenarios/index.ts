@@ -4,8 +4,9 @@
  */
 import type { BenchScenario } from '../scenario.js';
 import { ingestScenario } from './ingest.js';
+import { processorsStateScenario } from './processors-state.js';
 
-export const scenarios: BenchScenario[] = [ingestScenario];
+export const scenarios: BenchScenario[] = [ingestScenario, processorsStateScenario];
 
 /** What `npm run bench` runs with no arguments. */
 export const DEFAULT_SCENARIO = 'ingest';

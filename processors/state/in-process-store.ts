@@ -7,7 +7,7 @@
  */
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { BoundedMap } from './bounded-map.js';
-import { admissionKey, shardTag, storedIdentity, userStateKey } from './record-identity.js';
+import { admissionKey, compactPosition, shardTag, storedIdentity, userStateKey } from './record-identity.js';
 import {
   DEFAULT_USER_STATE_TTL_SECONDS,
   type StateLimits,
@@ -96,7 +96,7 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
     if (running.memos.has(identity)) {
       return { kind: 'applied', replay: true, segments: user.segments, totalBefore: running.memos.get(identity) };
     }
-    if (committed !== undefined) dropCommittedMemos(running.memos, shardTag(shardId), committed);
+    if (committed !== undefined) dropCommittedMemos(running.memos, shardTag(shardId), compactPosition(committed));
     const totalBefore = running.total;
     running.total = (totalBefore ?? 0n) + request.scaledValue;
     running.memos.set(identity, totalBefore);

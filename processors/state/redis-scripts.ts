@@ -7,14 +7,25 @@
  *   c:<16-byte eventId>      string  claim token of the record that counted this eventId (TTL: dedup window)
  *   u:<experiment>␟<user>    hash    s = the user's segments "dim=value␞dim=value" (fixed at first event)
  *                                    t:<variant#metric> = running total, scaled integer (HINCRBY: exact int64)
- *                                    m:<variant#metric> = memos "<shard>@<position>=<total before|->,…"
+ *                                    m:<variant#metric> = memos "<shard>@<compact position>=<total before|->,…"
  *                                    (TTL: user state TTL, refreshed on every event)
  *   a:<experiment>␟<dimension> set  values admitted to their own cell (at most the cap)
  *   p:<shardId>              string  the shard's committed position
  *
- * Positions compare as strings: they are digits with one '.', and their 3-digit length
- * prefix decides first, so byte order and any locale's collation agree.
+ * Positions are compared byte by byte (at_or_before), never with Lua's "<", which
+ * follows the server's LC_COLLATE and could order mixed-case base-62 text differently.
  */
+
+const BYTEWISE_AT_OR_BEFORE = `
+local function at_or_before(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x < y end
+  end
+  return #a <= #b
+end
+`;
 
 /**
  * KEYS: claim, user, admission key per segment dimension.
@@ -22,7 +33,7 @@
  *       shardPrefix, committed ('' if none), then dimension/value pairs.
  * Returns {0} for a duplicate, {1, segments, before} when applied now, {2, segments, before} for a replay.
  */
-export const APPLY_EVENT_LUA = `
+export const APPLY_EVENT_LUA = `${BYTEWISE_AT_OR_BEFORE}
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return {0} end
 if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
@@ -66,7 +77,7 @@ local committed = ARGV[9]
 for entry in string.gmatch(memos, '[^,]+') do
   local identity = string.match(entry, '^([^=]+)=')
   local done = committed ~= '' and string.sub(identity, 1, #shardPrefix) == shardPrefix
-    and string.sub(identity, #shardPrefix + 1) <= committed
+    and at_or_before(string.sub(identity, #shardPrefix + 1), committed)
   if not done then kept[#kept + 1] = entry end
 end
 local totalField = 't:' .. ARGV[6]
@@ -79,8 +90,8 @@ return {1, segments, before}
 `;
 
 /** KEYS: committed key. ARGV: position. Moves the committed position forward only. */
-export const MARK_COMMITTED_LUA = `
+export const MARK_COMMITTED_LUA = `${BYTEWISE_AT_OR_BEFORE}
 local current = redis.call('GET', KEYS[1])
-if not current or current < ARGV[1] then redis.call('SET', KEYS[1], ARGV[1]) end
+if not current or not at_or_before(ARGV[1], current) then redis.call('SET', KEYS[1], ARGV[1]) end
 return 1
 `;

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
 import { APPLY_EVENT_LUA, MARK_COMMITTED_LUA } from './redis-scripts.js';
-import { admissionKey, shardTag, storedIdentity, userStateKey } from './record-identity.js';
+import { admissionKey, compactPosition, shardTag, storedIdentity, userStateKey } from './record-identity.js';
 import {
   DEFAULT_USER_STATE_TTL_SECONDS,
   type StateLimits,
@@ -26,7 +26,7 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 
 /**
  * The claim token of a record: 8 bytes of SHA-1 of its identity. A claim is only ever
- * compared for equality, so 11 characters do what the 70-character identity would
+ * compared for equality, so 11 characters do what the 40-character identity would
  * (a false "replay" needs a 2^-64 collision between two records of one eventId).
  */
 const claimToken = (identity: string): string =>
@@ -84,6 +84,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
   const runBatch = async (shardId: string, committed: string | undefined, requests: readonly StateRequest[]) => {
     const pipeline = redis.pipeline();
     const shardPrefix = `${shardTag(shardId)}@`;
+    const committedCompact = committed === undefined ? '' : compactPosition(committed);
     for (const request of requests) {
       const identity = storedIdentity(shardId, request.position);
       const keys: (string | Buffer)[] = [
@@ -100,7 +101,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
         request.variantMetric,
         request.scaledValue.toString(),
         shardPrefix,
-        committed ?? '',
+        committedCompact,
         ...request.segments.flat(),
       ];
       pipeline.evalsha(applySha, keys.length, ...keys, ...args);
