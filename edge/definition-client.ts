@@ -1,0 +1,137 @@
+/**
+ * Experiment and flag definitions for the Assignment and Flag Evaluation Lambdas, fetched
+ * from the query API (`GET /api/v1/experiments/{key}`, `GET /api/v1/flags/{key}`) and kept
+ * in an in-memory LRU cache: at most 1,000 definitions, each fresh for 60 s. When a refresh
+ * fails, the stale copy keeps being served (lru-cache `allowStaleOnFetchRejection`); only a
+ * definition never fetched successfully surfaces the failure. A 404 is cached like a value.
+ */
+import { Compile } from 'typebox/compile';
+import { LRUCache } from 'lru-cache';
+import { PipelineError } from '../common/errors.js';
+import {
+  ExperimentDefinitionSchema,
+  FlagDefinitionSchema,
+  type ExperimentDefinition,
+  type FlagDefinition,
+} from '../common/experiment-definition.js';
+
+export interface DefinitionClient {
+  /** The experiment, or `null` when the API has none with this key. */
+  experiment(key: string): Promise<ExperimentDefinition | null>;
+  /** The flag, or `null` when the API has none with this key. */
+  flag(key: string): Promise<FlagDefinition | null>;
+}
+
+export interface DefinitionClientOptions {
+  apiUrl: string;
+  apiKey?: string;
+  fetch?: typeof globalThis.fetch;
+  ttlMs?: number;
+  maxEntries?: number;
+  timeoutMs?: number;
+}
+
+export const DEFINITION_TTL_MS = 60_000;
+export const DEFINITION_CACHE_MAX_ENTRIES = 1_000;
+export const DEFINITION_FETCH_TIMEOUT_MS = 2_000;
+
+/** lru-cache cannot hold `null`; a 404 is remembered as this marker. */
+const NOT_FOUND = Symbol('not-found');
+type Cached = ExperimentDefinition | FlagDefinition | typeof NOT_FOUND;
+
+const experimentCheck = Compile(ExperimentDefinitionSchema);
+const flagCheck = Compile(FlagDefinitionSchema);
+
+/**
+ * Creates a client with its own cache (one per Lambda container).
+ *
+ * @example
+ *   const client = createDefinitionClient({ apiUrl: config.experimentationApiUrl, apiKey: config.experimentationApiKey });
+ *   const flag = await client.flag('new-nav');
+ */
+export function createDefinitionClient(options: DefinitionClientOptions): DefinitionClient {
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+  const baseUrl = options.apiUrl.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? DEFINITION_FETCH_TIMEOUT_MS;
+
+  async function load(cacheKey: string): Promise<Cached> {
+    const [kind = '', key = ''] = cacheKey.split('\u0000');
+    const url = `${baseUrl}/api/v1/${kind}/${encodeURIComponent(key)}`;
+    let response: Response;
+    try {
+      response = await fetchImpl(url, {
+        headers: { accept: 'application/json', ...(options.apiKey ? { 'x-api-key': options.apiKey } : {}) },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      throw new PipelineError('DEPENDENCY_UNAVAILABLE', `experimentation API unreachable for ${kind}/${key}`, {
+        cause: error,
+      });
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return NOT_FOUND;
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new PipelineError(
+        'DEPENDENCY_UNAVAILABLE',
+        `experimentation API answered ${response.status} for ${kind}/${key}`,
+      );
+    }
+    const body: unknown = await response.json().catch((error: unknown) => {
+      throw new PipelineError('DEPENDENCY_UNAVAILABLE', `experimentation API sent invalid JSON for ${kind}/${key}`, {
+        cause: error,
+      });
+    });
+    const valid = kind === 'experiments' ? experimentCheck.Check(body) : flagCheck.Check(body);
+    if (!valid)
+      throw new PipelineError(
+        'DEPENDENCY_UNAVAILABLE',
+        `experimentation API sent an invalid definition for ${kind}/${key}`,
+      );
+    return body as ExperimentDefinition | FlagDefinition;
+  }
+
+  const cache = new LRUCache<string, Cached>({
+    max: options.maxEntries ?? DEFINITION_CACHE_MAX_ENTRIES,
+    ttl: options.ttlMs ?? DEFINITION_TTL_MS,
+    allowStaleOnFetchRejection: true,
+    noDeleteOnFetchRejection: true,
+    fetchMethod: (cacheKey) => load(cacheKey),
+  });
+
+  async function get(kind: 'experiments' | 'flags', key: string): Promise<Cached | undefined> {
+    const status: LRUCache.Status<string, Cached> = {};
+    const value = await cache.fetch(`${kind}\u0000${key}`, { status });
+    // With no stale copy to fall back on, lru-cache resolves undefined: surface the failure.
+    if (value === undefined && status.fetchError !== undefined) throw status.fetchError;
+    return value;
+  }
+
+  return {
+    async experiment(key) {
+      const value = await get('experiments', key);
+      return value === undefined || value === NOT_FOUND ? null : (value as ExperimentDefinition);
+    },
+    async flag(key) {
+      const value = await get('flags', key);
+      return value === undefined || value === NOT_FOUND ? null : (value as FlagDefinition);
+    },
+  };
+}
+
+/**
+ * The client a Lambda entry point builds from its validated configuration. Throws
+ * CONFIG_INVALID when EXPERIMENTATION_API_URL is missing, which the handlers turn into an
+ * error object.
+ */
+export function definitionClientFromConfig(config: {
+  experimentationApiUrl?: string;
+  experimentationApiKey?: string;
+}): DefinitionClient {
+  if (config.experimentationApiUrl === undefined) {
+    throw new PipelineError('CONFIG_INVALID', 'EXPERIMENTATION_API_URL is not set');
+  }
+  return createDefinitionClient({ apiUrl: config.experimentationApiUrl, apiKey: config.experimentationApiKey });
+}
