@@ -13,14 +13,14 @@ const date = { type: 'date', format: 'epoch_millis||strict_date_optional_time' }
  * The `_index_template` body for `${prefix}-*`: keyword ids, date timestamps, double
  * value, and `segments` as an object whose values are all keywords. Top-level fields
  * the contract does not know are kept in `_source` but not indexed (`dynamic: false`),
- * so a newer producer cannot explode the mapping.
+ * so a newer producer cannot explode the mapping. No index settings: shard counts and
+ * refresh intervals are the cluster operator's call, and Serverless refuses them.
  */
 export function eventIndexTemplate(indexPrefix: string): Record<string, unknown> {
   return {
     index_patterns: [`${indexPrefix}-*`],
     priority: 100,
     template: {
-      settings: { number_of_shards: 1, refresh_interval: '5s' },
       mappings: {
         dynamic: false,
         properties: {
