@@ -1,4 +1,8 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { randomName, testConfig } from '../../local/test-support.js';
@@ -224,5 +228,45 @@ describe('counter sink on dynalite', () => {
       missingTable.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'eve' })])),
     ).rejects.toMatchObject({ code: 'SINK_REJECTED', retriable: false });
     expect(await sink.writeBatch(SHARD, [])).toMatchObject({ counted: 0 });
+  });
+
+  it('retries throttled and 5xx writes with backoff and stays exact (injected faults: client wrapper throws throttling and 500 errors)', async () => {
+    // Per cell: the first attempt is throttled, the second gets a 500, the third goes through.
+    const attemptsPerCell = new Map<string, number>();
+    const flaky = new Proxy(dynamo, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+        return (command: Parameters<DynamoDBClient['send']>[0]) => {
+          const cell = JSON.stringify((command.input as { Key?: unknown }).Key);
+          const attempt = (attemptsPerCell.get(cell) ?? 0) + 1;
+          attemptsPerCell.set(cell, attempt);
+          if (attempt === 1) {
+            return Promise.reject(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+          }
+          if (attempt === 2) return Promise.reject(new InternalServerError({ message: 'oops', $metadata: {} }));
+          return target.send(command);
+        };
+      },
+    });
+    const { tableName, sink } = await setUp({ client: flaky });
+    const events = generateWorkload({ seed: 5, events: 60, users: 10, experimentPrefix: randomName('e') });
+    const result = await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
+    expect(result.writeRequests).toBe(3 * result.cells);
+    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+  });
+
+  it('gives up on persistent throttling with a retriable SINK_THROTTLED (injected fault: client wrapper always throttles)', async () => {
+    const throttled = new Proxy(dynamo, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+        return () =>
+          Promise.reject(new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} }));
+      },
+    });
+    const { sink } = await setUp({ client: throttled });
+    await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'fay' })]))).rejects.toMatchObject({
+      code: 'SINK_THROTTLED',
+      retriable: true,
+    });
   });
 });

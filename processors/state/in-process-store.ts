@@ -16,15 +16,19 @@ import {
   type UserStateStore,
 } from './types.js';
 
+/** A memo: a record not yet committed, and the user's total before it. */
+type Memo = [identity: string, totalBefore: bigint | undefined];
+
+/** Small arrays rather than Maps: a user has a few metrics and a memo or two (heap per user is benchmarked). */
 interface RunningTotal {
+  variantMetric: string;
   total: bigint | undefined;
-  /** Stored identity → total before that record, for records not yet committed. */
-  memos: Map<string, bigint | undefined>;
+  memos: Memo[];
 }
 
 interface UserState {
   segments: readonly (readonly [string, string])[];
-  totals: Map<string, RunningTotal>;
+  totals: RunningTotal[];
 }
 
 export interface InProcessStoreOptions extends Partial<StateLimits> {
@@ -55,6 +59,15 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
     (options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS) * 1000,
   );
   const admitted = new Map<string, Set<string>>();
+  // Users share segment combinations: one frozen array per combination instead of one per user.
+  const sharedSegments = new BoundedMap<string, readonly (readonly [string, string])[]>(100_000);
+  const internSegments = (segments: (readonly [string, string])[]) => {
+    const key = segments.map(([dimension, value]) => `${dimension}=${value}`).join('\u001e');
+    const shared = sharedSegments.get(key);
+    if (shared) return shared;
+    sharedSegments.set(key, Object.freeze(segments));
+    return segments;
+  };
   const committedByShard = new Map<string, string>();
 
   const admit = (experimentId: string, dimension: string, value: string): string => {
@@ -67,12 +80,8 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
     return value;
   };
 
-  const dropCommittedMemos = (memos: Map<string, bigint | undefined>, tag: string, committed: string) => {
-    const prefix = `${tag}@`;
-    for (const identity of memos.keys()) {
-      if (identity.startsWith(prefix) && identity.slice(prefix.length) <= committed) memos.delete(identity);
-    }
-  };
+  const isCommitted = (identity: string, prefix: string, committed: string): boolean =>
+    identity.startsWith(prefix) && identity.slice(prefix.length) <= committed;
 
   const applyOne = (shardId: string, committed: string | undefined, request: StateRequest): StateOutcome => {
     const identity = storedIdentity(shardId, request.position);
@@ -85,21 +94,29 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
     if (user) {
       users.set(userKey, user); // refreshes the TTL: state lives on after the user's last event
     } else {
-      const segments = request.segments.map(
-        ([dimension, value]) => [dimension, admit(request.experimentId, dimension, value)] as const,
+      const segments = internSegments(
+        request.segments.map(
+          ([dimension, value]) => [dimension, admit(request.experimentId, dimension, value)] as const,
+        ),
       );
-      user = { segments, totals: new Map() };
+      user = { segments, totals: [] };
       users.set(userKey, user);
     }
-    let running = user.totals.get(request.variantMetric);
-    if (!running) user.totals.set(request.variantMetric, (running = { total: undefined, memos: new Map() }));
-    if (running.memos.has(identity)) {
-      return { kind: 'applied', replay: true, segments: user.segments, totalBefore: running.memos.get(identity) };
+    let running = user.totals.find((candidate) => candidate.variantMetric === request.variantMetric);
+    if (!running) {
+      running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
+      user.totals.push(running);
     }
-    if (committed !== undefined) dropCommittedMemos(running.memos, shardTag(shardId), compactPosition(committed));
+    const memo = running.memos.find(([memoIdentity]) => memoIdentity === identity);
+    if (memo) return { kind: 'applied', replay: true, segments: user.segments, totalBefore: memo[1] };
+    if (committed !== undefined) {
+      const prefix = `${shardTag(shardId)}@`;
+      const last = compactPosition(committed);
+      running.memos = running.memos.filter(([memoIdentity]) => !isCommitted(memoIdentity, prefix, last));
+    }
     const totalBefore = running.total;
     running.total = (totalBefore ?? 0n) + request.scaledValue;
-    running.memos.set(identity, totalBefore);
+    running.memos.push([identity, totalBefore]);
     return { kind: 'applied', replay: false, segments: user.segments, totalBefore };
   };
 
