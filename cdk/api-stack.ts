@@ -55,6 +55,11 @@ export class ApiStack extends Stack {
   readonly cluster: ecs.Cluster;
   readonly queryApi: BlueGreenFargateService;
   readonly collector: BlueGreenFargateService;
+  /**
+   * The key the platform's own callers (Assignment and Flag Evaluation functions) present to
+   * the query API; the entrypoint adds it to API_KEYS, so operators' key edits cannot lock them out.
+   */
+  readonly internalApiKey: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -86,6 +91,7 @@ export class ApiStack extends Stack {
       alarmTopic: props.alarmTopic,
     };
     const common = { LISTEN_HOST: '0.0.0.0', LOG_LEVEL: 'info', NODE_ENV: 'production' };
+    this.internalApiKey = this.apiKeySecret('InternalApiKey', `${config.prefix}/api/internal-key`);
 
     this.queryApi = new BlueGreenFargateService(this, 'QueryApi', {
       ...shared,
@@ -121,6 +127,7 @@ export class ApiStack extends Stack {
           this.apiKeySecret('QueryApiKeys', `${config.prefix}/api/keys`),
           API_KEYS_SECRET_KEY,
         ),
+        INTERNAL_API_KEY: ecs.Secret.fromSecretsManager(this.internalApiKey, API_KEYS_SECRET_KEY),
       },
     });
     this.collector = new BlueGreenFargateService(this, 'Collector', {

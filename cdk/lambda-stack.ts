@@ -18,8 +18,10 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { API_KEYS_SECRET_KEY } from './api-stack.js';
 import { createBundledFunction } from './bundled-function.js';
 import type { CacheEndpoint } from './database-stack.js';
 import type { PlatformConfig } from './platform-config.js';
@@ -45,6 +47,8 @@ export interface LambdaStackProps extends StackProps {
   readonly searchDomainEndpoint: string;
   readonly cache: CacheEndpoint;
   readonly logGroup: logs.ILogGroup;
+  /** Secret (JSON key `keys`) with the key the definition lookups present to the query API. */
+  readonly internalApiKey: secretsmanager.ISecret;
   /** Handler modules relative to the repository root; defaults to LAMBDA_ENTRIES. */
   readonly entries?: Partial<Record<keyof typeof LAMBDA_ENTRIES, string>>;
 }
@@ -72,19 +76,27 @@ export class LambdaStack extends Stack {
       reason: 'This queue is itself the dead-letter destination of the Kinesis mapping.',
     });
     this.eventProcessor = this.createEventProcessor(props, entries.eventProcessor, names.functions.eventProcessor);
+    // Invoked directly by SDK clients (lambda:InvokeFunction); they read definitions from the query API.
+    const definitionLookup = {
+      logGroup: props.logGroup,
+      environment: {
+        EXPERIMENTATION_API_URL: config.experimentationApiUrl,
+        // Resolved at deploy time into the encrypted function configuration (see cdk/README.md, "Secrets").
+        EXPERIMENTATION_API_KEY: props.internalApiKey.secretValueFromJson(API_KEYS_SECRET_KEY).unsafeUnwrap(),
+        LOG_LEVEL: 'info',
+      },
+    };
     this.assignment = createBundledFunction(this, 'Assignment', {
+      ...definitionLookup,
       entry: entries.assignment,
       description: 'Assignment: deterministic variant assignment for a user',
       functionName: names.functions.assignment,
-      logGroup: props.logGroup,
-      environment: { LOG_LEVEL: 'info' },
     });
     this.flagEvaluation = createBundledFunction(this, 'FlagEvaluation', {
+      ...definitionLookup,
       entry: entries.flagEvaluation,
       description: 'Flag Evaluation: feature flag values for a user',
       functionName: names.functions.flagEvaluation,
-      logGroup: props.logGroup,
-      environment: { LOG_LEVEL: 'info' },
     });
   }
 

@@ -61,9 +61,10 @@ export interface PlatformConfig {
     readonly retryAttempts: number;
     readonly maxRecordAgeHours: number;
   };
+  /** Where the Assignment/Flag Evaluation functions and the edge function read definitions. */
+  readonly experimentationApiUrl: string;
   readonly splitUrl: {
     readonly experimentKey: string;
-    readonly experimentationApiUrl: string;
     readonly experimentationApiKey: string;
     readonly domainName?: string;
     readonly certificateArn?: string;
@@ -183,12 +184,12 @@ export function loadPlatformConfig(
       retryAttempts: integer({ context: 'processorRetryAttempts' }, 10, 0, 10_000),
       maxRecordAgeHours: integer({ context: 'processorMaxRecordAgeHours' }, 24, 1, 168),
     },
+    experimentationApiUrl: text(
+      { context: 'experimentationApiUrl', env: 'EXPERIMENTATION_API_URL' },
+      `https://${apiDomainName}`,
+    ),
     splitUrl: {
       experimentKey: text({ context: 'splitUrlExperimentKey', env: 'SPLIT_URL_EXPERIMENT_KEY' }, 'homepage-redesign'),
-      experimentationApiUrl: text(
-        { context: 'experimentationApiUrl', env: 'EXPERIMENTATION_API_URL' },
-        `https://${apiDomainName}`,
-      ),
       experimentationApiKey: text({ context: 'experimentationApiKey', env: 'SPLIT_URL_EXPERIMENTATION_API_KEY' }, ''),
       domainName: read({ context: 'splitUrlDomainName', env: 'SPLIT_URL_DOMAIN_NAME' }),
       certificateArn: read({ context: 'splitUrlCertificateArn', env: 'SPLIT_URL_CERTIFICATE_ARN' }),

@@ -74,19 +74,6 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
     ...common,
     description: 'Log groups, dashboard, alarms and the alarm topic',
   });
-  const lambdas = new LambdaStack(app, 'LambdaStack', {
-    ...common,
-    description: 'Event Processor, Assignment and Flag Evaluation functions',
-    vpc: network.vpc,
-    lambdaSecurityGroup: network.securityGroups.lambdas,
-    countersTable: dynamo.countersTable,
-    eventsStream: streaming.eventsStream,
-    deadLetterStream: streaming.deadLetterStream,
-    searchDomainEndpoint: streaming.searchDomain.domainEndpoint,
-    cache: database.cache,
-    logGroup: monitoring.logGroups.services,
-    entries: entries.lambdas,
-  });
   const api = new ApiStack(app, 'ApiStack', {
     ...common,
     description: 'Query API and collector on Fargate, blue/green',
@@ -100,6 +87,20 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
     searchDomainEndpoint: streaming.searchDomain.domainEndpoint,
     logGroup: monitoring.logGroups.api,
     alarmTopic: monitoring.alarmTopic,
+  });
+  const lambdas = new LambdaStack(app, 'LambdaStack', {
+    ...common,
+    description: 'Event Processor, Assignment and Flag Evaluation functions',
+    vpc: network.vpc,
+    lambdaSecurityGroup: network.securityGroups.lambdas,
+    countersTable: dynamo.countersTable,
+    eventsStream: streaming.eventsStream,
+    deadLetterStream: streaming.deadLetterStream,
+    searchDomainEndpoint: streaming.searchDomain.domainEndpoint,
+    cache: database.cache,
+    logGroup: monitoring.logGroups.services,
+    internalApiKey: api.internalApiKey,
+    entries: entries.lambdas,
   });
   const splitUrl = new SplitUrlStack(app, 'SplitUrlStack', {
     ...common,

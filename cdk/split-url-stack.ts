@@ -24,7 +24,7 @@ export class SplitUrlStack extends Stack {
     this.splitUrl = new SplitUrlDistribution(this, 'SplitUrl', {
       experimentKey: config.splitUrl.experimentKey,
       originDomainName: config.services.apiDomainName,
-      experimentationApiUrl: config.splitUrl.experimentationApiUrl,
+      experimentationApiUrl: config.experimentationApiUrl,
       experimentationApiKey: config.splitUrl.experimentationApiKey,
       domainName: config.splitUrl.domainName,
       certificateArn: config.splitUrl.certificateArn,

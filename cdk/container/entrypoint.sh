@@ -20,5 +20,10 @@ if [ -n "${REDIS_AUTH_TOKEN:-}" ] && [ -z "${REDIS_URL:-}" ]; then
   export REDIS_URL="rediss://:${REDIS_AUTH_TOKEN}@${REDIS_HOST}:${REDIS_PORT:-6379}"
 fi
 
-unset DATABASE_USERNAME DATABASE_PASSWORD REDIS_AUTH_TOKEN
+# The platform's own key (Assignment and Flag Evaluation functions) is always accepted.
+if [ -n "${INTERNAL_API_KEY:-}" ]; then
+  export API_KEYS="${API_KEYS:+${API_KEYS},}${INTERNAL_API_KEY}"
+fi
+
+unset DATABASE_USERNAME DATABASE_PASSWORD REDIS_AUTH_TOKEN INTERNAL_API_KEY
 exec node "$@"

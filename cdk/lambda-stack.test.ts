@@ -1,0 +1,120 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { LAMBDA_ENTRIES } from './lambda-stack.js';
+import { synthesizePlatform } from './test-support/synthesize-platform.js';
+
+const synthesized = synthesizePlatform();
+const { lambdas } = synthesized.platform;
+const template = synthesized.template(lambdas);
+
+/** Statements of every inline policy of the stack. */
+function policyStatements(): { Action: string | string[]; Resource: unknown }[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap(
+    (policy) =>
+      (policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement,
+  );
+}
+
+describe('LambdaStack', () => {
+  it('maps ExperimentEvents to the Event Processor with the exactly-once mapping settings', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 100,
+      BisectBatchOnFunctionError: true,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      MaximumRetryAttempts: 10,
+      MaximumRecordAgeInSeconds: 24 * 3600,
+      ParallelizationFactor: 1,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+      EventSourceArn: Match.objectLike({ 'Fn::ImportValue': Match.stringLikeRegexp('EventsStream') }),
+    });
+  });
+
+  it('sends the positions of abandoned batches to an encrypted, TLS-only queue', () => {
+    const [queueId] = Object.keys(template.findResources('AWS::SQS::Queue'));
+    const [mapping] = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(JSON.stringify(mapping?.Properties.DestinationConfig)).toContain(queueId);
+    template.hasResourceProperties('AWS::SQS::Queue', { SqsManagedSseEnabled: true });
+  });
+
+  it('creates the three functions on the latest Node.js runtime, logging to the services group', () => {
+    for (const name of [
+      'experimentation-event-processor',
+      'experimentation-assignment',
+      'experimentation-flag-evaluation',
+    ]) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        FunctionName: name,
+        Runtime: 'nodejs24.x',
+        Handler: 'index.handler',
+        LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: Match.anyValue() }),
+      });
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'experimentation-event-processor',
+      VpcConfig: Match.objectLike({ SecurityGroupIds: [Match.anyValue()] }),
+      Environment: {
+        Variables: Match.objectLike({
+          KINESIS_STREAM_NAME: Match.anyValue(),
+          KINESIS_DLQ_STREAM_NAME: Match.anyValue(),
+          DYNAMODB_TABLE_NAME: Match.anyValue(),
+          OPENSEARCH_ENDPOINT: Match.anyValue(),
+          REDIS_URL: Match.anyValue(),
+        }),
+      },
+    });
+  });
+
+  it('scopes every permission to named resources (the only "*" is for VPC network interfaces)', () => {
+    const statements = policyStatements();
+    const wildcard = statements.filter((statement) => JSON.stringify(statement.Resource) === '"*"');
+    for (const statement of wildcard) {
+      for (const action of [statement.Action].flat())
+        expect(action).toMatch(
+          /^ec2:.*NetworkInterface|^ec2:(Assign|Unassign)PrivateIpAddresses$|^ec2:DescribeSubnets$/,
+        );
+    }
+    const dynamo = statements.filter((statement) =>
+      [statement.Action].flat().some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(dynamo.flatMap((statement) => [statement.Action].flat()).sort()).toEqual([
+      'dynamodb:GetItem',
+      'dynamodb:UpdateItem',
+    ]);
+    expect(JSON.stringify(dynamo.map((statement) => statement.Resource))).toContain('CountersTable');
+  });
+
+  it('bundles the Event Processor from processors/lambda-handler.ts', () => {
+    expect(synthesized.missingHandlers).not.toContain(LAMBDA_ENTRIES.eventProcessor);
+    const bundle = synthesized.bundledFile(lambdas, 'EventProcessor', 'index.mjs');
+    const sourceMap = synthesized.bundledFile(lambdas, 'EventProcessor', 'index.mjs.map');
+    expect(bundle).toContain('batchItemFailures');
+    expect(sourceMap).toContain('processors/lambda-handler.ts');
+  });
+
+  it('bundles the Assignment and Flag Evaluation functions from edge/', () => {
+    const edgeHandlers = [LAMBDA_ENTRIES.assignment, LAMBDA_ENTRIES.flagEvaluation];
+    expect(
+      synthesized.missingHandlers.filter((entry) => edgeHandlers.includes(entry as (typeof edgeHandlers)[number])),
+      'handler modules that do not exist yet',
+    ).toEqual([]);
+    expect(synthesized.bundledFile(lambdas, 'Assignment', 'index.mjs.map')).toContain(LAMBDA_ENTRIES.assignment);
+    expect(synthesized.bundledFile(lambdas, 'FlagEvaluation', 'index.mjs.map')).toContain(
+      LAMBDA_ENTRIES.flagEvaluation,
+    );
+  });
+
+  it('points the definition lookups at the query API with the internal key from Secrets Manager', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: 'experimentation-assignment',
+      Environment: {
+        Variables: Match.objectLike({
+          EXPERIMENTATION_API_URL: 'https://api.experiments.example.com',
+          EXPERIMENTATION_API_KEY: Match.objectLike({
+            'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('resolve:secretsmanager')])]),
+          }),
+        }),
+      },
+    });
+  });
+});

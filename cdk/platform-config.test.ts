@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { loadPlatformConfig } from './platform-config.js';
+
+const fromContext = (values: Record<string, unknown>) => (key: string) => values[key];
+
+describe('loadPlatformConfig', () => {
+  it('defaults to the documented development platform', () => {
+    const config = loadPlatformConfig(fromContext({}), {});
+    expect(config).toMatchObject({
+      stage: 'dev',
+      streams: { eventsStreamName: 'ExperimentEvents', deadLetterStreamName: 'ExperimentEvents-dlq', shardCount: 2 },
+      tables: { countersTableName: 'ExperimentCounters', checkpointTableName: 'ExperimentCheckpoints' },
+      database: { instanceType: 'r6g.large', readers: 1, backupRetentionDays: 7, cacheNodeType: 'cache.t3.medium' },
+      services: { cpu: 2048, memoryMiB: 4096, minTasks: 2, maxTasks: 10 },
+      openSearch: { dataNodes: 1, masterNodes: 0 },
+      retainData: false,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('uses the services’ own variables for names, so infrastructure and code agree', () => {
+    const config = loadPlatformConfig(fromContext({}), {
+      KINESIS_STREAM_NAME: 'Events-test',
+      DYNAMODB_TABLE_NAME: 'Counters-test',
+      OPENSEARCH_INDEX_PREFIX: 'events-test',
+    });
+    expect(config.streams.eventsStreamName).toBe('Events-test');
+    expect(config.tables.countersTableName).toBe('Counters-test');
+    expect(config.openSearch.indexPrefix).toBe('events-test');
+  });
+
+  it('lets context win over environment variables, which win over stage defaults', () => {
+    const env = { KINESIS_SHARD_COUNT: '4', NAT_GATEWAYS: '2' };
+    expect(loadPlatformConfig(fromContext({}), env).streams.shardCount).toBe(4);
+    expect(loadPlatformConfig(fromContext({ shardCount: 8 }), env).streams.shardCount).toBe(8);
+    expect(loadPlatformConfig(fromContext({}), env).network.natGateways).toBe(2);
+    expect(loadPlatformConfig(fromContext({}), {}).network.natGateways).toBe(1);
+  });
+
+  it('sizes production for availability and keeps its data', () => {
+    const config = loadPlatformConfig(fromContext({ stage: 'prod' }), {});
+    expect(config).toMatchObject({
+      network: { natGateways: 2 },
+      openSearch: { dataNodes: 2, masterNodes: 3 },
+      retainData: true,
+    });
+  });
+
+  it('rejects unusable values naming the setting', () => {
+    expect(() => loadPlatformConfig(fromContext({ stage: 'staging' }), {})).toThrow(/stage .*dev or prod/);
+    expect(() => loadPlatformConfig(fromContext({ shardCount: 'two' }), {})).toThrow(
+      /shardCount \(KINESIS_SHARD_COUNT\)=two/,
+    );
+    expect(() => loadPlatformConfig(fromContext({ serviceMinTasks: 12 }), {})).toThrow(/serviceMinTasks=12/);
+    expect(() =>
+      loadPlatformConfig(fromContext({ processorMaxRecordAgeHours: 100, streamRetentionHours: 48 }), {}),
+    ).toThrow(/processorMaxRecordAgeHours/);
+    expect(() => loadPlatformConfig(fromContext({ natGateways: { count: 1 } }), {})).toThrow(/natGateways/);
+  });
+});
