@@ -116,6 +116,8 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // JSON only: anything else is 415, not a string that fails validation.
+  app.removeContentTypeParser('text/plain');
   await app.register(fastifyHelmet, { global: true });
   await app.register(fastifyRateLimit, {
     max: deps.rateLimitPerMinute ?? 1200,

@@ -51,7 +51,8 @@ describe('embedded PostgreSQL (PGlite over the pg wire)', () => {
   beforeAll(async () => {
     embedded = await startEmbeddedPostgres();
     db = createDatabase(config.database, { url: embedded.url });
-  });
+    // PGlite compiles its WASM PostgreSQL at start: seconds on a quiet machine, more on a busy one.
+  }, 120_000);
   afterAll(async () => {
     await db.close();
     await embedded.stop();

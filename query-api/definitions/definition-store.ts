@@ -4,7 +4,7 @@
  * Reads use the reader pool (replica when configured); writes and read-modify-write
  * patches use the writer with a row lock.
  */
-import { PipelineError } from '../../common/errors.js';
+import { isPipelineError, PipelineError } from '../../common/errors.js';
 import type { Database } from '../db/database.js';
 
 export interface StoredDefinition<T> {
@@ -29,6 +29,23 @@ interface Row<T> {
 }
 
 const UNIQUE_VIOLATION = '23505';
+/** SQLSTATE classes that mean "the database is not available" rather than "our SQL is wrong". */
+const UNAVAILABLE_SQLSTATE_CLASSES = ['08', '53', '57'];
+
+/**
+ * Turns driver failures into typed errors: unreachable or overloaded database → 503
+ * DEPENDENCY_UNAVAILABLE (retriable); SQL errors stay untyped (500, a bug).
+ */
+export function databaseError(error: unknown): Error {
+  if (isPipelineError(error)) return error;
+  if (!(error instanceof Error)) return new Error(String(error));
+  const code = (error as { code?: unknown }).code;
+  const isSqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
+  if (isSqlState && !UNAVAILABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return error;
+  return new PipelineError('DEPENDENCY_UNAVAILABLE', 'the definitions database (PostgreSQL) is unavailable', {
+    cause: error,
+  });
+}
 
 const toStored = <T>(row: Row<T>): StoredDefinition<T> => ({
   definition: row.definition,
@@ -54,22 +71,26 @@ export function createDefinitionStore<T>(db: Database, table: 'experiments' | 'f
         if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
           throw new PipelineError('CONFLICT', `${noun} "${key}" already exists`, { cause: error });
         }
-        throw error;
+        throw databaseError(error);
       }
     },
     async get(key) {
-      const { rows } = await db.reader.query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1`, [key]);
+      const { rows } = await db.reader
+        .query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1`, [key])
+        .catch((error: unknown) => Promise.reject(databaseError(error)));
       return rows[0] ? toStored(rows[0]) : undefined;
     },
     async list({ limit, after }) {
-      const { rows } = await db.reader.query<Row<T>>(
-        `SELECT ${columns} FROM ${table} WHERE ($1::text IS NULL OR key > $1) ORDER BY key LIMIT $2`,
-        [after ?? null, limit],
-      );
+      const { rows } = await db.reader
+        .query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE ($1::text IS NULL OR key > $1) ORDER BY key LIMIT $2`, [
+          after ?? null,
+          limit,
+        ])
+        .catch((error: unknown) => Promise.reject(databaseError(error)));
       return rows.map(toStored);
     },
     async update(key, change) {
-      const client = await db.writer.connect();
+      const client = await db.writer.connect().catch((error: unknown) => Promise.reject(databaseError(error)));
       try {
         await client.query('BEGIN');
         const { rows } = await client.query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1 FOR UPDATE`, [key]);
@@ -84,7 +105,7 @@ export function createDefinitionStore<T>(db: Database, table: 'experiments' | 'f
         return toStored(updated.rows[0]!);
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
+        throw databaseError(error);
       } finally {
         client.release();
       }

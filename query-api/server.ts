@@ -1,0 +1,33 @@
+/**
+ * Entry point of the query API service (Fargate task, `tsx query-api/server.ts`):
+ * configuration from the environment, migrations, listen; SIGTERM/SIGINT stop it
+ * cleanly (the load balancer drains, in-flight requests finish, pools close).
+ */
+import { loadConfig } from '../common/config.js';
+import { createLogger } from '../common/logger.js';
+import { startQueryApi } from './start-query-api.js';
+
+const config = loadConfig(process.env);
+const logger = createLogger({ level: config.logLevel, name: 'query-api' });
+
+try {
+  const api = await startQueryApi(config, { logger });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping');
+    api.stop().then(
+      () => logger.info('stopped'),
+      (error: unknown) => {
+        logger.error({ err: error }, 'stop failed');
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+} catch (error) {
+  logger.fatal({ err: error }, 'query API failed to start');
+  process.exitCode = 1;
+}
