@@ -3,10 +3,11 @@
  * sub-command of `npm run bench`.
  */
 import type { BenchScenario } from '../scenario.js';
+import { edgeScenario } from './edge.js';
 import { ingestScenario } from './ingest.js';
 import { processorsStateScenario } from './processors-state.js';
 
-export const scenarios: BenchScenario[] = [ingestScenario, processorsStateScenario];
+export const scenarios: BenchScenario[] = [ingestScenario, processorsStateScenario, edgeScenario];
 
 /** What `npm run bench` runs with no arguments. */
 export const DEFAULT_SCENARIO = 'ingest';
