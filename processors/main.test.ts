@@ -74,7 +74,7 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       await waitFor(() => output.includes('local consumer started'), 45_000, 'the consumer to start');
-      expect(output).toContain('indexing is OFF');
+      expect(output).toContain('OpenSearch indexing is off');
       const kinesis = createKinesisClient(config);
       await putPayloads(
         kinesis,

@@ -9,7 +9,6 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
-import { PipelineError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ensureStream, ensureTable } from '../local/provision.js';
 import { CHECKPOINT_PARTITION_KEY } from './consumer/checkpoint-store.js';
@@ -43,30 +42,22 @@ export interface PipelineRuntime {
   close(): Promise<void>;
 }
 
-const OPENSEARCH_SINK_MODULE = './opensearch/index.js';
-
-/** What the OpenSearch sink module offers the entry points. */
-interface OpenSearchSinkModule {
-  createEventIndexSinkFromConfig(config: Config, logger: Logger): EventIndexSink | Promise<EventIndexSink>;
-}
-
 /**
- * The index sink for the config, or undefined when indexing is off. The OpenSearch sink
- * module is loaded only when an endpoint is configured, so runs without one never load
- * the OpenSearch client.
+ * The index sink for the config, or undefined when indexing is off (the sink module logs
+ * which). Loaded lazily so runs without OpenSearch never load its client. The index
+ * template is installed here, at start-up, so a misconfigured cluster fails early.
  */
-async function createIndexSink(config: Config, logger: Logger): Promise<EventIndexSink | undefined> {
-  if (!config.opensearch.endpoint) {
-    logger.warn('OPENSEARCH_ENDPOINT is not set: raw-event indexing is OFF (counters and dead letters still run)');
-    return undefined;
-  }
-  // Resolved at run time: the OpenSearch sink is its own module, loaded only when configured.
-  const sinkModule = (await import(OPENSEARCH_SINK_MODULE)) as Partial<OpenSearchSinkModule>;
-  if (typeof sinkModule.createEventIndexSinkFromConfig !== 'function') {
-    throw new PipelineError('CONFIG_INVALID', `OPENSEARCH_ENDPOINT is set but ${OPENSEARCH_SINK_MODULE} has no sink`);
-  }
-  logger.info({ endpoint: config.opensearch.endpoint, prefix: config.opensearch.indexPrefix }, 'indexing raw events');
-  return sinkModule.createEventIndexSinkFromConfig(config, logger);
+async function createIndexSink(
+  config: Config,
+  logger: Logger,
+  closers: (() => Promise<void>)[],
+): Promise<EventIndexSink | undefined> {
+  const { createEventIndexSinkFromConfig } = await import('./opensearch/from-config.js');
+  const sink = createEventIndexSinkFromConfig(config, logger);
+  if (!sink) return undefined;
+  await sink.start();
+  closers.push(() => sink.stop());
+  return sink;
 }
 
 /**
@@ -90,6 +81,9 @@ export async function createPipelineFromConfig(
   if (!counters) {
     const state = createUserStateStore({
       ...(config.redis.url ? { redisUrl: config.redis.url } : {}),
+      // State belongs to the counters it feeds: shard ids repeat across streams, and a
+      // Redis may serve several pipelines (and every test run) at once.
+      keyPrefix: `xc:${config.dynamodb.countersTable}:`,
       segmentValueCap: config.processors.segmentValueCap,
       dedupWindowSeconds: config.processors.dedupWindowSeconds,
     });
@@ -113,7 +107,8 @@ export async function createPipelineFromConfig(
       sourceStreamName: config.kinesis.streamName,
       logger,
     });
-  const index = overrides.index === null ? undefined : (overrides.index ?? (await createIndexSink(config, logger)));
+  const index =
+    overrides.index === null ? undefined : (overrides.index ?? (await createIndexSink(config, logger, closers)));
 
   const pipeline = createPipeline({
     counters,
