@@ -167,6 +167,16 @@ describe('OpenSearch event index sink (recorded OpenSearch responses)', () => {
     expect(server.bulkRequests().map(ids)).toEqual([['01', '02', '03', '04']]);
   });
 
+  it('sends a waiting partial batch at once when stopped, so shutdown finishes the batch in hand', async () => {
+    const { sink, server } = await sinkAgainst([loadFixture('bulk-success')], { maxWaitMs: 600_000 });
+    await sink.start();
+    const pending = sink.index(fixtureEvents());
+    await sink.stop();
+    expect(await pending).toEqual({ indexed: 4, rejected: [] });
+    expect(server.bulkRequests()).toHaveLength(1);
+    await expect(sink.index(fixtureEvents())).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+  });
+
   it('sends nothing for an empty batch', async () => {
     const { sink, server } = await sinkAgainst([loadFixture('bulk-success')]);
     expect(await sink.index([])).toEqual({ indexed: 0, rejected: [] });

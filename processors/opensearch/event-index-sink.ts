@@ -49,7 +49,10 @@ export interface EventIndexSinkOptions {
 export interface EventIndexSinkHandle extends EventIndexSink {
   /** Installs the index template. Called by `index()` on first use if not before; call it at start-up to fail early. */
   start(): Promise<void>;
-  /** Sends what is queued, waits for requests in flight, and closes the client. */
+  /**
+   * Sends what is queued at once, waits for the `index()` calls already made to settle,
+   * refuses new ones (`SHUTTING_DOWN`), and closes the client. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -105,6 +108,10 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
   let inFlight = 0;
   let lingerTimer: NodeJS.Timeout | undefined;
   let template: Promise<void> | undefined;
+  /** `index()` calls not yet returned: `stop()` waits for them too, not only for the queue. */
+  let activeCalls = 0;
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
   const idle = new Set<() => void>();
 
   async function sendOnce(actions: readonly BulkAction[]): Promise<BulkResponseBody> {
@@ -176,7 +183,7 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
   function pump(): void {
     while (queue.length > 0 && inFlight < maxConcurrent) {
       const full = queue.length >= limits.maxCount || queuedBytes >= limits.maxBytes;
-      const waitedEnough = Date.now() - (queue[0]?.queuedAt ?? 0) >= maxWaitMs;
+      const waitedEnough = stopping || Date.now() - (queue[0]?.queuedAt ?? 0) >= maxWaitMs;
       if (!full && !waitedEnough) break;
       inFlight += 1;
       void sendBatch(takeBatch()).finally(() => {
@@ -191,7 +198,7 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
         pump();
       }, wait);
     }
-    if (queue.length === 0 && inFlight === 0) {
+    if (queue.length === 0 && inFlight === 0 && activeCalls === 0) {
       for (const resolve of idle) resolve();
       idle.clear();
     }
@@ -217,11 +224,19 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
 
     async index(events: readonly ValidEvent[]): Promise<IndexResult> {
       if (events.length === 0) return { indexed: 0, rejected: [] };
-      await start();
-      const now = Date.now();
-      const outcomes = events.map((event) => enqueue(toBulkAction(event, options.indexPrefix), now));
-      pump();
-      const settled = await Promise.all(outcomes);
+      if (stopping) throw new PipelineError('SHUTTING_DOWN', 'the OpenSearch sink is stopping');
+      activeCalls += 1;
+      let settled: ActionOutcome[];
+      try {
+        await start();
+        const now = Date.now();
+        const outcomes = events.map((event) => enqueue(toBulkAction(event, options.indexPrefix), now));
+        pump();
+        settled = await Promise.all(outcomes);
+      } finally {
+        activeCalls -= 1;
+        pump();
+      }
       const result: IndexResult = { indexed: 0, rejected: [] };
       settled.forEach((outcome, position) => {
         if (outcome.indexed) result.indexed += 1;
@@ -236,15 +251,18 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
       return result;
     },
 
-    async stop(): Promise<void> {
-      if (lingerTimer !== undefined) clearTimeout(lingerTimer);
-      lingerTimer = undefined;
-      await new Promise<void>((resolve) => {
-        idle.add(resolve);
-        queue.forEach((queued) => (queued.queuedAt = 0)); // nothing waits any longer
-        pump();
-      });
-      await client.close();
+    stop(): Promise<void> {
+      stopped ??= (async () => {
+        stopping = true; // nothing waits for company any longer, and no new calls are taken
+        if (lingerTimer !== undefined) clearTimeout(lingerTimer);
+        lingerTimer = undefined;
+        await new Promise<void>((resolve) => {
+          idle.add(resolve);
+          pump();
+        });
+        await client.close();
+      })();
+      return stopped;
     },
   };
 }
