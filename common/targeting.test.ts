@@ -234,3 +234,65 @@ describe('targetingRuleViolations', () => {
     expect(targetingRuleViolations(7)).toEqual([expect.objectContaining({ field: '', rule: 'type' })]);
   });
 });
+
+describe('targeting rules (property-based)', () => {
+  const condition = fc.oneof(
+    fc.record({
+      attribute: fc.constantFrom('country', 'plan', 'a.b'),
+      op: fc.constantFrom('eq', 'ne'),
+      value: fc.oneof(fc.string({ maxLength: 20 }), fc.integer(), fc.boolean()),
+    }),
+    fc.record({
+      attribute: fc.constant('plan'),
+      op: fc.constantFrom('in', 'nin'),
+      values: fc.array(fc.oneof(fc.string({ maxLength: 10 }), fc.integer()), { maxLength: 5 }),
+    }),
+    fc.record({ attribute: fc.constant('age'), op: fc.constantFrom('gt', 'gte', 'lt', 'lte'), value: fc.integer() }),
+    fc.record({
+      attribute: fc.constant('v'),
+      op: fc.constantFrom('version_gt', 'version_lte'),
+      value: fc.constantFrom('1.0.0', 'v2.3.4-beta.1', '10.2'),
+    }),
+    fc.record({
+      attribute: fc.constant('email'),
+      op: fc.constant('regex'),
+      pattern: fc.constantFrom('^a', '@x\\.com$', '[0-9]{3}'),
+      ignoreCase: fc.boolean(),
+    }),
+  );
+  const { rule } = fc.letrec<{ rule: unknown }>((tie) => ({
+    rule: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      condition,
+      fc.record({ and: fc.array(tie('rule'), { minLength: 1, maxLength: 3 }) }),
+      fc.record({ or: fc.array(tie('rule'), { minLength: 1, maxLength: 3 }) }),
+      fc.record({ not: tie('rule') }),
+    ),
+  }));
+
+  it('accepts every well-formed rule and evaluates it without throwing', () => {
+    fc.assert(
+      fc.property(
+        rule,
+        fc.dictionary(fc.constantFrom('country', 'plan', 'age', 'v', 'email'), fc.jsonValue()),
+        (candidate, attributes) => {
+          const result = validateTargetingRule(candidate);
+          if (!result.ok) return false;
+          evaluateTargetingRule(result.rule, attributes);
+          return true;
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never throws on arbitrary JSON and always explains a refusal', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (candidate) => {
+        const result = validateTargetingRule(candidate);
+        return result.ok || (result.errors.length > 0 && result.errors.every((e) => e.path.startsWith('targeting')));
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
