@@ -30,8 +30,8 @@ import { assertMayWrite, createAuthenticator } from './auth/authenticate.js';
 import { createMemoryResultsCache, type ResultsCache } from './cache/results-cache.js';
 import type { QueryApiContext, QueryApiInstance } from './context.js';
 import type { Database } from './db/database.js';
+import { targetingRuleViolations } from '../common/targeting.js';
 import {
-  acceptAnyTargeting,
   applyExperimentPatch,
   applyFlagPatch,
   experimentFromCreate,
@@ -70,6 +70,7 @@ export interface QueryApiDeps {
   search?: EventSearch;
   logger?: Logger;
   metrics?: QueryApiMetrics;
+  /** Defaults to the shared rule language's validator (common/targeting.ts). */
   validateTargeting?: TargetingValidator;
   /** JWKS source for Cognito verification (tests serve a local JWKS). */
   jwksCache?: JwksCache;
@@ -97,7 +98,7 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     cache: deps.cache ?? createMemoryResultsCache({ ttlSeconds: config.redis.cacheTtlSeconds }),
     authenticator: createAuthenticator(config.queryApi, deps.jwksCache ? { jwksCache: deps.jwksCache } : {}),
     metrics: deps.metrics ?? createQueryApiMetrics(),
-    validateTargeting: deps.validateTargeting ?? acceptAnyTargeting,
+    validateTargeting: deps.validateTargeting ?? targetingRuleViolations,
     now: deps.now ?? (() => new Date()),
   });
   if (!context.authenticator.enabled) {

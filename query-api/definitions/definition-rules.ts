@@ -16,8 +16,8 @@ export interface RuleViolation {
 }
 
 /**
- * Checks a targeting rule; returns problems (empty when valid). The rule language is
- * owned by common/targeting.ts; the service injects its validator.
+ * Checks a targeting rule; returns problems (empty when valid), `field` relative to the
+ * rule. The rule language is owned by common/targeting.ts (`targetingRuleViolations`).
  */
 export type TargetingValidator = (rule: unknown) => readonly RuleViolation[];
 

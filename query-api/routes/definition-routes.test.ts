@@ -154,6 +154,19 @@ describe('experiments CRUD on PostgreSQL', () => {
     if (field) expect(error.details.map((d: { field: string }) => d.field)).toContain(field);
   });
 
+  it('validates targeting with the shared rule language on save', async () => {
+    const valid = { attribute: 'country', op: 'in', values: ['US', 'CA'] };
+    const created = await post('/api/v1/experiments', experimentBody(randomName('targeted'), { targeting: valid }));
+    expect(created.statusCode, created.body).toBe(201);
+    expect(created.json().targeting).toEqual(valid);
+    const unsafe = { attribute: 'userAgent', op: 'regex', pattern: '(a+)+$' };
+    const rejected = await post('/api/v1/experiments', experimentBody(randomName('targeted'), { targeting: unsafe }));
+    expect(rejected.statusCode).toBe(400);
+    expect(rejected.json().error.details).toContainEqual(
+      expect.objectContaining({ field: 'targeting.pattern', rule: 'regex-unsafe' }),
+    );
+  });
+
   it('rejects an empty patch and bad path parameters', async () => {
     const key = randomName('empty');
     await post('/api/v1/experiments', experimentBody(key));
