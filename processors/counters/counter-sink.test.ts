@@ -18,6 +18,8 @@ import { createCountersTable, deliverWithRecuts, injectFaults } from './test-del
 import { generateWorkload, seededRandom, toShardRecords } from './test-workload.js';
 
 const SHARD = 'shardId-000000000000';
+/** Tests that issue hundreds of dynalite writes: generous, because two cores are shared by the whole team. */
+const HEAVY_TEST_TIMEOUT_MS = 120_000;
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
 const dynamo: DynamoDBClient = createDynamoClient(testConfig());
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
@@ -110,15 +112,19 @@ describe('counter sink on dynalite', () => {
     expect(result).toEqual({ counted: 200, duplicates: 0, cells: 2, writeRequests: 2 });
   });
 
-  it('counts a replayed batch once and says nothing was new', async () => {
-    const { tableName, sink } = await setUp();
-    const events = generateWorkload({ seed: 7, events: 300, users: 40, experimentPrefix: randomName('e') });
-    const records = toShardRecords(SHARD, events);
-    await sink.writeBatch(SHARD, records);
-    const again = await sink.writeBatch(SHARD, records);
-    expect(again).toMatchObject({ counted: 0, cells: 0, writeRequests: 0 });
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
-  });
+  it(
+    'counts a replayed batch once and says nothing was new',
+    async () => {
+      const { tableName, sink } = await setUp();
+      const events = generateWorkload({ seed: 7, events: 200, users: 40, experimentPrefix: randomName('e') });
+      const records = toShardRecords(SHARD, events);
+      await sink.writeBatch(SHARD, records);
+      const again = await sink.writeBatch(SHARD, records);
+      expect(again).toMatchObject({ counted: 0, cells: 0, writeRequests: 0 });
+      expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
 
   it('counts producer-retry duplicates (same eventId, new record) once', async () => {
     const { tableName, sink } = await setUp();
@@ -134,22 +140,26 @@ describe('counter sink on dynalite', () => {
     });
   });
 
-  it('is exact however batches are re-cut: bisected halves, resumes from the middle, overlaps', async () => {
-    const { tableName, sink } = await setUp();
-    const events = generateWorkload({ seed: 11, events: 400, users: 30, experimentPrefix: randomName('e') });
-    const records = toShardRecords(SHARD, events);
-    const deliveries: [number, number][] = [
-      [0, 100],
-      [0, 50], // bisect: first half again
-      [50, 100], // second half again
-      [75, 250], // resume from the middle of an acknowledged batch
-      [120, 260], // overlapping re-delivery
-      [260, 400],
-      [0, 400], // everything again
-    ];
-    for (const [start, end] of deliveries) await sink.writeBatch(SHARD, records.slice(start, end));
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
-  });
+  it(
+    'is exact however batches are re-cut: bisected halves, resumes from the middle, overlaps',
+    async () => {
+      const { tableName, sink } = await setUp();
+      const events = generateWorkload({ seed: 11, events: 200, users: 30, experimentPrefix: randomName('e') });
+      const records = toShardRecords(SHARD, events);
+      const deliveries: [number, number][] = [
+        [0, 50],
+        [0, 25], // bisect: first half again
+        [25, 50], // second half again
+        [37, 125], // resume from the middle of an acknowledged batch
+        [60, 130], // overlapping re-delivery
+        [130, 200],
+        [0, 200], // everything again
+      ];
+      for (const [start, end] of deliveries) await sink.writeBatch(SHARD, records.slice(start, end));
+      expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
 
   it('caps segment values per dimension: later values go to (other), and cells sum to the total', async () => {
     const { tableName, sink } = await setUp({ cap: 3 });
@@ -187,17 +197,18 @@ describe('counter sink on dynalite', () => {
     async (_store, redis) => {
       const faulty = injectFaults(dynamo);
       const { tableName, sink } = await setUp({ client: faulty.client, redis });
-      const events = generateWorkload({ seed: 23, events: 400, users: 50, experimentPrefix: randomName('e') });
+      const events = generateWorkload({ seed: 23, events: 250, users: 40, experimentPrefix: randomName('e') });
       const records = toShardRecords(SHARD, events);
       const random = seededRandom(23);
       const { failures } = await deliverWithRecuts(sink, SHARD, records, {
         random,
-        maxBatch: 120,
+        maxBatch: 80,
         beforeDelivery: () => faulty.failAfter(random() < 0.5 ? Math.floor(random() * 40) : Infinity),
       });
       expect(failures).toBeGreaterThan(0);
       expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
     },
+    HEAVY_TEST_TIMEOUT_MS,
   );
 
   it('keeps fractional values exact: values are rounded to 6 decimals before summing and squaring', async () => {

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
+import { fnv1a32 } from '../../common/hashing.js';
 import { APPLY_EVENT_LUA, MARK_COMMITTED_LUA } from './redis-scripts.js';
 import { admissionKey, compactPosition, shardTag, storedIdentity, userStateKey } from './record-identity.js';
 import {
@@ -25,12 +26,13 @@ export interface RedisStoreOptions extends Partial<StateLimits> {
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 
 /**
- * The claim token of a record: 8 bytes of SHA-1 of its identity. A claim is only ever
- * compared for equality, so 11 characters do what the 40-character identity would
- * (a false "replay" needs a 2^-64 collision between two records of one eventId).
+ * The claim token of a record: two FNV-1a 32-bit hashes of its identity, the second
+ * started from another state (64 bits, ~13 characters). A claim is only ever compared for
+ * equality, and identities are assigned by Kinesis, not chosen by an adversary: a false
+ * "replay" needs two records of one eventId to collide on 64 bits. Far cheaper than SHA-1.
  */
 const claimToken = (identity: string): string =>
-  createHash('sha1').update(identity).digest().subarray(0, 8).toString('base64url');
+  `${fnv1a32(identity).toString(36)}.${fnv1a32(`#${identity}`).toString(36)}`;
 
 /** A UUID as its 16 bytes: claim keys are a third shorter than the text form. */
 const eventIdBytes = (eventId: string): Buffer => Buffer.from(eventId.replace(/-/g, ''), 'hex');
