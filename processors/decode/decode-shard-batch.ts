@@ -2,11 +2,17 @@
  * One shard batch → valid events and dead letters, in record order. Every user record
  * ends up in exactly one of the two lists; an unexpected exception on one record becomes
  * that record's dead letter instead of stalling the shard.
+ *
+ * Plain (not aggregated) records, the common case, take a path that allocates only the
+ * record identity and the valid-event pair; KPL aggregates go through `deaggregateRecord`.
  */
-import type { DeadLetter, ShardBatch, ValidEvent } from '../types.js';
-import { deaggregateRecord } from './deaggregate.js';
-import { decodeUserRecord, type DecodeLimits } from './decode-user-record.js';
-import type { UserRecord } from './user-record.js';
+import type { EventRejection } from '../../common/event-contract.js';
+import type { DeadLetter, RawKinesisRecord, ShardBatch, ValidEvent } from '../types.js';
+import { deaggregateRecord, isKplAggregate } from './deaggregate.js';
+import { decodeEvent, type DecodeLimits, type EventDecoding } from './decode-user-record.js';
+
+/** Where a user record's bytes came from: enough to dead-letter it later with the original bytes. */
+export type RecordSource = Pick<RawKinesisRecord, 'partitionKey' | 'data'>;
 
 /** What decoding made of a batch. `validSources[i]` holds the bytes behind `valid[i]`. */
 export interface DecodedBatch {
@@ -17,26 +23,47 @@ export interface DecodedBatch {
   userRecords: number;
   valid: ValidEvent[];
   /** Original partition key and bytes of each valid event, so a later sink rejection can be dead-lettered. */
-  validSources: Pick<UserRecord, 'partitionKey' | 'data'>[];
+  validSources: RecordSource[];
   deadLetters: DeadLetter[];
   /** `performance.now()` when processing began, set by the pipeline to time the whole batch. */
   startedAt?: number;
 }
 
-function unexpectedFailure(record: UserRecord, index: number, error: unknown): DeadLetter {
-  return {
-    id: record.id,
+function decodeSafely(data: Uint8Array, index: number, limits: DecodeLimits): EventDecoding {
+  try {
+    return decodeEvent(data, index, limits);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { ok: false, rejections: [{ index, field: '(event)', rule: 'decode-failure', message }] };
+  }
+}
+
+function addUserRecord(
+  decoded: DecodedBatch,
+  sequenceNumber: string,
+  subSequenceNumber: number,
+  source: RecordSource,
+  limits: DecodeLimits,
+): void {
+  const index = decoded.userRecords++;
+  const result = decodeSafely(source.data, index, limits);
+  const id = { shardId: decoded.shardId, sequenceNumber, subSequenceNumber };
+  if (result.ok) {
+    decoded.valid.push({ id, event: result.event });
+    decoded.validSources.push(source);
+  } else {
+    decoded.deadLetters.push({ id, partitionKey: source.partitionKey, data: source.data, reasons: result.rejections });
+  }
+}
+
+function addDeadRecord(decoded: DecodedBatch, record: RawKinesisRecord, rejection: EventRejection): void {
+  const index = decoded.userRecords++;
+  decoded.deadLetters.push({
+    id: { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: 0 },
     partitionKey: record.partitionKey,
     data: record.data,
-    reasons: [
-      {
-        index,
-        field: '(event)',
-        rule: 'decode-failure',
-        message: error instanceof Error ? error.message : String(error),
-      },
-    ],
-  };
+    reasons: [{ ...rejection, index }],
+  });
 }
 
 /**
@@ -57,32 +84,17 @@ export function decodeShardBatch(batch: ShardBatch, limits: DecodeLimits): Decod
   };
   for (let recordIndex = 0; recordIndex < batch.records.length; recordIndex++) {
     const record = batch.records[recordIndex]!;
+    if (record.subSequenceNumber !== undefined || !isKplAggregate(record.data)) {
+      addUserRecord(decoded, record.sequenceNumber, record.subSequenceNumber ?? 0, record, limits);
+      continue;
+    }
     const split = deaggregateRecord(record, batch.shardId, recordIndex);
     if (!split.ok) {
-      decoded.userRecords += 1;
-      decoded.deadLetters.push({
-        id: { shardId: batch.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: 0 },
-        partitionKey: record.partitionKey,
-        data: record.data,
-        reasons: [{ ...split.rejection, index: decoded.userRecords - 1 }],
-      });
+      addDeadRecord(decoded, record, split.rejection);
       continue;
     }
     for (const userRecord of split.userRecords) {
-      const index = decoded.userRecords++;
-      let result;
-      try {
-        result = decodeUserRecord(userRecord, index, limits);
-      } catch (error) {
-        decoded.deadLetters.push(unexpectedFailure(userRecord, index, error));
-        continue;
-      }
-      if (result.ok) {
-        decoded.valid.push(result.valid);
-        decoded.validSources.push(userRecord);
-      } else {
-        decoded.deadLetters.push(result.deadLetter);
-      }
+      addUserRecord(decoded, userRecord.id.sequenceNumber, userRecord.id.subSequenceNumber, userRecord, limits);
     }
   }
   return decoded;

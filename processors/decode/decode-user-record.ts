@@ -1,56 +1,42 @@
 /**
- * Bytes → contract-valid event, or a dead letter that says why not. Pure: no clock, no I/O.
+ * Bytes → contract-valid event, or the reasons it is not one. Pure: no clock, no I/O.
  * The size rule runs before parsing so an oversized record never costs a JSON.parse.
+ * The hot path allocates nothing beyond the parsed event: the validator's result is
+ * returned as is.
  */
 import type { EventLimits } from '../../common/config.js';
-import type { EventRejection } from '../../common/event-contract.js';
+import type { EventRejection, StreamEvent } from '../../common/event-contract.js';
 import { validateStreamEvent } from '../../common/validate-event.js';
-import type { DeadLetter, ValidEvent } from '../types.js';
-import type { UserRecord } from './user-record.js';
 
 /** The limits decoding enforces: a subset of the configured event limits. */
 export type DecodeLimits = Pick<EventLimits, 'maxEventBytes' | 'maxSegments'>;
 
 /** A user record's fate after decoding. */
-export type DecodedUserRecord = { ok: true; valid: ValidEvent } | { ok: false; deadLetter: DeadLetter };
+export type EventDecoding = { ok: true; event: StreamEvent } | { ok: false; rejections: EventRejection[] };
 
 const utf8 = (data: Uint8Array): string =>
   Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString();
 
-const reject = (record: UserRecord, reasons: EventRejection[]): DecodedUserRecord => ({
-  ok: false,
-  deadLetter: { id: record.id, partitionKey: record.partitionKey, data: record.data, reasons },
-});
-
 /**
- * Decodes and validates one user record. Never throws: bad JSON, contract violations,
- * oversized records and unknown versions all come back as a dead letter with reasons in
+ * Decodes and validates one user record's bytes. Never throws for bad input: bad JSON,
+ * contract violations, oversized records and unknown versions come back as rejections in
  * `{ index, field, rule, message }` form. `index` is the user record's position in its batch.
  *
  * @example
- *   const decoded = decodeUserRecord(userRecord, 0, { maxEventBytes: 8192, maxSegments: 10 });
- *   if (!decoded.ok) letters.push(decoded.deadLetter);
+ *   const decoded = decodeEvent(bytes, 0, { maxEventBytes: 8192, maxSegments: 10 });
+ *   if (!decoded.ok) console.log(decoded.rejections[0].rule); // 'json', 'max-size', …
  */
-export function decodeUserRecord(record: UserRecord, index: number, limits: DecodeLimits): DecodedUserRecord {
-  if (record.data.byteLength > limits.maxEventBytes) {
-    return reject(record, [
-      {
-        index,
-        field: '(event)',
-        rule: 'max-size',
-        message: `record is ${record.data.byteLength} bytes; the limit is ${limits.maxEventBytes}`,
-      },
-    ]);
+export function decodeEvent(data: Uint8Array, index: number, limits: DecodeLimits): EventDecoding {
+  if (data.byteLength > limits.maxEventBytes) {
+    const message = `record is ${data.byteLength} bytes; the limit is ${limits.maxEventBytes}`;
+    return { ok: false, rejections: [{ index, field: '(event)', rule: 'max-size', message }] };
   }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(utf8(record.data));
+    parsed = JSON.parse(utf8(data));
   } catch (error) {
-    return reject(record, [
-      { index, field: '(event)', rule: 'json', message: `not valid JSON: ${(error as Error).message}` },
-    ]);
+    const message = `not valid JSON: ${(error as Error).message}`;
+    return { ok: false, rejections: [{ index, field: '(event)', rule: 'json', message }] };
   }
-  const validation = validateStreamEvent(parsed, index, limits);
-  if (!validation.ok) return reject(record, validation.rejections);
-  return { ok: true, valid: { id: record.id, event: validation.event } };
+  return validateStreamEvent(parsed, index, limits);
 }
