@@ -4,6 +4,7 @@
  */
 import { createInProcessUserStateStore, type InProcessStoreOptions } from './in-process-store.js';
 import { createRedisUserStateStore } from './redis-store.js';
+import type { Logger } from '../../common/logger.js';
 import type { UserStateStore } from './types.js';
 
 export type { StateOutcome, StateRequest, UserStateStore, StateLimits } from './types.js';
@@ -15,6 +16,8 @@ export interface UserStateStoreOptions extends InProcessStoreOptions {
   redisUrl?: string;
   /** Prefix of every Redis key (default `xc:`), so several pipelines can share a Redis. */
   keyPrefix?: string;
+  /** Where Redis connection errors are logged. */
+  logger?: Logger;
 }
 
 /**

@@ -67,3 +67,16 @@ it('Redis store: puts TTLs on claims and user state, and reloads its scripts aft
     await deletePrefix(keyPrefix);
   }
 });
+
+it('Redis store: reports an unreachable Redis as a retriable DEPENDENCY_UNAVAILABLE', async () => {
+  // Port 1 on loopback: nothing listens there, so every connection attempt is refused.
+  const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', keyPrefix: `${randomName('test-xc')}:` });
+  try {
+    await expect(store.readCommitted('shardId-000000000000')).rejects.toMatchObject({
+      code: 'DEPENDENCY_UNAVAILABLE',
+      retriable: true,
+    });
+  } finally {
+    await store.close();
+  }
+});

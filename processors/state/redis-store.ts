@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
 import { fnv1a32 } from '../../common/hashing.js';
+import type { Logger } from '../../common/logger.js';
 import { APPLY_EVENT_LUA, MARK_COMMITTED_LUA } from './redis-scripts.js';
 import { admissionKey, compactPosition, shardTag, storedIdentity, userStateKey } from './record-identity.js';
 import {
@@ -21,6 +22,8 @@ export interface RedisStoreOptions extends Partial<StateLimits> {
   redisUrl: string;
   /** Prefix of every key (default `xc:`). */
   keyPrefix?: string;
+  /** Connection errors are logged here (ioredis reconnects by itself; calls fail with DEPENDENCY_UNAVAILABLE). */
+  logger?: Logger;
 }
 
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
@@ -72,6 +75,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
   const dedupTtl = String(options.dedupWindowSeconds ?? 86_400);
   const userTtl = String(options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS);
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  redis.on('error', (error: unknown) => options.logger?.warn({ err: error }, 'redis connection error'));
   const applySha = sha1(APPLY_EVENT_LUA);
   const markSha = sha1(MARK_COMMITTED_LUA);
   let scriptsLoaded: Promise<void> | undefined;
