@@ -1,10 +1,12 @@
 import fc from 'fast-check';
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import {
   compareVersions,
   evaluateTargetingRule,
   hasNestedQuantifier,
   targetingRuleViolations,
+  TargetingRuleSchema,
   validateTargetingRule,
   type TargetingRule,
 } from './targeting.js';
@@ -294,5 +296,34 @@ describe('targeting rules (property-based)', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('TargetingRuleSchema in a Fastify route (Ajv with type coercion)', () => {
+  it('keeps every rule value in its JSON type through validation and serialization', async () => {
+    const app = Fastify({ logger: false, ajv: { customOptions: { allowUnionTypes: true } } });
+    app.post(
+      '/rules',
+      { schema: { body: TargetingRuleSchema, response: { 200: TargetingRuleSchema } } },
+      (request) => request.body,
+    );
+    const rule = {
+      or: [
+        { attribute: 'plan', op: 'in', values: ['pro', 1, '2', true, 'true'] },
+        { attribute: 'x', op: 'eq', value: 1 },
+        { attribute: 'y', op: 'eq', value: '1' },
+        { attribute: 'z', op: 'ne', value: false },
+      ],
+    };
+    const response = await app.inject({ method: 'POST', url: '/rules', payload: rule });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(rule);
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/rules',
+      payload: { attribute: 'x', op: 'eq', value: { a: 1 } },
+    });
+    expect(refused.statusCode).toBe(400);
+    await app.close();
   });
 });

@@ -14,11 +14,15 @@ import { TARGETING_LIMITS, type TargetingRule } from './targeting-evaluation.js'
 
 export * from './targeting-evaluation.js';
 
-const Scalar = Type.Union([
-  Type.String({ maxLength: TARGETING_LIMITS.maxStringLength }),
-  Type.Number(),
-  Type.Boolean(),
-]);
+/**
+ * One `type` array rather than a union: with Ajv's type coercion (Fastify's default) a union
+ * would turn the number 1 into "1" (or "1" into 1) in the first branch that coerces; with
+ * several types listed, Ajv coerces only when none matches, so values keep their JSON type.
+ */
+const Scalar = Type.Unsafe<string | number | boolean>({
+  type: ['string', 'number', 'boolean'],
+  maxLength: TARGETING_LIMITS.maxStringLength,
+});
 const AttributeName = Type.String({ minLength: 1, maxLength: TARGETING_LIMITS.maxAttributeNameLength });
 const Children = Type.Array(Type.Ref('TargetingRule'), { minItems: 1, maxItems: TARGETING_LIMITS.maxNodes });
 const strict = { additionalProperties: false } as const;
