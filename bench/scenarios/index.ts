@@ -5,9 +5,12 @@
 import type { BenchScenario } from '../scenario.js';
 import { edgeScenario } from './edge.js';
 import { ingestScenario } from './ingest.js';
+import { pipelineScenario } from './pipeline.js';
+import { pipelineCoreScenario } from './pipeline-core.js';
 import { processorsStateScenario } from './processors-state.js';
+import { queryApiScenario } from './query-api.js';
 
-export const scenarios: BenchScenario[] = [ingestScenario, processorsStateScenario, edgeScenario];
+export const scenarios: BenchScenario[] = [pipelineScenario, ingestScenario, processorsStateScenario, edgeScenario, pipelineCoreScenario, queryApiScenario];
 
 /** What `npm run bench` runs with no arguments. */
-export const DEFAULT_SCENARIO = 'ingest';
+export const DEFAULT_SCENARIO = 'pipeline';

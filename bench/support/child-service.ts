@@ -15,23 +15,33 @@ export interface ChildService {
   stop(): Promise<void>;
 }
 
-/** Peak resident set size of a process in MiB, from /proc/<pid>/status. */
-export function peakRssOf(pid: number | undefined): number | undefined {
+function procStatusMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS'): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : undefined;
   } catch {
     return undefined;
   }
 }
 
+/** Peak resident set size of a process in MiB (VmHWM), from /proc/<pid>/status. */
+export const peakRssOf = (pid: number | undefined): number | undefined => procStatusMiB(pid, 'VmHWM');
+
+/** Current resident set size of a process in MiB (VmRSS). */
+export const currentRssOf = (pid: number | undefined): number | undefined => procStatusMiB(pid, 'VmRSS');
+
+/**
+ * Starts `script` with tsx and waits for its ready line. `onMessage` receives every later
+ * stdout line that is a JSON object (stats lines); other lines are ignored.
+ */
 export async function startChildService(
   script: string,
   args: string[],
   env: Record<string, string>,
-  timeoutMs = 30_000,
+  options: { timeoutMs?: number; onMessage?: (message: Record<string, unknown>) => void } = {},
 ): Promise<ChildService> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -44,9 +54,19 @@ export async function startChildService(
     child.once('exit', (code) => reject(new Error(`${script} exited with code ${code} before it was ready`)));
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
-      if (!line.startsWith('{"ready"')) return;
-      clearTimeout(timer);
-      resolve((JSON.parse(line) as { ready: string }).ready);
+      if (!line.startsWith('{')) return;
+      let message: Record<string, unknown>;
+      try {
+        message = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
+      if (typeof message.ready === 'string') {
+        clearTimeout(timer);
+        resolve(message.ready);
+      } else {
+        options.onMessage?.(message);
+      }
     });
   });
   let peak: number | undefined;
@@ -56,7 +76,8 @@ export async function startChildService(
     peakRssMiB: () => (peak = peakRssOf(child.pid) ?? peak),
     async stop() {
       peak = peakRssOf(child.pid) ?? peak;
-      if (child.exitCode !== null) return;
+      // A child that died by a signal has exitCode null but signalCode set; its 'exit' already fired.
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);

@@ -1,0 +1,57 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { renderMarkdown, writeReport } from '../report.js';
+import { pipelineScenario } from './pipeline.js';
+
+describe('pipeline bench (short run on real kinesalite/dynalite, collector and processors as child processes)', () => {
+  it('catches an injected miscount with a clear diff, passes correct counters, and writes well-formed reports', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+    const fractions: number[] = [];
+    const report = await pipelineScenario.run({
+      command: 'npm run bench -- pipeline --events 2000 --inject-miscount',
+      progress: (fraction) => fractions.push(fraction),
+      options: {
+        events: '2000',
+        rate: '0',
+        shards: '2',
+        kpl: true,
+        duplicates: '0.05',
+        malformed: '0.02',
+        users: '300',
+        experiments: '2',
+        variants: '2',
+        metrics: '2',
+        segmentValues: '5',
+        segmentDimensions: '3',
+        concurrency: '4',
+        baselineSeconds: '3',
+        seed: '7',
+        injectMiscount: true,
+        resultsDir: dir,
+      },
+    });
+
+    const failures = report.notes.filter((note) => note.startsWith('CORRECTNESS FAILURE'));
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatch(/phase A \(live\): 1 of \d+ cells differ/);
+    expect(failures[0]).toMatch(/expected events=\d+ .*\n\s+actual\s+events=\d+/);
+    expect(report.notes).toContainEqual(expect.stringMatching(/^phase B \(backlog, fresh processors\): all \d+ counter cells equal the ground truth exactly$/));
+    expect(report.rows.map((row) => row.name)).toEqual([
+      'A. live: collector → processors → counters',
+      'B. backlog: processors (micro-batch, exactly once)',
+      'B. baseline: one UpdateItem ADD per event',
+    ]);
+    expect(report.ratios['baseline / processors DynamoDB writes per event']).toBeGreaterThan(1);
+    expect(fractions.at(-1)).toBeGreaterThan(0.5);
+
+    const files = await writeReport(report, dir);
+    const json = JSON.parse(await readFile(files.json, 'utf8'));
+    expect(json).toMatchObject({ scenario: 'pipeline', rows: expect.any(Array), targets: expect.any(Array) });
+    expect(await readFile(files.markdown, 'utf8')).toBe(renderMarkdown(report));
+    const svg = await readFile(join(dir, 'pipeline-throughput.svg'), 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('<polyline');
+  }, 240_000);
+});

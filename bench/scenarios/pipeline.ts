@@ -1,0 +1,517 @@
+/**
+ * `npm run bench` (default scenario): the whole pipeline under load on one machine.
+ *
+ *   phase A, live:    workload ──HTTP──▶ collector ──▶ kinesalite ──▶ processors ──▶ dynalite counters
+ *                     (events/s accepted and counted, freshness, lag over time, writes, memory)
+ *   phase B, backlog: the same stream drained from TRIM_HORIZON by (1) fresh processors and
+ *                     (2) the per-event `UpdateItem ADD` baseline — side by side, same data
+ *   correctness:      every counter cell of both processor runs compared with the ground truth
+ *                     of the generated workload; any difference fails the run.
+ *
+ * kinesalite, dynalite, the collector, the processors and the baseline each run in their
+ * own process; this process only generates load and measures.
+ */
+import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
+import {
+  COUNTER_PARTITION_KEY,
+  COUNTER_SORT_KEY,
+  EXPOSURE_METRIC,
+  encodeCellKey,
+} from '../../common/counter-layout.js';
+import type { IncomingEvent, StreamEvent } from '../../common/event-contract.js';
+import { ensureStream, ensureTable } from '../../local/provision.js';
+import { startStandIn, type StandIn } from '../../local/stand-ins.js';
+import { computeExpectedCounters, readCounters } from '../../processors/counters/index.js';
+import { describeDifferences, diffCounters } from '../counter-diff.js';
+import { benchEnvironment, RESULTS_DIR, type BenchReport, type BenchRow, type BenchTarget } from '../report.js';
+import type { BenchScenario, ScenarioContext } from '../scenario.js';
+import { currentRssOf, startChildService, type ChildService } from '../support/child-service.js';
+import type { ProcessorStats } from '../support/processors-target.js';
+import { renderLineChart } from '../svg-chart.js';
+import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+const SUPPORT = new URL('../support/', import.meta.url).pathname;
+const SEGMENT_VALUE_CAP = 50;
+const SETTLE_TIMEOUT_MS = 120_000;
+
+interface Sample {
+  t: number;
+  accepted: number;
+  counted: number;
+  lagMs: number;
+  rssMiB: Record<string, number | undefined>;
+}
+
+interface RunSettings {
+  shape: WorkloadShape;
+  durationSeconds?: number;
+  rate: number;
+  shards: number;
+  kpl: boolean;
+  concurrency: number;
+  baselineSeconds: number;
+  redisUrl?: string;
+  injectMiscount: boolean;
+  resultsDir: string;
+}
+
+function settingsFrom(options: ScenarioContext['options']): RunSettings {
+  const number = (name: string): number => {
+    const value = Number(options[name]);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`--${name} must be a non-negative number (got ${String(options[name])})`);
+    return value;
+  };
+  const durationSeconds = options.duration === undefined ? undefined : number('duration');
+  return {
+    shape: {
+      seed: number('seed'),
+      events: durationSeconds ? Number.MAX_SAFE_INTEGER : number('events'),
+      eventsPerRequest: 100,
+      users: number('users'),
+      experiments: number('experiments'),
+      variants: number('variants'),
+      metrics: number('metrics'),
+      segmentValues: Math.min(number('segmentValues'), SEGMENT_VALUE_CAP),
+      segmentDimensions: Math.min(3, number('segmentDimensions')),
+      duplicateShare: number('duplicates'),
+      malformedShare: number('malformed'),
+    },
+    durationSeconds,
+    rate: number('rate'),
+    shards: number('shards'),
+    kpl: options.kpl !== false,
+    concurrency: Math.max(1, number('concurrency')),
+    baselineSeconds: number('baselineSeconds'),
+    redisUrl: options.redis ? String(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined,
+    injectMiscount: options.injectMiscount === true,
+    resultsDir: typeof options.resultsDir === 'string' ? options.resultsDir : RESULTS_DIR,
+  };
+}
+
+/** Sends the workload through the collector; returns the accepted events (stream form) and send timing. */
+async function sendWorkload(
+  collectorUrl: string,
+  settings: RunSettings,
+  counters: { accepted: number; rejected: number; failedRequests: number },
+  onProgress: (fraction: number) => void,
+): Promise<{ accepted: StreamEvent[]; startedAt: number; endedAt: number }> {
+  const requests = generateRequests(settings.shape);
+  const accepted: StreamEvent[] = [];
+  const startedAt = Date.now();
+  const deadline = settings.durationSeconds ? startedAt + settings.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
+  let sent = 0;
+  const url = `${collectorUrl}/api/v1/events`;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      if (Date.now() >= deadline) return;
+      const next = requests.next();
+      if (next.done) return;
+      const request = next.value;
+      if (settings.rate > 0) {
+        const due = startedAt + (sent / settings.rate) * 1000;
+        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+      }
+      sent += request.events.length;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(request.events),
+        });
+        const body = (await response.json()) as { accepted?: number; rejected?: { index: number }[] };
+        if (response.status === 429 || (response.status === 503 && !body.rejected)) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          continue;
+        }
+        const refused = new Set((body.rejected ?? []).map((r) => r.index));
+        const receivedAt = Date.now();
+        request.events.forEach((event, index) => {
+          if (!refused.has(index)) accepted.push(toStreamEvent(event as IncomingEvent, receivedAt));
+        });
+        counters.accepted += body.accepted ?? 0;
+        counters.rejected += refused.size;
+        break;
+      }
+      onProgress(
+        settings.durationSeconds
+          ? (Date.now() - startedAt) / (settings.durationSeconds * 1000)
+          : sent / settings.shape.events,
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: settings.concurrency }, worker));
+  return { accepted, startedAt, endedAt: Date.now() };
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return true;
+}
+
+async function startProcessors(
+  env: Record<string, string>,
+  onStats: (stats: ProcessorStats) => void,
+): Promise<ChildService> {
+  return startChildService(`${SUPPORT}processors-target.ts`, [], env, {
+    onMessage: (message) => {
+      if (message.stats) onStats(message.stats as ProcessorStats);
+    },
+  });
+}
+
+async function checkCorrectness(
+  label: string,
+  dynamo: ReturnType<typeof createDynamoClient>,
+  table: string,
+  expected: ReturnType<typeof computeExpectedCounters>,
+  notes: string[],
+): Promise<boolean> {
+  const actual = await readCounters(dynamo, table);
+  const differences = diffCounters(expected, actual);
+  if (differences.length === 0) {
+    notes.push(`${label}: all ${expected.size} counter cells equal the ground truth exactly`);
+    return true;
+  }
+  notes.push(
+    `CORRECTNESS FAILURE: ${label}: ${differences.length} of ${expected.size} cells differ from the ground truth\n${describeDifferences(differences)}`,
+  );
+  return false;
+}
+
+export const pipelineScenario: BenchScenario = {
+  name: 'pipeline',
+  description:
+    'End to end: collector → kinesalite → processors → exactly-once counters in dynalite, vs the per-event UpdateItem ADD baseline; checks every counter',
+  options: [
+    { flags: '--events <n>', description: 'events to send (incl. duplicates and malformed)', defaultValue: '30000' },
+    {
+      flags: '--duration <seconds>',
+      description: 'sustained mode: send for this long instead of --events (memory curve included)',
+    },
+    { flags: '--rate <events/s>', description: 'target send rate; 0 = as fast as it goes', defaultValue: '0' },
+    { flags: '--shards <n>', description: 'stream shards', defaultValue: '2' },
+    { flags: '--no-kpl', description: 'send one Kinesis record per event (KPL aggregation off)' },
+    {
+      flags: '--duplicates <share>',
+      description: 'share of producer-retry duplicates (same eventId)',
+      defaultValue: '0.02',
+    },
+    {
+      flags: '--malformed <share>',
+      description: 'share of malformed events (rejected by the collector)',
+      defaultValue: '0.01',
+    },
+    { flags: '--users <n>', description: 'distinct users', defaultValue: '20000' },
+    { flags: '--experiments <n>', description: 'experiments', defaultValue: '3' },
+    { flags: '--variants <n>', description: 'variants per experiment', defaultValue: '3' },
+    { flags: '--metrics <n>', description: 'conversion metrics', defaultValue: '3' },
+    { flags: '--segment-values <n>', description: 'distinct values per segment dimension (≤ 50)', defaultValue: '20' },
+    {
+      flags: '--segment-dimensions <n>',
+      description:
+        'segment dimensions per event, 0–3 (country, device, browser); each adds a cell per event, two or more add pair cells',
+      defaultValue: '1',
+    },
+    { flags: '--concurrency <n>', description: 'HTTP requests in flight (100 events each)', defaultValue: '8' },
+    { flags: '--baseline-seconds <s>', description: 'how long the per-event baseline may run', defaultValue: '15' },
+    {
+      flags: '--redis',
+      description: 'keep processor state in Redis (REDIS_URL, default redis://127.0.0.1:6379) instead of in-process',
+    },
+    { flags: '--seed <n>', description: 'workload seed', defaultValue: '42' },
+    { flags: '--inject-miscount', description: 'add one to a counter before the check (proves the check catches it)' },
+    { flags: '--results-dir <dir>', description: 'where the SVG charts go (reports always go to bench/results)' },
+  ],
+  async run(context) {
+    const settings = settingsFrom(context.options);
+    const started = Date.now();
+    const runId = `${Date.now().toString(36)}`;
+    const names = {
+      stream: `bench-events-${runId}`,
+      dlq: `bench-dlq-${runId}`,
+      counters: `bench-counters-${runId}`,
+      checkpoints: `bench-checkpoints-${runId}`,
+      backlogCounters: `bench-backlog-counters-${runId}`,
+      backlogCheckpoints: `bench-backlog-checkpoints-${runId}`,
+      baseline: `bench-baseline-${runId}`,
+    };
+    const notes: string[] = [];
+    const rows: BenchRow[] = [];
+    const samples: Sample[] = [];
+    const standIns: StandIn[] = [];
+    const services: ChildService[] = [];
+    try {
+      context.progress(0.01, 'starting kinesalite and dynalite');
+      standIns.push(await startStandIn('kinesalite'), await startStandIn('dynalite'));
+      const [kinesalite, dynalite] = standIns as [StandIn, StandIn];
+      const awsConfig = {
+        aws: { region: 'us-east-1', kinesisEndpoint: kinesalite.endpoint, dynamodbEndpoint: dynalite.endpoint },
+      };
+      const kinesis = createKinesisClient(awsConfig);
+      const dynamo = createDynamoClient(awsConfig);
+      await ensureStream(kinesis, names.stream, settings.shards);
+      await ensureStream(kinesis, names.dlq, 1);
+      for (const table of [names.counters, names.backlogCounters, names.baseline]) {
+        await ensureTable(dynamo, table, { partitionKey: COUNTER_PARTITION_KEY, sortKey: COUNTER_SORT_KEY });
+      }
+      for (const table of [names.checkpoints, names.backlogCheckpoints])
+        await ensureTable(dynamo, table, { partitionKey: 'shard_id' });
+
+      const env = (counters: string, checkpoints: string): Record<string, string> => ({
+        AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
+        KINESIS_STREAM_NAME: names.stream,
+        KINESIS_DLQ_STREAM_NAME: names.dlq,
+        DYNAMODB_TABLE_NAME: counters,
+        DYNAMODB_CHECKPOINT_TABLE_NAME: checkpoints,
+        PROCESSOR_SEGMENT_VALUE_CAP: String(SEGMENT_VALUE_CAP),
+        PROCESSOR_POLL_INTERVAL_MS: '50',
+        INGEST_KPL_AGGREGATION: String(settings.kpl),
+        LOG_LEVEL: 'warn',
+        ...(settings.redisUrl ? { REDIS_URL: settings.redisUrl } : {}),
+      });
+
+      // Phase A: live.
+      context.progress(0.03, 'phase A: starting collector and processors');
+      let live: ProcessorStats | undefined;
+      const processors = await startProcessors(env(names.counters, names.checkpoints), (stats) => (live = stats));
+      services.push(processors);
+      const collector = await startChildService(
+        `${SUPPORT}ingest-target.ts`,
+        ['collector'],
+        env(names.counters, names.checkpoints),
+      );
+      services.push(collector);
+      const sendCounters = { accepted: 0, rejected: 0, failedRequests: 0 };
+      const sampler = setInterval(() => {
+        samples.push({
+          t: (Date.now() - started) / 1000,
+          accepted: sendCounters.accepted,
+          counted: live?.counted ?? 0,
+          lagMs: live?.lagMs ?? 0,
+          rssMiB: {
+            collector: currentRssOf(collector.process.pid),
+            processors: currentRssOf(processors.process.pid),
+            kinesalite: currentRssOf(kinesalite.process.pid),
+            dynalite: currentRssOf(dynalite.process.pid),
+          },
+        });
+      }, 1000);
+      const { accepted, startedAt, endedAt } = await sendWorkload(collector.url, settings, sendCounters, (fraction) =>
+        context.progress(
+          0.05 + 0.45 * Math.min(1, fraction),
+          `phase A: ${sendCounters.accepted.toLocaleString('en-US')} events accepted, ${(live?.counted ?? 0).toLocaleString('en-US')} counted`,
+        ),
+      );
+      const uniqueAccepted = new Set(accepted.map((event) => event.eventId)).size;
+      context.progress(0.5, 'phase A: waiting for the processors to catch up');
+      const caughtUp = await waitUntil(() => (live?.counted ?? 0) >= uniqueAccepted, SETTLE_TIMEOUT_MS);
+      clearInterval(sampler);
+      const collectorPeak = collector.peakRssMiB();
+      const processorsPeak = processors.peakRssMiB();
+      await collector.stop();
+      await processors.stop();
+      if (!caughtUp)
+        notes.push(
+          `CORRECTNESS FAILURE: phase A: processors counted ${live?.counted ?? 0} of ${uniqueAccepted} unique accepted events within ${SETTLE_TIMEOUT_MS / 1000} s`,
+        );
+      const liveStats = live;
+      const sendSeconds = (endedAt - startedAt) / 1000;
+      const e2eSeconds = ((liveStats?.lastCommitAt ?? endedAt) - startedAt) / 1000;
+      const acceptedPerSecond = sendCounters.accepted / sendSeconds;
+      rows.push({
+        name: 'A. live: collector → processors → counters',
+        metrics: {
+          'events/s': sendCounters.accepted / Math.max(e2eSeconds, sendSeconds),
+          'accepted/s': acceptedPerSecond,
+          'freshness p50 ms': liveStats?.freshnessMs.p50 ?? '—',
+          'p95 ms': liveStats?.freshnessMs.p95 ?? '—',
+          'p99 ms': liveStats?.freshnessMs.p99 ?? '—',
+          'writes/1k events': ((liveStats?.counterWrites ?? 0) / Math.max(1, liveStats?.userRecords ?? 1)) * 1000,
+          'peak RSS MiB (collector/processors)': `${collectorPeak?.toFixed(0) ?? '—'} / ${processorsPeak?.toFixed(0) ?? '—'}`,
+        },
+      });
+      notes.push(
+        `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms`,
+      );
+
+      const expected = computeExpectedCounters(accepted, { segmentValueCap: SEGMENT_VALUE_CAP });
+      if (settings.injectMiscount) {
+        const victim = accepted[0] as StreamEvent;
+        await dynamo.send(
+          new UpdateItemCommand({
+            TableName: names.counters,
+            Key: {
+              [COUNTER_PARTITION_KEY]: { S: victim.experimentId },
+              [COUNTER_SORT_KEY]: {
+                S: encodeCellKey({ variantId: victim.variantId, metricKey: victim.metric ?? EXPOSURE_METRIC }),
+              },
+            },
+            UpdateExpression: 'ADD events :one',
+            ExpressionAttributeValues: { ':one': { N: '1' } },
+          }),
+        );
+        notes.push('--inject-miscount: added 1 to one counter cell before the check');
+      }
+      context.progress(0.55, 'checking every counter of phase A');
+      await checkCorrectness('phase A (live)', dynamo, names.counters, expected, notes);
+
+      // Phase B: the same backlog, drained by fresh processors, then by the baseline.
+      context.progress(0.6, 'phase B: processors draining the backlog');
+      let backlog: ProcessorStats | undefined;
+      const backlogStart = Date.now();
+      const backlogProcessors = await startProcessors(
+        env(names.backlogCounters, names.backlogCheckpoints),
+        (stats) => (backlog = stats),
+      );
+      services.push(backlogProcessors);
+      await waitUntil(() => (backlog?.counted ?? 0) >= uniqueAccepted, SETTLE_TIMEOUT_MS);
+      await backlogProcessors.stop();
+      const backlogStats = backlog;
+      const backlogSeconds = ((backlogStats?.lastCommitAt ?? Date.now()) - backlogStart) / 1000;
+      const oursPerSecond = (backlogStats?.userRecords ?? 0) / backlogSeconds;
+      const oursWritesPerK = ((backlogStats?.counterWrites ?? 0) / Math.max(1, backlogStats?.userRecords ?? 1)) * 1000;
+      rows.push({
+        name: 'B. backlog: processors (micro-batch, exactly once)',
+        metrics: {
+          'events/s': oursPerSecond,
+          'writes/1k events': oursWritesPerK,
+          'peak RSS MiB': backlogProcessors.peakRssMiB() ?? '—',
+        },
+      });
+      await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
+
+      context.progress(0.8, 'phase B: baseline (one UpdateItem ADD per event)');
+      let baselineStats = { events: 0, writes: 0, at: Date.now() };
+      const baselineStart = Date.now();
+      let baselineDone = false;
+      const baseline = await startChildService(
+        `${SUPPORT}baseline-target.ts`,
+        [String(settings.baselineSeconds)],
+        env(names.baseline, names.checkpoints),
+        {
+          onMessage: (message) => {
+            if (message.stats) baselineStats = message.stats as typeof baselineStats;
+            if (message.done) baselineDone = true;
+          },
+        },
+      );
+      services.push(baseline);
+      await waitUntil(() => baselineDone, (settings.baselineSeconds + 30) * 1000);
+      await baseline.stop();
+      const baselineSeconds = (baselineStats.at - baselineStart) / 1000;
+      const baselinePerSecond = baselineStats.events / Math.max(0.001, baselineSeconds);
+      const baselineWritesPerK = (baselineStats.writes / Math.max(1, baselineStats.events)) * 1000;
+      rows.push({
+        name: 'B. baseline: one UpdateItem ADD per event',
+        metrics: {
+          'events/s': baselinePerSecond,
+          'writes/1k events': baselineWritesPerK,
+          'peak RSS MiB': baseline.peakRssMiB() ?? '—',
+        },
+      });
+      notes.push(
+        `baseline processed ${baselineStats.events} of ${accepted.length} events in ${baselineSeconds.toFixed(1)} s (limit ${settings.baselineSeconds} s)`,
+      );
+
+      // Charts.
+      await mkdir(settings.resultsDir, { recursive: true });
+      const rate = (key: 'accepted' | 'counted'): [number, number][] =>
+        samples.slice(1).map((s, i) => [s.t, s[key] - (samples[i] as Sample)[key]]);
+      const throughputSvg = renderLineChart(
+        [
+          { name: 'accepted events/s', points: rate('accepted'), color: '#1f77b4' },
+          { name: 'counted events/s', points: rate('counted'), color: '#2ca02c' },
+          { name: 'reader lag ms', points: samples.map((s) => [s.t, s.lagMs]), color: '#d62728', axis: 'right' },
+        ],
+        { title: 'Pipeline throughput and consumer lag (phase A)', leftLabel: 'events/s', rightLabel: 'lag (ms)' },
+      );
+      const memorySvg = renderLineChart(
+        (['collector', 'processors', 'kinesalite', 'dynalite'] as const).map((name, i) => ({
+          name: `${name} RSS MiB`,
+          points: samples
+            .filter((s) => s.rssMiB[name] !== undefined)
+            .map((s) => [s.t, s.rssMiB[name] as number] as [number, number]),
+          color: ['#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd'][i] as string,
+        })),
+        { title: 'Resident memory per process (phase A)', leftLabel: 'MiB' },
+      );
+      await writeFile(join(settings.resultsDir, 'pipeline-throughput.svg'), throughputSvg);
+      await writeFile(join(settings.resultsDir, 'pipeline-memory.svg'), memorySvg);
+
+      const speedRatio = oursPerSecond / Math.max(0.001, baselinePerSecond);
+      const writeRatio = baselineWritesPerK / Math.max(0.001, oursWritesPerK);
+      const targets: BenchTarget[] = [
+        {
+          description: 'processors ≥ 20× the baseline events/s (same backlog)',
+          measured: `${speedRatio.toFixed(1)}×`,
+          met: speedRatio >= 20,
+        },
+        {
+          description: '≥ 50× fewer DynamoDB writes per event than the baseline',
+          measured: `${writeRatio.toFixed(1)}×`,
+          met: writeRatio >= 50,
+        },
+        {
+          description: 'p99 freshness ≤ 2 s (live, at the rate achieved)',
+          measured: `${liveStats?.freshnessMs.p99 ?? '—'} ms at ${acceptedPerSecond.toFixed(0)} events/s`,
+          met: (liveStats?.freshnessMs.p99 ?? Infinity) <= 2000,
+        },
+      ];
+      if (settings.durationSeconds) {
+        const processorRss = samples.map((s) => s.rssMiB.processors).filter((v): v is number => v !== undefined);
+        const early = processorRss[Math.floor(processorRss.length * 0.25)] ?? 0;
+        const late = Math.max(...processorRss.slice(Math.floor(processorRss.length * 0.75)));
+        targets.push({
+          description: 'processors memory flat over the sustained run (last quarter ≤ 1.2 × first quarter)',
+          measured: `${early.toFixed(0)} → ${late.toFixed(0)} MiB`,
+          met: late <= early * 1.2,
+        });
+      }
+      const report: BenchReport = {
+        scenario: 'pipeline',
+        title: 'End-to-end pipeline vs the per-event UpdateItem ADD baseline',
+        command: context.command,
+        startedAt: new Date(started).toISOString(),
+        durationMs: Date.now() - started,
+        environment: benchEnvironment(),
+        parameters: {
+          ...settings.shape,
+          events: settings.durationSeconds ? 'sustained' : settings.shape.events,
+          durationSeconds: settings.durationSeconds,
+          rate: settings.rate,
+          shards: settings.shards,
+          kpl: settings.kpl,
+          concurrency: settings.concurrency,
+          redis: Boolean(settings.redisUrl),
+        },
+        rows,
+        ratios: {
+          'processors / baseline events/s': speedRatio,
+          'baseline / processors DynamoDB writes per event': writeRatio,
+        },
+        targets,
+        notes: [
+          ...notes,
+          'All processes share 2 cores: kinesalite, dynalite, collector, processors and the load generator compete for CPU; the baseline and the processors drain the same backlog one after the other.',
+        ],
+        artifacts: ['pipeline-throughput.svg', 'pipeline-memory.svg'],
+      };
+      (report as BenchReport & { timeline: Sample[] }).timeline = samples;
+      kinesis.destroy();
+      dynamo.destroy();
+      return report;
+    } finally {
+      await Promise.all(services.map((service) => service.stop()));
+      await Promise.all(standIns.map((standIn) => standIn.stop()));
+    }
+  },
+};

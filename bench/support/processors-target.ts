@@ -1,0 +1,93 @@
+/**
+ * The processors under load, run as a child process by the pipeline bench. Config comes
+ * from the environment. Prints `{"ready":"processors"}` once consuming, then every 500 ms
+ * a `{"stats":…}` line: events counted, duplicates, dead letters, DynamoDB writes,
+ * freshness percentiles (collector receive → counters committed) and reader lag.
+ */
+import hdr from 'hdr-histogram-js';
+import { pino } from 'pino';
+import { loadConfig } from '../../common/config.js';
+import { startProcessors } from '../../processors/main.js';
+
+export interface ProcessorStats {
+  counted: number;
+  duplicates: number;
+  replayed: number;
+  deadLettered: number;
+  userRecords: number;
+  counterWrites: number;
+  checkpointWrites: number;
+  batches: number;
+  firstCommitAt?: number;
+  lastCommitAt?: number;
+  freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
+  lagMs: number;
+  at: number;
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
+  const logger = pino({ level: config.logLevel }, pino.destination(2));
+  const freshness = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000, numberOfSignificantValueDigits: 3 });
+  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at'> = {
+    counted: 0,
+    duplicates: 0,
+    replayed: 0,
+    deadLettered: 0,
+    userRecords: 0,
+    counterWrites: 0,
+    checkpointWrites: 0,
+    batches: 0,
+  };
+  const processors = await startProcessors(config, {
+    logger,
+    onBatchCommitted(outcome, committedAt) {
+      stats.batches++;
+      stats.checkpointWrites++;
+      stats.counted += outcome.counted;
+      stats.duplicates += outcome.duplicates;
+      stats.replayed += outcome.replayed;
+      stats.deadLettered += outcome.deadLettered;
+      stats.userRecords += outcome.userRecords;
+      stats.counterWrites += outcome.counterWrites;
+      if (outcome.counted > 0) {
+        stats.firstCommitAt ??= committedAt;
+        stats.lastCommitAt = committedAt;
+      }
+      for (const receivedAt of outcome.receivedAt) freshness.recordValue(Math.max(1, committedAt - receivedAt));
+    },
+  });
+  const emit = async (): Promise<void> => {
+    const lag = await processors.metrics.millisBehindLatest.get();
+    const line: ProcessorStats = {
+      ...stats,
+      freshnessMs: {
+        p50: freshness.getValueAtPercentile(50),
+        p95: freshness.getValueAtPercentile(95),
+        p99: freshness.getValueAtPercentile(99),
+        max: freshness.maxValue,
+        count: freshness.totalCount,
+      },
+      lagMs: Math.max(0, ...lag.values.map((v) => v.value)),
+      at: Date.now(),
+    };
+    process.stdout.write(`${JSON.stringify({ stats: line })}\n`);
+  };
+  process.stdout.write(`${JSON.stringify({ ready: 'processors' })}\n`);
+  const timer = setInterval(() => void emit(), 500);
+  process.once('SIGTERM', () => {
+    clearInterval(timer);
+    processors
+      .stop()
+      .then(emit)
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  });
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`processors target failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
