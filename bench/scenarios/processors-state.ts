@@ -9,6 +9,7 @@
  * dimensions), so a user holds segments, two running totals, two pending memos and two
  * eventId claims.
  */
+import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
@@ -191,7 +192,12 @@ export const processorsStateScenario: BenchScenario = {
         startedAt: startedAt.toISOString(),
         durationMs: Date.now() - startedAt.getTime(),
         environment: benchEnvironment(),
-        parameters: { users, batchUsers, redisUrl: redisUrl.replace(/\/\/.*@/, '//***@') },
+        parameters: {
+          users,
+          batchUsers,
+          redisUrl: redisUrl.replace(/\/\/.*@/, '//***@'),
+          loadAverageAtEnd: Number(loadavg()[0]?.toFixed(1)),
+        },
         rows,
         ratios,
         targets: [],
