@@ -3,7 +3,8 @@
  * to redirect, and which cookies the browser must keep. The handler turns the decision into
  * a CloudFront response or a modified request.
  *
- * Order: bots and non-GET requests pass untouched → no running experiment passes → a cookie
+ * Order: bots and non-GET requests pass untouched → no running experiment, or a path that is
+ * none of the variants' URLs, passes → a cookie
  * naming a current variant stands → otherwise the visitor is assigned by hashing their
  * first-party id (created when missing) → a variant with another URL is a 302 to it, query
  * string kept; a request already on its variant's URL passes (no redirect loop).
@@ -33,7 +34,13 @@ export interface SplitUrlRequest {
 }
 
 export type PassReason =
-  'bot' | 'method' | 'no-experiment' | Exclude<AssignmentReason, 'assigned'> | 'variant-without-url' | 'on-variant-url';
+  | 'bot'
+  | 'method'
+  | 'no-experiment'
+  | 'not-an-experiment-url'
+  | Exclude<AssignmentReason, 'assigned'>
+  | 'variant-without-url'
+  | 'on-variant-url';
 
 export type SplitUrlDecision =
   | { action: 'pass'; reason: PassReason; variantId?: string; visitorId?: string; cookies: CookieToSet[] }
@@ -92,6 +99,12 @@ export function decideSplitUrl(
   if (!REDIRECTABLE_METHODS.has(request.method.toUpperCase())) return { action: 'pass', reason: 'method', cookies: [] };
   if (experiment === null) return { action: 'pass', reason: 'no-experiment', cookies: [] };
   if (experiment.status !== 'running') return { action: 'pass', reason: 'not-running', cookies: [] };
+  // Only the experiment's own pages are split: a function attached too broadly must not
+  // redirect stylesheets or unrelated pages to a variant URL.
+  const urls = experiment.variants.flatMap((variant) => (variant.url === undefined ? [] : [variant.url]));
+  if (urls.length > 0 && !urls.some((url) => isAtUrl(request, url))) {
+    return { action: 'pass', reason: 'not-an-experiment-url', cookies: [] };
+  }
 
   const cookies: CookieToSet[] = [];
   const existingId = request.cookies.get(VISITOR_ID_COOKIE);

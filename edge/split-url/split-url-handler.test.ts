@@ -199,7 +199,7 @@ describe('split-URL viewer-request handler (real local experiment API)', () => {
       key,
       definition(key, {
         variants: [
-          { id: 'control', weight: 0.5 },
+          { id: 'control', weight: 0.5, url: '/landing' },
           { id: 'b', weight: 0.5, url: 'https://shop.example.com/b?layout=2#top' },
         ],
       }),
@@ -215,6 +215,15 @@ describe('split-URL viewer-request handler (real local experiment API)', () => {
       event({ host: 'shop.example.com', uri: '/b', cookie: `exp_uid=${id}; exp_${key}=b` }),
     );
     expect('uri' in onTarget).toBe(true);
+  });
+
+  it('leaves paths that are none of the variant URLs alone (assets, other pages): no redirect, no cookie', async () => {
+    const id = idAssignedTo(definition(key), 'b');
+    for (const uri of ['/assets/app.js', '/landing-c', '/', '/landing/extra']) {
+      const original = event({ uri, cookie: `exp_uid=${id}; exp_${key}=b` });
+      const expected = structuredClone(original.Records[0]!.cf.request);
+      expect(await handlerWith(() => id)(original)).toEqual(expected);
+    }
   });
 
   it('passes requests that must not be redirected: POST, stopped experiment, visitors outside targeting', async () => {
