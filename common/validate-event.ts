@@ -104,12 +104,11 @@ function valueAt(input: unknown, key: string): unknown {
   return input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[key] : undefined;
 }
 
-/** Rules JSON Schema cannot express (cross-field, clock-relative, per-key). */
-function checkBusinessRules(
+/** Cross-field and per-key rules JSON Schema cannot express; the same on the way in and on the stream. */
+function checkEventRules(
   index: number,
-  event: IncomingEvent,
-  timestamp: number,
-  ctx: NormalizeContext,
+  event: Pick<IncomingEvent, 'type' | 'metric' | 'value' | 'segments'>,
+  maxSegments: number,
 ): EventRejection[] {
   const rejections: EventRejection[] = [];
   if (event.type === 'conversion' && event.metric === undefined) {
@@ -123,45 +122,54 @@ function checkBusinessRules(
   if (event.value !== undefined && !Number.isFinite(event.value)) {
     rejections.push({ index, field: 'value', rule: 'finite', message: 'value must be a finite number' });
   }
-  if (event.segments) {
-    const keys = Object.keys(event.segments);
-    if (keys.length > ctx.limits.maxSegments) {
+  const keys = event.segments ? Object.keys(event.segments) : [];
+  if (keys.length > maxSegments) {
+    rejections.push({
+      index,
+      field: 'segments',
+      rule: 'max-properties',
+      message: `segments has ${keys.length} dimensions; at most ${maxSegments} are allowed`,
+    });
+  }
+  for (const key of keys) {
+    if (key.length > KEY_MAX_LENGTH || !segmentKeyPattern.test(key)) {
       rejections.push({
         index,
-        field: 'segments',
-        rule: 'max-properties',
-        message: `segments has ${keys.length} dimensions; at most ${ctx.limits.maxSegments} are allowed`,
+        field: `segments.${key.slice(0, KEY_MAX_LENGTH)}`,
+        rule: 'pattern',
+        message: `segment dimension names must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
       });
     }
-    for (const key of keys) {
-      if (key.length > KEY_MAX_LENGTH || !segmentKeyPattern.test(key)) {
-        rejections.push({
-          index,
-          field: `segments.${key.slice(0, KEY_MAX_LENGTH)}`,
-          rule: 'pattern',
-          message: `segment dimension names must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
-        });
-      }
-    }
-  }
-  if (Number.isNaN(timestamp)) {
-    rejections.push({ index, field: 'timestamp', rule: 'format', message: 'timestamp is not a valid date-time' });
-  } else if (timestamp < ctx.now - ctx.limits.maxAgeMs) {
-    rejections.push({
-      index,
-      field: 'timestamp',
-      rule: 'timestamp-too-old',
-      message: `timestamp is more than ${Math.round(ctx.limits.maxAgeMs / 3_600_000)} h before the receive time`,
-    });
-  } else if (timestamp > ctx.now + ctx.limits.maxFutureMs) {
-    rejections.push({
-      index,
-      field: 'timestamp',
-      rule: 'timestamp-in-future',
-      message: `timestamp is more than ${Math.round(ctx.limits.maxFutureMs / 1000)} s after the receive time`,
-    });
   }
   return rejections;
+}
+
+/** The receive-time window: events too old or in the future are refused at the door. */
+function checkTimestampWindow(index: number, timestamp: number, ctx: NormalizeContext): EventRejection[] {
+  if (Number.isNaN(timestamp)) {
+    return [{ index, field: 'timestamp', rule: 'format', message: 'timestamp is not a valid date-time' }];
+  }
+  if (timestamp < ctx.now - ctx.limits.maxAgeMs) {
+    return [
+      {
+        index,
+        field: 'timestamp',
+        rule: 'timestamp-too-old',
+        message: `timestamp is more than ${Math.round(ctx.limits.maxAgeMs / 3_600_000)} h before the receive time`,
+      },
+    ];
+  }
+  if (timestamp > ctx.now + ctx.limits.maxFutureMs) {
+    return [
+      {
+        index,
+        field: 'timestamp',
+        rule: 'timestamp-in-future',
+        message: `timestamp is more than ${Math.round(ctx.limits.maxFutureMs / 1000)} s after the receive time`,
+      },
+    ];
+  }
+  return [];
 }
 
 function unsupportedVersion(index: number, input: unknown): EventRejection | undefined {
@@ -198,7 +206,10 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
       : typeof event.timestamp === 'number'
         ? event.timestamp
         : Date.parse(event.timestamp);
-  const problems = checkBusinessRules(index, event, timestamp, ctx);
+  const problems = [
+    ...checkEventRules(index, event, ctx.limits.maxSegments),
+    ...checkTimestampWindow(index, timestamp, ctx),
+  ];
   if (problems.length > 0) return { ok: false, rejections: problems };
 
   const normalized: StreamEvent = {
@@ -246,27 +257,6 @@ export function validateStreamEvent(
   if (!streamValidator.Check(input)) {
     return { ok: false, rejections: rejectionsFromSchemaErrors(index, streamValidator.Errors(input), input) };
   }
-  const event = input;
-  const rejections: EventRejection[] = [];
-  if (event.type === 'conversion' && event.metric === undefined) {
-    rejections.push({
-      index,
-      field: 'metric',
-      rule: 'required-for-conversion',
-      message: 'metric is required when type is conversion',
-    });
-  }
-  if (!Number.isFinite(event.value)) {
-    rejections.push({ index, field: 'value', rule: 'finite', message: 'value must be a finite number' });
-  }
-  const segmentCount = event.segments ? Object.keys(event.segments).length : 0;
-  if (segmentCount > limits.maxSegments) {
-    rejections.push({
-      index,
-      field: 'segments',
-      rule: 'max-properties',
-      message: `segments has ${segmentCount} dimensions; at most ${limits.maxSegments} are allowed`,
-    });
-  }
-  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, event };
+  const rejections = checkEventRules(index, input, limits.maxSegments);
+  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, event: input };
 }

@@ -4,12 +4,12 @@
  * Fastify route that parses the same body and answers 202 — all in the same run, each
  * target in its own process, the load generator (autocannon) in this one.
  */
-import { deaggregateSync } from 'aws-kinesis-agg';
 import autocannon, { type Result } from 'autocannon';
 import { createKinesisClient } from '../../common/aws-clients.js';
 import { ensureStream } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
 import { readAllRecords, type StreamRecordRead } from '../../local/stream-reader.js';
+import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 import { startChildService } from '../support/child-service.js';
@@ -37,22 +37,13 @@ function buildBodies(): string[] {
   );
 }
 
+/** User records in the stream: KPL aggregates split the way the processors split them. */
 function countUserRecords(records: readonly StreamRecordRead[]): number {
-  let count = 0;
-  for (const record of records) {
-    const payload = {
-      data: Buffer.from(record.data).toString('base64'),
-      partitionKey: record.partitionKey,
-      sequenceNumber: record.sequenceNumber,
-      kinesisSchemaVersion: '1.0',
-      approximateArrivalTimestamp: 0,
-    };
-    deaggregateSync(payload, false, (error, userRecords) => {
-      if (error) throw error;
-      count += userRecords?.length ?? 0;
-    });
-  }
-  return count;
+  return records.reduce((count, record, index) => {
+    const split = deaggregateRecord(record, record.shardId, index);
+    if (!split.ok) throw new Error(`corrupt aggregate in the stream: ${split.rejection.message}`);
+    return count + split.userRecords.length;
+  }, 0);
 }
 
 async function load(url: string, bodies: string[], durationSeconds: number, connections: number): Promise<Result> {
