@@ -101,6 +101,8 @@ export class BlueGreenFargateService extends Construct {
       cluster: props.cluster,
       taskDefinition: this.taskDefinition,
       desiredCount: props.minTasks,
+      // Never below the desired count while ECS replaces tasks; CodeDeploy runs releases separately.
+      minHealthyPercent: 100,
       securityGroups: [props.serviceSecurityGroup],
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,

@@ -171,7 +171,10 @@ export class MonitoringStack extends Stack {
         alarmDescription: `More than ${ERROR_RATE_ALARM_PERCENT}% of Event Processor invocations fail`,
         metric: new cloudwatch.MathExpression({
           expression: '100 * errors / MAX([invocations, 1])',
-          usingMetrics: { errors: processor('Errors', 'Sum'), invocations: processor('Invocations', 'Sum') },
+          usingMetrics: {
+            errors: processor('Errors', 'Sum').with({ period: Duration.minutes(5) }),
+            invocations: processor('Invocations', 'Sum').with({ period: Duration.minutes(5) }),
+          },
           period: Duration.minutes(5),
           label: 'Event Processor error rate (%)',
         }),

@@ -32,7 +32,7 @@ export interface TierSecurityGroups {
   readonly search: ec2.SecurityGroup;
 }
 
-/** VPC over two AZs with NAT, flow logs, a DynamoDB gateway endpoint and the tier security groups. */
+/** VPC over the configured AZs (two by default) with NAT, flow logs, a DynamoDB gateway endpoint and the tier security groups. */
 export class NetworkStack extends Stack {
   readonly vpc: ec2.Vpc;
   readonly securityGroups: TierSecurityGroups;
@@ -42,7 +42,7 @@ export class NetworkStack extends Stack {
     const { network } = props.config;
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(network.cidr),
-      maxAzs: network.maxAzs,
+      availabilityZones: [...network.availabilityZones],
       natGateways: network.natGateways,
       subnetConfiguration: [
         { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },

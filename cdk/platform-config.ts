@@ -19,7 +19,12 @@ export interface PlatformConfig {
   readonly prefix: string;
   readonly account: string;
   readonly region: string;
-  readonly network: { readonly maxAzs: number; readonly natGateways: number; readonly cidr: string };
+  readonly network: {
+    /** Named, not looked up: synth then needs no AWS credentials and never changes with the account. */
+    readonly availabilityZones: readonly string[];
+    readonly natGateways: number;
+    readonly cidr: string;
+  };
   readonly streams: {
     readonly eventsStreamName: string;
     readonly deadLetterStreamName: string;
@@ -130,13 +135,21 @@ export function loadPlatformConfig(
   const zoneName = text({ context: 'domainName', env: 'PLATFORM_DOMAIN_NAME' }, 'experiments.example.com');
   const apiDomainName = text({ context: 'apiDomainName', env: 'API_DOMAIN_NAME' }, `api.${zoneName}`);
 
+  const region = text({ context: 'region', env: 'CDK_DEFAULT_REGION' }, env.AWS_REGION ?? 'us-east-1');
+  const availabilityZones = (read({ context: 'availabilityZones' }) ?? `${region}a,${region}b`)
+    .split(',')
+    .map((zone) => zone.trim())
+    .filter((zone) => zone.length > 0);
+  if (availabilityZones.length < 2) {
+    throw new Error('Invalid CDK setting availabilityZones: at least two zones, comma-separated');
+  }
   const config: PlatformConfig = {
     stage,
     prefix,
     account: text({ context: 'account', env: 'CDK_DEFAULT_ACCOUNT' }, '123456789012'),
-    region: text({ context: 'region', env: 'CDK_DEFAULT_REGION' }, env.AWS_REGION ?? 'us-east-1'),
+    region,
     network: {
-      maxAzs: integer({ context: 'maxAzs' }, 2, 2, 6),
+      availabilityZones,
       natGateways: integer({ context: 'natGateways', env: 'NAT_GATEWAYS' }, defaults.natGateways, 1, 6),
       cidr: text({ context: 'vpcCidr' }, '10.40.0.0/16'),
     },

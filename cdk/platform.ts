@@ -50,6 +50,7 @@ export interface PlatformOptions {
 /** Adds the eight stacks to `app` and, unless told otherwise, the cdk-nag checks. */
 export function buildPlatform(app: App, config: PlatformConfig, options: PlatformOptions = {}): Platform {
   const entries = options.entries ?? {};
+  declareAvailabilityZones(app, config);
   const env: Environment = { account: config.account, region: config.region };
   const tags = { project: `${config.prefix}-platform`, stage: config.stage };
   const common = { env, config, tags };
@@ -112,4 +113,15 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
   splitUrl.addStackDependency(api, 'CloudFront forwards to the query API load balancer');
   if (options.nagChecks ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { network, dynamo, streaming, database, monitoring, lambdas, api, splitUrl };
+}
+
+/**
+ * The VPC checks its named zones against the account's list, which the CLI would otherwise
+ * look up with AWS credentials. The configured zones answer that lookup (a cached real
+ * lookup in cdk.context.json still wins), so synth runs anywhere.
+ */
+function declareAvailabilityZones(app: App, config: PlatformConfig): void {
+  const lookupKey = `availability-zones:account=${config.account}:region=${config.region}`;
+  if (app.node.tryGetContext(lookupKey) === undefined)
+    app.node.setContext(lookupKey, [...config.network.availabilityZones]);
 }

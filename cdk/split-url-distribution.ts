@@ -131,17 +131,18 @@ export class SplitUrlDistribution extends Construct {
   }
 
   private createDistribution(props: SplitUrlDistributionProps, logBucket: s3.IBucket): cloudfront.Distribution {
+    // TLS 1.2 as the minimum needs a custom certificate; the default *.cloudfront.net one is fixed at TLSv1.
     const customDomain =
       props.domainName && props.certificateArn
         ? {
             domainNames: [props.domainName],
             certificate: acm.Certificate.fromCertificateArn(this, 'Certificate', props.certificateArn),
+            minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
           }
         : {};
     const distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `Split-URL experiment ${props.experimentKey}`,
       ...customDomain,
-      minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
       webAclId: props.webAclArn,
       httpVersion: cloudfront.HttpVersion.HTTP2_AND_3,
       enableLogging: true,
@@ -171,7 +172,7 @@ export class SplitUrlDistribution extends Construct {
         },
       },
     });
-    if (!props.certificateArn) {
+    if (!('certificate' in customDomain)) {
       // cdk-nag: the default *.cloudfront.net certificate cannot be pinned to TLS 1.2.
       Validations.of(distribution).acknowledge({
         id: 'AwsSolutions-CFR4',

@@ -42,9 +42,10 @@ describe('StreamingStack', () => {
     template.resourceCountIs('Custom::OpenSearchAccessPolicy', 0);
   });
 
-  it('runs a zone-aware cluster with dedicated masters for stage=prod', () => {
-    const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
-    prod.template(prod.platform.streaming).hasResourceProperties('AWS::OpenSearchService::Domain', {
+  it('runs a zone-aware cluster with dedicated masters for stage=prod, with the shard count from context', () => {
+    const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod', shardCount: '4' } });
+    const prodTemplate = prod.template(prod.platform.streaming);
+    prodTemplate.hasResourceProperties('AWS::OpenSearchService::Domain', {
       ClusterConfig: Match.objectLike({
         InstanceCount: 2,
         DedicatedMasterEnabled: true,
@@ -53,14 +54,8 @@ describe('StreamingStack', () => {
         ZoneAwarenessConfig: { AvailabilityZoneCount: 2 },
       }),
     });
+    prodTemplate.hasResourceProperties('AWS::Kinesis::Stream', { Name: 'ExperimentEvents', ShardCount: 4 });
+    prodTemplate.hasResource('AWS::Kinesis::Stream', { DeletionPolicy: 'Retain' });
     prod.template(prod.platform.dynamo).hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
-  });
-
-  it('takes the shard count from context', () => {
-    const resized = synthesizePlatform({ bundle: false, context: { shardCount: '4' } });
-    resized.template(resized.platform.streaming).hasResourceProperties('AWS::Kinesis::Stream', {
-      Name: 'ExperimentEvents',
-      ShardCount: 4,
-    });
   });
 });
