@@ -1,3 +1,4 @@
+# syntax=docker/dockerfile:1.7
 # One image for both Fargate services (cdk/api-stack.ts): the ECS task's command picks the
 # server, `query-api/server.js` (QUERY_API_PORT 8080) or `ingest/server.js` (INGEST_PORT 8081).
 # Built by `cdk deploy` from this directory (ContainerImage.fromAsset); `cdk synth` only
