@@ -17,7 +17,8 @@ export function diffCounters(expected: CounterTable, actual: CounterTable): Cell
   const differences: CellDifference[] = [];
   for (const [cell, want] of expected) {
     const got = actual.get(cell);
-    if (!got || FIELDS.some((field) => got[field] !== want[field])) differences.push({ cell, expected: want, actual: got });
+    if (!got || FIELDS.some((field) => got[field] !== want[field]))
+      differences.push({ cell, expected: want, actual: got });
   }
   for (const [cell, got] of actual) {
     if (!expected.has(cell)) differences.push({ cell, expected: undefined, actual: got });
@@ -29,7 +30,9 @@ export function diffCounters(expected: CounterTable, actual: CounterTable): Cell
 export function describeDifferences(differences: readonly CellDifference[], limit = 10): string {
   const show = (values: CounterCellValues | undefined): string =>
     values ? FIELDS.map((field) => `${field}=${values[field]}`).join(' ') : '(missing)';
-  const lines = differences.slice(0, limit).map((d) => `  ${d.cell}\n    expected ${show(d.expected)}\n    actual   ${show(d.actual)}`);
+  const lines = differences
+    .slice(0, limit)
+    .map((d) => `  ${d.cell}\n    expected ${show(d.expected)}\n    actual   ${show(d.actual)}`);
   if (differences.length > limit) lines.push(`  … and ${differences.length - limit} more`);
   return lines.join('\n');
 }

@@ -37,7 +37,9 @@ export function renderLineChart(series: readonly Series[], options: ChartOptions
   const allPoints = series.flatMap((s) => s.points);
   const maxX = Math.max(1, ...allPoints.map(([x]) => x));
   const maxFor = (axis: 'left' | 'right'): number =>
-    niceMax(Math.max(0, ...series.filter((s) => (s.axis ?? 'left') === axis).flatMap((s) => s.points.map(([, y]) => y))));
+    niceMax(
+      Math.max(0, ...series.filter((s) => (s.axis ?? 'left') === axis).flatMap((s) => s.points.map(([, y]) => y))),
+    );
   const maxLeft = maxFor('left');
   const maxRight = maxFor('right');
   const x = (value: number): number => margin.left + (value / maxX) * plotWidth;
@@ -57,16 +59,24 @@ export function renderLineChart(series: readonly Series[], options: ChartOptions
     const fraction = i / 4;
     const gy = margin.top + plotHeight - fraction * plotHeight;
     parts.push(`<line x1="${margin.left}" y1="${gy}" x2="${margin.left + plotWidth}" y2="${gy}" stroke="#eee"/>`);
-    parts.push(`<text x="${margin.left - 6}" y="${gy + 4}" text-anchor="end">${Math.round(maxLeft * fraction).toLocaleString('en-US')}</text>`);
+    parts.push(
+      `<text x="${margin.left - 6}" y="${gy + 4}" text-anchor="end">${Math.round(maxLeft * fraction).toLocaleString('en-US')}</text>`,
+    );
     if (options.rightLabel) {
-      parts.push(`<text x="${margin.left + plotWidth + 6}" y="${gy + 4}">${Math.round(maxRight * fraction).toLocaleString('en-US')}</text>`);
+      parts.push(
+        `<text x="${margin.left + plotWidth + 6}" y="${gy + 4}">${Math.round(maxRight * fraction).toLocaleString('en-US')}</text>`,
+      );
     }
     const gx = margin.left + fraction * plotWidth;
-    parts.push(`<text x="${gx}" y="${margin.top + plotHeight + 16}" text-anchor="middle">${(maxX * fraction).toFixed(0)}</text>`);
+    parts.push(
+      `<text x="${gx}" y="${margin.top + plotHeight + 16}" text-anchor="middle">${(maxX * fraction).toFixed(0)}</text>`,
+    );
   }
   if (options.rightLabel) {
     const cy = margin.top + plotHeight / 2;
-    parts.push(`<text x="${width - 14}" y="${cy}" text-anchor="middle" transform="rotate(90 ${width - 14} ${cy})">${escapeXml(options.rightLabel)}</text>`);
+    parts.push(
+      `<text x="${width - 14}" y="${cy}" text-anchor="middle" transform="rotate(90 ${width - 14} ${cy})">${escapeXml(options.rightLabel)}</text>`,
+    );
   }
   series.forEach((s, index) => {
     const axis = s.axis ?? 'left';
@@ -74,7 +84,9 @@ export function renderLineChart(series: readonly Series[], options: ChartOptions
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${path}"/>`);
     const ly = margin.top + 14 + index * 16;
     parts.push(`<rect x="${margin.left + 10}" y="${ly - 9}" width="12" height="3" fill="${s.color}"/>`);
-    parts.push(`<text x="${margin.left + 28}" y="${ly - 4}">${escapeXml(s.name)}${axis === 'right' ? ' (right axis)' : ''}</text>`);
+    parts.push(
+      `<text x="${margin.left + 28}" y="${ly - 4}">${escapeXml(s.name)}${axis === 'right' ? ' (right axis)' : ''}</text>`,
+    );
   });
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;

@@ -18,7 +18,12 @@ describe('loadConfig', () => {
   });
 
   it('parses numbers, booleans and lists from strings', () => {
-    const config = loadConfig({ INGEST_PORT: '9000', INGEST_KPL_AGGREGATION: 'yes', INGEST_API_KEYS: 'a, b,,c', DATABASE_POOL_TIMEOUT: '2.5' });
+    const config = loadConfig({
+      INGEST_PORT: '9000',
+      INGEST_KPL_AGGREGATION: 'yes',
+      INGEST_API_KEYS: 'a, b,,c',
+      DATABASE_POOL_TIMEOUT: '2.5',
+    });
     expect(config.ingest.port).toBe(9000);
     expect(config.ingest.kplAggregation).toBe(true);
     expect(config.ingest.apiKeys).toEqual(['a', 'b', 'c']);

@@ -4,8 +4,21 @@ import { DEFAULT_EVENT_LIMITS } from './config.js';
 import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
-const context = (index = 0) => ({ index, now: NOW, limits: DEFAULT_EVENT_LIMITS, newEventId: () => '01890000-0000-7000-8000-000000000000' });
-const valid = { type: 'conversion', experimentId: 'exp-1', variantId: 'b', userId: 'u-1', metric: 'revenue', value: 12.5, segments: { country: 'DE' } };
+const context = (index = 0) => ({
+  index,
+  now: NOW,
+  limits: DEFAULT_EVENT_LIMITS,
+  newEventId: () => '01890000-0000-7000-8000-000000000000',
+});
+const valid = {
+  type: 'conversion',
+  experimentId: 'exp-1',
+  variantId: 'b',
+  userId: 'u-1',
+  metric: 'revenue',
+  value: 12.5,
+  segments: { country: 'DE' },
+};
 
 const rulesOf = (input: unknown) => {
   const result = normalizeIncomingEvent(input, context(3));
@@ -46,7 +59,10 @@ describe('normalizeIncomingEvent', () => {
     [{ ...valid, timestamp: 'yesterday' }, 'timestamp:type'],
     [{ ...valid, eventId: 'not-a-uuid' }, 'eventId:pattern'],
     [{ ...valid, segments: { 'bad key': 'x' } }, 'segments.bad key:pattern'],
-    [{ ...valid, segments: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`d${i}`, 'v'])) }, 'segments:max-properties'],
+    [
+      { ...valid, segments: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`d${i}`, 'v'])) },
+      'segments:max-properties',
+    ],
     [{ ...valid, segments: { country: '' } }, 'segments.country:min-length'],
     [{ ...valid, version: 2 }, 'version:unsupported-version'],
     [{ ...valid, extra: true }, 'extra:unknown-field'],
@@ -57,13 +73,21 @@ describe('normalizeIncomingEvent', () => {
   });
 
   it('reports every missing required field by name', () => {
-    expect(rulesOf({})).toEqual(expect.arrayContaining(['experimentId:required', 'variantId:required', 'userId:required', 'type:required']));
+    expect(rulesOf({})).toEqual(
+      expect.arrayContaining(['experimentId:required', 'variantId:required', 'userId:required', 'type:required']),
+    );
   });
 
   it('rejects an event whose serialised form exceeds the size limit', () => {
-    const result = normalizeIncomingEvent(valid, { ...context(), limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: 256 } });
+    const result = normalizeIncomingEvent(valid, {
+      ...context(),
+      limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: 256 },
+    });
     expect(result.ok).toBe(true);
-    const big = normalizeIncomingEvent({ ...valid, userId: 'u'.repeat(128), segments: { a: 'v'.repeat(64), b: 'w'.repeat(64) } }, { ...context(), limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: 256 } });
+    const big = normalizeIncomingEvent(
+      { ...valid, userId: 'u'.repeat(128), segments: { a: 'v'.repeat(64), b: 'w'.repeat(64) } },
+      { ...context(), limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: 256 } },
+    );
     expect(big.ok ? [] : big.rejections.map((r) => r.rule)).toEqual(['max-size']);
   });
 
@@ -78,8 +102,14 @@ describe('normalizeIncomingEvent', () => {
           userId: fc.oneof(fc.string({ maxLength: 140 }), fc.constant('')),
           metric: fc.oneof(fc.constant('m'), fc.string()),
           value: fc.oneof(fc.double(), fc.integer(), fc.string()),
-          timestamp: fc.oneof(fc.integer({ min: NOW - 1e10, max: NOW + 1e10 }), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.string()),
-          segments: fc.dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string({ maxLength: 70 }), fc.integer()), { maxKeys: 12 }),
+          timestamp: fc.oneof(
+            fc.integer({ min: NOW - 1e10, max: NOW + 1e10 }),
+            fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+            fc.string(),
+          ),
+          segments: fc.dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string({ maxLength: 70 }), fc.integer()), {
+            maxKeys: 12,
+          }),
           version: fc.oneof(fc.constant(1), fc.integer()),
         },
         { requiredKeys: [] },
@@ -107,10 +137,22 @@ describe('normalizeIncomingEvent', () => {
 
 describe('validateStreamEvent', () => {
   it('accepts old events (no clock window on the stream) and rejects unnormalised ones', () => {
-    const streamEvent = { version: 1, eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b', type: 'impression', experimentId: 'e', variantId: 'a', userId: 'u', value: 1, timestamp: 1, receivedAt: 2 };
+    const streamEvent = {
+      version: 1,
+      eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b',
+      type: 'impression',
+      experimentId: 'e',
+      variantId: 'a',
+      userId: 'u',
+      value: 1,
+      timestamp: 1,
+      receivedAt: 2,
+    };
     expect(validateStreamEvent(streamEvent, 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
     const { eventId: _omitted, ...withoutEventId } = streamEvent;
     const result = validateStreamEvent(withoutEventId, 4, DEFAULT_EVENT_LIMITS);
-    expect(result.ok ? [] : result.rejections).toEqual([expect.objectContaining({ index: 4, field: 'eventId', rule: 'required' })]);
+    expect(result.ok ? [] : result.rejections).toEqual([
+      expect.objectContaining({ index: 4, field: 'eventId', rule: 'required' }),
+    ]);
   });
 });

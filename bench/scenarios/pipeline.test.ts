@@ -37,7 +37,11 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
     expect(failures).toHaveLength(1);
     expect(failures[0]).toMatch(/phase A \(live\): 1 of \d+ cells differ/);
     expect(failures[0]).toMatch(/expected events=\d+ .*\n\s+actual\s+events=\d+/);
-    expect(report.notes).toContainEqual(expect.stringMatching(/^phase B \(backlog, fresh processors\): all \d+ counter cells equal the ground truth exactly$/));
+    expect(report.notes).toContainEqual(
+      expect.stringMatching(
+        /^phase B \(backlog, fresh processors\): all \d+ counter cells equal the ground truth exactly$/,
+      ),
+    );
     expect(report.rows.map((row) => row.name)).toEqual([
       'A. live: collector → processors → counters',
       'B. backlog: processors (micro-batch, exactly once)',

@@ -5,7 +5,12 @@
  * redelivery double-counts — the bench measures its speed and cost, not its answers.)
  */
 import { UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
 import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
 
@@ -26,7 +31,10 @@ export interface BaselineOptions {
   progress: BaselineProgress;
 }
 
-async function addOne(options: BaselineOptions, event: { experimentId: string; variantId: string; metric?: string; value?: number }): Promise<void> {
+async function addOne(
+  options: BaselineOptions,
+  event: { experimentId: string; variantId: string; metric?: string; value?: number },
+): Promise<void> {
   await options.dynamo.send(
     new UpdateItemCommand({
       TableName: options.tableName,
@@ -44,13 +52,27 @@ async function addOne(options: BaselineOptions, event: { experimentId: string; v
 
 async function consumeShard(options: BaselineOptions, shardId: string): Promise<void> {
   let iterator = (
-    await options.kinesis.send(new GetShardIteratorCommand({ StreamName: options.streamName, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }))
+    await options.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: options.streamName,
+        ShardId: shardId,
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
+    )
   ).ShardIterator;
   while (iterator && Date.now() < options.deadline) {
     const out = await options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
     const events: { experimentId: string; variantId: string; metric?: string; value?: number }[] = [];
     (out.Records ?? []).forEach((record, index) => {
-      const split = deaggregateRecord({ sequenceNumber: record.SequenceNumber ?? '0', partitionKey: record.PartitionKey ?? '', data: record.Data ?? new Uint8Array() }, shardId, index);
+      const split = deaggregateRecord(
+        {
+          sequenceNumber: record.SequenceNumber ?? '0',
+          partitionKey: record.PartitionKey ?? '',
+          data: record.Data ?? new Uint8Array(),
+        },
+        shardId,
+        index,
+      );
       if (!split.ok) return;
       for (const userRecord of split.userRecords) {
         try {
