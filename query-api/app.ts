@@ -10,7 +10,7 @@
  *   POST /api/v1/events/search                       ad-hoc aggregations (OpenSearch)
  *   /health /ready /metrics /docs                    operations
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fastifyHelmet from '@fastify/helmet';
 import fastifyRateLimit from '@fastify/rate-limit';
@@ -113,7 +113,15 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
       return typeof given === 'string' && REQUEST_ID_PATTERN.test(given) ? given : randomUUID();
     },
     // Reject unknown fields instead of silently dropping them; numbers in query strings still coerce.
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: true,
+        allowUnionTypes: true,
+      },
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
@@ -124,10 +132,14 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     max: deps.rateLimitPerMinute ?? 1200,
     timeWindow: 60_000,
     ...(deps.redis ? { redis: deps.redis, nameSpace: 'qa-ratelimit-' } : {}),
+    // Per caller; credentials are hashed so no secret ends up in a Redis key name.
     keyGenerator: (request) => {
       const apiKey = request.headers['x-api-key'];
       const token = request.headers.authorization;
-      return typeof apiKey === 'string' ? `key:${apiKey}` : token ? `token:${token.slice(-32)}` : `ip:${request.ip}`;
+      const credential = typeof apiKey === 'string' ? apiKey : token;
+      return credential
+        ? `caller:${createHash('sha256').update(credential).digest('hex').slice(0, 24)}`
+        : `ip:${request.ip}`;
     },
     errorResponseBuilder: (_request, limit) =>
       new PipelineError(
