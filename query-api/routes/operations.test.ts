@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { randomName } from '../../local/test-support.js';
+import { createQueryApi } from '../app.js';
+import { createRedisResultsCache } from '../cache/results-cache.js';
 import { createDatabase } from '../db/database.js';
 import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
 
@@ -15,6 +17,38 @@ describe('operational routes and service qualities', () => {
   afterAll(async () => {
     await api.close();
     redis.disconnect();
+  });
+
+  it('shares cached results between two instances through Redis', async () => {
+    const prefix = `${randomName('qa-shared')}:`;
+    const sharedCache = () => createRedisResultsCache({ redis, keyPrefix: prefix, ttlSeconds: 30 });
+    const second = await createQueryApi(api.config, {
+      database: api.database,
+      dynamo: api.dynamo,
+      redis,
+      cache: sharedCache(),
+    });
+    const first = await createQueryApi(api.config, {
+      database: api.database,
+      dynamo: api.dynamo,
+      redis,
+      cache: sharedCache(),
+    });
+    try {
+      const key = randomName('shared');
+      await first.inject({ method: 'POST', url: '/api/v1/experiments', payload: experimentBody(key) });
+      const url = `/api/v1/experiments/${key}/results`;
+      const computed = await first.inject({ url });
+      expect(computed.headers['x-cache']).toBe('miss');
+      const fromOtherInstance = await second.inject({ url });
+      expect(fromOtherInstance.headers['x-cache']).toBe('hit');
+      expect(fromOtherInstance.body).toBe(computed.body);
+      expect(await redis.ttl(`${prefix}results:${key}:v1:a0.05:s1`)).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
   });
 
   it('reports liveness and readiness of PostgreSQL, DynamoDB and Redis', async () => {
@@ -121,7 +155,6 @@ describe('rate limiting and readiness failures', () => {
       { ...api.config.database, poolTimeoutMs: 500 },
       { url: 'postgres://postgres@127.0.0.1:1/none' },
     );
-    const { createQueryApi } = await import('../app.js');
     const app = await createQueryApi(api.config, { database: unreachable, dynamo: api.dynamo });
     try {
       const ready = await app.inject({ url: '/ready' });
