@@ -36,6 +36,7 @@ const EnvSchema = Type.Object({
   LISTEN_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   INGEST_PORT: Type.Integer({ ...Port, default: 8081 }),
   QUERY_API_PORT: Type.Integer({ ...Port, default: 8080 }),
+  PROCESSORS_METRICS_PORT: Type.Integer({ ...Port, default: 8082 }),
   INGEST_API_KEYS: Type.String({ default: '' }),
   INGEST_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   INGEST_MAX_BUFFER_BYTES: Type.Integer({ minimum: 64 * 1024, default: 32 * 1024 * 1024 }),
@@ -99,6 +100,8 @@ export interface Config {
     readonly batchMaxRecords: number;
     readonly pollIntervalMs: number;
     readonly writeConcurrency: number;
+    /** Port of the local consumer's /metrics and /health. */
+    readonly metricsPort: number;
   };
   readonly experimentationApiUrl?: string;
   readonly experimentationApiKey?: string;
@@ -223,6 +226,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMaxRecords: e.PROCESSOR_BATCH_MAX_RECORDS,
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
+      metricsPort: e.PROCESSORS_METRICS_PORT,
     },
     experimentationApiUrl: e.EXPERIMENTATION_API_URL,
     experimentationApiKey: e.EXPERIMENTATION_API_KEY,

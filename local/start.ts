@@ -163,6 +163,7 @@ async function main(): Promise<void> {
         'The pipeline is running.',
         `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
         `  query API   ${queryUrl}   ${queryUrl}/docs`,
+        `  processors  http://${host}:${config.processors.metricsPort}/metrics`,
         `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards), dead letters ${config.kinesis.dlqStreamName}`,
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,
         `  postgres    ${postgres ? 'embedded (PGlite)' : 'DATABASE_URL'}`,

@@ -104,6 +104,8 @@ function consumerEnv(config: Config): NodeJS.ProcessEnv {
     PROCESSOR_BATCH_MAX_RECORDS: String(config.processors.batchMaxRecords),
     PROCESSOR_POLL_INTERVAL_MS: '20',
     LOG_LEVEL: 'debug',
+    // A free port: several consumers may run at once in the test run.
+    PROCESSORS_METRICS_PORT: '0',
   };
 }
 

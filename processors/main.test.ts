@@ -63,6 +63,8 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
       DYNAMODB_CHECKPOINT_TABLE_NAME: config.dynamodb.checkpointTable,
       PROCESSOR_POLL_INTERVAL_MS: '20',
       LOG_LEVEL: 'info',
+      // A free port: several consumers may run at once in the test run.
+      PROCESSORS_METRICS_PORT: '0',
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
       env,

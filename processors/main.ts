@@ -7,6 +7,7 @@
 import { pathToFileURL } from 'node:url';
 import { loadConfig, type Config } from '../common/config.js';
 import { createLogger } from '../common/logger.js';
+import { startMetricsServer } from './metrics-server.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumerOptions } from './consumer/local-consumer.js';
 import type { ProcessorMetrics } from './metrics.js';
@@ -78,9 +79,15 @@ async function runAsProcess(): Promise<void> {
   const config = loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, name: 'processors' });
   const processors = await startProcessors(config, { logger });
+  const metricsServer = await startMetricsServer(
+    processors.metrics.registry,
+    config.ingest.host,
+    config.processors.metricsPort,
+  );
+  logger.info({ url: `${metricsServer.url}/metrics` }, 'processors metrics served');
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'stopping: finishing the batches in hand');
-    processors.stop().then(
+    Promise.all([processors.stop(), metricsServer.close()]).then(
       () => process.exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'stop failed');

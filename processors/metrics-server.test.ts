@@ -1,0 +1,19 @@
+import { describe, expect, it } from 'vitest';
+import { createProcessorMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+
+describe('processors metrics server', () => {
+  it('serves the registry in Prometheus format, a health probe, and 404 otherwise', async () => {
+    const metrics = createProcessorMetrics();
+    metrics.eventsOut.inc({ outcome: 'counted' }, 3);
+    const server = await startMetricsServer(metrics.registry, '127.0.0.1', 0);
+    try {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      expect(text).toMatch(/processor_events_out_total\{outcome="counted"\} 3/);
+      expect(await (await fetch(`${server.url}/health`)).json()).toEqual({ status: 'ok' });
+      expect((await fetch(`${server.url}/nothing`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+});
