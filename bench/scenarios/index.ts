@@ -10,7 +10,14 @@ import { pipelineCoreScenario } from './pipeline-core.js';
 import { processorsStateScenario } from './processors-state.js';
 import { queryApiScenario } from './query-api.js';
 
-export const scenarios: BenchScenario[] = [pipelineScenario, ingestScenario, processorsStateScenario, edgeScenario, pipelineCoreScenario, queryApiScenario];
+export const scenarios: BenchScenario[] = [
+  pipelineScenario,
+  ingestScenario,
+  processorsStateScenario,
+  edgeScenario,
+  pipelineCoreScenario,
+  queryApiScenario,
+];
 
 /** What `npm run bench` runs with no arguments. */
 export const DEFAULT_SCENARIO = 'pipeline';
