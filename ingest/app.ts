@@ -15,9 +15,9 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import Type from 'typebox';
-import { v7 as uuidv7 } from 'uuid';
 import type { Config } from '../common/config.js';
 import { PipelineError } from '../common/errors.js';
+import { createEventIdGenerator } from '../common/event-ids.js';
 import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
 import { registerErrorHandling, sendError } from '../common/http-errors.js';
 import type { Logger } from '../common/logger.js';
@@ -65,7 +65,7 @@ function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] 
 /** Builds the collector app (not listening). */
 export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
   const clock = deps.clock ?? Date.now;
-  const newEventId = deps.newEventId ?? uuidv7;
+  const newEventId = deps.newEventId ?? createEventIdGenerator();
   const apiKeys = config.ingest.apiKeys.map((key) => Buffer.from(key));
   const app = Fastify({
     loggerInstance: deps.logger,
