@@ -4,7 +4,9 @@
  * eventId) and a share of malformed events. The same seed gives the same requests, so a
  * run can be reproduced and its ground truth computed independently.
  */
+import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import type { IncomingEvent, StreamEvent } from '../common/event-contract.js';
+import { normalizeIncomingEvent } from '../common/validate-event.js';
 import { seededRandom } from '../processors/counters/test-workload.js';
 
 export interface WorkloadShape {
@@ -100,19 +102,17 @@ export function* generateRequests(shape: WorkloadShape): Generator<WorkloadReque
   }
 }
 
-/** The stream form of an accepted incoming event, for the ground truth (what the counters read). */
+/**
+ * The stream form of an accepted incoming event, for the ground truth: normalised by the
+ * collector's own rules, so the truth sees exactly what the collector wrote.
+ */
 export function toStreamEvent(event: IncomingEvent, receivedAt: number): StreamEvent {
-  return {
-    version: 1,
-    eventId: event.eventId as string,
-    type: event.type,
-    experimentId: event.experimentId,
-    variantId: event.variantId,
-    userId: event.userId,
-    ...(event.metric === undefined ? {} : { metric: event.metric }),
-    value: event.value ?? 1,
-    ...(event.segments === undefined ? {} : { segments: event.segments }),
-    timestamp: receivedAt,
-    receivedAt,
-  };
+  const result = normalizeIncomingEvent(event, {
+    index: 0,
+    now: receivedAt,
+    limits: DEFAULT_EVENT_LIMITS,
+    newEventId: () => event.eventId as string,
+  });
+  if (!result.ok) throw new Error(`an accepted event does not normalise: ${JSON.stringify(result.rejections)}`);
+  return result.event;
 }

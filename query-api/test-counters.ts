@@ -108,14 +108,5 @@ export async function writeCells(
   await Promise.all(Array.from({ length: Math.min(concurrency, cells.length) }, worker));
 }
 
-/** A small deterministic PRNG (mulberry32) so simulated workloads are reproducible. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The processors' seeded PRNG (mulberry32), so simulated workloads are reproducible. */
+export { seededRandom } from '../processors/counters/test-workload.js';
