@@ -60,6 +60,12 @@ const EnvSchema = Type.Object({
   PROCESSOR_BATCH_MAX_RECORDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10_000 }),
   PROCESSOR_POLL_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+  /** Where the exactly-once state lives: a durable Redis (default when a Redis URL is set), the embedded LMDB store, or process memory. */
+  PROCESSOR_STATE_STORE: Type.Optional(Type.Enum(['redis', 'embedded', 'in-process'])),
+  /** Directory of the embedded state store. */
+  PROCESSOR_STATE_DIR: Type.String({ minLength: 1, default: '.local-data/state' }),
+  /** The state store's own Redis (MemoryDB, noeviction); falls back to REDIS_URL for local runs. */
+  STATE_REDIS_URL: Type.Optional(Url),
 });
 
 /** Structured, frozen configuration handed to every component. */
@@ -102,6 +108,15 @@ export interface Config {
     readonly writeConcurrency: number;
     /** Port of the local consumer's /metrics and /health. */
     readonly metricsPort: number;
+    /**
+     * The exactly-once state store. `kind` is undefined when nothing was chosen: the
+     * processors then refuse to start (a deployed processor must never fall back to memory).
+     */
+    readonly state: {
+      readonly kind?: 'redis' | 'embedded' | 'in-process';
+      readonly redisUrl?: string;
+      readonly directory: string;
+    };
   };
   readonly experimentationApiUrl?: string;
   readonly experimentationApiKey?: string;
@@ -181,6 +196,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID must be set together',
     );
   }
+  const stateRedisUrl = e.STATE_REDIS_URL ?? e.REDIS_URL;
+  if (e.PROCESSOR_STATE_STORE === 'redis' && !stateRedisUrl) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      'Invalid configuration: PROCESSOR_STATE_STORE=redis needs STATE_REDIS_URL (or REDIS_URL) to be set',
+    );
+  }
   const config: Config = {
     aws: {
       region: e.AWS_REGION,
@@ -227,6 +249,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
       metricsPort: e.PROCESSORS_METRICS_PORT,
+      state: {
+        kind: e.PROCESSOR_STATE_STORE ?? (stateRedisUrl ? 'redis' : undefined),
+        redisUrl: stateRedisUrl,
+        directory: e.PROCESSOR_STATE_DIR,
+      },
     },
     experimentationApiUrl: e.EXPERIMENTATION_API_URL,
     experimentationApiKey: e.EXPERIMENTATION_API_KEY,

@@ -29,6 +29,13 @@ export const EXPOSURE_METRIC = '$exposure';
 export const OTHER_SEGMENT_VALUE = '(other)';
 export const SEGMENT_CELL_PREFIX = 'seg#';
 
+/**
+ * The one item that is not a cell: the epoch of the exactly-once state the counts were
+ * written with (processors/counters/state-epoch.ts). Its partition cannot be an experiment
+ * id (ids start with a letter or digit), so no experiment's Query ever returns it.
+ */
+export const STATE_EPOCH_ITEM_KEY = Object.freeze({ partition: '$state', sort: 'epoch' });
+
 export const COUNTER_ATTRIBUTES = {
   events: 'events',
   units: 'units',

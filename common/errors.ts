@@ -26,6 +26,10 @@ export const ERROR_CODES = {
   DEPENDENCY_UNAVAILABLE: { status: 503, retriable: true },
   CHECKPOINT_FAILED: { status: 500, retriable: true },
   LEASE_LOST: { status: 500, retriable: false },
+  /** The exactly-once state store lost data (flushed, restarted empty, evicted, another epoch): stop, never re-count. */
+  STATE_LOST: { status: 500, retriable: false },
+  /** A record a sink refuses for good (over a limit, unrepresentable): dead-letter it, never retry it. */
+  RECORD_REJECTED: { status: 500, retriable: false },
   SHUTTING_DOWN: { status: 503, retriable: true },
   INTERNAL: { status: 500, retriable: false },
 } as const satisfies Record<string, { status: number; retriable: boolean }>;

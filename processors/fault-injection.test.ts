@@ -32,8 +32,10 @@ import { driveEventSourceMapping, readAsLambdaRecords } from './lambda/test-supp
 import { createProcessorMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { ensureLocalResources } from './pipeline-from-config.js';
+import { POISON_USER_PREFIX, isPoison } from './commit/test-support/poison-workload.js';
+import { refusingCounterSink } from './commit/test-support/refusing-counter-sink.js';
 import { MemoryDeadLetterSink, faultyCounterSink } from './pipeline/test-doubles.js';
-import { createUserStateStore } from './state/index.js';
+import { createRedisUserStateStore } from './state/index.js';
 import { compareSequenceNumbers } from './sequence-number.js';
 
 const KILLS = 10;
@@ -240,9 +242,19 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         experimentPrefix: 'fi-lambda',
       });
       const records = toWorkloadRecords(events, { random, aggregateRate: 0.25, malformed: 10 });
+      // Records a sink refuses for good: the handler's commit step isolates and dead-letters them.
+      for (let i = 0; i < 6; i++) {
+        const poison = {
+          ...events[i]!,
+          eventId: `00000000-0000-4000-8000-00000000000${i}`,
+          userId: `${POISON_USER_PREFIX}${i}`,
+        };
+        const at = Math.floor(random() * records.length);
+        records.splice(at, 0, { partitionKey: poison.userId, data: Buffer.from(JSON.stringify(poison)), events: [] });
+      }
       await putRecords(kinesis, config.kinesis.streamName, records);
 
-      const state = createUserStateStore({
+      const state = createRedisUserStateStore({
         redisUrl: inject('redisUrl'),
         keyPrefix,
         segmentValueCap: config.processors.segmentValueCap,
@@ -252,22 +264,27 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         dynamo,
         tableName: config.dynamodb.countersTable,
         state,
-        segmentValueCap: config.processors.segmentValueCap,
-        dedupWindowSeconds: config.processors.dedupWindowSeconds,
         writeConcurrency: 8,
       });
       const faultRandom = seededRandom(SEED + 2);
+      const deadLetters = new MemoryDeadLetterSink();
       const pipeline = createPipeline({
-        counters: faultyCounterSink(counters, () => {
-          const roll = faultRandom();
-          return roll < 0.2 ? 'fail-before-write' : roll < 0.45 ? 'fail-after-write' : 'ok';
-        }),
-        deadLetters: new MemoryDeadLetterSink(),
+        counters: refusingCounterSink(
+          faultyCounterSink(counters, () => {
+            const roll = faultRandom();
+            return roll < 0.2 ? 'fail-before-write' : roll < 0.45 ? 'fail-after-write' : 'ok';
+          }),
+          isPoison,
+        ),
+        deadLetters,
         logger: createSilentLogger(),
         metrics: createProcessorMetrics(),
         limits: config.events,
       });
-      const handler = createKinesisBatchHandler(pipeline, createSilentLogger());
+      // One attempt per invocation: the (simulated) event source mapping does the retrying.
+      const handler = createKinesisBatchHandler(pipeline, createSilentLogger(), {
+        batchRetry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+      });
       const totals = { invocations: 0, failed: 0, bisections: 0 };
       try {
         for (const shardRecords of (await readAsLambdaRecords(kinesis, config.kinesis.streamName)).values()) {
@@ -285,6 +302,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       }
       expect(totals.failed).toBeGreaterThanOrEqual(3);
       expect(totals.bisections).toBeGreaterThanOrEqual(3);
+      expect(deadLetters.letters.filter((letter) => letter.reasons[0]?.rule === 'sink-rejected')).toHaveLength(6);
       const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap });
       expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(sorted(expected));
     },

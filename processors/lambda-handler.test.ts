@@ -14,7 +14,9 @@ import { handler } from './lambda-handler.js';
 import { createProcessorMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
 import { ensureLocalResources } from './pipeline-from-config.js';
-import { MemoryDeadLetterSink, faultyCounterSink, type InjectedFault } from './pipeline/test-doubles.js';
+import { POISON_USER_PREFIX, isPoison } from './commit/test-support/poison-workload.js';
+import { refusingCounterSink } from './commit/test-support/refusing-counter-sink.js';
+import { MemoryDeadLetterSink, faultyCounterSink, sampleEvent, type InjectedFault } from './pipeline/test-doubles.js';
 import { createInProcessUserStateStore } from './state/index.js';
 
 const fixture = JSON.parse(
@@ -34,19 +36,22 @@ function pipelineWithFaults(config: Config, decide: (call: number) => InjectedFa
     dynamo,
     tableName: config.dynamodb.countersTable,
     state: createInProcessUserStateStore({ segmentValueCap: config.processors.segmentValueCap }),
-    segmentValueCap: config.processors.segmentValueCap,
-    dedupWindowSeconds: config.processors.dedupWindowSeconds,
     writeConcurrency: 8,
   });
   const deadLetters = new MemoryDeadLetterSink();
   const pipeline = createPipeline({
-    counters: faultyCounterSink(real, decide),
+    // Poison events (a sink refuses them for good) are isolated by the handler's commit step.
+    counters: refusingCounterSink(faultyCounterSink(real, decide), isPoison),
     deadLetters,
     logger: createSilentLogger(),
     metrics: createProcessorMetrics(),
     limits: config.events,
   });
-  return { handler: createKinesisBatchHandler(pipeline, createSilentLogger()), deadLetters, dynamo };
+  // One attempt per invocation: retries are left to the (simulated) event source mapping.
+  const handler = createKinesisBatchHandler(pipeline, createSilentLogger(), {
+    batchRetry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+  });
+  return { handler, deadLetters, dynamo };
 }
 
 describe('Lambda handler (kinesalite + dynalite; the event source mapping is simulated)', () => {
@@ -89,11 +94,12 @@ describe('Lambda handler (kinesalite + dynalite; the event source mapping is sim
     const own = await provisioned({ KINESIS_SHARD_COUNT: '2' });
     const events = generateWorkload({ seed: 11, events: 300, users: 40, experimentPrefix: 'lambda' });
     const kinesis = createKinesisClient(own);
-    await putPayloads(
-      kinesis,
-      own.kinesis.streamName,
-      events.map((event) => ({ partitionKey: event.userId, data: event })),
+    const poisons = [0, 1, 2, 3].map((i) =>
+      sampleEvent({ userId: `${POISON_USER_PREFIX}${i}`, experimentId: 'lambda-0' }),
     );
+    const entries = events.map((event) => ({ partitionKey: event.userId, data: event }));
+    poisons.forEach((poison, i) => entries.splice(40 + i * 70, 0, { partitionKey: poison.userId, data: poison }));
+    await putPayloads(kinesis, own.kinesis.streamName, entries);
     const plan: InjectedFault[] = ['fail-after-write', 'ok', 'fail-before-write', 'fail-after-write', 'ok', 'ok'];
     const faulty = pipelineWithFaults(own, (call) => plan[call % plan.length]!);
     const totals = { records: 0, invocations: 0, failedInvocations: 0, bisections: 0 };
@@ -108,9 +114,11 @@ describe('Lambda handler (kinesalite + dynalite; the event source mapping is sim
       totals.failedInvocations += report.failedInvocations;
       totals.bisections += report.bisections;
     }
-    expect(totals.records).toBe(300);
+    expect(totals.records).toBe(304);
     expect(totals.failedInvocations).toBeGreaterThan(1);
+    // batches split where the handler reported the first unfinished record (after committed parts)
     expect(totals.bisections).toBeGreaterThan(1);
+    expect(faulty.deadLetters.letters.filter((l) => l.reasons[0]?.rule === 'sink-rejected')).toHaveLength(4);
     const expected = computeExpectedCounters(events, { segmentValueCap: own.processors.segmentValueCap });
     expect(sorted(await readCounters(faulty.dynamo, own.dynamodb.countersTable))).toEqual(sorted(expected));
   });

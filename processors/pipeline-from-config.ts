@@ -1,7 +1,7 @@
 /**
  * Builds the pipeline from configuration for every entry point (local consumer, Lambda,
  * KCL process): AWS clients, the real sinks, metrics. The counter sink keeps its per-event
- * state in Redis when `REDIS_URL` is set and in-process otherwise; the OpenSearch sink is
+ * state in the store the config chose (state/index.ts; none chosen is a start-up error); the OpenSearch sink is
  * on only when `OPENSEARCH_ENDPOINT` is set, and the log says so either way.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -16,7 +16,7 @@ import { createCounterSink } from './counters/index.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
-import { createUserStateStore } from './state/index.js';
+import { createUserStateStoreFromConfig } from './state/index.js';
 import type { CounterSink, DeadLetterSink, EventIndexSink } from './types.js';
 
 /** Optional replacements, for tests and benches (no-op sinks, a shared logger or metrics). */
@@ -79,22 +79,19 @@ export async function createPipelineFromConfig(
 
   let counters = overrides.counters;
   if (!counters) {
-    const state = createUserStateStore({
-      ...(config.redis.url ? { redisUrl: config.redis.url } : {}),
-      // State belongs to the counters it feeds: shard ids repeat across streams, and a
-      // Redis may serve several pipelines (and every test run) at once.
-      keyPrefix: `xc:${config.dynamodb.countersTable}:`,
-      segmentValueCap: config.processors.segmentValueCap,
-      dedupWindowSeconds: config.processors.dedupWindowSeconds,
-    });
+    const state = createUserStateStoreFromConfig(config, logger);
     closers.push(() => state.close());
-    logger.info({ store: config.redis.url ? 'redis' : 'in-process' }, 'counter state store');
+    logger.info(
+      {
+        store: config.processors.state.kind,
+        ...(config.processors.state.kind === 'embedded' ? { directory: config.processors.state.directory } : {}),
+      },
+      'counter state store',
+    );
     counters = createCounterSink({
       dynamo,
       tableName: config.dynamodb.countersTable,
       state,
-      segmentValueCap: config.processors.segmentValueCap,
-      dedupWindowSeconds: config.processors.dedupWindowSeconds,
       writeConcurrency: config.processors.writeConcurrency,
       logger,
     });

@@ -49,7 +49,16 @@ export interface DeadLetter {
   /** The original bytes, untouched, so a replay after a fix sees what the producer sent. */
   data: Uint8Array;
   reasons: EventRejection[];
+  /**
+   * Sinks that already took this record before it was dead-lettered (e.g. `counters` for an
+   * event the index refused). A replay must send it only to the others, or it counts twice.
+   * Absent or empty: no sink took it.
+   */
+  takenBy?: readonly DeliverySink[];
 }
+
+/** The sinks a valid event is delivered to. */
+export type DeliverySink = 'counters' | 'index';
 
 /** What the counter sink did with a batch. */
 export interface CounterWriteResult {
@@ -61,6 +70,15 @@ export interface CounterWriteResult {
   cells: number;
   /** DynamoDB write requests issued (UpdateItem calls, including conditional re-applies). */
   writeRequests: number;
+  /** Events the counters refuse for good (nothing of them was counted): the pipeline dead-letters them. */
+  refused: CounterRefusal[];
+}
+
+/** An event the counters refuse for good, and the contract-style rule it broke. */
+export interface CounterRefusal {
+  event: ValidEvent;
+  rule: 'user-total-limit';
+  message: string;
 }
 
 /**

@@ -103,7 +103,7 @@ export const pipelineCoreScenario: BenchScenario = {
     };
     const countingNoOp: CounterSink = {
       writeBatch: (_shardId, valid) =>
-        Promise.resolve({ counted: valid.length, duplicates: 0, cells: 0, writeRequests: 0 }),
+        Promise.resolve({ counted: valid.length, duplicates: 0, cells: 0, writeRequests: 0, refused: [] }),
     };
     const core = pipelineWith(countingNoOp);
     const runCore = async () => {
@@ -116,8 +116,6 @@ export const pipelineCoreScenario: BenchScenario = {
           dynamo: noOpDynamo,
           tableName: 'bench',
           state: createInProcessUserStateStore({ segmentValueCap: 50 }),
-          segmentValueCap: 50,
-          dedupWindowSeconds: 86_400,
           writeConcurrency: 16,
         }),
       );

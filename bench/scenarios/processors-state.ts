@@ -68,8 +68,9 @@ async function applyAll(
   progress: (f: number) => void,
 ) {
   const started = process.hrtime.bigint();
+  const epoch = await store.epoch();
   for (let from = 0; from < users; from += batchUsers) {
-    await store.apply(SHARD, undefined, requestsForUsers(from, Math.min(users, from + batchUsers), runTag));
+    await store.apply(SHARD, epoch, requestsForUsers(from, Math.min(users, from + batchUsers), runTag));
     progress(from / users);
   }
   return Number(process.hrtime.bigint() - started) / 1e9;

@@ -47,8 +47,6 @@ async function setUp(options: { cap?: number; client?: DynamoDBClient; redis?: b
     dynamo: options.client ?? dynamo,
     tableName,
     state,
-    segmentValueCap: options.cap ?? 50,
-    dedupWindowSeconds: 3600,
     writeConcurrency: 8,
     retryPolicy: FAST_RETRY,
   });
@@ -109,7 +107,7 @@ describe('counter sink on dynalite', () => {
     const events = Array.from({ length: 200 }, (_, i) => event({ userId: `u${i % 7}`, segments: { country: 'US' } }));
     const result = await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
     // One total cell and one country cell per variant/metric.
-    expect(result).toEqual({ counted: 200, duplicates: 0, cells: 2, writeRequests: 2 });
+    expect(result).toEqual({ counted: 200, duplicates: 0, cells: 2, writeRequests: 2, refused: [] });
   });
 
   it(
@@ -230,8 +228,6 @@ describe('counter sink on dynalite', () => {
       dynamo,
       tableName: randomName('missing'),
       state: createInProcessUserStateStore(),
-      segmentValueCap: 50,
-      dedupWindowSeconds: 60,
       writeConcurrency: 2,
       retryPolicy: FAST_RETRY,
     });

@@ -8,28 +8,32 @@ import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
 import { recordPosition } from '../sequence-number.js';
-import type { CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
+import type { CounterRefusal, CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
 import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
 import { metricKeyOf, sortedSegments } from './cell-keys.js';
 import { writeCellDeltas } from './dynamo-cell-writer.js';
 import { toScaledValue } from './exact-value.js';
+import { establishStateEpoch } from './state-epoch.js';
 
 export interface CounterSinkDeps {
   dynamo: DynamoDBClient;
   tableName: string;
+  /** The per-event state; its limits (segment cap, de-dup window, user-total limit) apply. */
   state: UserStateStore;
-  /** Kept for the caller's convenience: the state store enforces it (see createUserStateStore). */
-  segmentValueCap: number;
-  /** Kept for the caller's convenience: the state store enforces it (see createUserStateStore). */
-  dedupWindowSeconds: number;
   /** Counter UpdateItem requests in flight per batch. */
   writeConcurrency: number;
   retryPolicy?: RetryPolicy;
   logger?: Logger;
 }
 
-const EMPTY_RESULT: CounterWriteResult = Object.freeze({ counted: 0, duplicates: 0, cells: 0, writeRequests: 0 });
+const EMPTY_RESULT: CounterWriteResult = Object.freeze({
+  counted: 0,
+  duplicates: 0,
+  cells: 0,
+  writeRequests: 0,
+  refused: [],
+});
 
 function toStateRequest(event: ValidEvent['event'], position: string): StateRequest {
   return {
@@ -43,50 +47,66 @@ function toStateRequest(event: ValidEvent['event'], position: string): StateRequ
   };
 }
 
+/** The user-total limit as the rejection a dead letter carries. */
+const userTotalRefusal = (valid: ValidEvent): CounterRefusal => ({
+  event: valid,
+  rule: 'user-total-limit',
+  message: `the user's running total of ${valid.event.experimentId}/${valid.event.variantId}/${metricKeyOf(valid.event)} would leave the allowed range (see the event contract's MAX_USER_TOTAL)`,
+});
+
 /**
  * Creates the counter sink. `writeBatch(shardId, events)` must receive the valid events of
  * a contiguous run of the shard's records, in order; after a failed batch the next batch of
  * that shard must start at or before the failed one (every Kinesis consumer does this).
+ * The first batch binds the sink to the state store's epoch (state-epoch.ts); a store that
+ * lost its data fails every batch with `STATE_LOST`.
  *
  * @example
- *   const sink = createCounterSink({ dynamo, tableName, state, segmentValueCap: 50,
- *     dedupWindowSeconds: 86_400, writeConcurrency: 16 });
+ *   const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 16 });
  *   await sink.writeBatch('shardId-000000000000', events);
  */
 export function createCounterSink(deps: CounterSinkDeps): CounterSink {
   const logger = deps.logger?.child({ component: 'counter-sink' });
+  let epoch: Promise<string> | undefined;
+  const currentEpoch = (): Promise<string> =>
+    (epoch ??= establishStateEpoch(deps.dynamo, deps.tableName, deps.state, deps.retryPolicy).catch((error: unknown) => {
+      epoch = undefined; // checked again with the next batch
+      throw error;
+    }));
+
   return {
     async writeBatch(shardId, events) {
       if (events.length === 0) return EMPTY_RESULT;
-      const committed = await deps.state.readCommitted(shardId);
-      const pending: { event: ValidEvent['event']; position: string }[] = [];
+      const stateEpoch = await currentEpoch();
       let batchEnd = '';
-      for (const { id, event } of events) {
+      const requests = events.map(({ id, event }) => {
         const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
         if (position > batchEnd) batchEnd = position;
-        // Records at or before the committed position are in every cell already.
-        if (committed === undefined || position > committed) pending.push({ event, position });
+        return toStateRequest(event, position);
+      });
+      const outcomes = await deps.state.apply(shardId, stateEpoch, requests);
+      if (outcomes.length !== events.length) {
+        throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${events.length} requests`);
       }
-      const outcomes = await deps.state.apply(
-        shardId,
-        committed,
-        pending.map(({ event, position }) => toStateRequest(event, position)),
-      );
-      if (outcomes.length !== pending.length) {
-        throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${pending.length} requests`);
-      }
-      const batch: OutcomeOfEvent[] = pending.map((item, index) => ({ ...item, outcome: outcomes[index]! }));
+      const batch: OutcomeOfEvent[] = [];
+      const refused: CounterRefusal[] = [];
+      let counted = 0;
+      let duplicates = 0;
+      outcomes.forEach((outcome, index) => {
+        const valid = events[index] as ValidEvent;
+        if (outcome.kind === 'refused') refused.push(userTotalRefusal(valid));
+        else if (outcome.kind === 'duplicate') duplicates++;
+        else if (outcome.kind === 'applied') {
+          counted++;
+          batch.push({ event: valid.event, position: (requests[index] as StateRequest).position, outcome });
+        }
+      });
       const cells = aggregateCounterDeltas(batch);
-      const { requests } = await writeCellDeltas(deps, shardId, cells);
+      const { requests: writeRequests } = await writeCellDeltas(deps, shardId, cells);
       await deps.state.markCommitted(shardId, batchEnd);
-      const result: CounterWriteResult = {
-        counted: outcomes.filter((outcome) => outcome.kind === 'applied').length,
-        duplicates: outcomes.filter((outcome) => outcome.kind === 'duplicate').length,
-        cells: cells.length,
-        writeRequests: requests,
-      };
+      const result: CounterWriteResult = { counted, duplicates, cells: cells.length, writeRequests, refused };
       logger?.debug(
-        { shardId, events: events.length, skipped: events.length - pending.length, ...result },
+        { shardId, events: events.length, counted, duplicates, refused: refused.length, cells: cells.length },
         'counters written',
       );
       return result;

@@ -58,8 +58,8 @@ export function isTransientDynamoError(error: unknown): boolean {
   return ($metadata?.httpStatusCode ?? 0) >= 500;
 }
 
-/** Wraps a DynamoDB failure in the pipeline's error vocabulary. */
-function toSinkError(error: unknown, what: string): PipelineError {
+/** Wraps a DynamoDB failure in the pipeline's error vocabulary: throttled, transient (retriable) or rejected. */
+export function toSinkError(error: unknown, what: string): PipelineError {
   if (error instanceof PipelineError) return error;
   const name = (error as AwsLikeError | null)?.name ?? 'Error';
   if (THROTTLE_NAMES.has(name))

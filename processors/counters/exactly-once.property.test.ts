@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { randomName, testConfig } from '../../local/test-support.js';
@@ -15,10 +15,8 @@ import { generateWorkload, seededRandom, toShardRecords } from './test-workload.
 
 const dynamo = createDynamoClient(testConfig());
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
-const tableName = randomName('counters');
 const keyPrefixes: string[] = [];
 
-beforeAll(() => createCountersTable(dynamo, tableName));
 afterAll(async () => {
   for (const prefix of keyPrefixes) {
     const keys = await admin.keysBuffer(`${prefix}*`);
@@ -52,6 +50,9 @@ async function runScenario(input: {
     duplicateRate: 0.1,
     experimentPrefix,
   });
+  // One counters table per state store: a table is bound to the state it was counted with (its epoch).
+  const tableName = randomName('counters');
+  await createCountersTable(dynamo, tableName);
   const keyPrefix = `${randomName('test-xc')}:`;
   keyPrefixes.push(keyPrefix);
   const state: UserStateStore = input.redis
@@ -67,8 +68,6 @@ async function runScenario(input: {
           dynamo: faulty.client,
           tableName,
           state,
-          segmentValueCap: input.cap,
-          dedupWindowSeconds: 3600,
           writeConcurrency: 4,
           retryPolicy: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
         });

@@ -3,7 +3,12 @@
  * compare every cell with `computeExpectedCounters`.
  */
 import { ScanCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { COUNTER_ATTRIBUTES, COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../../common/counter-layout.js';
+import {
+  COUNTER_ATTRIBUTES,
+  COUNTER_PARTITION_KEY,
+  COUNTER_SORT_KEY,
+  STATE_EPOCH_ITEM_KEY,
+} from '../../common/counter-layout.js';
 import type { CounterTable } from './ground-truth.js';
 
 /** Bounds the scan: a test or bench table beyond this many pages is a mistake, not a workload. */
@@ -24,6 +29,7 @@ export async function readCounters(dynamo: DynamoDBClient, tableName: string): P
       new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }),
     );
     for (const item of out.Items ?? []) {
+      if (item[COUNTER_PARTITION_KEY]?.S === STATE_EPOCH_ITEM_KEY.partition) continue; // not a cell
       table.set(`${item[COUNTER_PARTITION_KEY]?.S ?? ''}|${item[COUNTER_SORT_KEY]?.S ?? ''}`, {
         events: numberOf(item, COUNTER_ATTRIBUTES.events),
         units: numberOf(item, COUNTER_ATTRIBUTES.units),

@@ -80,7 +80,13 @@ export class MemoryCounterSink implements CounterSink {
       if (!this.applied.has(key)) counted += 1;
       this.applied.add(key);
     }
-    return { counted, duplicates: 0, cells: events.length > 0 ? 1 : 0, writeRequests: events.length > 0 ? 1 : 0 };
+    return {
+      counted,
+      duplicates: 0,
+      cells: events.length > 0 ? 1 : 0,
+      writeRequests: events.length > 0 ? 1 : 0,
+      refused: [],
+    };
   }
 }
 

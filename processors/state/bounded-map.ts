@@ -41,6 +41,18 @@ export class BoundedMap<K, V> {
     return this.#evictions;
   }
 
+  /** Deletes every entry whose key matches; returns how many (not counted as evictions). */
+  deleteWhere(matches: (key: K) => boolean): number {
+    let deleted = 0;
+    for (const key of [...this.#entries.keys()]) {
+      if (matches(key)) {
+        this.#entries.delete(key);
+        deleted++;
+      }
+    }
+    return deleted;
+  }
+
   clear(): void {
     this.#entries.clear();
   }

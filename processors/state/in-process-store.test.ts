@@ -3,11 +3,26 @@ import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from './in-process-store.js';
 import { describeUserStateStoreContract } from './store-contract.js';
 
-describeUserStateStoreContract('in-process store', (cap) =>
-  Promise.resolve({
-    store: createInProcessUserStateStore({ segmentValueCap: cap, dedupWindowSeconds: 60 }),
-    cleanUp: () => Promise.resolve(),
-  }),
+describeUserStateStoreContract(
+  'in-process store',
+  ({ cap, dedupWindowSeconds = 60, userTotalLimit }) => {
+    let clock = 1_000_000;
+    const store = createInProcessUserStateStore({
+      segmentValueCap: cap,
+      dedupWindowSeconds,
+      ...(userTotalLimit === undefined ? {} : { userTotalLimit }),
+      now: () => clock,
+    });
+    return Promise.resolve({
+      store,
+      advanceSeconds: (seconds) => {
+        clock += seconds * 1000;
+        return Promise.resolve();
+      },
+      cleanUp: () => store.close(),
+    });
+  },
+  { canLoseData: false },
 );
 
 it('in-process store: counts evictions when more users arrive than it may keep', async () => {
@@ -21,6 +36,12 @@ it('in-process store: counts evictions when more users arrive than it may keep',
     segments: [],
     scaledValue: 1n,
   }));
-  await store.apply('shardId-000000000000', undefined, requests);
+  await store.apply('shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
+});
+
+it('in-process store: every store is a new epoch (a restart loses the state, and says so)', async () => {
+  const before = createInProcessUserStateStore();
+  const after = createInProcessUserStateStore();
+  expect(await before.epoch()).not.toBe(await after.epoch());
 });

@@ -1,36 +1,51 @@
 /**
- * Per-event state of the exactly-once counters: Redis when a URL is configured, in-process
- * otherwise.
+ * Per-event state of the exactly-once counters: a durable Redis (production), the embedded
+ * LMDB store (`npm start`), or process memory (`npm start -- --in-memory`, tests).
  */
-import { createInProcessUserStateStore, type InProcessStoreOptions } from './in-process-store.js';
-import { createRedisUserStateStore } from './redis-store.js';
+import { PipelineError } from '../../common/errors.js';
+import type { Config } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
+import { createEmbeddedUserStateStore } from './embedded-store.js';
+import { createInProcessUserStateStore } from './in-process-store.js';
+import { createRedisUserStateStore } from './redis-store.js';
 import type { UserStateStore } from './types.js';
 
 export type { StateOutcome, StateRequest, UserStateStore, StateLimits } from './types.js';
 export { createInProcessUserStateStore } from './in-process-store.js';
 export { createRedisUserStateStore } from './redis-store.js';
-
-export interface UserStateStoreOptions extends InProcessStoreOptions {
-  /** `redis://…`; without it state is kept in-process (local runs only). */
-  redisUrl?: string;
-  /** Prefix of every Redis key (default `xc:`), so several pipelines can share a Redis. */
-  keyPrefix?: string;
-  /** Where Redis connection errors are logged. */
-  logger?: Logger;
-}
+export { createEmbeddedUserStateStore } from './embedded-store.js';
 
 /**
- * Chooses the store: Redis when `redisUrl` is set, in-process otherwise.
+ * The store the configuration chose. Refuses to guess: without `PROCESSOR_STATE_STORE` and
+ * without a Redis URL, a processor would count into memory and lose exactness on its first
+ * restart, so this is a start-up error naming the variables.
  *
  * @example
- *   const state = createUserStateStore({
- *     redisUrl: config.redis.url,
- *     segmentValueCap: config.processors.segmentValueCap,
- *     dedupWindowSeconds: config.processors.dedupWindowSeconds,
- *   });
+ *   const state = createUserStateStoreFromConfig(loadConfig(), logger);
  */
-export function createUserStateStore(options: UserStateStoreOptions): UserStateStore {
-  if (options.redisUrl) return createRedisUserStateStore({ ...options, redisUrl: options.redisUrl });
-  return createInProcessUserStateStore(options);
+export function createUserStateStoreFromConfig(config: Config, logger?: Logger): UserStateStore {
+  const { state, segmentValueCap, dedupWindowSeconds } = config.processors;
+  const limits = { segmentValueCap, dedupWindowSeconds };
+  switch (state.kind) {
+    case 'redis':
+      return createRedisUserStateStore({
+        ...limits,
+        redisUrl: state.redisUrl!,
+        // State belongs to the counters it feeds: shard ids repeat across streams, and a
+        // Redis may serve several pipelines (and every test run) at once.
+        keyPrefix: `xc:${config.dynamodb.countersTable}:`,
+        ...(logger ? { logger } : {}),
+      });
+    case 'embedded':
+      return createEmbeddedUserStateStore({ ...limits, directory: state.directory });
+    case 'in-process':
+      return createInProcessUserStateStore(limits);
+    default:
+      throw new PipelineError(
+        'CONFIG_INVALID',
+        'Invalid configuration: the processors need a durable exactly-once state store. Set STATE_REDIS_URL ' +
+          '(a dedicated Redis/MemoryDB with maxmemory-policy noeviction) or PROCESSOR_STATE_STORE=embedded ' +
+          '(single machine, with PROCESSOR_STATE_DIR); PROCESSOR_STATE_STORE=in-process only for tests',
+      );
+  }
 }

@@ -1,22 +1,19 @@
 /**
- * The Redis `UserStateStore` (production: ElastiCache, cluster mode disabled, because an
- * event's script touches its claim, its user and its dimensions' admission sets, which
- * would sit in different slots). Scripts and key layout: redis-scripts.ts.
+ * The Redis `UserStateStore` (production: a dedicated, durable Redis-compatible store such
+ * as MemoryDB, `noeviction`, cluster mode disabled, because an event's script touches its
+ * claim, its user, the epoch, the committed position and its dimensions' admission sets,
+ * which would sit in different slots). Scripts and key layout: redis-scripts.ts.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import type { Logger } from '../../common/logger.js';
-import { APPLY_EVENT_LUA, MARK_COMMITTED_LUA } from './redis-scripts.js';
-import { admissionKey, compactPosition, shardTag, storedIdentity, userStateKey } from './record-identity.js';
-import {
-  DEFAULT_USER_STATE_TTL_SECONDS,
-  type StateLimits,
-  type StateOutcome,
-  type StateRequest,
-  type UserStateStore,
-} from './types.js';
+import { APPLY_EVENT_LUA, APPLY_REPLY, MARK_COMMITTED_LUA } from './redis-scripts.js';
+import { resolveStateLimits } from './limits.js';
+import { admissionKey, compactPosition, shardTag, userStateKey } from './record-identity.js';
+import { stateLost } from './state-rules.js';
+import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
 
 export interface RedisStoreOptions extends Partial<StateLimits> {
   redisUrl: string;
@@ -48,15 +45,25 @@ function parseSegments(encoded: string): [string, string][] {
   });
 }
 
-function toOutcome(reply: unknown): StateOutcome {
+function toOutcome(reply: unknown, expectedEpoch: string): StateOutcome {
   const [kind, segments, before] = reply as [number, string?, string?];
-  if (kind === 0) return { kind: 'duplicate' };
-  return {
-    kind: 'applied',
-    replay: kind === 2,
-    segments: parseSegments(segments ?? ''),
-    totalBefore: before === undefined || before === '-' ? undefined : BigInt(before),
-  };
+  switch (kind) {
+    case APPLY_REPLY.epochMismatch:
+      throw stateLost(expectedEpoch, segments || undefined);
+    case APPLY_REPLY.duplicate:
+      return { kind: 'duplicate' };
+    case APPLY_REPLY.committed:
+      return { kind: 'committed' };
+    case APPLY_REPLY.refused:
+      return { kind: 'refused', rule: 'user-total-limit' };
+    default:
+      return {
+        kind: 'applied',
+        replay: kind === APPLY_REPLY.replay,
+        segments: parseSegments(segments ?? ''),
+        totalBefore: before === undefined || before === '-' ? undefined : BigInt(before),
+      };
+  }
 }
 
 const unavailable = (error: unknown, what: string): PipelineError =>
@@ -65,15 +72,50 @@ const unavailable = (error: unknown, what: string): PipelineError =>
     : new PipelineError('DEPENDENCY_UNAVAILABLE', `Redis ${what} failed`, { cause: error });
 
 /**
+ * Refuses a Redis that may evict keys: an evicted claim counts a retry again, an evicted
+ * user counts a returning user as new. `info` is the text of `INFO memory` (works on
+ * ElastiCache and MemoryDB, where CONFIG is disabled).
+ */
+export function assertNoEviction(info: string): void {
+  const policy = /^maxmemory_policy:(\S+)/m.exec(info)?.[1];
+  if (policy !== undefined && policy !== 'noeviction') {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `the state store's Redis runs with maxmemory-policy ${policy}; exactly-once state needs noeviction ` +
+        '(a dedicated store, never the results cache: see processors/README.md "State store")',
+    );
+  }
+}
+
+/** Bounded SCAN + UNLINK of every key matching `pattern`; returns how many were deleted. */
+async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
+  let cursor = '0';
+  let deleted = 0;
+  for (let round = 0; round < 1_000_000; round++) {
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    if (keys.length > 0) deleted += await redis.unlink(...keys);
+    cursor = String(next);
+    if (cursor === '0') break;
+  }
+  return deleted;
+}
+
+/** Escapes Redis glob characters in a literal key part. */
+const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+/**
  * Creates the Redis store. Connects lazily; `close()` quits the connection.
  *
- * @example const state = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:6379', segmentValueCap: 50 });
+ * @example
+ *   const state = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:6379', segmentValueCap: 50 });
+ *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
  */
 export function createRedisUserStateStore(options: RedisStoreOptions): UserStateStore & { redis: Redis } {
   const prefix = options.keyPrefix ?? 'xc:';
-  const cap = String(options.segmentValueCap ?? 50);
-  const dedupTtl = String(options.dedupWindowSeconds ?? 86_400);
-  const userTtl = String(options.userStateTtlSeconds ?? DEFAULT_USER_STATE_TTL_SECONDS);
+  const limits = resolveStateLimits(options);
+  const cap = String(limits.segmentValueCap);
+  const dedupTtl = String(limits.dedupWindowSeconds);
+  const totalLimit = limits.userTotalLimit.toString();
   const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
   redis.on('error', (error: unknown) => options.logger?.warn({ err: error }, 'redis connection error'));
   const applySha = sha1(APPLY_EVENT_LUA);
@@ -85,29 +127,34 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
       redis.script('LOAD', MARK_COMMITTED_LUA),
     ]).then(() => undefined));
 
+  const epochKey = `${prefix}epoch`;
   const committedKey = (shardId: string): string => `${prefix}p:${shardId}`;
 
-  const runBatch = async (shardId: string, committed: string | undefined, requests: readonly StateRequest[]) => {
+  const runBatch = async (shardId: string, epoch: string, requests: readonly StateRequest[]) => {
     const pipeline = redis.pipeline();
     const shardPrefix = `${shardTag(shardId)}@`;
-    const committedCompact = committed === undefined ? '' : compactPosition(committed);
+    const committed = committedKey(shardId);
     for (const request of requests) {
-      const identity = storedIdentity(shardId, request.position);
+      const position = compactPosition(request.position);
       const keys: (string | Buffer)[] = [
         Buffer.concat([Buffer.from(`${prefix}c:`), eventIdBytes(request.eventId)]),
         `${prefix}u:${userStateKey(request.experimentId, request.userId)}`,
+        epochKey,
+        committed,
         ...request.segments.map(([dimension]) => `${prefix}a:${admissionKey(request.experimentId, dimension)}`),
       ];
+      const identity = `${shardPrefix}${position}`;
       const args = [
         claimToken(identity),
         identity,
         dedupTtl,
-        userTtl,
         cap,
         request.variantMetric,
         request.scaledValue.toString(),
         shardPrefix,
-        committedCompact,
+        epoch,
+        position,
+        totalLimit,
         ...request.segments.flat(),
       ];
       pipeline.evalsha(applySha, keys.length, ...keys, ...args);
@@ -115,22 +162,41 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
     return (await pipeline.exec()) ?? [];
   };
 
+  let policyChecked: Promise<void> | undefined;
+  const checkPolicy = (): Promise<void> =>
+    (policyChecked ??= redis.info('memory').then(assertNoEviction, (error: unknown) => {
+      policyChecked = undefined;
+      throw error;
+    }));
+
   return {
     redis,
-    async apply(shardId, committed, requests) {
+    async epoch() {
+      try {
+        await checkPolicy();
+        await redis.set(epochKey, randomUUID(), 'NX');
+        const epoch = await redis.get(epochKey);
+        if (epoch === null) throw new PipelineError('DEPENDENCY_UNAVAILABLE', 'the state epoch vanished as it was set');
+        return epoch;
+      } catch (error) {
+        throw unavailable(error, 'epoch read');
+      }
+    },
+    async apply(shardId, epoch, requests) {
       if (requests.length === 0) return [];
       try {
         await loadScripts();
-        let replies = await runBatch(shardId, committed, requests);
+        let replies = await runBatch(shardId, epoch, requests);
         if (replies.some(([error]) => error?.message.startsWith('NOSCRIPT'))) {
-          // Redis restarted or failed over: reload and run again (the scripts that ran are replays now).
+          // Redis restarted or failed over: reload and run again (the scripts that ran are replays now;
+          // an emptied Redis fails the epoch check).
           scriptsLoaded = undefined;
           await loadScripts();
-          replies = await runBatch(shardId, committed, requests);
+          replies = await runBatch(shardId, epoch, requests);
         }
         return replies.map(([error, reply]) => {
           if (error) throw new PipelineError('SINK_FAILED', `state script failed: ${error.message}`, { cause: error });
-          return toOutcome(reply);
+          return toOutcome(reply, epoch);
         });
       } catch (error) {
         throw unavailable(error, 'state update');
@@ -144,15 +210,26 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
       }
     },
     async markCommitted(shardId, position) {
+      const compact = compactPosition(position);
       try {
         await loadScripts();
-        await redis.evalsha(markSha, 1, committedKey(shardId), position);
+        await redis.evalsha(markSha, 1, committedKey(shardId), compact);
       } catch (error) {
         if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-          await redis.eval(MARK_COMMITTED_LUA, 1, committedKey(shardId), position);
+          scriptsLoaded = undefined;
+          await redis.eval(MARK_COMMITTED_LUA, 1, committedKey(shardId), compact);
           return;
         }
         throw unavailable(error, 'committed position write');
+      }
+    },
+    async forgetExperiment(experimentId) {
+      try {
+        const users = await deleteMatching(redis, `${globLiteral(`${prefix}u:${userStateKey(experimentId, '')}`)}*`);
+        await deleteMatching(redis, `${globLiteral(`${prefix}a:${admissionKey(experimentId, '')}`)}*`);
+        return users;
+      } catch (error) {
+        throw unavailable(error, 'forget experiment');
       }
     },
     async close() {

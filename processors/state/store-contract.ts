@@ -1,14 +1,26 @@
 /**
- * The behaviour both `UserStateStore`s must share, as a vitest suite each store's test
+ * The behaviour every `UserStateStore` must share, as a vitest suite each store's test
  * file runs against its own store. Not a test file itself.
  */
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
+import { compactPosition } from './record-identity.js';
 import type { StateRequest, UserStateStore } from './types.js';
 
 export interface StoreUnderTest {
   store: UserStateStore;
+  /** Lets time pass for the store's claims (a fake clock, or real waiting for Redis TTLs). */
+  advanceSeconds?: (seconds: number) => Promise<void>;
+  /** Makes the store lose its data the way its backend can (FLUSH, restart empty, deleted files). */
+  loseData?: () => Promise<void>;
   cleanUp: () => Promise<void>;
+}
+
+/** How a suite creates a store. `dedupWindowSeconds` defaults to 60. */
+export interface StoreFactoryOptions {
+  cap: number;
+  dedupWindowSeconds?: number;
+  userTotalLimit?: bigint;
 }
 
 const SHARD = 'shardId-000000000001';
@@ -31,23 +43,30 @@ function request(partial: Partial<StateRequest> = {}): StateRequest {
 }
 
 /** Registers the shared suite for a store factory (called once per test, so keys never collide). */
-export function describeUserStateStoreContract(name: string, create: (cap: number) => Promise<StoreUnderTest>): void {
+export function describeUserStateStoreContract(
+  name: string,
+  create: (options: StoreFactoryOptions) => Promise<StoreUnderTest>,
+  features: { canLoseData: boolean },
+): void {
   describe(`${name}: the user state contract`, () => {
-    const withStore = async (cap: number, body: (store: UserStateStore) => Promise<void>) => {
-      const { store, cleanUp } = await create(cap);
+    const withStore = async (
+      options: StoreFactoryOptions,
+      body: (store: UserStateStore, epoch: string, harness: StoreUnderTest) => Promise<void>,
+    ) => {
+      const harness = await create(options);
       try {
-        await body(store);
+        await body(harness.store, await harness.store.epoch(), harness);
       } finally {
-        await cleanUp();
+        await harness.cleanUp();
       }
     };
 
     it('keeps running totals per user and metric, and marks the first event', () =>
-      withStore(50, async (store) => {
+      withStore({ cap: 50 }, async (store, epoch) => {
         const first = request({ scaledValue: 2_000_000n });
         const second = request({ scaledValue: 3_500_000n, position: at(eventNumber + 100) });
         const otherMetric = request({ variantMetric: 'control#click', position: at(eventNumber + 200) });
-        const outcomes = await store.apply(SHARD, undefined, [first, second, otherMetric]);
+        const outcomes = await store.apply(SHARD, epoch, [first, second, otherMetric]);
         expect(outcomes).toEqual([
           { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
           { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 2_000_000n },
@@ -56,12 +75,12 @@ export function describeUserStateStoreContract(name: string, create: (cap: numbe
       }));
 
     it('answers a replayed record exactly as the first time, and a producer retry as a duplicate', () =>
-      withStore(50, async (store) => {
+      withStore({ cap: 50 }, async (store, epoch) => {
         const first = request({ scaledValue: 5n });
         const second = request({ scaledValue: 7n });
         const retry = { ...first, position: at(eventNumber + 50) };
-        const once = await store.apply(SHARD, undefined, [first, second, retry]);
-        const again = await store.apply(SHARD, undefined, [first, second, retry]);
+        const once = await store.apply(SHARD, epoch, [first, second, retry]);
+        const again = await store.apply(SHARD, epoch, [first, second, retry]);
         expect(once[2]).toEqual({ kind: 'duplicate' });
         expect(again).toEqual(
           once.map((outcome) => (outcome.kind === 'applied' ? { ...outcome, replay: true } : outcome)),
@@ -69,12 +88,12 @@ export function describeUserStateStoreContract(name: string, create: (cap: numbe
       }));
 
     it('fixes segments at the first event and caps values per dimension first-come', () =>
-      withStore(2, async (store) => {
+      withStore({ cap: 2 }, async (store, epoch) => {
         const users = ['u1', 'u2', 'u3', 'u1'];
         const countries = ['US', 'FR', 'DE', 'JP'];
         const outcomes = await store.apply(
           SHARD,
-          undefined,
+          epoch,
           users.map((userId, i) =>
             request({
               userId,
@@ -107,27 +126,120 @@ export function describeUserStateStoreContract(name: string, create: (cap: numbe
       }));
 
     it('lets exactly one record claim an eventId when two shards race for it', () =>
-      withStore(50, async (store) => {
+      withStore({ cap: 50 }, async (store, epoch) => {
         const contested = request();
         const results = await Promise.all([
-          store.apply(SHARD, undefined, [contested]),
-          store.apply(OTHER_SHARD, undefined, [{ ...contested, position: at(1) }]),
+          store.apply(SHARD, epoch, [contested]),
+          store.apply(OTHER_SHARD, epoch, [{ ...contested, position: at(1) }]),
         ]);
         expect(results.flat().filter((outcome) => outcome.kind === 'applied')).toHaveLength(1);
       }));
 
-    it('forgets memos once the shard committed past them, and never moves the committed position back', () =>
-      withStore(50, async (store) => {
+    it('fences: a record at or before the committed position changes nothing, even with its memo gone', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
         const first = request({ scaledValue: 1n });
-        await store.apply(SHARD, undefined, [first]);
-        await store.markCommitted(SHARD, first.position);
-        await store.markCommitted(SHARD, at(0));
-        expect(await store.readCommitted(SHARD)).toBe(first.position);
-        const later = request({ scaledValue: 2n });
-        expect(await store.apply(SHARD, first.position, [later])).toMatchObject([{ totalBefore: 1n, replay: false }]);
-        // The memo of `first` is gone: were it delivered again unfiltered, it would count anew.
-        // The sink never does that (it skips records at or before the committed position).
-        expect(await store.apply(SHARD, first.position, [first])).toMatchObject([{ totalBefore: 3n, replay: false }]);
+        const second = request({ scaledValue: 2n });
+        await store.apply(SHARD, epoch, [first, second]);
+        await store.markCommitted(SHARD, second.position);
+        await store.markCommitted(SHARD, first.position); // never moves back
+        expect(await store.readCommitted(SHARD)).toBe(compactPosition(second.position));
+        const later = request({ scaledValue: 4n });
+        expect(await store.apply(SHARD, epoch, [later])).toMatchObject([{ totalBefore: 3n, replay: false }]);
+        // A stale writer delivering the committed records again (their memos were dropped above).
+        expect(await store.apply(SHARD, epoch, [first, second])).toEqual([
+          { kind: 'committed' },
+          { kind: 'committed' },
+        ]);
+        // The total was not advanced by the stale delivery.
+        const next = request({ scaledValue: 8n });
+        expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ totalBefore: 7n }]);
+        // Another shard's committed position does not fence this one.
+        expect(await store.apply(OTHER_SHARD, epoch, [request({ position: first.position })])).toMatchObject([
+          { kind: 'applied' },
+        ]);
+      }));
+
+    it('refuses an event that takes the user total past the limit, remembers the refusal, keeps the total', () =>
+      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
+        const fits = request({ scaledValue: 6n });
+        const over = request({ scaledValue: 5n });
+        const negativeOver = request({ scaledValue: -17n, userId: 'bob' });
+        const after = request({ scaledValue: 4n });
+        const outcomes = await store.apply(SHARD, epoch, [fits, over, negativeOver, after]);
+        expect(outcomes).toEqual([
+          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
+          { kind: 'refused', rule: 'user-total-limit' },
+          { kind: 'refused', rule: 'user-total-limit' },
+          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6n },
+        ]);
+        // A replay of the refused record is refused again: its memo answers.
+        expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
+        // A refused first event fixes nothing: bob's first applied event decides his segments.
+        expect(
+          await store.apply(SHARD, epoch, [request({ userId: 'bob', scaledValue: 1n, segments: [['country', 'FR']] })]),
+        ).toMatchObject([{ kind: 'applied', segments: [['country', 'FR']], totalBefore: undefined }]);
+      }));
+
+    it('a refusal is memoized: replayed after the total moved, it is still refused', () =>
+      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
+        const base = request({ scaledValue: 8n });
+        const over = request({ scaledValue: 5n });
+        const down = request({ scaledValue: -6n });
+        await store.apply(SHARD, epoch, [base, over, down]);
+        // Total is 2 now: the same record would fit, but its answer must not change.
+        expect(await store.apply(SHARD, epoch, [base, over, down])).toEqual([
+          { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+          { kind: 'refused', rule: 'user-total-limit' },
+          { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 8n },
+        ]);
+      }));
+
+    it('keeps one epoch, and fails with STATE_LOST when called with another', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        expect(await store.epoch()).toBe(epoch);
+        await expect(store.apply(SHARD, 'another-epoch', [request()])).rejects.toMatchObject({
+          code: 'STATE_LOST',
+          retriable: false,
+        });
+      }));
+
+    if (features.canLoseData)
+      it('detects its own data loss: after the loss the old epoch fails with STATE_LOST', () =>
+        withStore({ cap: 50 }, async (store, epoch, harness) => {
+          if (!harness.loseData) throw new Error('the suite needs loseData');
+          await store.apply(SHARD, epoch, [request()]);
+          await harness.loseData();
+          await expect(harness.store.apply(SHARD, epoch, [request()])).rejects.toMatchObject({ code: 'STATE_LOST' });
+          expect(await harness.store.epoch()).not.toBe(epoch);
+        }));
+
+    it('de-duplicates a producer retry within the de-dup window, and counts it after the window', () =>
+      withStore({ cap: 50, dedupWindowSeconds: 2 }, async (store, epoch, harness) => {
+        if (!harness.advanceSeconds) throw new Error('the suite needs advanceSeconds');
+        const original = request();
+        await store.apply(SHARD, epoch, [original]);
+        await harness.advanceSeconds(1);
+        const earlyRetry = { ...original, position: at(eventNumber + 10) };
+        expect(await store.apply(SHARD, epoch, [earlyRetry])).toEqual([{ kind: 'duplicate' }]);
+        await harness.advanceSeconds(1.5);
+        const lateRetry = { ...original, position: at(eventNumber + 20) };
+        expect(await store.apply(SHARD, epoch, [lateRetry])).toMatchObject([{ kind: 'applied', replay: false }]);
+      }));
+
+    it('forgets one experiment and nothing else', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        await store.apply(SHARD, epoch, [
+          request({ experimentId: 'exp-a', userId: 'ann' }),
+          request({ experimentId: 'exp-a', userId: 'bob' }),
+          request({ experimentId: 'exp-b', userId: 'ann' }),
+        ]);
+        expect(await store.forgetExperiment('exp-a')).toBe(2);
+        const [a, b] = await store.apply(SHARD, epoch, [
+          request({ experimentId: 'exp-a', userId: 'ann' }),
+          request({ experimentId: 'exp-b', userId: 'ann' }),
+        ]);
+        expect(a).toMatchObject({ kind: 'applied', totalBefore: undefined });
+        expect(b).toMatchObject({ kind: 'applied', totalBefore: 1_000_000n });
       }));
   });
 }

@@ -4,8 +4,21 @@
  * eventId claims (producer-retry de-duplication), each user's segment values (fixed at
  * their first event, capped per dimension), and each user's running total per metric,
  * with the outcome of every not-yet-committed state change memoized under the record's
- * identity so a replay yields the same deltas. Both stores (Redis, in-process) run the
- * same rules; the shared contract test proves it.
+ * identity so a replay yields the same deltas. Every store (Redis, embedded LMDB,
+ * in-process) runs the same rules; the shared contract suite (store-contract.ts) proves it.
+ *
+ * Three guarantees beyond the rules:
+ * - **Fencing.** `apply` reads the shard's committed position itself, inside the same atomic
+ *   operation as the state change: a record at or before it is answered `committed` and
+ *   changes nothing, so a stale writer (paused while another took over and moved on) cannot
+ *   re-apply records whose memos were already dropped.
+ * - **Epoch.** A store holds one random epoch, created once (`epoch()`). `apply` checks it
+ *   atomically and fails with `STATE_LOST` when the store's epoch is not the one the caller
+ *   expects: a flushed, restarted-empty, failed-over or replaced store is detected, never
+ *   silently re-counted.
+ * - **Bounded totals.** A user's running total per variant and metric stays within
+ *   ±`userTotalLimit` (scaled); an event that would leave it is `refused` (memoized, so every
+ *   replay is refused too) and the pipeline dead-letters it with rule `user-total-limit`.
  */
 
 /** One event's state change, in shard order. All strings are contract-validated keys. */
@@ -25,7 +38,12 @@ export interface StateRequest {
 
 /** What a state change meant for the counters. */
 export type StateOutcome =
+  /** Another record already claimed this eventId (a producer retry): counts nothing. */
   | { kind: 'duplicate' }
+  /** The record is at or before the shard's committed position: every cell holds it already. */
+  | { kind: 'committed' }
+  /** The user's total would leave ±userTotalLimit: nothing changed; dead-letter the record. */
+  | { kind: 'refused'; rule: 'user-total-limit' }
   | {
       kind: 'applied';
       /** True when the store had already applied this very record (a replay). */
@@ -42,26 +60,35 @@ export type StateOutcome =
  */
 export interface UserStateStore {
   /**
-   * Applies the batch's state changes in order and returns one outcome per request.
-   * `committed` is the shard's committed position: memos at or before it are dropped,
-   * because every counter cell already holds those records.
+   * The store's epoch: a random id created the first time any caller asks, and kept for the
+   * store's life. A store that lost its data answers a new epoch (or none matches).
    */
-  apply(shardId: string, committed: string | undefined, requests: readonly StateRequest[]): Promise<StateOutcome[]>;
-  /** The last position whose counters are fully written for the shard (see `markCommitted`). */
+  epoch(): Promise<string>;
+  /**
+   * Applies the batch's state changes in order and returns one outcome per request. Reads the
+   * shard's committed position atomically with each change (fencing); memos at or before it
+   * are dropped. Rejects with `STATE_LOST` when the store's epoch is not `epoch`.
+   */
+  apply(shardId: string, epoch: string, requests: readonly StateRequest[]): Promise<StateOutcome[]>;
+  /** The shard's committed position, in the compact stored form (`compactPosition`); for diagnostics. */
   readCommitted(shardId: string): Promise<string | undefined>;
-  /** Records that every record of the shard up to `position` is in the counters; never moves back. */
+  /** Records that every record of the shard up to `position` (a `recordPosition`) is in the counters; never moves back. */
   markCommitted(shardId: string, position: string): Promise<void>;
+  /**
+   * Drops every user's state and admitted segment values of one experiment (run once its
+   * results are final: user state has no TTL, it lives as long as its experiment). Resolves
+   * with the number of users forgotten.
+   */
+  forgetExperiment(experimentId: string): Promise<number>;
   close(): Promise<void>;
 }
 
-/** Bounds shared by both stores. */
+/** Bounds shared by every store. */
 export interface StateLimits {
   /** Distinct values per (experiment, dimension) that get their own cell; later ones read `(other)`. */
   segmentValueCap: number;
   /** How long an eventId claim lasts: producer retries within it are counted once. */
   dedupWindowSeconds: number;
-  /** How long a user's state lives after their last event (default 90 days). */
-  userStateTtlSeconds: number;
+  /** Largest |running total| of one user per variant and metric, scaled (default: MAX_USER_TOTAL × 10^6). */
+  userTotalLimit: bigint;
 }
-
-export const DEFAULT_USER_STATE_TTL_SECONDS = 90 * 24 * 3600;

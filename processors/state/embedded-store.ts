@@ -1,0 +1,190 @@
+/**
+ * The embedded, durable `UserStateStore`: LMDB (`lmdb`, memory-mapped B+tree with ACID
+ * transactions) in a directory, for `npm start` without `REDIS_URL`. It runs the same rules
+ * as every store (state-rules.ts) inside one synchronous LMDB write transaction per batch,
+ * so a batch's state changes are committed together or not at all, and committed data
+ * survives Ctrl-C, SIGKILL and restarts like the stream, the counters and the checkpoints
+ * kept beside it in `.local-data/`.
+ *
+ * Sub-databases:
+ *   meta      epoch → the store's epoch; p:<shardId> → committed position (compact)
+ *   claims    eventId → [identity, expiresAt ms]
+ *   expiry    [expiresAt ms, eventId] → null (an index to sweep expired claims)
+ *   users     <experiment>␟<user> → the user's state (segments, totals as decimal strings, memos)
+ *   admitted  <experiment>␟<dimension> → values admitted to their own cell
+ *
+ * Why LMDB (measured on this machine, read-modify-write of a user plus a claim per event,
+ * batches of 500): lmdb 12 µs per event in one synchronous transaction, classic-level
+ * (LevelDB) 14 µs with getMany + batch; LMDB's synchronous reads let it run the same
+ * synchronous rules as the in-process store, and it is safe across processes.
+ */
+import { randomUUID } from 'node:crypto';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
+import { PipelineError } from '../../common/errors.js';
+import { resolveStateLimits } from './limits.js';
+import { admissionKey, compactPosition, userStateKey } from './record-identity.js';
+import { applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
+import type { StateLimits, UserStateStore } from './types.js';
+
+export interface EmbeddedStoreOptions extends Partial<StateLimits> {
+  /** Directory of the LMDB environment (created if missing), e.g. `.local-data/state`. */
+  directory: string;
+  /** Clock for claim expiry (tests). */
+  now?: () => number;
+}
+
+/** A user's state as stored: bigints as decimal strings. */
+interface StoredUser {
+  s: [string, string][] | null;
+  t: [variantMetric: string, total: string | null, memos: [string, string | null][]][];
+}
+
+const encodeUser = (user: UserState): StoredUser => ({
+  s: user.segments ? user.segments.map(([d, v]) => [d, v]) : null,
+  t: user.totals.map((running) => [
+    running.variantMetric,
+    running.total === undefined ? null : running.total.toString(),
+    running.memos.map(([identity, before]) => [
+      identity,
+      before === undefined ? null : before === 'refused' ? '!' : before.toString(),
+    ]),
+  ]),
+});
+
+const decodeUser = (stored: StoredUser): UserState => ({
+  segments: stored.s ?? undefined,
+  totals: stored.t.map(([variantMetric, total, memos]) => ({
+    variantMetric,
+    total: total === null ? undefined : BigInt(total),
+    memos: memos.map(([identity, before]) => [
+      identity,
+      before === null ? undefined : before === '!' ? 'refused' : BigInt(before),
+    ]),
+  })),
+});
+
+/** Expired claims removed per batch, so a sweep never makes one batch slow. */
+const SWEEP_PER_BATCH = 2_000;
+
+/**
+ * Opens (or creates) the embedded store in `directory`.
+ *
+ * @example
+ *   const state = createEmbeddedUserStateStore({ directory: '.local-data/state', segmentValueCap: 50 });
+ *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
+ */
+export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): UserStateStore {
+  const limits = resolveStateLimits(options);
+  const now = options.now ?? Date.now;
+  const dedupMs = limits.dedupWindowSeconds * 1000;
+  let root: RootDatabase;
+  try {
+    root = open({ path: options.directory, maxDbs: 8 });
+  } catch (error) {
+    throw new PipelineError('CONFIG_INVALID', `cannot open the embedded state store in ${options.directory}`, {
+      cause: error,
+    });
+  }
+  const meta: Database<string, string> = root.openDB({ name: 'meta', encoding: 'string' });
+  const claims: Database<[string, number], string> = root.openDB({ name: 'claims' });
+  const expiry: Database<null, [number, string]> = root.openDB({ name: 'expiry' });
+  const users: Database<StoredUser, string> = root.openDB({ name: 'users' });
+  const admitted: Database<string[], string> = root.openDB({ name: 'admitted' });
+
+  const tables = (at: number): StateTables => ({
+    claimHolder(eventId) {
+      const claim = claims.get(eventId);
+      return claim && claim[1] > at ? claim[0] : undefined;
+    },
+    claim(eventId, identity) {
+      const expiresAt = at + dedupMs;
+      claims.putSync(eventId, [identity, expiresAt]);
+      expiry.putSync([expiresAt, eventId], null);
+    },
+    user(key) {
+      const stored = users.get(key);
+      return stored ? decodeUser(stored) : undefined;
+    },
+    saveUser(key, user) {
+      users.putSync(key, encodeUser(user));
+    },
+    admit(experimentId, dimension, value, cap) {
+      const key = admissionKey(experimentId, dimension);
+      const values = admitted.get(key) ?? [];
+      if (values.includes(value)) return value;
+      if (values.length >= cap) return OTHER_SEGMENT_VALUE;
+      admitted.putSync(key, [...values, value]);
+      return value;
+    },
+    committed: (shardId) => meta.get(`p:${shardId}`),
+  });
+
+  /** Removes claims whose de-dup window has passed (bounded per call); runs inside a write transaction. */
+  const sweepExpiredClaims = (at: number): void => {
+    for (const { key } of expiry.getRange({ end: [at, '\uffff'], limit: SWEEP_PER_BATCH })) {
+      const [expiresAt, eventId] = key;
+      if (claims.get(eventId)?.[1] === expiresAt) claims.removeSync(eventId);
+      expiry.removeSync(key);
+    }
+  };
+
+  const inTransaction = <T>(work: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(root.transactionSync(work));
+    } catch (error) {
+      if (error instanceof PipelineError) return Promise.reject(error);
+      return Promise.reject(
+        new PipelineError('SINK_FAILED', 'embedded state store transaction failed', { cause: error }),
+      );
+    }
+  };
+
+  return {
+    epoch: () =>
+      inTransaction(() => {
+        const existing = meta.get('epoch');
+        if (existing !== undefined) return existing;
+        const created = randomUUID();
+        meta.putSync('epoch', created);
+        return created;
+      }),
+    apply(shardId, epoch, requests) {
+      if (requests.length === 0) return Promise.resolve([]);
+      return inTransaction(() => {
+        const actual = meta.get('epoch');
+        if (actual !== epoch) throw stateLost(epoch, actual);
+        const at = now();
+        sweepExpiredClaims(at);
+        const view = tables(at);
+        return requests.map((request) => applyStateRequest(view, shardId, request, limits));
+      });
+    },
+    readCommitted: (shardId) => Promise.resolve(meta.get(`p:${shardId}`)),
+    markCommitted(shardId, position) {
+      const compact = compactPosition(position);
+      return inTransaction(() => {
+        const current = meta.get(`p:${shardId}`);
+        if (current === undefined || current < compact) meta.putSync(`p:${shardId}`, compact);
+      });
+    },
+    forgetExperiment(experimentId) {
+      return inTransaction(() => {
+        let forgotten = 0;
+        const userPrefix = userStateKey(experimentId, '');
+        for (const key of users.getKeys({ start: userPrefix })) {
+          if (!key.startsWith(userPrefix)) break;
+          users.removeSync(key);
+          forgotten++;
+        }
+        const admissionPrefix = admissionKey(experimentId, '');
+        for (const key of admitted.getKeys({ start: admissionPrefix })) {
+          if (!key.startsWith(admissionPrefix)) break;
+          admitted.removeSync(key);
+        }
+        return forgotten;
+      });
+    },
+    close: () => root.close(),
+  };
+}

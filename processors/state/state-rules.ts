@@ -1,0 +1,123 @@
+/**
+ * The state rules of the synchronous stores (embedded LMDB and in-process), written once
+ * over a small table interface so both run the very same code; the Redis store runs the
+ * same rules in Lua (redis-scripts.ts), and the shared contract suite holds all three to
+ * one behaviour. A call runs inside one synchronous step (an LMDB write transaction, or one
+ * turn of the event loop), so it is atomic like a Redis script.
+ *
+ * Per request, in this order:
+ *   1. at or before the shard's committed position → `committed` (fencing: nothing changes)
+ *   2. eventId claimed by another record → `duplicate`
+ *   3. memo of this very record → the memoized answer (a replay)
+ *   4. total would leave ±limit → claim, memo "refused", `refused`
+ *   5. otherwise claim, fix segments at the first event (capped), advance the running
+ *      total, memo "total before", drop memos the shard has committed past → `applied`
+ */
+import { PipelineError } from '../../common/errors.js';
+import { compactPosition, shardTag, userStateKey } from './record-identity.js';
+import type { StateOutcome, StateRequest } from './types.js';
+
+/** A memo: a record not yet committed and the user's total before it (`'refused'`: refused). */
+export type Memo = [identity: string, before: bigint | undefined | 'refused'];
+
+/** A user's running total for one variant and metric, and the memos of uncommitted records. */
+export interface RunningTotal {
+  variantMetric: string;
+  total: bigint | undefined;
+  memos: Memo[];
+}
+
+/** Everything kept per (experiment, user). `segments` is undefined until the first applied event. */
+export interface UserState {
+  segments: readonly (readonly [string, string])[] | undefined;
+  totals: RunningTotal[];
+}
+
+/** What the rules read and write; each store backs it with its own maps or database. */
+export interface StateTables {
+  claimHolder(eventId: string): string | undefined;
+  claim(eventId: string, identity: string): void;
+  user(key: string): UserState | undefined;
+  /** Called after every change of `user` (stores that serialise write it back here). */
+  saveUser(key: string, user: UserState): void;
+  /** Admits `value` to its own cell for (experiment, dimension) unless `cap` values are in; returns the value to use. */
+  admit(experimentId: string, dimension: string, value: string, cap: number): string;
+  /** The shard's committed position (compact form). */
+  committed(shardId: string): string | undefined;
+}
+
+/** The rules' bounds. */
+export interface RuleLimits {
+  segmentValueCap: number;
+  userTotalLimit: bigint;
+}
+
+const abs = (value: bigint): bigint => (value < 0n ? -value : value);
+
+/** Applies one request (see the module comment for the rules). */
+export function applyStateRequest(
+  tables: StateTables,
+  shardId: string,
+  request: StateRequest,
+  limits: RuleLimits,
+): StateOutcome {
+  const position = compactPosition(request.position);
+  const committed = tables.committed(shardId);
+  if (committed !== undefined && position <= committed) return { kind: 'committed' };
+
+  const identity = `${shardTag(shardId)}@${position}`;
+  const holder = tables.claimHolder(request.eventId);
+  if (holder !== undefined && holder !== identity) return { kind: 'duplicate' };
+
+  const userKey = userStateKey(request.experimentId, request.userId);
+  const user: UserState = tables.user(userKey) ?? { segments: undefined, totals: [] };
+  let running = user.totals.find((candidate) => candidate.variantMetric === request.variantMetric);
+  const memo = running?.memos.find(([memoIdentity]) => memoIdentity === identity);
+  if (memo) {
+    if (memo[1] === 'refused') return { kind: 'refused', rule: 'user-total-limit' };
+    return { kind: 'applied', replay: true, segments: user.segments ?? [], totalBefore: memo[1] };
+  }
+
+  if (holder === undefined) tables.claim(request.eventId, identity);
+  if (!running) {
+    running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
+    user.totals.push(running);
+  }
+  if (committed !== undefined) {
+    const prefix = `${shardTag(shardId)}@`;
+    running.memos = running.memos.filter(
+      ([memoIdentity]) => !(memoIdentity.startsWith(prefix) && memoIdentity.slice(prefix.length) <= committed),
+    );
+  }
+  const totalBefore = running.total;
+  const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
+  if (abs(totalAfter) > limits.userTotalLimit) {
+    running.memos.push([identity, 'refused']);
+    tables.saveUser(userKey, user);
+    return { kind: 'refused', rule: 'user-total-limit' };
+  }
+  if (user.segments === undefined) {
+    user.segments = request.segments.map(
+      ([dimension, value]) =>
+        [dimension, tables.admit(request.experimentId, dimension, value, limits.segmentValueCap)] as const,
+    );
+  }
+  running.total = totalAfter;
+  running.memos.push([identity, totalBefore]);
+  tables.saveUser(userKey, user);
+  return { kind: 'applied', replay: false, segments: user.segments, totalBefore };
+}
+
+/**
+ * The error every store raises when its epoch is not the caller's: counting must stop
+ * (processors/README.md, "State loss").
+ */
+export function stateLost(expected: string, actual: string | undefined): PipelineError {
+  return new PipelineError(
+    'STATE_LOST',
+    `state store epoch is ${actual ?? '(none)'}, but the counters were written with ${expected}: the store lost ` +
+      'its data (flushed, restarted without persistence, failed over to an empty replica, evicted, or replaced). ' +
+      'Counting stopped; see processors/README.md "State loss".',
+    { details: { expected, actual } },
+  );
+}
