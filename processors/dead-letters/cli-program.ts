@@ -1,6 +1,7 @@
 /**
  * The `dlq` commands (commander): `list` prints dead letters with their reasons,
- * `replay` re-sends their original bytes to the main stream. Built as a function of its
+ * `replay` sends each one to the sinks that did not take it (replay.ts): the main stream,
+ * or the OpenSearch index directly for letters already counted. Built as a function of its
  * dependencies so tests drive it against kinesalite with captured output; cli.ts is the
  * thin entry point that wires real config, client and process streams.
  */
@@ -12,9 +13,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
+import type { EventIndexSinkHandle } from '../opensearch/event-index-sink.js';
+import { createDeadLetterSink } from './dead-letter-sink.js';
 import { originalBytes, type DeadLetterEnvelope } from './envelope.js';
 import { hasReasonRule, readDeadLetters, type ReadDeadLetter } from './reader.js';
-import { replayDeadLetters, type ReplaySummary } from './replay.js';
+import { replayDeadLetters, type IndexReplayTarget, type ReplaySummary } from './replay.js';
 
 export interface DlqProgramDeps {
   config: Config;
@@ -50,7 +53,9 @@ function preview(envelope: DeadLetterEnvelope): string {
 }
 
 function reasonLines(envelope: DeadLetterEnvelope): string {
-  return envelope.reasons.map((r) => `[${r.index}] ${r.field}: ${r.rule} — ${r.message}`).join('\n');
+  const reasons = envelope.reasons.map((r) => `[${r.index}] ${r.field}: ${r.rule} — ${r.message}`);
+  if (envelope.takenBy.length > 0) reasons.push(`(already taken by: ${envelope.takenBy.join(', ')})`);
+  return reasons.join('\n');
 }
 
 function letterTable(letters: readonly ReadDeadLetter[]): string {
@@ -89,12 +94,53 @@ const stopNote = (stoppedBy: string): string =>
       ? ' (time bound reached: there may be more)'
       : '';
 
-function summaryLine(summary: ReplaySummary): string {
+/** What a replay did, where: one line, then a line per thing that needs the operator's attention. */
+function summaryLines(summary: ReplaySummary, streamName: string): string[] {
   const verb = summary.dryRun ? 'would replay' : 'replayed';
-  return (
-    `read ${summary.read} dead letters${stopNote(summary.stoppedBy)}; ${verb} ${summary.replayed}; ` +
-    `skipped ${summary.skippedTruncated} truncated, ${summary.skippedUndecodable} undecodable`
-  );
+  const lines = [
+    `read ${summary.read} dead letters${stopNote(summary.stoppedBy)}; ` +
+      `${verb} ${summary.toMainStream} to ${streamName}, ` +
+      `${summary.toIndex} to the OpenSearch index only (already counted); ` +
+      `skipped ${summary.skippedTruncated} truncated, ${summary.skippedUndecodable} undecodable, ` +
+      `${summary.skippedAlreadyCounted} already counted (indexing off), ` +
+      `${summary.skippedAlreadyDelivered} already in every sink`,
+  ];
+  if (!summary.dryRun && summary.toIndex > 0) {
+    lines.push(
+      `OpenSearch index: ${summary.indexed} indexed, ${summary.deadLetteredAgain} refused again or no longer valid ` +
+        '(dead-lettered again)',
+    );
+  }
+  if (summary.skippedAlreadyCounted > 0) {
+    lines.push(
+      `${summary.skippedAlreadyCounted} dead letters were already counted and OpenSearch indexing is off ` +
+        `(OPENSEARCH_ENDPOINT not set): they were not replayed, and never go to ${streamName}, where they ` +
+        'would be counted again. Set OPENSEARCH_ENDPOINT and replay again to index them.',
+    );
+  }
+  return lines;
+}
+
+/**
+ * Where `replay` sends letters the counters already took: the OpenSearch sink built from
+ * config as the pipeline builds it (loaded lazily, so runs without OpenSearch never load its
+ * client), or undefined when indexing is off.
+ */
+async function indexTargetFromConfig(
+  deps: DlqProgramDeps,
+): Promise<{ target: IndexReplayTarget; sink: EventIndexSinkHandle } | undefined> {
+  const { config } = deps;
+  const { createEventIndexSinkFromConfig } = await import('../opensearch/from-config.js');
+  const sink = createEventIndexSinkFromConfig(config, deps.logger);
+  if (!sink) return undefined;
+  const deadLetters = createDeadLetterSink({
+    kinesis: deps.kinesis,
+    streamName: config.kinesis.dlqStreamName,
+    sourceStreamName: config.kinesis.streamName,
+    logger: deps.logger,
+    ...(deps.retryPolicy ? { retryPolicy: deps.retryPolicy } : {}),
+  });
+  return { sink, target: { sink, deadLetters, limits: config.events } };
 }
 
 /**
@@ -144,41 +190,50 @@ export function buildDlqProgram(deps: DlqProgramDeps): Command {
   program
     .command('replay')
     .description(
-      `re-send the original bytes of dead letters to ${config.kinesis.streamName} with their original partition keys ` +
-        '(safe to repeat: counters de-duplicate by eventId within the de-dup window)',
+      'send each dead letter only to the sinks that did not take it: letters no sink took go back to ' +
+        `${config.kinesis.streamName} (original bytes and partition key); letters already counted ` +
+        '(e.g. index-rejected) go to the OpenSearch index only, never to the stream, and are skipped when ' +
+        'OPENSEARCH_ENDPOINT is not set',
     )
-    .option('--dry-run', 'count what would be replayed, write nothing')
+    .option('--dry-run', 'show how many letters would go where, write nothing')
     .addOption(new Option('--limit <n>', 'at most this many letters').argParser(positiveInteger).default(10_000))
     .option('--reason <rule>', 'only letters with a reason of this rule')
     .addOption(maxSeconds())
     .action(async (options: { dryRun?: boolean; limit: number; reason?: string; maxSeconds: number }) => {
       const bar = new cliProgress.SingleBar(
-        { stream: deps.stderr, format: 'replay [{bar}] {value}/{total} letters' },
+        {
+          stream: deps.stderr,
+          format: 'replay [{bar}] {value}/{total} letters ({stream} to the stream, {index} to the index)',
+        },
         cliProgress.Presets.shades_classic,
       );
       let started = false;
       let summary: ReplaySummary;
+      const indexing = await indexTargetFromConfig(deps);
       try {
         summary = await replayDeadLetters({
           kinesis,
           dlqStreamName: config.kinesis.dlqStreamName,
           targetStreamName: config.kinesis.streamName,
+          ...(indexing ? { index: indexing.target } : {}),
           limit: options.limit,
           dryRun: Boolean(options.dryRun),
           letterFilter: options.reason === undefined ? undefined : hasReasonRule(options.reason),
           maxDurationMs: options.maxSeconds * 1000,
           retryPolicy: deps.retryPolicy,
           logger: deps.logger,
-          onProgress: (done, total) => {
-            if (!started) bar.start(total, done);
+          onProgress: ({ done, total, toMainStream, toIndex }) => {
+            const payload = { stream: toMainStream, index: toIndex };
+            if (!started) bar.start(total, done, payload);
             started = true;
-            bar.update(done);
+            bar.update(done, payload);
           },
         });
       } finally {
         if (started) bar.stop();
+        await indexing?.sink.stop();
       }
-      write(summaryLine(summary));
+      for (const line of summaryLines(summary, config.kinesis.streamName)) write(line);
     });
 
   return program;

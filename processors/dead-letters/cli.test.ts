@@ -98,9 +98,12 @@ describe('dlq list (real kinesalite)', () => {
 describe('dlq replay (real kinesalite)', () => {
   it('re-sends the original bytes with the original partition keys, skipping truncated letters', async () => {
     const oversized = letter(9, 'too-large', 'x'.repeat(900 * 1024));
-    const { run, mainStreamRecords } = await setUp([letter(1, 'required'), letter(2, 'required'), oversized]);
+    const { config, run, mainStreamRecords } = await setUp([letter(1, 'required'), letter(2, 'required'), oversized]);
     const out = await run('replay');
-    expect(out).toContain('read 3 dead letters; replayed 2; skipped 1 truncated, 0 undecodable');
+    expect(out).toContain(
+      `read 3 dead letters; replayed 2 to ${config.kinesis.streamName}, 0 to the OpenSearch index only ` +
+        '(already counted); skipped 1 truncated, 0 undecodable',
+    );
     expect(await mainStreamRecords()).toEqual([
       { partitionKey: 'user-1', data: '{"eventId":"e-1","fixed":true}' },
       { partitionKey: 'user-2', data: '{"eventId":"e-2","fixed":true}' },

@@ -4,6 +4,9 @@
  *
  *   npm run dlq -- list [--limit N] [--reason rule] [--json]
  *   npm run dlq -- replay [--dry-run] [--limit N] [--reason rule]
+ *
+ * `replay` sends each letter only to the sinks that did not take it: letters already
+ * counted go to OpenSearch (OPENSEARCH_ENDPOINT) and never back to the main stream.
  */
 import { CommanderError } from 'commander';
 import { createKinesisClient } from '../../common/aws-clients.js';

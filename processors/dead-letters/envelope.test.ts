@@ -34,10 +34,11 @@ describe('dead-letter envelope', () => {
     const envelope = decoded(encodeDeadLetter(letter(original), context).bytes);
     expect(originalBytes(envelope).equals(original)).toBe(true);
     expect(envelope).toMatchObject({
-      v: 1,
+      v: 2,
       dataBytes: original.byteLength,
       truncated: false,
       reasons: [{ index: 0, field: 'value', rule: 'type', message: 'must be a number' }],
+      takenBy: [],
       sourceStream: 'ExperimentEvents',
       shardId: 'shardId-000000000001',
       sequenceNumber: '49660000000000000000000000000000000000000001',
@@ -80,8 +81,61 @@ describe('dead-letter envelope', () => {
 
   it('reports records that are not envelopes instead of throwing', () => {
     expect(decodeDeadLetter(Buffer.from('not json'))).toEqual({ ok: false, error: 'not JSON' });
-    expect(decodeDeadLetter(Buffer.from('{"v":2}'))).toEqual({ ok: false, error: 'unsupported envelope version 2' });
+    expect(decodeDeadLetter(Buffer.from('{"v":3}'))).toEqual({ ok: false, error: 'unsupported envelope version 3' });
     expect(decodeDeadLetter(Buffer.from('{"v":1,"data":5}'))).toMatchObject({ ok: false });
+    expect(decodeDeadLetter(Buffer.from('{"v":2,"data":5}'))).toMatchObject({ ok: false });
+  });
+
+  it('records the sinks that already took the record (version 2), without duplicates, in a fixed order', () => {
+    const envelope = decoded(
+      encodeDeadLetter(letter(Buffer.from('{}'), { takenBy: ['index', 'counters', 'index'] }), context).bytes,
+    );
+    expect(envelope).toMatchObject({ v: 2, takenBy: ['counters', 'index'] });
+    expect(
+      decoded(encodeDeadLetter(letter(Buffer.from('{}'), { takenBy: ['counters'] }), context).bytes).takenBy,
+    ).toEqual(['counters']);
+  });
+
+  it('still decodes version-1 letters: taken by no sink, except index-rejected ones, which the counters took', () => {
+    // Exactly what the version-1 writer produced (no takenBy field).
+    const v1 = (rule: string) =>
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          data: Buffer.from('{"eventId":"0f8c1a52-6a3e-4c0b-9d2e-1f4b5c6d7e02"}').toString('base64'),
+          dataBytes: 50,
+          truncated: false,
+          reasons: [{ index: 3, field: '(event)', rule, message: 'mapper_parsing_exception: failed to parse [value]' }],
+          sourceStream: 'ExperimentEvents',
+          shardId: 'shardId-000000000001',
+          sequenceNumber: '49660000000000000000000000000000000000000007',
+          subSequenceNumber: 0,
+          partitionKey: 'user-7',
+          deadLetteredAt: '2026-11-20T10:00:00.000Z',
+        }),
+      );
+    expect(decoded(v1('index-rejected'))).toMatchObject({
+      v: 1,
+      takenBy: ['counters'],
+      partitionKey: 'user-7',
+      reasons: [{ rule: 'index-rejected' }],
+    });
+    expect(decoded(v1('required'))).toMatchObject({ v: 1, takenBy: [], partitionKey: 'user-7' });
+  });
+
+  it('refuses a version-2 letter whose takenBy is missing or names an unknown sink, rather than replay it', () => {
+    const v2 = (takenBy: unknown) => {
+      const envelope = JSON.parse(
+        Buffer.from(encodeDeadLetter(letter(Buffer.from('{}')), context).bytes).toString('utf8'),
+      ) as Record<string, unknown>;
+      if (takenBy === undefined) delete envelope.takenBy;
+      else envelope.takenBy = takenBy;
+      return Buffer.from(JSON.stringify(envelope));
+    };
+    expect(decodeDeadLetter(v2(['warehouse']))).toEqual({ ok: false, error: 'missing or unknown sinks in takenBy' });
+    expect(decodeDeadLetter(v2(undefined))).toMatchObject({ ok: false });
+    expect(decodeDeadLetter(v2('counters'))).toMatchObject({ ok: false });
+    expect(decoded(v2(['counters'])).takenBy).toEqual(['counters']);
   });
 
   it('writes a letter under its original partition key, or its shard id when it had none', () => {

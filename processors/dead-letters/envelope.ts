@@ -2,13 +2,21 @@
  * The dead-letter envelope: what one record on the dead-letter stream contains. Pure
  * encode/decode, no I/O, so the sink, the `dlq` commands and tests agree on one format.
  *
- * Format (JSON, UTF-8), version 1:
+ * Format (JSON, UTF-8), version 2:
  *
- *   { "v": 1, "data": "<original bytes, base64>", "dataBytes": 1234, "truncated": false,
+ *   { "v": 2, "data": "<original bytes, base64>", "dataBytes": 1234, "truncated": false,
  *     "reasons": [{ "index": 0, "field": "value", "rule": "type", "message": "…" }],
+ *     "takenBy": ["counters"],
  *     "sourceStream": "ExperimentEvents", "shardId": "shardId-000000000001",
  *     "sequenceNumber": "4960…", "subSequenceNumber": 0, "partitionKey": "user-42",
  *     "deadLetteredAt": "2026-11-24T01:59:00.000Z" }
+ *
+ * `takenBy` names the sinks that already took the record before it was dead-lettered
+ * (`counters` for an event the index refused): a replay must send the letter only to the
+ * other sinks, or it counts twice. Version 1 (the same without `takenBy`) still decodes:
+ * a v1 letter was taken by no sink, except a v1 `index-rejected` letter, which the
+ * counters always took; decoding fills `takenBy` in accordingly. A reader that knows
+ * only version 1 refuses version 2 letters instead of replaying them to every sink.
  *
  * A Kinesis record holds at most 1 MiB (data plus partition key) and base64 grows bytes
  * by a third, so an original larger than roughly 760 KiB cannot travel whole. Rather than
@@ -17,9 +25,21 @@
  * stay listable but are never replayed: a prefix of a record is not the record.
  */
 import type { EventRejection } from '../../common/event-contract.js';
-import type { DeadLetter } from '../types.js';
+import type { DeadLetter, DeliverySink } from '../types.js';
 
-export const ENVELOPE_VERSION = 1;
+/** The version this module writes. */
+export const ENVELOPE_VERSION = 2;
+/** Versions this module reads. */
+export const READABLE_ENVELOPE_VERSIONS: readonly number[] = [1, 2];
+
+/** Every sink a letter can have been taken by, in the order `takenBy` lists them. */
+export const DELIVERY_SINKS: readonly DeliverySink[] = ['counters', 'index'];
+
+/**
+ * The reason rule of events the OpenSearch index refused (processors/pipeline/deliver-to-sinks.ts).
+ * The counters take every such event, so a version-1 letter with this rule reads as taken by them.
+ */
+export const INDEX_REJECTED_RULE = 'index-rejected';
 
 /** Kinesis' limit for one record: data plus partition key. */
 export const MAX_KINESIS_RECORD_BYTES = 1024 * 1024;
@@ -38,6 +58,8 @@ export interface DeadLetterEnvelope {
   dataBytes: number;
   truncated: boolean;
   reasons: EventRejection[];
+  /** Sinks that already took the record: a replay sends it only to the others. Empty: none. */
+  takenBy: DeliverySink[];
   sourceStream: string;
   shardId: string;
   sequenceNumber: string;
@@ -65,6 +87,11 @@ function boundedReasons(reasons: readonly EventRejection[]): EventRejection[] {
         ? `${reason.message.slice(0, MAX_REASON_MESSAGE_CHARS)}…`
         : reason.message,
   }));
+}
+
+/** `takenBy` without duplicates or unknown names, in `DELIVERY_SINKS` order. */
+function normalizedSinks(sinks: readonly DeliverySink[] | undefined): DeliverySink[] {
+  return DELIVERY_SINKS.filter((sink) => sinks?.includes(sink) === true);
 }
 
 /** The partition key a dead letter is written with: the original one, so letters spread like the source. */
@@ -97,6 +124,7 @@ export function encodeDeadLetter(
     dataBytes: original.byteLength,
     truncated: false,
     reasons: boundedReasons(letter.reasons),
+    takenBy: normalizedSinks(letter.takenBy),
     sourceStream: context.sourceStream,
     shardId: letter.id.shardId,
     sequenceNumber: letter.id.sequenceNumber,
@@ -135,9 +163,29 @@ const isRejection = (value: unknown): value is EventRejection => {
   );
 };
 
+const isDeliverySink = (value: unknown): value is DeliverySink => DELIVERY_SINKS.some((sink) => sink === value);
+
 /**
- * Decodes a dead-letter record. Never throws: a record written by something else (or a
- * future version) is reported, not fatal, so `dlq list` can show everything it finds.
+ * The sinks a decoded letter was taken by. Version 2 records them (and an unknown sink name
+ * makes the letter unreadable rather than replayable to a sink that took it); version 1 did
+ * not, and only its `index-rejected` letters had been taken, by the counters.
+ */
+function takenByOf(version: number, raw: unknown, reasons: readonly EventRejection[]): DeliverySink[] | undefined {
+  if (version === 1) {
+    return reasons.some((reason) => reason.rule === INDEX_REJECTED_RULE) ? ['counters'] : [];
+  }
+  if (!Array.isArray(raw) || !raw.every(isDeliverySink)) return undefined;
+  return normalizedSinks(raw);
+}
+
+/**
+ * Decodes a dead-letter record of any readable version into the current shape (`takenBy`
+ * always set, see the module comment). Never throws: a record written by something else
+ * (or a future version) is reported, not fatal, so `dlq list` can show everything it finds.
+ *
+ * @example
+ *   const decoding = decodeDeadLetter(record.data);
+ *   if (decoding.ok) console.log(decoding.envelope.takenBy); // e.g. ['counters']
  */
 export function decodeDeadLetter(bytes: Uint8Array): EnvelopeDecoding {
   let parsed: unknown;
@@ -146,9 +194,11 @@ export function decodeDeadLetter(bytes: Uint8Array): EnvelopeDecoding {
   } catch {
     return { ok: false, error: 'not JSON' };
   }
-  const e = parsed as Partial<DeadLetterEnvelope> | null;
+  const e = parsed as (Partial<Omit<DeadLetterEnvelope, 'takenBy'>> & { takenBy?: unknown }) | null;
   if (typeof e !== 'object' || e === null) return { ok: false, error: 'not an object' };
-  if (e.v !== ENVELOPE_VERSION) return { ok: false, error: `unsupported envelope version ${String(e.v)}` };
+  if (typeof e.v !== 'number' || !READABLE_ENVELOPE_VERSIONS.includes(e.v)) {
+    return { ok: false, error: `unsupported envelope version ${String(e.v)}` };
+  }
   const wellFormed =
     isString(e.data) &&
     typeof e.dataBytes === 'number' &&
@@ -162,7 +212,9 @@ export function decodeDeadLetter(bytes: Uint8Array): EnvelopeDecoding {
     isString(e.partitionKey) &&
     isString(e.deadLetteredAt);
   if (!wellFormed) return { ok: false, error: 'missing or mistyped envelope fields' };
-  return { ok: true, envelope: e as DeadLetterEnvelope };
+  const takenBy = takenByOf(e.v, e.takenBy, e.reasons ?? []);
+  if (takenBy === undefined) return { ok: false, error: 'missing or unknown sinks in takenBy' };
+  return { ok: true, envelope: { ...(e as DeadLetterEnvelope), takenBy } };
 }
 
 /** The original bytes carried by an envelope (only a prefix when `truncated`). */

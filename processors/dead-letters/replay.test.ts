@@ -1,0 +1,178 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sampleEvent } from '../pipeline/test-doubles.js';
+import type { DeadLetter, DeliverySink } from '../types.js';
+import { decodeDeadLetter, encodeDeadLetter, type DeadLetterEnvelope } from './envelope.js';
+import { planReplay, replayRoute } from './replay.js';
+import {
+  allCreated,
+  refuseAllWithMappingError,
+  startRecordedOpenSearch,
+  type RecordedOpenSearch,
+} from './test-support/fake-opensearch.js';
+import { startDlqHarness } from './test-support/dlq-harness.js';
+
+/** A contract-valid event's bytes, as the producer sent them. */
+const eventBytes = (userId: string) => {
+  const event = sampleEvent({ userId, type: 'conversion', metric: 'revenue', value: 19.99 });
+  return { eventId: event.eventId, data: Buffer.from(JSON.stringify(event)) };
+};
+
+let sequence = 0;
+const letter = (
+  userId: string,
+  rule: string,
+  options: { takenBy?: DeliverySink[]; data?: Uint8Array } = {},
+): DeadLetter => ({
+  id: { shardId: 'shardId-000000000001', sequenceNumber: String(49_700_000 + ++sequence), subSequenceNumber: 0 },
+  partitionKey: userId,
+  data: options.data ?? eventBytes(userId).data,
+  reasons: [{ index: 0, field: '(event)', rule, message: `broke ${rule}` }],
+  ...(options.takenBy ? { takenBy: options.takenBy } : {}),
+});
+
+/** An index-rejected letter exactly as the pipeline writes it: the counters took the event. */
+const indexRejected = (userId: string, data?: Uint8Array) =>
+  letter(userId, 'index-rejected', { takenBy: ['counters'], ...(data ? { data } : {}) });
+
+/** An envelope exactly as the version-1 writer produced it (no takenBy). */
+const versionOneRecord = (userId: string, rule: string, data: Uint8Array) => ({
+  partitionKey: userId,
+  data: Buffer.from(
+    JSON.stringify({
+      v: 1,
+      data: Buffer.from(data).toString('base64'),
+      dataBytes: data.byteLength,
+      truncated: false,
+      reasons: [{ index: 0, field: '(event)', rule, message: `broke ${rule}` }],
+      sourceStream: 'ExperimentEvents',
+      shardId: 'shardId-000000000001',
+      sequenceNumber: String(49_800_000 + ++sequence),
+      subSequenceNumber: 0,
+      partitionKey: userId,
+      deadLetteredAt: '2026-11-20T10:00:00.000Z',
+    }),
+  ),
+});
+
+const envelopeOf = (deadLetter: DeadLetter): DeadLetterEnvelope => {
+  const decoding = decodeDeadLetter(
+    encodeDeadLetter(deadLetter, { sourceStream: 'ExperimentEvents', deadLetteredAt: new Date() }).bytes,
+  );
+  if (!decoding.ok) throw new Error(decoding.error);
+  return decoding.envelope;
+};
+
+describe('replayRoute / planReplay (pure)', () => {
+  it('sends a letter only to the sinks that did not take it', () => {
+    const none = envelopeOf(letter('u1', 'required'));
+    const counted = envelopeOf(indexRejected('u2'));
+    const everywhere = envelopeOf(letter('u3', 'index-rejected', { takenBy: ['counters', 'index'] }));
+    const indexedOnly = envelopeOf(letter('u4', 'x', { takenBy: ['index'] }));
+    expect(replayRoute(none, { indexing: true })).toBe('main-stream');
+    expect(replayRoute(indexedOnly, { indexing: true })).toBe('main-stream');
+    expect(replayRoute(counted, { indexing: true })).toBe('index');
+    expect(replayRoute(counted, { indexing: false })).toBe('skip-already-counted');
+    expect(replayRoute(everywhere, { indexing: true })).toBe('skip-already-delivered');
+    const plan = planReplay([none, counted, everywhere, indexedOnly], { indexing: false });
+    expect(plan['main-stream']).toEqual([none, indexedOnly]);
+    expect(plan['skip-already-counted']).toEqual([counted]);
+    expect(plan.index).toEqual([]);
+  });
+});
+
+describe('dlq replay sends each letter only to the sinks that did not take it (real kinesalite, fake OpenSearch)', () => {
+  let server: RecordedOpenSearch | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+
+  it('re-indexes an index-rejected letter through fake OpenSearch and never writes it to the main stream; a letter no sink took goes to the main stream as before', async () => {
+    server = await startRecordedOpenSearch([allCreated]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    const counted = eventBytes('user-counted');
+    const fixed = eventBytes('user-fixed');
+    await dlq.sendLetters([
+      indexRejected('user-counted', counted.data),
+      letter('user-fixed', 'required', { data: fixed.data }),
+    ]);
+
+    const out = await dlq.run('replay');
+
+    expect(await dlq.mainStreamRecords()).toEqual([{ partitionKey: 'user-fixed', data: fixed.data.toString() }]);
+    const bulk = server.bulkRequests();
+    expect(bulk.flatMap((request) => request.actions.map((action) => action._id))).toEqual([counted.eventId]);
+    expect(bulk[0]?.documents[0]).toMatchObject({ userId: 'user-counted', eventId: counted.eventId });
+    expect(out).toContain(
+      `read 2 dead letters; replayed 1 to ${dlq.config.kinesis.streamName}, 1 to the OpenSearch index only`,
+    );
+    expect(out).toContain('OpenSearch index: 1 indexed, 0 refused again');
+  });
+
+  it('skips letters already counted when indexing is off (no OPENSEARCH_ENDPOINT), says so, and never sends them to the main stream', async () => {
+    const dlq = await startDlqHarness();
+    await dlq.sendLetters([indexRejected('user-counted'), letter('user-fixed', 'required')]);
+
+    const out = await dlq.run('replay');
+
+    expect((await dlq.mainStreamRecords()).map((record) => record.partitionKey)).toEqual(['user-fixed']);
+    expect(out).toContain(`replayed 1 to ${dlq.config.kinesis.streamName}, 0 to the OpenSearch index only`);
+    expect(out).toContain('1 already counted (indexing off)');
+    expect(out).toContain('1 dead letters were already counted and OpenSearch indexing is off (OPENSEARCH_ENDPOINT');
+  });
+
+  it('treats a version-1 index-rejected letter as already counted, and replays other version-1 letters to the main stream', async () => {
+    const dlq = await startDlqHarness();
+    const fixed = eventBytes('user-v1-fixed');
+    await dlq.sendRawRecords([
+      versionOneRecord('user-v1-counted', 'index-rejected', eventBytes('user-v1-counted').data),
+      versionOneRecord('user-v1-fixed', 'required', fixed.data),
+    ]);
+
+    const out = await dlq.run('replay');
+
+    expect(await dlq.mainStreamRecords()).toEqual([{ partitionKey: 'user-v1-fixed', data: fixed.data.toString() }]);
+    expect(out).toContain('read 2 dead letters; replayed 1 to');
+    expect(out).toContain('1 already counted (indexing off)');
+  });
+
+  it('shows the split with --dry-run and writes nothing, neither to the stream nor to fake OpenSearch', async () => {
+    server = await startRecordedOpenSearch([allCreated]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    await dlq.sendLetters([
+      indexRejected('user-a'),
+      indexRejected('user-b'),
+      letter('user-c', 'json', { data: Buffer.from('{"fixed":true}') }),
+      letter('user-d', 'index-rejected', { takenBy: ['counters', 'index'] }),
+    ]);
+
+    const out = await dlq.run('replay', '--dry-run');
+
+    expect(out).toContain(
+      `read 4 dead letters; would replay 1 to ${dlq.config.kinesis.streamName}, 2 to the OpenSearch index only ` +
+        '(already counted); skipped 0 truncated, 0 undecodable, 0 already counted (indexing off), 1 already in every sink',
+    );
+    expect(await dlq.mainStreamRecords()).toEqual([]);
+    expect(server.bulkRequests()).toEqual([]);
+  });
+
+  it('dead-letters again, still taken by the counters, a letter fake OpenSearch refuses again', async () => {
+    server = await startRecordedOpenSearch([refuseAllWithMappingError]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    const counted = eventBytes('user-refused');
+    await dlq.sendLetters([indexRejected('user-refused', counted.data)]);
+
+    const out = await dlq.run('replay');
+
+    expect(out).toContain('OpenSearch index: 0 indexed, 1 refused again or no longer valid (dead-lettered again)');
+    expect(await dlq.mainStreamRecords()).toEqual([]);
+    const letters = await dlq.deadLetters();
+    expect(letters).toHaveLength(2);
+    const again = letters.find((envelope) => envelope.reasons[0]?.message.includes('mapper_parsing_exception'));
+    expect(again).toMatchObject({ partitionKey: 'user-refused', takenBy: ['counters'] });
+    expect(Buffer.from(again!.data, 'base64').equals(counted.data)).toBe(true);
+    // Replaying the re-dead-lettered copies still never reaches the main stream.
+    await dlq.run('replay');
+    expect(await dlq.mainStreamRecords()).toEqual([]);
+  });
+});
