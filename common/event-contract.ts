@@ -7,7 +7,12 @@
  * - `IncomingEvent`: what producers send. `eventId` and `version` may be omitted,
  *   `timestamp` may be an ISO-8601 string or epoch milliseconds.
  * - `StreamEvent`: what the collector writes to Kinesis and the processors read:
- *   normalised, with `eventId`, `version`, epoch-ms `timestamp` and `receivedAt` always set.
+ *   normalised, with `eventId` (lower case), `version`, epoch-ms `timestamp` and `receivedAt` always set.
+ *
+ * Rules JSON Schema cannot say are checked in `validate-event.ts`, the same on both sides: every
+ * string is well-formed Unicode (no lone surrogates), ids carry no control or bidi characters,
+ * `timestamp` and `receivedAt` lie in [EVENT_TIME_MIN_MS, EVENT_TIME_END_MS), conversions name
+ * their metric. The bounds below are what lets every sink take every accepted event.
  */
 import Type, { type Static } from 'typebox';
 
@@ -19,11 +24,32 @@ export const KEY_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.:-]*$';
 export const KEY_MAX_LENGTH = 64;
 export const USER_ID_MAX_LENGTH = 128;
 export const SEGMENT_VALUE_MAX_LENGTH = 64;
-/** Values beyond this magnitude are almost always unit bugs (cents vs. dollars ×1e6) and overflow Σx². */
-export const MAX_ABS_VALUE = 1e12;
+/**
+ * Largest |value| of one event. Larger values are almost always unit bugs (cents vs. dollars
+ * ×1e6); the bound is what keeps the processors' per-user sums and Σx² inside what the sinks store.
+ */
+export const MAX_EVENT_VALUE = 1e8;
+/**
+ * Largest |running total| of one user per (experiment, variant, metric). The processors enforce
+ * that a user's running total stays within ±MAX_USER_TOTAL, so each user's x² is at most 1e16 and
+ * a counter cell's Σx² (12 decimals kept) stays below 1e38, inside DynamoDB's 38 significant
+ * digits, for any cell of fewer than 10^10 users.
+ */
+export const MAX_USER_TOTAL = 1e8;
+/** First instant an event's `timestamp`/`receivedAt` may name: 2000-01-01T00:00:00Z, epoch ms. */
+export const EVENT_TIME_MIN_MS = Date.UTC(2000, 0, 1);
+/** First instant past the accepted range (exclusive): 2100-01-01T00:00:00Z, epoch ms. */
+export const EVENT_TIME_END_MS = Date.UTC(2100, 0, 1);
+/** Canonical eventIds are lower case; upper-case hex is accepted and lower-cased on the way in. */
 export const UUID_PATTERN = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
-/** No control characters: they break logs, CSV exports and OpenSearch keyword fields. */
+/** C0 controls, DEL and C1 controls (as a regex character-class body): they break logs, CSV exports, keyword fields. */
+export const CONTROL_CHARACTERS = '\\u0000-\\u001f\\u007f-\\u009f';
+/** Bidi embedding/override (U+202A–U+202E) and isolate (U+2066–U+2069) characters: they make ids display as other ids. */
+export const BIDI_CONTROL_CHARACTERS = '\\u202a-\\u202e\\u2066-\\u2069';
+/** No C0 controls or DEL in free text such as segment values. */
 const PRINTABLE_PATTERN = '^[^\\u0000-\\u001f\\u007f]+$';
+/** A user id: free text without control (C0, DEL, C1) or bidi-control characters. */
+const USER_ID_PATTERN = `^[^${CONTROL_CHARACTERS}${BIDI_CONTROL_CHARACTERS}]+$`;
 
 export const EventKey = Type.String({
   minLength: 1,
@@ -42,16 +68,17 @@ const commonEventProperties = {
   userId: Type.String({
     minLength: 1,
     maxLength: USER_ID_MAX_LENGTH,
-    pattern: PRINTABLE_PATTERN,
-    description: 'First-party user id (the randomisation unit); printable, at most 128 characters.',
+    pattern: USER_ID_PATTERN,
+    description:
+      'First-party user id (the randomisation unit); well-formed Unicode without control or bidi characters, at most 128 characters.',
   }),
   type: EventType,
   metric: Type.Optional({ ...EventKey, description: 'Metric key; required for conversions.' }),
   value: Type.Optional(
     Type.Number({
-      minimum: -MAX_ABS_VALUE,
-      maximum: MAX_ABS_VALUE,
-      description: 'Finite number, |value| ≤ 1e12; defaults to 1.',
+      minimum: -MAX_EVENT_VALUE,
+      maximum: MAX_EVENT_VALUE,
+      description: 'Finite number, |value| ≤ 1e8; defaults to 1.',
     }),
   ),
   segments: Type.Optional(
@@ -71,13 +98,15 @@ export const IncomingEventSchema = Type.Object(
     eventId: Type.Optional(
       Type.String({
         pattern: UUID_PATTERN,
-        description: 'Client-generated UUID; the collector assigns a UUIDv7 if missing.',
+        description:
+          'Client-generated UUID, case-insensitive (stored lower case); the collector assigns a UUIDv7 if missing.',
       }),
     ),
     ...commonEventProperties,
     timestamp: Type.Optional(
       Type.Union([Type.String({ format: 'date-time', maxLength: 40 }), Type.Integer({ minimum: 0 })], {
-        description: 'When the event happened: ISO-8601 or epoch milliseconds; defaults to the receive time.',
+        description:
+          'When the event happened: ISO-8601 or epoch milliseconds, in [2000-01-01, 2100-01-01) UTC; defaults to the receive time.',
       }),
     ),
   },
@@ -90,9 +119,12 @@ export const StreamEventSchema = Type.Object(
     version: Type.Integer(),
     eventId: Type.String({ pattern: UUID_PATTERN }),
     ...commonEventProperties,
-    value: Type.Number({ minimum: -MAX_ABS_VALUE, maximum: MAX_ABS_VALUE }),
-    timestamp: Type.Integer({ minimum: 0 }),
-    receivedAt: Type.Integer({ minimum: 0, description: 'Collector receive time, epoch ms.' }),
+    value: Type.Number({ minimum: -MAX_EVENT_VALUE, maximum: MAX_EVENT_VALUE }),
+    timestamp: Type.Integer({ minimum: 0, description: 'Epoch ms in [2000-01-01, 2100-01-01) UTC.' }),
+    receivedAt: Type.Integer({
+      minimum: 0,
+      description: 'Collector receive time, epoch ms in [2000-01-01, 2100-01-01) UTC.',
+    }),
   },
   { additionalProperties: false, $id: 'StreamEvent' },
 );
@@ -105,7 +137,10 @@ export interface EventRejection {
   index: number;
   /** Dotted path of the field (`segments.country`), or `(event)` for the event as a whole. */
   field: string;
-  /** Stable rule name, e.g. `required`, `max-length`, `pattern`, `timestamp-too-old`. */
+  /**
+   * Stable rule name, e.g. `required`, `max-length`, `pattern`, `range`, `date-range`, `timestamp-too-old`,
+   * `well-formed-unicode`, `control-character`, `bidi-control`.
+   */
   rule: string;
   message: string;
 }

@@ -31,3 +31,16 @@ export function createEventIdGenerator(): () => string {
     return v7({ random });
   };
 }
+
+/**
+ * The one canonical form of an eventId: lower case. UUIDs are case-insensitive (RFC 9562), so
+ * `ABC…` and `abc…` name the same event; every store (de-duplication claims, dead letters, the
+ * OpenSearch `_id`) sees only this form. Applied to every accepted eventId, by the collector and
+ * by the stream-side validation alike.
+ *
+ * @example
+ *   canonicalEventId('0B3C2C7E-8F4E-4B7A-9A51-0C1D2E3F4A5B'); // '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b'
+ */
+export function canonicalEventId(eventId: string): string {
+  return eventId.toLowerCase();
+}

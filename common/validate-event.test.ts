@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EVENT_LIMITS } from './config.js';
+import { EVENT_TIME_END_MS, EVENT_TIME_MIN_MS, MAX_EVENT_VALUE } from './event-contract.js';
 import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
@@ -20,10 +21,62 @@ const valid = {
   segments: { country: 'DE' },
 };
 
-const rulesOf = (input: unknown) => {
-  const result = normalizeIncomingEvent(input, context(3));
+const rulesOf = (input: unknown, ctx = context(3)) => {
+  const result = normalizeIncomingEvent(input, ctx);
   return result.ok ? [] : result.rejections.map((r) => `${r.field}:${r.rule}`);
 };
+const streamEvent = {
+  version: 1,
+  eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b',
+  type: 'conversion',
+  experimentId: 'e',
+  variantId: 'a',
+  userId: 'u',
+  metric: 'm',
+  value: 1,
+  segments: { country: 'DE' },
+  timestamp: Date.parse('2001-02-03T04:05:06Z'),
+  receivedAt: Date.parse('2001-02-03T04:05:07Z'),
+};
+const streamRulesOf = (input: unknown) => {
+  const result = validateStreamEvent(input, 0, DEFAULT_EVENT_LIMITS);
+  return result.ok ? [] : result.rejections.map((r) => `${r.field}:${r.rule}`);
+};
+/** Every string field of the contract, as a function putting `text` into a valid event. */
+const STRING_FIELDS: [string, (text: string) => Record<string, unknown>][] = [
+  ['eventId', (text) => ({ eventId: text })],
+  ['type', (text) => ({ type: text })],
+  ['experimentId', (text) => ({ experimentId: text })],
+  ['variantId', (text) => ({ variantId: text })],
+  ['userId', (text) => ({ userId: text })],
+  ['metric', (text) => ({ metric: text })],
+  ['timestamp', (text) => ({ timestamp: text })],
+  ['segments.country', (text) => ({ segments: { country: text } })],
+];
+/** One UTF-16 code unit from the surrogate range: alone, it is ill-formed Unicode. */
+const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((unit) => String.fromCharCode(unit));
+/** Strings of any code points, often with lone surrogates (plain 'binary' strings rarely hold one). */
+const anyString = fc.string({
+  unit: fc.oneof(
+    fc.constantFrom('a', 'Z', '-', '7'),
+    loneSurrogate,
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }),
+  ),
+  maxLength: 20,
+});
+/** Every string in a JSON value, keys included. */
+const stringsIn = (value: unknown): string[] =>
+  typeof value === 'string'
+    ? [value]
+    : value !== null && typeof value === 'object'
+      ? Object.entries(value).flatMap(([key, inner]) => [key, ...stringsIn(inner)])
+      : [];
+/** Collector context with a window wide enough to reach the contract's date range. */
+const wideWindow = (now = NOW) => ({
+  ...context(3),
+  now,
+  limits: { ...DEFAULT_EVENT_LIMITS, maxAgeMs: 1e15, maxFutureMs: 1e15 },
+});
 
 describe('normalizeIncomingEvent', () => {
   it('normalises a valid event: defaults, receive time, serialised bytes', () => {
@@ -49,10 +102,12 @@ describe('normalizeIncomingEvent', () => {
   it.each([
     [{ ...valid, experimentId: 'x'.repeat(65) }, 'experimentId:max-length'],
     [{ ...valid, variantId: 'has space' }, 'variantId:pattern'],
-    [{ ...valid, userId: 'bell\u0007' }, 'userId:pattern'],
+    [{ ...valid, userId: 'bell\u0007' }, 'userId:control-character'],
     [{ ...valid, type: 'click' }, 'type:enum'],
     [{ ...valid, metric: undefined }, 'metric:required-for-conversion'],
     [{ ...valid, value: 1e13 }, 'value:range'],
+    [{ ...valid, value: MAX_EVENT_VALUE + 1 }, 'value:range'],
+    [{ ...valid, value: -MAX_EVENT_VALUE - 0.5 }, 'value:range'],
     [{ ...valid, value: '3' }, 'value:type'],
     [{ ...valid, timestamp: NOW - 8 * 24 * 3600 * 1000 }, 'timestamp:timestamp-too-old'],
     [{ ...valid, timestamp: NOW + 600_000 }, 'timestamp:timestamp-in-future'],
@@ -70,6 +125,122 @@ describe('normalizeIncomingEvent', () => {
     [null, '(event):type'],
   ])('rejects %j with %s', (input, expected) => {
     expect(rulesOf(input)).toContain(expected);
+  });
+
+  it('bounds |value| by MAX_EVENT_VALUE = 1e8, both ends included', () => {
+    expect(MAX_EVENT_VALUE).toBe(1e8);
+    expect(rulesOf({ ...valid, value: 1e8 })).toEqual([]);
+    expect(rulesOf({ ...valid, value: -1e8 })).toEqual([]);
+    expect(rulesOf({ ...valid, value: 100_000_001 })).toEqual(['value:range']);
+    expect(rulesOf({ ...valid, value: 1e12 })).toEqual(['value:range']);
+  });
+
+  it.each(STRING_FIELDS)('rejects a lone surrogate in %s as well-formed-unicode, naming the field', (field, put) => {
+    for (const lone of ['x\ud800', 'x\udbff', '\udc00x', 'x\udfff']) {
+      const result = normalizeIncomingEvent({ ...valid, ...put(lone) }, context(3));
+      expect(result.ok).toBe(false);
+      if (result.ok) return;
+      expect(result.rejections).toContainEqual({
+        index: 3,
+        field,
+        rule: 'well-formed-unicode',
+        message: expect.stringContaining('well-formed Unicode'),
+      });
+    }
+  });
+
+  it('no longer lets u\ud800 and u\udbff through as one user; a real surrogate pair is fine', () => {
+    expect(rulesOf({ ...valid, userId: 'u\ud800' })).toEqual(['userId:well-formed-unicode']);
+    expect(rulesOf({ ...valid, userId: 'u\udbff' })).toEqual(['userId:well-formed-unicode']);
+    expect(rulesOf({ ...valid, userId: 'u\ud83d\ude00' })).toEqual([]);
+    expect(rulesOf({ ...valid, segments: { country: 'Ελλάδα 🇬🇷' } })).toEqual([]);
+  });
+
+  it('rejects a segment dimension name with a lone surrogate, reporting a printable field', () => {
+    const result = normalizeIncomingEvent({ ...valid, segments: { 'k\ud800': 'v' } }, context(3));
+    expect(result.ok ? [] : result.rejections).toEqual([
+      expect.objectContaining({ field: 'segments.k\ufffd', rule: 'well-formed-unicode' }),
+    ]);
+  });
+
+  it.each([
+    ['C0', '\u0000'],
+    ['C0', '\u001f'],
+    ['DEL', '\u007f'],
+    ['C1', '\u0080'],
+    ['C1 (NEL)', '\u0085'],
+    ['C1', '\u009f'],
+  ])('rejects a %s control character in every id as control-character', (_kind, character) => {
+    expect(rulesOf({ ...valid, userId: `u${character}1` })).toEqual(['userId:control-character']);
+    expect(rulesOf({ ...valid, experimentId: `e${character}` })).toEqual(['experimentId:control-character']);
+    expect(rulesOf({ ...valid, variantId: `v${character}` })).toEqual(['variantId:control-character']);
+    expect(rulesOf({ ...valid, metric: `m${character}` })).toEqual(['metric:control-character']);
+    expect(rulesOf({ ...valid, segments: { [`k${character}`]: 'v' } })).toEqual([
+      `segments.k${character}:control-character`,
+    ]);
+  });
+
+  it.each(['\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2066', '\u2067', '\u2068', '\u2069'])(
+    'rejects the bidi control %j in every id as bidi-control',
+    (character) => {
+      expect(rulesOf({ ...valid, userId: `admin${character}nimda` })).toEqual(['userId:bidi-control']);
+      expect(rulesOf({ ...valid, experimentId: `e${character}` })).toEqual(['experimentId:bidi-control']);
+      expect(rulesOf({ ...valid, variantId: `v${character}` })).toEqual(['variantId:bidi-control']);
+      expect(rulesOf({ ...valid, metric: `m${character}` })).toEqual(['metric:bidi-control']);
+      expect(rulesOf({ ...valid, segments: { [`k${character}`]: 'v' } })).toEqual([
+        `segments.k${character}:bidi-control`,
+      ]);
+    },
+  );
+
+  it('keeps user ids free text: spaces, accents, emoji and other scripts are accepted', () => {
+    for (const userId of ['Jane Doe', 'josé@example.com', 'ユーザー', 'u-😀', 'ربيع\u200f']) {
+      expect(rulesOf({ ...valid, userId })).toEqual([]);
+    }
+  });
+
+  it('writes eventIds in one canonical form: lower case, so ABC… and abc… are the same event', () => {
+    const upper = normalizeIncomingEvent({ ...valid, eventId: '0B3C2C7E-8F4E-4B7A-9A51-0C1D2E3F4A5B' }, context());
+    const lower = normalizeIncomingEvent({ ...valid, eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b' }, context());
+    expect(upper.ok && upper.event.eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
+    expect(upper.ok && JSON.parse(upper.serialized).eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
+    expect(lower.ok && lower.event.eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
+    const generated = normalizeIncomingEvent(valid, {
+      ...context(),
+      newEventId: () => 'ABCDEF00-0000-7000-8000-00000000000A',
+    });
+    expect(generated.ok && generated.event.eventId).toBe('abcdef00-0000-7000-8000-00000000000a');
+  });
+
+  it('rejects timestamps outside [2000-01-01, 2100-01-01) UTC as date-range, before the receive-time window', () => {
+    expect(EVENT_TIME_MIN_MS).toBe(Date.parse('2000-01-01T00:00:00Z'));
+    expect(EVENT_TIME_END_MS).toBe(Date.parse('2100-01-01T00:00:00Z'));
+    const late = wideWindow(EVENT_TIME_END_MS - 1);
+    expect(rulesOf({ ...valid, timestamp: EVENT_TIME_MIN_MS - 1 }, wideWindow())).toEqual(['timestamp:date-range']);
+    expect(rulesOf({ ...valid, timestamp: '1999-12-31T23:59:59.999Z' }, wideWindow())).toEqual([
+      'timestamp:date-range',
+    ]);
+    expect(rulesOf({ ...valid, timestamp: EVENT_TIME_MIN_MS }, wideWindow())).toEqual([]);
+    expect(rulesOf({ ...valid, timestamp: EVENT_TIME_END_MS - 1 }, late)).toEqual([]);
+    expect(rulesOf({ ...valid, timestamp: EVENT_TIME_END_MS }, late)).toEqual(['timestamp:date-range']);
+    expect(rulesOf({ ...valid, timestamp: '2100-01-01T00:00:00Z' }, late)).toEqual(['timestamp:date-range']);
+    expect(rulesOf({ ...valid, timestamp: 8.64e15 + 1 }, late)).toEqual(['timestamp:date-range']);
+    // With the default window the date range is reported, not a misleading timestamp-in-future.
+    expect(rulesOf({ ...valid, timestamp: 9e15 })).toEqual(['timestamp:date-range']);
+    const result = normalizeIncomingEvent({ ...valid, timestamp: 9e15 }, context(3));
+    expect(result.ok ? '' : result.rejections[0]!.message).toContain('2100-01-01T00:00:00Z');
+  });
+
+  it('refuses to stamp a receivedAt outside the date range (a collector clock gone wrong)', () => {
+    const at = (now: number) => normalizeIncomingEvent({ ...valid, timestamp: now }, wideWindow(now));
+    const before = at(EVENT_TIME_MIN_MS - 1);
+    expect(before.ok ? [] : before.rejections.map((r) => `${r.field}:${r.rule}`)).toEqual([
+      'timestamp:date-range',
+      'receivedAt:date-range',
+    ]);
+    const after = normalizeIncomingEvent(valid, wideWindow(EVENT_TIME_END_MS));
+    expect(after.ok ? [] : after.rejections.map((r) => `${r.field}:${r.rule}`)).toContain('receivedAt:date-range');
+    expect(at(EVENT_TIME_MIN_MS).ok).toBe(true);
   });
 
   it('reports every missing required field by name', () => {
@@ -96,20 +267,28 @@ describe('normalizeIncomingEvent', () => {
       fc.anything(),
       fc.record(
         {
-          type: fc.oneof(fc.constantFrom('impression', 'conversion'), fc.string()),
-          experimentId: fc.oneof(fc.stringMatching(/^[a-z][a-z0-9-]{0,70}$/), fc.string(), fc.integer()),
-          variantId: fc.oneof(fc.constantFrom('a', 'b'), fc.string()),
-          userId: fc.oneof(fc.string({ maxLength: 140 }), fc.constant('')),
-          metric: fc.oneof(fc.constant('m'), fc.string()),
+          eventId: fc.oneof(
+            fc.uuid(),
+            fc.uuid().map((id) => id.toUpperCase()),
+            anyString,
+          ),
+          type: fc.oneof(fc.constantFrom('impression', 'conversion'), anyString),
+          experimentId: fc.oneof(fc.stringMatching(/^[a-z][a-z0-9-]{0,70}$/), anyString, fc.integer()),
+          variantId: fc.oneof(fc.constantFrom('a', 'b'), anyString),
+          userId: fc.oneof(fc.string({ maxLength: 140 }), anyString, fc.constant('')),
+          metric: fc.oneof(fc.constant('m'), anyString),
           value: fc.oneof(fc.double(), fc.integer(), fc.string()),
           timestamp: fc.oneof(
             fc.integer({ min: NOW - 1e10, max: NOW + 1e10 }),
+            fc.integer({ min: -1e16, max: 1e16 }),
             fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
-            fc.string(),
+            anyString,
           ),
-          segments: fc.dictionary(fc.string({ maxLength: 70 }), fc.oneof(fc.string({ maxLength: 70 }), fc.integer()), {
-            maxKeys: 12,
-          }),
+          segments: fc.dictionary(
+            fc.oneof(fc.string({ maxLength: 70 }), anyString),
+            fc.oneof(fc.string({ maxLength: 70 }), anyString, fc.integer()),
+            { maxKeys: 12 },
+          ),
           version: fc.oneof(fc.constant(1), fc.integer()),
         },
         { requiredKeys: [] },
@@ -120,6 +299,11 @@ describe('normalizeIncomingEvent', () => {
         const result = normalizeIncomingEvent(input, context(7));
         if (result.ok) {
           expect(validateStreamEvent(JSON.parse(result.serialized), 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
+          expect(stringsIn(JSON.parse(result.serialized)).every((text) => text.isWellFormed())).toBe(true);
+          expect(result.event.eventId).toBe(result.event.eventId.toLowerCase());
+          expect(Math.abs(result.event.value)).toBeLessThanOrEqual(MAX_EVENT_VALUE);
+          expect(result.event.timestamp).toBeGreaterThanOrEqual(EVENT_TIME_MIN_MS);
+          expect(result.event.timestamp).toBeLessThan(EVENT_TIME_END_MS);
         } else {
           expect(result.rejections.length).toBeGreaterThan(0);
           for (const rejection of result.rejections) {
@@ -135,24 +319,97 @@ describe('normalizeIncomingEvent', () => {
   });
 });
 
+describe('ill-formed Unicode is never accepted (property)', () => {
+  const loneSurrogate = fc.oneof(
+    fc.integer({ min: 0xd800, max: 0xdbff }).map((unit) => ({ unit, high: true })),
+    fc.integer({ min: 0xdc00, max: 0xdfff }).map((unit) => ({ unit, high: false })),
+  );
+  // Text around the lone surrogate that cannot pair with it (no surrogates at all).
+  const plainText = fc.string({ unit: 'grapheme-ascii', maxLength: 8 });
+  const illFormed = fc
+    .tuple(plainText, loneSurrogate, plainText)
+    .map(([before, { unit }, after]) => `${before}${String.fromCharCode(unit)}${after}`);
+
+  it('rejects any event with a lone surrogate in any string field, naming that field', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...STRING_FIELDS), illFormed, ([field, put], text) => {
+        expect(text.isWellFormed()).toBe(false);
+        const incoming = normalizeIncomingEvent({ ...valid, ...put(text) }, context(1));
+        expect(incoming.ok).toBe(false);
+        if (!incoming.ok)
+          expect(incoming.rejections).toContainEqual(expect.objectContaining({ field, rule: 'well-formed-unicode' }));
+        if (field === 'timestamp') return; // an epoch-ms integer on the stream
+        const onStream = validateStreamEvent({ ...streamEvent, ...put(text) }, 0, DEFAULT_EVENT_LIMITS);
+        expect(onStream.ok).toBe(false);
+        if (!onStream.ok)
+          expect(onStream.rejections).toContainEqual(expect.objectContaining({ field, rule: 'well-formed-unicode' }));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('accepts only strings that survive UTF-8 (what every store writes) unchanged, so no two users merge', () => {
+    fc.assert(
+      fc.property(anyString, anyString, (userId, country) => {
+        const result = normalizeIncomingEvent({ ...valid, userId, segments: { country } }, context());
+        if (!result.ok) return;
+        for (const text of [result.event.userId, result.event.segments?.['country'] ?? '']) {
+          expect(Buffer.from(text, 'utf8').toString('utf8')).toBe(text);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
 describe('validateStreamEvent', () => {
   it('accepts old events (no clock window on the stream) and rejects unnormalised ones', () => {
-    const streamEvent = {
-      version: 1,
-      eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b',
-      type: 'impression',
-      experimentId: 'e',
-      variantId: 'a',
-      userId: 'u',
-      value: 1,
-      timestamp: 1,
-      receivedAt: 2,
-    };
     expect(validateStreamEvent(streamEvent, 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
     const { eventId: _omitted, ...withoutEventId } = streamEvent;
     const result = validateStreamEvent(withoutEventId, 4, DEFAULT_EVENT_LIMITS);
     expect(result.ok ? [] : result.rejections).toEqual([
       expect.objectContaining({ index: 4, field: 'eventId', rule: 'required' }),
     ]);
+  });
+});
+
+describe('validateStreamEvent: the contract bounds every sink', () => {
+  it('rejects timestamp and receivedAt outside [2000-01-01, 2100-01-01) UTC as date-range', () => {
+    expect(streamRulesOf({ ...streamEvent, timestamp: 9e15 })).toEqual(['timestamp:date-range']);
+    expect(streamRulesOf({ ...streamEvent, timestamp: 8.64e15 + 1 })).toEqual(['timestamp:date-range']);
+    expect(streamRulesOf({ ...streamEvent, timestamp: EVENT_TIME_END_MS })).toEqual(['timestamp:date-range']);
+    expect(streamRulesOf({ ...streamEvent, timestamp: EVENT_TIME_MIN_MS - 1 })).toEqual(['timestamp:date-range']);
+    expect(streamRulesOf({ ...streamEvent, timestamp: 1, receivedAt: 2 })).toEqual([
+      'timestamp:date-range',
+      'receivedAt:date-range',
+    ]);
+    expect(streamRulesOf({ ...streamEvent, receivedAt: EVENT_TIME_END_MS })).toEqual(['receivedAt:date-range']);
+    expect(streamRulesOf({ ...streamEvent, timestamp: EVENT_TIME_MIN_MS, receivedAt: EVENT_TIME_END_MS - 1 })).toEqual(
+      [],
+    );
+  });
+
+  it('rejects |value| above MAX_EVENT_VALUE with the range rule', () => {
+    expect(streamRulesOf({ ...streamEvent, value: 1e8 })).toEqual([]);
+    expect(streamRulesOf({ ...streamEvent, value: -1e8 - 1 })).toEqual(['value:range']);
+    expect(streamRulesOf({ ...streamEvent, value: 5e11 })).toEqual(['value:range']);
+  });
+
+  it('rejects lone surrogates, control and bidi characters written by another producer', () => {
+    expect(streamRulesOf({ ...streamEvent, userId: 'u\ud800' })).toEqual(['userId:well-formed-unicode']);
+    expect(streamRulesOf({ ...streamEvent, segments: { country: '\udbffDE' } })).toEqual([
+      'segments.country:well-formed-unicode',
+    ]);
+    expect(streamRulesOf({ ...streamEvent, userId: 'u\u0085' })).toEqual(['userId:control-character']);
+    expect(streamRulesOf({ ...streamEvent, userId: 'u\u2067' })).toEqual(['userId:bidi-control']);
+  });
+
+  it('returns the eventId lower case, and the input itself when it already was', () => {
+    const upper = { ...streamEvent, eventId: streamEvent.eventId.toUpperCase() };
+    const fromUpper = validateStreamEvent(upper, 0, DEFAULT_EVENT_LIMITS);
+    expect(fromUpper.ok && fromUpper.event).toEqual(streamEvent);
+    expect(upper.eventId).toBe('0B3C2C7E-8F4E-4B7A-9A51-0C1D2E3F4A5B'); // the caller's object is untouched
+    const fromLower = validateStreamEvent(streamEvent, 0, DEFAULT_EVENT_LIMITS);
+    expect(fromLower.ok && fromLower.event).toBe(streamEvent);
   });
 });

@@ -9,7 +9,11 @@ import { Compile } from 'typebox/compile';
 import type { TLocalizedValidationError } from 'typebox/error';
 import type { EventLimits } from './config.js';
 import {
+  BIDI_CONTROL_CHARACTERS,
+  CONTROL_CHARACTERS,
   CURRENT_CONTRACT_VERSION,
+  EVENT_TIME_END_MS,
+  EVENT_TIME_MIN_MS,
   IncomingEventSchema,
   KEY_MAX_LENGTH,
   KEY_PATTERN,
@@ -19,10 +23,20 @@ import {
   type IncomingEvent,
   type StreamEvent,
 } from './event-contract.js';
+import { canonicalEventId } from './event-ids.js';
 
 const incomingValidator = Compile(IncomingEventSchema);
 const streamValidator = Compile(StreamEventSchema);
 const segmentKeyPattern = new RegExp(KEY_PATTERN);
+const controlCharacter = new RegExp(`[${CONTROL_CHARACTERS}]`);
+const bidiControlCharacter = new RegExp(`[${BIDI_CONTROL_CHARACTERS}]`);
+const controlOrBidiCharacter = new RegExp(`[${CONTROL_CHARACTERS}${BIDI_CONTROL_CHARACTERS}]`);
+/** Every string field of the contract (segments are checked key by key). */
+const STRING_FIELDS = ['eventId', 'type', 'experimentId', 'variantId', 'userId', 'metric', 'timestamp'] as const;
+/** The fields that are identifiers: no control or bidi characters (segment keys too). */
+const ID_FIELDS: ReadonlySet<string> = new Set(['experimentId', 'variantId', 'userId', 'metric']);
+const isoDate = (epochMs: number): string => new Date(epochMs).toISOString().replace('.000Z', 'Z');
+const EVENT_TIME_RANGE_TEXT = `[${isoDate(EVENT_TIME_MIN_MS)}, ${isoDate(EVENT_TIME_END_MS)})`;
 
 /** The outcome of validating one event: a normalised event, or the reasons it was refused. */
 export type EventValidation =
@@ -54,15 +68,36 @@ const RULE_BY_KEYWORD: Record<string, string> = {
   anyOf: 'type',
 };
 
-/** JSON-pointer path → dotted field name; an empty key shows as `""` so the field is never blank. */
+/**
+ * JSON-pointer path → dotted field name; an empty key shows as `""` so the field is never blank,
+ * and a key that is not well-formed Unicode shows with U+FFFD so the rejection itself is.
+ */
 const fieldName = (instancePath: string): string =>
   instancePath === ''
     ? '(event)'
     : instancePath
         .slice(1)
         .split('/')
-        .map((part) => (part === '' ? '""' : part.replaceAll('~1', '/').replaceAll('~0', '~')))
+        .map((part) => (part === '' ? '""' : part.replaceAll('~1', '/').replaceAll('~0', '~').toWellFormed()))
         .join('.');
+
+/** The rejection field of a segment dimension, printable whatever the key holds. */
+const segmentField = (key: string): string => `segments.${key.toWellFormed().slice(0, KEY_MAX_LENGTH)}`;
+
+/** No rejections: shared, so a valid event allocates nothing for the rules that passed. */
+const NONE: readonly EventRejection[] = Object.freeze([]);
+
+/** Keeps the first rejection of each field (the most specific rules are listed first); skips `undefined`. */
+function onePerField(...groups: (readonly EventRejection[] | EventRejection | undefined)[]): EventRejection[] {
+  const byField = new Map<string, EventRejection>();
+  for (const group of groups) {
+    if (group === undefined) continue;
+    for (const rejection of 'field' in group ? [group] : group) {
+      if (!byField.has(rejection.field)) byField.set(rejection.field, rejection);
+    }
+  }
+  return [...byField.values()];
+}
 
 /** Turns compiled-schema errors into one rejection per field, naming the rule it broke. */
 function rejectionsFromSchemaErrors(
@@ -104,6 +139,82 @@ function valueAt(input: unknown, key: string): unknown {
   return input !== null && typeof input === 'object' ? (input as Record<string, unknown>)[key] : undefined;
 }
 
+/** The character rule a string breaks, if any: well-formedness for every string, control/bidi for ids. */
+function characterRule(text: string, isId: boolean): { rule: string; message: string } | undefined {
+  if (!text.isWellFormed()) {
+    return { rule: 'well-formed-unicode', message: 'is not well-formed Unicode (it holds a lone surrogate)' };
+  }
+  if (!isId) return undefined;
+  if (controlCharacter.test(text)) {
+    return { rule: 'control-character', message: 'must not contain control characters (U+0000–U+001F, U+007F–U+009F)' };
+  }
+  if (bidiControlCharacter.test(text)) {
+    return {
+      rule: 'bidi-control',
+      message: 'must not contain bidi override or isolate characters (U+202A–U+202E, U+2066–U+2069)',
+    };
+  }
+  return undefined;
+}
+
+/**
+ * Character rules over every string field, checked before the schema so that a lone surrogate or a
+ * control character is reported as what it is (not as a generic `pattern`): two ill-formed strings
+ * can encode to the same bytes and merge two users into one.
+ */
+function checkStringCharacters(index: number, input: unknown): readonly EventRejection[] {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) return NONE;
+  const event = input as Record<string, unknown>;
+  let rejections: EventRejection[] | undefined;
+  for (const field of STRING_FIELDS) {
+    const text = event[field];
+    if (typeof text !== 'string') continue;
+    const broken = characterRule(text, ID_FIELDS.has(field));
+    if (broken) (rejections ??= []).push({ index, field, rule: broken.rule, message: `${field} ${broken.message}` });
+  }
+  const segments = event['segments'];
+  if (segments !== null && typeof segments === 'object' && !Array.isArray(segments)) {
+    for (const key in segments) {
+      if (!Object.hasOwn(segments, key)) continue;
+      const value: unknown = (segments as Record<string, unknown>)[key];
+      const brokenKey = characterRule(key, true);
+      const broken = brokenKey ?? (typeof value === 'string' ? characterRule(value, false) : undefined);
+      if (!broken) continue;
+      const field = segmentField(key);
+      const message = brokenKey ? `segment dimension name ${broken.message}` : `${field} ${broken.message}`;
+      (rejections ??= []).push({ index, field, rule: broken.rule, message });
+    }
+  }
+  return rejections ?? NONE;
+}
+
+/**
+ * The fast path's screen, for an event the schema accepted: could any character rule fail? The
+ * schema's ASCII pattern already keeps control and bidi characters out of experimentId, variantId
+ * and metric, so only well-formedness, the userId and the segment names are left to look at.
+ */
+function mayBreakCharacterRules(event: StreamEvent | IncomingEvent): boolean {
+  if (!event.userId.isWellFormed() || controlOrBidiCharacter.test(event.userId)) return true;
+  if (typeof event.timestamp === 'string' && !event.timestamp.isWellFormed()) return true;
+  // eventId, type, experimentId, variantId and metric matched an ASCII pattern or enum.
+  const segments = event.segments;
+  if (segments === undefined) return false;
+  for (const key in segments) {
+    if (!key.isWellFormed() || controlOrBidiCharacter.test(key) || !segments[key]!.isWellFormed()) return true;
+  }
+  return false;
+}
+
+/** Epoch-ms instants every sink can store (an index name of year 275760 is `NaN`): [2000-01-01, 2100-01-01). */
+function outsideDateRange(
+  index: number,
+  field: 'timestamp' | 'receivedAt',
+  epochMs: number,
+): EventRejection | undefined {
+  if (epochMs >= EVENT_TIME_MIN_MS && epochMs < EVENT_TIME_END_MS) return undefined;
+  return { index, field, rule: 'date-range', message: `${field} ${epochMs} is outside ${EVENT_TIME_RANGE_TEXT}` };
+}
+
 /** Cross-field and per-key rules JSON Schema cannot express; the same on the way in and on the stream. */
 function checkEventRules(
   index: number,
@@ -135,7 +246,7 @@ function checkEventRules(
     if (key.length > KEY_MAX_LENGTH || !segmentKeyPattern.test(key)) {
       rejections.push({
         index,
-        field: `segments.${key.slice(0, KEY_MAX_LENGTH)}`,
+        field: segmentField(key),
         rule: 'pattern',
         message: `segment dimension names must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
       });
@@ -144,11 +255,16 @@ function checkEventRules(
   return rejections;
 }
 
-/** The receive-time window: events too old or in the future are refused at the door. */
-function checkTimestampWindow(index: number, timestamp: number, ctx: NormalizeContext): EventRejection[] {
+/**
+ * The event's time: a real date inside the contract's range, and inside the receive-time window
+ * (events too old or in the future are refused at the door).
+ */
+function checkTimestamp(index: number, timestamp: number, ctx: NormalizeContext): EventRejection[] {
   if (Number.isNaN(timestamp)) {
     return [{ index, field: 'timestamp', rule: 'format', message: 'timestamp is not a valid date-time' }];
   }
+  const outOfRange = outsideDateRange(index, 'timestamp', timestamp);
+  if (outOfRange) return [outOfRange];
   if (timestamp < ctx.now - ctx.limits.maxAgeMs) {
     return [
       {
@@ -197,24 +313,27 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
   const versionProblem = unsupportedVersion(index, input);
   if (versionProblem) return { ok: false, rejections: [versionProblem] };
   if (!incomingValidator.Check(input)) {
-    return { ok: false, rejections: rejectionsFromSchemaErrors(index, incomingValidator.Errors(input), input) };
+    const schemaProblems = rejectionsFromSchemaErrors(index, incomingValidator.Errors(input), input);
+    return { ok: false, rejections: onePerField(checkStringCharacters(index, input), schemaProblems) };
   }
   const event = input;
+  const characterProblems = mayBreakCharacterRules(event) ? checkStringCharacters(index, event) : NONE;
   const timestamp =
     event.timestamp === undefined
       ? ctx.now
       : typeof event.timestamp === 'number'
         ? event.timestamp
         : Date.parse(event.timestamp);
-  const problems = [
-    ...checkEventRules(index, event, ctx.limits.maxSegments),
-    ...checkTimestampWindow(index, timestamp, ctx),
-  ];
-  if (problems.length > 0) return { ok: false, rejections: problems };
+  const ruleProblems = checkEventRules(index, event, ctx.limits.maxSegments);
+  const timeProblems = checkTimestamp(index, timestamp, ctx);
+  const clockProblem = outsideDateRange(index, 'receivedAt', ctx.now);
+  if (characterProblems.length > 0 || ruleProblems.length > 0 || timeProblems.length > 0 || clockProblem) {
+    return { ok: false, rejections: onePerField(characterProblems, ruleProblems, timeProblems, clockProblem) };
+  }
 
   const normalized: StreamEvent = {
     version: event.version ?? CURRENT_CONTRACT_VERSION,
-    eventId: event.eventId ?? ctx.newEventId(),
+    eventId: canonicalEventId(event.eventId ?? ctx.newEventId()),
     type: event.type,
     experimentId: event.experimentId,
     variantId: event.variantId,
@@ -245,7 +364,13 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
 
 /**
  * Validates an event read from the stream (already normalised by a collector, or written
- * by another producer). No clock window: replays of old data must still count.
+ * by another producer). No clock window: replays of old data must still count; but
+ * `timestamp` and `receivedAt` must lie in the contract's date range. The returned event's
+ * `eventId` is canonical (lower case); it is the input itself whenever it already was.
+ *
+ * @example
+ *   const result = validateStreamEvent(JSON.parse(text), 0, { maxSegments: 10 });
+ *   if (result.ok) index(result.event.eventId); // lower case, whatever the producer wrote
  */
 export function validateStreamEvent(
   input: unknown,
@@ -255,8 +380,17 @@ export function validateStreamEvent(
   const versionProblem = unsupportedVersion(index, input);
   if (versionProblem) return { ok: false, rejections: [versionProblem] };
   if (!streamValidator.Check(input)) {
-    return { ok: false, rejections: rejectionsFromSchemaErrors(index, streamValidator.Errors(input), input) };
+    const schemaProblems = rejectionsFromSchemaErrors(index, streamValidator.Errors(input), input);
+    return { ok: false, rejections: onePerField(checkStringCharacters(index, input), schemaProblems) };
   }
-  const rejections = checkEventRules(index, input, limits.maxSegments);
-  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, event: input };
+  const characterProblems = mayBreakCharacterRules(input) ? checkStringCharacters(index, input) : NONE;
+  const ruleProblems = checkEventRules(index, input, limits.maxSegments);
+  const timestampProblem = outsideDateRange(index, 'timestamp', input.timestamp);
+  const receivedAtProblem = outsideDateRange(index, 'receivedAt', input.receivedAt);
+  if (characterProblems.length > 0 || ruleProblems.length > 0 || timestampProblem || receivedAtProblem) {
+    const rejections = onePerField(characterProblems, ruleProblems, timestampProblem, receivedAtProblem);
+    return { ok: false, rejections };
+  }
+  const eventId = canonicalEventId(input.eventId);
+  return { ok: true, event: eventId === input.eventId ? input : { ...input, eventId } };
 }

@@ -89,6 +89,32 @@ describe('collector → kinesalite', () => {
     ]);
   });
 
+  it('refuses ill-formed Unicode, control and bidi characters in ids, and dates out of range; lower-cases eventIds', async () => {
+    const response = await h.post([
+      sampleEvent({ userId: 'canon', eventId: 'ABCDEF01-2345-4678-89AB-CDEF01234567' }),
+      sampleEvent({ userId: 'lone\ud800' }), // sent on the wire as the JSON escape \ud800
+      sampleEvent({ segments: { country: '\udbff' } }),
+      sampleEvent({ userId: 'nel\u0085' }),
+      sampleEvent({ variantId: 'b\u202e' }),
+      sampleEvent({ timestamp: 9e15 }),
+      sampleEvent({ type: 'conversion', metric: 'revenue', value: 1e12 }),
+    ]);
+    expect(response.status).toBe(202);
+    expect(response.body.accepted).toBe(1);
+    expect(
+      response.body.rejected.map((r: { index: number; field: string; rule: string }) => [r.index, r.field, r.rule]),
+    ).toEqual([
+      [1, 'userId', 'well-formed-unicode'],
+      [2, 'segments.country', 'well-formed-unicode'],
+      [3, 'userId', 'control-character'],
+      [4, 'variantId', 'bidi-control'],
+      [5, 'timestamp', 'date-range'],
+      [6, 'value', 'range'],
+    ]);
+    const written = (await h.streamEvents()).find((w) => w.partitionKey === 'canon');
+    expect(written?.event.eventId).toBe('abcdef01-2345-4678-89ab-cdef01234567');
+  });
+
   it('answers whole-request errors with a code: 400 unparseable, 400 no valid event, 415 media type, 404 route', async () => {
     const bad = await h.post('{"events": [');
     expect(bad.status).toBe(400);

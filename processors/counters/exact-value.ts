@@ -7,7 +7,7 @@
  * DynamoDB add up to the same total however the work was cut.
  *
  * Consequence for fractional values: a value is counted as `Number(value.toFixed(6))`
- * (0.1234567 counts as 0.123457). Integer values are exact up to the contract's 1e12 bound.
+ * (0.1234567 counts as 0.123457). Integer values are exact up to the contract's MAX_EVENT_VALUE (1e8).
  */
 
 /** Decimals kept from each event value; squares carry twice as many. */

@@ -117,7 +117,7 @@ describe.each<StoreKind>(['redis', 'embedded'])('counter sink state guarantees (
 
     // A takes the shard, reads its first batch, and stalls before its state step.
     await writerA.writeBatch(SHARD, []); // nothing: A is up
-    stale.pauseNextApply();
+    void stale.pauseNextApply();
     const staleWrite = writerA.writeBatch(SHARD, firstBatch!);
     await stale.arrived;
     // The lease moves to B, which processes both batches and commits past them (ann's memos are dropped).

@@ -77,6 +77,37 @@ describe('decodeShardBatch', () => {
     expect(decoded.deadLetters[0]!.data.toString()).toBe('{"not json');
   });
 
+  it('dead-letters what no sink can take: ill-formed Unicode or UTF-8, dates out of range, values above 1e8', () => {
+    // A valid event but for one byte of its userId that is not UTF-8 (it would decode as U+FFFD).
+    const invalidUtf8 = Buffer.from(JSON.stringify(sampleEvent({ userId: 'u@' })));
+    invalidUtf8[invalidUtf8.indexOf('u@') + 1] = 0xff;
+    const records = [
+      kinesisRecord('1', sampleEvent({ userId: 'u\ud800' })), // JSON.stringify writes the lone surrogate as \ud800
+      kinesisRecord('2', invalidUtf8),
+      kinesisRecord('3', sampleEvent({ timestamp: 9e15 })),
+      kinesisRecord('4', sampleEvent({ receivedAt: 0 })),
+      kinesisRecord('5', sampleEvent({ type: 'conversion', metric: 'revenue', value: 2e8 })),
+      kinesisRecord('6', sampleEvent({ userId: 'u\u202e' })),
+      kinesisRecord('7', sampleEvent({ userId: 'u\ud83d\ude00' })),
+    ];
+    const decoded = decodeShardBatch({ shardId: 's', records }, limits);
+    expect(decoded.deadLetters.map((d) => [d.id.sequenceNumber, d.reasons[0]?.field, d.reasons[0]?.rule])).toEqual([
+      ['1', 'userId', 'well-formed-unicode'],
+      ['2', '(event)', 'well-formed-unicode'],
+      ['3', 'timestamp', 'date-range'],
+      ['4', 'receivedAt', 'date-range'],
+      ['5', 'value', 'range'],
+      ['6', 'userId', 'bidi-control'],
+    ]);
+    expect(decoded.valid.map((v) => v.event.userId)).toEqual(['u\ud83d\ude00']);
+  });
+
+  it('gives an upper-case eventId its canonical lower-case form', () => {
+    const event = sampleEvent({ eventId: 'ABCDEF01-2345-4678-89AB-CDEF01234567' });
+    const decoded = decodeShardBatch({ shardId: 's', records: [kinesisRecord('1', event)] }, limits);
+    expect(decoded.valid.map((v) => v.event)).toEqual([{ ...event, eventId: 'abcdef01-2345-4678-89ab-cdef01234567' }]);
+  });
+
   it('never throws and accounts for every user record, whatever the bytes', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }), (payloads) => {

@@ -1,9 +1,12 @@
 /**
  * Bytes → contract-valid event, or the reasons it is not one. Pure: no clock, no I/O.
  * The size rule runs before parsing so an oversized record never costs a JSON.parse.
+ * Bytes that are not UTF-8 are refused rather than decoded with U+FFFD replacements (which
+ * would turn different user ids into the same one).
  * The hot path allocates nothing beyond the parsed event: the validator's result is
  * returned as is.
  */
+import { isUtf8 } from 'node:buffer';
 import type { EventLimits } from '../../common/config.js';
 import type { EventRejection, StreamEvent } from '../../common/event-contract.js';
 import { validateStreamEvent } from '../../common/validate-event.js';
@@ -18,8 +21,8 @@ const utf8 = (data: Uint8Array): string =>
   Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString();
 
 /**
- * Decodes and validates one user record's bytes. Never throws for bad input: bad JSON,
- * contract violations, oversized records and unknown versions come back as rejections in
+ * Decodes and validates one user record's bytes. Never throws for bad input: bad JSON or
+ * UTF-8, contract violations, oversized records and unknown versions come back as rejections in
  * `{ index, field, rule, message }` form. `index` is the user record's position in its batch.
  *
  * @example
@@ -30,6 +33,10 @@ export function decodeEvent(data: Uint8Array, index: number, limits: DecodeLimit
   if (data.byteLength > limits.maxEventBytes) {
     const message = `record is ${data.byteLength} bytes; the limit is ${limits.maxEventBytes}`;
     return { ok: false, rejections: [{ index, field: '(event)', rule: 'max-size', message }] };
+  }
+  if (!isUtf8(data)) {
+    const message = 'record is not valid UTF-8';
+    return { ok: false, rejections: [{ index, field: '(event)', rule: 'well-formed-unicode', message }] };
   }
   let parsed: unknown;
   try {
