@@ -1,8 +1,9 @@
 /**
  * DatabaseStack: Aurora PostgreSQL (experiment metadata; writer + readers, the query API
- * reads from the reader endpoint as DATABASE_REPLICA_URL) and ElastiCache Redis (results
- * cache and the processors' per-event claims). Credentials are generated into Secrets
- * Manager; nothing secret appears in a template.
+ * reads from the reader endpoint as DATABASE_REPLICA_URL), ElastiCache Redis (the query
+ * API's results cache, which may evict) and, apart from it, the processors' durable
+ * exactly-once state store on MemoryDB (processor-state-store.ts). Credentials are
+ * generated into Secrets Manager; nothing secret appears in a template.
  */
 import { Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -13,6 +14,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { POSTGRES_PORT, REDIS_PORT } from './network-stack.js';
 import type { PlatformConfig } from './platform-config.js';
+import { ProcessorStateStore, type StateStoreEndpoint } from './processor-state-store.js';
 
 /** Key of the Redis AUTH token inside its secret. */
 export const REDIS_TOKEN_KEY = 'authToken';
@@ -24,6 +26,8 @@ export interface DatabaseStackProps extends StackProps {
   readonly vpc: ec2.IVpc;
   readonly databaseSecurityGroup: ec2.ISecurityGroup;
   readonly cacheSecurityGroup: ec2.ISecurityGroup;
+  /** Group of the processors' state store; it admits only the processors (NetworkStack). */
+  readonly stateStoreSecurityGroup: ec2.ISecurityGroup;
   /** Group of the functions that reach the data tier; the rotation function runs in it. */
   readonly rotationSecurityGroup: ec2.ISecurityGroup;
 }
@@ -35,11 +39,14 @@ export interface CacheEndpoint {
   readonly authTokenSecret: secretsmanager.ISecret;
 }
 
-/** Aurora PostgreSQL cluster and Redis replication group, both private, encrypted and backed up. */
+/** Aurora PostgreSQL cluster, Redis cache and MemoryDB state store, all private, encrypted and backed up. */
 export class DatabaseStack extends Stack {
   readonly cluster: rds.DatabaseCluster;
   readonly databaseSecret: secretsmanager.ISecret;
+  /** The query API's results cache (may evict: never for state). */
   readonly cache: CacheEndpoint;
+  /** The processors' exactly-once state (durable, `noeviction`). */
+  readonly stateStore: StateStoreEndpoint;
 
   constructor(scope: Construct, id: string, props: DatabaseStackProps) {
     super(scope, id, props);
@@ -48,6 +55,11 @@ export class DatabaseStack extends Stack {
     if (!secret) throw new Error('Aurora cluster was created without a generated secret');
     this.databaseSecret = secret;
     this.cache = this.createRedis(props);
+    this.stateStore = new ProcessorStateStore(this, 'ProcessorState', {
+      config: props.config,
+      vpc: props.vpc,
+      securityGroup: props.stateStoreSecurityGroup,
+    }).endpoint;
   }
 
   private createAuroraCluster(props: DatabaseStackProps): rds.DatabaseCluster {
@@ -162,6 +174,8 @@ export class DatabaseStack extends Stack {
       description: 'Private subnets of the experimentation cache',
       subnetIds: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds,
     });
+    // The description below predates the processors' own state store (they no longer use this
+    // cache); it stays, because changing a parameter group's description replaces the group.
     const parameterGroup = new elasticache.CfnParameterGroup(this, 'CacheParameters', {
       cacheParameterGroupFamily: 'redis7',
       description: 'Cache and claims: evict only keys with a TTL, never claims without one',

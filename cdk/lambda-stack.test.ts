@@ -52,17 +52,52 @@ describe('LambdaStack', () => {
     }
     template.hasResourceProperties('AWS::Lambda::Function', {
       FunctionName: 'experimentation-event-processor',
-      VpcConfig: Match.objectLike({ SecurityGroupIds: [Match.anyValue()] }),
+      VpcConfig: Match.objectLike({ SecurityGroupIds: [Match.anyValue(), Match.anyValue()] }),
       Environment: {
         Variables: Match.objectLike({
           KINESIS_STREAM_NAME: Match.anyValue(),
           KINESIS_DLQ_STREAM_NAME: Match.anyValue(),
           DYNAMODB_TABLE_NAME: Match.anyValue(),
           OPENSEARCH_ENDPOINT: Match.anyValue(),
-          REDIS_URL: Match.anyValue(),
+          STATE_REDIS_URL: Match.anyValue(),
         }),
       },
     });
+  });
+
+  it('gives the Event Processor its durable state store as STATE_REDIS_URL, and no results cache', () => {
+    const processor = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { FunctionName: 'experimentation-event-processor' },
+      }),
+    )[0];
+    const variables = processor?.Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables).not.toHaveProperty('REDIS_URL');
+    expect(variables.PROCESSOR_STATE_STORE).toBe('redis');
+    const url = JSON.stringify(variables.STATE_REDIS_URL);
+    expect(url).toContain('rediss://experimentation-processors:');
+    expect(url).toContain('{{resolve:secretsmanager:');
+    expect(url).toMatch(/ProcessorStatePassword/);
+    expect(url).toMatch(/ProcessorStateCluster\w*ClusterEndpointAddress/);
+    expect(url).toContain(':6379');
+  });
+
+  it('puts the Event Processor, and no other compute, in the group the state store admits', () => {
+    const processorGroup = /ExportsOutputFnGetAttProcessorSecurityGroup/;
+    const processor = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { FunctionName: 'experimentation-event-processor' },
+      }),
+    )[0];
+    expect(JSON.stringify(processor?.Properties.VpcConfig.SecurityGroupIds)).toMatch(processorGroup);
+    const members = Object.values(synthesized.platform)
+      .filter((stack) => stack !== synthesized.platform.network)
+      .flatMap((stack) =>
+        Object.entries(synthesized.template(stack).toJSON().Resources as Record<string, unknown>)
+          .filter(([, resource]) => processorGroup.test(JSON.stringify(resource)))
+          .map(([id]) => `${stack.stackName}/${id}`),
+      );
+    expect(members).toEqual([expect.stringMatching(/^LambdaStack\/EventProcessor/)]);
   });
 
   it('scopes every permission to named resources (the only "*" is for VPC network interfaces)', () => {

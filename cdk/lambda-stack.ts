@@ -23,11 +23,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { API_KEYS_SECRET_KEY } from './api-stack.js';
 import { createBundledFunction } from './bundled-function.js';
-import type { CacheEndpoint } from './database-stack.js';
 import type { PlatformConfig } from './platform-config.js';
+import type { StateStoreEndpoint } from './processor-state-store.js';
 import { resourceNames } from './resource-names.js';
 import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
-import { redisUrl } from './service-environment.js';
+import { stateRedisUrl } from './service-environment.js';
 
 /** Handler modules, relative to the repository root. */
 export const LAMBDA_ENTRIES = {
@@ -40,12 +40,15 @@ export interface LambdaStackProps extends StackProps {
   readonly config: PlatformConfig;
   readonly vpc: ec2.IVpc;
   readonly lambdaSecurityGroup: ec2.ISecurityGroup;
+  /** The only group the processors' state store admits; the Event Processor alone joins it. */
+  readonly processorSecurityGroup: ec2.ISecurityGroup;
   readonly countersTable: dynamodb.ITableV2;
   readonly eventsStream: kinesis.IStream;
   readonly deadLetterStream: kinesis.IStream;
   /** The domain's endpoint; its paths are granted by name (streaming-stack.ts). */
   readonly searchDomainEndpoint: string;
-  readonly cache: CacheEndpoint;
+  /** The processors' durable exactly-once state (STATE_REDIS_URL). */
+  readonly stateStore: StateStoreEndpoint;
   readonly logGroup: logs.ILogGroup;
   /** Secret (JSON key `keys`) with the key the definition lookups present to the query API. */
   readonly internalApiKey: secretsmanager.ISecret;
@@ -110,7 +113,7 @@ export class LambdaStack extends Stack {
       timeout: Duration.minutes(2),
       logGroup: props.logGroup,
       vpc: props.vpc,
-      securityGroups: [props.lambdaSecurityGroup],
+      securityGroups: [props.lambdaSecurityGroup, props.processorSecurityGroup],
       environment: {
         KINESIS_STREAM_NAME: props.eventsStream.streamName,
         KINESIS_DLQ_STREAM_NAME: props.deadLetterStream.streamName,
@@ -119,9 +122,13 @@ export class LambdaStack extends Stack {
         DYNAMODB_CHECKPOINT_TABLE_NAME: config.tables.checkpointTableName,
         OPENSEARCH_ENDPOINT: `https://${props.searchDomainEndpoint}`,
         OPENSEARCH_INDEX_PREFIX: config.openSearch.indexPrefix,
-        // Lambda has no secret injection: the token is resolved at deploy time into the
+        // The exactly-once state lives in its own durable MemoryDB store, never in the results
+        // cache (no REDIS_URL here, so the processors cannot fall back to a store that evicts).
+        // Lambda has no secret injection: the password is resolved at deploy time into the
         // KMS-encrypted function configuration (see cdk/README.md, "Secrets").
-        REDIS_URL: redisUrl(props.cache),
+        STATE_REDIS_URL: stateRedisUrl(props.stateStore),
+        // A missing URL is then a start-up error, never a silent in-process store.
+        PROCESSOR_STATE_STORE: 'redis',
         LOG_LEVEL: 'info',
       },
     });

@@ -35,6 +35,62 @@ describe('MonitoringStack', () => {
     for (const alarm of all) expect(alarm.actions).toEqual([{ Ref: topicId }]);
   });
 
+  it('counts STATE_LOST lines of the processors’ log group and alarms on the first one', () => {
+    const [servicesGroupId] = Object.keys(
+      template.findResources('AWS::Logs::LogGroup', {
+        Properties: { LogGroupName: '/experimentation-platform/services' },
+      }),
+    );
+    const filters = Object.values(
+      template.findResources('AWS::Logs::MetricFilter', {
+        Properties: { MetricTransformations: [Match.objectLike({ MetricName: 'StateLost' })] },
+      }),
+    );
+    expect(filters).toHaveLength(1);
+    expect(filters[0]?.Properties.LogGroupName).toEqual({ Ref: servicesGroupId });
+    expect(filters[0]?.Properties.FilterPattern).toContain('$.err.code = "STATE_LOST"');
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'StateLost',
+      Namespace: 'ExperimentationPlatform',
+      Statistic: 'Sum',
+      Period: 60,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [{ Ref: topicId }],
+    });
+  });
+
+  it('alarms on the state store’s memory, evictions and replication lag, to the SNS topic', () => {
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    const onStateStore = (metricName: string) =>
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) => {
+        const metrics = (alarm.Properties.Metrics ?? []) as { Expression?: string }[];
+        return metrics.some(
+          (metric) =>
+            metric.Expression?.includes(`(${metricName})`) === true &&
+            metric.Expression.includes('"AWS/MemoryDB"') &&
+            metric.Expression.includes("ClusterName = 'experimentation-processor-state'"),
+        );
+      });
+    const expectations = [
+      ['DatabaseMemoryUsagePercentage', 80],
+      ['Evictions', 0],
+      ['ReplicationLag', 5],
+    ] as const;
+    for (const [metricName, threshold] of expectations) {
+      const alarms = onStateStore(metricName);
+      expect(alarms, metricName).toHaveLength(1);
+      expect(alarms[0]?.Properties).toMatchObject({
+        Threshold: threshold,
+        ComparisonOperator: 'GreaterThanThreshold',
+        AlarmActions: [{ Ref: topicId }],
+      });
+    }
+  });
+
   it('encrypts the alarm topic and requires TLS to publish', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {

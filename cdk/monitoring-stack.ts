@@ -1,6 +1,7 @@
 /**
  * MonitoringStack: the platform's log groups, the alarm topic, the operations dashboard
- * and the alarms on the pipeline. It deploys before the stacks it watches, because they log
+ * and the alarms on the pipeline and on the processors' state store (lost state, memory,
+ * evictions, replica lag). It deploys before the stacks it watches, because they log
  * into its groups, so it names their metrics through resource-names.ts rather than
  * references. Alarms on the load balancers live beside them in ApiStack (CodeDeploy rolls
  * back on them too) and publish to this topic.
@@ -26,6 +27,12 @@ const ITERATOR_AGE_ALARM_MS = 60_000;
 const ERROR_RATE_ALARM_PERCENT = 1;
 /** p99 duration of one processor batch; beyond it the mapping starts to lag. */
 const PROCESSOR_P99_ALARM_MS = 10_000;
+/** Error code the processors log (pino `err.code`) when their state store lost data. */
+export const STATE_LOST_CODE = 'STATE_LOST';
+/** Memory use of a state-store node that calls for a bigger node type (it never evicts: full means refused writes). */
+const STATE_MEMORY_ALARM_PERCENT = 80;
+/** A replica this far behind its primary (seconds) is not a safe failover target. */
+const STATE_REPLICATION_LAG_ALARM_SECONDS = 5;
 
 export interface MonitoringStackProps extends StackProps {
   readonly config: PlatformConfig;
@@ -52,8 +59,11 @@ export class MonitoringStack extends Stack {
     this.alarmTopic = this.createAlarmTopic(config);
     this.routeOperationalFailuresToErrorLog(names);
     const errorLines = this.errorLogLineMetric();
+    const stateLost = this.stateLostMetric();
     this.createAlarms(names, config, errorLines);
+    this.createStateStoreAlarms(names, stateLost);
     this.dashboard = this.createDashboard(names, config, errorLines);
+    this.dashboard.addWidgets(...stateStoreWidgets(names.stateStore.cluster, stateLost));
   }
 
   private createLogGroups(names: ResourceNames, config: PlatformConfig): PlatformLogGroups {
@@ -155,6 +165,81 @@ export class MonitoringStack extends Stack {
       statistic: 'Sum',
       period: Duration.minutes(5),
     });
+  }
+
+  /**
+   * Lines of the processors' log group that report lost state: the pino error line
+   * `{"level":…,"err":{"code":"STATE_LOST",…}}` (Lambda keeps JSON lines as they are), or a
+   * line carrying the code at the top level.
+   */
+  private stateLostMetric(): cloudwatch.Metric {
+    const metricName = 'StateLost';
+    new logs.MetricFilter(this, 'StateLostLines', {
+      logGroup: this.logGroups.services,
+      filterPattern: logs.FilterPattern.any(
+        logs.FilterPattern.stringValue('$.err.code', '=', STATE_LOST_CODE),
+        logs.FilterPattern.stringValue('$.code', '=', STATE_LOST_CODE),
+      ),
+      metricNamespace: PLATFORM_METRIC_NAMESPACE,
+      metricName,
+      metricValue: '1',
+    });
+    return new cloudwatch.Metric({
+      namespace: PLATFORM_METRIC_NAMESPACE,
+      metricName,
+      statistic: 'Sum',
+      period: Duration.minutes(1),
+    });
+  }
+
+  /**
+   * The exactly-once state store: lost state (the processors stopped), memory running out
+   * (it never evicts, so a full node refuses writes), evictions (must stay 0 under
+   * `noeviction`; anything else is a misconfigured store) and replica lag (a failover
+   * target behind its primary). MemoryDB publishes per node; the Metrics Insights queries
+   * take the worst node of the cluster, whichever is primary after a failover.
+   */
+  private createStateStoreAlarms(names: ResourceNames, stateLost: cloudwatch.Metric): void {
+    const cluster = names.stateStore.cluster;
+    const alarms = [
+      new cloudwatch.Alarm(this, 'StateLostAlarm', {
+        alarmDescription: `The event processors detected lost exactly-once state (${STATE_LOST_CODE}) and stopped; find what emptied or replaced the store before restarting them`,
+        metric: stateLost,
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'StateStoreMemoryAlarm', {
+        alarmDescription: `A node of the state store ${cluster} uses over ${STATE_MEMORY_ALARM_PERCENT}% of its memory; move to a bigger node type (cdk/README.md, Sizing)`,
+        metric: stateStoreMetric(cluster, 'MAX', 'DatabaseMemoryUsagePercentage', Duration.minutes(5)),
+        threshold: STATE_MEMORY_ALARM_PERCENT,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'StateStoreEvictionsAlarm', {
+        alarmDescription: `The state store ${cluster} evicted keys: it must run maxmemory-policy noeviction; state was lost`,
+        metric: stateStoreMetric(cluster, 'SUM', 'Evictions', Duration.minutes(1)),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+      new cloudwatch.Alarm(this, 'StateStoreReplicationLagAlarm', {
+        alarmDescription: `A replica of the state store ${cluster} lags its primary by over ${STATE_REPLICATION_LAG_ALARM_SECONDS} s`,
+        metric: stateStoreMetric(cluster, 'MAX', 'ReplicationLag', Duration.minutes(1)),
+        threshold: STATE_REPLICATION_LAG_ALARM_SECONDS,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      }),
+    ];
+    const notify = new actions.SnsAction(this.alarmTopic);
+    for (const alarm of alarms) {
+      alarm.addAlarmAction(notify);
+      alarm.addOkAction(notify);
+    }
   }
 
   private createAlarms(names: ResourceNames, config: PlatformConfig, errorLines: cloudwatch.Metric): void {
@@ -299,6 +384,44 @@ function lambdaMetrics(functionName: string) {
       statistic,
       period: Duration.minutes(1),
     });
+}
+
+/**
+ * The worst node of a MemoryDB cluster as one series: a Metrics Insights query over every
+ * `AWS/MemoryDB` series of the cluster (per-node and any cluster-wide ones), so node
+ * replacements and failovers need no alarm change.
+ */
+function stateStoreMetric(
+  clusterName: string,
+  aggregate: 'MAX' | 'SUM',
+  metricName: string,
+  period: Duration,
+): cloudwatch.MathExpression {
+  return new cloudwatch.MathExpression({
+    expression: `SELECT ${aggregate}(${metricName}) FROM "AWS/MemoryDB" WHERE ClusterName = '${clusterName}'`,
+    usingMetrics: {},
+    period,
+    label: `${clusterName} ${metricName} (${aggregate.toLowerCase()} over nodes)`,
+  });
+}
+
+/** Dashboard row of the processors' state store. */
+function stateStoreWidgets(clusterName: string, stateLost: cloudwatch.Metric): cloudwatch.IWidget[] {
+  const minute = Duration.minutes(1);
+  return [
+    new cloudwatch.GraphWidget({
+      title: 'Processor state store memory (%)',
+      left: [stateStoreMetric(clusterName, 'MAX', 'DatabaseMemoryUsagePercentage', minute)],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({
+      title: 'Processor state store evictions and replication lag',
+      left: [stateStoreMetric(clusterName, 'SUM', 'Evictions', minute)],
+      right: [stateStoreMetric(clusterName, 'MAX', 'ReplicationLag', minute)],
+      width: 8,
+    }),
+    new cloudwatch.GraphWidget({ title: 'Processor state lost (log lines)', left: [stateLost], width: 8 }),
+  ];
 }
 
 function streamMetric(streamName: string, metricName: string): cloudwatch.Metric {

@@ -65,13 +65,35 @@ describe('NetworkStack', () => {
     expect(ports('CacheSecurityGroup')).toEqual([REDIS_PORT]);
     expect(ports('SearchSecurityGroup')).toEqual([443]);
     expect(ports('ServiceSecurityGroup').sort()).toEqual([QUERY_API_PORT, INGEST_PORT].sort());
-    for (const prefix of ['DatabaseSecurityGroup', 'CacheSecurityGroup', 'SearchSecurityGroup']) {
+    expect(ports('StateStoreSecurityGroup')).toEqual([REDIS_PORT]);
+    for (const prefix of [
+      'DatabaseSecurityGroup',
+      'CacheSecurityGroup',
+      'SearchSecurityGroup',
+      'StateStoreSecurityGroup',
+    ]) {
       for (const rule of ingressOf(prefix)) expect(rule.source).toHaveProperty('Fn::GetAtt');
     }
   });
 
+  it('admits only the processors to the state store, and the processors no longer to the results cache', () => {
+    const sourceGroups = (prefix: string) =>
+      ingressOf(prefix).map((rule) => (rule.source as { 'Fn::GetAtt': string[] })['Fn::GetAtt'][0]);
+    const processorGroupId = Object.keys(template.findResources('AWS::EC2::SecurityGroup')).find((id) =>
+      id.startsWith('ProcessorSecurityGroup'),
+    );
+    expect(processorGroupId).toBeDefined();
+    expect(sourceGroups('StateStoreSecurityGroup')).toEqual([processorGroupId]);
+    expect(sourceGroups('CacheSecurityGroup').every((id) => id?.startsWith('ServiceSecurityGroup'))).toBe(true);
+  });
+
   it('does not let data tiers open connections outward', () => {
-    for (const prefix of ['DatabaseSecurityGroup', 'CacheSecurityGroup', 'SearchSecurityGroup']) {
+    for (const prefix of [
+      'DatabaseSecurityGroup',
+      'CacheSecurityGroup',
+      'SearchSecurityGroup',
+      'StateStoreSecurityGroup',
+    ]) {
       const [group] = Object.entries(template.findResources('AWS::EC2::SecurityGroup')).filter(([id]) =>
         id.startsWith(prefix),
       );

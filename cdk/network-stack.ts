@@ -1,6 +1,7 @@
 /**
  * NetworkStack: the VPC (public subnets for the load balancers and NAT, private subnets
- * for everything else) and one security group per tier. All rules between tiers live here,
+ * for everything else) and one security group per tier (the processors' state store admits
+ * one group only, which only the processors' compute joins). All rules between tiers live here,
  * so no other stack edits a group it does not own (that is how cross-stack cycles start).
  */
 import { Stack, Validations, type StackProps } from 'aws-cdk-lib';
@@ -30,6 +31,13 @@ export interface TierSecurityGroups {
   readonly database: ec2.SecurityGroup;
   readonly cache: ec2.SecurityGroup;
   readonly search: ec2.SecurityGroup;
+  /**
+   * The processors' compute (today the Event Processor Lambda): the only group the state
+   * store admits. Nothing else joins it, so "from this group" means "from the processors".
+   */
+  readonly processors: ec2.SecurityGroup;
+  /** The processors' exactly-once state store (MemoryDB): Redis only from `processors`. */
+  readonly stateStore: ec2.SecurityGroup;
 }
 
 /** VPC over the configured AZs (two by default) with NAT, flow logs, a DynamoDB gateway endpoint and the tier security groups. */
@@ -72,6 +80,8 @@ export class NetworkStack extends Stack {
     const database = group('DatabaseSecurityGroup', 'Aurora PostgreSQL', false);
     const cache = group('CacheSecurityGroup', 'ElastiCache Redis', false);
     const search = group('SearchSecurityGroup', 'OpenSearch domain', false);
+    const processors = group('ProcessorSecurityGroup', 'Event processors: the only clients of the state store', false);
+    const stateStore = group('StateStoreSecurityGroup', 'MemoryDB exactly-once state of the processors', false);
 
     loadBalancer.addIngressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(HTTPS_PORT), 'HTTPS from producers and analysts');
     loadBalancer.addIngressRule(
@@ -85,8 +95,10 @@ export class NetworkStack extends Stack {
     }
     database.addIngressRule(services, ec2.Port.tcp(POSTGRES_PORT), 'PostgreSQL from the services');
     database.addIngressRule(lambdas, ec2.Port.tcp(POSTGRES_PORT), 'PostgreSQL from the functions');
+    // The results cache serves the query API only; the processors' state has its own store.
     cache.addIngressRule(services, ec2.Port.tcp(REDIS_PORT), 'Redis from the services');
-    cache.addIngressRule(lambdas, ec2.Port.tcp(REDIS_PORT), 'Redis from the functions');
+    stateStore.addIngressRule(processors, ec2.Port.tcp(REDIS_PORT), 'Redis (TLS) from the event processors only');
+    processors.addEgressRule(stateStore, ec2.Port.tcp(REDIS_PORT), 'to the state store');
     search.addIngressRule(services, ec2.Port.tcp(HTTPS_PORT), 'OpenSearch from the query API');
     search.addIngressRule(lambdas, ec2.Port.tcp(HTTPS_PORT), 'OpenSearch bulk indexing from the event processor');
 
@@ -96,6 +108,6 @@ export class NetworkStack extends Stack {
       id: 'AwsSolutions-EC23',
       reason: 'Public HTTPS entry point: only 443 is open to the internet; TLS is terminated with an ACM certificate.',
     });
-    return { loadBalancer, services, lambdas, database, cache, search };
+    return { loadBalancer, services, lambdas, database, cache, search, processors, stateStore };
   }
 }

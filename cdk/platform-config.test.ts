@@ -13,6 +13,7 @@ describe('loadPlatformConfig', () => {
       database: { instanceType: 'r6g.large', readers: 1, backupRetentionDays: 7, cacheNodeType: 'cache.t3.medium' },
       services: { cpu: 2048, memoryMiB: 4096, minTasks: 2, maxTasks: 10 },
       openSearch: { dataNodes: 1, masterNodes: 0 },
+      stateStore: { nodeType: 'db.t4g.small', replicas: 1 },
       retainData: false,
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -42,8 +43,28 @@ describe('loadPlatformConfig', () => {
     expect(config).toMatchObject({
       network: { natGateways: 2 },
       openSearch: { dataNodes: 2, masterNodes: 3 },
+      stateStore: { nodeType: 'db.r7g.xlarge', replicas: 1 },
       retainData: true,
     });
+  });
+
+  it('sizes the state store per stage, from context or STATE_NODE_TYPE, always with a replica', () => {
+    expect(
+      loadPlatformConfig(fromContext({ stage: 'prod' }), { STATE_NODE_TYPE: 'db.r7g.2xlarge' }).stateStore,
+    ).toEqual({
+      nodeType: 'db.r7g.2xlarge',
+      replicas: 1,
+    });
+    expect(loadPlatformConfig(fromContext({ stateNodeType: 'db.r7g.large', stateReplicas: 2 }), {}).stateStore).toEqual(
+      {
+        nodeType: 'db.r7g.large',
+        replicas: 2,
+      },
+    );
+    expect(() => loadPlatformConfig(fromContext({ stateNodeType: 'cache.r7g.large' }), {})).toThrow(
+      /stateNodeType \(STATE_NODE_TYPE\)=cache\.r7g\.large: expected a MemoryDB node type/,
+    );
+    expect(() => loadPlatformConfig(fromContext({ stateReplicas: 0 }), {})).toThrow(/stateReplicas=0/);
   });
 
   it('rejects unusable values naming the setting', () => {

@@ -60,6 +60,16 @@ export interface PlatformConfig {
     readonly cognitoUserPoolId?: string;
     readonly cognitoClientId?: string;
   };
+  /**
+   * The processors' exactly-once state store (MemoryDB, one shard). Size it with the rule in
+   * cdk/README.md ("Sizing the state store"): it never evicts, so a full node refuses writes.
+   */
+  readonly stateStore: {
+    /** MemoryDB node type (`db.*`); every node holds the whole data set. */
+    readonly nodeType: string;
+    /** Replicas of the shard (≥ 1: one in another AZ takes over on failure). */
+    readonly replicas: number;
+  };
   readonly processor: {
     readonly memoryMiB: number;
     readonly batchSize: number;
@@ -90,9 +100,25 @@ interface Setting {
 
 /** Stage defaults: prod is what the issue documents; dev keeps the shape but shrinks the bill. */
 const STAGE_DEFAULTS = {
-  dev: { natGateways: 1, openSearchDataNodes: 1, openSearchMasterNodes: 0, openSearchInstance: 't3.small.search' },
-  prod: { natGateways: 2, openSearchDataNodes: 2, openSearchMasterNodes: 3, openSearchInstance: 'r6g.large.search' },
+  dev: {
+    natGateways: 1,
+    openSearchDataNodes: 1,
+    openSearchMasterNodes: 0,
+    openSearchInstance: 't3.small.search',
+    stateNodeType: 'db.t4g.small',
+  },
+  // db.r7g.xlarge (26.32 GiB): 5 M users and 50 M events a day need ~11.1 GiB (cdk/README.md, "Sizing the state store").
+  prod: {
+    natGateways: 2,
+    openSearchDataNodes: 2,
+    openSearchMasterNodes: 3,
+    openSearchInstance: 'r6g.large.search',
+    stateNodeType: 'db.r7g.xlarge',
+  },
 } as const;
+
+/** MemoryDB node types are `db.<family>.<size>`; an ElastiCache `cache.*` type here is a mistake. */
+const MEMORYDB_NODE_TYPE = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
 
 /**
  * Resolves the configuration. Throws with the key and the rule when a value is unusable,
@@ -191,6 +217,10 @@ export function loadPlatformConfig(
       cognitoUserPoolId: read({ context: 'cognitoUserPoolId', env: 'COGNITO_USER_POOL_ID' }),
       cognitoClientId: read({ context: 'cognitoClientId', env: 'COGNITO_CLIENT_ID' }),
     },
+    stateStore: {
+      nodeType: text({ context: 'stateNodeType', env: 'STATE_NODE_TYPE' }, defaults.stateNodeType),
+      replicas: integer({ context: 'stateReplicas' }, 1, 1, 5),
+    },
     processor: {
       memoryMiB: integer({ context: 'processorMemoryMiB' }, 1024, 128, 10_240),
       batchSize: integer({ context: 'processorBatchSize' }, 100, 1, 10_000),
@@ -214,6 +244,11 @@ export function loadPlatformConfig(
   if (config.services.minTasks > config.services.maxTasks) {
     throw new Error(
       `Invalid CDK setting serviceMinTasks=${config.services.minTasks}: above serviceMaxTasks=${config.services.maxTasks}`,
+    );
+  }
+  if (!MEMORYDB_NODE_TYPE.test(config.stateStore.nodeType)) {
+    throw new Error(
+      `Invalid CDK setting stateNodeType (STATE_NODE_TYPE)=${config.stateStore.nodeType}: expected a MemoryDB node type such as db.r7g.xlarge`,
     );
   }
   if (config.processor.maxRecordAgeHours > config.streams.retentionHours) {

@@ -65,10 +65,11 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
   });
   const database = new DatabaseStack(app, 'DatabaseStack', {
     ...common,
-    description: 'Aurora PostgreSQL metadata and Redis cache',
+    description: 'Aurora PostgreSQL metadata, Redis results cache, MemoryDB processor state',
     vpc: network.vpc,
     databaseSecurityGroup: network.securityGroups.database,
     cacheSecurityGroup: network.securityGroups.cache,
+    stateStoreSecurityGroup: network.securityGroups.stateStore,
     rotationSecurityGroup: network.securityGroups.lambdas,
   });
   const monitoring = new MonitoringStack(app, 'MonitoringStack', {
@@ -94,11 +95,12 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
     description: 'Event Processor, Assignment and Flag Evaluation functions',
     vpc: network.vpc,
     lambdaSecurityGroup: network.securityGroups.lambdas,
+    processorSecurityGroup: network.securityGroups.processors,
     countersTable: dynamo.countersTable,
     eventsStream: streaming.eventsStream,
     deadLetterStream: streaming.deadLetterStream,
     searchDomainEndpoint: streaming.searchDomain.domainEndpoint,
-    cache: database.cache,
+    stateStore: database.stateStore,
     logGroup: monitoring.logGroups.services,
     internalApiKey: api.internalApiKey,
     entries: entries.lambdas,

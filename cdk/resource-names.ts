@@ -10,6 +10,8 @@ export interface ResourceNames {
   readonly logGroups: { readonly api: string; readonly services: string; readonly errors: string };
   readonly functions: { readonly eventProcessor: string; readonly assignment: string; readonly flagEvaluation: string };
   readonly processorFailureQueue: string;
+  /** The processors' MemoryDB state store: its cluster (the metrics' `ClusterName`), user and ACL. */
+  readonly stateStore: { readonly cluster: string; readonly user: string; readonly acl: string };
   readonly cluster: string;
   readonly services: { readonly queryApi: string; readonly collector: string };
 }
@@ -29,6 +31,11 @@ export function resourceNames(config: Pick<PlatformConfig, 'prefix'>): ResourceN
       flagEvaluation: `${prefix}-flag-evaluation`,
     },
     processorFailureQueue: `${prefix}-event-processor-failures`,
+    stateStore: {
+      cluster: `${prefix}-processor-state`,
+      user: `${prefix}-processors`,
+      acl: `${prefix}-processors`,
+    },
     cluster: `${prefix}-services`,
     services: { queryApi: `${prefix}-query-api`, collector: `${prefix}-collector` },
   };
