@@ -74,6 +74,7 @@ describe('LambdaStack', () => {
     const variables = processor?.Properties.Environment.Variables as Record<string, unknown>;
     expect(variables).not.toHaveProperty('REDIS_URL');
     expect(variables.PROCESSOR_STATE_STORE).toBe('redis');
+    expect(variables.STATE_REDIS_CLUSTER).toBe('true');
     const url = JSON.stringify(variables.STATE_REDIS_URL);
     expect(url).toContain('rediss://experimentation-processors:');
     expect(url).toContain('{{resolve:secretsmanager:');

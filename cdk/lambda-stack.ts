@@ -129,6 +129,8 @@ export class LambdaStack extends Stack {
         STATE_REDIS_URL: stateRedisUrl(props.stateStore),
         // A missing URL is then a start-up error, never a silent in-process store.
         PROCESSOR_STATE_STORE: 'redis',
+        // MemoryDB speaks only the cluster protocol; the processors key every state key under one hash tag.
+        STATE_REDIS_CLUSTER: 'true',
         LOG_LEVEL: 'info',
       },
     });

@@ -66,6 +66,8 @@ const EnvSchema = Type.Object({
   PROCESSOR_STATE_DIR: Type.String({ minLength: 1, default: '.local-data/state' }),
   /** The state store's own Redis (MemoryDB, noeviction); falls back to REDIS_URL for local runs. */
   STATE_REDIS_URL: Type.Optional(Url),
+  /** The state store speaks the Redis cluster protocol (MemoryDB always does). */
+  STATE_REDIS_CLUSTER: Type.Boolean({ default: false }),
 });
 
 /** Structured, frozen configuration handed to every component. */
@@ -115,6 +117,7 @@ export interface Config {
     readonly state: {
       readonly kind?: 'redis' | 'embedded' | 'in-process';
       readonly redisUrl?: string;
+      readonly redisCluster: boolean;
       readonly directory: string;
     };
   };
@@ -252,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       state: {
         kind: e.PROCESSOR_STATE_STORE ?? (stateRedisUrl ? 'redis' : undefined),
         redisUrl: stateRedisUrl,
+        redisCluster: e.STATE_REDIS_CLUSTER,
         directory: e.PROCESSOR_STATE_DIR,
       },
     },

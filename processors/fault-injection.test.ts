@@ -145,7 +145,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         REDIS_URL: inject('redisUrl'),
         PROCESSOR_BATCH_MAX_RECORDS: '25',
       });
-      redisPrefixes.push(`xc:${config.dynamodb.countersTable}:`);
+      redisPrefixes.push(`xc:{${config.dynamodb.countersTable}}:`);
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
       await ensureLocalResources(config, kinesis, dynamo);

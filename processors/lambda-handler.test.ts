@@ -66,6 +66,7 @@ describe('Lambda handler (kinesalite + dynalite; the event source mapping is sim
       KINESIS_DLQ_STREAM_NAME: config.kinesis.dlqStreamName,
       DYNAMODB_TABLE_NAME: config.dynamodb.countersTable,
       DYNAMODB_CHECKPOINT_TABLE_NAME: config.dynamodb.checkpointTable,
+      PROCESSOR_STATE_STORE: 'in-process',
       LOG_LEVEL: 'silent',
     });
     delete process.env.OPENSEARCH_ENDPOINT;

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { StreamEvent } from '../common/event-contract.js';
@@ -50,6 +53,35 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
     },
   );
 
+  it(
+    'as a child process, refuses to start without a durable state store, naming the variables',
+    { timeout: 60_000 },
+    async () => {
+      const config = testConfig();
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        AWS_ENDPOINT_URL_KINESIS: config.aws.kinesisEndpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: config.aws.dynamodbEndpoint,
+        KINESIS_STREAM_NAME: config.kinesis.streamName,
+        DYNAMODB_TABLE_NAME: config.dynamodb.countersTable,
+        PROCESSORS_METRICS_PORT: '0',
+      };
+      for (const name of ['PROCESSOR_STATE_STORE', 'STATE_REDIS_URL', 'REDIS_URL']) delete env[name];
+      const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+      expect(code).not.toBe(0);
+      expect(output).toMatch(/CONFIG_INVALID|durable exactly-once state store/);
+      expect(output).toContain('STATE_REDIS_URL');
+      expect(output).toContain('PROCESSOR_STATE_STORE=embedded');
+    },
+  );
+
   it('as a child process, exits 0 on SIGTERM after checkpointing what it read', { timeout: 90_000 }, async () => {
     const config = testConfig({ KINESIS_SHARD_COUNT: '1' });
     const env = {
@@ -65,6 +97,9 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
       LOG_LEVEL: 'info',
       // A free port: several consumers may run at once in the test run.
       PROCESSORS_METRICS_PORT: '0',
+      // What `npm start` runs: the durable embedded state store in a directory.
+      PROCESSOR_STATE_STORE: 'embedded',
+      PROCESSOR_STATE_DIR: await mkdtemp(join(tmpdir(), 'processors-state-')),
     };
     const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
       env,

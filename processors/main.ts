@@ -10,7 +10,7 @@ import { createLogger } from '../common/logger.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumerOptions } from './consumer/local-consumer.js';
-import type { ProcessorMetrics } from './metrics.js';
+import { readinessOf, type ProcessorMetrics } from './metrics.js';
 import type { BatchOutcome } from './pipeline.js';
 import { createPipelineFromConfig, ensureLocalResources, type PipelineOverrides } from './pipeline-from-config.js';
 
@@ -83,6 +83,7 @@ async function runAsProcess(): Promise<void> {
     processors.metrics.registry,
     config.ingest.host,
     config.processors.metricsPort,
+    { readiness: () => readinessOf(processors.metrics) },
   );
   logger.info({ url: `${metricsServer.url}/metrics` }, 'processors metrics served');
   const shutdown = (signal: string) => {

@@ -1,17 +1,37 @@
 /**
- * Serves the processors' Prometheus metrics (`GET /metrics`) and a liveness probe
- * (`GET /health`) on their own port: the local consumer has no other HTTP surface.
+ * Serves the processors' Prometheus metrics (`GET /metrics`), a liveness probe
+ * (`GET /health`: the process answers) and a readiness probe (`GET /ready`: 200
+ * `{"status":"ready"}`, or 503 `{"status":"state-lost"}` once the exactly-once state was
+ * lost and shards stopped) on their own port: the local consumer has no other HTTP surface.
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { ProcessorReadiness } from './metrics.js';
 
 export interface MetricsServer {
   url: string;
   close(): Promise<void>;
 }
 
-/** Listens on `host:port` (port 0 picks a free one). */
-export async function startMetricsServer(registry: Registry, host: string, port: number): Promise<MetricsServer> {
+/** Optional behaviour of the server. */
+export interface MetricsServerOptions {
+  /** What `GET /ready` reports; always `ready` when absent. */
+  readiness?: () => Promise<ProcessorReadiness>;
+}
+
+/**
+ * Listens on `host:port` (port 0 picks a free one).
+ *
+ * @example
+ *   const server = await startMetricsServer(metrics.registry, '0.0.0.0', 9464, { readiness: () => readinessOf(metrics) });
+ */
+export async function startMetricsServer(
+  registry: Registry,
+  host: string,
+  port: number,
+  options: MetricsServerOptions = {},
+): Promise<MetricsServer> {
+  const readiness = options.readiness ?? (() => Promise.resolve<ProcessorReadiness>('ready'));
   const server: Server = createServer((request, response) => {
     if (request.method === 'GET' && request.url === '/metrics') {
       registry.metrics().then(
@@ -20,10 +40,18 @@ export async function startMetricsServer(registry: Registry, host: string, port:
       );
     } else if (request.method === 'GET' && request.url === '/health') {
       response.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok"}');
+    } else if (request.method === 'GET' && request.url === '/ready') {
+      readiness().then(
+        (status) =>
+          response
+            .writeHead(status === 'ready' ? 200 : 503, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ status })),
+        () => response.writeHead(500).end('readiness unavailable\n'),
+      );
     } else {
       response
         .writeHead(404, { 'content-type': 'application/json' })
-        .end('{"error":{"code":"NOT_FOUND","message":"GET /metrics or /health"}}');
+        .end('{"error":{"code":"NOT_FOUND","message":"GET /metrics, /health or /ready"}}');
     }
   });
   await new Promise<void>((resolve, reject) => {

@@ -23,6 +23,23 @@ export interface ProcessorMetrics {
   readonly millisBehindLatest: Gauge<'shard'>;
   /** Event received by the collector → its counters committed, in seconds. */
   readonly freshness: Histogram;
+  /** 1 once the exactly-once state store reported lost state (STATE_LOST): shards stopped, not ready. */
+  readonly stateLost: Gauge;
+}
+
+/** What `GET /ready` answers: `state-lost` while {@link ProcessorMetrics.stateLost} is set. */
+export type ProcessorReadiness = 'ready' | 'state-lost';
+
+/**
+ * Readiness from the metrics: not ready once state was lost (nothing may advance until an
+ * operator follows the runbook and restarts the processors).
+ *
+ * @example
+ *   if ((await readinessOf(metrics)) === 'state-lost') alarm();
+ */
+export async function readinessOf(metrics: ProcessorMetrics): Promise<ProcessorReadiness> {
+  const value = (await metrics.stateLost.get()).values[0]?.value ?? 0;
+  return value > 0 ? 'state-lost' : 'ready';
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -83,7 +100,7 @@ export function createProcessorMetrics(registry: Registry = new Registry()): Pro
     }),
     batchFailures: new Counter({
       name: 'processor_batch_failures_total',
-      help: 'Batches that failed and will be retried',
+      help: 'Batch attempts that failed (then retried, bisected, or given up on)',
       labelNames: ['shard'],
       registers,
     }),
@@ -114,6 +131,11 @@ export function createProcessorMetrics(registry: Registry = new Registry()): Pro
       name: 'processor_event_freshness_seconds',
       help: 'Collector receive time to counters committed, per event',
       buckets: FRESHNESS_BUCKETS,
+      registers,
+    }),
+    stateLost: new Gauge({
+      name: 'processor_state_lost',
+      help: '1 once the exactly-once state store reported lost state: shards stopped (see the runbook)',
       registers,
     }),
   };

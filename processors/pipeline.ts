@@ -22,7 +22,7 @@ import { decodeBatches } from './pipeline/decode-batches.js';
 import { deliverToSinks, type PipelineSinks } from './pipeline/deliver-to-sinks.js';
 import { recordOutcomeMetrics } from './pipeline/record-outcome-metrics.js';
 import { logOutcomes } from './pipeline/log-outcomes.js';
-import type { ShardBatch } from './types.js';
+import type { DeadLetterSink, ShardBatch } from './types.js';
 
 export type { BatchOutcome } from './pipeline/batch-outcome.js';
 
@@ -39,6 +39,10 @@ export interface Pipeline {
   readonly operator: OperatorFunction<ShardBatch, BatchOutcome>;
   /** Runs one batch through {@link Pipeline.operator}; resolves when every sink acknowledged. */
   processBatch(batch: ShardBatch): Promise<BatchOutcome>;
+  /** The dead-letter sink, for records the commit step isolates (processors/commit). */
+  readonly deadLetters: DeadLetterSink;
+  /** The metrics the pipeline records into; the commit step records into the same. */
+  readonly metrics: ProcessorMetrics;
 }
 
 /** Wires decode, sinks and metrics into one pipeline. Nothing connects or starts here. */
@@ -54,5 +58,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     operator,
     processBatch: (batch) => firstValueFrom(of(batch).pipe(operator)),
+    deadLetters: deps.deadLetters,
+    metrics: deps.metrics,
   };
 }

@@ -4,6 +4,11 @@
  * their parents finished). Lifecycle: `start()` → running → `stop()` (each reader finishes
  * and checkpoints its batch in hand, then `stop()` resolves).
  *
+ * A shard whose reader ends with `state-lost` (the exactly-once state store lost data) is
+ * never restarted: it stays at its checkpoint until an operator follows the lost-state
+ * runbook in processors/README.md and restarts the processors; `processor_state_lost` is 1 and
+ * `GET /ready` answers 503 meanwhile.
+ *
  * @example
  *   const consumer = createLocalConsumer({ kinesis, streamName, checkpoints, pipeline, logger, metrics });
  *   await consumer.start();
@@ -87,6 +92,8 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
   const logger = deps.logger.child({ component: 'local-consumer', stream: deps.streamName });
   const stopping = new AbortController();
   const finished = new Set<string>();
+  /** Shards stopped because state was lost: never restarted by this consumer. */
+  const stateLost = new Set<string>();
   const readers = new Map<string, Promise<void>>();
   let wakeRefresh = new AbortController();
   let refreshLoop: Promise<void> | undefined;
@@ -95,6 +102,20 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
     const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger })
       .then((end) => {
         if (end === 'finished') finished.add(shardId);
+        if (end === 'state-lost') {
+          stateLost.add(shardId);
+          if (stateLost.size === 1) {
+            logger.error(
+              { shardId, code: 'STATE_LOST' },
+              'exactly-once state was lost: this shard stays at its checkpoint and will not be restarted. ' +
+                'Counting further would count returning users and retried records again. Follow the runbook for ' +
+                'lost state in processors/README.md (find out what happened to the state store, restore or ' +
+                'rebuild it), then restart the processors.',
+            );
+          } else {
+            logger.warn({ shardId, code: 'STATE_LOST' }, 'state lost on another shard: it stops too');
+          }
+        }
       })
       .catch(async (error: unknown) => {
         logger.error({ err: error, shardId }, 'shard reader failed; restarting it from its checkpoint');
@@ -109,7 +130,8 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
 
   const refresh = async () => {
     const shards = await listAllShards(deps.kinesis, deps.streamName);
-    for (const shardId of shardsReadyToRead(shards, finished, new Set(readers.keys()))) {
+    const notToStart = new Set([...readers.keys(), ...stateLost]);
+    for (const shardId of shardsReadyToRead(shards, finished, notToStart)) {
       if (stopping.signal.aborted) return;
       startReader(shardId);
     }

@@ -5,8 +5,11 @@
  *
  * - Expired iterator: a new one is taken after the last checkpoint (nothing lost, nothing skipped).
  * - Throttling: jittered exponential backoff (common/retry.ts).
- * - Pipeline failure: the same records are retried with backoff, never checkpointed past;
- *   after the attempts run out the reader fails and the consumer restarts it from the checkpoint.
+ * - Each batch goes through the one commit step (processors/commit): retriable failures are
+ *   retried with backoff, never checkpointed past (attempts out: the reader fails and the
+ *   consumer restarts it from the checkpoint); a record a sink refuses for good is isolated
+ *   by bisection and dead-lettered; STATE_LOST ends the reader with `state-lost`, checkpoint
+ *   untouched, and the consumer does not restart it.
  * - Stop: the batch in hand is finished and checkpointed, then the reader returns.
  */
 import {
@@ -15,9 +18,9 @@ import {
   type GetRecordsCommandOutput,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
-import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withRetry, type RetryPolicy } from '../../common/retry.js';
+import { createCommitStep } from '../commit/commit-step.js';
 import type { ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import type { RawKinesisRecord } from '../types.js';
@@ -25,8 +28,8 @@ import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
 import { isExpiredIterator, isThrottle } from './kinesis-errors.js';
 
-/** How a reader ended. */
-export type ShardReaderEnd = 'finished' | 'stopped' | 'lost';
+/** How a reader ended. `state-lost`: the state store lost data; the shard must not advance. */
+export type ShardReaderEnd = 'finished' | 'stopped' | 'lost' | 'state-lost';
 
 /** Tuning of a shard reader; see DEFAULT_READER_OPTIONS. */
 export interface ShardReaderOptions {
@@ -36,7 +39,7 @@ export interface ShardReaderOptions {
   pollIntervalMs: number;
   /** Backoff for throttled Kinesis calls. */
   throttleRetry: RetryPolicy;
-  /** Backoff for a batch whose sinks failed. */
+  /** Backoff for a batch whose sinks failed (retriable errors). */
   batchRetry: RetryPolicy;
 }
 
@@ -99,24 +102,14 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     return out.ShardIterator;
   };
 
-  const processWithRetry = (records: RawKinesisRecord[]) =>
-    withRetry(
-      async () => {
-        if (signal.aborted) throw new PipelineError('SHUTTING_DOWN', 'stopping before the batch could be committed');
-        return deps.pipeline.processBatch({ shardId, records });
-      },
-      {
-        policy: options.batchRetry,
-        shouldRetry: (error) => !signal.aborted && !(error instanceof PipelineError && error.code === 'SHUTTING_DOWN'),
-        onRetry: (error, attempt, delayMs) => {
-          metrics.batchFailures.inc({ shard: shardId });
-          logger.warn(
-            { err: error, attempt, delayMs, records: records.length },
-            'batch failed; retrying the same records',
-          );
-        },
-      },
-    );
+  const commitStep = createCommitStep({
+    pipeline: deps.pipeline,
+    logger: deps.logger,
+    metrics,
+    retry: options.batchRetry,
+    signal,
+    ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
+  });
 
   let iterator = await newIterator();
   logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
@@ -140,17 +133,29 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     const records = toRawRecords(out);
     const shardEnded = !out.NextShardIterator;
     if (records.length > 0) {
-      const outcome = await processWithRetry(records);
-      const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished: shardEnded });
-      metrics.checkpoints.inc({ result: write });
-      if (write === 'stale') {
-        logger.warn({ sequenceNumber: outcome.lastSequenceNumber }, 'a newer checkpoint exists; giving up the shard');
-        return 'lost';
+      const last = records.at(-1)!.sequenceNumber;
+      const result = await commitStep.commit({ shardId, records }, async (outcome) => {
+        const finished = shardEnded && outcome.lastSequenceNumber === last;
+        const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished });
+        if (write === 'ok') committed = outcome.lastSequenceNumber;
+        return write;
+      });
+      switch (result.status) {
+        case 'committed':
+          break;
+        case 'lease-lost':
+          logger.warn(
+            { sequenceNumber: result.resumeAt?.sequenceNumber },
+            'a newer checkpoint exists; giving up the shard',
+          );
+          return 'lost';
+        case 'state-lost':
+          return 'state-lost';
+        case 'stopped':
+          return 'stopped';
+        case 'retries-exhausted':
+          throw result.error;
       }
-      committed = outcome.lastSequenceNumber;
-      const committedAt = Date.now();
-      for (const receivedAt of outcome.receivedAt) metrics.freshness.observe((committedAt - receivedAt) / 1000);
-      deps.onBatchCommitted?.(outcome, committedAt);
     } else if (shardEnded) {
       await deps.checkpoints.save(shardId, undefined, { finished: true });
       metrics.checkpoints.inc({ result: 'ok' });

@@ -39,6 +39,7 @@ async function startRecordProcessor(config: Config) {
       KINESIS_STREAM_NAME: config.kinesis.streamName,
       KINESIS_DLQ_STREAM_NAME: config.kinesis.dlqStreamName,
       DYNAMODB_TABLE_NAME: config.dynamodb.countersTable,
+      PROCESSOR_STATE_STORE: 'in-process',
       LOG_LEVEL: 'warn',
     },
     stdio: ['pipe', 'pipe', 'pipe'],

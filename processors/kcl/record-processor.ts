@@ -1,16 +1,19 @@
 /**
  * The KCL record processor (adapter 3), on `aws-kcl`'s MultiLang interface. The Java
- * daemon owns leases and de-aggregation; this processor runs each batch through the
- * pipeline and checkpoints only after the pipeline's outcome (every sink acknowledged).
+ * daemon owns leases and de-aggregation; this processor maps each batch onto the one commit
+ * step (processors/commit), which checkpoints only after the pipeline's outcome (every sink
+ * acknowledged) and isolates records a sink refuses for good (bisection, dead letter).
  *
- * The KCL does not redeliver a batch whose `processRecords` completed, so a failing batch is
- * retried here; when retries run out the process gives up (`onFatal`), the daemon loses the
- * processor, and the lease is picked up again from the last checkpoint.
+ * The KCL does not redeliver a batch whose `processRecords` completed, so a retriable
+ * failure is retried by the commit step; when retries run out, or when the state store lost
+ * state (STATE_LOST: nothing is checkpointed), the process gives up (`onFatal`), the daemon
+ * loses the processor, and the lease is picked up again from the last checkpoint.
  */
 import type { KclCheckpointer, KclRecord, RecordProcessor } from 'aws-kcl';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
+import { createCommitStep } from '../commit/commit-step.js';
 import type { Pipeline } from '../pipeline.js';
 import type { RawKinesisRecord } from '../types.js';
 
@@ -62,6 +65,11 @@ export function createKclRecordProcessor(deps: KclRecordProcessorDeps): RecordPr
   let logger = deps.logger;
   let lastProcessed: string | undefined;
   let leaseLost = false;
+  const commitStep = createCommitStep({
+    pipeline: deps.pipeline,
+    logger: deps.logger,
+    retry: deps.batchRetry ?? DEFAULT_RETRY_POLICY,
+  });
 
   /** Checkpoints with backoff on throttling; returns false when the lease is gone. */
   const checkpoint = async (checkpointer: KclCheckpointer, sequenceNumber: string | null): Promise<boolean> => {
@@ -97,15 +105,21 @@ export function createKclRecordProcessor(deps: KclRecordProcessorDeps): RecordPr
     processRecords(input, done) {
       const records = input.records.map(toRawRecord);
       if (records.length === 0 || leaseLost) return done();
-      withRetry(() => deps.pipeline.processBatch({ shardId, records }), {
-        policy: deps.batchRetry ?? DEFAULT_RETRY_POLICY,
-        shouldRetry: () => true,
-        onRetry: (error, attempt, delayMs) => logger.warn({ err: error, attempt, delayMs }, 'batch failed; retrying'),
-      })
-        .then(async (outcome) => {
+      commitStep
+        .commit({ shardId, records }, async (outcome) => {
+          if (!outcome.lastSequenceNumber) return 'ok';
+          const written = await checkpoint(input.checkpointer, outcome.lastSequenceNumber);
+          if (!written) return 'stale';
           lastProcessed = outcome.lastSequenceNumber;
-          if (outcome.lastSequenceNumber) await checkpoint(input.checkpointer, outcome.lastSequenceNumber);
-          done();
+          return 'ok';
+        })
+        .then((result) => {
+          if (result.status === 'committed' || result.status === 'lease-lost') return done();
+          const what =
+            result.status === 'state-lost'
+              ? 'exactly-once state was lost (STATE_LOST): not checkpointing'
+              : 'batch could not be committed or checkpointed';
+          failFatally(result.error ?? new Error(result.status), what);
         })
         .catch((error: unknown) => failFatally(error, 'batch could not be committed or checkpointed'));
     },

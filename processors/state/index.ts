@@ -31,9 +31,11 @@ export function createUserStateStoreFromConfig(config: Config, logger?: Logger):
       return createRedisUserStateStore({
         ...limits,
         redisUrl: state.redisUrl!,
+        cluster: state.redisCluster,
         // State belongs to the counters it feeds: shard ids repeat across streams, and a
-        // Redis may serve several pipelines (and every test run) at once.
-        keyPrefix: `xc:${config.dynamodb.countersTable}:`,
+        // Redis may serve several pipelines (and every test run) at once. The braces are a
+        // hash tag: in cluster mode (MemoryDB) every key of the store sits in one slot.
+        keyPrefix: `xc:{${config.dynamodb.countersTable}}:`,
         ...(logger ? { logger } : {}),
       });
     case 'embedded':

@@ -4,6 +4,7 @@ import { randomName } from '../../local/test-support.js';
 import { recordPosition } from '../sequence-number.js';
 import { assertNoEviction, createRedisUserStateStore } from './redis-store.js';
 import { describeUserStateStoreContract } from './store-contract.js';
+import type { UserStateStore } from './types.js';
 import { startPrivateRedis, type PrivateRedis } from './test-support/private-redis.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
@@ -45,6 +46,47 @@ describeUserStateStoreContract(
   },
   { canLoseData: true },
 );
+
+describe('Redis store in cluster mode (its own one-node redis-server cluster, like a one-shard MemoryDB)', () => {
+  let server: PrivateRedis | undefined;
+  const stores: UserStateStore[] = [];
+  afterAll(async () => {
+    for (const store of stores) await store.close();
+    await server?.stop();
+  });
+  describeUserStateStoreContract(
+    'Redis cluster store',
+    async ({ cap, dedupWindowSeconds = 60, userTotalLimit }) => {
+      server ??= await startPrivateRedis([], true);
+      const running = server;
+      const keyPrefix = `xc:{${randomName('t')}}:`;
+      const store = createRedisUserStateStore({
+        redisUrl: running.url,
+        cluster: true,
+        keyPrefix,
+        segmentValueCap: cap,
+        dedupWindowSeconds,
+        ...(userTotalLimit === undefined ? {} : { userTotalLimit }),
+      });
+      stores.push(store);
+      return {
+        store,
+        advanceSeconds: (seconds: number) => new Promise<void>((resolve) => setTimeout(resolve, seconds * 1000)),
+        loseData: async () => {
+          await running.restartEmpty();
+        },
+        cleanUp: () => Promise.resolve(),
+      };
+    },
+    { canLoseData: true },
+  );
+
+  it('refuses a key prefix without a hash tag in cluster mode', () => {
+    expect(() =>
+      createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', cluster: true, keyPrefix: 'xc:table:' }),
+    ).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
 
 const request = {
   eventId: '00000000-0000-4000-8000-000000000001',

@@ -5,7 +5,7 @@
  * which would sit in different slots). Scripts and key layout: redis-scripts.ts.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import type { Logger } from '../../common/logger.js';
@@ -16,8 +16,14 @@ import { stateLost } from './state-rules.js';
 import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
 
 export interface RedisStoreOptions extends Partial<StateLimits> {
+  /** `redis://` or `rediss://` (TLS), with `user:password@` when the server has ACLs. */
   redisUrl: string;
-  /** Prefix of every key (default `xc:`). */
+  /**
+   * Speak the cluster protocol (MemoryDB always does). Every key of the store must then sit
+   * in one hash slot: the key prefix must hold a hash tag such as `xc:{ExperimentCounters}:`.
+   */
+  cluster?: boolean;
+  /** Prefix of every key (default `xc:`; with `cluster`, it must contain a `{hash tag}`). */
   keyPrefix?: string;
   /** Connection errors are logged here (ioredis reconnects by itself; calls fail with DEPENDENCY_UNAVAILABLE). */
   logger?: Logger;
@@ -87,17 +93,40 @@ export function assertNoEviction(info: string): void {
   }
 }
 
-/** Bounded SCAN + UNLINK of every key matching `pattern`; returns how many were deleted. */
-async function deleteMatching(redis: Redis, pattern: string): Promise<number> {
-  let cursor = '0';
+/** Bounded SCAN + UNLINK of every key matching `pattern` on every primary; returns how many were deleted. */
+async function deleteMatching(client: Redis | Cluster, pattern: string): Promise<number> {
+  const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   let deleted = 0;
-  for (let round = 0; round < 1_000_000; round++) {
-    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    if (keys.length > 0) deleted += await redis.unlink(...keys);
-    cursor = String(next);
-    if (cursor === '0') break;
+  for (const node of nodes) {
+    let cursor = '0';
+    for (let round = 0; round < 1_000_000; round++) {
+      const [next, keys] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      for (const key of keys) deleted += await client.unlink(key);
+      cursor = String(next);
+      if (cursor === '0') break;
+    }
   }
   return deleted;
+}
+
+/**
+ * The client for `url`: a plain connection, or the cluster protocol (MemoryDB) with TLS and
+ * ACL credentials taken from the URL. Connects lazily.
+ */
+function connect(url: string, cluster: boolean): Redis | Cluster {
+  if (!cluster) return new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const parsed = new URL(url);
+  return new Cluster([{ host: parsed.hostname, port: Number(parsed.port || 6379) }], {
+    lazyConnect: true,
+    // MemoryDB's TLS certificates name the cluster endpoint, not the node addresses it redirects to.
+    dnsLookup: (address, done) => done(null, address),
+    redisOptions: {
+      maxRetriesPerRequest: 3,
+      ...(parsed.protocol === 'rediss:' ? { tls: {} } : {}),
+      ...(parsed.username ? { username: decodeURIComponent(parsed.username) } : {}),
+      ...(parsed.password ? { password: decodeURIComponent(parsed.password) } : {}),
+    },
+  });
 }
 
 /** Escapes Redis glob characters in a literal key part. */
@@ -110,13 +139,19 @@ const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => 
  *   const state = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:6379', segmentValueCap: 50 });
  *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
  */
-export function createRedisUserStateStore(options: RedisStoreOptions): UserStateStore & { redis: Redis } {
+export function createRedisUserStateStore(options: RedisStoreOptions): UserStateStore & { redis: Redis | Cluster } {
   const prefix = options.keyPrefix ?? 'xc:';
+  if (options.cluster && !/\{[^{}]+\}/.test(prefix)) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `the state key prefix ${prefix} has no {hash tag}: in cluster mode one event's keys would sit in several slots`,
+    );
+  }
   const limits = resolveStateLimits(options);
   const cap = String(limits.segmentValueCap);
   const dedupTtl = String(limits.dedupWindowSeconds);
   const totalLimit = limits.userTotalLimit.toString();
-  const redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  const redis = connect(options.redisUrl, options.cluster ?? false);
   redis.on('error', (error: unknown) => options.logger?.warn({ err: error }, 'redis connection error'));
   const applySha = sha1(APPLY_EVENT_LUA);
   const markSha = sha1(MARK_COMMITTED_LUA);
