@@ -38,6 +38,28 @@ function cliPath(kind: StandInKind): string {
   return join(dirname(packageJson), 'cli.js');
 }
 
+/**
+ * The stand-in's command line. dynalite's CLI takes `--host`; kinesalite's CLI always
+ * listens on every interface, so it is started through its module API on 127.0.0.1.
+ */
+function standInArgs(kind: StandInKind, port: number, dataPath: string | undefined): string[] {
+  if (kind === 'dynalite') {
+    const args = [cliPath(kind), '--port', String(port), '--host', '127.0.0.1'];
+    args.push('--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0');
+    return dataPath ? [...args, '--path', dataPath] : args;
+  }
+  const options = {
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 1000,
+    ...(dataPath ? { path: dataPath } : {}),
+  };
+  const modulePath = require.resolve('kinesalite');
+  const script = `require(${JSON.stringify(modulePath)})(${JSON.stringify(options)}).listen(${port}, '127.0.0.1')`;
+  return ['--input-type=commonjs', '--eval', script];
+}
+
 /** Asks the OS for a free loopback port. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,16 +91,12 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
   throw new Error(`stand-in did not listen on ${port} within ${timeoutMs} ms`);
 }
 
-/** Starts kinesalite or dynalite with zero state-transition delays (streams and tables are ACTIVE at once). */
+/** Starts kinesalite or dynalite on 127.0.0.1 with zero state-transition delays (streams and tables are ACTIVE at once). */
 export async function startStandIn(kind: StandInKind, options: StandInOptions = {}): Promise<StandIn> {
   const port = options.port ?? (await freePort());
-  const delays =
-    kind === 'kinesalite'
-      ? ['--createStreamMs', '0', '--deleteStreamMs', '0', '--updateStreamMs', '0', '--shardLimit', '1000']
-      : ['--createTableMs', '0', '--deleteTableMs', '0', '--updateTableMs', '0', '--host', '127.0.0.1'];
-  const args = [cliPath(kind), '--port', String(port), ...delays];
-  if (options.dataPath) args.push('--path', options.dataPath);
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, standInArgs(kind, port, options.dataPath), {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

@@ -7,13 +7,19 @@
  *   query API (query-api/server.ts) ◀─ counters + PostgreSQL
  *
  * Each service runs in its own process, so two cores are used. Data lives in
- * `.local-data/` and survives restarts (the processors resume from their checkpoints);
- * `npm start -- --fresh` wipes it, `--in-memory` keeps nothing. Ctrl-C stops everything.
- * Set AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_DYNAMODB / DATABASE_URL to use
- * services you run yourself instead of the embedded ones.
+ * `.local-data/` (or `--data-dir <path>`) and survives restarts, crashes included: the
+ * streams, counters, checkpoints and experiments, and the processors' exactly-once state
+ * (eventId claims, first-exposure segments, per-user totals) in the embedded state store
+ * `<data-dir>/state` — unless STATE_REDIS_URL or REDIS_URL is set, then it lives in Redis.
+ * `npm start -- --fresh` wipes the data first, `--in-memory` keeps nothing. Ctrl-C stops
+ * everything. Set AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_DYNAMODB / DATABASE_URL /
+ * REDIS_URL to use services you run yourself instead of the embedded ones; INGEST_PORT,
+ * QUERY_API_PORT and PROCESSORS_METRICS_PORT move the listeners (kinesalite, dynalite and
+ * PGlite take free loopback ports).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
@@ -23,7 +29,9 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from '../query-api/embed
 import { ensureStream, ensureTable } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
 
-const DATA_DIR = new URL('../.local-data/', import.meta.url).pathname;
+const DEFAULT_DATA_DIR = new URL('../.local-data/', import.meta.url).pathname;
+/** What `npm start` keeps under the data dir; `--fresh` removes exactly these (never the dir a user named). */
+const DATA_SUBDIRS = { kinesis: 'kinesis', dynamodb: 'dynamodb', postgres: 'postgres', state: 'state' } as const;
 const ROOT = new URL('../', import.meta.url).pathname;
 const READY_TIMEOUT_MS = 60_000;
 
@@ -88,20 +96,58 @@ async function provision(config: Config): Promise<void> {
   }
 }
 
+/**
+ * The processors' exactly-once state store for this run, as the variables config reads:
+ * without a Redis URL, the embedded store in `<data-dir>/state` (in-process with
+ * `--in-memory`); with STATE_REDIS_URL or REDIS_URL, nothing is set, so config chooses
+ * Redis. Variables the user set themselves win.
+ *
+ * @example processorStateEnv(process.env, { persist: true, dataDir: '/tmp/d' }) // → embedded in /tmp/d/state
+ */
+function processorStateEnv(env: NodeJS.ProcessEnv, run: { persist: boolean; dataDir: string }): NodeJS.ProcessEnv {
+  const redis = env.STATE_REDIS_URL || env.REDIS_URL;
+  const store = env.PROCESSOR_STATE_STORE || (redis ? undefined : run.persist ? 'embedded' : 'in-process');
+  if (!store) return {};
+  if (store !== 'embedded') return { PROCESSOR_STATE_STORE: store };
+  return {
+    PROCESSOR_STATE_STORE: store,
+    PROCESSOR_STATE_DIR: env.PROCESSOR_STATE_DIR || join(run.dataDir, DATA_SUBDIRS.state),
+  };
+}
+
+/** The banner's line for the processors' state store. */
+function describeStateStore(env: NodeJS.ProcessEnv): string {
+  const store = env.PROCESSOR_STATE_STORE || 'redis';
+  if (store === 'embedded') return `embedded, ${env.PROCESSOR_STATE_DIR ?? ''}`;
+  if (store === 'redis') return `redis (${env.STATE_REDIS_URL ? 'STATE_REDIS_URL' : 'REDIS_URL'})`;
+  return `${store} (lost when the processors stop)`;
+}
+
 async function main(): Promise<void> {
   const options = new Command()
     .name('npm start --')
     .description('Runs the whole pipeline locally on embedded defaults.')
-    .option('--fresh', 'delete .local-data/ first (streams, counters, checkpoints, experiments)')
+    .option(
+      '--data-dir <path>',
+      'where streams, counters, checkpoints, experiments and processor state live',
+      DEFAULT_DATA_DIR,
+    )
+    .option('--fresh', 'wipe the data dir first (streams, counters, checkpoints, experiments, processor state)')
     .option('--in-memory', 'keep nothing on disk')
     .parse()
-    .opts<{ fresh?: boolean; inMemory?: boolean }>();
+    .opts<{ dataDir: string; fresh?: boolean; inMemory?: boolean }>();
 
   // Validate the environment before starting anything: a bad value names its variable.
   const base = loadConfig(process.env);
-  if (options.fresh) await rm(DATA_DIR, { recursive: true, force: true });
+  const dataDir = resolve(options.dataDir);
+  const dataPath = (name: keyof typeof DATA_SUBDIRS): string => join(dataDir, DATA_SUBDIRS[name]);
+  if (options.fresh) {
+    await Promise.all(
+      Object.values(DATA_SUBDIRS).map((name) => rm(join(dataDir, name), { recursive: true, force: true })),
+    );
+  }
   const persist = !options.inMemory;
-  if (persist) await mkdir(DATA_DIR, { recursive: true });
+  if (persist) await mkdir(dataDir, { recursive: true });
 
   const standIns: StandIn[] = [];
   const services: Service[] = [];
@@ -125,24 +171,25 @@ async function main(): Promise<void> {
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     if (!base.aws.kinesisEndpoint) {
-      const kinesalite = await startStandIn('kinesalite', persist ? { dataPath: `${DATA_DIR}kinesis` } : {});
+      const kinesalite = await startStandIn('kinesalite', persist ? { dataPath: dataPath('kinesis') } : {});
       standIns.push(kinesalite);
       env.AWS_ENDPOINT_URL_KINESIS = kinesalite.endpoint;
     }
     if (!base.aws.dynamodbEndpoint) {
-      const dynalite = await startStandIn('dynalite', persist ? { dataPath: `${DATA_DIR}dynamodb` } : {});
+      const dynalite = await startStandIn('dynalite', persist ? { dataPath: dataPath('dynamodb') } : {});
       standIns.push(dynalite);
       env.AWS_ENDPOINT_URL_DYNAMODB = dynalite.endpoint;
     }
     if (!base.database.url) {
-      postgres = await startEmbeddedPostgres(persist ? { dataDir: `${DATA_DIR}postgres` } : {});
+      postgres = await startEmbeddedPostgres(persist ? { dataDir: dataPath('postgres') } : {});
       env.DATABASE_URL = postgres.url;
     }
     const config = loadConfig(env);
     await provision(config);
 
     services.push(startService('collector', 'ingest/server.ts', env));
-    services.push(startService('processors', 'processors/main.ts', env));
+    const stateEnv = processorStateEnv(env, { persist, dataDir });
+    services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv }));
     services.push(startService('query-api', 'query-api/server.ts', env));
     for (const service of services) {
       service.child.once('exit', (code, signal) => {
@@ -168,7 +215,8 @@ async function main(): Promise<void> {
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,
         `  postgres    ${postgres ? 'embedded (PGlite)' : 'DATABASE_URL'}`,
         `  opensearch  ${config.opensearch.endpoint ?? 'off (set OPENSEARCH_ENDPOINT to index raw events)'}`,
-        `  data        ${persist ? DATA_DIR : 'in memory'}`,
+        `  state       ${describeStateStore({ ...env, ...stateEnv })}`,
+        `  data        ${persist ? dataDir : 'in memory'}`,
         '',
         'Try:',
         `  curl -X POST ${collectorUrl}/api/v1/events -H 'content-type: application/json' \\`,

@@ -30,7 +30,8 @@ import { currentRssOf, startChildService, type ChildService } from '../support/c
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const SUPPORT = new URL('../support/', import.meta.url).pathname;
@@ -224,7 +225,8 @@ export const pipelineScenario: BenchScenario = {
     { flags: '--baseline-seconds <s>', description: 'how long the per-event baseline may run', defaultValue: '15' },
     {
       flags: '--redis',
-      description: 'keep processor state in Redis (REDIS_URL, default redis://127.0.0.1:6379) instead of in-process',
+      description:
+        'keep processor state in Redis (REDIS_URL, default redis://127.0.0.1:6379) instead of the embedded LMDB store npm start uses',
     },
     { flags: '--seed <n>', description: 'workload seed', defaultValue: '42' },
     { flags: '--inject-miscount', description: 'add one to a counter before the check (proves the check catches it)' },
@@ -244,6 +246,7 @@ export const pipelineScenario: BenchScenario = {
       baseline: `bench-baseline-${runId}`,
     };
     const notes: string[] = [];
+    const stateRoot = await mkdtemp(join(tmpdir(), 'bench-state-'));
     const rows: BenchRow[] = [];
     const samples: Sample[] = [];
     const standIns: StandIn[] = [];
@@ -276,7 +279,10 @@ export const pipelineScenario: BenchScenario = {
         PROCESSOR_POLL_INTERVAL_MS: '50',
         INGEST_KPL_AGGREGATION: String(settings.kpl),
         LOG_LEVEL: 'warn',
-        ...(settings.redisUrl ? { REDIS_URL: settings.redisUrl } : {}),
+        // The state store npm start uses (embedded LMDB, one directory per counters table), or Redis with --redis.
+        ...(settings.redisUrl
+          ? { REDIS_URL: settings.redisUrl }
+          : { PROCESSOR_STATE_STORE: 'embedded', PROCESSOR_STATE_DIR: join(stateRoot, counters) }),
       });
 
       // Phase A: live.
@@ -512,6 +518,7 @@ export const pipelineScenario: BenchScenario = {
     } finally {
       await Promise.all(services.map((service) => service.stop()));
       await Promise.all(standIns.map((standIn) => standIn.stop()));
+      await rm(stateRoot, { recursive: true, force: true });
     }
   },
 };
