@@ -243,7 +243,7 @@ function expectProof(result: Awaited<ReturnType<typeof killRandomlyWhilePosting>
 describe('npm start SIGKILLed as a whole process group while events flow (real launcher, stand-ins, HTTP)', () => {
   it(
     `default store (no REDIS_URL): ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
-    { timeout: 150_000 },
+    { timeout: 360_000 },
     async () => {
       const table = randomName('counters');
       const stateLine = (dataDir: string) => `embedded, ${join(dataDir, 'state')}`;
@@ -253,7 +253,7 @@ describe('npm start SIGKILLed as a whole process group while events flow (real l
 
   it(
     `REDIS_URL: ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
-    { timeout: 150_000 },
+    { timeout: 360_000 },
     async () => {
       const redisUrl = inject('redisUrl');
       // The state key prefix is `xc:{<DYNAMODB_TABLE_NAME>}:`: a random table keeps runs apart.
