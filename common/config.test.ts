@@ -45,6 +45,27 @@ describe('loadConfig', () => {
     expect(message).toContain('REDIS_URL="localhost"');
   });
 
+  it('refuses an upper-case OpenSearch index prefix (OpenSearch refuses such index names: every shard would stall)', () => {
+    expect(() => loadConfig({ OPENSEARCH_INDEX_PREFIX: 'Experimentation' })).toThrow(/OPENSEARCH_INDEX_PREFIX/);
+    expect(loadConfig({ OPENSEARCH_INDEX_PREFIX: 'exp-events.v2' }).opensearch.indexPrefix).toBe('exp-events.v2');
+  });
+
+  it('chooses the state store: a Redis URL means redis, none means no choice (the processors refuse to start)', () => {
+    expect(loadConfig({}).processors.state.kind).toBeUndefined();
+    expect(loadConfig({ REDIS_URL: 'redis://cache:6379' }).processors.state).toMatchObject({
+      kind: 'redis',
+      redisUrl: 'redis://cache:6379',
+    });
+    expect(
+      loadConfig({ REDIS_URL: 'redis://cache:6379', STATE_REDIS_URL: 'rediss://state:6379' }).processors.state.redisUrl,
+    ).toBe('rediss://state:6379');
+    expect(loadConfig({ PROCESSOR_STATE_STORE: 'embedded' }).processors.state).toMatchObject({
+      kind: 'embedded',
+      directory: '.local-data/state',
+    });
+    expect(() => loadConfig({ PROCESSOR_STATE_STORE: 'redis' })).toThrow(/STATE_REDIS_URL/);
+  });
+
   it('refuses half a Cognito configuration', () => {
     expect(() => loadConfig({ COGNITO_USER_POOL_ID: 'us-east-1_abc' })).toThrow(/COGNITO_CLIENT_ID/);
   });

@@ -9,6 +9,7 @@
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { PipelineError } from './errors.js';
+import { redactEnvValue } from './redact.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Url = Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://\\S+$' });
@@ -32,13 +33,20 @@ const EnvSchema = Type.Object({
   REDIS_URL: Type.Optional(Url),
   REDIS_CACHE_TTL: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
   OPENSEARCH_ENDPOINT: Type.Optional(Url),
-  OPENSEARCH_INDEX_PREFIX: Type.String({ ...Name, default: 'experimentation-events' }),
+  /** Lower case only: OpenSearch refuses upper-case index names, which would stall every shard. */
+  OPENSEARCH_INDEX_PREFIX: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[a-z0-9][a-z0-9_.-]*$',
+    default: 'experimentation-events',
+  }),
   LISTEN_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   INGEST_PORT: Type.Integer({ ...Port, default: 8081 }),
   QUERY_API_PORT: Type.Integer({ ...Port, default: 8080 }),
   PROCESSORS_METRICS_PORT: Type.Integer({ ...Port, default: 8082 }),
   INGEST_API_KEYS: Type.String({ default: '' }),
   INGEST_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
+  INGEST_MAX_EVENTS_PER_REQUEST: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   INGEST_MAX_BUFFER_BYTES: Type.Integer({ minimum: 64 * 1024, default: 32 * 1024 * 1024 }),
   INGEST_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
   INGEST_PUT_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
@@ -89,6 +97,8 @@ export interface Config {
     readonly port: number;
     readonly apiKeys: readonly string[];
     readonly maxBodyBytes: number;
+    /** Events one request may carry; more is refused whole (413, rule max-events). */
+    readonly maxEventsPerRequest: number;
     readonly maxBufferBytes: number;
     readonly lingerMs: number;
     readonly putMaxAttempts: number;
@@ -184,7 +194,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!Value.Check(EnvSchema, withDefaults)) {
     const problems = [...Value.Errors(EnvSchema, withDefaults)].map((error) => {
       const variable = error.instancePath.replace(/^\//, '') || 'environment';
-      return `${variable}=${JSON.stringify(env[variable] ?? null)} (${describeRule(error)})`;
+      const value = env[variable];
+      // Never echo credentials: URLs lose their user:password, secret variables their value.
+      const shown = value === undefined ? null : redactEnvValue(variable, value);
+      return `${variable}=${JSON.stringify(shown)} (${describeRule(error)})`;
     });
     throw new PipelineError('CONFIG_INVALID', `Invalid configuration: ${problems.join('; ')}`, { details: problems });
   }
@@ -232,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.INGEST_PORT,
       apiKeys: splitList(e.INGEST_API_KEYS),
       maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
+      maxEventsPerRequest: e.INGEST_MAX_EVENTS_PER_REQUEST,
       maxBufferBytes: e.INGEST_MAX_BUFFER_BYTES,
       lingerMs: e.INGEST_LINGER_MS,
       putMaxAttempts: e.INGEST_PUT_MAX_ATTEMPTS,

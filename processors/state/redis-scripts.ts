@@ -68,7 +68,6 @@ if found then
   if before == '!' then return {4} end
   return {2, redis.call('HGET', user, 's') or '', before}
 end
-if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
 local kept = {}
 local shardPrefix = ARGV[7]
 for entry in string.gmatch(memos, '[^,]+') do
@@ -85,6 +84,7 @@ if math.abs(after) > tonumber(ARGV[10]) then
   redis.call('HSET', user, memoField, table.concat(kept, ','))
   return {4}
 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3]) end
 local segments = redis.call('HGET', user, 's')
 if not segments then
   local cap = tonumber(ARGV[4])

@@ -9,7 +9,7 @@
  *   1. at or before the shard's committed position → `committed` (fencing: nothing changes)
  *   2. eventId claimed by another record → `duplicate`
  *   3. memo of this very record → the memoized answer (a replay)
- *   4. total would leave ±limit → claim, memo "refused", `refused`
+ *   4. total would leave ±limit → memo "refused" (no claim: nothing was counted), `refused`
  *   5. otherwise claim, fix segments at the first event (capped), advance the running
  *      total, memo "total before", drop memos the shard has committed past → `applied`
  */
@@ -78,7 +78,6 @@ export function applyStateRequest(
     return { kind: 'applied', replay: true, segments: user.segments ?? [], totalBefore: memo[1] };
   }
 
-  if (holder === undefined) tables.claim(request.eventId, identity);
   if (!running) {
     running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
     user.totals.push(running);
@@ -92,10 +91,12 @@ export function applyStateRequest(
   const totalBefore = running.total;
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
   if (abs(totalAfter) > limits.userTotalLimit) {
+    // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
     running.memos.push([identity, 'refused']);
     tables.saveUser(userKey, user);
     return { kind: 'refused', rule: 'user-total-limit' };
   }
+  if (holder === undefined) tables.claim(request.eventId, identity);
   if (user.segments === undefined) {
     user.segments = request.segments.map(
       ([dimension, value]) =>

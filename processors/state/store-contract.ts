@@ -180,6 +180,21 @@ export function describeUserStateStoreContract(
         ).toMatchObject([{ kind: 'applied', segments: [['country', 'FR']], totalBefore: undefined }]);
       }));
 
+    it('a refused event claims nothing: the same eventId in another record (a dead-letter replay) is judged afresh', () =>
+      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
+        const base = request({ scaledValue: 8n });
+        const over = request({ scaledValue: 5n });
+        const down = request({ scaledValue: -6n });
+        expect(await store.apply(SHARD, epoch, [base, over, down])).toMatchObject([
+          { kind: 'applied' },
+          { kind: 'refused' },
+          { kind: 'applied' },
+        ]);
+        // Replayed from the dead-letter stream: same eventId, new record; the total (2) leaves room now.
+        const replayed = { ...over, position: at(eventNumber + 10) };
+        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2n }]);
+      }));
+
     it('a refusal is memoized: replayed after the total moved, it is still refused', () =>
       withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
         const base = request({ scaledValue: 8n });
