@@ -1,11 +1,14 @@
 /**
  * The proof: counters stay exact under everything at-least-once infrastructure does.
  *
- * 1. The local consumer runs as a child process and is SIGKILLed at random points (right
- *    after a batch reached the sinks, before or while it is checkpointed, or mid-write)
- *    at least 10 times while it runs, then restarted; producers keep adding waves.
+ * 1. The local consumer runs as a child process and is SIGKILLed 10 times while it runs,
+ *    then restarted; producers keep adding waves. Each kill lands inside a batch at a
+ *    known point: the child's DynamoDB traffic goes through a proxy that holds one chosen
+ *    request (a cell write or a checkpoint, before or after dynalite applied it), and the
+ *    kill is sent only once that request is held — a condition, not a timer.
  * 2. The Lambda adapter is driven through a simulated event source mapping (the service
- *    cannot run here) with bisect-on-error and injected failures before and after writes.
+ *    cannot run here) with bisect-on-error and injected failures before and after writes,
+ *    into the real counter sink (Redis state) and the real dead-letter sink (kinesalite).
  *
  * Real kinesalite, dynalite and Redis throughout. Every counter cell is then compared with
  * `computeExpectedCounters`, computed independently from the events: exact equality.
@@ -26,6 +29,7 @@ import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { toWorkloadRecords, type WorkloadRecord } from './consumer/workload-records.js';
 import { computeExpectedCounters, createCounterSink, readCounters, type CounterTable } from './counters/index.js';
 import { generateWorkload, seededRandom } from './counters/test-workload.js';
+import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { readDeadLetters } from './dead-letters/reader.js';
 import { createKinesisBatchHandler } from './lambda/batch-handler.js';
 import { driveEventSourceMapping, readAsLambdaRecords } from './lambda/test-support.js';
@@ -34,9 +38,16 @@ import { createPipeline } from './pipeline.js';
 import { ensureLocalResources } from './pipeline-from-config.js';
 import { POISON_USER_PREFIX, isPoison } from './commit/test-support/poison-workload.js';
 import { refusingCounterSink } from './commit/test-support/refusing-counter-sink.js';
-import { MemoryDeadLetterSink, faultyCounterSink } from './pipeline/test-doubles.js';
+import { faultyCounterSink } from './pipeline/test-doubles.js';
 import { createRedisUserStateStore } from './state/index.js';
 import { compareSequenceNumbers } from './sequence-number.js';
+import {
+  startDynamoGateProxy,
+  type DynamoGateProxy,
+  type HeldRequest,
+  type HoldRule,
+} from './test-support/dynamo-gate-proxy.js';
+import { randomName } from '../local/test-support.js';
 
 const KILLS = 10;
 const SEED = 20_261_124;
@@ -44,6 +55,7 @@ const sorted = (table: CounterTable) => [...table.entries()].sort(([a], [b]) => 
 
 let buildDir: string;
 const redisPrefixes: string[] = [];
+let proxyToClose: DynamoGateProxy | undefined;
 
 beforeAll(async () => {
   // Bundled once so each restart costs a node start, not a TypeScript compile.
@@ -61,6 +73,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await proxyToClose?.close();
   await rm(buildDir, { recursive: true, force: true });
   const redis = new Redis(inject('redisUrl'));
   for (const prefix of redisPrefixes) {
@@ -92,11 +105,11 @@ async function putRecords(kinesis: KinesisClient, streamName: string, records: r
   return positions;
 }
 
-function consumerEnv(config: Config): NodeJS.ProcessEnv {
+function consumerEnv(config: Config, dynamodbEndpoint: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
     AWS_ENDPOINT_URL_KINESIS: config.aws.kinesisEndpoint,
-    AWS_ENDPOINT_URL_DYNAMODB: config.aws.dynamodbEndpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
     KINESIS_STREAM_NAME: config.kinesis.streamName,
     KINESIS_DLQ_STREAM_NAME: config.kinesis.dlqStreamName,
     KINESIS_SHARD_COUNT: String(config.kinesis.shardCount),
@@ -111,10 +124,10 @@ function consumerEnv(config: Config): NodeJS.ProcessEnv {
   };
 }
 
-/** The consumer child process, with a count of batches it reported as acknowledged by the sinks. */
-function spawnConsumer(config: Config) {
+/** The consumer child process (its DynamoDB traffic through `proxy`), with a count of batches it reported as acknowledged by the sinks. */
+function spawnConsumer(config: Config, proxy: DynamoGateProxy) {
   const child = spawn(process.execPath, [join(buildDir, 'processors-main.mjs')], {
-    env: consumerEnv(config),
+    env: consumerEnv(config, proxy.url),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const state = { started: false, batches: 0, output: '' };
@@ -132,7 +145,18 @@ function spawnConsumer(config: Config) {
   return { child, state, exited };
 }
 
-const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * Where the kills land, in turn: each is a DynamoDB request of a batch in flight, held by
+ * the proxy until the process is killed. `maxNth` bounds which matching request of the run
+ * is held (1 = the first): every wave has at least that many.
+ */
+const KILL_POINTS: { name: string; table: 'counters' | 'checkpoints'; when: HoldRule['when']; maxNth: number }[] = [
+  { name: 'state applied, first cell write not sent', table: 'counters', when: 'before-forward', maxNth: 1 },
+  { name: 'mid cell writes, one not sent', table: 'counters', when: 'before-forward', maxNth: 12 },
+  { name: 'cell write landed, its answer lost', table: 'counters', when: 'after-forward', maxNth: 12 },
+  { name: 'sinks done, checkpoint not written', table: 'checkpoints', when: 'before-forward', maxNth: 2 },
+  { name: 'checkpoint written, its answer lost', table: 'checkpoints', when: 'after-forward', maxNth: 2 },
+];
 
 describe('fault injection (kinesalite + dynalite + Redis)', () => {
   it(
@@ -149,6 +173,8 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
       await ensureLocalResources(config, kinesis, dynamo);
+      const proxy = await startDynamoGateProxy(inject('dynamodbEndpoint'));
+      proxyToClose = proxy;
 
       const events = generateWorkload({
         seed: SEED,
@@ -162,12 +188,24 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       const records = toWorkloadRecords(events, { random, aggregateRate: 0.2, malformed: 24 });
       const waveSize = Math.ceil(records.length / (KILLS + 1));
       const positions: PutPosition[] = [];
-      const kills: { afterBatches: number; extraMs: number }[] = [];
+      const kills: (HeldRequest & { point: string })[] = [];
 
       for (let run = 0; run <= KILLS; run++) {
         const wave = records.slice(run * waveSize, (run + 1) * waveSize);
         positions.push(...(await putRecords(kinesis, config.kinesis.streamName, wave)));
-        const consumer = spawnConsumer(config);
+        const point = KILL_POINTS[run % KILL_POINTS.length]!;
+        const table = point.table === 'counters' ? config.dynamodb.countersTable : config.dynamodb.checkpointTable;
+        let held: HeldRequest | undefined;
+        if (run < KILLS) {
+          const rule = {
+            operation: 'UpdateItem',
+            table,
+            when: point.when,
+            nth: 1 + Math.floor(random() * point.maxNth),
+          };
+          void proxy.hold(rule).then((request) => (held = request));
+        }
+        const consumer = spawnConsumer(config, proxy);
         if (run === KILLS) {
           // Last run: no kill. Wait until every shard is checkpointed at its last record, then stop it.
           const checkpoints = createCheckpointStore(dynamo, config.dynamodb.checkpointTable);
@@ -190,21 +228,22 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
           expect(await consumer.exited).toEqual({ code: 0, signal: null });
           break;
         }
-        // A random kill point: right after start-up, or after 1–2 batches reached the sinks, plus
-        // 0–30 ms (so the kill lands mid-write, between sinks and checkpoint, or mid-checkpoint).
-        const afterBatches = Math.floor(random() * 3);
-        const extraMs = Math.floor(random() * 30);
+        // The kill lands while the chosen request of a batch is held: inside that batch, by construction.
         await waitFor(
-          () => (consumer.state.started && consumer.state.batches >= afterBatches) || consumer.child.exitCode !== null,
+          () => held !== undefined || consumer.child.exitCode !== null,
           45_000,
-          `run ${run}: ${afterBatches} batches at the sinks\n${consumer.state.output}`,
+          `run ${run}: the proxy to hold a request (${point.name})\n${consumer.state.output}`,
         );
-        await delay(extraMs);
+        expect(consumer.child.exitCode, `run ${run} exited before its kill point\n${consumer.state.output}`).toBeNull();
         consumer.child.kill('SIGKILL');
         expect((await consumer.exited).signal).toBe('SIGKILL');
-        kills.push({ afterBatches, extraMs });
+        kills.push({ ...held!, point: point.name });
       }
-      expect(kills).toHaveLength(KILLS);
+      // Every kill interrupted a batch at its point: a request of the batch was in flight, held.
+      expect(kills.map((kill) => kill.point)).toEqual(
+        Array.from({ length: KILLS }, (_, run) => KILL_POINTS[run % KILL_POINTS.length]!.name),
+      );
+      expect(kills.every((kill) => JSON.parse(kill.body).TableName === kill.table)).toBe(true);
 
       const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap });
       const actual = await readCounters(dynamo, config.dynamodb.countersTable);
@@ -228,7 +267,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
     async () => {
       const random = seededRandom(SEED + 1);
       const config = testConfig({ KINESIS_SHARD_COUNT: '2' });
-      const keyPrefix = `xc:${config.dynamodb.countersTable}:`;
+      const keyPrefix = `xc:{${randomName('fi-lambda')}}:`;
       redisPrefixes.push(keyPrefix);
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
@@ -267,7 +306,12 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         writeConcurrency: 8,
       });
       const faultRandom = seededRandom(SEED + 2);
-      const deadLetters = new MemoryDeadLetterSink();
+      const deadLetters = createDeadLetterSink({
+        kinesis,
+        streamName: config.kinesis.dlqStreamName,
+        sourceStreamName: config.kinesis.streamName,
+        logger: createSilentLogger(),
+      });
       const pipeline = createPipeline({
         counters: refusingCounterSink(
           faultyCounterSink(counters, () => {
@@ -302,7 +346,22 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       }
       expect(totals.failed).toBeGreaterThanOrEqual(3);
       expect(totals.bisections).toBeGreaterThanOrEqual(3);
-      expect(deadLetters.letters.filter((letter) => letter.reasons[0]?.rule === 'sink-rejected')).toHaveLength(6);
+      // Read back from the dead-letter stream: each poison record once or more (a letter written
+      // before a later failure of its invocation is written again on the retry), each malformed one too.
+      const { letters } = await readDeadLetters({ kinesis, streamName: config.kinesis.dlqStreamName, limit: 10_000 });
+      const envelopes = letters.flatMap((letter) => (letter.decoding.ok ? [letter.decoding.envelope] : []));
+      expect(envelopes).toHaveLength(letters.length);
+      const letteredWith = (rule: string) =>
+        new Set(
+          envelopes.filter((e) => e.reasons[0]?.rule === rule).map((e) => `${e.sequenceNumber}.${e.subSequenceNumber}`),
+        );
+      expect(letteredWith('sink-rejected').size).toBe(6);
+      const poisonUsers = envelopes
+        .filter((e) => e.reasons[0]?.rule === 'sink-rejected')
+        .map((e) => JSON.parse(Buffer.from(e.data, 'base64').toString()).userId as string);
+      expect(new Set(poisonUsers)).toEqual(new Set(Array.from({ length: 6 }, (_, i) => `${POISON_USER_PREFIX}${i}`)));
+      const malformedLettered = envelopes.filter((e) => e.reasons[0]?.rule !== 'sink-rejected');
+      expect(new Set(malformedLettered.map((e) => `${e.sequenceNumber}.${e.subSequenceNumber}`)).size).toBe(10);
       const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap });
       expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(sorted(expected));
     },

@@ -1,5 +1,5 @@
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createSilentLogger } from '../common/logger.js';
 import { isPipelineError } from '../common/errors.js';
 import { createProcessorMetrics } from './metrics.js';
@@ -85,23 +85,41 @@ describe('createPipeline (in-memory sink doubles)', () => {
   });
 
   it('waits for every sink before failing, so a retry never overlaps a write still in flight', async () => {
-    let releaseCounter!: () => void;
-    let counterFinished = false;
-    const slowCounters: CounterSink = {
-      writeBatch: () =>
-        new Promise((resolve) => {
-          releaseCounter = () => {
-            counterFinished = true;
-            resolve({ counted: 2, duplicates: 0, cells: 1, writeRequests: 1, refused: [] });
-          };
-        }),
-    };
-    const { pipeline, deadLetters } = setup({ counters: slowCounters });
-    deadLetters.failNext = 1;
-    const attempt = pipeline.processBatch(mixedBatch()).catch(() => counterFinished);
-    await new Promise((resolve) => setImmediate(resolve));
-    releaseCounter();
-    await expect(attempt).resolves.toBe(true);
+    // The index fails at once while the counter write takes 1 s of a fake clock: the batch
+    // must not fail before the counter write finished.
+    vi.useFakeTimers();
+    try {
+      let counterFinished = false;
+      const slowCounters: CounterSink = {
+        writeBatch: () =>
+          new Promise((resolve) =>
+            setTimeout(() => {
+              counterFinished = true;
+              resolve({ counted: 2, duplicates: 0, cells: 1, writeRequests: 1, refused: [] });
+            }, 1_000),
+          ),
+      };
+      const { pipeline, index } = setup({ counters: slowCounters, index: true });
+      let indexCalls = 0;
+      index.index = () => {
+        indexCalls += 1;
+        return Promise.reject(new Error('index cluster unavailable'));
+      };
+      let failedWhileCounting: boolean | undefined;
+      const attempt = pipeline.processBatch(mixedBatch()).catch((error: unknown) => {
+        failedWhileCounting = !counterFinished;
+        throw error;
+      });
+      attempt.catch(() => undefined); // observed below; avoids an unhandled rejection in between
+      await vi.advanceTimersByTimeAsync(999);
+      expect(indexCalls).toBe(1);
+      expect(failedWhileCounting).toBeUndefined(); // the index failed, the batch is still waiting
+      await vi.advanceTimersByTimeAsync(1);
+      await expect(attempt).rejects.toMatchObject({ code: 'SINK_FAILED' });
+      expect(failedWhileCounting).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('dead-letters events the index refuses, with their original bytes, and still counts them', async () => {

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { inject } from 'vitest';
 import { randomName, testConfig, waitFor } from '../local/test-support.js';
 import { experimentBody } from './test-app.js';
+import { createTestSchema } from './test-database.js';
 import { startQueryApi } from './start-query-api.js';
 
 describe('startQueryApi', () => {
@@ -32,10 +34,13 @@ describe('startQueryApi', () => {
 
 describe('query-api/server.ts', () => {
   it('migrates, listens, and exits cleanly on SIGTERM', async () => {
+    // Its own schema: migrations never touch the shared database's public schema.
+    const schema = await createTestSchema('server');
+    onTestFinished(() => schema.drop());
     const child = spawn(process.execPath, ['--import', 'tsx', 'query-api/server.ts'], {
       env: {
         ...process.env,
-        DATABASE_URL: inject('postgresUrl'),
+        DATABASE_URL: schema.url,
         AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
         QUERY_API_PORT: '0',
         LOG_LEVEL: 'info',
@@ -52,5 +57,16 @@ describe('query-api/server.ts', () => {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(output).toContain('"msg":"stopped"');
+    // The server migrated the schema it was given, not the shared public one.
+    const client = new pg.Client({ connectionString: schema.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ table_name: string }>(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1',
+      );
+      expect(rows.map((row) => row.table_name)).toEqual(['experiments', 'flags', 'schema_migrations']);
+    } finally {
+      await client.end();
+    }
   }, 60_000);
 });

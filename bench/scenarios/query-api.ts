@@ -6,6 +6,7 @@
  * dynalite (counters) and PostgreSQL (DATABASE_URL, else embedded PGlite). The cache is
  * Redis when REDIS_URL is set, else the in-process LRU.
  */
+import { randomBytes } from 'node:crypto';
 import autocannon, { type Result } from 'autocannon';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
@@ -115,13 +116,16 @@ async function load(
   });
 }
 
-/** A schema of its own in a shared PostgreSQL, so the bench never touches other tables. */
-function benchSchemaUrl(url: string): string {
+/**
+ * A schema of its own per run in a shared PostgreSQL (dropped at the end), so the bench never
+ * touches other tables, and two runs (or a run and the tests) never migrate the same schema.
+ */
+function benchSchemaUrl(url: string, schema: string): string {
   const scoped = new URL(url);
-  scoped.searchParams.set('options', `-c search_path=${BENCH_SCHEMA}`);
+  scoped.searchParams.set('options', `-c search_path=${schema}`);
   return scoped.toString();
 }
-const BENCH_SCHEMA = 'bench_query_api';
+const benchSchemaName = (): string => `bench_query_api_${randomBytes(4).toString('hex')}`;
 
 const rowOf = (name: string, result: Result, bytes: number): BenchRow => ({
   name,
@@ -155,11 +159,17 @@ export const queryApiScenario: BenchScenario = {
       const dynalite = await startStandIn('dynalite');
       cleanups.push(() => dynalite.stop());
       let databaseUrl = env.database.url;
+      const schema = benchSchemaName();
       if (databaseUrl) {
-        const admin = createDatabase(env.database, { url: databaseUrl });
-        await admin.writer.query(`CREATE SCHEMA IF NOT EXISTS ${BENCH_SCHEMA}`);
+        const adminUrl = databaseUrl;
+        const admin = createDatabase(env.database, { url: adminUrl });
+        await admin.writer.query(`CREATE SCHEMA ${schema}`);
         await admin.close();
-        databaseUrl = benchSchemaUrl(databaseUrl);
+        cleanups.push(async () => {
+          const dropper = createDatabase(env.database, { url: adminUrl });
+          await dropper.writer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => dropper.close());
+        });
+        databaseUrl = benchSchemaUrl(databaseUrl, schema);
       } else {
         const embedded = await startEmbeddedPostgres();
         cleanups.push(() => embedded.stop());
@@ -256,7 +266,7 @@ export const queryApiScenario: BenchScenario = {
       // autocannon's percentiles are whole milliseconds (a bare route's p50 is often 0): ratios use the mean.
       const mean = (name: string) => measured.get(name)!.latency.mean;
       const notes = [
-        `cache: ${redis ? 'Redis (REDIS_URL)' : 'in-process LRU (REDIS_URL unset)'}; PostgreSQL: ${env.database.url ? `DATABASE_URL, schema ${BENCH_SCHEMA}` : 'embedded PGlite'}; counters: dynalite (${cells.length} cells, read with one paginated Query per uncached request)`,
+        `cache: ${redis ? 'Redis (REDIS_URL)' : 'in-process LRU (REDIS_URL unset)'}; PostgreSQL: ${env.database.url ? `DATABASE_URL, schema ${schema} (dropped after the run)` : 'embedded PGlite'}; counters: dynalite (${cells.length} cells, read with one paginated Query per uncached request)`,
         'Uncached = every request reads all counters and runs the statistics (a cache that never stores); cached = the serialized response from the cache.',
         'Load generator, API and baseline share this process and the machine; compare rows of one run, not runs across machines.',
         'A cached request still reads the definition from PostgreSQL (its version is part of the cache key, so a PATCH is visible at once).',

@@ -1,18 +1,30 @@
+/**
+ * The local consumer against the real services: kinesalite (source and dead-letter
+ * streams), dynalite (checkpoints and counters) and Redis (the counter sink's exactly-once
+ * state, under a random key prefix). The sinks are the production ones
+ * (processors/test-support/real-sinks.ts); every test ends by comparing the counters table
+ * with `computeExpectedCounters`. Only what kinesalite cannot do (throttling, iterator
+ * expiry) is injected by wrapping the real Kinesis client.
+ */
 import { MergeShardsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Config } from '../../common/config.js';
+import type { StreamEvent } from '../../common/event-contract.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { ensureStream } from '../../local/provision.js';
 import { testConfig, waitFor } from '../../local/test-support.js';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
-import { MemoryCounterSink, MemoryDeadLetterSink, sampleEvent } from '../pipeline/test-doubles.js';
+import { sampleEvent } from '../pipeline/test-doubles.js';
+import { createRealSinks, deleteRedisKeys, sortedCells, type RealSinks } from '../test-support/real-sinks.js';
 import type { CounterSink } from '../types.js';
 import { createCheckpointStore } from './checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumer, type LocalConsumerOptions } from './local-consumer.js';
 import { interceptKinesis, kinesisServiceError, provisionConsumer, putPayloads } from './test-support.js';
 
+/** Heavy on two shared cores: real Redis, dynalite and kinesalite behind every batch. */
+const TEST_TIMEOUT_MS = 60_000;
 const FAST: Partial<LocalConsumerOptions> = {
   pollIntervalMs: 20,
   shardRefreshMs: 100,
@@ -22,8 +34,12 @@ const FAST: Partial<LocalConsumerOptions> = {
 };
 
 const running: LocalConsumer[] = [];
+const openSinks: RealSinks[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((consumer) => consumer.stop()));
+  const sinks = openSinks.splice(0);
+  await Promise.all(sinks.map((s) => s.close()));
+  await deleteRedisKeys([...new Set(sinks.map((s) => s.keyPrefix))]);
 });
 
 interface Harness {
@@ -32,24 +48,40 @@ interface Harness {
   dynamo: DynamoDBClient;
 }
 
+async function harness(shards = 2): Promise<Harness> {
+  const config = testConfig();
+  return { config, ...(await provisionConsumer(config, shards)) };
+}
+
+async function realSinks(h: Harness, options: Parameters<typeof createRealSinks>[2] = {}): Promise<RealSinks> {
+  const sinks = await createRealSinks(h.config, h, options);
+  openSinks.push(sinks);
+  return sinks;
+}
+
 function startConsumer(
-  harness: Harness,
-  sinks: { counters: CounterSink },
-  extra: { kinesis?: KinesisClient; options?: Partial<LocalConsumerOptions>; metrics?: ProcessorMetrics } = {},
+  h: Harness,
+  sinks: RealSinks,
+  extra: {
+    counters?: CounterSink;
+    kinesis?: KinesisClient;
+    options?: Partial<LocalConsumerOptions>;
+    metrics?: ProcessorMetrics;
+  } = {},
 ) {
   const metrics = extra.metrics ?? createProcessorMetrics();
   const logger = createSilentLogger();
-  const checkpoints = createCheckpointStore(harness.dynamo, harness.config.dynamodb.checkpointTable);
+  const checkpoints = createCheckpointStore(h.dynamo, h.config.dynamodb.checkpointTable);
   const pipeline = createPipeline({
-    counters: sinks.counters,
-    deadLetters: new MemoryDeadLetterSink(),
+    counters: extra.counters ?? sinks.counters,
+    deadLetters: sinks.deadLetters,
     logger,
     metrics,
-    limits: harness.config.events,
+    limits: h.config.events,
   });
   const consumer = createLocalConsumer({
-    kinesis: extra.kinesis ?? harness.kinesis,
-    streamName: harness.config.kinesis.streamName,
+    kinesis: extra.kinesis ?? h.kinesis,
+    streamName: h.config.kinesis.streamName,
     checkpoints,
     pipeline,
     logger,
@@ -60,164 +92,233 @@ function startConsumer(
   return { consumer, checkpoints, metrics };
 }
 
-const events = (count: number, prefix: string) =>
-  Array.from({ length: count }, (_, i) => ({
-    partitionKey: `${prefix}-${i % 7}`,
-    data: sampleEvent({ userId: `${prefix}-${i}` }),
-  }));
+/** Impressions and conversions of `count` users, with a segment, so every kind of cell is written. */
+const events = (count: number, prefix: string): StreamEvent[] =>
+  Array.from({ length: count }, (_, i) =>
+    sampleEvent({
+      experimentId: `exp-${prefix}`,
+      userId: `${prefix}-${i % Math.ceil(count / 2)}`,
+      variantId: i % 2 === 0 ? 'control' : 'treatment',
+      segments: { country: ['US', 'FR', 'DE'][i % 3]! },
+      ...(i % 4 === 3 ? { type: 'conversion' as const, metric: 'buy', value: (i % 7) + 0.25 } : {}),
+    }),
+  );
 
-const seenUsers = (sink: MemoryCounterSink) => sink.batches.flatMap((b) => b.events.map((e) => e.event.userId));
+/** One partition key per user, as producers do: a user's events stay in order on one shard. */
+const records = (list: readonly StreamEvent[]) => list.map((event) => ({ partitionKey: event.userId, data: event }));
 
-async function harness(shards = 2): Promise<Harness> {
-  const config = testConfig();
-  return { config, ...(await provisionConsumer(config, shards)) };
+const seenUsers = (sinks: RealSinks) => sinks.counters.batches.flatMap((b) => b.events.map((e) => e.event.userId));
+
+/** Every counter cell equals the ground truth computed from `sent` (de-duplicated by eventId there). */
+async function expectExactCounters(sinks: RealSinks, sent: readonly StreamEvent[]): Promise<void> {
+  const expected = sinks.expectedCounters(sent);
+  expect(expected.size).toBeGreaterThan(0);
+  expect(sortedCells(await sinks.readCounters())).toEqual(sortedCells(expected));
 }
 
-describe('local consumer (kinesalite + dynalite)', () => {
-  it('reads every shard, checkpoints, and resumes after a restart without reprocessing', async () => {
-    const h = await harness(3);
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(120, 'a'));
-    const sink = new MemoryCounterSink();
-    const first = startConsumer(h, { counters: sink });
-    await first.consumer.start();
-    await waitFor(() => sink.applied.size === 120, 15_000, '120 events');
-    await first.consumer.stop();
-    const checkpoints = await first.checkpoints.readAll();
-    expect(checkpoints.size).toBeGreaterThanOrEqual(2);
+describe('local consumer (kinesalite + dynalite + Redis, real sinks)', () => {
+  it(
+    'reads every shard, checkpoints, and resumes after a restart without reprocessing',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(3);
+      const first = events(120, 'a');
+      // Producer retries: the same events again in new records; the real sink counts them once.
+      const retried = first.slice(0, 5);
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, [
+        ...records(first),
+        ...records(retried),
+        { partitionKey: 'bad-1', data: Buffer.from('{"not json') },
+      ]);
+      const sinks = await realSinks(h);
+      const run1 = startConsumer(h, sinks);
+      await run1.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 125, 20_000, '125 events at the counter sink');
+      await run1.consumer.stop();
+      expect(sinks.counters.counted).toBe(120);
+      expect((await run1.checkpoints.readAll()).size).toBeGreaterThanOrEqual(2);
 
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(30, 'b'));
-    const second = new MemoryCounterSink();
-    const restarted = startConsumer(h, { counters: second });
-    await restarted.consumer.start();
-    await waitFor(() => second.applied.size === 30, 15_000, '30 new events');
-    expect(seenUsers(second).every((user) => user.startsWith('b-'))).toBe(true);
-  });
+      const second = events(30, 'b');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(second));
+      // The restarted process: a new sink over the same durable state and table.
+      const restartedSinks = await realSinks(h, { keyPrefix: sinks.keyPrefix });
+      const run2 = startConsumer(h, restartedSinks);
+      await run2.consumer.start();
+      await waitFor(() => restartedSinks.counters.delivered === 30, 20_000, '30 new events');
+      expect(seenUsers(restartedSinks).every((user) => user.startsWith('b-'))).toBe(true);
+      expect(restartedSinks.counters.counted).toBe(30);
+      await expectExactCounters(sinks, [...first, ...retried, ...second]);
+      const letters = await sinks.readDeadLetters();
+      expect(letters.map((l) => l.decoding.ok && l.decoding.envelope.reasons[0]?.rule)).toEqual(['json']);
+    },
+  );
 
-  it('reads a split parent to its end before its children, then marks it finished', async () => {
-    const h = await harness(1);
-    const stream = h.config.kinesis.streamName;
-    await putPayloads(h.kinesis, stream, events(40, 'parent'));
-    await h.kinesis.send(
-      new SplitShardCommand({
-        StreamName: stream,
-        ShardToSplit: 'shardId-000000000000',
-        NewStartingHashKey: (2n ** 127n).toString(),
-      }),
-    );
-    await ensureStream(h.kinesis, stream, 1);
-    await putPayloads(h.kinesis, stream, events(40, 'child'));
-    const sink = new MemoryCounterSink();
-    const { consumer, checkpoints } = startConsumer(h, { counters: sink });
-    await consumer.start();
-    await waitFor(() => sink.applied.size === 80, 15_000, 'all 80 events');
-    const order = seenUsers(sink);
-    const lastParent = order.map((u) => u.startsWith('parent')).lastIndexOf(true);
-    const firstChild = order.findIndex((u) => u.startsWith('child'));
-    expect(lastParent).toBeLessThan(firstChild);
-    expect(await checkpoints.read('shardId-000000000000')).toMatchObject({ finished: true });
+  it(
+    'reads a split parent to its end before its children, then marks it finished',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const stream = h.config.kinesis.streamName;
+      const parent = events(40, 'parent');
+      await putPayloads(h.kinesis, stream, records(parent));
+      await h.kinesis.send(
+        new SplitShardCommand({
+          StreamName: stream,
+          ShardToSplit: 'shardId-000000000000',
+          NewStartingHashKey: (2n ** 127n).toString(),
+        }),
+      );
+      await ensureStream(h.kinesis, stream, 1);
+      const child = events(40, 'child');
+      await putPayloads(h.kinesis, stream, records(child));
+      const sinks = await realSinks(h);
+      const { consumer, checkpoints } = startConsumer(h, sinks);
+      await consumer.start();
+      await waitFor(() => sinks.counters.delivered === 80, 20_000, 'all 80 events');
+      const order = seenUsers(sinks);
+      const lastParent = order.map((u) => u.startsWith('parent')).lastIndexOf(true);
+      const firstChild = order.findIndex((u) => u.startsWith('child'));
+      expect(lastParent).toBeLessThan(firstChild);
+      expect(await checkpoints.read('shardId-000000000000')).toMatchObject({ finished: true });
 
-    // merging the two children ends both; their child starts only when both are finished
-    await h.kinesis.send(
-      new MergeShardsCommand({
-        StreamName: stream,
-        ShardToMerge: 'shardId-000000000001',
-        AdjacentShardToMerge: 'shardId-000000000002',
-      }),
-    );
-    await ensureStream(h.kinesis, stream, 1);
-    await putPayloads(h.kinesis, stream, events(10, 'merged'));
-    await waitFor(() => sink.applied.size === 90, 15_000, 'events of the merged shard');
-    expect(await checkpoints.read('shardId-000000000001')).toMatchObject({ finished: true });
-    expect(await checkpoints.read('shardId-000000000002')).toMatchObject({ finished: true });
-  });
+      // merging the two children ends both; their child starts only when both are finished
+      await h.kinesis.send(
+        new MergeShardsCommand({
+          StreamName: stream,
+          ShardToMerge: 'shardId-000000000001',
+          AdjacentShardToMerge: 'shardId-000000000002',
+        }),
+      );
+      await ensureStream(h.kinesis, stream, 1);
+      const merged = events(10, 'merged');
+      await putPayloads(h.kinesis, stream, records(merged));
+      await waitFor(() => sinks.counters.delivered === 90, 20_000, 'events of the merged shard');
+      expect(await checkpoints.read('shardId-000000000001')).toMatchObject({ finished: true });
+      expect(await checkpoints.read('shardId-000000000002')).toMatchObject({ finished: true });
+      expect(sinks.counters.counted).toBe(90);
+      await expectExactCounters(sinks, [...parent, ...child, ...merged]);
+    },
+  );
 
-  it('renews an expired iterator from the checkpoint (expiry injected: kinesalite iterators last 5 min)', async () => {
-    const h = await harness(1);
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(20, 'x'));
-    let getRecordsCalls = 0;
-    const kinesis = interceptKinesis(h.kinesis, (name) => {
-      if (name === 'GetRecordsCommand' && ++getRecordsCalls === 2)
-        throw kinesisServiceError('ExpiredIteratorException');
-    });
-    const sink = new MemoryCounterSink();
-    const { consumer, metrics } = startConsumer(h, { counters: sink }, { kinesis, options: { batchMaxRecords: 10 } });
-    await consumer.start();
-    await waitFor(() => sink.applied.size === 20, 15_000, 'all events');
-    expect((await metrics.iteratorRenewals.get()).values[0]?.value).toBe(1);
-    // after renewal, reading resumed right after the checkpoint: no record delivered twice
-    expect(sink.batches.flatMap((b) => b.events)).toHaveLength(20);
-  });
+  it(
+    'renews an expired iterator from the checkpoint (expiry injected: kinesalite iterators last 5 min)',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(20, 'x');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      let getRecordsCalls = 0;
+      const kinesis = interceptKinesis(h.kinesis, (name) => {
+        if (name === 'GetRecordsCommand' && ++getRecordsCalls === 2)
+          throw kinesisServiceError('ExpiredIteratorException');
+      });
+      const sinks = await realSinks(h);
+      const { consumer, metrics } = startConsumer(h, sinks, { kinesis, options: { batchMaxRecords: 10 } });
+      await consumer.start();
+      await waitFor(() => sinks.counters.counted === 20, 20_000, 'all events');
+      expect((await metrics.iteratorRenewals.get()).values[0]?.value).toBe(1);
+      // after renewal, reading resumed right after the checkpoint: no record delivered twice
+      expect(sinks.counters.delivered).toBe(20);
+      await expectExactCounters(sinks, sent);
+    },
+  );
 
-  it('backs off on throttling and loses nothing (throttling injected: kinesalite never throttles)', async () => {
-    const h = await harness(2);
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(50, 't'));
-    let calls = 0;
-    const kinesis = interceptKinesis(h.kinesis, (name) => {
-      if (name === 'GetRecordsCommand' && ++calls % 2 === 1 && calls < 12)
-        throw kinesisServiceError('ProvisionedThroughputExceededException');
-    });
-    const sink = new MemoryCounterSink();
-    const { consumer, metrics } = startConsumer(h, { counters: sink }, { kinesis });
-    await consumer.start();
-    await waitFor(() => sink.applied.size === 50, 15_000, 'all events');
-    const throttles = (await metrics.throttles.get()).values.find((v) => v.labels.api === 'GetRecords');
-    expect(throttles?.value).toBeGreaterThanOrEqual(2);
-  });
+  it(
+    'backs off on throttling and loses nothing (throttling injected: kinesalite never throttles)',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(2);
+      const sent = events(50, 't');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      let calls = 0;
+      const kinesis = interceptKinesis(h.kinesis, (name) => {
+        if (name === 'GetRecordsCommand' && ++calls % 2 === 1 && calls < 12)
+          throw kinesisServiceError('ProvisionedThroughputExceededException');
+      });
+      const sinks = await realSinks(h);
+      const { consumer, metrics } = startConsumer(h, sinks, { kinesis });
+      await consumer.start();
+      await waitFor(() => sinks.counters.counted === 50, 20_000, 'all events');
+      const throttles = (await metrics.throttles.get()).values.find((v) => v.labels.api === 'GetRecords');
+      expect(throttles?.value).toBeGreaterThanOrEqual(2);
+      await expectExactCounters(sinks, sent);
+    },
+  );
 
-  it('retries a batch whose sink failed and checkpoints only after it succeeded', async () => {
-    const h = await harness(1);
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(15, 'f'));
-    const sink = new MemoryCounterSink();
-    sink.failNext = 3;
-    const { consumer, checkpoints, metrics } = startConsumer(h, { counters: sink });
-    let checkpointBeforeSuccess: unknown = 'unread';
-    const original = sink.writeBatch.bind(sink);
-    sink.writeBatch = async (shardId, batch) => {
-      if (sink.failNext === 0 && checkpointBeforeSuccess === 'unread')
-        checkpointBeforeSuccess = await checkpoints.read(shardId);
-      return original(shardId, batch);
-    };
-    await consumer.start();
-    await waitFor(() => sink.applied.size === 15, 15_000, 'all events');
-    expect(checkpointBeforeSuccess).toBeUndefined();
-    await waitFor(async () => (await checkpoints.read('shardId-000000000000'))?.sequenceNumber, 5_000, 'checkpoint');
-    expect((await metrics.batchFailures.get()).values[0]?.value).toBe(3);
-  });
+  it(
+    'retries a batch whose sink failed (once after its write landed) and checkpoints only after it succeeded',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(15, 'f');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const checkpoints = createCheckpointStore(h.dynamo, h.config.dynamodb.checkpointTable);
+      let calls = 0;
+      let checkpointBeforeSuccess: unknown = 'unread';
+      const sinks = await realSinks(h, {
+        wrapCounters: (real) => ({
+          async writeBatch(shardId, batch) {
+            calls += 1;
+            if (calls === 1) {
+              // The write reaches DynamoDB and Redis, then the acknowledgement is lost.
+              await real.writeBatch(shardId, batch);
+              throw new Error('injected: connection reset after the counter write');
+            }
+            if (calls <= 3) throw new Error('injected: counter store unavailable');
+            if (checkpointBeforeSuccess === 'unread') checkpointBeforeSuccess = await checkpoints.read(shardId);
+            return real.writeBatch(shardId, batch);
+          },
+        }),
+      });
+      const { consumer, metrics } = startConsumer(h, sinks);
+      await consumer.start();
+      await waitFor(() => sinks.counters.delivered === 15, 20_000, 'all events acknowledged');
+      expect(checkpointBeforeSuccess).toBeUndefined();
+      await waitFor(async () => (await checkpoints.read('shardId-000000000000'))?.sequenceNumber, 5_000, 'checkpoint');
+      expect((await metrics.batchFailures.get()).values[0]?.value).toBe(3);
+      // The retry found the landed write: nothing counted twice.
+      expect(sinks.counters.counted).toBe(0);
+      await expectExactCounters(sinks, sent);
+    },
+  );
 
-  it('holds one batch per shard: a blocked sink stops reading; stop() finishes and checkpoints it', async () => {
-    const h = await harness(1);
-    await putPayloads(h.kinesis, h.config.kinesis.streamName, events(30, 's'));
-    let getRecordsCalls = 0;
-    const kinesis = interceptKinesis(h.kinesis, (name) => {
-      if (name === 'GetRecordsCommand') getRecordsCalls += 1;
-    });
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const inner = new MemoryCounterSink();
-    let entered = 0;
-    const blocking: CounterSink = {
-      writeBatch: async (shardId, batch) => {
-        entered += 1;
-        await gate;
-        return inner.writeBatch(shardId, batch);
-      },
-    };
-    const { consumer, checkpoints } = startConsumer(
-      h,
-      { counters: blocking },
-      { kinesis, options: { batchMaxRecords: 10 } },
-    );
-    await consumer.start();
-    await waitFor(() => entered === 1, 10_000, 'the first batch to reach the sink');
-    const callsWhileBlocked = getRecordsCalls;
-    const stopped = consumer.stop();
-    release();
-    await stopped;
-    expect(callsWhileBlocked).toBe(1);
-    expect(inner.applied.size).toBe(10);
-    const checkpoint = await checkpoints.read('shardId-000000000000');
-    expect(checkpoint?.sequenceNumber).toBe(inner.batches[0]!.events.at(-1)!.id.sequenceNumber);
-  });
+  it(
+    'holds one batch per shard: a blocked sink stops reading; stop() finishes and checkpoints it',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(30, 's');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      let getRecordsCalls = 0;
+      const kinesis = interceptKinesis(h.kinesis, (name) => {
+        if (name === 'GetRecordsCommand') getRecordsCalls += 1;
+      });
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered = 0;
+      const sinks = await realSinks(h, {
+        wrapCounters: (real) => ({
+          writeBatch: async (shardId, batch) => {
+            entered += 1;
+            await gate;
+            return real.writeBatch(shardId, batch);
+          },
+        }),
+      });
+      const { consumer, checkpoints } = startConsumer(h, sinks, { kinesis, options: { batchMaxRecords: 10 } });
+      await consumer.start();
+      await waitFor(() => entered === 1, 10_000, 'the first batch to reach the sink');
+      const callsWhileBlocked = getRecordsCalls;
+      const stopped = consumer.stop();
+      release();
+      await stopped;
+      expect(callsWhileBlocked).toBe(1);
+      expect(sinks.counters.delivered).toBe(10);
+      const checkpoint = await checkpoints.read('shardId-000000000000');
+      expect(checkpoint?.sequenceNumber).toBe(sinks.counters.batches[0]!.events.at(-1)!.id.sequenceNumber);
+      await expectExactCounters(sinks, sent.slice(0, 10));
+    },
+  );
 });
 
 describe('checkpoint store (dynalite)', () => {

@@ -1,0 +1,41 @@
+// Mutation testing of the exactly-once and statistics cores: `npm run mutate` (all modules below,
+// incremental) or `npm run mutate -- --mutate common/hashing.ts` (one module). Not part of
+// `npm test`: it re-runs the related tests once per mutant. Results: bench/results/mutation.md.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'vitest',
+  plugins: ['@stryker-mutator/vitest-runner'],
+  vitest: { configFile: 'vitest.mutate.config.ts', related: true },
+  dryRunTimeoutMinutes: 30,
+  mutate: [
+    'common/hashing.ts',
+    'common/targeting.ts',
+    'common/targeting-evaluation.ts',
+    'common/validate-event.ts',
+    'common/errors.ts',
+    'common/retry.ts',
+    'processors/counters/aggregate.ts',
+    'processors/counters/exact-value.ts',
+    'processors/counters/dynamo-cell-writer.ts',
+    'processors/counters/state-epoch.ts',
+    'processors/counters/counter-sink.ts',
+    'processors/state/state-rules.ts',
+    'processors/state/in-process-store.ts',
+    'processors/state/embedded-store.ts',
+    'processors/state/redis-store.ts',
+    'query-api/stats/*.ts',
+    '!**/*.test.ts',
+    'ingest/put-records-batcher.ts',
+  ],
+  // Two cores: one mutant at a time per core, and generous timeouts (integration tests use dynalite/Redis).
+  concurrency: 2,
+  timeoutMS: 60_000,
+  timeoutFactor: 3,
+  incremental: true,
+  incrementalFile: 'bench/results/mutation-incremental.json',
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'bench/results/mutation-report.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  ignoreStatic: true,
+};
