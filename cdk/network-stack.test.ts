@@ -88,17 +88,31 @@ describe('NetworkStack', () => {
   });
 
   it('does not let data tiers open connections outward', () => {
+    const groups = Object.entries(template.findResources('AWS::EC2::SecurityGroup'));
+    const separateEgress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).map(
+      (rule) => (rule.Properties as { GroupId: { 'Fn::GetAtt': string[] } }).GroupId['Fn::GetAtt'][0],
+    );
     for (const prefix of [
       'DatabaseSecurityGroup',
       'CacheSecurityGroup',
       'SearchSecurityGroup',
       'StateStoreSecurityGroup',
     ]) {
-      const [group] = Object.entries(template.findResources('AWS::EC2::SecurityGroup')).filter(([id]) =>
-        id.startsWith(prefix),
-      );
-      const egress = (group?.[1].Properties?.SecurityGroupEgress ?? []) as { CidrIp?: string }[];
-      expect(egress.every((rule) => rule.CidrIp !== '0.0.0.0/0')).toBe(true);
+      const matching = groups.filter(([id]) => id.startsWith(prefix));
+      expect(matching, prefix).toHaveLength(1);
+      const [groupId, group] = matching[0]!;
+      // With allowAllOutbound: false, CDK writes exactly this placeholder rule (ICMP type 252, code 86 to
+      // 255.255.255.255/32, which matches no traffic); without any egress rule EC2 would allow everything.
+      expect(group.Properties?.SecurityGroupEgress, prefix).toEqual([
+        {
+          CidrIp: '255.255.255.255/32',
+          Description: 'Disallow all traffic',
+          FromPort: 252,
+          IpProtocol: 'icmp',
+          ToPort: 86,
+        },
+      ]);
+      expect(separateEgress, prefix).not.toContain(groupId);
     }
   });
 });

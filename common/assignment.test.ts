@@ -149,12 +149,37 @@ describe('assignVariant', () => {
     expect(chiSquare).toBeLessThan(16.266);
   });
 
-  it('is sticky: the same id always gets the same variant', () => {
+  it('is sticky across changes that must not move anyone: more coverage, a pause, weights re-expressed, other attributes (property)', () => {
     fc.assert(
       fc.property(
         fc.string({ minLength: 1 }),
-        (id) => assignVariant(experiment(), id).variantId === assignVariant(experiment(), id).variantId,
+        fc.array(fc.integer({ min: 1, max: 100 }), { minLength: 2, maxLength: 5 }),
+        // Coverage in whole percent: fc.double favours 0 and 1, where nobody or everybody is in.
+        fc.integer({ min: 0, max: 100 }).map((percent) => percent / 100),
+        fc.integer({ min: 0, max: 100 }).map((percent) => percent / 100),
+        fc.dictionary(fc.string(), fc.string()),
+        (id, rawWeights, a, b, attributes) => {
+          const total = rawWeights.reduce((sum, weight) => sum + weight, 0);
+          const asFractions = rawWeights.map((weight, i) => ({ id: `v${i}`, weight: weight / total }));
+          const asPercentages = rawWeights.map((weight, i) => ({ id: `v${i}`, weight: (100 * weight) / total }));
+          const narrow = experiment({ variants: asFractions, controlVariantId: 'v0', coverage: Math.min(a, b) });
+          const before = assignVariant(narrow, id);
+          // Paused: everyone sees control and nobody counts; resumed: everyone is back where they were.
+          expect(assignVariant({ ...narrow, status: 'stopped' }, id)).toEqual({
+            variantId: 'v0',
+            inExperiment: false,
+            reason: 'not-running',
+          });
+          expect(assignVariant(narrow, id)).toEqual(before);
+          // Without targeting, attributes play no part; the same weights written as percentages neither.
+          expect(assignVariant(narrow, id, attributes)).toEqual(before);
+          expect(assignVariant({ ...narrow, variants: asPercentages }, id)).toEqual(before);
+          // More traffic only adds users: whoever was in keeps their variant.
+          const widened = assignVariant({ ...narrow, coverage: Math.max(a, b) }, id);
+          if (before.inExperiment) expect(widened).toMatchObject({ inExperiment: true, variantId: before.variantId });
+        },
       ),
+      { numRuns: 500 },
     );
   });
 

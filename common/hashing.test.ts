@@ -216,9 +216,19 @@ describe('fnv1a32', () => {
 
   it('hashes UTF-16 code units, without normalisation', () => {
     // 'é' precomposed vs. e + combining accent are different ids by rule.
-    expect(fnv1a32('\u00e9')).not.toBe(fnv1a32('e\u0301'));
-    // An astral character is its two surrogates, one after the other.
-    expect(fnv1a32('😀')).toBe(fnv1a32('\ud83d\ude00'));
+    expect(fnv1a32('\u00e9')).toBe(0x6c0b6c44);
+    expect(fnv1a32('e\u0301')).toBe(0x94195533);
+  });
+
+  it('hashes a character outside the BMP as its two surrogate code units, not as one code point', () => {
+    // Expected values from an independent FNV-1a (Python) over explicit code-unit lists:
+    // U+1F600 is [0xd83d, 0xde00] in UTF-16; hashed as the single code point 0x1f600 it would be 0x0650a71f.
+    expect(fnv1a32('😀')).toBe(0xcb31c4b8);
+    expect(fnv1a32('😀')).not.toBe(0x0650a71f);
+    // U+1F601 shares the high surrogate and differs in the low one.
+    expect(fnv1a32('😁')).toBe(0xcc31c64b);
+    // Between ASCII: [0x61, 0xd83d, 0xde00, 0x62] (as code points it would be 0x4e6351d2).
+    expect(fnv1a32('a😀b')).toBe(0x8fca8501);
   });
 });
 
@@ -233,11 +243,21 @@ describe('hashToBucket (GrowthBook compatible)', () => {
     expect(hashToBucket(seed, value, version)).toBeCloseTo(expected, 6);
   });
 
+  it('buckets non-ASCII seeds and ids over UTF-16 code units (v2)', () => {
+    // No published GrowthBook vector has a non-ASCII seed or id; these come from an independent
+    // FNV-1a (Python) over UTF-16 code units. Over code points they would be 0.7092, 0.9649, 0.6401, 0.9454.
+    expect(hashToBucket('seed', '😀', 2)).toBe(0.4346);
+    expect(hashToBucket('checkout', '用户-😀', 2)).toBe(0.9528);
+    expect(hashToBucket('exp', 'a😀b', 2)).toBe(0.0673);
+    expect(hashToBucket('🧪-test', 'user-1', 2)).toBe(0.1938);
+  });
+
   it('always lands in [0, 1) with at most 4 decimals for v2', () => {
     fc.assert(
-      fc.property(fc.string(), fc.string(), (seed, value) => {
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), (seed, value) => {
         const bucket = hashToBucket(seed, value, 2);
-        return bucket !== null && bucket >= 0 && bucket < 1 && Number.isInteger(Math.round(bucket * 1e4));
+        // k / 10000 for an integer k: rounding to 4 decimals gives the very same number back.
+        return bucket !== null && bucket >= 0 && bucket < 1 && Math.round(bucket * 1e4) / 1e4 === bucket;
       }),
     );
   });

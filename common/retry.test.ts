@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PipelineError } from './errors.js';
+import { isRetriable, PipelineError } from './errors.js';
 import { backoffDelayMs, withRetry } from './retry.js';
 
 const fastPolicy = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 4 };
@@ -28,20 +28,64 @@ describe('retry', () => {
   });
 
   it('never retries programming errors or non-retriable codes', async () => {
-    let calls = 0;
+    let programmingErrorCalls = 0;
     await expect(
       withRetry(
         () => {
-          calls++;
+          programmingErrorCalls++;
           return Promise.reject(new TypeError('undefined is not a function'));
         },
         { policy: fastPolicy },
       ),
     ).rejects.toThrow(TypeError);
+    expect(programmingErrorCalls).toBe(1);
+
+    let invalidEventCalls = 0;
     await expect(
-      withRetry(() => Promise.reject(new PipelineError('EVENT_INVALID', 'bad')), { policy: fastPolicy }),
+      withRetry(
+        () => {
+          invalidEventCalls++;
+          return Promise.reject(new PipelineError('EVENT_INVALID', 'bad'));
+        },
+        { policy: fastPolicy },
+      ),
     ).rejects.toThrow('bad');
-    expect(calls).toBe(1);
+    expect(invalidEventCalls).toBe(1);
+  });
+
+  it("honours an error's own retriable flag over its code's default, both ways", async () => {
+    const transientRejection = new PipelineError('SINK_REJECTED', 'a 4xx that is really transient', {
+      retriable: true,
+    });
+    const permanentFailure = new PipelineError('SINK_FAILED', 'a 5xx that will never succeed', { retriable: false });
+    expect(isRetriable(transientRejection)).toBe(true);
+    expect(isRetriable(permanentFailure)).toBe(false);
+    expect(isRetriable(new PipelineError('SINK_REJECTED', 'default'))).toBe(false);
+    expect(isRetriable(new PipelineError('SINK_FAILED', 'default'))).toBe(true);
+
+    let transientCalls = 0;
+    await expect(
+      withRetry(
+        () => {
+          transientCalls++;
+          return Promise.reject(transientRejection);
+        },
+        { policy: fastPolicy },
+      ),
+    ).rejects.toBe(transientRejection);
+    expect(transientCalls).toBe(fastPolicy.maxAttempts);
+
+    let permanentCalls = 0;
+    await expect(
+      withRetry(
+        () => {
+          permanentCalls++;
+          return Promise.reject(permanentFailure);
+        },
+        { policy: fastPolicy },
+      ),
+    ).rejects.toBe(permanentFailure);
+    expect(permanentCalls).toBe(1);
   });
 
   it('returns the first success', async () => {

@@ -81,6 +81,23 @@ describe('flag evaluation Lambda handler (real local experiment API)', () => {
     vi.stubEnv('EXPERIMENTATION_API_URL', `${api.url}/`);
     vi.stubEnv('EXPERIMENTATION_API_KEY', api.apiKey);
     vi.stubEnv('LOG_LEVEL', 'silent');
-    expect(await handler({ flagKey: key, userId: 'u', attributes: { appVersion: '3.0.0' } })).toHaveProperty('reason');
+    // One user inside the 50 % rollout and one outside, by the shared core: the configured handler
+    // must give each the exact value and reason, and refuse the targeting for an older app.
+    const attributes = { appVersion: '3.0.0' };
+    const ids = Array.from({ length: 64 }, (_, i) => `user-${i}`);
+    const inside = ids.find((id) => evaluateFlag(flag, id, attributes).reason === 'in-rollout') ?? '';
+    const outside = ids.find((id) => evaluateFlag(flag, id, attributes).reason === 'outside-rollout') ?? '';
+    expect(await handler({ flagKey: key, userId: inside, attributes })).toEqual({
+      value: { layout: 'compact' },
+      reason: 'in-rollout',
+    });
+    expect(await handler({ flagKey: key, userId: outside, attributes })).toEqual({
+      value: { layout: 'classic' },
+      reason: 'outside-rollout',
+    });
+    expect(await handler({ flagKey: key, userId: inside, attributes: { appVersion: '2.9.9' } })).toEqual({
+      value: { layout: 'classic' },
+      reason: 'not-targeted',
+    });
   });
 });

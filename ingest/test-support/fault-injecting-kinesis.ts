@@ -8,6 +8,11 @@ import { PutRecordsCommand, type KinesisClient, type PutRecordsResultEntry } fro
 export interface PutRecordsFaultPlan {
   /** Error code to fail an entry with, or undefined to let it through. `call` counts from 0. */
   failEntry?(call: number, partitionKey: string, entryIndex: number): string | undefined;
+  /**
+   * True to answer an entry with neither `SequenceNumber` nor `ErrorCode` (an empty result
+   * entry), without forwarding it. `call` counts from 0.
+   */
+  answerEmpty?(call: number, partitionKey: string, entryIndex: number): boolean;
   /** An error to throw for the whole call instead of sending it. */
   throwForCall?(call: number): Error | undefined;
   /** Awaited before each call is forwarded (to stall the stream). */
@@ -31,15 +36,20 @@ export class FaultInjectingKinesis {
     if (thrown) throw thrown;
     const entries = command.input.Records ?? [];
     const failures = entries.map((entry, i) => this.plan.failEntry?.(call, entry.PartitionKey ?? '', i));
-    const forwarded = entries.filter((_, i) => failures[i] === undefined);
+    const empty = entries.map((entry, i) => this.plan.answerEmpty?.(call, entry.PartitionKey ?? '', i) === true);
+    const forwarded = entries.filter((_, i) => failures[i] === undefined && !empty[i]);
     this.forwardedEntries += forwarded.length;
     const realResults =
       forwarded.length > 0
         ? ((await this.real.send(new PutRecordsCommand({ ...command.input, Records: forwarded }))).Records ?? [])
         : [];
     let next = 0;
-    const results: PutRecordsResultEntry[] = failures.map((code) =>
-      code === undefined ? (realResults[next++] ?? {}) : { ErrorCode: code, ErrorMessage: `injected ${code}` },
+    const results: PutRecordsResultEntry[] = failures.map((code, i) =>
+      empty[i]
+        ? {}
+        : code === undefined
+          ? (realResults[next++] ?? {})
+          : { ErrorCode: code, ErrorMessage: `injected ${code}` },
     );
     return { FailedRecordCount: failures.filter((f) => f !== undefined).length, Records: results, $metadata: {} };
   }

@@ -1,6 +1,7 @@
 import {
   InternalServerError,
   ProvisionedThroughputExceededException,
+  UpdateItemCommand,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
@@ -14,7 +15,7 @@ import type { UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
 import { computeExpectedCounters } from './ground-truth.js';
 import { readCounters } from './read-counters.js';
-import { createCountersTable, deliverWithRecuts, injectFaults } from './test-delivery.js';
+import { createCountersTable, deliverWithRecuts, injectFaults, isInjectedCrash } from './test-delivery.js';
 import { generateWorkload, seededRandom, toShardRecords } from './test-workload.js';
 
 const SHARD = 'shardId-000000000000';
@@ -111,7 +112,7 @@ describe('counter sink on dynalite', () => {
   });
 
   it(
-    'counts a replayed batch once and says nothing was new',
+    'skips a batch replayed after it was committed: nothing new, no write (committed position)',
     async () => {
       const { tableName, sink } = await setUp();
       const events = generateWorkload({ seed: 7, events: 200, users: 40, experimentPrefix: randomName('e') });
@@ -139,7 +140,7 @@ describe('counter sink on dynalite', () => {
   });
 
   it(
-    'is exact however batches are re-cut: bisected halves, resumes from the middle, overlaps',
+    'is exact however committed batches are re-delivered: bisected halves, resumes from the middle, overlaps (committed position)',
     async () => {
       const { tableName, sink } = await setUp();
       const events = generateWorkload({ seed: 11, events: 200, users: 30, experimentPrefix: randomName('e') });
@@ -158,6 +159,90 @@ describe('counter sink on dynalite', () => {
     },
     HEAVY_TEST_TIMEOUT_MS,
   );
+
+  it(
+    'counts a batch replayed after a crash between its cell writes and its committed position once: the cells written before the crash hold it by their watermark (injected fault: client wrapper fails after N calls)',
+    async () => {
+      const faulty = injectFaults(dynamo);
+      const { tableName, sink } = await setUp({ client: faulty.client });
+      const events = generateWorkload({ seed: 13, events: 120, users: 20, experimentPrefix: randomName('e') });
+      const records = toShardRecords(SHARD, events);
+      await sink.writeBatch(SHARD, records.slice(0, 40));
+      const writtenBeforeCrash = 5;
+      faulty.failAfter(writtenBeforeCrash);
+      await expect(sink.writeBatch(SHARD, records.slice(40))).rejects.toSatisfy(isInjectedCrash);
+      faulty.failAfter(Infinity);
+
+      const replay = await sink.writeBatch(SHARD, records.slice(40));
+      expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+      // Each cell written before the crash: a failed condition, then a watermark read that finds nothing missing.
+      expect(replay.writeRequests).toBe(replay.cells + writtenBeforeCrash);
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
+
+  it(
+    'is exact however a batch that crashed mid-write is re-cut: bisected halves, a longer re-delivery, a resume from the middle (watermark path; injected fault: client wrapper fails after N calls)',
+    async () => {
+      const faulty = injectFaults(dynamo);
+      const { tableName, sink } = await setUp({ client: faulty.client });
+      const events = generateWorkload({ seed: 17, events: 200, users: 30, experimentPrefix: randomName('e') });
+      const records = toShardRecords(SHARD, events);
+      // [start, end, UpdateItems allowed before the crash]. After a crash the next batch starts at or
+      // before the crashed one, as every Kinesis consumer does; the committed position only moves on success.
+      const deliveries: [number, number, number?][] = [
+        [0, 10],
+        [10, 60, 4], // crash after 4 cell writes
+        [10, 35], // bisect: first half
+        [35, 60, 2], // second half crashes too
+        [35, 120], // re-delivered, re-cut longer
+        [120, 200, 6],
+        [120, 150], // resume, shorter
+        [150, 200, 1],
+        [140, 200], // overlapping re-delivery
+      ];
+      let watermarkRequests = 0;
+      for (const [start, end, crashAfter] of deliveries) {
+        const batch = records.slice(start, end);
+        if (crashAfter === undefined) {
+          const result = await sink.writeBatch(SHARD, batch);
+          // More than one request for a cell means a failed condition and a watermark read.
+          watermarkRequests += result.writeRequests - result.cells;
+          continue;
+        }
+        faulty.failAfter(crashAfter);
+        await expect(sink.writeBatch(SHARD, batch)).rejects.toSatisfy(isInjectedCrash);
+        faulty.failAfter(Infinity);
+      }
+      expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+      expect(watermarkRequests).toBeGreaterThan(0);
+    },
+    HEAVY_TEST_TIMEOUT_MS,
+  );
+
+  it('stays exact when DynamoDB applied a write but its response was lost: the retry meets the watermark (injected fault: client wrapper answers 500 after forwarding)', async () => {
+    const answered = new Set<string>();
+    const lostResponses = new Proxy(dynamo, {
+      get(target, property, receiver) {
+        if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+        return async (command: Parameters<DynamoDBClient['send']>[0]) => {
+          const out = await target.send(command);
+          const cell = JSON.stringify((command.input as { Key?: unknown }).Key);
+          if (command instanceof UpdateItemCommand && !answered.has(cell)) {
+            answered.add(cell);
+            throw new InternalServerError({ message: 'response lost after the write was applied', $metadata: {} });
+          }
+          return out;
+        };
+      },
+    });
+    const { tableName, sink } = await setUp({ client: lostResponses });
+    const events = generateWorkload({ seed: 19, events: 60, users: 10, experimentPrefix: randomName('e') });
+    const result = await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
+    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+    // Per cell: the applied write (500), its retry (condition failed), the watermark read (nothing missing).
+    expect(result.writeRequests).toBe(3 * result.cells);
+  });
 
   it('caps segment values per dimension: later values go to (other), and cells sum to the total', async () => {
     const { tableName, sink } = await setUp({ cap: 3 });

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { randomName } from '../../local/test-support.js';
 import { createQueryApi } from '../app.js';
+import { resultsCacheKey } from '../cache/cache-keys.js';
 import { createRedisResultsCache } from '../cache/results-cache.js';
 import { createDatabase } from '../db/database.js';
 import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
@@ -43,7 +44,8 @@ describe('operational routes and service qualities', () => {
       const fromOtherInstance = await second.inject({ url });
       expect(fromOtherInstance.headers['x-cache']).toBe('hit');
       expect(fromOtherInstance.body).toBe(computed.body);
-      expect(await redis.ttl(`${prefix}results:${key}:v1:a0.05:s1`)).toBeGreaterThan(0);
+      const cacheKey = resultsCacheKey({ experimentId: key, version: 1, alpha: 0.05, sequential: true });
+      expect(await redis.ttl(`${prefix}${cacheKey}`)).toBeGreaterThan(0);
     } finally {
       await Promise.all([first.close(), second.close()]);
       const keys = await redis.keys(`${prefix}*`);
@@ -64,7 +66,8 @@ describe('operational routes and service qualities', () => {
     const madeUp = await api.app.inject({ url: '/health', headers: { 'x-request-id': 'bad id with spaces' } });
     expect(madeUp.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(given.headers['x-content-type-options']).toBe('nosniff');
-    expect(given.headers['strict-transport-security']).toBeDefined();
+    // HTTPS only, for a year, subdomains included (the ALB terminates TLS; browsers must never fall back).
+    expect(given.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
   });
 
   it('exposes Prometheus metrics with request latencies by route', async () => {

@@ -30,10 +30,22 @@ describe('sampleRatioMismatch', () => {
     );
   });
 
-  it('does not alarm below 8 users per variant, however lopsided', () => {
-    const result = sampleRatioMismatch([0, 7], [0.5, 0.5]);
+  it('does not alarm below 8 users in a variant, however lopsided: [3, 100] has p far below 0.001', () => {
+    // χ² = 2·(3 − 51.5)²/51.5 = 91.4 on 1 dof: the p-value alone would call a mismatch.
+    const result = sampleRatioMismatch([3, 100], [0.5, 0.5]);
+    expect(result.pValue).toBeLessThan(1e-15);
     expect(result.mismatch).toBe(false);
-    expect(result.pValue).toBeLessThan(0.05);
+    // Whichever variant is the small one, and with more than two variants.
+    expect(sampleRatioMismatch([100, 3], [0.5, 0.5]).mismatch).toBe(false);
+    expect(sampleRatioMismatch([100, 100, 7], [1, 1, 1]).mismatch).toBe(false);
+  });
+
+  it('alarms from exactly 8 users in every variant: [8, 100] is a mismatch', () => {
+    // χ² = 2·(8 − 54)²/54 = 78.4 on 1 dof.
+    const result = sampleRatioMismatch([8, 100], [0.5, 0.5]);
+    expect(result.pValue).toBeLessThan(1e-15);
+    expect(result.mismatch).toBe(true);
+    expect(sampleRatioMismatch([100, 100, 8], [1, 1, 1]).mismatch).toBe(true);
   });
 
   it('does not alarm at p just above 0.001', () => {
