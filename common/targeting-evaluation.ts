@@ -43,7 +43,11 @@ export const TARGETING_LIMITS = Object.freeze({
   maxStringLength: 1_024,
   maxAttributeNameLength: 128,
   maxRegexLength: 256,
-  /** Longer attribute values never match a regex: bounds the work even for a slow pattern. */
+  /**
+   * Longer attribute values never match a regex. Stored patterns are proven linear at save
+   * time (targeting-regex-safety.ts); this bound caps the constant (CloudFront's URI and
+   * User-Agent limits are of the same order).
+   */
   maxRegexInputLength: 2_048,
 });
 

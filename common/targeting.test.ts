@@ -2,9 +2,10 @@ import fc from 'fast-check';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import {
+  checkRegexSafety,
   compareVersions,
   evaluateTargetingRule,
-  hasNestedQuantifier,
+  TARGETING_LIMITS,
   targetingRuleViolations,
   TargetingRuleSchema,
   validateTargetingRule,
@@ -216,14 +217,91 @@ describe('validateTargetingRule', () => {
     const result = validateTargetingRule({ attribute: 'a', op: 'x' }, 'flags.new-nav.targeting');
     expect(!result.ok && result.errors[0]!.path).toBe('flags.new-nav.targeting.op');
   });
+});
 
-  it('flags only nested quantifiers as unsafe', () => {
-    expect(hasNestedQuantifier('(a+)+')).toBe(true);
-    expect(hasNestedQuantifier('(\\w*)*x')).toBe(true);
-    expect(hasNestedQuantifier('((ab)+c)*')).toBe(true);
-    expect(hasNestedQuantifier('(ab)+')).toBe(false);
-    expect(hasNestedQuantifier('[+*](a)+')).toBe(false);
-    expect(hasNestedQuantifier('\\(a+\\)+')).toBe(false);
+// Patterns whose worst case on a backtracking engine is super-linear. The first two were
+// stored with 201 before recheck replaced the nested-quantifier heuristic (issue 11):
+// `^a*a*a*a*a*a*$` took 107 s on 200 characters, `^(a|a)+$` doubles per character.
+const EXPONENTIAL = ['^(a|a)+$', '^(a+)+$', '(x+x+)+y', '^(\\w+\\s?)*$', '^(?:a|b|ab)*c$', '(\\d|\\d\\d)+$'];
+const POLYNOMIAL = ['^a*a*a*a*a*a*$', 'a*a*b', '.*a.*a.*a', '^(.*?,){11}P', '\\d+\\.\\d+', '\\s*$'];
+// Realistic targeting patterns (GrowthBook-style $regex conditions on user agent, path, email).
+const LINEAR: [string, boolean][] = [
+  ['@example\\.com$', true],
+  ['(Mobile|Tablet)', false],
+  ['^Mozilla/5\\.0 .*(iPhone|iPad)', false],
+  ['^/products/[a-z0-9-]+$', false],
+  ['chrome|firefox', true],
+  ['^[a-z]+@[a-z]+\\.[a-z]+$', false],
+  ['[0-9]{3}', false],
+  ['^\\d+\\.\\d+', false],
+  ['\\bbot\\b', true],
+  ['^(?:[a-z0-9]{2,40}\\.){1,8}[a-z]{2,10}$', false],
+];
+
+describe('regex conditions: only patterns proven linear are stored (recheck, automaton checker)', () => {
+  it.each([...EXPONENTIAL, ...POLYNOMIAL])('refuses %s as regex-unsafe, naming the field and the rule', (pattern) => {
+    const result = validateTargetingRule({ and: [{ attribute: 'userAgent', op: 'regex', pattern }] });
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors).toEqual([
+      { path: 'targeting.and[0].pattern', rule: 'regex-unsafe', message: expect.any(String) },
+    ]);
+    expect(result.errors[0]!.message).toMatch(/^targeting\.and\[0\]\.pattern can take (exponential|polynomial)/);
+  });
+
+  it('says which complexity the known patterns have', () => {
+    expect(checkRegexSafety('^(a|a)+$', false)).toMatchObject({
+      safe: false,
+      reason: expect.stringMatching(/^can take exponential time/),
+    });
+    expect(checkRegexSafety('^a*a*a*a*a*a*$', false)).toMatchObject({
+      safe: false,
+      reason: expect.stringMatching(/^can take polynomial \(6th degree polynomial\) time/),
+    });
+    // Case-insensitive matching is analysed with the flag it runs with.
+    expect(checkRegexSafety('^(a|A)+$', true)).toMatchObject({ safe: false, rule: 'regex-unsafe' });
+  });
+
+  it.each(['(?=(a|a)+$)b', '^(?!.*(a|a)+$)', '(a+)\\1b', '(?<=a+)b'])(
+    'refuses %s (look-around or back-reference: not provable) as regex-unsupported',
+    (pattern) => {
+      expect(targetingRuleViolations({ attribute: 'path', op: 'regex', pattern })).toEqual([
+        { field: 'pattern', rule: 'regex-unsupported', message: expect.stringContaining('targeting.pattern uses a') },
+      ]);
+    },
+  );
+
+  it.each(LINEAR)('accepts %s (ignoreCase %s)', (pattern, ignoreCase) => {
+    expect(validateTargetingRule({ attribute: 'userAgent', op: 'regex', pattern, ignoreCase }).ok).toBe(true);
+  });
+
+  it('refuses, without checking, the patterns of a rule once its time budget is spent', () => {
+    expect(checkRegexSafety('^x(y|z)+$', false, 0)).toMatchObject({ safe: false, rule: 'regex-unverifiable' });
+  });
+
+  it('evaluates every accepted pattern on adversarial inputs at the length bound within a generous time', () => {
+    const n = TARGETING_LIMITS.maxRegexInputLength;
+    const inputs = ['a', '0', ' ', '/', 'x@', 'aA.', 'Mozilla/5.0 '].flatMap((unit) => {
+      const body = unit.repeat(Math.ceil(n / unit.length)).slice(0, n - 1);
+      return [`${body}!`, `${body}\u0000`, body.slice(0, n)];
+    });
+    const started = performance.now();
+    for (const [pattern, ignoreCase] of LINEAR) {
+      for (const input of inputs)
+        evaluateTargetingRule({ attribute: 's', op: 'regex', pattern, ignoreCase }, { s: input });
+    }
+    // ~200 matches of 2,048 characters: a few milliseconds when linear; a single refused
+    // polynomial pattern above would take minutes on one of them.
+    expect(performance.now() - started).toBeLessThan(2_000);
+  });
+
+  it('keeps GrowthBook-style regex conditions working', () => {
+    const mobile: TargetingRule = { attribute: 'userAgent', op: 'regex', pattern: '(Mobile|Tablet)' };
+    expect(evaluateTargetingRule(mobile, { userAgent: 'Android Mobile Safari' })).toBe(true);
+    expect(evaluateTargetingRule(mobile, { userAgent: 'Chrome Desktop' })).toBe(false);
+    const domain: TargetingRule = { attribute: 'email', op: 'regex', pattern: '@example\\.com$', ignoreCase: true };
+    expect(evaluateTargetingRule(domain, { email: 'Ann@EXAMPLE.com' })).toBe(true);
+    expect(evaluateTargetingRule(domain, { email: 'ann@example.com.evil' })).toBe(false);
   });
 });
 

@@ -4,6 +4,12 @@
  * name the path and the rule broken, never when a user arrives. Evaluation is pure and lives
  * in `targeting-evaluation.ts` (re-exported here) so the edge bundle stays free of TypeBox.
  *
+ * Regex conditions are accepted only when recheck's automaton checker proves them linear on
+ * JavaScript's backtracking engine (`targeting-regex-safety.ts`): `^(a|a)+$` (exponential)
+ * and `^a*a*a*a*a*a*$` (polynomial) are refused as `regex-unsafe`, look-arounds and
+ * back-references as `regex-unsupported`. With evaluation refusing inputs over 2,048
+ * characters, every stored rule does bounded, linear work per request.
+ *
  * @example
  *   const result = validateTargetingRule(body.targeting);
  *   if (!result.ok) throw new PipelineError('VALIDATION_FAILED', result.errors[0].message, { details: result.errors });
@@ -11,8 +17,10 @@
 import Type from 'typebox';
 import { Compile } from 'typebox/compile';
 import { TARGETING_LIMITS, type TargetingRule } from './targeting-evaluation.js';
+import { checkRegexSafety, REGEX_CHECK_TIMEOUT_MS } from './targeting-regex-safety.js';
 
 export * from './targeting-evaluation.js';
+export { checkRegexSafety, REGEX_CHECK_TIMEOUT_MS, type RegexSafetyVerdict } from './targeting-regex-safety.js';
 
 /**
  * One `type` array rather than a union: with Ajv's type coercion (Fastify's default) a union
@@ -115,40 +123,11 @@ const isScalar = (value: unknown): boolean =>
   (typeof value === 'number' && Number.isFinite(value)) ||
   typeof value === 'boolean';
 
-/**
- * A quantified group that itself contains a quantifier (`(a+)+`, `(\w*)*`) can backtrack
- * exponentially. This is a conservative syntactic check, not a proof of safety; the input
- * length cap at evaluation bounds the rest.
- */
-export function hasNestedQuantifier(pattern: string): boolean {
-  const groupHasQuantifier: boolean[] = [];
-  for (let i = 0; i < pattern.length; i++) {
-    const char = pattern[i];
-    if (char === '\\') {
-      i++;
-      continue;
-    }
-    if (char === '[') {
-      // Skip a character class: quantifier characters inside it are literals.
-      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
-      continue;
-    }
-    if (char === '(') groupHasQuantifier.push(false);
-    else if (char === '+' || char === '*' || char === '{') {
-      if (groupHasQuantifier.length > 0) groupHasQuantifier[groupHasQuantifier.length - 1] = true;
-    } else if (char === ')') {
-      const inner = groupHasQuantifier.pop() ?? false;
-      const next = pattern[i + 1];
-      if (inner && (next === '+' || next === '*' || next === '{')) return true;
-      if (inner && groupHasQuantifier.length > 0) groupHasQuantifier[groupHasQuantifier.length - 1] = true;
-    }
-  }
-  return false;
-}
-
 class RuleWalker {
   readonly errors: TargetingRuleError[] = [];
   private nodes = 0;
+  /** All regex checks of one rule share one time budget, so a save blocks for a bounded time. */
+  private readonly regexDeadline = Date.now() + REGEX_CHECK_TIMEOUT_MS;
 
   private fail(path: string, rule: string, message: string): void {
     if (this.errors.length < 50) this.errors.push({ path, rule, message });
@@ -252,12 +231,9 @@ class RuleWalker {
         `${patternPath} is not a valid regular expression: ${(error as Error).message}`,
       );
     }
-    if (hasNestedQuantifier(pattern))
-      this.fail(
-        patternPath,
-        'regex-unsafe',
-        `${patternPath} nests quantifiers (like (a+)+), which can take exponential time`,
-      );
+    if (typeof ignoreCase !== 'boolean' && ignoreCase !== undefined) return;
+    const verdict = checkRegexSafety(pattern, ignoreCase === true, this.regexDeadline - Date.now());
+    if (!verdict.safe) this.fail(patternPath, verdict.rule, `${patternPath} ${verdict.reason}`);
   }
 }
 

@@ -20,6 +20,8 @@ export interface ViewerRequestOptions {
   mobile?: boolean;
   host?: string;
   requestId?: string;
+  /** The viewer's address (CloudFront's `clientIp`); part of a cookie-less viewer's fingerprint. */
+  clientIp?: string;
 }
 
 const entry = (key: string, value: string) => [{ key, value }];
@@ -48,7 +50,7 @@ export function viewerRequestEvent(options: ViewerRequestOptions = {}): CloudFro
             requestId: options.requestId ?? '4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==',
           },
           request: {
-            clientIp: '203.0.113.178',
+            clientIp: options.clientIp ?? '203.0.113.178',
             headers,
             method: options.method ?? 'GET',
             querystring: options.querystring ?? '',

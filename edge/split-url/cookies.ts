@@ -16,8 +16,59 @@ const VISITOR_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
 /** Same alphabet as experiment and variant keys (common/event-contract.ts KEY_PATTERN). */
 const VARIANT_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 
-/** The assignment cookie's name for an experiment. */
-export const assignmentCookieName = (experimentKey: string): string => `exp_${experimentKey}`;
+const ASSIGNMENT_COOKIE_PREFIX = 'exp_';
+/** RFC 6265 `token` characters (RFC 2616: CHAR except CTLs and separators), less `%`, which escapes. */
+const COOKIE_NAME_SAFE = /^[A-Za-z0-9!#$&'*+.^_`|~-]$/;
+const utf8 = new TextEncoder();
+
+/**
+ * Encodes one part of a cookie name so the result is an RFC 6265 token: every character
+ * outside the token alphabet (`:` in experiment keys; anything else, for safety) and `%`
+ * itself become `%XX` escapes of their UTF-8 bytes. Injective, and the identity on
+ * `[A-Za-z0-9_.-]`, so keys without `:` keep the cookie names they always had.
+ *
+ * @example encodeCookieNamePart('checkout:v2') // 'checkout%3Av2'
+ */
+export function encodeCookieNamePart(value: string): string {
+  let encoded = '';
+  for (const char of value) {
+    if (COOKIE_NAME_SAFE.test(char)) encoded += char;
+    else for (const byte of utf8.encode(char)) encoded += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return encoded;
+}
+
+/**
+ * The assignment cookie's name for an experiment: `exp_` + the encoded key (`exp_checkout%3Av2`
+ * for `checkout:v2`), always a valid cookie name.
+ */
+export const assignmentCookieName = (experimentKey: string): string =>
+  `${ASSIGNMENT_COOKIE_PREFIX}${encodeCookieNamePart(experimentKey)}`;
+
+/**
+ * The name earlier versions used (`exp_` + the raw key). Read as a fallback so visitors who
+ * got a cookie before names were encoded keep their variant; never written.
+ */
+export const legacyAssignmentCookieName = (experimentKey: string): string =>
+  `${ASSIGNMENT_COOKIE_PREFIX}${experimentKey}`;
+
+/**
+ * The experiment key an assignment cookie name stands for, or `undefined` when the name is
+ * not one this function writes (the visitor id cookie, a non-canonical escape, other cookies).
+ *
+ * @example experimentKeyFromCookieName('exp_checkout%3Av2') // 'checkout:v2'
+ */
+export function experimentKeyFromCookieName(name: string): string | undefined {
+  if (!name.startsWith(ASSIGNMENT_COOKIE_PREFIX) || name === VISITOR_ID_COOKIE) return undefined;
+  const encoded = name.slice(ASSIGNMENT_COOKIE_PREFIX.length);
+  let key: string;
+  try {
+    key = decodeURIComponent(encoded);
+  } catch {
+    return undefined;
+  }
+  return isWellFormedVariantId(key) && encodeCookieNamePart(key) === encoded ? key : undefined;
+}
 
 export const isValidVisitorId = (value: string | undefined): value is string =>
   value !== undefined && VISITOR_ID_PATTERN.test(value);

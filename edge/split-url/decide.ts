@@ -16,6 +16,7 @@ import {
   assignmentCookieName,
   isValidVisitorId,
   isWellFormedVariantId,
+  legacyAssignmentCookieName,
   VISITOR_ID_COOKIE,
   type CookieToSet,
 } from './cookies.js';
@@ -73,13 +74,27 @@ export function isAtUrl(request: Pick<SplitUrlRequest, 'uri' | 'host'>, url: str
   return withoutTrailingSlash(path) === withoutTrailingSlash(request.uri);
 }
 
-/** The variant URL with the request's query string appended to any query the URL has. */
+/**
+ * Percent-encodes (UTF-8) every character that may not appear in a header value as is: spaces,
+ * controls, and anything outside ASCII (a lone surrogate becomes U+FFFD). Visible ASCII,
+ * including existing `%XX` escapes, is kept, so a well-formed URL is unchanged.
+ */
+export function headerSafeUrl(url: string): string {
+  return url.replace(/[^\x21-\x7e]/gu, (char) =>
+    [...new TextEncoder().encode(char)].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+  );
+}
+
+/**
+ * The variant URL with the request's query string appended to any query the URL has, safe
+ * to send as a `Location` header whatever the viewer put in the query string.
+ */
 export function redirectLocation(url: string, querystring: string): string {
   const [withoutFragment = url, fragment] = url.split('#', 2);
   const query = querystring.replace(/^\?/, '');
   const joined =
     query.length === 0 ? withoutFragment : `${withoutFragment}${withoutFragment.includes('?') ? '&' : '?'}${query}`;
-  return fragment === undefined ? joined : `${joined}#${fragment}`;
+  return headerSafeUrl(fragment === undefined ? joined : `${joined}#${fragment}`);
 }
 
 /**
@@ -112,12 +127,17 @@ export function decideSplitUrl(
   if (visitorId !== existingId) cookies.push({ name: VISITOR_ID_COOKIE, value: visitorId });
 
   const cookieName = assignmentCookieName(experiment.key);
-  const cookieVariant = request.cookies.get(cookieName);
+  const legacyName = legacyAssignmentCookieName(experiment.key);
+  const current = request.cookies.get(cookieName);
+  const legacy = current === undefined && legacyName !== cookieName ? request.cookies.get(legacyName) : undefined;
+  const cookieVariant = current ?? legacy;
   let variantId: string;
   let source: 'cookie' | 'hash';
   if (isWellFormedVariantId(cookieVariant) && isCurrentVariant(experiment, cookieVariant)) {
     variantId = cookieVariant;
     source = 'cookie';
+    // A cookie under the name earlier versions wrote (raw key with `:`) moves to the encoded name.
+    if (legacy !== undefined) cookies.push({ name: cookieName, value: variantId });
   } else {
     const assignment = assignVariant(experiment, visitorId, request.attributes);
     if (!assignment.inExperiment)

@@ -47,6 +47,7 @@ describe('exposure: the landing page sends the impression from the assignment th
       },
     );
 
+  let viewers = 0;
   /** Follows the redirect (if any) like a browser and returns the request the origin receives. */
   async function visit(
     requestId: string,
@@ -54,7 +55,14 @@ describe('exposure: the landing page sends the impression from the assignment th
   ): Promise<{ originRequest: CloudFrontRequest; redirected: boolean }> {
     const edge = handler();
     const first = await edge(
-      viewerRequestEvent({ uri: '/pricing', querystring: 'ref=nav', requestId, ...(userAgent ? { userAgent } : {}) }),
+      viewerRequestEvent({
+        uri: '/pricing',
+        querystring: 'ref=nav',
+        requestId,
+        // One viewer per visit: viewers with one fingerprint (address, user agent) share a variant.
+        clientIp: `198.51.100.${(viewers++ % 250) + 1}`,
+        ...(userAgent ? { userAgent } : {}),
+      }),
     );
     if ('uri' in first) return { originRequest: first, redirected: false };
     const redirect = first as CloudFrontResultResponse;

@@ -5,7 +5,7 @@
  * counting at the edge would also count prefetches and double-count the redirect's two
  * requests. So the page that renders the variant sends the impression (through the
  * collector, like any other event), using the assignment the edge made visible to it:
- * the `exp_uid` and `exp_{experimentKey}` cookies, which are in the request's `Cookie`
+ * the `exp_uid` and `exp_{experimentKey}` cookies (the key encoded: `exp_checkout%3Av2` for `checkout:v2`), which are in the request's `Cookie`
  * header on every request the edge passes to the origin (injected on first visits) and in
  * `document.cookie` once the redirect or viewer-response set them.
  *
@@ -16,6 +16,7 @@ import {
   assignmentCookieName,
   isValidVisitorId,
   isWellFormedVariantId,
+  legacyAssignmentCookieName,
   parseCookieHeader,
   VISITOR_ID_COOKIE,
 } from './cookies.js';
@@ -32,7 +33,8 @@ export interface SplitUrlAssignment {
 export function readSplitUrlAssignment(cookieHeader: string, experimentKey: string): SplitUrlAssignment | null {
   const cookies = parseCookieHeader(cookieHeader);
   const userId = cookies.get(VISITOR_ID_COOKIE);
-  const variantId = cookies.get(assignmentCookieName(experimentKey));
+  const variantId =
+    cookies.get(assignmentCookieName(experimentKey)) ?? cookies.get(legacyAssignmentCookieName(experimentKey));
   if (!isValidVisitorId(userId) || !isWellFormedVariantId(variantId)) return null;
   return { userId, variantId };
 }

@@ -170,18 +170,31 @@ describe('split-URL viewer-request handler (real local experiment API)', () => {
   it('persists the same cookies when CloudFront hands the viewer-response the original request', async () => {
     const requestId = 'Xk2p9QeM1vT4rL8sN0aB3cD5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z==';
     const handler = handlerWith();
-    const original = event({ uri: '/landing', requestId });
+    // A first visit passes to the origin only on the URL of its own variant: ask where this visitor
+    // belongs, then make the first visit there, so the test always takes the pass-through branch.
+    const probe = await handler(event({ uri: '/landing', requestId }));
+    const variantUri = isRedirect(probe) ? (probe.headers?.location?.[0]?.value ?? '') : '/landing';
+    const original = event({ uri: variantUri, requestId });
     const responseEvent = viewerResponseEvent(structuredClone(original));
-    const passedOrRedirected = await handler(original);
+
+    const passed = await handler(original);
+    expect(isRedirect(passed)).toBe(false);
+    const forwarded = passed as CloudFrontRequest;
+    const variantId = forwarded.headers[ASSIGNMENT_HEADER]?.[0]?.value.split('=')[1] ?? '';
+    expect(['control', 'b']).toContain(variantId);
+    const id = /^exp_uid=([^;]+); /.exec(forwarded.headers.cookie?.[0]?.value ?? '')?.[1] ?? '';
+    expect(id.startsWith(visitorIdFor(requestId).slice(0, 56))).toBe(true); // derived from the request id
+    expect(forwarded.headers.cookie?.[0]?.value).toBe(`exp_uid=${id}; exp_${key}=${variantId}`);
+
+    // The response event carries the untouched request (no pending-cookies header): the handler decides
+    // again for the same request id, and sets exactly the cookies the origin was shown.
+    expect(responseEvent.Records[0]!.cf.request.headers[PENDING_COOKIES_HEADER]).toBeUndefined();
     const response = (await handler(responseEvent)) as CloudFrontResponse;
-    const expectedId = visitorIdFor(requestId);
-    if ('uri' in passedOrRedirected) {
-      expect(setCookies(response)[0]?.split(';')[0]).toBe(`exp_uid=${expectedId}`);
-      expect(passedOrRedirected.headers.cookie?.[0]?.value.startsWith(`exp_uid=${expectedId}`)).toBe(true);
-    } else {
-      // Redirected: the 302 already carried the cookies; origin responses never see this request.
-      expect(setCookies(passedOrRedirected as CloudFrontResultResponse)[0]).toContain(`exp_uid=${expectedId}`);
-    }
+    expect(response.status).toBe('200');
+    expect(setCookies(response)).toEqual([
+      `exp_uid=${id}; Max-Age=31536000; Expires=Mon, 01 Mar 2027 12:00:00 GMT; Path=/; Secure; SameSite=Lax`,
+      `exp_${key}=${variantId}; Max-Age=31536000; Expires=Mon, 01 Mar 2027 12:00:00 GMT; Path=/; Secure; SameSite=Lax`,
+    ]);
   });
 
   it('does not touch a response whose origin already set the assignment cookie', async () => {

@@ -15,6 +15,7 @@ import type {
   CloudFrontResponseEvent,
   CloudFrontResultResponse,
 } from 'aws-lambda';
+import { isBot } from './bots.js';
 import {
   assignmentCookieName,
   cookiePairs,
@@ -29,6 +30,10 @@ import {
 import { decideSplitUrl, type SplitUrlDecision, type SplitUrlRequest } from './decide.js';
 import { silentLog, type EdgeLog } from './edge-log.js';
 import type { ExperimentSource } from './experiment-source.js';
+import type { EdgeExperiment } from './edge-experiment.js';
+import { alignVisitorId, viewerFingerprint, visitorIdFor } from './visitor-id.js';
+
+export { visitorIdFor } from './visitor-id.js';
 
 /** The bundle-time configuration (esbuild `define` of `__SPLIT_URL_CONFIG__`). */
 export interface SplitUrlConfig {
@@ -38,22 +43,56 @@ export interface SplitUrlConfig {
 }
 
 /**
+ * Every request header this function sets starts with this prefix, and every incoming one
+ * is removed first: a viewer must not be able to tell the origin an assignment or make the
+ * viewer-response set cookies.
+ */
+export const INTERNAL_HEADER_PREFIX = 'x-split-url-';
+/**
  * Request header carrying the cookies a pass-through visitor must keep, from the
  * viewer-request to the viewer-response (and to the origin, which may read it too).
  */
 export const PENDING_COOKIES_HEADER = 'x-split-url-set-cookie';
 /** Request header telling the origin the assignment: `{experimentKey}={variantId}`. */
 export const ASSIGNMENT_HEADER = 'x-split-url-assignment';
+/**
+ * CloudFront's request id, set next to the pending cookies: viewer-response trusts the
+ * pending cookies only when it matches its own event's request id, which a viewer cannot know
+ * in advance (so a forged header is ignored even if CloudFront handed viewer-response the
+ * request as the viewer sent it).
+ */
+export const PENDING_REQUEST_ID_HEADER = 'x-split-url-request-id';
+
+/**
+ * Removes every `x-split-url-*` header (any case) from a viewer's request, in place.
+ *
+ * @example stripInternalHeaders(event.Records[0].cf.request)
+ */
+export function stripInternalHeaders(request: CloudFrontRequest): CloudFrontRequest {
+  const headers = request.headers as CloudFrontHeaders | undefined;
+  if (headers === undefined || headers === null || typeof headers !== 'object') return request;
+  for (const name of Object.keys(headers)) {
+    if (name.toLowerCase().startsWith(INTERNAL_HEADER_PREFIX)) delete headers[name];
+  }
+  return request;
+}
 
 export interface SplitUrlDeps {
   source: ExperimentSource;
   log?: EdgeLog;
   now?: () => number;
-  /** Generates a first-party id; by default derived from CloudFront's request id (see `visitorIdFor`). */
+  /**
+   * Generates a first-party id. By default: derived from CloudFront's request id
+   * (`visitorIdFor`) and aligned to the viewer's fingerprint (`alignVisitorId`), so a viewer
+   * whose cookies were never stored gets the same variant on the next request.
+   */
   newVisitorId?: (requestId: string) => string;
 }
 
 export type SplitUrlEvent = CloudFrontRequestEvent | CloudFrontResponseEvent;
+
+/** Only for an event without a CloudFront record, which CloudFront never sends. */
+const MALFORMED_EVENT_RESPONSE: CloudFrontResultResponse = { status: '400', statusDescription: 'Bad Request' };
 export type SplitUrlResult = CloudFrontRequest | CloudFrontResultResponse | CloudFrontResponse;
 
 /**
@@ -65,20 +104,12 @@ export function parseSplitUrlConfig(raw: unknown): SplitUrlConfig | string {
   const { experimentKey, experimentationApiUrl, experimentationApiKey } = raw as Record<string, unknown>;
   if (typeof experimentKey !== 'string' || !isWellFormedVariantId(experimentKey))
     return 'experimentKey must be an experiment key';
+  if (assignmentCookieName(experimentKey) === VISITOR_ID_COOKIE)
+    return `experimentKey must not be "uid": its cookie would be the visitor id cookie ${VISITOR_ID_COOKIE}`;
   if (typeof experimentationApiUrl !== 'string' || !/^https?:\/\/\S+$/.test(experimentationApiUrl))
     return 'experimentationApiUrl must be an http(s) URL';
   if (typeof experimentationApiKey !== 'string') return 'experimentationApiKey must be a string';
   return { experimentKey, experimentationApiUrl, experimentationApiKey };
-}
-
-/**
- * A new visitor's id. CloudFront's request id is unique per request and is also present in
- * the matching viewer-response event, so the response can set the very id the request used
- * even when CloudFront hands the response event the original, unmodified request.
- */
-export function visitorIdFor(requestId: string): string {
-  const fromRequestId = requestId.replace(/[^A-Za-z0-9_-]/g, '').slice(0, 64);
-  return isValidVisitorId(fromRequestId) ? fromRequestId : globalThis.crypto.randomUUID();
 }
 
 const header = (headers: CloudFrontHeaders, name: string): string | undefined => headers[name]?.[0]?.value;
@@ -144,6 +175,7 @@ function annotateRequest(
   request: CloudFrontRequest,
   decision: SplitUrlDecision,
   experimentKey: string,
+  requestId: string,
 ): CloudFrontRequest {
   if (decision.action !== 'pass' || decision.visitorId === undefined) return request;
   const injected = decision.cookies;
@@ -153,6 +185,7 @@ function annotateRequest(
   }
   if (decision.cookies.length > 0) {
     request.headers[PENDING_COOKIES_HEADER] = [{ key: 'X-Split-Url-Set-Cookie', value: cookiePairs(decision.cookies) }];
+    request.headers[PENDING_REQUEST_ID_HEADER] = [{ key: 'X-Split-Url-Request-Id', value: requestId }];
   }
   if (decision.variantId !== undefined) {
     request.headers[ASSIGNMENT_HEADER] = [
@@ -160,6 +193,24 @@ function annotateRequest(
     ];
   }
   return request;
+}
+
+/**
+ * `Cache-Control` for a response that now sets a visitor's cookies: `private`, so no shared
+ * cache downstream stores one visitor's cookie for others. `no-store` (and `private`) stand;
+ * `public` and `s-maxage` go, other directives (the browser's `max-age`) stay.
+ *
+ * @example privateCacheControl('public, max-age=60, s-maxage=300') // 'private, max-age=60'
+ */
+export function privateCacheControl(existing: string | undefined): string {
+  const directives = (existing ?? '')
+    .split(',')
+    .map((directive) => directive.trim())
+    .filter((directive) => directive.length > 0);
+  const names = directives.map((directive) => directive.split('=', 1)[0]!.trim().toLowerCase());
+  if (names.includes('no-store') || names.includes('private')) return directives.join(', ');
+  const kept = directives.filter((_, index) => names[index] !== 'public' && names[index] !== 's-maxage');
+  return ['private', ...kept].join(', ');
 }
 
 /** The cookies a viewer-request passed along in the pending header, re-validated (the header could be forged). */
@@ -185,21 +236,33 @@ export function createSplitUrlHandler(
 ): (event: SplitUrlEvent) => Promise<SplitUrlResult> {
   const log = deps.log ?? silentLog;
   const now = deps.now ?? Date.now;
-  const newVisitorId = deps.newVisitorId ?? visitorIdFor;
+  /** The id for a viewer without a valid id cookie (see visitor-id.ts). */
+  function mintVisitorId(
+    record: { config: { requestId: string }; request: CloudFrontRequest },
+    experiment: EdgeExperiment | null,
+  ): string {
+    if (deps.newVisitorId !== undefined) return deps.newVisitorId(record.config.requestId);
+    const base = visitorIdFor(record.config.requestId);
+    const { request } = record;
+    const fingerprint = viewerFingerprint(
+      request.clientIp,
+      header(request.headers, 'user-agent'),
+      header(request.headers, 'accept-language'),
+    );
+    return experiment === null || fingerprint === undefined ? base : alignVisitorId(experiment, base, fingerprint);
+  }
   const cookieName = assignmentCookieName(config.experimentKey);
 
   async function onViewerRequest(event: CloudFrontRequestEvent): Promise<SplitUrlResult> {
     const record = event.Records[0]?.cf;
-    if (record === undefined) throw new Error('event has no CloudFront record');
-    const { request } = record;
+    if (record === undefined) return MALFORMED_EVENT_RESPONSE;
+    const request = stripInternalHeaders(record.request);
     try {
       const { experiment } = await deps.source.get();
-      const decision = decideSplitUrl(toSplitUrlRequest(request), experiment, () =>
-        newVisitorId(record.config.requestId),
-      );
+      const decision = decideSplitUrl(toSplitUrlRequest(request), experiment, () => mintVisitorId(record, experiment));
       log('debug', 'split-url decision', { action: decision.action, variantId: decision.variantId, uri: request.uri });
       if (decision.action === 'redirect') return redirectResponse(decision, now());
-      return annotateRequest(request, decision, config.experimentKey);
+      return annotateRequest(request, decision, config.experimentKey, record.config.requestId);
     } catch (error) {
       log('error', 'split-url viewer-request failed; passing the request through', {
         err: String(error),
@@ -211,22 +274,28 @@ export function createSplitUrlHandler(
 
   async function onViewerResponse(event: CloudFrontResponseEvent): Promise<SplitUrlResult> {
     const record = event.Records[0]?.cf;
-    if (record === undefined) throw new Error('event has no CloudFront record');
+    if (record === undefined) return MALFORMED_EVENT_RESPONSE;
     const { request, response } = record;
     try {
+      // Bots get no cookies, whatever the request carries.
+      if (isBot(header(request.headers, 'user-agent'))) return response;
       const alreadySet = (response.headers['set-cookie'] ?? []).some((entry) =>
         entry.value.startsWith(`${cookieName}=`),
       );
       if (alreadySet) return response;
-      const pending = header(request.headers, PENDING_COOKIES_HEADER);
+      const pending =
+        header(request.headers, PENDING_REQUEST_ID_HEADER) === record.config.requestId
+          ? header(request.headers, PENDING_COOKIES_HEADER)
+          : undefined;
       let toSet: CookieToSet[];
       if (pending !== undefined) {
         toSet = cookiesFromPendingHeader(pending, cookieName);
       } else {
-        // CloudFront handed us the original request: decide again, with the same derived id.
+        // CloudFront handed us the original request (or a forged pending header, ignored):
+        // decide again, with the same derived id.
         const { experiment } = await deps.source.get();
-        const decision = decideSplitUrl(toSplitUrlRequest(request), experiment, () =>
-          newVisitorId(record.config.requestId),
+        const decision = decideSplitUrl(toSplitUrlRequest(stripInternalHeaders(request)), experiment, () =>
+          mintVisitorId(record, experiment),
         );
         toSet = decision.action === 'pass' ? decision.cookies : [];
       }
@@ -236,6 +305,8 @@ export function createSplitUrlHandler(
         ...(response.headers['set-cookie'] ?? []),
         ...toSet.map((cookie) => ({ key: 'Set-Cookie', value: serializeSetCookie(cookie, nowMs) })),
       ];
+      const cacheControl = privateCacheControl(header(response.headers, 'cache-control'));
+      response.headers['cache-control'] = [{ key: 'Cache-Control', value: cacheControl }];
       return response;
     } catch (error) {
       log('error', 'split-url viewer-response failed; response unchanged', { err: String(error) });
@@ -244,7 +315,7 @@ export function createSplitUrlHandler(
   }
 
   return async (event) => {
-    const eventType = event.Records[0]?.cf.config.eventType;
+    const eventType = event.Records?.[0]?.cf?.config?.eventType;
     if (eventType === 'viewer-response') return onViewerResponse(event as CloudFrontResponseEvent);
     return onViewerRequest(event);
   };

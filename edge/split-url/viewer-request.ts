@@ -13,6 +13,7 @@ import { createExperimentSource } from './experiment-source.js';
 import {
   createSplitUrlHandler,
   parseSplitUrlConfig,
+  stripInternalHeaders,
   type SplitUrlEvent,
   type SplitUrlResult,
 } from './split-url-handler.js';
@@ -32,12 +33,9 @@ function passThroughHandler(problem: string): (event: SplitUrlEvent) => Promise<
     }
     const record = event.Records[0]?.cf;
     if (record !== undefined && 'response' in record) return Promise.resolve(record.response);
-    return Promise.resolve(
-      (record as { request: SplitUrlResult } | undefined)?.request ?? {
-        status: '500',
-        statusDescription: 'Internal Server Error',
-      },
-    );
+    // Even unconfigured, the origin must never see a viewer's own x-split-url-* headers.
+    if (record !== undefined) return Promise.resolve(stripInternalHeaders(record.request));
+    return Promise.resolve({ status: '400', statusDescription: 'Bad Request' });
   };
 }
 

@@ -167,6 +167,33 @@ describe('experiments CRUD on PostgreSQL', () => {
     );
   });
 
+  it.each(['^a*a*a*a*a*a*$', '^(a|a)+$'])(
+    'refuses the super-linear pattern %s with 400 naming the field and the rule (issue 11; was 201)',
+    async (pattern) => {
+      const targeting = {
+        or: [
+          { attribute: 'country', op: 'eq', value: 'US' },
+          { attribute: 'userAgent', op: 'regex', pattern },
+        ],
+      };
+      const experiment = await post('/api/v1/experiments', experimentBody(randomName('redos'), { targeting }));
+      expect(experiment.statusCode, experiment.body).toBe(400);
+      expect(experiment.json().error.details).toContainEqual(
+        expect.objectContaining({ field: 'targeting.or[1].pattern', rule: 'regex-unsafe' }),
+      );
+      const flag = await post('/api/v1/flags', {
+        key: randomName('redos'),
+        defaultValue: false,
+        value: true,
+        targeting,
+      });
+      expect(flag.statusCode, flag.body).toBe(400);
+      expect(flag.json().error.details).toContainEqual(
+        expect.objectContaining({ field: 'targeting.or[1].pattern', rule: 'regex-unsafe' }),
+      );
+    },
+  );
+
   it('rejects an empty patch and bad path parameters', async () => {
     const key = randomName('empty');
     await post('/api/v1/experiments', experimentBody(key));
