@@ -404,6 +404,16 @@ describe('validateStreamEvent: the contract bounds every sink', () => {
     expect(streamRulesOf({ ...streamEvent, userId: 'u\u2067' })).toEqual(['userId:bidi-control']);
   });
 
+  it('refuses, without throwing, a segment whose name breaks the key pattern and whose value is not a string', () => {
+    for (const value of [0, [], {}, null, true]) {
+      expect(streamRulesOf({ ...streamEvent, segments: { '': value } })).toEqual(['segments.:pattern']);
+      const incoming = normalizeIncomingEvent({ ...valid, segments: { '-x': value } }, context());
+      expect(incoming.ok ? [] : incoming.rejections.map((r) => `${r.field}:${r.rule}`)).toEqual([
+        'segments.-x:pattern',
+      ]);
+    }
+  });
+
   it('returns the eventId lower case, and the input itself when it already was', () => {
     const upper = { ...streamEvent, eventId: streamEvent.eventId.toUpperCase() };
     const fromUpper = validateStreamEvent(upper, 0, DEFAULT_EVENT_LIMITS);

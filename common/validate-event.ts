@@ -200,7 +200,10 @@ function mayBreakCharacterRules(event: StreamEvent | IncomingEvent): boolean {
   const segments = event.segments;
   if (segments === undefined) return false;
   for (const key in segments) {
-    if (!key.isWellFormed() || controlOrBidiCharacter.test(key) || !segments[key]!.isWellFormed()) return true;
+    // A name off the key pattern escapes the schema's value check: its value may be anything.
+    const value: unknown = segments[key];
+    if (!key.isWellFormed() || controlOrBidiCharacter.test(key)) return true;
+    if (typeof value !== 'string' || !value.isWellFormed()) return true;
   }
   return false;
 }

@@ -3,7 +3,8 @@
  * dependencies and does not listen: tests drive it with `app.inject()`, `server.ts`
  * calls `listen()`.
  *
- *   POST /api/v1/events   JSON array, { events: [...] } or NDJSON → 202 { accepted, rejected }
+ *   POST /api/v1/events   JSON array, { events: [...] } or NDJSON (UTF-8 only, at most
+ *                         INGEST_MAX_EVENTS_PER_REQUEST events) → 202 { accepted, rejected, … }
  *   GET  /health          process alive
  *   GET  /ready           stream reachable
  *   GET  /metrics         Prometheus
@@ -16,15 +17,17 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import Type from 'typebox';
 import type { Config } from '../common/config.js';
-import { PipelineError } from '../common/errors.js';
+import { isPipelineError, PipelineError } from '../common/errors.js';
 import { createEventIdGenerator } from '../common/event-ids.js';
 import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
 import { registerErrorHandling, sendError } from '../common/http-errors.js';
 import type { Logger } from '../common/logger.js';
 import { collectEvents } from './collect-events.js';
+import { requestBodyFormat } from './content-type.js';
 import type { CollectorMetrics } from './metrics.js';
-import { bodyFormatOf, parseBody } from './parse-body.js';
+import { decodeUtf8Body, parseBody } from './parse-body.js';
 import type { EntryOutcome, StreamEntry } from './put-records-batcher.js';
+import { MAX_LISTED_REJECTIONS, STREAM_WRITE_FAILED } from './rejection-summary.js';
 
 /** What the collector needs from the outside world. */
 export interface CollectorDeps {
@@ -45,11 +48,27 @@ const ErrorSchema = Type.Object({
 const IngestResponseSchema = Type.Object({
   accepted: Type.Integer({ description: 'Events durably written to the stream.' }),
   rejected: Type.Array(EventRejectionSchema, {
-    description:
-      'One entry per problem: validation failures, and valid events the stream did not accept (rule `stream-write-failed`, safe to retry).',
+    maxItems: MAX_LISTED_REJECTIONS,
+    description: `The first ${MAX_LISTED_REJECTIONS} problems by event index: validation failures, and valid events the stream did not accept (rule \`stream-write-failed\`, safe to retry). Fields and messages are cut to a fixed length.`,
+  }),
+  rejectedTotal: Type.Integer({ description: 'Every problem of the request, listed in `rejected` or not.' }),
+  rejectedByRule: Type.Record(Type.String(), Type.Integer(), { description: 'Problems per rule, over all of them.' }),
+  invalidIndexes: Type.Array(Type.Integer(), {
+    description: 'Every event refused by validation (request positions, ascending): do not send them again.',
+  }),
+  retryIndexes: Type.Array(Type.Integer(), {
+    description: 'Every valid event the stream did not accept (request positions, ascending): send them again.',
   }),
   error: Type.Optional(ErrorSchema.properties.error),
 });
+
+/** The rule a whole-request refusal names, for metrics. */
+function refusalRule(error: unknown): string {
+  const rule = isPipelineError(error) ? (error.details as { rule?: unknown } | undefined)?.rule : undefined;
+  if (typeof rule === 'string') return rule;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : 'unknown';
+}
 
 const RequestBodySchema = Type.Union([
   Type.Array(IncomingEventSchema),
@@ -88,13 +107,18 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
   });
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
-  // The body is parsed by the route so one bad NDJSON line or one invalid event stays that event's problem.
+  // The body is read as bytes and parsed by the route: only the route knows the charset rule, and one bad
+  // NDJSON line or one invalid event stays that event's problem.
   app.removeContentTypeParser(['application/json']);
   app.addContentTypeParser(
     ['application/json', 'application/x-ndjson', 'application/ndjson'],
-    { parseAs: 'string' },
+    { parseAs: 'buffer' },
     (_req, body, done) => done(null, body),
   );
+
+  const countRejections = (byRule: ReadonlyMap<string, number>): void => {
+    for (const [rule, count] of byRule) deps.metrics.rejected.inc({ rule }, count);
+  };
 
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (apiKeys.length === 0) return;
@@ -113,12 +137,20 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
     '/api/v1/events',
     {
       onRequest: authenticate,
+      // Media type and charset are checked before a byte of the body is read.
+      preParsing: async (request, _reply, payload) => {
+        requestBodyFormat(request.headers['content-type']);
+        return payload;
+      },
+      onError: async (_request, _reply, error) => {
+        deps.metrics.refused.inc({ rule: refusalRule(error) });
+      },
       // Documented with the contract schema; validated per event by the route, not as a whole.
       validatorCompiler: () => () => true,
       schema: {
         summary: 'Send experiment events',
         description:
-          'Accepts a JSON array, `{ "events": [...] }` (application/json) or NDJSON (application/x-ndjson). Answers 202 once every accepted event is durably in the stream.',
+          'Accepts a JSON array, `{ "events": [...] }` (application/json) or NDJSON (application/x-ndjson), UTF-8 only (415 for another charset, 400 for bytes that are not UTF-8), at most `INGEST_MAX_EVENTS_PER_REQUEST` events (500; 413 with rule `max-events` beyond). Answers 202 once every accepted event is durably in the stream.',
         security: apiKeys.length > 0 ? [{ apiKey: [] }] : [],
         body: RequestBodySchema,
         response: {
@@ -131,16 +163,18 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
       },
     },
     async (request, reply) => {
-      const format = bodyFormatOf(request.headers['content-type']);
-      if (!format) throw new PipelineError('UNSUPPORTED_MEDIA_TYPE', 'use application/json or application/x-ndjson');
-      const parsed = parseBody(typeof request.body === 'string' ? request.body : '', format);
-      const { valid, rejected } = collectEvents(parsed, { now: clock(), limits: config.events, newEventId });
-      for (const rejection of rejected) deps.metrics.rejected.inc({ rule: rejection.rule });
+      const format = requestBodyFormat(request.headers['content-type']);
+      const raw: unknown = request.body;
+      const text = decodeUtf8Body(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0));
+      const parsed = parseBody(text, format, { maxEvents: config.ingest.maxEventsPerRequest });
+      const { valid, rejected, defects } = collectEvents(parsed, { now: clock(), limits: config.events, newEventId });
+      for (const defect of defects) request.log.error({ err: defect }, 'event validator threw');
 
       if (valid.length === 0) {
+        countRejections(rejected.rules());
         const message =
           parsed.candidates.length === 0 ? 'the body contains no events' : 'no event in the request is valid';
-        return reply.code(400).send({ accepted: 0, rejected, error: { code: 'EVENT_INVALID', message } });
+        return reply.code(400).send({ accepted: 0, ...rejected.report(), error: { code: 'EVENT_INVALID', message } });
       }
       let outcomes: EntryOutcome[];
       try {
@@ -159,24 +193,24 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
           return;
         }
         deps.metrics.failed.inc({ code: outcome.errorCode });
-        rejected.push({
+        rejected.add({
           index: valid[i]?.index ?? -1,
           field: '(event)',
-          rule: 'stream-write-failed',
+          rule: STREAM_WRITE_FAILED,
           message: `the stream did not accept the event (${outcome.errorCode}); retry it`,
         });
       });
       deps.metrics.accepted.inc(accepted);
-      rejected.sort((a, b) => a.index - b.index);
+      countRejections(rejected.rules());
       if (accepted === 0) {
         void reply.header('retry-after', '1');
         return reply.code(503).send({
           accepted,
-          rejected,
+          ...rejected.report(),
           error: { code: 'STREAM_UNAVAILABLE', message: 'the stream accepted none of the events; retry later' },
         });
       }
-      return reply.code(202).send({ accepted, rejected });
+      return reply.code(202).send({ accepted, ...rejected.report() });
     },
   );
 

@@ -1,11 +1,20 @@
 /**
  * Pure core of the collector route: candidate events in, normalised events (with the
- * bytes that will go to Kinesis) and rejections out. No I/O.
+ * bytes that will go to Kinesis) and a bounded summary of the rejections out. No I/O.
+ *
+ * Work stays linear in the body: an event object with far more fields than the contract has,
+ * or a `segments` map with far more dimensions than allowed, is refused by counting its keys
+ * (stopping early) before the schema validator walks them one by one.
  */
 import type { EventLimits } from '../common/config.js';
-import type { EventRejection, StreamEvent } from '../common/event-contract.js';
+import { IncomingEventSchema, type EventRejection, type StreamEvent } from '../common/event-contract.js';
 import { normalizeIncomingEvent } from '../common/validate-event.js';
 import type { ParsedBody } from './parse-body.js';
+import { RejectionSummary } from './rejection-summary.js';
+
+/** Fields of the contract; an event with more than twice as many keys is refused without a field-by-field walk. */
+const CONTRACT_FIELDS = Object.keys(IncomingEventSchema.properties).length;
+const MAX_EVENT_KEYS = 2 * CONTRACT_FIELDS;
 
 export interface CollectedEvent {
   /** Position in the request, for error reporting. */
@@ -16,33 +25,89 @@ export interface CollectedEvent {
 
 export interface CollectResult {
   valid: CollectedEvent[];
-  rejected: EventRejection[];
+  rejected: RejectionSummary;
+  /** Exceptions the validator threw (a defect, to be logged): each refused only its own event. */
+  defects: unknown[];
+}
+
+/** The rule of an event the validator threw on: a collector defect, never the producer's fault. */
+export const VALIDATOR_DEFECT = 'validator-defect';
+
+/** True when `value` is a plain object with more than `max` own enumerable keys (stops counting at max + 1). */
+function hasMoreKeysThan(value: unknown, max: number): boolean {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  let keys = 0;
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && ++keys > max) return true;
+  }
+  return false;
+}
+
+/** The cheap structural screen run before the validator; undefined when the event may go on. */
+function oversizedShape(candidate: unknown, index: number, limits: EventLimits): EventRejection | undefined {
+  if (hasMoreKeysThan(candidate, MAX_EVENT_KEYS)) {
+    return {
+      index,
+      field: '(event)',
+      rule: 'max-properties',
+      message: `event has more than ${MAX_EVENT_KEYS} fields; the contract has ${CONTRACT_FIELDS}`,
+    };
+  }
+  const segments = (candidate as { segments?: unknown } | null)?.segments;
+  if (hasMoreKeysThan(segments, limits.maxSegments)) {
+    return {
+      index,
+      field: 'segments',
+      rule: 'max-properties',
+      message: `segments has more than ${limits.maxSegments} dimensions; at most ${limits.maxSegments} are allowed`,
+    };
+  }
+  return undefined;
 }
 
 /**
- * Validates every candidate; invalid ones never take valid ones down with them.
+ * Validates every candidate; invalid ones never take valid ones down with them. The caller
+ * has already bounded the number of candidates (`parseBody`'s `maxEvents`).
  *
  * @example
- *   const { valid, rejected } = collectEvents(parseBody(text, 'json'), { now: Date.now(), limits, newEventId: v7 });
+ *   const { valid, rejected } = collectEvents(parseBody(text, 'json', { maxEvents: 500 }), {
+ *     now: Date.now(), limits, newEventId: v7,
+ *   });
+ *   reply.send({ accepted: valid.length, ...rejected.report() });
  */
 export function collectEvents(
   body: ParsedBody,
   context: { now: number; limits: EventLimits; newEventId: () => string },
 ): CollectResult {
   const valid: CollectedEvent[] = [];
-  const rejected: EventRejection[] = [...body.rejections];
+  const defects: unknown[] = [];
+  const rejected = new RejectionSummary();
   const unparsed = new Set(body.rejections.map((rejection) => rejection.index));
+  rejected.addAll(body.rejections);
   body.candidates.forEach((candidate, index) => {
     if (unparsed.has(index)) return;
-    const result = normalizeIncomingEvent(candidate, {
-      index,
-      now: context.now,
-      limits: context.limits,
-      newEventId: context.newEventId,
-    });
+    const oversized = oversizedShape(candidate, index, context.limits);
+    if (oversized) {
+      rejected.add(oversized);
+      return;
+    }
+    let result: ReturnType<typeof normalizeIncomingEvent>;
+    try {
+      result = normalizeIncomingEvent(candidate, {
+        index,
+        now: context.now,
+        limits: context.limits,
+        newEventId: context.newEventId,
+      });
+    } catch (error) {
+      // One event must not fail the request (and the events beside it) with a 500.
+      defects.push(error);
+      const message = 'the collector could not validate this event (a defect on our side, logged); it was not written';
+      rejected.add({ index, field: '(event)', rule: VALIDATOR_DEFECT, message });
+      return;
+    }
     if (result.ok) valid.push({ index, event: result.event, serialized: result.serialized });
-    else rejected.push(...result.rejections);
+    else rejected.addAll(result.rejections);
   });
-  rejected.sort((a, b) => a.index - b.index);
-  return { valid, rejected };
+  return { valid, rejected, defects };
 }

@@ -3,7 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readAllRecords } from '../local/stream-reader.js';
 import { partitionKeyHash } from './shard-map.js';
 import { loadShardMap } from './stream-shards.js';
-import { sampleEvent, startCollectorHarness, type CollectorHarness } from './test-support/collector-harness.js';
+import {
+  allAccepted,
+  sampleEvent,
+  startCollectorHarness,
+  type CollectorHarness,
+} from './test-support/collector-harness.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -22,7 +27,7 @@ describe('collector → kinesalite', () => {
     ];
     const response = await h.post(events);
     expect(response.status).toBe(202);
-    expect(response.body).toEqual({ accepted: 2, rejected: [] });
+    expect(response.body).toEqual(allAccepted(2));
 
     const written = await h.streamEvents();
     expect(written).toHaveLength(2);
@@ -140,9 +145,18 @@ describe('collector → kinesalite', () => {
   it('serves health, readiness, metrics and the OpenAPI description', async () => {
     expect((await fetch(`${h.collector.url}/health`)).status).toBe(200);
     expect(await (await fetch(`${h.collector.url}/ready`)).json()).toEqual({ status: 'ready' });
-    const metrics = await (await fetch(`${h.collector.url}/metrics`)).text();
-    expect(metrics).toMatch(/collector_events_accepted_total \d+/);
-    expect(metrics).toMatch(/collector_events_rejected_total\{rule="unknown-field"\} 1/);
+    // Counters are read before and after this test's own request: no test depends on another's traffic.
+    const metricValue = async (pattern: RegExp) => {
+      const text = await (await fetch(`${h.collector.url}/metrics`)).text();
+      return Number(pattern.exec(text)?.[1] ?? 0);
+    };
+    const accepted = /^collector_events_accepted_total (\d+)$/m;
+    const unknownField = /^collector_events_rejected_total\{rule="unknown-field"\} (\d+)$/m;
+    const before = { accepted: await metricValue(accepted), unknownField: await metricValue(unknownField) };
+    const response = await h.post([sampleEvent(), sampleEvent(), sampleEvent({ colour: 'red' })]);
+    expect(response.body.accepted).toBe(2);
+    expect(await metricValue(accepted)).toBe(before.accepted + 2);
+    expect(await metricValue(unknownField)).toBe(before.unknownField + 1);
     const openapi = (await (await fetch(`${h.collector.url}/docs/json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(openapi.paths)).toContain('/api/v1/events');
     expect(JSON.stringify(openapi)).toContain('experimentId');
@@ -186,7 +200,7 @@ describe('collector with KPL aggregation', () => {
   it('packs events into few records, each user record on the shard its partition key maps to', async () => {
     const events = Array.from({ length: 200 }, (_, i) => sampleEvent({ userId: `agg-user-${i}` }));
     const response = await h.post(events);
-    expect(response.body).toEqual({ accepted: 200, rejected: [] });
+    expect(response.body).toEqual(allAccepted(200));
 
     const records = await readAllRecords(h.kinesis, h.config.kinesis.streamName);
     expect(records.length).toBeLessThanOrEqual(4);

@@ -9,6 +9,8 @@ export interface CollectorMetrics extends BatcherObserver {
   registry: Registry;
   accepted: Counter;
   rejected: Counter<'rule'>;
+  /** Requests refused as a whole (max-events, charset, utf-8, max-depth, …), by rule or error code. */
+  refused: Counter<'rule'>;
   throttled: Counter<'reason'>;
   failed: Counter<'code'>;
 }
@@ -24,6 +26,12 @@ export function createCollectorMetrics(options: { defaultMetrics?: boolean } = {
   const rejected = new Counter({
     name: 'collector_events_rejected_total',
     help: 'Events refused by validation, by rule',
+    labelNames: ['rule'] as const,
+    registers: [registry],
+  });
+  const refused = new Counter({
+    name: 'collector_requests_refused_total',
+    help: 'Requests refused as a whole (nothing written), by rule or error code',
     labelNames: ['rule'] as const,
     registers: [registry],
   });
@@ -55,6 +63,7 @@ export function createCollectorMetrics(options: { defaultMetrics?: boolean } = {
     registry,
     accepted,
     rejected,
+    refused,
     throttled,
     failed,
     onPutRecords(durationMs, records) {

@@ -2,14 +2,29 @@
  * Pure parsing of a collector request body into a list of candidate events. Accepted
  * shapes: a JSON array of events, `{ "events": [...] }`, or NDJSON (one event per line).
  *
- * A body that cannot be read as any of these is a whole-request error (400). In NDJSON a
- * single bad line is that event's problem only: it becomes a rejection and the other
- * lines still go through.
+ * Whole-request errors, each naming its rule in `details.rule`, are checked in this order so a
+ * hostile body costs little: `utf-8` (400, bytes that are not UTF-8: decoding them with U+FFFD
+ * replacements would merge different user ids), `max-depth` (400, nesting deeper than any event
+ * needs, found by one linear scan before `JSON.parse`), `json` (400), then `max-events` (413, more
+ * events than a request may carry, counted before any event is validated). In NDJSON a single bad
+ * line is that event's problem only: it becomes a rejection and the other lines still go through.
  */
 import { PipelineError } from '../common/errors.js';
 import type { EventRejection } from '../common/event-contract.js';
+import type { BodyFormat } from './content-type.js';
 
-export type BodyFormat = 'json' | 'ndjson';
+export { bodyFormatOf, type BodyFormat } from './content-type.js';
+
+/**
+ * Deepest nesting of arrays and objects a body may have. An event needs 3 levels
+ * (`{ "events": [ { "segments": { … } } ] }`); a million-deep body costs `JSON.parse` half a second.
+ */
+export const MAX_BODY_DEPTH = 16;
+
+export interface ParseLimits {
+  /** Most events one request may carry (`INGEST_MAX_EVENTS_PER_REQUEST`). */
+  maxEvents: number;
+}
 
 export interface ParsedBody {
   /** Candidate events in request order; `undefined` holes are lines that failed to parse. */
@@ -18,39 +33,110 @@ export interface ParsedBody {
   rejections: EventRejection[];
 }
 
-/** Maps a Content-Type header to a body format, or undefined when unsupported. */
-export function bodyFormatOf(contentType: string | undefined): BodyFormat | undefined {
-  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase();
-  if (mediaType === 'application/json') return 'json';
-  if (mediaType === 'application/x-ndjson' || mediaType === 'application/ndjson') return 'ndjson';
-  return undefined;
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Decodes a request body as UTF-8, refusing (400, rule `utf-8`) any byte sequence that is not
+ * UTF-8 instead of replacing it with U+FFFD. A leading byte-order mark is dropped.
+ *
+ * @example
+ *   decodeUtf8Body(Buffer.from('[{"userId":"zoë"}]')) // → '[{"userId":"zoë"}]'
+ *   decodeUtf8Body(Buffer.from([0x5b, 0xff, 0x5d]))     // throws: 400, details.rule 'utf-8'
+ */
+export function decodeUtf8Body(bytes: Uint8Array): string {
+  try {
+    return utf8Decoder.decode(bytes);
+  } catch (error) {
+    throw new PipelineError('BODY_UNPARSEABLE', 'the body is not valid UTF-8 (rule utf-8)', {
+      cause: error,
+      details: { rule: 'utf-8' },
+    });
+  }
 }
 
-function parseJsonBody(text: string): ParsedBody {
+const OPEN_BRACE = 0x7b;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const NEWLINE = 0x0a;
+
+/**
+ * Refuses (400, rule `max-depth`) a body nested deeper than `MAX_BODY_DEPTH`, in one pass over
+ * its characters. In NDJSON a newline starts again at depth 0: it cannot occur inside a JSON
+ * string, and each line is a document of its own.
+ */
+function assertDepthWithinLimit(text: string, format: BodyFormat): void {
+  const newlineEndsDocument = format === 'ndjson';
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+      else if (c === NEWLINE && newlineEndsDocument) inString = false;
+      continue;
+    }
+    if (c === QUOTE) inString = true;
+    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > MAX_BODY_DEPTH) {
+        throw new PipelineError(
+          'BODY_UNPARSEABLE',
+          `the body is nested deeper than ${MAX_BODY_DEPTH} levels (rule max-depth)`,
+          { details: { rule: 'max-depth', limit: MAX_BODY_DEPTH } },
+        );
+      }
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth = Math.max(0, depth - 1);
+    else if (c === NEWLINE && newlineEndsDocument) depth = 0;
+  }
+}
+
+function assertEventCountWithinLimit(events: number, limits: ParseLimits): void {
+  if (events <= limits.maxEvents) return;
+  throw new PipelineError(
+    'BODY_TOO_LARGE',
+    `the request carries ${events} events; at most ${limits.maxEvents} are accepted per request (rule max-events): split it`,
+    { details: { rule: 'max-events', limit: limits.maxEvents, events } },
+  );
+}
+
+function parseJsonBody(text: string, limits: ParseLimits): ParsedBody {
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
     throw new PipelineError('BODY_UNPARSEABLE', `body is not valid JSON: ${(error as Error).message}`, {
       cause: error,
+      details: { rule: 'json' },
     });
   }
-  if (Array.isArray(body)) return { candidates: body, rejections: [] };
-  if (body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events)) {
-    return { candidates: (body as { events: unknown[] }).events, rejections: [] };
+  let candidates: unknown[];
+  if (Array.isArray(body)) candidates = body;
+  else if (body !== null && typeof body === 'object' && Array.isArray((body as { events?: unknown }).events)) {
+    candidates = (body as { events: unknown[] }).events;
+  } else {
+    throw new PipelineError(
+      'BODY_UNPARSEABLE',
+      'body must be a JSON array of events or an object { "events": [...] }',
+      { details: { rule: 'shape' } },
+    );
   }
-  throw new PipelineError('BODY_UNPARSEABLE', 'body must be a JSON array of events or an object { "events": [...] }');
+  assertEventCountWithinLimit(candidates.length, limits);
+  return { candidates, rejections: [] };
 }
 
-function parseNdjsonBody(text: string): ParsedBody {
+function parseNdjsonBody(text: string, limits: ParseLimits): ParsedBody {
+  const lines = text.split('\n').filter((line) => line.trim() !== '');
+  // Counted before a single line is parsed: a request over the limit costs one split.
+  assertEventCountWithinLimit(lines.length, limits);
   const candidates: unknown[] = [];
   const rejections: EventRejection[] = [];
-  for (const line of text.split('\n')) {
-    const trimmed = line.trim();
-    if (trimmed === '') continue;
+  for (const line of lines) {
     const index = candidates.length;
     try {
-      candidates.push(JSON.parse(trimmed));
+      candidates.push(JSON.parse(line.trim()));
     } catch (error) {
       candidates.push(undefined);
       rejections.push({
@@ -65,11 +151,14 @@ function parseNdjsonBody(text: string): ParsedBody {
 }
 
 /**
- * Parses a body of the given format.
+ * Parses a decoded body of the given format, refusing it as a whole when it is nested too deep,
+ * is not JSON (or NDJSON) of the accepted shape, or carries more than `limits.maxEvents` events.
  *
  * @example
- *   parseBody('{"events":[{"type":"impression", ...}]}', 'json') // → { candidates: [ {...} ], rejections: [] }
+ *   parseBody('{"events":[{"type":"impression", ...}]}', 'json', { maxEvents: 500 })
+ *   // → { candidates: [ {...} ], rejections: [] }
  */
-export function parseBody(text: string, format: BodyFormat): ParsedBody {
-  return format === 'json' ? parseJsonBody(text) : parseNdjsonBody(text);
+export function parseBody(text: string, format: BodyFormat, limits: ParseLimits): ParsedBody {
+  assertDepthWithinLimit(text, format);
+  return format === 'json' ? parseJsonBody(text, limits) : parseNdjsonBody(text, limits);
 }

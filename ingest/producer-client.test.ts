@@ -59,6 +59,42 @@ describe('producer client against the running collector', () => {
     expect(new Set(ids).size).toBe(10);
   });
 
+  it('sends every event again that the stream refused, even when the listed problems are cut at 100', async () => {
+    harness = await startCollectorHarness({ INGEST_PUT_MAX_ATTEMPTS: '1', INGEST_LINGER_MS: '0' }, (real) => ({
+      kinesis: new FaultInjectingKinesis(real, {
+        failEntry: (call) => (call === 0 ? 'ProvisionedThroughputExceededException' : undefined),
+      }),
+    }));
+    const reports: UndeliverableReport[] = [];
+    const producer = createProducer({
+      endpoint: harness.collector.url,
+      maxBatchEvents: 250,
+      retryPolicy: { maxAttempts: 3, baseDelayMs: 5, maxDelayMs: 20 },
+      onUndeliverable: (r) => reports.push(r),
+    });
+    for (let i = 0; i < 250; i++) producer.send(sampleEvent({ userId: `cut-${i}` }) as never);
+    await producer.close();
+    expect(reports).toEqual([]);
+    expect(producer.stats()).toMatchObject({ accepted: 250, undeliverable: 0 });
+    const ids = (await harness.streamEvents()).map((w) => w.event.eventId);
+    expect(new Set(ids).size).toBe(250);
+  });
+
+  it('splits a batch the collector refuses as max-events into requests it takes', async () => {
+    harness = await startCollectorHarness({ INGEST_MAX_EVENTS_PER_REQUEST: '7' });
+    const reports: UndeliverableReport[] = [];
+    const producer = createProducer({
+      endpoint: harness.collector.url,
+      maxBatchEvents: 50,
+      onUndeliverable: (r) => reports.push(r),
+    });
+    for (let i = 0; i < 120; i++) producer.send(sampleEvent({ userId: `split-${i}` }) as never);
+    await producer.close();
+    expect(reports).toEqual([]);
+    expect(producer.stats()).toMatchObject({ accepted: 120, undeliverable: 0 });
+    expect(new Set((await harness.streamEvents()).map((w) => w.event.eventId)).size).toBe(120);
+  });
+
   it('bounds its memory: refuses and reports beyond maxBufferedEvents', async () => {
     harness = await startCollectorHarness();
     const reports: UndeliverableReport[] = [];

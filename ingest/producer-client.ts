@@ -61,6 +61,17 @@ export interface Producer {
   stats(): ProducerStats;
 }
 
+/** The collector's answer, as far as the producer reads it. */
+interface CollectorAnswer {
+  accepted?: number;
+  /** The first problems only (the collector caps the list). */
+  rejected?: EventRejection[];
+  /** Every invalid event and every event to send again (complete lists; absent from older collectors). */
+  invalidIndexes?: number[];
+  retryIndexes?: number[];
+  error?: { code: string; message: string; details?: { rule?: string; limit?: number } };
+}
+
 const DEFAULT_PRODUCER_RETRY: RetryPolicy = { maxAttempts: 6, baseDelayMs: 100, maxDelayMs: 5_000 };
 const RETRIABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
@@ -110,20 +121,33 @@ export function createProducer(options: ProducerOptions): Producer {
       let waitMs = 0;
       try {
         const { status, body, retryAfterMs } = await post(pending);
-        const result = body as
-          { accepted?: number; rejected?: EventRejection[]; error?: { code: string; message: string } } | undefined;
+        const result = body as CollectorAnswer | undefined;
+        const eventLimit = result?.error?.details?.rule === 'max-events' ? result.error.details.limit : undefined;
+        if (status === 413 && eventLimit !== undefined && eventLimit >= 1 && eventLimit < pending.length) {
+          // The collector takes fewer events per request than this producer batches: send smaller requests.
+          for (let start = 0; start < pending.length; start += eventLimit) {
+            await deliver(pending.slice(start, start + eventLimit));
+          }
+          return;
+        }
         if (status === 202 || (status === 400 && result?.rejected) || (status === 503 && result?.rejected)) {
           const rejected = result?.rejected ?? [];
-          const retryIndexes = new Set(rejected.filter((r) => r.rule === 'stream-write-failed').map((r) => r.index));
+          // The index lists are complete; the listed problems may be cut short.
+          const retryIndexes = new Set(
+            result?.retryIndexes ?? rejected.filter((r) => r.rule === 'stream-write-failed').map((r) => r.index),
+          );
           const invalid = rejected.filter((r) => r.rule !== 'stream-write-failed');
-          const invalidIndexes = [...new Set(invalid.map((r) => r.index))];
+          const invalidIndexes = result?.invalidIndexes ?? [...new Set(invalid.map((r) => r.index))];
           if (invalidIndexes.length > 0) {
             const events = invalidIndexes.map((i) => pending[i]).filter((e): e is IncomingEvent => e !== undefined);
             const position = new Map(invalidIndexes.map((i, k) => [i, k]));
             report({
               reason: 'rejected',
               events,
-              rejections: invalid.map((r) => ({ ...r, index: position.get(r.index) ?? r.index })),
+              rejections: invalid.flatMap((r) => {
+                const index = position.get(r.index);
+                return index === undefined ? [] : [{ ...r, index }];
+              }),
             });
           }
           stats.accepted += result?.accepted ?? 0;

@@ -1,7 +1,13 @@
 import { ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../local/test-support.js';
 import { FaultInjectingKinesis, type PutRecordsFaultPlan } from './test-support/fault-injecting-kinesis.js';
-import { sampleEvent, startCollectorHarness, type CollectorHarness } from './test-support/collector-harness.js';
+import {
+  allAccepted,
+  sampleEvent,
+  startCollectorHarness,
+  type CollectorHarness,
+} from './test-support/collector-harness.js';
 
 let harness: CollectorHarness | undefined;
 let faulty: FaultInjectingKinesis | undefined;
@@ -37,7 +43,7 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
     );
     const events = Array.from({ length: 50 }, () => sampleEvent());
     const response = await h.post(events);
-    expect(response.body).toEqual({ accepted: 50, rejected: [] });
+    expect(response.body).toEqual(allAccepted(50));
     const ids = await eventIdsIn(h);
     expect(ids).toHaveLength(50);
     expect(new Set(ids).size).toBe(50);
@@ -53,7 +59,7 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
     });
     const h = await startWithFaults({ throwForCall: (call) => (call < 2 ? throttle : undefined) });
     const response = await h.post([sampleEvent(), sampleEvent()]);
-    expect(response.body).toEqual({ accepted: 2, rejected: [] });
+    expect(response.body).toEqual(allAccepted(2));
     expect(await eventIdsIn(h)).toHaveLength(2);
     expect(faulty?.calls).toBe(3);
   });
@@ -76,6 +82,7 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
       expect.objectContaining({ index: 1, rule: 'stream-write-failed' }),
       expect.objectContaining({ index: 3, rule: 'stream-write-failed' }),
     ]);
+    expect(response.body).toMatchObject({ invalidIndexes: [], retryIndexes: [1, 3], rejectedTotal: 2 });
     const written = await h.streamEvents();
     expect(written.map((w) => w.partitionKey).sort()).toEqual(['fine-1', 'fine-2']);
     expect(faulty?.calls).toBe(3);
@@ -98,6 +105,38 @@ describe('PutRecords failures (injected by wrapping the real kinesalite client)'
     expect(response.body.rejected[0].message).toMatch(/ResourceNotFoundException/);
     expect(faulty?.calls).toBe(1);
   });
+
+  it('does not count an entry answered with neither SequenceNumber nor ErrorCode as written: retries it, writes it once', async () => {
+    const h = await startWithFaults(
+      { answerEmpty: (call, key) => call === 0 && key === 'unanswered' },
+      { INGEST_PUT_MAX_ATTEMPTS: '3' },
+    );
+    const response = await h.post([sampleEvent({ userId: 'answered' }), sampleEvent({ userId: 'unanswered' })]);
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual(allAccepted(2));
+    expect(faulty?.calls).toBe(2);
+    const written = await h.streamEvents();
+    expect(written.map((w) => w.partitionKey).sort()).toEqual(['answered', 'unanswered']);
+  });
+
+  it('never answers 202 for an entry that never got a SequenceNumber, nor writes it', async () => {
+    const h = await startWithFaults(
+      { answerEmpty: (_call, key) => key.startsWith('unanswered') },
+      { INGEST_PUT_MAX_ATTEMPTS: '2' },
+    );
+    const alone = await h.post([sampleEvent({ userId: 'unanswered-1' })]);
+    expect(alone.status).toBe(503);
+    expect(alone.body).toMatchObject({
+      accepted: 0,
+      rejected: [{ index: 0, rule: 'stream-write-failed' }],
+      error: { code: 'STREAM_UNAVAILABLE' },
+    });
+    const mixed = await h.post([sampleEvent({ userId: 'fine-1' }), sampleEvent({ userId: 'unanswered-2' })]);
+    expect(mixed.status).toBe(202);
+    expect(mixed.body.accepted).toBe(1);
+    expect(mixed.body.rejected).toEqual([expect.objectContaining({ index: 1, rule: 'stream-write-failed' })]);
+    expect((await h.streamEvents()).map((w) => w.partitionKey)).toEqual(['fine-1']);
+  });
 });
 
 describe('backpressure under a bounded flood (stream stalled by the wrapper)', () => {
@@ -111,18 +150,32 @@ describe('backpressure under a bounded flood (stream stalled by the wrapper)', (
     );
 
     const requests = 40;
+    // The buffer grows only in submit(): reading it right after every submit sees its true peak
+    // (no sampling timer that could miss one).
+    const { batcher } = h.collector;
+    const submit = batcher.submit.bind(batcher);
     let peakBuffered = 0;
-    const sampler = setInterval(() => (peakBuffered = Math.max(peakBuffered, h.collector.batcher.bufferedBytes)), 1);
+    let submits = 0;
+    batcher.submit = (entries) => {
+      submits += 1;
+      try {
+        return submit(entries);
+      } finally {
+        peakBuffered = Math.max(peakBuffered, batcher.bufferedBytes);
+      }
+    };
     const pending = Array.from({ length: requests }, (_, r) =>
       h.post(Array.from({ length: 20 }, (_, i) => sampleEvent({ userId: `flood-${r}-${i}` }))),
     );
-    // Requests that found the buffer full were answered at once; release the stream for the others.
-    const deadline = Date.now() + 10_000;
-    while (h.collector.batcher.bufferedBytes < maxBufferBytes - 10_000 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 5));
+    // Requests that found the buffer full were answered at once; release the stream for the others
+    // once every request reached the collector (each one was either buffered or refused).
+    await waitFor(
+      () => submits === requests,
+      10_000,
+      'every request to be buffered or refused while the stream is stalled',
+    );
     openGate();
     const responses = await Promise.all(pending);
-    clearInterval(sampler);
 
     const refused = responses.filter((r) => r.status === 429);
     const accepted = responses.filter((r) => r.status === 202);

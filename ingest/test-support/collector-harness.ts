@@ -71,3 +71,8 @@ export function sampleEvent(overrides: Record<string, unknown> = {}): Record<str
     ...overrides,
   };
 }
+
+/** The collector's whole answer when every one of `accepted` events was written. */
+export function allAccepted(accepted: number): Record<string, unknown> {
+  return { accepted, rejected: [], rejectedTotal: 0, rejectedByRule: {}, invalidIndexes: [], retryIndexes: [] };
+}

@@ -179,7 +179,12 @@ export class ResendingProducer {
   /** Posts once: the number of events acknowledged, or why the request must be re-sent. */
   private async post(url: string, request: PendingRequest): Promise<PostOutcome> {
     let response: Response;
-    let body: { accepted?: number; rejected?: { index: number; rule: string }[] };
+    let body: {
+      accepted?: number;
+      rejected?: { index: number; rule: string }[];
+      invalidIndexes?: number[];
+      retryIndexes?: number[];
+    };
     try {
       response = await fetch(url, {
         method: 'POST',
@@ -197,11 +202,16 @@ export class ResendingProducer {
       if (isRetriableStatus(response.status)) return { failure: `HTTP ${response.status} ${JSON.stringify(body)}` };
       throw new Error(`the collector refused a request for good: ${response.status} ${JSON.stringify(body)}`);
     }
-    const refused = new Set((body.rejected ?? []).map((rejection) => rejection.index));
     // Events the stream did not take are to be retried (same eventIds); the others broke the contract.
+    // The index lists are complete; the listed problems are capped (first 100).
     const unwritten = new Set(
-      (body.rejected ?? []).filter((r) => r.rule === 'stream-write-failed').map((rejection) => rejection.index),
+      body.retryIndexes ??
+        (body.rejected ?? []).filter((r) => r.rule === 'stream-write-failed').map((rejection) => rejection.index),
     );
+    const refused = new Set([
+      ...(body.invalidIndexes ?? (body.rejected ?? []).map((rejection) => rejection.index)),
+      ...unwritten,
+    ]);
     if (unwritten.size > 0)
       this.resend.push({ events: request.events.filter((_, i) => unwritten.has(i)), attempts: request.attempts });
     const receivedAt = Date.now();
