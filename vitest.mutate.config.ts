@@ -1,24 +1,24 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
+import { defineConfig } from 'vitest/config';
 import base from './vitest.config.js';
 
 /**
  * The tests `npm run mutate` runs against each mutant: the ones that exercise the mutated
  * cores (stryker.config.mjs), without the slow end-to-end suites (process kills, benches,
- * CDK synthesis), which would make one mutant take minutes on two cores.
+ * CDK synthesis), which would make one mutant take minutes on two cores. The base config's
+ * set-up (kinesalite/dynalite, timeouts, workers) is kept; only `include` is replaced.
  */
-export default mergeConfig(
-  base,
-  defineConfig({
-    test: {
-      include: [
-        'common/**/*.test.ts',
-        'processors/state/**/*.test.ts',
-        'processors/counters/**/*.test.ts',
-        'processors/pipeline.test.ts',
-        'query-api/stats/**/*.test.ts',
-        'ingest/put-records*.test.ts',
-        'ingest/collector.test.ts',
-      ],
-    },
-  }),
-);
+export default defineConfig({
+  ...base,
+  test: {
+    ...base.test,
+    include: [
+      'common/**/*.test.ts',
+      'processors/state/**/*.test.ts',
+      'processors/counters/**/*.test.ts',
+      'processors/pipeline.test.ts',
+      'query-api/stats/**/*.test.ts',
+      'ingest/put-records*.test.ts',
+      'ingest/collector.test.ts',
+    ],
+  },
+});

@@ -69,10 +69,12 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
   const logger = deps.logger?.child({ component: 'counter-sink' });
   let epoch: Promise<string> | undefined;
   const currentEpoch = (): Promise<string> =>
-    (epoch ??= establishStateEpoch(deps.dynamo, deps.tableName, deps.state, deps.retryPolicy).catch((error: unknown) => {
-      epoch = undefined; // checked again with the next batch
-      throw error;
-    }));
+    (epoch ??= establishStateEpoch(deps.dynamo, deps.tableName, deps.state, deps.retryPolicy).catch(
+      (error: unknown) => {
+        epoch = undefined; // checked again with the next batch
+        throw error;
+      },
+    ));
 
   return {
     async writeBatch(shardId, events) {
