@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INGEST_PORT, QUERY_API_PORT } from './network-stack.js';
+import { QUERY_API_METRICS_PORT } from './api-stack.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ bundle: false });
@@ -126,6 +127,27 @@ describe('ApiStack', () => {
       ),
     );
     expect(plain).not.toMatch(/PASSWORD|TOKEN|API_KEYS/);
+  });
+
+  it('serves query API metrics on a port of their own that no load balancer or security group opens', () => {
+    const definitions = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
+    const environments = definitions.flatMap((definition) =>
+      (definition.Properties.ContainerDefinitions as { Environment: { Name: string; Value: string }[] }[]).map(
+        (container) => Object.fromEntries(container.Environment.map((entry) => [entry.Name, entry.Value])),
+      ),
+    );
+    const queryApi = environments.find((environment) => environment.QUERY_API_PORT !== undefined);
+    expect(queryApi).toMatchObject({
+      QUERY_API_METRICS_PORT: String(QUERY_API_METRICS_PORT),
+      QUERY_API_TRUSTED_PROXY_HOPS: '1',
+    });
+    const targetPorts = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup')).map(
+      (group) => group.Properties.Port as number,
+    );
+    expect(targetPorts).not.toContain(QUERY_API_METRICS_PORT);
+    expect(JSON.stringify(template.findResources('AWS::EC2::SecurityGroupIngress'))).not.toContain(
+      String(QUERY_API_METRICS_PORT),
+    );
   });
 
   it('gives the collector only stream writes and the query API only reads', () => {

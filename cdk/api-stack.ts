@@ -29,6 +29,9 @@ import { BlueGreenFargateService } from './blue-green-fargate-service.js';
 import { REPOSITORY_ROOT } from './bundled-function.js';
 import { REDIS_TOKEN_KEY, type CacheEndpoint } from './database-stack.js';
 import { INGEST_PORT, POSTGRES_PORT, QUERY_API_PORT, type TierSecurityGroups } from './network-stack.js';
+
+/** The query API's /metrics listener (QUERY_API_METRICS_PORT): reachable only inside the task (sidecar scrapers). */
+export const QUERY_API_METRICS_PORT = 8083;
 import type { PlatformConfig } from './platform-config.js';
 import { resourceNames } from './resource-names.js';
 import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
@@ -102,6 +105,10 @@ export class ApiStack extends Stack {
       environment: {
         ...common,
         QUERY_API_PORT: String(QUERY_API_PORT),
+        // /metrics on its own port: not in the target group nor the security group, so not internet-facing.
+        QUERY_API_METRICS_PORT: String(QUERY_API_METRICS_PORT),
+        // The ALB is one proxy hop: rate limits of unauthenticated callers key on the address it appends.
+        QUERY_API_TRUSTED_PROXY_HOPS: '1',
         DYNAMODB_TABLE_NAME: props.countersTable.tableName,
         OPENSEARCH_ENDPOINT: `https://${props.searchDomainEndpoint}`,
         OPENSEARCH_INDEX_PREFIX: config.openSearch.indexPrefix,

@@ -43,6 +43,10 @@ const EnvSchema = Type.Object({
   LISTEN_HOST: Type.String({ default: '127.0.0.1', minLength: 1 }),
   INGEST_PORT: Type.Integer({ ...Port, default: 8081 }),
   QUERY_API_PORT: Type.Integer({ ...Port, default: 8080 }),
+  /** The query API's /metrics listener (never the public port; not behind the load balancer). */
+  QUERY_API_METRICS_PORT: Type.Integer({ ...Port, default: 8083 }),
+  /** Proxies in front of the query API that append to X-Forwarded-For (1 behind an ALB): the client IP is taken that many hops back. */
+  QUERY_API_TRUSTED_PROXY_HOPS: Type.Integer({ minimum: 0, maximum: 5, default: 0 }),
   PROCESSORS_METRICS_PORT: Type.Integer({ ...Port, default: 8082 }),
   INGEST_API_KEYS: Type.String({ default: '' }),
   INGEST_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
@@ -111,6 +115,10 @@ export interface Config {
     readonly port: number;
     readonly apiKeys: readonly string[];
     readonly cognito?: { readonly userPoolId: string; readonly clientId: string };
+    /** Port of the separate /metrics listener. */
+    readonly metricsPort: number;
+    /** X-Forwarded-For hops to trust (0: the socket address is the client). */
+    readonly trustedProxyHops: number;
   };
   readonly processors: {
     readonly segmentValueCap: number;
@@ -258,7 +266,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFutureMs: Math.round(e.EVENT_MAX_FUTURE_SECONDS * 1000),
       maxSegments: e.EVENT_MAX_SEGMENTS,
     },
-    queryApi: { host: e.LISTEN_HOST, port: e.QUERY_API_PORT, apiKeys: splitList(e.API_KEYS), cognito },
+    queryApi: {
+      host: e.LISTEN_HOST,
+      port: e.QUERY_API_PORT,
+      apiKeys: splitList(e.API_KEYS),
+      cognito,
+      metricsPort: e.QUERY_API_METRICS_PORT,
+      trustedProxyHops: e.QUERY_API_TRUSTED_PROXY_HOPS,
+    },
     processors: {
       segmentValueCap: e.PROCESSOR_SEGMENT_VALUE_CAP,
       dedupWindowSeconds: e.PROCESSOR_DEDUP_WINDOW_SECONDS,

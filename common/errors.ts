@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   NOT_FOUND: { status: 404, retriable: false },
   VALIDATION_FAILED: { status: 400, retriable: false },
   CONFLICT: { status: 409, retriable: false },
+  /** `If-Match` named a version that is no longer current (optimistic concurrency). */
+  PRECONDITION_FAILED: { status: 412, retriable: false },
   BACKPRESSURE: { status: 429, retriable: true },
   RATE_LIMITED: { status: 429, retriable: true },
   STREAM_UNAVAILABLE: { status: 503, retriable: true },

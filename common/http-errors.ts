@@ -17,6 +17,16 @@ const FASTIFY_CODE_MAP: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: 'VALIDATION_FAILED',
 };
 
+/**
+ * Schema validation answers list at most this many problems (the rest are counted), and
+ * each field path at most FIELD_PATH_LIMIT characters: an answer never grows with the
+ * request (a body of 30,000 bad array items once made a 3 MB 400).
+ */
+export const MAX_VALIDATION_DETAILS = 20;
+const FIELD_PATH_LIMIT = 200;
+
+const clip = (text: string, limit: number) => (text.length > limit ? `${text.slice(0, limit)}…` : text);
+
 export interface ErrorBody {
   error: { code: string; message: string; details?: unknown };
 }
@@ -46,19 +56,30 @@ export function registerErrorHandling<Log extends FastifyBaseLogger, Provider ex
     }
     const mapped = error.code ? FASTIFY_CODE_MAP[error.code] : undefined;
     if (mapped === 'VALIDATION_FAILED' && error.validation) {
-      const details = error.validation.map((v) => ({
-        field:
+      const listed = error.validation.slice(0, MAX_VALIDATION_DETAILS);
+      const details = listed.map((v) => ({
+        field: clip(
           (v.instancePath || `/${String((v.params as { missingProperty?: string }).missingProperty ?? '')}`)
             .replace(/^\//, '')
             .replaceAll('/', '.') || '(request)',
+          FIELD_PATH_LIMIT,
+        ),
         rule: v.keyword,
         message: v.message ?? 'invalid',
       }));
+      const context = error.validationContext ?? 'request';
+      // Fastify's own wording ("body/variants must …, …"), for the listed problems only.
+      const summary = listed
+        .map((v) => `${context}${clip(v.instancePath, FIELD_PATH_LIMIT)} ${v.message ?? 'is invalid'}`)
+        .join(', ');
+      const more = error.validation.length - listed.length;
       return sendError(
         reply,
         'VALIDATION_FAILED',
-        `${error.validationContext ?? 'request'} is invalid: ${error.message}`,
-        details,
+        `${context} is invalid: ${summary}${more > 0 ? ` (and ${more} more problems)` : ''}`,
+        more > 0
+          ? [...details, { field: '(request)', rule: 'moreProblems', message: `${more} more not listed` }]
+          : details,
       );
     }
     if (mapped) return sendError(reply, mapped, error.message);

@@ -136,6 +136,7 @@ async function killRandomlyWhilePosting(options: CaseOptions) {
   const env = npmStartEnv({
     INGEST_PORT: String(await freePort()),
     QUERY_API_PORT: String(await freePort()),
+    QUERY_API_METRICS_PORT: String(await freePort()),
     PROCESSORS_METRICS_PORT: String(await freePort()),
     LISTEN_HOST: '127.0.0.1',
     DYNAMODB_TABLE_NAME: table,

@@ -25,7 +25,7 @@ import { Command } from 'commander';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import { loadConfig, type Config } from '../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../query-api/embedded-postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { ensureStream, ensureTable } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
 

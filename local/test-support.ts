@@ -20,6 +20,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     DYNAMODB_TABLE_NAME: randomName('counters'),
     DYNAMODB_CHECKPOINT_TABLE_NAME: randomName('checkpoints'),
     LOG_LEVEL: 'silent',
+    // Listeners that tests start in parallel take free ports.
+    QUERY_API_METRICS_PORT: '0',
     // Tests choose their state store explicitly; a Redis URL among the overrides selects Redis.
     ...(overrides.REDIS_URL || overrides.STATE_REDIS_URL ? {} : { PROCESSOR_STATE_STORE: 'in-process' }),
     ...overrides,

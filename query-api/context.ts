@@ -14,7 +14,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
-import type { Authenticator } from './auth/authenticate.js';
+import type { Authenticator, Principal } from './auth/authenticate.js';
 import type { ResultsCache } from './cache/results-cache.js';
 import type { Database } from './db/database.js';
 import type { TargetingValidator } from './definitions/definition-rules.js';
@@ -36,6 +36,12 @@ export type RouteAccess = 'public' | 'read' | 'write';
 declare module 'fastify' {
   interface FastifyContextConfig {
     access?: RouteAccess;
+  }
+  interface FastifyRequest {
+    /** Who is calling, set by the authentication hook (undefined on public routes or when it failed). */
+    principal: Principal | undefined;
+    /** Why authentication failed; answered (401) before the body is parsed. */
+    authFailure: Error | undefined;
   }
 }
 

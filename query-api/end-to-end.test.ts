@@ -106,7 +106,9 @@ describe('query API end to end (collector → kinesalite → processors → dyna
       ...event,
       eventId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
     }));
-    expect((await collector.post(withIds)).status).toBe(202);
+    // At most 500 events per collector request (INGEST_MAX_EVENTS_PER_REQUEST).
+    for (let i = 0; i < withIds.length; i += 500)
+      expect((await collector.post(withIds.slice(i, i + 500))).status).toBe(202);
     expect((await collector.post(withIds.slice(0, 50))).status).toBe(202);
 
     const expectedEvents = impressions.length + conversions.length;

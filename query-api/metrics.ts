@@ -1,8 +1,12 @@
 /**
  * Prometheus metrics of the query API, in a registry of its own (several apps can live
- * in one process, as in tests), served at GET /metrics.
+ * in one process, as in tests), served at GET /metrics on the metrics port
+ * (QUERY_API_METRICS_PORT, metrics-server.ts), never on the public one.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The shared stores the API degrades around: results cache and rate-limit counters (Redis). */
+export type FallbackStore = 'results-cache' | 'rate-limit';
 
 export interface QueryApiMetrics {
   registry: Registry;
@@ -10,6 +14,10 @@ export interface QueryApiMetrics {
   requestDuration: Histogram<'route' | 'method' | 'status'>;
   /** Results and breakdown lookups by outcome (`hit`, `miss`). */
   cacheLookups: Counter<'kind' | 'outcome'>;
+  /** Operations served by the in-process fallback because the shared store (Redis) failed. */
+  storeFallbacks: Counter<'store'>;
+  /** 1 while a shared store is failing and the in-process fallback serves, else 0. */
+  storeDegraded: Gauge<'store'>;
 }
 
 /** Creates the registry and the instruments; `defaultMetrics` adds process metrics (production). */
@@ -29,6 +37,18 @@ export function createQueryApiMetrics(options: { defaultMetrics?: boolean } = {}
       name: 'query_api_cache_lookups_total',
       help: 'Results cache lookups by kind (results, segments) and outcome (hit, miss)',
       labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
+    storeFallbacks: new Counter({
+      name: 'query_api_store_fallbacks_total',
+      help: 'Operations served in process because the shared store (Redis) failed, by store',
+      labelNames: ['store'] as const,
+      registers: [registry],
+    }),
+    storeDegraded: new Gauge({
+      name: 'query_api_store_degraded',
+      help: '1 while the shared store (Redis) fails and the in-process fallback serves, by store',
+      labelNames: ['store'] as const,
       registers: [registry],
     }),
   };

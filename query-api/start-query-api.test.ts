@@ -8,28 +8,39 @@ import { createTestSchema } from './test-database.js';
 import { startQueryApi } from './start-query-api.js';
 
 describe('startQueryApi', () => {
-  it('runs on an embedded PostgreSQL when DATABASE_URL is unset, over real HTTP, and stops', async () => {
+  it('refuses to start without DATABASE_URL, naming it (no embedded fallback outside npm start)', async () => {
     const config = testConfig({ QUERY_API_PORT: '0', API_KEYS: 'launcher-key' });
     expect(config.database.url).toBeUndefined();
-    const api = await startQueryApi(config);
+    await expect(startQueryApi(config)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('DATABASE_URL is not set'),
+    });
+  });
+
+  it('serves the API over real HTTP and /metrics only on its own port', async () => {
+    const schema = await createTestSchema('start');
+    onTestFinished(() => schema.drop());
+    const api = await startQueryApi(testConfig({ DATABASE_URL: schema.url, QUERY_API_PORT: '0', API_KEYS: 'k' }));
     try {
-      expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      const key = randomName('embedded');
-      const headers = { 'content-type': 'application/json', 'x-api-key': 'launcher-key' };
+      const headers = { 'content-type': 'application/json', 'x-api-key': 'k' };
+      const key = randomName('started');
       const created = await fetch(`${api.url}/api/v1/experiments`, {
         method: 'POST',
         headers,
         body: JSON.stringify(experimentBody(key)),
       });
       expect(created.status).toBe(201);
-      const read = await fetch(`${api.url}/api/v1/experiments/${key}`, { headers });
-      expect(((await read.json()) as { key: string }).key).toBe(key);
+      expect(api.metricsUrl).not.toBe(api.url);
+      expect((await fetch(`${api.url}/metrics`, { headers })).status).toBe(404);
+      const metrics = await fetch(`${api.metricsUrl}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toMatch(/query_api_request_duration_seconds_count\{route="\/api\/v1\/experiments"/);
     } finally {
       await api.stop();
     }
     await expect(fetch(`${api.url}/health`)).rejects.toThrow();
-    // PGlite compiles its WASM PostgreSQL at start: seconds on a quiet machine, more on a busy one.
-  }, 120_000);
+    await expect(fetch(`${api.metricsUrl}/metrics`)).rejects.toThrow();
+  });
 });
 
 describe('query-api/server.ts', () => {
@@ -43,6 +54,7 @@ describe('query-api/server.ts', () => {
         DATABASE_URL: schema.url,
         AWS_ENDPOINT_URL_DYNAMODB: inject('dynamodbEndpoint'),
         QUERY_API_PORT: '0',
+        QUERY_API_METRICS_PORT: '0',
         LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,5 +80,28 @@ describe('query-api/server.ts', () => {
     } finally {
       await client.end();
     }
+  }, 60_000);
+
+  it('exits with code 1 and names DATABASE_URL when it is not set', async () => {
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      QUERY_API_PORT: '0',
+      QUERY_API_METRICS_PORT: '0',
+      LOG_LEVEL: 'info',
+    };
+    delete env.DATABASE_URL;
+    const child = spawn(process.execPath, ['--import', 'tsx', 'query-api/server.ts'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    // Were it to start after all, it must not outlive the test.
+    onTestFinished(() => void (child.exitCode === null && child.kill('SIGKILL')));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+    expect(code).toBe(1);
+    expect(output).toContain('DATABASE_URL is not set');
+    expect(output).not.toContain('listening');
   }, 60_000);
 });

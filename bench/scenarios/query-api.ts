@@ -23,7 +23,7 @@ import {
 } from '../../query-api/cache/results-cache.js';
 import { createDatabase } from '../../query-api/db/database.js';
 import { runMigrations } from '../../query-api/db/migrations.js';
-import { startEmbeddedPostgres } from '../../query-api/embedded-postgres.js';
+import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { seededRandom, writeCells, type Cell } from '../../query-api/test-counters.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';

@@ -2,9 +2,11 @@
  * Who is calling, and may they do this. Two kinds of credentials:
  * - `x-api-key`: service-to-service (edge functions, the local launcher, scripts); keys
  *   from API_KEYS; may read and write.
- * - `Authorization: Bearer <JWT>`: analysts, verified against the Cognito user pool
- *   (COGNITO_USER_POOL_ID + COGNITO_CLIENT_ID); may read; writing definitions needs the
- *   Cognito group `EDITOR_GROUP`.
+ * - `Authorization: Bearer <JWT>`: analysts, a Cognito **access** token verified against the
+ *   user pool (COGNITO_USER_POOL_ID: signature, issuer, expiry) for this app client
+ *   (COGNITO_CLIENT_ID, the token's `client_id`); ID tokens are refused (`token_use` must
+ *   be `access`: an ID token proves who someone is to the client it was issued to, it is not
+ *   an API credential). May read; writing definitions needs the Cognito group `EDITOR_GROUP`.
  * With neither configured the API is open (local development) and says so at start-up.
  * Missing or invalid credentials are 401; valid credentials without the right are 403.
  */
@@ -39,7 +41,7 @@ type TokenVerifier = (token: string) => Promise<{ sub: string; groups: string[] 
 
 function cognitoVerifier(cognito: NonNullable<Config['queryApi']['cognito']>, jwksCache?: JwksCache): TokenVerifier {
   const verifier = CognitoJwtVerifier.create(
-    { userPoolId: cognito.userPoolId, clientId: cognito.clientId, tokenUse: null },
+    { userPoolId: cognito.userPoolId, clientId: cognito.clientId, tokenUse: 'access' },
     jwksCache ? { jwksCache } : undefined,
   );
   return async (token) => {

@@ -8,6 +8,10 @@
  * (values `ttlSeconds`, locks `lockTtlMs`), and the in-process variant is an LRU capped
  * by total bytes.
  *
+ * Degrades, never fails: when Redis fails (down, timing out) the Redis cache hands the
+ * lookup to its `fallback` (the in-process cache) and reports the outage (store-outage.ts);
+ * the computation itself is never retried because of a cache failure.
+ *
  * @example
  *   const cache = createMemoryResultsCache({ ttlSeconds: 60 });
  *   const { value, hit } = await cache.getOrCompute('results:exp1:v3', () => computeJson());
@@ -16,6 +20,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import { PipelineError } from '../../common/errors.js';
+import type { StoreOutage } from '../store-outage.js';
 
 export interface CacheOutcome {
   value: string;
@@ -87,6 +92,13 @@ export interface RedisCacheOptions extends CacheLimits {
   lockTtlMs?: number;
   /** How often a waiting instance looks for the value. Default 25 ms. */
   pollIntervalMs?: number;
+  /**
+   * Serves lookups while Redis fails (the in-process cache). Without one, a Redis failure
+   * is a 503 DEPENDENCY_UNAVAILABLE.
+   */
+  fallback?: ResultsCache;
+  /** Counts and logs the fallbacks; used with `fallback`. */
+  outage?: StoreOutage;
 }
 
 /** The Redis-backed cache shared by every instance of the service. */
@@ -95,13 +107,33 @@ export function createRedisResultsCache(options: RedisCacheOptions): ResultsCach
   const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
   const lockTtlMs = options.lockTtlMs ?? 10_000;
   const pollIntervalMs = options.pollIntervalMs ?? 25;
+  const { fallback, outage } = options;
+  /** A Redis command that failed: a marker, so store failures are told apart from compute failures. */
+  class StoreFailure extends Error {
+    constructor(readonly error: unknown) {
+      super('results cache store (Redis) failed', { cause: error });
+    }
+  }
+  const store = <T>(command: Promise<T>): Promise<T> =>
+    command.then(
+      (result) => {
+        outage?.succeeded();
+        return result;
+      },
+      (error: unknown) => Promise.reject(new StoreFailure(error)),
+    );
   const unavailable = (error: unknown) =>
     new PipelineError('DEPENDENCY_UNAVAILABLE', 'the results cache (Redis) is unavailable', { cause: error });
 
   async function computeAndStore(valueKey: string, lockKey: string, token: string, compute: () => Promise<string>) {
     try {
       const value = await compute();
-      if (Buffer.byteLength(value) <= maxValueBytes) await redis.set(valueKey, value, 'EX', options.ttlSeconds);
+      if (Buffer.byteLength(value) <= maxValueBytes) {
+        // The answer is ready: failing to store it must not fail the request.
+        await store(redis.set(valueKey, value, 'EX', options.ttlSeconds)).catch((failure: StoreFailure) =>
+          outage?.failed(failure.error),
+        );
+      }
       return value;
     } finally {
       // Release only our own lock: it may have expired and been taken by another instance.
@@ -125,9 +157,18 @@ export function createRedisResultsCache(options: RedisCacheOptions): ResultsCach
       const deadline = Date.now() + lockTtlMs;
       // Bounded: at most lockTtlMs / pollIntervalMs rounds, then compute regardless.
       for (;;) {
-        const cached = await redis.get(valueKey).catch((error: unknown) => Promise.reject(unavailable(error)));
-        if (cached !== null) return { value: cached, hit: true };
-        const locked = await redis.set(lockKey, token, 'PX', lockTtlMs, 'NX');
+        let cached: string | null;
+        let locked: string | null;
+        try {
+          cached = await store(redis.get(valueKey));
+          if (cached !== null) return { value: cached, hit: true };
+          locked = await store(redis.set(lockKey, token, 'PX', lockTtlMs, 'NX'));
+        } catch (failure) {
+          const error = failure instanceof StoreFailure ? failure.error : failure;
+          if (!fallback) throw unavailable(error);
+          outage?.failed(error);
+          return fallback.getOrCompute(key, compute);
+        }
         if (locked === 'OK' || Date.now() > deadline) {
           return { value: await computeAndStore(valueKey, lockKey, token, compute), hit: false };
         }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testConfig } from '../../local/test-support.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from '../embedded-postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { createTestSchema, type TestSchema } from '../test-database.js';
 import { createDatabase, type Database } from './database.js';
 import { MIGRATIONS, runMigrations } from './migrations.js';

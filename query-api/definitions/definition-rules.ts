@@ -25,6 +25,32 @@ export type TargetingValidator = (rule: unknown) => readonly RuleViolation[];
 export const acceptAnyTargeting: TargetingValidator = () => [];
 
 const WEIGHT_TOLERANCE = 1e-9;
+/**
+ * Deepest nesting of arrays and objects in a flag's `value` / `defaultValue`. Flag values
+ * are configuration, not documents; deeper values cannot be stored (PostgreSQL's JSONB
+ * and the serializers recurse) and are refused with a 400 naming the field.
+ */
+export const MAX_FLAG_VALUE_DEPTH = 32;
+
+/**
+ * Nesting depth of a JSON value (a scalar is 0, `[]` and `{}` are 1), computed without
+ * recursion so any input is safe; stops counting past `limit`.
+ *
+ * @example jsonDepth({ a: [1, { b: 2 }] }, 32) // → 3
+ */
+export function jsonDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    const level = depth + 1;
+    if (level > deepest) deepest = level;
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(item)) pending.push([child, level]);
+  }
+  return deepest;
+}
 
 /** Applies the documented defaults to a create request. */
 export function experimentFromCreate(body: CreateExperiment): ExperimentDefinition {
@@ -108,7 +134,18 @@ export function flagRuleViolations(
   definition: FlagDefinition,
   validateTargeting: TargetingValidator = acceptAnyTargeting,
 ): RuleViolation[] {
-  return targetingViolations(definition.targeting, validateTargeting);
+  const violations: RuleViolation[] = [];
+  for (const field of ['defaultValue', 'value'] as const) {
+    if (jsonDepth(definition[field], MAX_FLAG_VALUE_DEPTH) > MAX_FLAG_VALUE_DEPTH) {
+      violations.push({
+        field,
+        rule: 'maxDepth',
+        message: `nests arrays and objects more than ${MAX_FLAG_VALUE_DEPTH} levels deep`,
+      });
+    }
+  }
+  violations.push(...targetingViolations(definition.targeting, validateTargeting));
+  return violations;
 }
 
 function targetingViolations(rule: unknown, validateTargeting: TargetingValidator): RuleViolation[] {

@@ -18,8 +18,11 @@ export interface DefinitionStore<T> {
   create(key: string, definition: T): Promise<StoredDefinition<T>>;
   get(key: string): Promise<StoredDefinition<T> | undefined>;
   list(page: { limit: number; after?: string }): Promise<StoredDefinition<T>[]>;
-  /** Loads the row under lock, lets `change` compute the new definition, writes it. */
-  update(key: string, change: (current: T) => T): Promise<StoredDefinition<T>>;
+  /**
+   * Loads the row under lock, lets `change` compute the new definition (it may throw, e.g.
+   * PRECONDITION_FAILED when `version` is not the one the caller last read), writes it.
+   */
+  update(key: string, change: (current: T, version: number) => T): Promise<StoredDefinition<T>>;
 }
 
 interface Row<T> {
@@ -29,19 +32,53 @@ interface Row<T> {
 }
 
 const UNIQUE_VIOLATION = '23505';
-/** SQLSTATE classes that mean "the database is not available" rather than "our SQL is wrong". */
+/**
+ * SQLSTATE classes that mean "the database is not available" rather than "our SQL or our
+ * data is wrong": 08 connection exception, 53 insufficient resources, 57 operator
+ * intervention (shutdown, cancel, failover).
+ */
 const UNAVAILABLE_SQLSTATE_CLASSES = ['08', '53', '57'];
+/** Socket errors of a connection that could not be made or was lost. */
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+/** What node-postgres says when a pool cannot hand out a connection or one dies under it. */
+const POOL_UNAVAILABLE_MESSAGE =
+  /timeout exceeded when trying to connect|Connection terminated|connection error and is not queryable/i;
+
+/**
+ * True only for real connectivity failures: a SQLSTATE of an unavailable class, a socket
+ * error, or the pool's connection timeout. Everything else (a SQL error, a value that cannot
+ * be serialized, a bug) is not the database being down.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') {
+    if (/^[0-9A-Z]{5}$/.test(code)) return UNAVAILABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2));
+    if (NETWORK_ERROR_CODES.has(code)) return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(isDatabaseUnavailable);
+  return POOL_UNAVAILABLE_MESSAGE.test(error.message);
+}
 
 /**
  * Turns driver failures into typed errors: unreachable or overloaded database → 503
- * DEPENDENCY_UNAVAILABLE (retriable); SQL errors stay untyped (500, a bug).
+ * DEPENDENCY_UNAVAILABLE (retriable); anything else stays untyped (500, a bug to fix —
+ * never reported as an outage).
  */
 export function databaseError(error: unknown): Error {
   if (isPipelineError(error)) return error;
   if (!(error instanceof Error)) return new Error(String(error));
-  const code = (error as { code?: unknown }).code;
-  const isSqlState = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
-  if (isSqlState && !UNAVAILABLE_SQLSTATE_CLASSES.includes(code.slice(0, 2))) return error;
+  if (!isDatabaseUnavailable(error)) return error;
   return new PipelineError('DEPENDENCY_UNAVAILABLE', 'the definitions database (PostgreSQL) is unavailable', {
     cause: error,
   });
@@ -95,7 +132,7 @@ export function createDefinitionStore<T>(db: Database, table: 'experiments' | 'f
         await client.query('BEGIN');
         const { rows } = await client.query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1 FOR UPDATE`, [key]);
         if (!rows[0]) throw new PipelineError('NOT_FOUND', `${noun} "${key}" does not exist`);
-        const next = change(rows[0].definition);
+        const next = change(rows[0].definition, rows[0].version);
         const updated = await client.query<Row<T>>(
           `UPDATE ${table} SET definition = $2, version = version + 1, updated_at = now() WHERE key = $1
            RETURNING ${columns}`,

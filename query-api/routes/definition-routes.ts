@@ -4,7 +4,9 @@
  *   POST  /api/v1/{resource}         create (defaults applied, rules checked) → 201; 409 on a duplicate key
  *   GET   /api/v1/{resource}         list, by key, paginated with `after`
  *   GET   /api/v1/{resource}/{key}   the definition JSON (what the edge functions read); ETag = version
- *   PATCH /api/v1/{resource}/{key}   partial update, rules re-checked on the merged definition
+ *   PATCH /api/v1/{resource}/{key}   partial update, rules re-checked on the merged definition;
+ *                                    `If-Match: "v<version>"` → 412 (with the current ETag) when
+ *                                    the definition changed since that version
  */
 import Type, { type TSchema } from 'typebox';
 import { PipelineError } from '../../common/errors.js';
@@ -32,7 +34,21 @@ export interface DefinitionResource<T extends { key: string }, Create, Patch> {
   onChange?(key: string): void;
 }
 
-const etagOf = (stored: StoredDefinition<unknown>) => `"v${stored.version}"`;
+const etagOfVersion = (version: number) => `"v${version}"`;
+const etagOf = (stored: StoredDefinition<unknown>) => etagOfVersion(stored.version);
+
+/**
+ * Whether an `If-Match` header admits the current version (RFC 9110 §13.1.1: `*`, or a
+ * comma-separated list of entity tags compared strongly — a weak `W/"v3"` never matches).
+ * An absent header admits any version.
+ *
+ * @example ifMatchAdmits('"v2", "v3"', 3) // → true
+ */
+export function ifMatchAdmits(header: string | undefined, version: number): boolean {
+  if (header === undefined) return true;
+  const tags = header.split(',').map((tag) => tag.trim());
+  return tags.includes('*') || tags.includes(etagOfVersion(version));
+}
 
 /** Registers the four CRUD routes of one definition resource. */
 export function registerDefinitionRoutes<T extends { key: string }, Create, Patch>(
@@ -125,16 +141,34 @@ export function registerDefinitionRoutes<T extends { key: string }, Create, Patc
       schema: {
         tags,
         summary: `Change a ${noun}`,
-        description: 'Fields given replace the stored ones (arrays as a whole); the key never changes.',
+        description:
+          'Fields given replace the stored ones (arrays as a whole); the key never changes. ' +
+          'Send `If-Match` with the ETag of the version you read (`"v<version>"`): when someone changed the ' +
+          'definition since, the answer is 412 PRECONDITION_FAILED with the current ETag, and nothing is written.',
         security: AUTHENTICATED,
         params: Params,
+        headers: Type.Object({
+          'if-match': Type.Optional(
+            Type.String({ maxLength: 1024, description: 'ETag(s) of the version this change is based on, or `*`.' }),
+          ),
+        }),
         body: options.patchSchema,
         response: { 200: options.definitionSchema, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
       const key = keyOf(request.params);
-      const stored = await store.update(key, (current) => {
+      const ifMatch = request.headers['if-match'];
+      const stored = await store.update(key, (current, version) => {
+        if (!ifMatchAdmits(ifMatch, version)) {
+          void reply.header('etag', etagOfVersion(version));
+          throw new PipelineError(
+            'PRECONDITION_FAILED',
+            `${noun} "${key}" changed: If-Match ${ifMatch} does not match the current ETag ${etagOfVersion(version)}; ` +
+              'read it again and re-apply your change',
+            { details: { etag: etagOfVersion(version) } },
+          );
+        }
         const next = options.applyPatch(current, request.body as Patch);
         assertNoViolations(noun, options.violations(next));
         return next;

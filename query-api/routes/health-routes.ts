@@ -1,7 +1,13 @@
 /**
- * Unauthenticated operational routes: GET /health (the process answers; for the load
- * balancer), GET /ready (PostgreSQL, DynamoDB and Redis reachable), GET /metrics
- * (Prometheus).
+ * Unauthenticated operational routes:
+ * - GET /health — liveness, the load balancer's and ECS's probe: the process answers.
+ *   It never checks shared dependencies: an outage of PostgreSQL, DynamoDB or Redis hits
+ *   every task alike, and failing the probe would only make ECS replace healthy tasks
+ *   (and the load balancer fail open) without fixing anything.
+ * - GET /ready — dependencies, for operators, deploy smoke tests and `npm start`:
+ *   `ready` (200), `degraded` (200: Redis is down, cache and rate limits run in process),
+ *   `not-ready` (503: PostgreSQL or DynamoDB unreachable, so requests will answer 503).
+ * Prometheus metrics are not here: metrics-server.ts serves them on their own port.
  */
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import Type from 'typebox';
@@ -26,11 +32,11 @@ async function timed(check: () => Promise<unknown>): Promise<'ok' | 'unavailable
 
 const CheckStatus = Type.Enum(['ok', 'unavailable', 'not-configured']);
 const ReadySchema = Type.Object({
-  status: Type.Enum(['ready', 'not-ready']),
+  status: Type.Enum(['ready', 'degraded', 'not-ready']),
   checks: Type.Object({ postgres: CheckStatus, dynamodb: CheckStatus, redis: CheckStatus }),
 });
 
-/** Registers /health, /ready and /metrics. */
+/** Registers /health and /ready. */
 export function registerHealthRoutes(app: QueryApiInstance, context: QueryApiContext): void {
   const publicRoute = { access: 'public' as const, rateLimit: false as const };
   app.get(
@@ -52,7 +58,7 @@ export function registerHealthRoutes(app: QueryApiInstance, context: QueryApiCon
       config: publicRoute,
       schema: {
         tags: ['operations'],
-        summary: 'Readiness: PostgreSQL, DynamoDB and Redis reachable',
+        summary: 'Readiness: PostgreSQL and DynamoDB reachable; Redis optional (degraded without it)',
         response: { 200: ReadySchema, 503: ReadySchema },
       },
     },
@@ -64,14 +70,9 @@ export function registerHealthRoutes(app: QueryApiInstance, context: QueryApiCon
         ),
         context.redis ? timed(() => context.redis!.ping()) : Promise.resolve('not-configured' as const),
       ]);
-      const ready = postgres === 'ok' && dynamodb === 'ok' && redis !== 'unavailable';
-      return reply
-        .code(ready ? 200 : 503)
-        .send({ status: ready ? 'ready' : 'not-ready', checks: { postgres, dynamodb, redis } });
+      const ready = postgres === 'ok' && dynamodb === 'ok';
+      const status = !ready ? 'not-ready' : redis === 'unavailable' ? 'degraded' : 'ready';
+      return reply.code(ready ? 200 : 503).send({ status, checks: { postgres, dynamodb, redis } });
     },
   );
-
-  app.get('/metrics', { config: publicRoute, schema: { hide: true } }, async (_request, reply) => {
-    return reply.type(context.metrics.registry.contentType).send(await context.metrics.registry.metrics());
-  });
 }

@@ -6,14 +6,20 @@ import { createQueryApi } from '../app.js';
 import { resultsCacheKey } from '../cache/cache-keys.js';
 import { createRedisResultsCache } from '../cache/results-cache.js';
 import { createDatabase } from '../db/database.js';
+import { createMetricsServer } from '../metrics-server.js';
+import { createQueryApiMetrics } from '../metrics.js';
 import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
 
 describe('operational routes and service qualities', () => {
   let api: TestApi;
   let redis: Redis;
+  const metrics = createQueryApiMetrics();
   beforeAll(async () => {
     redis = new Redis(inject('redisUrl'));
-    api = await startTestApi({}, { redis, rateLimitPerMinute: 5_000 });
+    api = await startTestApi(
+      {},
+      { redis, redisKeyPrefix: `${randomName('qa-ops')}:`, rateLimitPerMinute: 5_000, metrics },
+    );
   });
   afterAll(async () => {
     await api.close();
@@ -70,11 +76,14 @@ describe('operational routes and service qualities', () => {
     expect(given.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
   });
 
-  it('exposes Prometheus metrics with request latencies by route', async () => {
+  it('exposes Prometheus metrics with request latencies by route on the metrics listener only', async () => {
     await api.app.inject({ url: '/api/v1/experiments' });
-    const metrics = await api.app.inject({ url: '/metrics' });
-    expect(metrics.headers['content-type']).toContain('text/plain');
-    expect(metrics.body).toMatch(
+    expect((await api.app.inject({ url: '/metrics' })).statusCode).toBe(404);
+    const metricsServer = await createMetricsServer(metrics);
+    const exposition = await metricsServer.inject({ url: '/metrics' });
+    await metricsServer.close();
+    expect(exposition.headers['content-type']).toContain('text/plain');
+    expect(exposition.body).toMatch(
       /query_api_request_duration_seconds_count\{route="\/api\/v1\/experiments",method="GET",status="200"\} \d+/,
     );
   });

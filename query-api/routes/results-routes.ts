@@ -2,11 +2,13 @@
  * GET /api/v1/experiments/{experimentId}/results and …/segments/{dimension}: cached,
  * single-flight computations of results and breakdowns. The cache holds the serialized
  * response, so a hit costs one definition lookup, one cache read and a write to the socket.
- * Cache keys include the definition version: a PATCH is visible at once.
+ * Cache keys (cache/cache-keys.ts) are unambiguous and include the definition version: a
+ * PATCH is visible at once.
  */
 import type { FastifyReply } from 'fastify';
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
+import { resultsCacheKey, segmentsCacheKey } from '../cache/cache-keys.js';
 import type { QueryApiContext, QueryApiInstance } from '../context.js';
 import type { StoredDefinition } from '../definitions/definition-store.js';
 import {
@@ -66,7 +68,7 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
       const { experimentId } = request.params;
       const { alpha, sequential } = request.query;
       const stored = await loadExperiment(experimentId);
-      const key = `results:${experimentId}:v${stored.version}:a${alpha}:s${Number(sequential)}`;
+      const key = resultsCacheKey({ experimentId, version: stored.version, alpha, sequential });
       const { value, hit } = await context.cache.getOrCompute(
         key,
         async () => reply.serialize(await computeExperimentResults(service, stored, { alpha, sequential })) as string,
@@ -96,7 +98,16 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
       const { experimentId, dimension } = request.params;
       const { alpha, sequential, by, correction, limit } = request.query;
       const stored = await loadExperiment(experimentId);
-      const key = `segments:${experimentId}:v${stored.version}:${dimension}:${by ?? ''}:${correction}:${limit}:a${alpha}:s${Number(sequential)}`;
+      const key = segmentsCacheKey({
+        experimentId,
+        version: stored.version,
+        dimension,
+        by,
+        correction,
+        limit,
+        alpha,
+        sequential,
+      });
       const { value, hit } = await context.cache.getOrCompute(
         key,
         async () =>

@@ -3,6 +3,10 @@
  * compiled to WASM) served over the pg wire protocol on a free loopback port, so the
  * service talks to it with the same `pg` pool it uses against Aurora.
  *
+ * Local only: it lives under `local/` because only the launcher (local/start.ts), the
+ * bench and tests may use it. The deployed query API never falls back to it — without
+ * DATABASE_URL it refuses to start (query-api/start-query-api.ts).
+ *
  * @example
  *   const embedded = await startEmbeddedPostgres({ dataDir: '.data/pg' });
  *   const db = createDatabase(config.database, { url: embedded.url });
