@@ -14,6 +14,7 @@
  * later) → the rate limiter counts the principal's bucket (`rate-limit/rate-limit-key.ts`)
  * → `preParsing` answers 401/403 → body parsing and schemas → handler.
  */
+import { assertFiniteQueryNumbers } from './finite-query-numbers.js';
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import fastifyHelmet from '@fastify/helmet';
@@ -163,6 +164,15 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // ajv lets `?limit=1e309` through as Infinity: refused here, with the field (finite-query-numbers.ts).
+  app.addHook('preValidation', (request, _reply, done) => {
+    try {
+      assertFiniteQueryNumbers(request);
+      done();
+    } catch (error) {
+      done(error as Error);
+    }
+  });
   // JSON only: anything else is 415, not a string that fails validation.
   app.removeContentTypeParser('text/plain');
   await app.register(fastifyHelmet, { global: true });

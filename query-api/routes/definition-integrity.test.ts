@@ -183,3 +183,21 @@ describe('error classes: bad requests are 400 with field and rule, only a databa
     }
   });
 });
+
+describe('numeric query parameters', () => {
+  it.each(['1e309', 'Infinity', '-1e309'])(
+    'refuses ?limit=%s with 400 naming the field (found by the fuzz suite: it was a 500)',
+    async (limit) => {
+      const response = await api.app.inject({ method: 'GET', url: `/api/v1/experiments?limit=${limit}` });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toMatchObject({
+        error: { code: 'VALIDATION_FAILED', details: [{ field: 'limit', rule: 'finite' }] },
+      });
+    },
+  );
+
+  it('still answers a finite limit', async () => {
+    const response = await api.app.inject({ method: 'GET', url: '/api/v1/experiments?limit=2' });
+    expect(response.statusCode).toBe(200);
+  });
+});
