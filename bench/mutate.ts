@@ -2,10 +2,22 @@
  * `npm run mutate [-- <stryker run options>]`: Stryker over the modules in stryker.config.mjs
  * (incremental: only mutants whose code or tests changed are run again), then the per-module
  * summary in bench/results/mutation.md. Example: `npm run mutate -- --mutate common/hashing.ts`.
+ * A scoped run keeps the incremental results of the modules it did not run.
  */
 import { spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { writeMutationSummary } from './mutation-summary.js';
+import { RESULTS_DIR } from './report.js';
 
+const INCREMENTAL = `${RESULTS_DIR}mutation-incremental.json`;
+type Incremental = { files?: Record<string, unknown>; testFiles?: Record<string, unknown> };
+const readIncremental = (): Promise<Incremental | undefined> =>
+  readFile(INCREMENTAL, 'utf8').then(
+    (text) => JSON.parse(text) as Incremental,
+    () => undefined,
+  );
+
+const before = await readIncremental();
 const code = await new Promise<number>((resolve) => {
   const child = spawn('npx', ['stryker', 'run', ...process.argv.slice(2)], { stdio: 'inherit' });
   child.once('exit', (exitCode) => resolve(exitCode ?? 1));
@@ -13,5 +25,12 @@ const code = await new Promise<number>((resolve) => {
 if (code !== 0) {
   process.stderr.write(`stryker exited with ${code}\n`);
   process.exit(code);
+}
+const after = await readIncremental();
+if (before?.files && after) {
+  // Stryker writes only the modules of this run: keep the others' results for the next one.
+  after.files = { ...before.files, ...after.files };
+  after.testFiles = { ...before.testFiles, ...after.testFiles };
+  await writeFile(INCREMENTAL, JSON.stringify(after));
 }
 process.stdout.write(`${await writeMutationSummary()}\n\nwritten: bench/results/mutation.md\n`);

@@ -28,9 +28,21 @@ export function mutationScore(mutants: readonly Mutant[]): number | undefined {
   return (100 * counted.filter((mutant) => KILLED.has(mutant.status)).length) / counted.length;
 }
 
-/** Reads the JSON report and writes bench/results/mutation.md; returns the table. */
+/** The accumulated results: each module's latest run (a run scoped with `--mutate` replaces only its modules). */
+const ACCUMULATED = `${RESULTS_DIR}mutation-modules.json`;
+
+/**
+ * Merges the latest Stryker report into the accumulated per-module results, writes
+ * bench/results/mutation.md from them, and returns the table.
+ */
 export async function writeMutationSummary(): Promise<string> {
-  const report = JSON.parse(await readFile(`${RESULTS_DIR}mutation-report.json`, 'utf8')) as Report;
+  const latest = JSON.parse(await readFile(`${RESULTS_DIR}mutation-report.json`, 'utf8')) as Report;
+  const previous = await readFile(ACCUMULATED, 'utf8').then(
+    (text) => JSON.parse(text) as Report,
+    () => ({ files: {} }),
+  );
+  const report: Report = { files: { ...previous.files, ...latest.files } };
+  await writeFile(ACCUMULATED, JSON.stringify(report));
   const rows: string[] = [
     '| module | mutants | killed | survived | no coverage | score |',
     '|---|---:|---:|---:|---:|---:|',
@@ -54,7 +66,7 @@ export async function writeMutationSummary(): Promise<string> {
   const text = [
     '# Mutation testing (`npm run mutate`)',
     '',
-    `Generated ${new Date().toISOString()} from bench/results/mutation-report.json. Score = killed / (killed + survived + no coverage).`,
+    `Generated ${new Date().toISOString()}: each module's latest run (bench/results/mutation-modules.json). Score = killed / (killed + survived + no coverage).`,
     '',
     ...rows,
     '',
