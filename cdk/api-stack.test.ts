@@ -1,14 +1,31 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { INGEST_PORT, QUERY_API_PORT } from './network-stack.js';
 import { QUERY_API_METRICS_PORT } from './api-stack.js';
+import { CANARY_TRAFFIC_PERCENT, SERVER_ERROR_RATE_ALARM_PERCENT } from './blue-green-fargate-service.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ bundle: false });
 const { api } = synthesized.platform;
 const template = synthesized.template(api);
+const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
+const prodTemplate = prod.template(prod.platform.api);
+
+type ContainerDefinition = {
+  Secrets?: { Name: string; ValueFrom: unknown }[];
+  Environment: { Name: string; Value: string }[];
+};
+const containers = (from: Template): ContainerDefinition[] =>
+  Object.values(from.findResources('AWS::ECS::TaskDefinition')).flatMap(
+    (definition) => definition.Properties.ContainerDefinitions as ContainerDefinition[],
+  );
+const containerSecrets = (from: Template) => containers(from).flatMap((container) => container.Secrets ?? []);
+const environments = (from: Template) =>
+  containers(from).map((container) =>
+    Object.fromEntries(container.Environment.map((entry) => [entry.Name, entry.Value])),
+  );
 
 describe('ApiStack', () => {
   it('runs the query API and the collector as two Fargate services of 2 vCPU / 4 GB from one image', () => {
@@ -30,6 +47,13 @@ describe('ApiStack', () => {
       (definition) => (definition.Properties.ContainerDefinitions as { Command: string[] }[])[0]?.Command,
     );
     expect(commands).toEqual(expect.arrayContaining([['query-api/server.js'], ['ingest/server.js']]));
+  });
+
+  it('has the collector write the compact record format the Event Processor reads (both stages)', () => {
+    for (const from of [template, prodTemplate]) {
+      const collector = environments(from).find((env) => env['INGEST_PORT'] !== undefined);
+      expect(collector?.['INGEST_RECORD_FORMAT']).toBe('compact');
+    }
   });
 
   it('puts each service behind an HTTPS load balancer with /health checks on its port', () => {
@@ -67,29 +91,87 @@ describe('ApiStack', () => {
     }
   });
 
-  it('releases blue/green through CodeDeploy: 10% first, the rest after 5 minutes, rollback on alarms', () => {
-    template.resourcePropertiesCountIs('AWS::ECS::Service', { DeploymentController: { Type: 'CODE_DEPLOY' } }, 2);
-    const groups = Object.values(template.findResources('AWS::CodeDeploy::DeploymentGroup'));
-    expect(groups).toHaveLength(2);
-    for (const group of groups) {
-      expect(group.Properties).toMatchObject({
-        DeploymentConfigName: 'CodeDeployDefault.ECSCanary10Percent5Minutes',
-        DeploymentStyle: { DeploymentType: 'BLUE_GREEN', DeploymentOption: 'WITH_TRAFFIC_CONTROL' },
-        AutoRollbackConfiguration: {
-          Enabled: true,
-          Events: expect.arrayContaining(['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM']),
-        },
-        AlarmConfiguration: { Enabled: true },
-      });
-      const pairs = group.Properties.LoadBalancerInfo.TargetGroupPairInfoList as { TargetGroups: unknown[] }[];
-      expect(pairs[0]?.TargetGroups).toHaveLength(2);
-      // Rollback alarms: unhealthy blue, unhealthy green, 5xx.
-      expect(group.Properties.AlarmConfiguration.Alarms).toHaveLength(3);
+  it('releases through `cdk deploy` with ECS canary blue/green: 10% for 5 min, then 100%, blue kept 5 min (both stages)', () => {
+    for (const stageTemplate of [template, prodTemplate]) {
+      stageTemplate.resourceCountIs('AWS::CodeDeploy::DeploymentGroup', 0);
+      stageTemplate.resourceCountIs('AWS::CodeDeploy::Application', 0);
+      const services = Object.values(stageTemplate.findResources('AWS::ECS::Service'));
+      expect(services).toHaveLength(2);
+      for (const service of services) {
+        expect(service.Properties.DeploymentController).toEqual({ Type: 'ECS' });
+        expect(service.Properties.DeploymentConfiguration).toMatchObject({
+          Strategy: 'CANARY',
+          CanaryConfiguration: { CanaryPercent: CANARY_TRAFFIC_PERCENT, CanaryBakeTimeInMinutes: 5 },
+          BakeTimeInMinutes: 5,
+          DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+          Alarms: { Enable: true, Rollback: true },
+          MinimumHealthyPercent: 100,
+        });
+        expect(CANARY_TRAFFIC_PERCENT).toBe(10);
+        // The rollback alarms: unhealthy targets and 5xx rate, for blue and green.
+        const alarmNames = service.Properties.DeploymentConfiguration.Alarms.AlarmNames as { Ref: string }[];
+        expect(alarmNames).toHaveLength(4);
+        const alarms = stageTemplate.findResources('AWS::CloudWatch::Alarm');
+        for (const name of alarmNames) expect(Object.keys(alarms)).toContain(name.Ref);
+        // Green is the alternate target group behind the production and test listener rules.
+        const [loadBalancer] = service.Properties.LoadBalancers as {
+          TargetGroupArn: unknown;
+          AdvancedConfiguration: Record<string, unknown>;
+        }[];
+        expect(JSON.stringify(loadBalancer?.TargetGroupArn)).toMatch(/BlueTargetGroup/);
+        expect(JSON.stringify(loadBalancer?.AdvancedConfiguration.AlternateTargetGroupArn)).toMatch(/GreenTargetGroup/);
+        expect(JSON.stringify(loadBalancer?.AdvancedConfiguration.ProductionListenerRule)).toMatch(/ProductionRule/);
+        expect(JSON.stringify(loadBalancer?.AdvancedConfiguration.TestListenerRule)).toMatch(/TestRule/);
+        expect(JSON.stringify(loadBalancer?.AdvancedConfiguration.RoleArn)).toMatch(/AlternateTargetRole/);
+      }
+      // Each listener has one rule matching every path that forwards by weight: blue 100, green 0.
+      const rules = Object.values(stageTemplate.findResources('AWS::ElasticLoadBalancingV2::ListenerRule'));
+      expect(rules).toHaveLength(4);
+      for (const rule of rules) {
+        const groups = rule.Properties.Actions[0].ForwardConfig.TargetGroups as {
+          TargetGroupArn: unknown;
+          Weight: number;
+        }[];
+        expect(
+          groups.map((group) => [
+            JSON.stringify(group.TargetGroupArn).match(/(Blue|Green)TargetGroup/)?.[1],
+            group.Weight,
+          ]),
+        ).toEqual([
+          ['Blue', 100],
+          ['Green', 0],
+        ]);
+        expect(rule.Properties.Conditions).toEqual([{ Field: 'path-pattern', PathPatternConfig: { Values: ['/*'] } }]);
+      }
     }
-    const unhealthy = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter(
-      (alarm) => alarm.Properties.MetricName === 'UnHealthyHostCount',
+  });
+
+  it('rolls back on 5xx as a rate (5xx / requests per target group), not a count', () => {
+    const rateAlarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
+      ((alarm.Properties.Metrics ?? []) as { Expression?: string }[]).some((metric) =>
+        metric.Expression?.includes('100 * FILL(errors, 0) / requests'),
+      ),
     );
-    expect(unhealthy).toHaveLength(4);
+    expect(rateAlarms).toHaveLength(4);
+    for (const alarm of rateAlarms) {
+      const metrics = alarm.Properties.Metrics as {
+        Id: string;
+        MetricStat?: { Metric: { MetricName: string; Dimensions: { Name: string }[] } };
+      }[];
+      const names = metrics.flatMap((metric) => (metric.MetricStat ? [metric.MetricStat.Metric.MetricName] : []));
+      expect(names.sort()).toEqual(['HTTPCode_Target_5XX_Count', 'RequestCount']);
+      for (const metric of metrics.filter((entry) => entry.MetricStat))
+        expect(metric.MetricStat?.Metric.Dimensions.map((dimension) => dimension.Name).sort()).toEqual([
+          'LoadBalancer',
+          'TargetGroup',
+        ]);
+      expect(alarm.Properties).toMatchObject({
+        Threshold: SERVER_ERROR_RATE_ALARM_PERCENT,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+    // No alarm counts raw 5xx any more.
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'HTTPCode_Target_5XX_Count' }, 0);
   });
 
   it('alarms on p99 latency to the monitoring topic', () => {
@@ -104,29 +186,85 @@ describe('ApiStack', () => {
     );
   });
 
-  it('injects credentials from Secrets Manager, never as plain variables', () => {
-    const definitions = Object.values(template.findResources('AWS::ECS::TaskDefinition'));
-    const secretNames = definitions.flatMap((definition) =>
-      (definition.Properties.ContainerDefinitions as { Secrets?: { Name: string }[] }[]).flatMap(
-        (container) => container.Secrets?.map((secret) => secret.Name) ?? [],
-      ),
-    );
+  it('injects credentials from Secrets Manager, never as plain variables, and no database password', () => {
+    const secretNames = containerSecrets(template).map((secret) => secret.Name);
     expect(secretNames.sort()).toEqual(
       [
+        'ADMIN_API_KEYS',
         'API_KEYS',
-        'DATABASE_PASSWORD',
-        'DATABASE_USERNAME',
+        'AUDIT_HMAC_SECRET',
+        'EDGE_API_KEY',
         'INGEST_API_KEYS',
         'INTERNAL_API_KEY',
         'REDIS_AUTH_TOKEN',
+        'SECRET_KEY',
       ].sort(),
     );
-    const plain = JSON.stringify(
-      definitions.map((definition) =>
-        (definition.Properties.ContainerDefinitions as { Environment: { Name: string }[] }[]).map((c) => c.Environment),
-      ),
+    const plain = JSON.stringify(environments(template));
+    expect(plain).not.toMatch(/PASSWORD|TOKEN|API_KEYS|SECRET/);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'experimentation/api/audit-hmac-secret',
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'value', PasswordLength: 64 }),
+    });
+  });
+
+  it('adds the optional integrations’ secrets only when their ARNs are configured', () => {
+    const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbC123`;
+    const withIntegrations = synthesizePlatform({
+      bundle: false,
+      context: {
+        slackBotTokenSecretArn: arn('slack'),
+        sendgridApiKeySecretArn: arn('sendgrid'),
+        anthropicApiKeySecretArn: arn('anthropic'),
+      },
+    });
+    const secrets = containerSecrets(withIntegrations.template(withIntegrations.platform.api));
+    const byName = Object.fromEntries(secrets.map((secret) => [secret.Name, secret.ValueFrom]));
+    expect(byName).toMatchObject({
+      SLACK_BOT_TOKEN: arn('slack'),
+      SENDGRID_API_KEY: arn('sendgrid'),
+      ANTHROPIC_API_KEY: arn('anthropic'),
+    });
+    const without = containerSecrets(template).map((secret) => secret.Name);
+    expect(without).not.toEqual(expect.arrayContaining(['SLACK_BOT_TOKEN']));
+    expect(without.filter((name) => /SLACK|SENDGRID|ANTHROPIC/.test(name))).toEqual([]);
+    expect(() => synthesizePlatform({ bundle: false, context: { slackBotTokenSecretArn: 'slack-token' } })).toThrow(
+      /slackBotTokenSecretArn \(SLACK_BOT_TOKEN_SECRET_ARN\)=slack-token: expected the complete ARN/,
     );
-    expect(plain).not.toMatch(/PASSWORD|TOKEN|API_KEYS/);
+  });
+
+  it('logs the query API in to PostgreSQL as the application role with IAM tokens (rds-db:connect)', () => {
+    const queryApi = environments(template).find((environment) => environment.QUERY_API_PORT !== undefined);
+    expect(queryApi).toMatchObject({ DATABASE_IAM_AUTH: 'true', DATABASE_USERNAME: 'experimentation_app' });
+    const statements = Object.entries(template.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('QueryApiTaskTaskRole'))
+      .flatMap(
+        ([, policy]) =>
+          (policy.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement,
+      );
+    const connect = statements.filter((statement) => statement.Action === 'rds-db:connect');
+    expect(connect).toHaveLength(1);
+    const resource = JSON.stringify(connect[0]?.Resource);
+    expect(resource).toContain(':dbuser:');
+    expect(resource).toMatch(/MetadataCluster\w*DBClusterResourceId/);
+    expect(resource).toContain('/experimentation_app');
+    expect(resource).not.toMatch(/dbuser:\*|experimentation"/);
+  });
+
+  it('replicates the split-URL edge key to us-east-1, where the edge function reads it', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'experimentation/edge/split-url-api-key',
+      ReplicaRegions: [{ Region: 'us-east-1' }],
+    });
+  });
+
+  it('empties the access-log bucket on destroy in dev and keeps it in production', () => {
+    const [, devBucket] = Object.entries(template.findResources('AWS::S3::Bucket'))[0] ?? [];
+    expect(devBucket?.DeletionPolicy).toBe('Delete');
+    template.resourceCountIs('Custom::S3AutoDeleteObjects', 1);
+    const [, prodBucket] = Object.entries(prodTemplate.findResources('AWS::S3::Bucket'))[0] ?? [];
+    expect(prodBucket?.DeletionPolicy).toBe('Retain');
+    prodTemplate.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
   });
 
   it('serves query API metrics on a port of their own that no load balancer or security group opens', () => {

@@ -1,16 +1,23 @@
 /**
  * ApiStack: the query API and the collector as two Fargate services, each behind its own
- * HTTPS load balancer and released blue/green by CodeDeploy. One container image (the
- * repository's Dockerfile) serves both; the command picks the server.
+ * HTTPS load balancer and released by ECS's built-in canary blue/green deployment
+ * (blue-green-fargate-service.ts). One container image (the repository's Dockerfile) serves
+ * both; the command picks the server.
  *
  * Why two services and not one: the collector is the public, high-volume write path and
  * the query API the analysts' read path. Apart, each scales on its own load, an event flood
  * cannot starve analyst queries, a bad release of one rolls back without touching the
  * other, and each task role holds only its own permissions (the collector writes the
  * stream and never sees the database; the query API reads and never writes events).
- * CodeDeploy shifts traffic by swapping a listener's target groups, so each service gets
- * its own listener; with its own load balancer both keep port 443 and a plain hostname.
+ * ECS shifts traffic by moving the weights of a listener rule, so each service gets its own
+ * listener; with its own load balancer both keep port 443 and a plain hostname.
+ *
+ * Secrets reach the tasks from Secrets Manager (ECS secrets), except the database password:
+ * the query API logs in as an application role with IAM authentication tokens it signs
+ * itself (query-api/db/iam-auth-token.ts), so the master password's rotation never touches a
+ * running task.
  */
+import { METRIC_INDEX } from '../common/counter-layout.js';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -38,13 +45,16 @@ import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
 
 /** Key of the comma-separated key list inside each API-key secret. */
 export const API_KEYS_SECRET_KEY = 'keys';
+/** Key of the value inside the generated application secrets (SECRET_KEY, AUDIT_HMAC_SECRET). */
+export const SECRET_VALUE_KEY = 'value';
+/** Region the split-URL edge function reads its key in (replica of the secret, see edgeApiKey). */
+const EDGE_SECRET_REGION = 'us-east-1';
 
 export interface ApiStackProps extends StackProps {
   readonly config: PlatformConfig;
   readonly vpc: ec2.IVpc;
   readonly securityGroups: TierSecurityGroups;
   readonly databaseCluster: rds.IDatabaseCluster;
-  readonly databaseSecret: secretsmanager.ISecret;
   readonly cache: CacheEndpoint;
   readonly countersTable: dynamodb.ITableV2;
   readonly eventsStream: kinesis.IStream;
@@ -63,6 +73,11 @@ export class ApiStack extends Stack {
    * the query API; the entrypoint adds it to API_KEYS, so operators' key edits cannot lock them out.
    */
   readonly internalApiKey: secretsmanager.Secret;
+  /**
+   * The split-URL edge function's own key (JSON `keys`), replicated to us-east-1 where the
+   * function reads it at run time; the entrypoint adds it to API_KEYS like the internal key.
+   */
+  readonly edgeApiKey: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: ApiStackProps) {
     super(scope, id, props);
@@ -95,6 +110,9 @@ export class ApiStack extends Stack {
     };
     const common = { LISTEN_HOST: '0.0.0.0', LOG_LEVEL: 'info', NODE_ENV: 'production' };
     this.internalApiKey = this.apiKeySecret('InternalApiKey', `${config.prefix}/api/internal-key`);
+    this.edgeApiKey = this.apiKeySecret('EdgeApiKey', edgeApiKeySecretName(config), {
+      replicaRegions: config.region === EDGE_SECRET_REGION ? [] : [{ region: EDGE_SECRET_REGION }],
+    });
 
     this.queryApi = new BlueGreenFargateService(this, 'QueryApi', {
       ...shared,
@@ -117,6 +135,10 @@ export class ApiStack extends Stack {
         DATABASE_REPLICA_HOST: props.databaseCluster.clusterReadEndpoint.hostname,
         DATABASE_PORT: String(POSTGRES_PORT),
         DATABASE_NAME: config.database.databaseName,
+        // IAM database authentication as the application role: the pools sign a 15-minute token
+        // per connection (query-api/db/iam-auth-token.ts); no password reaches the task.
+        DATABASE_IAM_AUTH: 'true',
+        DATABASE_USERNAME: config.database.applicationUser,
         REDIS_HOST: props.cache.host,
         REDIS_PORT: props.cache.port,
         ...(config.services.cognitoUserPoolId && config.services.cognitoClientId
@@ -127,14 +149,19 @@ export class ApiStack extends Stack {
           : {}),
       },
       secrets: {
-        DATABASE_USERNAME: ecs.Secret.fromSecretsManager(props.databaseSecret, 'username'),
-        DATABASE_PASSWORD: ecs.Secret.fromSecretsManager(props.databaseSecret, 'password'),
+        ...this.applicationSecrets(config),
         REDIS_AUTH_TOKEN: ecs.Secret.fromSecretsManager(props.cache.authTokenSecret, REDIS_TOKEN_KEY),
         API_KEYS: ecs.Secret.fromSecretsManager(
           this.apiKeySecret('QueryApiKeys', `${config.prefix}/api/keys`),
           API_KEYS_SECRET_KEY,
         ),
+        // Keys with the admin scope (compliance export and verification), kept apart from everyday keys.
+        ADMIN_API_KEYS: ecs.Secret.fromSecretsManager(
+          this.apiKeySecret('AdminApiKeys', `${config.prefix}/api/admin-keys`),
+          API_KEYS_SECRET_KEY,
+        ),
         INTERNAL_API_KEY: ecs.Secret.fromSecretsManager(this.internalApiKey, API_KEYS_SECRET_KEY),
+        EDGE_API_KEY: ecs.Secret.fromSecretsManager(this.edgeApiKey, API_KEYS_SECRET_KEY),
       },
     });
     this.collector = new BlueGreenFargateService(this, 'Collector', {
@@ -152,6 +179,8 @@ export class ApiStack extends Stack {
         INGEST_PORT: String(INGEST_PORT),
         KINESIS_STREAM_NAME: props.eventsStream.streamName,
         KINESIS_SHARD_COUNT: String(config.streams.shardCount),
+        // The compact record format (common/compact-records.ts): the Event Processor reads it.
+        INGEST_RECORD_FORMAT: 'compact',
       },
       secrets: {
         INGEST_API_KEYS: ecs.Secret.fromSecretsManager(
@@ -180,9 +209,54 @@ export class ApiStack extends Stack {
     });
   }
 
-  /** Reads counters and searches raw events; nothing else. */
+  /**
+   * SECRET_KEY and AUDIT_HMAC_SECRET (generated here), and the optional integrations' keys
+   * (operator-created secrets, only when their ARN is configured).
+   */
+  private applicationSecrets(config: PlatformConfig): Record<string, ecs.Secret> {
+    const generated = (id: string, name: string, description: string) => {
+      const secret = new secretsmanager.Secret(this, id, {
+        secretName: `${config.prefix}/api/${name}`,
+        description,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({}),
+          generateStringKey: SECRET_VALUE_KEY,
+          excludePunctuation: true,
+          passwordLength: 64,
+        },
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotated by procedure (cdk/README.md, "Secrets and rotation"): a new value invalidates sessions or starts a new audit key period, which a rotation Lambda must not do unannounced.',
+      });
+      return ecs.Secret.fromSecretsManager(secret, SECRET_VALUE_KEY);
+    };
+    const optional = (id: string, arn: string | undefined) =>
+      arn ? ecs.Secret.fromSecretsManager(secretsmanager.Secret.fromSecretCompleteArn(this, id, arn)) : undefined;
+    const entries: [string, ecs.Secret | undefined][] = [
+      ['SECRET_KEY', generated('SecretKey', 'secret-key', 'Signing key of the query API (sessions, tokens)')],
+      [
+        'AUDIT_HMAC_SECRET',
+        generated('AuditHmacSecret', 'audit-hmac-secret', 'HMAC key that chains the audit trail entries'),
+      ],
+      ['SLACK_BOT_TOKEN', optional('SlackBotToken', config.services.optionalSecretArns.slackBotToken)],
+      ['SENDGRID_API_KEY', optional('SendgridApiKey', config.services.optionalSecretArns.sendgridApiKey)],
+      ['ANTHROPIC_API_KEY', optional('AnthropicApiKey', config.services.optionalSecretArns.anthropicApiKey)],
+    ];
+    return Object.fromEntries(entries.filter((entry): entry is [string, ecs.Secret] => entry[1] !== undefined));
+  }
+
+  /** Reads counters and searches raw events, and logs in to PostgreSQL as the application role; nothing else. */
   private grantQueryApi(props: ApiStackProps, role: iam.IRole): void {
-    props.countersTable.grant(role, 'dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem');
+    props.databaseCluster.grantConnect(role, props.config.database.applicationUser);
+    // The table and its one index by name (TableV2.grant would cover every index with a wildcard).
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'],
+        resources: [props.countersTable.tableArn, `${props.countersTable.tableArn}/index/${METRIC_INDEX.name}`],
+      }),
+    );
     const indexPattern = `${props.config.openSearch.indexPrefix}-*`;
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -202,8 +276,13 @@ export class ApiStack extends Stack {
     return new acm.Certificate(this, id, { domainName, validation: acm.CertificateValidation.fromDns() });
   }
 
-  private apiKeySecret(id: string, secretName: string): secretsmanager.Secret {
+  private apiKeySecret(
+    id: string,
+    secretName: string,
+    options: Pick<secretsmanager.SecretProps, 'replicaRegions'> = {},
+  ): secretsmanager.Secret {
     const secret = new secretsmanager.Secret(this, id, {
+      ...options,
       secretName,
       description: 'Comma-separated API keys; the generated one is the first, add more by editing the value',
       generateSecretString: {
@@ -228,6 +307,8 @@ export class ApiStack extends Stack {
       enforceSSL: true,
       lifecycleRules: [{ expiration: Duration.days(config.stage === 'prod' ? 365 : 30) }],
       removalPolicy: config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      // Development stacks must be destroyable: a bucket with logs in it blocks the stack's deletion.
+      autoDeleteObjects: !config.retainData,
     });
     Validations.of(bucket).acknowledge({
       id: 'AwsSolutions-S1',
@@ -247,4 +328,9 @@ export class ApiStack extends Stack {
       });
     }
   }
+}
+
+/** Name of the split-URL edge function's key secret (same name in the API region and its us-east-1 replica). */
+export function edgeApiKeySecretName(config: Pick<PlatformConfig, 'prefix'>): string {
+  return `${config.prefix}/edge/split-url-api-key`;
 }

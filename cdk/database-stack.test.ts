@@ -4,6 +4,8 @@ import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ bundle: false });
 const template = synthesized.template(synthesized.platform.database);
+const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
+const prodTemplate = prod.template(prod.platform.database);
 
 type Resource = { Properties: Record<string, unknown>; DeletionPolicy?: string };
 
@@ -43,15 +45,17 @@ describe('DatabaseStack', () => {
     expect(JSON.stringify(cluster?.Properties.MasterUserPassword)).toContain('resolve:secretsmanager');
   });
 
-  it('runs Redis on cache.t3.medium, multi-AZ, encrypted, with an AUTH token from Secrets Manager', () => {
+  it('runs the results cache as a single cache.t3.medium node by default, encrypted, with an AUTH token', () => {
     template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      ReplicationGroupId: 'experimentation-cache',
       CacheNodeType: 'cache.t3.medium',
       Engine: 'redis',
-      MultiAZEnabled: true,
-      AutomaticFailoverEnabled: true,
+      NumNodeGroups: 1,
+      ReplicasPerNodeGroup: 0,
+      MultiAZEnabled: false,
+      AutomaticFailoverEnabled: false,
       AtRestEncryptionEnabled: true,
       TransitEncryptionEnabled: true,
-      ReplicasPerNodeGroup: 1,
       SnapshotRetentionLimit: 7,
       AuthToken: Match.objectLike({
         'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('resolve:secretsmanager')])]),
@@ -59,6 +63,26 @@ describe('DatabaseStack', () => {
     });
     template.resourceCountIs('AWS::ElastiCache::SubnetGroup', 1);
     template.hasResourceProperties('AWS::ElastiCache::ParameterGroup', { CacheParameterGroupFamily: 'redis7' });
+  });
+
+  it('adds replicas with Multi-AZ failover to the cache when cacheReplicas is set', () => {
+    const replicated = synthesizePlatform({ bundle: false, context: { cacheReplicas: '1' } });
+    replicated.template(replicated.platform.database).hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      ReplicasPerNodeGroup: 1,
+      MultiAZEnabled: true,
+      AutomaticFailoverEnabled: true,
+    });
+  });
+
+  it('snapshots Aurora on delete with deletion protection in production, and lets dev go', () => {
+    const [, devCluster] = single('AWS::RDS::DBCluster');
+    expect(devCluster.DeletionPolicy).toBe('Delete');
+    expect(devCluster.Properties.DeletionProtection).toBe(false);
+    const [, prodCluster] = single('AWS::RDS::DBCluster', prodTemplate);
+    expect(prodCluster.DeletionPolicy).toBe('Snapshot');
+    expect((prodCluster as { UpdateReplacePolicy?: string }).UpdateReplacePolicy).toBe('Snapshot');
+    expect(prodCluster.Properties.DeletionProtection).toBe(true);
+    expect(prodCluster.Properties.BackupRetentionPeriod).toBe(7);
   });
 
   it('keeps the processors’ state in a MemoryDB cluster of its own that never evicts, with TLS and a replica', () => {
@@ -133,8 +157,6 @@ describe('DatabaseStack', () => {
   });
 
   it('sizes the production state store for 5 M users and keeps it on stack deletion', () => {
-    const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
-    const prodTemplate = prod.template(prod.platform.database);
     const [, cluster] = single('AWS::MemoryDB::Cluster', prodTemplate);
     expect(cluster.Properties.NodeType).toBe('db.r7g.xlarge');
     expect(cluster.DeletionPolicy).toBe('Retain');

@@ -15,6 +15,7 @@ import type { Construct } from 'constructs';
 import { POSTGRES_PORT, REDIS_PORT } from './network-stack.js';
 import type { PlatformConfig } from './platform-config.js';
 import { ProcessorStateStore, type StateStoreEndpoint } from './processor-state-store.js';
+import { resourceNames } from './resource-names.js';
 
 /** Key of the Redis AUTH token inside its secret. */
 export const REDIS_TOKEN_KEY = 'authToken';
@@ -64,7 +65,7 @@ export class DatabaseStack extends Stack {
 
   private createAuroraCluster(props: DatabaseStackProps): rds.DatabaseCluster {
     const { database, prefix, retainData } = props.config;
-    const clusterIdentifier = `${prefix}-metadata`;
+    const clusterIdentifier = resourceNames(props.config).databaseCluster;
     const engine = rds.DatabaseClusterEngine.auroraPostgres({ version: rds.AuroraPostgresEngineVersion.VER_16_6 });
     // Created here (with a retention) rather than by RDS on first export, which would keep logs forever.
     const postgresLogs = new logs.LogGroup(this, 'PostgresLogs', {
@@ -154,6 +155,7 @@ export class DatabaseStack extends Stack {
 
   private createRedis(props: DatabaseStackProps): CacheEndpoint {
     const { database, prefix } = props.config;
+    const replicated = database.cacheReplicas > 0;
     const authTokenSecret = new secretsmanager.Secret(this, 'RedisAuthToken', {
       secretName: `${prefix}/redis/auth-token`,
       description: 'Redis AUTH token of the experimentation cache',
@@ -181,15 +183,19 @@ export class DatabaseStack extends Stack {
       description: 'Cache and claims: evict only keys with a TTL, never claims without one',
       properties: { 'maxmemory-policy': 'volatile-lru' },
     });
+    // One node by default: a results cache that may evict may also restart empty (the query API
+    // then recomputes from the counters). `cacheReplicas` adds replicas and Multi-AZ failover.
     const replicationGroup = new elasticache.CfnReplicationGroup(this, 'Cache', {
+      // Fixed, so MonitoringStack names its metrics (node `<id>-001`) without a reference.
+      replicationGroupId: resourceNames(props.config).cache,
       replicationGroupDescription: 'Experimentation results cache and processor claims',
       engine: 'redis',
       engineVersion: '7.1',
       cacheNodeType: database.cacheNodeType,
       numNodeGroups: 1,
       replicasPerNodeGroup: database.cacheReplicas,
-      multiAzEnabled: true,
-      automaticFailoverEnabled: true,
+      multiAzEnabled: replicated,
+      automaticFailoverEnabled: replicated,
       port: REDIS_PORT,
       cacheSubnetGroupName: subnetGroup.ref,
       cacheParameterGroupName: parameterGroup.ref,
@@ -203,6 +209,13 @@ export class DatabaseStack extends Stack {
       id: 'AwsSolutions-AEC5',
       reason: 'Standard Redis port; only the service and function security groups may reach it.',
     });
+    if (!replicated) {
+      Validations.of(replicationGroup).acknowledge({
+        id: 'AwsSolutions-AEC4',
+        reason:
+          'A results cache that may evict: losing its node costs recomputation from the counters, not data. Set cacheReplicas for Multi-AZ.',
+      });
+    }
     return {
       host: replicationGroup.attrPrimaryEndPointAddress,
       port: replicationGroup.attrPrimaryEndPointPort,

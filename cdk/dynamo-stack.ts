@@ -2,11 +2,13 @@
  * DynamoStack: the `ExperimentCounters` table the processors write exactly once per
  * counter and micro-batch (keys from common/counter-layout.ts) and the checkpoint table of
  * the local consumer (processors/main.ts; in AWS the Lambda mapping keeps its own position).
+ * The counters table has one sparse global secondary index, `metric-totals` (METRIC_INDEX):
+ * every experiment's total cells of one metric key (GET /api/v1/metrics/{metricKey}/totals).
  */
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import type { PlatformConfig } from './platform-config.js';
 
 /** Partition key of the checkpoint table: one item per shard. */
@@ -35,6 +37,15 @@ export class DynamoStack extends Stack {
       tableName: tables.countersTableName,
       partitionKey: { name: COUNTER_PARTITION_KEY, type: dynamodb.AttributeType.STRING },
       sortKey: { name: COUNTER_SORT_KEY, type: dynamodb.AttributeType.STRING },
+      globalSecondaryIndexes: [
+        {
+          indexName: METRIC_INDEX.name,
+          partitionKey: { name: METRIC_INDEX.partitionKey, type: dynamodb.AttributeType.STRING },
+          sortKey: { name: METRIC_INDEX.sortKey, type: dynamodb.AttributeType.STRING },
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...METRIC_INDEX.projectedAttributes],
+        },
+      ],
     });
     this.checkpointTable = new dynamodb.TableV2(this, 'CheckpointTable', {
       ...common,

@@ -1,11 +1,14 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { LAMBDA_ENTRIES } from './lambda-stack.js';
+import { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE } from './service-environment.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform();
 const { lambdas } = synthesized.platform;
 const template = synthesized.template(lambdas);
+const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
+const prodTemplate = prod.template(prod.platform.lambdas);
 
 /** Statements of every inline policy of the stack. */
 function policyStatements(): { Action: string | string[]; Resource: unknown }[] {
@@ -76,11 +79,30 @@ describe('LambdaStack', () => {
     expect(variables.PROCESSOR_STATE_STORE).toBe('redis');
     expect(variables.STATE_REDIS_CLUSTER).toBe('true');
     const url = JSON.stringify(variables.STATE_REDIS_URL);
-    expect(url).toContain('rediss://experimentation-processors:');
-    expect(url).toContain('{{resolve:secretsmanager:');
-    expect(url).toMatch(/ProcessorStatePassword/);
+    expect(url).toContain('rediss://experimentation-processors@');
     expect(url).toMatch(/ProcessorStateCluster\w*ClusterEndpointAddress/);
     expect(url).toContain(':6379');
+    // The password is not in the configuration: the handler reads the secret at cold start.
+    expect(url).not.toContain('resolve:secretsmanager');
+    expect(JSON.stringify(variables[STATE_PASSWORD_SECRET_ID_VARIABLE])).toMatch(/ProcessorStatePassword/);
+  });
+
+  it('keeps every secret out of the functions’ configuration and lets each read only its own', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    expect(functions.length).toBeGreaterThanOrEqual(3);
+    for (const fn of functions) expect(JSON.stringify(fn.Properties.Environment ?? {})).not.toContain('{{resolve:');
+    const reads = Object.entries(template.findResources('AWS::IAM::Policy')).flatMap(([id, policy]) =>
+      (
+        policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }
+      ).Statement.filter((statement) => [statement.Action].flat().includes('secretsmanager:GetSecretValue')).map(
+        (statement) => [id.replace(/RoleDefaultPolicy\w+$/, ''), JSON.stringify(statement.Resource)] as const,
+      ),
+    );
+    expect(reads.map(([role]) => role).sort()).toEqual(['Assignment', 'EventProcessor', 'FlagEvaluation']);
+    for (const [role, resource] of reads) {
+      expect(resource, role).toMatch(role === 'EventProcessor' ? /ProcessorStatePassword/ : /InternalApiKey/);
+      expect(resource, role).not.toContain('*');
+    }
   });
 
   it('puts the Event Processor, and no other compute, in the group the state store admits', () => {
@@ -142,17 +164,41 @@ describe('LambdaStack', () => {
     );
   });
 
-  it('points the definition lookups at the query API with the internal key from Secrets Manager', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      FunctionName: 'experimentation-assignment',
-      Environment: {
-        Variables: Match.objectLike({
-          EXPERIMENTATION_API_URL: 'https://api.experiments.example.com',
-          EXPERIMENTATION_API_KEY: Match.objectLike({
-            'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('resolve:secretsmanager')])]),
-          }),
-        }),
-      },
-    });
+  it('points the definition lookups at the query API with the internal key’s secret, read at run time', () => {
+    for (const name of ['experimentation-assignment', 'experimentation-flag-evaluation']) {
+      const fn = Object.values(
+        template.findResources('AWS::Lambda::Function', { Properties: { FunctionName: name } }),
+      )[0];
+      const variables = fn?.Properties.Environment.Variables as Record<string, unknown>;
+      expect(variables.EXPERIMENTATION_API_URL).toBe('https://api.experiments.example.com');
+      expect(variables).not.toHaveProperty('EXPERIMENTATION_API_KEY');
+      expect(JSON.stringify(variables[API_KEY_SECRET_ID_VARIABLE])).toMatch(/InternalApiKey/);
+    }
+  });
+
+  it('gives Assignment and Flag Evaluation AWS_IAM function URLs that nothing unauthenticated can call', () => {
+    for (const stageTemplate of [template, prodTemplate]) {
+      const urls = Object.values(stageTemplate.findResources('AWS::Lambda::Url'));
+      expect(urls).toHaveLength(2);
+      for (const url of urls) expect(url.Properties.AuthType).toBe('AWS_IAM');
+      expect(urls.map((url) => JSON.stringify(url.Properties.TargetFunctionArn)).sort()).toEqual([
+        expect.stringMatching(/"Assignment[0-9A-F]{8}"/),
+        expect.stringMatching(/"FlagEvaluation[0-9A-F]{8}"/),
+      ]);
+      // No resource policy admits everyone (CDK adds `*` + FunctionUrlAuthType NONE only for public URLs).
+      for (const permission of Object.values(stageTemplate.findResources('AWS::Lambda::Permission'))) {
+        expect(permission.Properties.Principal).not.toBe('*');
+        expect(permission.Properties.FunctionUrlAuthType).not.toBe('NONE');
+      }
+      // Callers get exactly these two functions, nothing else.
+      const [invoker] = Object.values(stageTemplate.findResources('AWS::IAM::ManagedPolicy'));
+      const statements = (
+        invoker?.Properties.PolicyDocument as { Statement: { Action: string[]; Resource: unknown[] }[] }
+      ).Statement;
+      expect(statements).toHaveLength(1);
+      expect(statements[0]?.Action).toEqual(['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl']);
+      expect(JSON.stringify(statements[0]?.Resource)).toMatch(/Assignment[0-9A-F]{8}.*FlagEvaluation[0-9A-F]{8}/);
+      expect(JSON.stringify(statements[0]?.Resource)).not.toContain('*');
+    }
   });
 });

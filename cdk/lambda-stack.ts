@@ -8,8 +8,15 @@
  * pipeline reports failed records by sequence number), bisect on error and bounded retries
  * and record age (so a poison batch cannot stall a shard forever), with the positions of
  * what was given up on recorded in an SQS queue.
+ *
+ * No secret is in a function's configuration: the functions get the ARNs of their secrets
+ * (`*_SECRET_ID`) and read them from Secrets Manager at cold start, cached, re-read when the
+ * credential is refused (common/secrets). The Assignment and Flag Evaluation functions are
+ * called by SDK clients, directly (`lambda:InvokeFunction`) or through their function URLs;
+ * both need IAM credentials: the URLs use `AWS_IAM` auth and no resource policy names `*`.
+ * Callers get the `invokerPolicy` managed policy.
  */
-import { Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -21,13 +28,12 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { API_KEYS_SECRET_KEY } from './api-stack.js';
 import { createBundledFunction } from './bundled-function.js';
 import type { PlatformConfig } from './platform-config.js';
 import type { StateStoreEndpoint } from './processor-state-store.js';
 import { resourceNames } from './resource-names.js';
 import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
-import { stateRedisUrl } from './service-environment.js';
+import { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE, stateRedisUrl } from './service-environment.js';
 
 /** Handler modules, relative to the repository root. */
 export const LAMBDA_ENTRIES = {
@@ -62,6 +68,11 @@ export class LambdaStack extends Stack {
   readonly assignment: nodejs.NodejsFunction;
   readonly flagEvaluation: nodejs.NodejsFunction;
   readonly failureQueue: sqs.Queue;
+  /** `AWS_IAM` function URLs of the Assignment and Flag Evaluation functions. */
+  readonly assignmentUrl: lambda.FunctionUrl;
+  readonly flagEvaluationUrl: lambda.FunctionUrl;
+  /** What an SDK client's role needs to call the two functions (directly or by URL), and nothing else. */
+  readonly invokerPolicy: iam.ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: LambdaStackProps) {
     super(scope, id, props);
@@ -79,13 +90,13 @@ export class LambdaStack extends Stack {
       reason: 'This queue is itself the dead-letter destination of the Kinesis mapping.',
     });
     this.eventProcessor = this.createEventProcessor(props, entries.eventProcessor, names.functions.eventProcessor);
-    // Invoked directly by SDK clients (lambda:InvokeFunction); they read definitions from the query API.
+    // Called by SDK clients; they read definitions from the query API with the internal key,
+    // which they read from Secrets Manager at cold start (JSON key `keys`), never from their configuration.
     const definitionLookup = {
       logGroup: props.logGroup,
       environment: {
         EXPERIMENTATION_API_URL: config.experimentationApiUrl,
-        // Resolved at deploy time into the encrypted function configuration (see cdk/README.md, "Secrets").
-        EXPERIMENTATION_API_KEY: props.internalApiKey.secretValueFromJson(API_KEYS_SECRET_KEY).unsafeUnwrap(),
+        [API_KEY_SECRET_ID_VARIABLE]: props.internalApiKey.secretArn,
         LOG_LEVEL: 'info',
       },
     };
@@ -100,6 +111,25 @@ export class LambdaStack extends Stack {
       entry: entries.flagEvaluation,
       description: 'Flag Evaluation: feature flag values for a user',
       functionName: names.functions.flagEvaluation,
+    });
+    for (const fn of [this.assignment, this.flagEvaluation]) props.internalApiKey.grantRead(fn);
+    this.assignmentUrl = this.assignment.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    this.flagEvaluationUrl = this.flagEvaluation.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.AWS_IAM });
+    this.invokerPolicy = new iam.ManagedPolicy(this, 'DefinitionLookupInvoker', {
+      managedPolicyName: `${config.prefix}-definition-lookup-invoker`,
+      description: 'Invoke the Assignment and Flag Evaluation functions (SDK or function URL) and nothing else',
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction', 'lambda:InvokeFunctionUrl'],
+          resources: [this.assignment.functionArn, this.flagEvaluation.functionArn],
+        }),
+      ],
+    });
+    new CfnOutput(this, 'AssignmentUrl', { description: 'SigV4-signed POST', value: this.assignmentUrl.url });
+    new CfnOutput(this, 'FlagEvaluationUrl', { description: 'SigV4-signed POST', value: this.flagEvaluationUrl.url });
+    new CfnOutput(this, 'InvokerPolicyArn', {
+      description: 'Attach to the roles of SDK clients that call the functions',
+      value: this.invokerPolicy.managedPolicyArn,
     });
   }
 
@@ -124,9 +154,10 @@ export class LambdaStack extends Stack {
         OPENSEARCH_INDEX_PREFIX: config.openSearch.indexPrefix,
         // The exactly-once state lives in its own durable MemoryDB store, never in the results
         // cache (no REDIS_URL here, so the processors cannot fall back to a store that evicts).
-        // Lambda has no secret injection: the password is resolved at deploy time into the
-        // KMS-encrypted function configuration (see cdk/README.md, "Secrets").
+        // The URL carries no password: the handler reads it from the secret at cold start
+        // (cached; re-read when the store refuses it) and puts it into the URL.
         STATE_REDIS_URL: stateRedisUrl(props.stateStore),
+        [STATE_PASSWORD_SECRET_ID_VARIABLE]: props.stateStore.passwordSecret.secretArn,
         // A missing URL is then a start-up error, never a silent in-process store.
         PROCESSOR_STATE_STORE: 'redis',
         // MemoryDB speaks only the cluster protocol; the processors key every state key under one hash tag.
@@ -149,7 +180,14 @@ export class LambdaStack extends Stack {
       }),
     );
     // The exactly-once writer: conditional UpdateItem, and GetItem to read a watermark after a conflict.
-    props.countersTable.grant(fn, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    // On the table itself only (TableV2.grant would add its indexes with a wildcard; the writer reads none).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem'],
+        resources: [props.countersTable.tableArn],
+      }),
+    );
+    props.stateStore.passwordSecret.grantRead(fn);
     props.deadLetterStream.grant(fn, 'kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary');
     this.grantSearchIndexing(fn, props);
     return fn;

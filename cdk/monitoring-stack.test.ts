@@ -1,9 +1,11 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { COUNTER_TABLE_OPERATIONS } from './monitoring-stack.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ bundle: false });
 const template = synthesized.template(synthesized.platform.monitoring);
+const prod = synthesizePlatform({ bundle: false, context: { stage: 'prod' } });
 
 /** Alarms of the stack as { metric names involved, alarm actions }. */
 function alarms() {
@@ -26,7 +28,8 @@ describe('MonitoringStack', () => {
   it('alarms on iterator age, error rate, p99 latency and dead letters, to the SNS topic', () => {
     const all = alarms();
     const find = (needle: string) => all.filter((alarm) => alarm.text.includes(needle));
-    expect(find('IteratorAge')).toHaveLength(1);
+    // The Event Processor's IteratorAge and the stream's GetRecords.IteratorAgeMilliseconds.
+    expect(find('IteratorAge')).toHaveLength(2);
     expect(find('"errors"').length + find('ErrorLogLines').length).toBeGreaterThanOrEqual(2);
     expect(find('"ExtendedStatistic":"p99"')).toHaveLength(1);
     expect(find('ExperimentEvents-dlq')).toHaveLength(1);
@@ -126,8 +129,136 @@ describe('MonitoringStack', () => {
       2,
     );
     template.hasResourceProperties('AWS::Events::Rule', {
-      EventPattern: Match.objectLike({ source: ['aws.ecs', 'aws.codedeploy'] }),
+      EventPattern: Match.objectLike({
+        source: ['aws.ecs'],
+        'detail-type': ['ECS Task State Change', 'ECS Deployment State Change'],
+      }),
       Targets: [Match.objectLike({ Arn: Match.anyValue() })],
     });
+    expect(JSON.stringify(template.findResources('AWS::Events::Rule'))).toContain('SERVICE_DEPLOYMENT_FAILED');
+  });
+
+  it('alarms on OpenSearch health and storage, Aurora, the cache and the events stream, to the topic', () => {
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    const expectations: [string, string, Record<string, string>, number, string][] = [
+      ['AWS/ES', 'ClusterStatus.red', { DomainName: 'experimentation-events' }, 1, 'GreaterThanOrEqualToThreshold'],
+      ['AWS/ES', 'FreeStorageSpace', { DomainName: 'experimentation-events' }, 20 * 1024 * 0.2, 'LessThanThreshold'],
+      [
+        'AWS/ES',
+        'ClusterIndexWritesBlocked',
+        { DomainName: 'experimentation-events' },
+        1,
+        'GreaterThanOrEqualToThreshold',
+      ],
+      ['AWS/RDS', 'CPUUtilization', { DBClusterIdentifier: 'experimentation-metadata' }, 80, 'GreaterThanThreshold'],
+      [
+        'AWS/RDS',
+        'DatabaseConnections',
+        { DBClusterIdentifier: 'experimentation-metadata' },
+        10 * 15 + 20,
+        'GreaterThanThreshold',
+      ],
+      [
+        'AWS/RDS',
+        'FreeableMemory',
+        { DBClusterIdentifier: 'experimentation-metadata' },
+        512 * 1024 * 1024,
+        'LessThanThreshold',
+      ],
+      [
+        'AWS/ElastiCache',
+        'DatabaseMemoryUsagePercentage',
+        { CacheClusterId: 'experimentation-cache-001' },
+        80,
+        'GreaterThanThreshold',
+      ],
+      ['AWS/ElastiCache', 'Evictions', { CacheClusterId: 'experimentation-cache-001' }, 1000, 'GreaterThanThreshold'],
+      [
+        'AWS/Kinesis',
+        'WriteProvisionedThroughputExceeded',
+        { StreamName: 'ExperimentEvents' },
+        0,
+        'GreaterThanThreshold',
+      ],
+      [
+        'AWS/Kinesis',
+        'GetRecords.IteratorAgeMilliseconds',
+        { StreamName: 'ExperimentEvents' },
+        60_000,
+        'GreaterThanThreshold',
+      ],
+    ];
+    for (const [namespace, metricName, dimensions, threshold, comparison] of expectations) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: namespace,
+        MetricName: metricName,
+        Dimensions: Match.arrayWith(Object.entries(dimensions).map(([Name, Value]) => ({ Name, Value }))),
+        Threshold: threshold,
+        ComparisonOperator: comparison,
+        AlarmActions: [{ Ref: topicId }],
+        OKActions: [{ Ref: topicId }],
+      });
+    }
+    // A single development node is always yellow with replicas to place: only multi-node domains alarm on it.
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'ClusterStatus.yellow' }, 0);
+    const prodTemplate = prod.template(prod.platform.monitoring);
+    prodTemplate.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'ClusterStatus.yellow' }, 1);
+    prodTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'FreeStorageSpace',
+      Threshold: 100 * 1024 * 0.2,
+    });
+  });
+
+  it('alarms on Assignment and Flag Evaluation error rates (errors / invocations) and throttles', () => {
+    for (const functionName of ['experimentation-assignment', 'experimentation-flag-evaluation']) {
+      const onFunction = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((alarm) =>
+        JSON.stringify(alarm.Properties).includes(`"Value":"${functionName}"`),
+      );
+      const rate = onFunction.find((alarm) =>
+        ((alarm.Properties.Metrics ?? []) as { Expression?: string }[]).some((metric) =>
+          metric.Expression?.includes('100 * FILL(errors, 0) / invocations'),
+        ),
+      );
+      expect(rate?.Properties).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanThreshold' });
+      const throttles = onFunction.find((alarm) => alarm.Properties.MetricName === 'Throttles');
+      expect(throttles?.Properties).toMatchObject({ Threshold: 0, Statistic: 'Sum' });
+    }
+    // Every error-rate alarm of the stack is a rate, never a raw count of errors.
+    template.resourcePropertiesCountIs('AWS::CloudWatch::Alarm', { MetricName: 'Errors' }, 0);
+  });
+
+  it('subscribes the alarm e-mail from context, and nobody without it', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const withEmail = synthesizePlatform({ bundle: false, context: { alarmEmail: 'oncall@example.com' } });
+    withEmail.template(withEmail.platform.monitoring).hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+  });
+
+  it('graphs DynamoDB throttling with the per-operation ThrottledRequests metric that exists', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const parts = (dashboard?.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] })['Fn::Join'][1];
+    const body = JSON.parse(parts.map((part) => (typeof part === 'string' ? part : 'region')).join('')) as {
+      widgets: { properties: { title: string; metrics: unknown[][] } }[];
+    };
+    const widget = body.widgets.find((candidate) => candidate.properties.title === 'DynamoDB counters throughput');
+    const throttled = (widget?.properties.metrics ?? []).filter((metric) => metric.includes('ThrottledRequests'));
+    expect(throttled).toHaveLength(COUNTER_TABLE_OPERATIONS.length);
+    for (const metric of throttled) {
+      // Namespace, name, then dimension name/value pairs: both TableName and Operation, as DynamoDB publishes it.
+      const parts = metric.slice(2).filter((part): part is string => typeof part === 'string');
+      const dimensions = Object.fromEntries(
+        parts.flatMap((part, index) => (index % 2 === 0 ? [[part, parts[index + 1]] as const] : [])),
+      );
+      expect(dimensions.TableName).toBe('ExperimentCounters');
+      expect(COUNTER_TABLE_OPERATIONS).toContain(dimensions.Operation);
+    }
+    const expression = (widget?.properties.metrics ?? []).find(
+      (metric) => typeof metric[0] === 'object' && JSON.stringify(metric[0]).includes('expression'),
+    );
+    expect(JSON.stringify(expression)).toContain(
+      'SUM([FILL(updateitem, 0), FILL(getitem, 0), FILL(query, 0), FILL(batchgetitem, 0)])',
+    );
   });
 });

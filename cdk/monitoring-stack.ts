@@ -1,10 +1,13 @@
 /**
  * MonitoringStack: the platform's log groups, the alarm topic, the operations dashboard
- * and the alarms on the pipeline and on the processors' state store (lost state, memory,
- * evictions, replica lag). It deploys before the stacks it watches, because they log
- * into its groups, so it names their metrics through resource-names.ts rather than
- * references. Alarms on the load balancers live beside them in ApiStack (CodeDeploy rolls
- * back on them too) and publish to this topic.
+ * and the alarms: the pipeline (iterator age, error rates, dead letters, abandoned batches,
+ * Kinesis write throttling), the processors' state store (lost state, memory, evictions,
+ * replica lag), the data tier (OpenSearch health and storage, Aurora CPU, connections and
+ * memory, the results cache's memory and evictions) and the Assignment and Flag Evaluation
+ * functions (error rate, throttles). It deploys before the stacks it watches, because they
+ * log into its groups, so it names their metrics through resource-names.ts rather than
+ * references. Alarms on the load balancers live beside them in ApiStack (a release rolls back
+ * on them too) and publish to this topic.
  */
 import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -18,6 +21,7 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import type { PlatformConfig } from './platform-config.js';
 import { resourceNames, type ResourceNames } from './resource-names.js';
+import { searchDomainName } from './streaming-stack.js';
 
 /** Namespace of the metrics this stack derives from log lines. */
 export const PLATFORM_METRIC_NAMESPACE = 'ExperimentationPlatform';
@@ -33,6 +37,22 @@ export const STATE_LOST_CODE = 'STATE_LOST';
 const STATE_MEMORY_ALARM_PERCENT = 80;
 /** A replica this far behind its primary (seconds) is not a safe failover target. */
 const STATE_REPLICATION_LAG_ALARM_SECONDS = 5;
+/** Share of the search volume that must stay free (OpenSearch blocks writes near full disks). */
+const SEARCH_FREE_STORAGE_ALARM_FRACTION = 0.2;
+/** Aurora writer/reader CPU that leaves no headroom for a failover or a burst. */
+const DATABASE_CPU_ALARM_PERCENT = 80;
+/** Connections one query API task opens at most per instance (DATABASE_POOL_SIZE 10 + DATABASE_MAX_OVERFLOW 5). */
+const CONNECTIONS_PER_TASK = 15;
+/** Connections beyond the services' pools: migrations, rotation, operators' psql sessions. */
+const CONNECTIONS_HEADROOM = 20;
+/** Freeable memory below which an instance starts swapping (bytes). */
+const DATABASE_FREEABLE_MEMORY_ALARM_BYTES = 512 * 1024 * 1024;
+/** Memory use of the results cache node that calls for a bigger node type. */
+const CACHE_MEMORY_ALARM_PERCENT = 80;
+/** Evictions per 5 minutes beyond which the results cache is too small to be worth having. */
+const CACHE_EVICTIONS_ALARM = 1000;
+/** Share of Assignment / Flag Evaluation invocations that may fail before someone is paged. */
+const LOOKUP_ERROR_RATE_ALARM_PERCENT = 1;
 
 export interface MonitoringStackProps extends StackProps {
   readonly config: PlatformConfig;
@@ -62,6 +82,8 @@ export class MonitoringStack extends Stack {
     const stateLost = this.stateLostMetric();
     this.createAlarms(names, config, errorLines);
     this.createStateStoreAlarms(names, stateLost);
+    this.createDataTierAlarms(names, config);
+    this.createDefinitionLookupAlarms(names);
     this.dashboard = this.createDashboard(names, config, errorLines);
     this.dashboard.addWidgets(...stateStoreWidgets(names.stateStore.cluster, stateLost));
   }
@@ -105,8 +127,8 @@ export class MonitoringStack extends Stack {
   }
 
   /**
-   * Failures that happen outside our code (a task stopped by ECS, a CodeDeploy rollback)
-   * land in the errors log group, next to the error lines, where on-call looks first.
+   * Failures that happen outside our code (a task stopped by ECS, a failed or rolled-back
+   * release) land in the errors log group, next to the error lines, where on-call looks first.
    */
   private routeOperationalFailuresToErrorLog(names: ResourceNames): void {
     const policy = new logs.CfnResourcePolicy(this, 'ErrorLogDeliveryPolicy', {
@@ -124,14 +146,14 @@ export class MonitoringStack extends Stack {
       }),
     });
     const rule = new events.Rule(this, 'OperationalFailures', {
-      description: 'Stopped service tasks and failed deployments, copied to the errors log group',
+      description: 'Stopped service tasks and failed or rolled-back releases, copied to the errors log group',
       eventPattern: {
-        source: ['aws.ecs', 'aws.codedeploy'],
-        detailType: ['ECS Task State Change', 'CodeDeploy Deployment State-change Notification'],
+        source: ['aws.ecs'],
+        detailType: ['ECS Task State Change', 'ECS Deployment State Change'],
         detail: {
           $or: [
             { lastStatus: ['STOPPED'], stopCode: ['EssentialContainerExited', 'TaskFailedToStart'] },
-            { state: ['FAILURE'] },
+            { eventName: ['SERVICE_DEPLOYMENT_FAILED', 'SERVICE_DEPLOYMENT_ROLLBACK_COMPLETED'] },
           ],
         },
       },
@@ -242,6 +264,214 @@ export class MonitoringStack extends Stack {
     }
   }
 
+  /** Sends an alarm's state changes (into and out of ALARM) to the topic. */
+  private page(alarms: cloudwatch.Alarm[]): void {
+    const notify = new actions.SnsAction(this.alarmTopic);
+    for (const alarm of alarms) {
+      alarm.addAlarmAction(notify);
+      alarm.addOkAction(notify);
+    }
+  }
+
+  /**
+   * The stores: OpenSearch (red or, with replicas to hold, yellow health; free storage; writes
+   * blocked), Aurora (CPU, connections beyond what the services can open, freeable memory),
+   * the results cache (memory, sustained evictions) and the events stream (write throttling,
+   * oldest unread record). Names come from resource-names.ts and the configuration.
+   */
+  private createDataTierAlarms(names: ResourceNames, config: PlatformConfig): void {
+    const minute = Duration.minutes(1);
+    const five = Duration.minutes(5);
+    const search = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ES',
+        metricName,
+        dimensionsMap: { DomainName: searchDomainName(config), ClientId: this.account },
+        statistic,
+        period: minute,
+      });
+    const database = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/RDS',
+        metricName,
+        dimensionsMap: { DBClusterIdentifier: names.databaseCluster },
+        statistic,
+        period: five,
+      });
+    const cache = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/ElastiCache',
+        metricName,
+        dimensionsMap: { CacheClusterId: `${names.cache}-001` },
+        statistic,
+        period: five,
+      });
+    const events = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Kinesis',
+        metricName,
+        dimensionsMap: { StreamName: config.streams.eventsStreamName },
+        statistic,
+        period: minute,
+      });
+    const above = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD;
+    const atLeast = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD;
+    const below = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD;
+    const alarm = (
+      id: string,
+      alarmDescription: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      comparisonOperator: cloudwatch.ComparisonOperator,
+      evaluationPeriods: number,
+    ) =>
+      new cloudwatch.Alarm(this, id, {
+        alarmDescription,
+        metric,
+        threshold,
+        comparisonOperator,
+        evaluationPeriods,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+    const volumeMb = config.openSearch.volumeSizeGib * 1024;
+    const maxConnections = config.services.maxTasks * CONNECTIONS_PER_TASK + CONNECTIONS_HEADROOM;
+    const alarms = [
+      alarm(
+        'SearchClusterRedAlarm',
+        'OpenSearch: a primary shard is unassigned (cluster red); events are not indexed',
+        search('ClusterStatus.red', 'Maximum'),
+        1,
+        atLeast,
+        1,
+      ),
+      ...(config.openSearch.dataNodes > 1
+        ? [
+            alarm(
+              'SearchClusterYellowAlarm',
+              'OpenSearch: replica shards unassigned for 10 minutes (cluster yellow); one node loss from red',
+              search('ClusterStatus.yellow', 'Maximum'),
+              1,
+              atLeast,
+              10,
+            ),
+          ]
+        : []),
+      alarm(
+        'SearchFreeStorageAlarm',
+        `OpenSearch: a node has under ${SEARCH_FREE_STORAGE_ALARM_FRACTION * 100}% of its ${config.openSearch.volumeSizeGib} GiB free; writes block near full`,
+        search('FreeStorageSpace', 'Minimum'),
+        Math.round(volumeMb * SEARCH_FREE_STORAGE_ALARM_FRACTION),
+        below,
+        3,
+      ),
+      alarm(
+        'SearchWritesBlockedAlarm',
+        'OpenSearch refuses writes (ClusterIndexWritesBlocked)',
+        search('ClusterIndexWritesBlocked', 'Maximum'),
+        1,
+        atLeast,
+        2,
+      ),
+      alarm(
+        'DatabaseCpuAlarm',
+        `Aurora ${names.databaseCluster}: CPU above ${DATABASE_CPU_ALARM_PERCENT}% for 15 minutes`,
+        database('CPUUtilization', 'Maximum'),
+        DATABASE_CPU_ALARM_PERCENT,
+        above,
+        3,
+      ),
+      alarm(
+        'DatabaseConnectionsAlarm',
+        `Aurora ${names.databaseCluster}: more than ${maxConnections} connections, beyond what ${config.services.maxTasks} query API tasks open (a leak or a foreign client)`,
+        database('DatabaseConnections', 'Maximum'),
+        maxConnections,
+        above,
+        2,
+      ),
+      alarm(
+        'DatabaseFreeableMemoryAlarm',
+        `Aurora ${names.databaseCluster}: under 512 MiB freeable memory`,
+        database('FreeableMemory', 'Minimum'),
+        DATABASE_FREEABLE_MEMORY_ALARM_BYTES,
+        below,
+        3,
+      ),
+      alarm(
+        'CacheMemoryAlarm',
+        `Results cache ${names.cache}: memory above ${CACHE_MEMORY_ALARM_PERCENT}%`,
+        cache('DatabaseMemoryUsagePercentage', 'Maximum'),
+        CACHE_MEMORY_ALARM_PERCENT,
+        above,
+        3,
+      ),
+      alarm(
+        'CacheEvictionsAlarm',
+        `Results cache ${names.cache}: over ${CACHE_EVICTIONS_ALARM} evictions per 5 minutes for 15 minutes; results are recomputed, grow the node (cacheNodeType)`,
+        cache('Evictions', 'Sum'),
+        CACHE_EVICTIONS_ALARM,
+        above,
+        3,
+      ),
+      alarm(
+        'StreamWriteThrottlingAlarm',
+        `${config.streams.eventsStreamName}: writes throttled for 3 minutes; add shards (shardCount)`,
+        events('WriteProvisionedThroughputExceeded', 'Sum'),
+        0,
+        above,
+        3,
+      ),
+      alarm(
+        'StreamIteratorAgeAlarm',
+        `${config.streams.eventsStreamName}: the oldest unread record is over ${ITERATOR_AGE_ALARM_MS / 1000} s old`,
+        events('GetRecords.IteratorAgeMilliseconds', 'Maximum'),
+        ITERATOR_AGE_ALARM_MS,
+        above,
+        3,
+      ),
+    ];
+    this.page(alarms);
+  }
+
+  /** Assignment and Flag Evaluation: error rate (errors / invocations) and any throttling. */
+  private createDefinitionLookupAlarms(names: ResourceNames): void {
+    const alarms = (
+      [
+        ['Assignment', names.functions.assignment],
+        ['FlagEvaluation', names.functions.flagEvaluation],
+      ] as const
+    ).flatMap(([id, functionName]) => {
+      const metric = lambdaMetrics(functionName);
+      const period = Duration.minutes(5);
+      return [
+        new cloudwatch.Alarm(this, `${id}ErrorRateAlarm`, {
+          alarmDescription: `More than ${LOOKUP_ERROR_RATE_ALARM_PERCENT}% of ${functionName} invocations fail`,
+          metric: new cloudwatch.MathExpression({
+            expression: 'IF(invocations > 0, 100 * FILL(errors, 0) / invocations, 0)',
+            usingMetrics: {
+              errors: metric('Errors', 'Sum').with({ period }),
+              invocations: metric('Invocations', 'Sum').with({ period }),
+            },
+            period,
+            label: `${functionName} error rate (%)`,
+          }),
+          threshold: LOOKUP_ERROR_RATE_ALARM_PERCENT,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 2,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+        new cloudwatch.Alarm(this, `${id}ThrottlesAlarm`, {
+          alarmDescription: `${functionName} is throttled (concurrency limit): SDK clients get errors`,
+          metric: metric('Throttles', 'Sum').with({ period }),
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      ];
+    });
+    this.page(alarms);
+  }
+
   private createAlarms(names: ResourceNames, config: PlatformConfig, errorLines: cloudwatch.Metric): void {
     const processor = lambdaMetrics(names.functions.eventProcessor);
     const alarms = [
@@ -255,7 +485,7 @@ export class MonitoringStack extends Stack {
       new cloudwatch.Alarm(this, 'ProcessorErrorRateAlarm', {
         alarmDescription: `More than ${ERROR_RATE_ALARM_PERCENT}% of Event Processor invocations fail`,
         metric: new cloudwatch.MathExpression({
-          expression: '100 * errors / MAX([invocations, 1])',
+          expression: 'IF(invocations > 0, 100 * FILL(errors, 0) / invocations, 0)',
           usingMetrics: {
             errors: processor('Errors', 'Sum').with({ period: Duration.minutes(5) }),
             invocations: processor('Invocations', 'Sum').with({ period: Duration.minutes(5) }),
@@ -358,7 +588,7 @@ export class MonitoringStack extends Stack {
       new cloudwatch.GraphWidget({
         title: 'DynamoDB counters throughput',
         left: [table('ConsumedWriteCapacityUnits'), table('ConsumedReadCapacityUnits')],
-        right: [table('ThrottledRequests')],
+        right: [throttledRequests(config.tables.countersTableName)],
         width: 8,
       }),
       new cloudwatch.GraphWidget({
@@ -373,6 +603,37 @@ export class MonitoringStack extends Stack {
     );
     return dashboard;
   }
+}
+
+/** The operations the platform sends to the counters table (writer: UpdateItem/GetItem; query API: Query/BatchGetItem). */
+export const COUNTER_TABLE_OPERATIONS = ['UpdateItem', 'GetItem', 'Query', 'BatchGetItem'] as const;
+
+/**
+ * Throttled requests of a table: DynamoDB publishes `ThrottledRequests` only per operation
+ * (dimensions TableName + Operation), so a TableName-only metric stays empty; this sums the
+ * operations the platform uses.
+ */
+export function throttledRequests(tableName: string): cloudwatch.MathExpression {
+  const usingMetrics = Object.fromEntries(
+    COUNTER_TABLE_OPERATIONS.map((operation) => [
+      operation.toLowerCase(),
+      new cloudwatch.Metric({
+        namespace: 'AWS/DynamoDB',
+        metricName: 'ThrottledRequests',
+        dimensionsMap: { TableName: tableName, Operation: operation },
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      }),
+    ]),
+  );
+  return new cloudwatch.MathExpression({
+    expression: `SUM([${Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(', ')}])`,
+    usingMetrics,
+    period: Duration.minutes(1),
+    label: 'Throttled requests (all operations)',
+  });
 }
 
 function lambdaMetrics(functionName: string) {

@@ -10,10 +10,18 @@ describe('loadPlatformConfig', () => {
       stage: 'dev',
       streams: { eventsStreamName: 'ExperimentEvents', deadLetterStreamName: 'ExperimentEvents-dlq', shardCount: 2 },
       tables: { countersTableName: 'ExperimentCounters', checkpointTableName: 'ExperimentCheckpoints' },
-      database: { instanceType: 'r6g.large', readers: 1, backupRetentionDays: 7, cacheNodeType: 'cache.t3.medium' },
+      database: {
+        instanceType: 'r6g.large',
+        readers: 1,
+        backupRetentionDays: 7,
+        cacheNodeType: 'cache.t3.medium',
+        cacheReplicas: 0,
+        applicationUser: 'experimentation_app',
+      },
       services: { cpu: 2048, memoryMiB: 4096, minTasks: 2, maxTasks: 10 },
-      openSearch: { dataNodes: 1, masterNodes: 0 },
+      openSearch: { dataNodes: 1, masterNodes: 0, dataNodeInstanceType: 't3.medium.search' },
       stateStore: { nodeType: 'db.t4g.small', replicas: 1 },
+      staticSiteSource: 'query-api/ui/dist',
       retainData: false,
     });
     expect(Object.isFrozen(config)).toBe(true);
@@ -65,6 +73,19 @@ describe('loadPlatformConfig', () => {
       /stateNodeType \(STATE_NODE_TYPE\)=cache\.r7g\.large: expected a MemoryDB node type/,
     );
     expect(() => loadPlatformConfig(fromContext({ stateReplicas: 0 }), {})).toThrow(/stateReplicas=0/);
+  });
+
+  it('takes the optional integrations’ secrets as complete ARNs only, and a plain role name', () => {
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:experimentation/slack-AbC123';
+    expect(
+      loadPlatformConfig(fromContext({}), { SLACK_BOT_TOKEN_SECRET_ARN: arn }).services.optionalSecretArns,
+    ).toEqual({ slackBotToken: arn, sendgridApiKey: undefined, anthropicApiKey: undefined });
+    expect(() =>
+      loadPlatformConfig(fromContext({ anthropicApiKeySecretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:x' }), {}),
+    ).toThrow(/anthropicApiKeySecretArn \(ANTHROPIC_API_KEY_SECRET_ARN\)=.*complete ARN/);
+    expect(() => loadPlatformConfig(fromContext({ databaseApplicationUser: 'App-User' }), {})).toThrow(
+      /databaseApplicationUser \(DATABASE_APPLICATION_USER\)=App-User/,
+    );
   });
 
   it('rejects unusable values naming the setting', () => {

@@ -46,7 +46,13 @@ export interface PlatformConfig {
     readonly backupRetentionDays: number;
     readonly databaseName: string;
     readonly cacheNodeType: string;
+    /** Replicas of the results cache's node (0: a single node; the cache may lose everything). */
     readonly cacheReplicas: number;
+    /**
+     * The PostgreSQL role the query API logs in as, with IAM database authentication (never the
+     * master user). Created once by the bootstrap step in cdk/README.md ("Database access").
+     */
+    readonly applicationUser: string;
   };
   readonly services: {
     readonly cpu: number;
@@ -59,6 +65,15 @@ export interface PlatformConfig {
     readonly ingestCertificateArn?: string;
     readonly cognitoUserPoolId?: string;
     readonly cognitoClientId?: string;
+    /**
+     * Complete ARNs of operator-created Secrets Manager secrets (plain string values) for the
+     * query API's optional integrations; each is injected only when configured.
+     */
+    readonly optionalSecretArns: {
+      readonly slackBotToken?: string;
+      readonly sendgridApiKey?: string;
+      readonly anthropicApiKey?: string;
+    };
   };
   /**
    * The processors' exactly-once state store (MemoryDB, one shard). Size it with the rule in
@@ -80,12 +95,16 @@ export interface PlatformConfig {
   readonly experimentationApiUrl: string;
   readonly splitUrl: {
     readonly experimentKey: string;
-    readonly experimentationApiKey: string;
     readonly domainName?: string;
     readonly certificateArn?: string;
     readonly webAclArn?: string;
   };
   readonly alarmEmail?: string;
+  /**
+   * Folder (relative to the repository root, or absolute) of the built static pages that are
+   * deployed into the frontend bucket behind CloudFront; skipped when it does not exist.
+   */
+  readonly staticSiteSource: string;
   /** Whether stateful resources survive `cdk destroy` (always in prod). */
   readonly retainData: boolean;
 }
@@ -104,7 +123,7 @@ const STAGE_DEFAULTS = {
     natGateways: 1,
     openSearchDataNodes: 1,
     openSearchMasterNodes: 0,
-    openSearchInstance: 't3.small.search',
+    openSearchInstance: 't3.medium.search',
     stateNodeType: 'db.t4g.small',
   },
   // db.r7g.xlarge (26.32 GiB): 5 M users and 50 M events a day need ~11.1 GiB (cdk/README.md, "Sizing the state store").
@@ -116,6 +135,11 @@ const STAGE_DEFAULTS = {
     stateNodeType: 'db.r7g.xlarge',
   },
 } as const;
+
+/** A complete secret ARN (with the 6-character suffix), so grants name exactly one secret. */
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
+/** PostgreSQL role names the bootstrap step can create without quoting. */
+const POSTGRES_ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** MemoryDB node types are `db.<family>.<size>`; an ElastiCache `cache.*` type here is a mistake. */
 const MEMORYDB_NODE_TYPE = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
@@ -147,6 +171,16 @@ export function loadPlatformConfig(
       throw new Error(`Invalid CDK setting ${describe(setting)}=${raw}: expected an integer in [${min}, ${max}]`);
     }
     return value;
+  };
+
+  const secretArn = (setting: Setting): string | undefined => {
+    const raw = read(setting);
+    if (raw !== undefined && !SECRET_ARN.test(raw)) {
+      throw new Error(
+        `Invalid CDK setting ${describe(setting)}=${raw}: expected the complete ARN of a Secrets Manager secret`,
+      );
+    }
+    return raw;
   };
 
   const stageName = text({ context: 'stage', env: 'PLATFORM_STAGE' }, 'dev');
@@ -203,7 +237,11 @@ export function loadPlatformConfig(
       backupRetentionDays: integer({ context: 'backupRetentionDays' }, 7, 1, 35),
       databaseName: text({ context: 'databaseName' }, 'experimentation'),
       cacheNodeType: text({ context: 'cacheNodeType', env: 'CACHE_NODE_TYPE' }, 'cache.t3.medium'),
-      cacheReplicas: integer({ context: 'cacheReplicas' }, 1, 1, 5),
+      cacheReplicas: integer({ context: 'cacheReplicas' }, 0, 0, 5),
+      applicationUser: text(
+        { context: 'databaseApplicationUser', env: 'DATABASE_APPLICATION_USER' },
+        'experimentation_app',
+      ),
     },
     services: {
       cpu: integer({ context: 'serviceCpu' }, 2048, 256, 16_384),
@@ -216,6 +254,11 @@ export function loadPlatformConfig(
       ingestCertificateArn: read({ context: 'ingestCertificateArn', env: 'INGEST_CERTIFICATE_ARN' }),
       cognitoUserPoolId: read({ context: 'cognitoUserPoolId', env: 'COGNITO_USER_POOL_ID' }),
       cognitoClientId: read({ context: 'cognitoClientId', env: 'COGNITO_CLIENT_ID' }),
+      optionalSecretArns: {
+        slackBotToken: secretArn({ context: 'slackBotTokenSecretArn', env: 'SLACK_BOT_TOKEN_SECRET_ARN' }),
+        sendgridApiKey: secretArn({ context: 'sendgridApiKeySecretArn', env: 'SENDGRID_API_KEY_SECRET_ARN' }),
+        anthropicApiKey: secretArn({ context: 'anthropicApiKeySecretArn', env: 'ANTHROPIC_API_KEY_SECRET_ARN' }),
+      },
     },
     stateStore: {
       nodeType: text({ context: 'stateNodeType', env: 'STATE_NODE_TYPE' }, defaults.stateNodeType),
@@ -233,12 +276,12 @@ export function loadPlatformConfig(
     ),
     splitUrl: {
       experimentKey: text({ context: 'splitUrlExperimentKey', env: 'SPLIT_URL_EXPERIMENT_KEY' }, 'homepage-redesign'),
-      experimentationApiKey: text({ context: 'experimentationApiKey', env: 'SPLIT_URL_EXPERIMENTATION_API_KEY' }, ''),
       domainName: read({ context: 'splitUrlDomainName', env: 'SPLIT_URL_DOMAIN_NAME' }),
       certificateArn: read({ context: 'splitUrlCertificateArn', env: 'SPLIT_URL_CERTIFICATE_ARN' }),
       webAclArn: read({ context: 'splitUrlWebAclArn', env: 'SPLIT_URL_WEB_ACL_ARN' }),
     },
     alarmEmail: read({ context: 'alarmEmail', env: 'ALARM_EMAIL' }),
+    staticSiteSource: text({ context: 'staticSiteSource', env: 'STATIC_SITE_SOURCE' }, 'query-api/ui/dist'),
     retainData: stage === 'prod' || read({ context: 'retainData' }) === 'true',
   };
   if (config.services.minTasks > config.services.maxTasks) {
@@ -249,6 +292,11 @@ export function loadPlatformConfig(
   if (!MEMORYDB_NODE_TYPE.test(config.stateStore.nodeType)) {
     throw new Error(
       `Invalid CDK setting stateNodeType (STATE_NODE_TYPE)=${config.stateStore.nodeType}: expected a MemoryDB node type such as db.r7g.xlarge`,
+    );
+  }
+  if (!POSTGRES_ROLE.test(config.database.applicationUser)) {
+    throw new Error(
+      `Invalid CDK setting databaseApplicationUser (DATABASE_APPLICATION_USER)=${config.database.applicationUser}: expected a lower-case PostgreSQL role name`,
     );
   }
   if (config.processor.maxRecordAgeHours > config.streams.retentionHours) {

@@ -4,13 +4,26 @@
  * unacknowledged finding. Plus what holds across stacks: least privilege and placement.
  */
 import type { Stack } from 'aws-cdk-lib';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ checks: true });
 const stacks = Object.values(synthesized.platform);
+
+/** Error-severity findings of the synth's validation report (cdk-nag and the schema checks). */
+function validationErrors(outdir: string): string[] {
+  const report = JSON.parse(readFileSync(path.join(outdir, 'validation-report.json'), 'utf8')) as {
+    pluginReports: { pluginName: string; violations: { severity: string; ruleName?: string }[] }[];
+  };
+  return report.pluginReports.flatMap((plugin) =>
+    plugin.violations
+      .filter((violation) => violation.severity === 'error')
+      .map((violation) => `${plugin.pluginName}: ${violation.ruleName ?? ''}`),
+  );
+}
 
 interface Statement {
   Effect: string;
@@ -43,13 +56,33 @@ describe('the platform', () => {
         'StreamingStack',
       ].sort(),
     );
-    const report = JSON.parse(readFileSync(path.join(synthesized.outdir, 'validation-report.json'), 'utf8')) as {
-      pluginReports: { pluginName: string; violations: { severity: string }[] }[];
-    };
-    const errors = report.pluginReports.flatMap((plugin) =>
-      plugin.violations.filter((violation) => violation.severity === 'error').map(() => plugin.pluginName),
-    );
-    expect(errors).toEqual([]);
+    expect(validationErrors(synthesized.outdir)).toEqual([]);
+  });
+
+  it('passes cdk-nag and schema validation for production too, with every optional part configured', () => {
+    const site = mkdtempSync(path.join(tmpdir(), 'static-site-'));
+    mkdirSync(path.join(site, 'assets'));
+    writeFileSync(path.join(site, 'index.html'), '<!doctype html><title>ui</title>');
+    writeFileSync(path.join(site, 'assets', 'app.0a1b2c.js'), '');
+    const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbC123`;
+    const prod = synthesizePlatform({
+      checks: true,
+      bundle: false,
+      context: {
+        stage: 'prod',
+        staticSiteSource: site,
+        alarmEmail: 'oncall@example.com',
+        cacheReplicas: '1',
+        slackBotTokenSecretArn: arn('slack'),
+        sendgridApiKeySecretArn: arn('sendgrid'),
+        anthropicApiKeySecretArn: arn('anthropic'),
+      },
+    });
+    expect(validationErrors(prod.outdir)).toEqual([]);
+    expect(
+      prod.template(prod.platform.splitUrl).findResources('Custom::CDKBucketDeployment'),
+      'the static site was deployed in this synth',
+    ).not.toEqual({});
   });
 
   it('grants "*" only for actions that have no resource-level permissions', () => {

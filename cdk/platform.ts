@@ -82,7 +82,6 @@ export function buildPlatform(app: App, config: PlatformConfig, options: Platfor
     vpc: network.vpc,
     securityGroups: network.securityGroups,
     databaseCluster: database.cluster,
-    databaseSecret: database.databaseSecret,
     cache: database.cache,
     countersTable: dynamo.countersTable,
     eventsStream: streaming.eventsStream,

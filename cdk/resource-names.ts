@@ -13,6 +13,10 @@ export interface ResourceNames {
   /** The processors' MemoryDB state store: its cluster (the metrics' `ClusterName`), user and ACL. */
   readonly stateStore: { readonly cluster: string; readonly user: string; readonly acl: string };
   readonly cluster: string;
+  /** Aurora cluster identifier (the metrics' `DBClusterIdentifier`). */
+  readonly databaseCluster: string;
+  /** ElastiCache replication group of the results cache; its first node is `<id>-001` (`CacheClusterId`). */
+  readonly cache: string;
   readonly services: { readonly queryApi: string; readonly collector: string };
 }
 
@@ -37,6 +41,8 @@ export function resourceNames(config: Pick<PlatformConfig, 'prefix'>): ResourceN
       acl: `${prefix}-processors`,
     },
     cluster: `${prefix}-services`,
+    databaseCluster: `${prefix}-metadata`,
+    cache: `${prefix}-cache`,
     services: { queryApi: `${prefix}-query-api`, collector: `${prefix}-collector` },
   };
 }

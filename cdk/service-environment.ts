@@ -2,18 +2,18 @@
  * Connection settings handed to services and functions, built in one place so the ECS
  * tasks and the Lambda functions reach the same endpoints the same way.
  */
-import { STATE_PASSWORD_KEY, type StateStoreEndpoint } from './processor-state-store.js';
+import type { StateStoreEndpoint } from './processor-state-store.js';
+export { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE } from '../common/secrets/secret-environment.js';
 
 /**
- * `STATE_REDIS_URL` of the processors: `rediss://<user>:<password>@<cluster endpoint>:<port>`
- * with the ACL password as a CloudFormation dynamic reference: the template holds only
- * `{{resolve:secretsmanager:...}}`, CloudFormation fills it in at deploy time. For functions
- * only; an ECS task would get the password as a Secrets Manager secret instead.
+ * `STATE_REDIS_URL` of the processors without its password: `rediss://<user>@<cluster
+ * endpoint>:<port>`. The Event Processor reads the password from the secret named by
+ * `STATE_REDIS_PASSWORD_SECRET_ID` at cold start and puts it into the URL
+ * (common/secrets/secret-environment.ts); an ECS task would get it as an ECS secret.
  *
  * @example
  *   environment: { STATE_REDIS_URL: stateRedisUrl(database.stateStore) }
  */
 export function stateRedisUrl(store: StateStoreEndpoint): string {
-  const password = store.passwordSecret.secretValueFromJson(STATE_PASSWORD_KEY).unsafeUnwrap();
-  return `rediss://${store.userName}:${password}@${store.host}:${store.port}`;
+  return `rediss://${store.userName}@${store.host}:${store.port}`;
 }

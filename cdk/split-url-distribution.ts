@@ -1,19 +1,28 @@
 /**
  * SplitUrlDistribution: CloudFront in front of the platform's origin (the query API's load
- * balancer, by its DNS name) and a private static-assets bucket (Origin Access Control),
- * with the split-URL function on viewer-request (and viewer-response) as Lambda@Edge. Lambda@Edge has no
- * environment variables, so the function's configuration is compiled into its bundle
- * (esbuild `define` of `__SPLIT_URL_CONFIG__`); changing it means redeploying.
+ * balancer, by its DNS name) and a private frontend bucket (Origin Access Control), with the
+ * split-URL function on viewer-request (and viewer-response) as Lambda@Edge.
+ *
+ * - Lambda@Edge has no environment variables, so the function's configuration is compiled
+ *   into its bundle (esbuild `define` of `__SPLIT_URL_CONFIG__`) — but not its API key: the
+ *   bundle names a Secrets Manager secret in us-east-1 that the function's role alone may
+ *   read, at run time (edge/split-url/edge-secret.ts). Rotating the key needs no redeploy.
+ * - The frontend bucket serves `/assets/*` (content-hashed files: cached a year, immutable)
+ *   and `/ui/*` (pages: 60 s), deployed from `staticSiteSource` when that folder exists.
+ * - The function and its versions are retained on stack deletion: CloudFront removes its
+ *   replicas only hours after the distribution is gone, and until then they cannot be deleted.
  *
  * @example
  *   new SplitUrlDistribution(stack, 'SplitUrl', {
  *     experimentKey: 'homepage-redesign',
  *     originDomainName: 'api.experiments.example.com',
  *     experimentationApiUrl: 'https://api.experiments.example.com',
- *     experimentationApiKey: process.env.SPLIT_URL_EXPERIMENTATION_API_KEY ?? '',
+ *     apiKeySecretName: 'experimentation/edge/split-url-api-key',
  *   });
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudfront from 'aws-cdk-lib/aws-cloudfront';
 import * as origins from 'aws-cdk-lib/aws-cloudfront-origins';
@@ -21,9 +30,10 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3deploy from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct } from 'constructs';
 import { parseSplitUrlConfig, type SplitUrlConfig } from '../edge/split-url/split-url-handler.js';
-import { createBundledFunction } from './bundled-function.js';
+import { createBundledFunction, REPOSITORY_ROOT } from './bundled-function.js';
 
 /** The split-URL viewer-request handler, relative to the repository root. */
 export const SPLIT_URL_ENTRY = 'edge/split-url/viewer-request.ts';
@@ -31,16 +41,29 @@ export const SPLIT_URL_ENTRY = 'edge/split-url/viewer-request.ts';
 export const SPLIT_URL_CONFIG_GLOBAL = '__SPLIT_URL_CONFIG__';
 /** Lambda@Edge functions must be created in this region. */
 export const EDGE_REGION = 'us-east-1';
-/** Path pattern served from the assets bucket instead of the origin. */
+/** Content-hashed static files in the frontend bucket: cached for a year, never revalidated. */
 export const ASSETS_PATH_PATTERN = '/assets/*';
+/** The static pages (HTML) in the frontend bucket: cached briefly, so a deploy shows within a minute. */
+export const PAGES_PATH_PATTERN = '/ui/*';
+/** Cache lifetimes of the two kinds of static files (CloudFront and the browsers' Cache-Control). */
+export const HASHED_ASSET_MAX_AGE = Duration.days(365);
+export const PAGE_MAX_AGE = Duration.seconds(60);
 
 export interface SplitUrlDistributionProps {
   readonly experimentKey: string;
   /** DNS name of the origin (it must match the origin's TLS certificate). */
   readonly originDomainName: string;
   readonly experimentationApiUrl: string;
-  /** Compiled into the function bundle: use a key that may only read assignments. */
-  readonly experimentationApiKey: string;
+  /**
+   * Name of the Secrets Manager secret (in us-east-1, JSON key `keys`) with the function's API
+   * key; only the name is compiled in, the function's role may read this secret alone.
+   */
+  readonly apiKeySecretName: string;
+  /**
+   * Folder of built static pages (absolute, or relative to the repository root): `assets/`
+   * (hashed files) and the pages around it. Deployed when it exists, skipped otherwise.
+   */
+  readonly staticSiteSource?: string;
   /** Custom hostname and its us-east-1 ACM certificate; without them CloudFront's default name is used. */
   readonly domainName?: string;
   readonly certificateArn?: string;
@@ -56,6 +79,8 @@ export class SplitUrlDistribution extends Construct {
   readonly distribution: cloudfront.Distribution;
   readonly assetsBucket: s3.Bucket;
   readonly viewerRequestFunction: nodejs.NodejsFunction;
+  /** The static site's uploads (empty when `staticSiteSource` does not exist). */
+  readonly staticSiteDeployments: s3deploy.BucketDeployment[];
 
   constructor(scope: Construct, id: string, props: SplitUrlDistributionProps) {
     super(scope, id);
@@ -72,6 +97,8 @@ export class SplitUrlDistribution extends Construct {
       objectOwnership: s3.ObjectOwnership.OBJECT_WRITER,
       lifecycleRules: [{ expiration: Duration.days(90) }],
       removalPolicy,
+      // A development stack must be destroyable: a bucket with objects in it blocks the deletion.
+      autoDeleteObjects: !props.retainData,
     });
     Validations.of(logBucket).acknowledge({
       id: 'AwsSolutions-S1',
@@ -85,9 +112,60 @@ export class SplitUrlDistribution extends Construct {
       serverAccessLogsBucket: logBucket,
       serverAccessLogsPrefix: 'assets/',
       removalPolicy,
+      autoDeleteObjects: !props.retainData,
     });
     this.viewerRequestFunction = this.createViewerRequestFunction(props);
     this.distribution = this.createDistribution(props, logBucket);
+    this.staticSiteDeployments = this.deployStaticSite(props);
+  }
+
+  /**
+   * Uploads the built static site when its folder exists: `assets/**` with a year-long
+   * immutable Cache-Control, the rest (pages) under `ui/` with 60 s. Nothing is pruned, so
+   * pages still open in browsers keep finding the hashed files of their release.
+   */
+  private deployStaticSite(props: SplitUrlDistributionProps): s3deploy.BucketDeployment[] {
+    if (!props.staticSiteSource) return [];
+    const source = path.resolve(REPOSITORY_ROOT, props.staticSiteSource);
+    if (!existsSync(source)) return [];
+    const deployments: s3deploy.BucketDeployment[] = [];
+    const assets = path.join(source, 'assets');
+    if (existsSync(assets)) {
+      deployments.push(
+        new s3deploy.BucketDeployment(this, 'HashedAssets', {
+          sources: [s3deploy.Source.asset(assets)],
+          destinationBucket: this.assetsBucket,
+          destinationKeyPrefix: 'assets/',
+          prune: false,
+          cacheControl: [
+            s3deploy.CacheControl.setPublic(),
+            s3deploy.CacheControl.maxAge(HASHED_ASSET_MAX_AGE),
+            s3deploy.CacheControl.immutable(),
+          ],
+        }),
+      );
+    }
+    deployments.push(
+      new s3deploy.BucketDeployment(this, 'Pages', {
+        sources: [s3deploy.Source.asset(source, { exclude: ['assets', 'assets/**'] })],
+        destinationBucket: this.assetsBucket,
+        destinationKeyPrefix: 'ui/',
+        prune: false,
+        cacheControl: [
+          s3deploy.CacheControl.setPublic(),
+          s3deploy.CacheControl.maxAge(PAGE_MAX_AGE),
+          s3deploy.CacheControl.mustRevalidate(),
+        ],
+      }),
+    );
+    for (const deployment of deployments) {
+      // Runs on the next deployment only when a page is present, in order: assets before pages.
+      deployment.node.addDependency(this.distribution);
+    }
+    const pages = deployments[deployments.length - 1];
+    if (pages && deployments.length > 1) pages.node.addDependency(deployments[0] as s3deploy.BucketDeployment);
+    acknowledgeBucketDeployment(Stack.of(this), this.assetsBucket);
+    return deployments;
   }
 
   private createViewerRequestFunction(props: SplitUrlDistributionProps): nodejs.NodejsFunction {
@@ -97,7 +175,8 @@ export class SplitUrlDistribution extends Construct {
     const config: SplitUrlConfig | string = parseSplitUrlConfig({
       experimentKey: props.experimentKey,
       experimentationApiUrl: props.experimentationApiUrl,
-      experimentationApiKey: props.experimentationApiKey,
+      experimentationApiKey: '',
+      experimentationApiKeySecret: { secretId: props.apiKeySecretName, region: EDGE_REGION },
     });
     if (typeof config === 'string') throw new Error(`SplitUrlDistribution: ${config}`);
     // A fixed name, so the role can name the log groups the replicas create in every edge region.
@@ -121,12 +200,22 @@ export class SplitUrlDistribution extends Construct {
         ],
       }),
     );
+    // Its own credential: this one secret, read at run time (the name's 6-character suffix is AWS's).
+    const secretArn = `arn:${stack.partition}:secretsmanager:${EDGE_REGION}:${stack.account}:secret:${props.apiKeySecretName}-??????`;
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [secretArn] }));
     if (fn.role) {
       Validations.of(fn.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:*:${stack.account}:log-group:/aws/lambda/${EDGE_REGION}.${functionName}:*]`,
         reason: 'Lambda@Edge replicas log in the region that served the request; the group name is fixed.',
       });
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:${EDGE_REGION}:${stack.account}:secret:${props.apiKeySecretName}-??????]`,
+        reason: 'One secret by name; the wildcard is the random suffix Secrets Manager appends to every secret ARN.',
+      });
     }
+    // Replicas outlive the distribution by hours; deleting the function before that fails the stack.
+    fn.applyRemovalPolicy(RemovalPolicy.RETAIN);
+    fn.currentVersion.applyRemovalPolicy(RemovalPolicy.RETAIN);
     return fn;
   }
 
@@ -140,6 +229,7 @@ export class SplitUrlDistribution extends Construct {
             minimumProtocolVersion: cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021,
           }
         : {};
+    const frontend = origins.S3BucketOrigin.withOriginAccessControl(this.assetsBucket);
     const distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `Split-URL experiment ${props.experimentKey}`,
       ...customDomain,
@@ -166,9 +256,16 @@ export class SplitUrlDistribution extends Construct {
       },
       additionalBehaviors: {
         [ASSETS_PATH_PATTERN]: {
-          origin: origins.S3BucketOrigin.withOriginAccessControl(this.assetsBucket),
+          origin: frontend,
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
-          cachePolicy: cloudfront.CachePolicy.CACHING_OPTIMIZED,
+          cachePolicy: this.cachePolicy('HashedAssetsCache', 'Content-hashed files: one year', HASHED_ASSET_MAX_AGE),
+          compress: true,
+        },
+        [PAGES_PATH_PATTERN]: {
+          origin: frontend,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          cachePolicy: this.cachePolicy('PagesCache', 'Static pages: one minute', PAGE_MAX_AGE),
+          compress: true,
         },
       },
     });
@@ -192,4 +289,39 @@ export class SplitUrlDistribution extends Construct {
     }
     return distribution;
   }
+
+  /** A cache policy of one lifetime (default = max; min 0 so an origin `no-store` is honoured). */
+  private cachePolicy(id: string, comment: string, maxAge: Duration): cloudfront.CachePolicy {
+    return new cloudfront.CachePolicy(this, id, {
+      comment,
+      defaultTtl: maxAge,
+      maxTtl: maxAge,
+      minTtl: Duration.seconds(0),
+      enableAcceptEncodingGzip: true,
+      enableAcceptEncodingBrotli: true,
+    });
+  }
+}
+
+/**
+ * cdk-nag findings of CDK's BucketDeployment handler (one per stack): its role reads only
+ * the CDK asset bucket and writes only the frontend bucket (with the `Action*` families CDK
+ * grants), under AWS's basic execution policy.
+ */
+function acknowledgeBucketDeployment(stack: Stack, frontendBucket: s3.Bucket): void {
+  const handler = stack.node.children.find((child) => child.node.id.startsWith('Custom::CDKBucketDeployment'));
+  if (!handler) return;
+  const reason =
+    'CDK BucketDeployment handler: uploads the static site into the frontend bucket at deploy time; its grants name that bucket and the CDK asset bucket.';
+  const frontendId = stack.getLogicalId(frontendBucket.node.defaultChild as s3.CfnBucket);
+  const ids = [
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    'AwsSolutions-L1',
+    ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*'].map(
+      (action) => `AwsSolutions-IAM5[Action::${action}]`,
+    ),
+    `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-${stack.account}-${stack.region}/*]`,
+    `AwsSolutions-IAM5[Resource::<${frontendId}.Arn>/*]`,
+  ];
+  for (const id of ids) Validations.of(handler).acknowledge({ id, reason });
 }

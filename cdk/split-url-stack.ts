@@ -6,6 +6,7 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { PlatformConfig } from './platform-config.js';
+import { edgeApiKeySecretName } from './api-stack.js';
 import { SplitUrlDistribution } from './split-url-distribution.js';
 
 export interface SplitUrlStackProps extends StackProps {
@@ -25,7 +26,8 @@ export class SplitUrlStack extends Stack {
       experimentKey: config.splitUrl.experimentKey,
       originDomainName: config.services.apiDomainName,
       experimentationApiUrl: config.experimentationApiUrl,
-      experimentationApiKey: config.splitUrl.experimentationApiKey,
+      apiKeySecretName: edgeApiKeySecretName(config),
+      staticSiteSource: config.staticSiteSource,
       domainName: config.splitUrl.domainName,
       certificateArn: config.splitUrl.certificateArn,
       webAclArn: config.splitUrl.webAclArn,

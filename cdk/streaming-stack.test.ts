@@ -21,9 +21,14 @@ describe('StreamingStack', () => {
     });
   });
 
-  it('runs a single-node, VPC-only, encrypted OpenSearch domain in development', () => {
+  it('runs a single-node t3.medium.search, VPC-only, encrypted OpenSearch domain in development', () => {
     template.hasResourceProperties('AWS::OpenSearchService::Domain', {
-      ClusterConfig: Match.objectLike({ InstanceCount: 1, DedicatedMasterEnabled: false, ZoneAwarenessEnabled: false }),
+      ClusterConfig: Match.objectLike({
+        InstanceCount: 1,
+        InstanceType: 't3.medium.search',
+        DedicatedMasterEnabled: false,
+        ZoneAwarenessEnabled: false,
+      }),
       VPCOptions: { SubnetIds: [Match.anyValue()], SecurityGroupIds: [Match.anyValue()] },
       EncryptionAtRestOptions: { Enabled: true },
       NodeToNodeEncryptionOptions: { Enabled: true },
@@ -55,7 +60,16 @@ describe('StreamingStack', () => {
       }),
     });
     prodTemplate.hasResourceProperties('AWS::Kinesis::Stream', { Name: 'ExperimentEvents', ShardCount: 4 });
-    prodTemplate.hasResource('AWS::Kinesis::Stream', { DeletionPolicy: 'Retain' });
+    for (const stream of Object.values(prodTemplate.findResources('AWS::Kinesis::Stream')))
+      expect(stream.DeletionPolicy).toBe('Retain');
+    prodTemplate.hasResource('AWS::OpenSearchService::Domain', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+    });
     prod.template(prod.platform.dynamo).hasResource('AWS::DynamoDB::GlobalTable', { DeletionPolicy: 'Retain' });
+    // Development: everything goes with `cdk destroy`.
+    for (const type of ['AWS::Kinesis::Stream', 'AWS::OpenSearchService::Domain'])
+      for (const resource of Object.values(template.findResources(type)))
+        expect(resource.DeletionPolicy).toBe('Delete');
   });
 });

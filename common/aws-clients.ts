@@ -26,12 +26,20 @@ export interface ClientOptions {
   maxSockets?: number;
   /** SDK-level retries; the pipeline retries throttled entries itself, so 1–3 is usual. */
   maxAttempts?: number;
+  /**
+   * Resolve each command's middleware stack once (the SDK's `cacheMiddleware`): saves up to a
+   * millisecond of CPU per request, which is most of a counter write's cost on the processors'
+   * hot path. Middleware added to the client after its first request is then ignored, so
+   * clients that tests instrument leave it off (the default).
+   */
+  cacheMiddleware?: boolean;
 }
 
 export function createKinesisClient(config: Pick<Config, 'aws'>, options: ClientOptions = {}): KinesisClient {
   return new KinesisClient({
     region: config.aws.region,
     maxAttempts: options.maxAttempts ?? 3,
+    cacheMiddleware: options.cacheMiddleware ?? false,
     ...localOptions(config.aws.kinesisEndpoint, options.maxSockets ?? 64),
   });
 }
@@ -40,6 +48,7 @@ export function createDynamoClient(config: Pick<Config, 'aws'>, options: ClientO
   return new DynamoDBClient({
     region: config.aws.region,
     maxAttempts: options.maxAttempts ?? 3,
+    cacheMiddleware: options.cacheMiddleware ?? false,
     ...localOptions(config.aws.dynamodbEndpoint, options.maxSockets ?? 64),
   });
 }

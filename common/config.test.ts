@@ -66,6 +66,36 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ PROCESSOR_STATE_STORE: 'redis' })).toThrow(/STATE_REDIS_URL/);
   });
 
+  it('refuses an audit signing key shorter than 32 characters, naming AUDIT_HMAC_SECRET but not the key', () => {
+    const short = 'too-short-audit-key';
+    let message = '';
+    try {
+      loadConfig({ AUDIT_HMAC_SECRET: short });
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+      message = (error as Error).message;
+    }
+    expect(message).toContain('AUDIT_HMAC_SECRET="***"');
+    expect(message).toMatch(/fewer than 32 characters/);
+    expect(message).not.toContain(short);
+    const retiredShort = () =>
+      loadConfig({ AUDIT_HMAC_SECRET: 'k'.repeat(32), AUDIT_HMAC_PREVIOUS_SECRETS: `${'p'.repeat(32)},${short}` });
+    expect(retiredShort).toThrow(/AUDIT_HMAC_PREVIOUS_SECRETS="\*\*\*" \(minLength/);
+    expect(retiredShort).not.toThrow(new RegExp(short));
+    const config = loadConfig({
+      AUDIT_HMAC_SECRET: 'k'.repeat(32),
+      AUDIT_HMAC_PREVIOUS_SECRETS: `${'p'.repeat(32)}, ${'q'.repeat(40)}`,
+    });
+    expect(config.audit).toEqual({ hmacSecret: 'k'.repeat(32), previousHmacSecrets: ['p'.repeat(32), 'q'.repeat(40)] });
+    expect(loadConfig({}).audit.hmacSecret).toBeUndefined();
+  });
+
+  it('bounds the results cache by REDIS_CACHE_MAX_SIZE items (default 10,000)', () => {
+    expect(loadConfig({}).redis.cacheMaxItems).toBe(10_000);
+    expect(loadConfig({ REDIS_CACHE_MAX_SIZE: '250' }).redis.cacheMaxItems).toBe(250);
+    expect(() => loadConfig({ REDIS_CACHE_MAX_SIZE: '0' })).toThrow(/REDIS_CACHE_MAX_SIZE="0"/);
+  });
+
   it('refuses half a Cognito configuration', () => {
     expect(() => loadConfig({ COGNITO_USER_POOL_ID: 'us-east-1_abc' })).toThrow(/COGNITO_CLIENT_ID/);
   });

@@ -9,10 +9,12 @@
 import Type from 'typebox';
 import Value from 'typebox/value';
 import { PipelineError } from './errors.js';
-import { redactEnvValue } from './redact.js';
+import { REDACTED, redactEnvValue } from './redact.js';
 
 const Port = Type.Integer({ minimum: 0, maximum: 65535 });
 const Url = Type.String({ pattern: '^[a-zA-Z][a-zA-Z0-9+.-]*://\\S+$' });
+/** Shortest accepted audit signing key (AUDIT_HMAC_SECRET and each of AUDIT_HMAC_PREVIOUS_SECRETS). */
+export const MIN_AUDIT_SECRET_LENGTH = 32;
 const Name = Type.String({ minLength: 1, maxLength: 128, pattern: '^[a-zA-Z0-9_.-]+$' });
 
 /** Every variable the pipeline reads, with its default. Documented in README.md. */
@@ -30,8 +32,16 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DATABASE_MAX_OVERFLOW: Type.Integer({ minimum: 0, maximum: 1000, default: 5 }),
   DATABASE_POOL_TIMEOUT: Type.Number({ minimum: 0.1, maximum: 600, default: 30 }),
+  /** Log in with IAM database authentication tokens (Aurora) instead of a password in the URL. */
+  DATABASE_IAM_AUTH: Type.Boolean({ default: false }),
   REDIS_URL: Type.Optional(Url),
   REDIS_CACHE_TTL: Type.Integer({ minimum: 1, maximum: 86_400, default: 60 }),
+  /** Most results kept in the results cache, in Redis and in the in-process cache alike (oldest go first). */
+  REDIS_CACHE_MAX_SIZE: Type.Integer({ minimum: 1, maximum: 10_000_000, default: 10_000 }),
+  /** HMAC-SHA256 key of the audit trail's signatures; the query API refuses to start without it. */
+  AUDIT_HMAC_SECRET: Type.Optional(Type.String({ minLength: MIN_AUDIT_SECRET_LENGTH, maxLength: 1024 })),
+  /** Retired audit keys, comma-separated, still accepted when verifying events they signed (key rotation). */
+  AUDIT_HMAC_PREVIOUS_SECRETS: Type.String({ default: '' }),
   OPENSEARCH_ENDPOINT: Type.Optional(Url),
   /** Lower case only: OpenSearch refuses upper-case index names, which would stall every shard. */
   OPENSEARCH_INDEX_PREFIX: Type.String({
@@ -56,12 +66,18 @@ const EnvSchema = Type.Object({
   INGEST_PUT_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
   INGEST_PUT_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 8 }),
   INGEST_KPL_AGGREGATION: Type.Boolean({ default: false }),
+  /** `json`: one Kinesis record per event (or KPL aggregates of them); `compact`: the compact format (common/compact-records.ts), one record per shard and call. */
+  INGEST_RECORD_FORMAT: Type.Enum(['json', 'compact'], { default: 'json' }),
+  /** Raw-deflate compact records (fewer shard bytes, more CPU); only with INGEST_RECORD_FORMAT=compact. */
+  INGEST_COMPRESS_RECORDS: Type.Boolean({ default: false }),
   EVENT_MAX_BYTES: Type.Integer({ minimum: 256, maximum: 1024 * 1024, default: 8 * 1024 }),
   EVENT_MAX_AGE_HOURS: Type.Number({ minimum: 0, maximum: 24 * 365, default: 24 * 7 }),
   EVENT_MAX_FUTURE_SECONDS: Type.Number({ minimum: 0, maximum: 86_400, default: 300 }),
   EVENT_MAX_SEGMENTS: Type.Integer({ minimum: 0, maximum: 50, default: 10 }),
   LOG_LEVEL: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info' }),
   API_KEYS: Type.String({ default: '' }),
+  /** API keys with the admin scope (compliance export and verification) besides read and write. */
+  ADMIN_API_KEYS: Type.String({ default: '' }),
   COGNITO_USER_POOL_ID: Type.Optional(Type.String({ minLength: 1 })),
   COGNITO_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
   EXPERIMENTATION_API_URL: Type.Optional(Url),
@@ -71,6 +87,10 @@ const EnvSchema = Type.Object({
   PROCESSOR_DEDUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 24 * 3600 }),
   PROCESSOR_BATCH_MAX_RECORDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10_000 }),
   PROCESSOR_POLL_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
+  /** Records wait up to this long to be processed together: one counter write per touched cell and interval (bench/README.md). */
+  PROCESSOR_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 250 }),
+  /** Largest batch in record bytes: bounds the processors' memory whatever one record holds. */
+  PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 8 * 1024 * 1024 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   /** Where the exactly-once state lives: a durable Redis (default when a Redis URL is set), the embedded LMDB store, or process memory. */
   PROCESSOR_STATE_STORE: Type.Optional(Type.Enum(['redis', 'embedded', 'in-process'])),
@@ -93,8 +113,22 @@ export interface Config {
     readonly poolSize: number;
     readonly maxOverflow: number;
     readonly poolTimeoutMs: number;
+    /** Set with DATABASE_IAM_AUTH: each connection signs an IAM token (query-api/db/iam-auth-token.ts). */
+    readonly iamAuth?: { readonly region: string };
   };
-  readonly redis: { readonly url?: string; readonly cacheTtlSeconds: number };
+  readonly redis: {
+    readonly url?: string;
+    readonly cacheTtlSeconds: number;
+    /** Most values the results cache keeps (Redis and in-process). */
+    readonly cacheMaxItems: number;
+  };
+  /** The query API's audit trail signing keys (query-api/audit). */
+  readonly audit: {
+    /** The current HMAC-SHA256 key; unset: the query API refuses to start. */
+    readonly hmacSecret?: string;
+    /** Retired keys, accepted for verification only. */
+    readonly previousHmacSecrets: readonly string[];
+  };
   readonly opensearch: { readonly endpoint?: string; readonly indexPrefix: string };
   readonly ingest: {
     readonly host: string;
@@ -108,12 +142,17 @@ export interface Config {
     readonly putMaxAttempts: number;
     readonly putConcurrency: number;
     readonly kplAggregation: boolean;
+    /** Record format on the stream; `compact` packs each call's events per destination shard. */
+    readonly recordFormat: 'json' | 'compact';
+    readonly compressRecords: boolean;
   };
   readonly events: EventLimits;
   readonly queryApi: {
     readonly host: string;
     readonly port: number;
     readonly apiKeys: readonly string[];
+    /** Keys that also carry the admin scope (compliance routes). */
+    readonly adminApiKeys: readonly string[];
     readonly cognito?: { readonly userPoolId: string; readonly clientId: string };
     /** Port of the separate /metrics listener. */
     readonly metricsPort: number;
@@ -125,6 +164,8 @@ export interface Config {
     readonly dedupWindowSeconds: number;
     readonly batchMaxRecords: number;
     readonly pollIntervalMs: number;
+    readonly flushIntervalMs: number;
+    readonly batchMaxBytes: number;
     readonly writeConcurrency: number;
     /** Port of the local consumer's /metrics and /health. */
     readonly metricsPort: number;
@@ -227,6 +268,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: PROCESSOR_STATE_STORE=redis needs STATE_REDIS_URL (or REDIS_URL) to be set',
     );
   }
+  const previousHmacSecrets = splitList(e.AUDIT_HMAC_PREVIOUS_SECRETS);
+  if (previousHmacSecrets.some((secret) => secret.length < MIN_AUDIT_SECRET_LENGTH)) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `Invalid configuration: AUDIT_HMAC_PREVIOUS_SECRETS="${REDACTED}" (minLength: every comma-separated ` +
+        `secret must have at least ${MIN_AUDIT_SECRET_LENGTH} characters)`,
+    );
+  }
   const config: Config = {
     aws: {
       region: e.AWS_REGION,
@@ -245,8 +294,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       poolSize: e.DATABASE_POOL_SIZE,
       maxOverflow: e.DATABASE_MAX_OVERFLOW,
       poolTimeoutMs: Math.round(e.DATABASE_POOL_TIMEOUT * 1000),
+      ...(e.DATABASE_IAM_AUTH ? { iamAuth: { region: e.AWS_REGION } } : {}),
     },
-    redis: { url: e.REDIS_URL, cacheTtlSeconds: e.REDIS_CACHE_TTL },
+    redis: { url: e.REDIS_URL, cacheTtlSeconds: e.REDIS_CACHE_TTL, cacheMaxItems: e.REDIS_CACHE_MAX_SIZE },
+    audit: { hmacSecret: e.AUDIT_HMAC_SECRET, previousHmacSecrets },
     opensearch: { endpoint: e.OPENSEARCH_ENDPOINT, indexPrefix: e.OPENSEARCH_INDEX_PREFIX },
     ingest: {
       host: e.LISTEN_HOST,
@@ -259,6 +310,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       putMaxAttempts: e.INGEST_PUT_MAX_ATTEMPTS,
       putConcurrency: e.INGEST_PUT_CONCURRENCY,
       kplAggregation: e.INGEST_KPL_AGGREGATION,
+      recordFormat: e.INGEST_RECORD_FORMAT,
+      compressRecords: e.INGEST_COMPRESS_RECORDS,
     },
     events: {
       maxEventBytes: e.EVENT_MAX_BYTES,
@@ -270,6 +323,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: e.LISTEN_HOST,
       port: e.QUERY_API_PORT,
       apiKeys: splitList(e.API_KEYS),
+      adminApiKeys: splitList(e.ADMIN_API_KEYS),
       cognito,
       metricsPort: e.QUERY_API_METRICS_PORT,
       trustedProxyHops: e.QUERY_API_TRUSTED_PROXY_HOPS,
@@ -279,6 +333,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dedupWindowSeconds: e.PROCESSOR_DEDUP_WINDOW_SECONDS,
       batchMaxRecords: e.PROCESSOR_BATCH_MAX_RECORDS,
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
+      flushIntervalMs: e.PROCESSOR_FLUSH_INTERVAL_MS,
+      batchMaxBytes: e.PROCESSOR_BATCH_MAX_BYTES,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
       metricsPort: e.PROCESSORS_METRICS_PORT,
       state: {

@@ -19,6 +19,12 @@
  *   last_event_at  latest `receivedAt` (epoch ms) written to the cell
  *   wm_<shardId> per-shard watermark of the exactly-once protocol (opaque to readers)
  *
+ * Reading less than the whole experiment (query-api/results/read-counters.ts): sort keys
+ * order by UTF-8 bytes, so every segment cell lies in [`seg#`, `seg$`) and all cells of one
+ * stored dimension share the prefix `seg#${dimension}=` (names contain no `=`); total cells
+ * lie outside that range, on both sides (`control#…` < `seg#` ≤ `seg$` ≤ `treatment#…`),
+ * except those of a variant named `seg` (`seg#metric`), which decodeCellKey rejects anyway.
+ *
  * A user's segment value per dimension is the one of their first event in the experiment;
  * values beyond the configured cap per dimension are counted under `(other)`, so for each
  * dimension the segment cells add up exactly to the total cell.
@@ -28,6 +34,27 @@ export const COUNTER_SORT_KEY = 'variant_metric';
 export const EXPOSURE_METRIC = '$exposure';
 export const OTHER_SEGMENT_VALUE = '(other)';
 export const SEGMENT_CELL_PREFIX = 'seg#';
+
+/**
+ * The sparse global secondary index "for querying by experiment and metric": every total
+ * cell (never a segment cell, never the epoch item) also carries its metric key in
+ * `metric_key`, so one Query on the index returns every experiment's per-variant totals of
+ * one metric key, ordered by experiment, and a key condition on `experiment_id` narrows it
+ * to one experiment. The statistics are projected; the watermarks are not.
+ */
+export const METRIC_INDEX = Object.freeze({
+  name: 'metric-totals',
+  partitionKey: 'metric_key',
+  sortKey: COUNTER_PARTITION_KEY,
+  projectedAttributes: ['events', 'units', 'sum', 'sum_squares', 'last_event_at'] as readonly string[],
+});
+
+/** The index attributes a cell's item carries: `metric_key` for total cells, nothing for segment cells. */
+export function metricIndexAttributes(sortKey: string): { [METRIC_INDEX.partitionKey]: string } | undefined {
+  if (sortKey.startsWith(SEGMENT_CELL_PREFIX)) return undefined;
+  const metricAt = sortKey.lastIndexOf('#');
+  return metricAt <= 0 ? undefined : { [METRIC_INDEX.partitionKey]: sortKey.slice(metricAt + 1) };
+}
 
 /**
  * The one item that is not a cell: the epoch of the exactly-once state the counts were
@@ -59,6 +86,9 @@ export function encodeCellKey(cell: CellKey): string {
   const tail = `${cell.variantId}#${cell.metricKey}`;
   return cell.segment ? `${SEGMENT_CELL_PREFIX}${cell.segment.dimension}=${cell.segment.value}#${tail}` : tail;
 }
+
+/** The sort-key prefix shared by every cell of one stored dimension (`country`, or a pair `country+device`). */
+export const segmentDimensionPrefix = (dimension: string): string => `${SEGMENT_CELL_PREFIX}${dimension}=`;
 
 /** Parses a sort key back into a cell; throws on keys this layout did not write. */
 export function decodeCellKey(sortKey: string): CellKey {

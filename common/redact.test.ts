@@ -37,6 +37,8 @@ describe('credential redaction', () => {
     expect(redactCredentials(text)).toBe(text);
     expect(redactEnvValue('QUERY_API_PORT', 'abc')).toBe('abc');
     expect(redactEnvValue('API_KEYS', 'k1,k2')).toBe('***');
+    expect(redactEnvValue('AUDIT_HMAC_SECRET', 'k1')).toBe('***');
+    expect(redactEnvValue('AUDIT_HMAC_PREVIOUS_SECRETS', 'k1,k2')).toBe('***');
   });
 
   it.each(['REDIS_URL', 'DATABASE_URL', 'DATABASE_REPLICA_URL', 'STATE_REDIS_URL'])(

@@ -56,7 +56,7 @@ export function redactDeep(value: unknown, depth = 0): unknown {
 }
 
 /** Variables whose whole value is a secret (API keys, tokens, passwords). */
-const SECRET_VARIABLE = /(KEY|KEYS|TOKEN|SECRET|PASSWORD)$/;
+const SECRET_VARIABLE = /(KEY|KEYS|TOKEN|TOKENS|SECRET|SECRETS|PASSWORD|PASSWORDS)$/;
 
 /**
  * How an environment variable's value may be shown in a message: secrets entirely

@@ -5,6 +5,7 @@
  * The fast path is one compiled schema check plus a few cheap rules; only invalid
  * events pay for building error details.
  */
+import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import type { TLocalizedValidationError } from 'typebox/error';
 import type { EventLimits } from './config.js';
@@ -364,6 +365,33 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
   }
   return { ok: true, event: normalized, serialized };
 }
+
+const streamProperties = StreamEventSchema.properties;
+const keyCheck = Compile(streamProperties.experimentId);
+const userIdCheck = Compile(streamProperties.userId);
+const segmentsSchema = streamProperties.segments as unknown as { patternProperties: Record<string, TSchema> };
+const segmentValueCheck = Compile(Object.values(segmentsSchema.patternProperties)[0] as TSchema);
+const valueCheck = Compile(streamProperties.value);
+
+/**
+ * The stream contract's rules one field at a time, compiled from the same schemas as
+ * `validateStreamEvent` plus its character and date rules, for readers that check each
+ * distinct string once (the compact record format). An event whose every field passes these
+ * (and whose conversion has a metric, within the segment limit) passes `validateStreamEvent`;
+ * the property test in compact-records.test.ts holds the two to that.
+ */
+export const streamFieldChecks = Object.freeze({
+  /** experimentId, variantId and metric. */
+  key: (text: string): boolean => keyCheck.Check(text),
+  userId: (text: string): boolean => userIdCheck.Check(text) && text.isWellFormed(),
+  segmentKey: (text: string): boolean =>
+    text.length <= KEY_MAX_LENGTH && segmentKeyPattern.test(text) && text.isWellFormed(),
+  segmentValue: (text: string): boolean => segmentValueCheck.Check(text) && text.isWellFormed(),
+  value: (value: number): boolean => Number.isFinite(value) && valueCheck.Check(value),
+  /** timestamp and receivedAt: integer epoch ms inside the contract's date range. */
+  instant: (epochMs: number): boolean =>
+    Number.isInteger(epochMs) && epochMs >= EVENT_TIME_MIN_MS && epochMs < EVENT_TIME_END_MS,
+});
 
 /**
  * Validates an event read from the stream (already normalised by a collector, or written

@@ -11,8 +11,10 @@ import { loadConfig } from '../common/config.js';
 import { PipelineError } from '../common/errors.js';
 import { EventKey, USER_ID_MAX_LENGTH } from '../common/event-contract.js';
 import { createLogger, type Logger } from '../common/logger.js';
+import { environmentSecrets } from '../common/secrets/secret-environment.js';
 import { definitionClientFromConfig, type DefinitionClient } from './definition-client.js';
 import { payloadValidator, toInvocationError, type InvocationError } from './invocation.js';
+import { withFunctionUrl } from './function-url.js';
 
 /** User attributes for targeting: any JSON values, at most 100 of them. */
 export const UserAttributesSchema = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
@@ -66,16 +68,21 @@ export function createAssignmentHandler(deps: {
 
 let configured: ((payload: unknown) => Promise<AssignmentResponse | InvocationError>) | undefined;
 
-/** The Lambda handler: configuration is read once, on the first invocation. */
-export async function handler(payload: unknown): Promise<AssignmentResponse | InvocationError> {
+/**
+ * Direct invocations and function URL requests: configuration is read once, on the first
+ * invocation, with the API key read from Secrets Manager (EXPERIMENTATION_API_KEY_SECRET_ID,
+ * re-read when the API refuses it). A failed cold start is answered and retried next time.
+ */
+export const handler = withFunctionUrl(async (payload: unknown): Promise<AssignmentResponse | InvocationError> => {
   if (configured === undefined) {
     try {
-      const config = loadConfig(process.env);
+      const secrets = environmentSecrets(process.env);
+      const config = loadConfig(await secrets.resolve());
       const logger = createLogger({ level: config.logLevel, name: 'assignment-lambda' });
-      configured = createAssignmentHandler({ client: definitionClientFromConfig(config), logger });
+      configured = createAssignmentHandler({ client: definitionClientFromConfig(config, secrets.apiKey), logger });
     } catch (error) {
       return toInvocationError(error);
     }
   }
   return configured(payload);
-}
+});

@@ -4,10 +4,14 @@
  * in an in-memory LRU cache: at most 1,000 definitions, each fresh for 60 s. When a refresh
  * fails, the stale copy keeps being served (lru-cache `allowStaleOnFetchRejection`); only a
  * definition never fetched successfully surfaces the failure. A 404 is cached like a value.
+ * The API key is a string or a secret (`SecretValue`, read from Secrets Manager): when the API
+ * refuses it (401/403) the secret is read again and the request retried once, so a rotated
+ * key takes effect without a redeploy.
  */
 import { Compile } from 'typebox/compile';
 import { LRUCache } from 'lru-cache';
 import { PipelineError } from '../common/errors.js';
+import type { SecretValue } from '../common/secrets/secret-value.js';
 import {
   ExperimentDefinitionSchema,
   FlagDefinitionSchema,
@@ -24,7 +28,8 @@ export interface DefinitionClient {
 
 export interface DefinitionClientOptions {
   apiUrl: string;
-  apiKey?: string;
+  /** Sent as `x-api-key`: a fixed key, or a secret re-read when the API refuses the key. */
+  apiKey?: string | SecretValue;
   fetch?: typeof globalThis.fetch;
   ttlMs?: number;
   maxEntries?: number;
@@ -54,19 +59,31 @@ export function createDefinitionClient(options: DefinitionClientOptions): Defini
   const baseUrl = options.apiUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? DEFINITION_FETCH_TIMEOUT_MS;
 
-  async function load(cacheKey: string): Promise<Cached> {
-    const [kind = '', key = ''] = cacheKey.split('\u0000');
-    const url = `${baseUrl}/api/v1/${kind}/${encodeURIComponent(key)}`;
-    let response: Response;
+  const apiKey = options.apiKey;
+  const secretKey = typeof apiKey === 'object' ? apiKey : undefined;
+
+  async function request(url: string, what: string, key: string | undefined): Promise<Response> {
     try {
-      response = await fetchImpl(url, {
-        headers: { accept: 'application/json', ...(options.apiKey ? { 'x-api-key': options.apiKey } : {}) },
+      return await fetchImpl(url, {
+        headers: { accept: 'application/json', ...(key ? { 'x-api-key': key } : {}) },
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new PipelineError('DEPENDENCY_UNAVAILABLE', `experimentation API unreachable for ${kind}/${key}`, {
+      throw new PipelineError('DEPENDENCY_UNAVAILABLE', `experimentation API unreachable for ${what}`, {
         cause: error,
       });
+    }
+  }
+
+  async function load(cacheKey: string): Promise<Cached> {
+    const [kind = '', key = ''] = cacheKey.split('\u0000');
+    const url = `${baseUrl}/api/v1/${kind}/${encodeURIComponent(key)}`;
+    const what = `${kind}/${key}`;
+    let response = await request(url, what, secretKey ? await secretKey.get() : (apiKey as string | undefined));
+    if (secretKey && (response.status === 401 || response.status === 403)) {
+      // The key was rotated (or revoked): read the secret again and try once more.
+      await response.body?.cancel();
+      response = await request(url, what, await secretKey.refresh());
     }
     if (response.status === 404) {
       await response.body?.cancel();
@@ -124,14 +141,18 @@ export function createDefinitionClient(options: DefinitionClientOptions): Defini
 /**
  * The client a Lambda entry point builds from its validated configuration. Throws
  * CONFIG_INVALID when EXPERIMENTATION_API_URL is missing, which the handlers turn into an
- * error object.
+ * error object. With `apiKeySecret` (EXPERIMENTATION_API_KEY_SECRET_ID) the key comes from
+ * the secret and is re-read when the API refuses it.
  */
-export function definitionClientFromConfig(config: {
-  experimentationApiUrl?: string;
-  experimentationApiKey?: string;
-}): DefinitionClient {
+export function definitionClientFromConfig(
+  config: { experimentationApiUrl?: string; experimentationApiKey?: string },
+  apiKeySecret?: SecretValue,
+): DefinitionClient {
   if (config.experimentationApiUrl === undefined) {
     throw new PipelineError('CONFIG_INVALID', 'EXPERIMENTATION_API_URL is not set');
   }
-  return createDefinitionClient({ apiUrl: config.experimentationApiUrl, apiKey: config.experimentationApiKey });
+  return createDefinitionClient({
+    apiUrl: config.experimentationApiUrl,
+    apiKey: apiKeySecret ?? config.experimentationApiKey,
+  });
 }

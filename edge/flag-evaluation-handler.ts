@@ -12,8 +12,10 @@ import { PipelineError } from '../common/errors.js';
 import { EventKey, USER_ID_MAX_LENGTH } from '../common/event-contract.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { UserAttributesSchema } from './assignment-handler.js';
+import { environmentSecrets } from '../common/secrets/secret-environment.js';
 import { definitionClientFromConfig, type DefinitionClient } from './definition-client.js';
 import { payloadValidator, toInvocationError, type InvocationError } from './invocation.js';
+import { withFunctionUrl } from './function-url.js';
 
 export const FlagEvaluationRequestSchema = Type.Object(
   {
@@ -53,16 +55,21 @@ export function createFlagEvaluationHandler(deps: {
 
 let configured: ((payload: unknown) => Promise<FlagEvaluation | InvocationError>) | undefined;
 
-/** The Lambda handler: configuration is read once, on the first invocation. */
-export async function handler(payload: unknown): Promise<FlagEvaluation | InvocationError> {
+/**
+ * Direct invocations and function URL requests: configuration is read once, on the first
+ * invocation, with the API key read from Secrets Manager (EXPERIMENTATION_API_KEY_SECRET_ID,
+ * re-read when the API refuses it). A failed cold start is answered and retried next time.
+ */
+export const handler = withFunctionUrl(async (payload: unknown): Promise<FlagEvaluation | InvocationError> => {
   if (configured === undefined) {
     try {
-      const config = loadConfig(process.env);
+      const secrets = environmentSecrets(process.env);
+      const config = loadConfig(await secrets.resolve());
       const logger = createLogger({ level: config.logLevel, name: 'flag-evaluation-lambda' });
-      configured = createFlagEvaluationHandler({ client: definitionClientFromConfig(config), logger });
+      configured = createFlagEvaluationHandler({ client: definitionClientFromConfig(config, secrets.apiKey), logger });
     } catch (error) {
       return toInvocationError(error);
     }
   }
   return configured(payload);
-}
+});

@@ -179,7 +179,7 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
       let outcomes: EntryOutcome[];
       try {
         outcomes = await deps.submit(
-          valid.map((v) => ({ partitionKey: v.event.userId, data: Buffer.from(v.serialized) })),
+          valid.map((v) => ({ partitionKey: v.event.userId, data: Buffer.from(v.serialized), event: v.event })),
         );
       } catch (error) {
         if (error instanceof PipelineError && error.code === 'BACKPRESSURE')

@@ -1,5 +1,6 @@
 import { deaggregateSync } from 'aws-kinesis-agg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeCompactRecord, isCompactRecord } from '../common/compact-records.js';
 import { readAllRecords } from '../local/stream-reader.js';
 import { partitionKeyHash } from './shard-map.js';
 import { loadShardMap } from './stream-shards.js';
@@ -228,5 +229,45 @@ describe('collector with KPL aggregation', () => {
       });
     }
     expect(userIds.sort()).toEqual(events.map((e) => e.userId as string).sort());
+  });
+});
+
+describe('collector with the compact record format', () => {
+  let h: CollectorHarness;
+  beforeAll(async () => {
+    h = await startCollectorHarness({
+      INGEST_RECORD_FORMAT: 'compact',
+      INGEST_COMPRESS_RECORDS: 'true',
+      KINESIS_SHARD_COUNT: '4',
+    });
+  });
+  afterAll(async () => h.close());
+
+  it('packs a request into one compressed compact record per shard, every event on its partition key’s shard', async () => {
+    const events = Array.from({ length: 200 }, (_, i) =>
+      sampleEvent({ userId: `compact-user-${i}`, type: 'conversion', metric: 'purchase', value: i + 0.5 }),
+    );
+    const response = await h.post(events);
+    expect(response.body).toEqual(allAccepted(200));
+
+    const records = await readAllRecords(h.kinesis, h.config.kinesis.streamName);
+    expect(records.length).toBeLessThanOrEqual(4);
+    const shardMap = await loadShardMap(h.kinesis, h.config.kinesis.streamName);
+    const read: { userId: string; value: number }[] = [];
+    for (const record of records) {
+      expect(isCompactRecord(record.data)).toBe(true);
+      expect(record.data[4]).toBe(1); // deflate flag
+      const decoded = decodeCompactRecord(record.data, 0, { maxSegments: 10 });
+      if (!decoded.ok) throw new Error(decoded.rejection.message);
+      for (const event of decoded.events) {
+        if (!event.ok) throw new Error(JSON.stringify(event.rejections));
+        expect(shardMap.shardFor(event.event.userId).shardId).toBe(record.shardId);
+        read.push({ userId: event.event.userId, value: event.event.value });
+      }
+    }
+    const byUser = (a: { userId: string }, b: { userId: string }) => (a.userId < b.userId ? -1 : 1);
+    expect(read.sort(byUser)).toEqual(
+      events.map((e) => ({ userId: e.userId as string, value: e.value as number })).sort(byUser),
+    );
   });
 });

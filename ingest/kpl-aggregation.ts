@@ -6,6 +6,8 @@
  * record stays on the shard its own partition key maps to.
  */
 import { createRequire } from 'node:module';
+import { encodeCompactRecord } from '../common/compact-records.js';
+import type { StreamEvent } from '../common/event-contract.js';
 import type { ShardMap } from './shard-map.js';
 
 interface EncodedRecord {
@@ -25,29 +27,28 @@ const { RecordAggregator } = require('aws-kinesis-agg') as { RecordAggregator: n
 /** Aggregates stay well under the 1 MB record limit so one slow shard never holds a huge record. */
 export const MAX_AGGREGATE_BYTES = 256 * 1024;
 
-export interface UserRecord<T> {
+/** What the packers read of a user record; callers pass their own objects (e.g. pending entries). */
+export interface UserRecord {
   partitionKey: string;
   data: Uint8Array;
-  /** Caller's handle (e.g. the pending request entry), returned with the aggregate that carries it. */
-  ref: T;
+  /** The event behind `data`, for the compact format (parsed from `data` when absent). */
+  event?: StreamEvent;
 }
 
-export interface AggregatedRecord<T> {
+export interface AggregatedRecord<R> {
   partitionKey: string;
   explicitHashKey: string;
   data: Buffer;
-  refs: T[];
+  /** The caller's user records this record carries, in order. */
+  records: R[];
 }
 
-/**
- * Packs user records into aggregated Kinesis records, one or more per destination shard,
- * preserving the order of records within each shard.
- *
- * @example
- *   const aggregates = aggregateByShard(records, shardMap); // → [{ partitionKey, explicitHashKey, data, refs }]
- */
-export function aggregateByShard<T>(records: readonly UserRecord<T>[], shardMap: ShardMap): AggregatedRecord<T>[] {
-  const byShard = new Map<string, { hashKey: string; records: UserRecord<T>[] }>();
+/** Records grouped by destination shard, in their order. */
+function groupByShard<R extends UserRecord>(
+  records: readonly R[],
+  shardMap: ShardMap,
+): { hashKey: string; records: R[] }[] {
+  const byShard = new Map<string, { hashKey: string; records: R[] }>();
   for (const record of records) {
     const shard = shardMap.shardFor(record.partitionKey);
     let group = byShard.get(shard.shardId);
@@ -57,10 +58,24 @@ export function aggregateByShard<T>(records: readonly UserRecord<T>[], shardMap:
     }
     group.records.push(record);
   }
-  const aggregates: AggregatedRecord<T>[] = [];
-  for (const group of byShard.values()) {
+  return [...byShard.values()];
+}
+
+/**
+ * Packs user records into aggregated Kinesis records, one or more per destination shard,
+ * preserving the order of records within each shard.
+ *
+ * @example
+ *   const aggregates = aggregateByShard(records, shardMap); // → [{ partitionKey, explicitHashKey, data, records }]
+ */
+export function aggregateByShard<R extends UserRecord>(
+  records: readonly R[],
+  shardMap: ShardMap,
+): AggregatedRecord<R>[] {
+  const aggregates: AggregatedRecord<R>[] = [];
+  for (const group of groupByShard(records, shardMap)) {
     let aggregator = new RecordAggregator();
-    let refs: T[] = [];
+    let refs: R[] = [];
     let bytes = 0;
     const seal = (): void => {
       const encoded = aggregator.build();
@@ -69,7 +84,7 @@ export function aggregateByShard<T>(records: readonly UserRecord<T>[], shardMap:
           partitionKey: encoded.partitionKey,
           explicitHashKey: group.hashKey,
           data: encoded.data,
-          refs,
+          records: refs,
         });
       aggregator = new RecordAggregator();
       refs = [];
@@ -84,10 +99,55 @@ export function aggregateByShard<T>(records: readonly UserRecord<T>[], shardMap:
       const size = data.length + userRecord.partitionKey.length + 16;
       if (aggregator.length() > 0 && bytes + size > MAX_AGGREGATE_BYTES) seal();
       aggregator.addUserRecord(userRecord);
-      refs.push(record.ref);
+      refs.push(record);
       bytes += size;
     }
     seal();
   }
   return aggregates;
+}
+
+/**
+ * Packs events into compact records (common/compact-records.ts), one or more per destination
+ * shard, preserving their order within each shard. A record holds at most
+ * `MAX_AGGREGATE_BYTES` of the events' JSON, which bounds its own size (a compact event is
+ * always smaller than its JSON). The partition key of a record is its first event's; the
+ * explicit hash key keeps it on that shard.
+ *
+ * @example
+ *   const records = packCompactByShard(entries, shardMap, { compress: false });
+ */
+export function packCompactByShard<R extends UserRecord>(
+  records: readonly R[],
+  shardMap: ShardMap,
+  options: { compress: boolean },
+): AggregatedRecord<R>[] {
+  const packed: AggregatedRecord<R>[] = [];
+  for (const group of groupByShard(records, shardMap)) {
+    let events: StreamEvent[] = [];
+    let refs: R[] = [];
+    let bytes = 0;
+    let partitionKey = '';
+    const seal = (): void => {
+      if (events.length === 0) return;
+      packed.push({
+        partitionKey,
+        explicitHashKey: group.hashKey,
+        data: encodeCompactRecord(events, options),
+        records: refs,
+      });
+      events = [];
+      refs = [];
+      bytes = 0;
+    };
+    for (const record of group.records) {
+      if (events.length > 0 && bytes + record.data.byteLength > MAX_AGGREGATE_BYTES) seal();
+      if (events.length === 0) partitionKey = record.partitionKey;
+      events.push(record.event ?? (JSON.parse(Buffer.from(record.data).toString('utf8')) as StreamEvent));
+      refs.push(record);
+      bytes += record.data.byteLength;
+    }
+    seal();
+  }
+  return packed;
 }

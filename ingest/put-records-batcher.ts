@@ -13,7 +13,8 @@ import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } fr
 import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
-import { aggregateByShard } from './kpl-aggregation.js';
+import type { StreamEvent } from '../common/event-contract.js';
+import { aggregateByShard, packCompactByShard, type UserRecord } from './kpl-aggregation.js';
 import type { ShardMap } from './shard-map.js';
 
 /** Kinesis PutRecords limits. */
@@ -22,7 +23,10 @@ export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
 
 export interface StreamEntry {
   partitionKey: string;
+  /** The event as JSON: what a `json` stream carries, and what the byte limits count. */
   data: Uint8Array;
+  /** The event itself, for the compact format (parsed from `data` when absent). */
+  event?: StreamEvent;
 }
 
 export type EntryOutcome =
@@ -42,22 +46,56 @@ export interface PutRecordsBatcherOptions {
   /** PutRecords calls in flight at once. */
   concurrency: number;
   retryPolicy: RetryPolicy;
-  /** When set, entries are KPL-aggregated per destination shard. */
+  /** When set, entries are packed per destination shard: KPL aggregates, or compact records with `compact`. */
   shardMap?: () => ShardMap;
+  /** Pack entries into compact records (common/compact-records.ts); needs `shardMap`. */
+  compact?: { compress: boolean };
   observer?: BatcherObserver;
   logger?: Logger;
 }
 
-interface PendingEntry {
-  entry: StreamEntry;
+/**
+ * One `submit` call: its entries' outcomes, filled in as each is decided, and one promise for
+ * all of them (not one per entry: a request of 100 events allocates one promise, not 100).
+ */
+class SubmitSlot {
+  readonly outcomes: (EntryOutcome | undefined)[];
+  private undecided: number;
+
+  constructor(
+    count: number,
+    private readonly resolve: (outcomes: EntryOutcome[]) => void,
+  ) {
+    this.outcomes = new Array<EntryOutcome | undefined>(count);
+    this.undecided = count;
+  }
+
+  /** Records the outcome of entry `index`; the first outcome decided for an entry stands. */
+  settle(index: number, outcome: EntryOutcome): void {
+    if (this.outcomes[index] !== undefined) return;
+    this.outcomes[index] = outcome;
+    if (--this.undecided === 0) this.resolve(this.outcomes as EntryOutcome[]);
+  }
+}
+
+/** An entry waiting to be written: the user record the packers take, and where its outcome goes. */
+interface PendingEntry extends UserRecord {
   bytes: number;
-  resolve: (outcome: EntryOutcome) => void;
+  slot: SubmitSlot;
+  /** Position in its `submit` call. */
+  index: number;
 }
 
 /** One Kinesis record of a call and the pending entries it carries (several when aggregated). */
 interface OutgoingRecord {
   request: PutRecordsRequestEntry;
   entries: PendingEntry[];
+}
+
+/** The records of one PutRecords call and the entry bytes they hold (for the buffer bound). */
+interface CallBatch {
+  records: OutgoingRecord[];
+  bytes: number;
 }
 
 const RETRIABLE_CALL_ERRORS = new Set([
@@ -82,6 +120,10 @@ function isRetriableCallError(error: unknown): boolean {
 
 const entryBytes = (entry: StreamEntry): number => entry.data.byteLength + Buffer.byteLength(entry.partitionKey);
 
+const settleAll = (entries: readonly PendingEntry[], outcome: EntryOutcome): void => {
+  for (const pending of entries) pending.slot.settle(pending.index, outcome);
+};
+
 export class PutRecordsBatcher {
   private readonly options: PutRecordsBatcherOptions;
   private pending: PendingEntry[] = [];
@@ -105,22 +147,31 @@ export class PutRecordsBatcher {
    * Throws `BACKPRESSURE` at once when the entries do not fit in the buffer.
    */
   submit(entries: readonly StreamEntry[]): Promise<EntryOutcome[]> {
-    const sizes = entries.map(entryBytes);
-    const total = sizes.reduce((sum, size) => sum + size, 0);
+    let total = 0;
+    for (const entry of entries) total += entryBytes(entry);
     if (this.bufferedBytes + total > this.options.maxBufferBytes) {
       throw new PipelineError('BACKPRESSURE', 'the collector buffer is full; retry after the indicated delay', {
         details: { retryAfterSeconds: 1 },
       });
     }
-    const promises = entries.map(
-      (entry, i) =>
-        new Promise<EntryOutcome>((resolve) => {
-          this.pending.push({ entry, bytes: sizes[i] ?? 0, resolve });
-        }),
-    );
+    if (entries.length === 0) return Promise.resolve([]);
+    const done = new Promise<EntryOutcome[]>((resolve) => {
+      const slot = new SubmitSlot(entries.length, resolve);
+      for (let index = 0; index < entries.length; index++) {
+        const entry = entries[index] as StreamEntry;
+        this.pending.push({
+          partitionKey: entry.partitionKey,
+          data: entry.data,
+          event: entry.event,
+          bytes: entryBytes(entry),
+          slot,
+          index,
+        });
+      }
+    });
     this.pendingBytes += total;
     this.schedule();
-    return Promise.all(promises);
+    return done;
   }
 
   /** Writes everything queued now and resolves when nothing is pending or in flight (shutdown). */
@@ -158,17 +209,16 @@ export class PutRecordsBatcher {
       if (!force && !full) break;
       const batch = this.takeCallBatch();
       this.activeCalls++;
-      this.writeCall(batch)
+      this.writeCall(batch.records)
         .catch((error: unknown) => {
           // writeCall resolves every entry itself; reaching here is a bug worth logging loudly.
           this.options.logger?.error({ err: error }, 'unexpected error in PutRecords batcher');
-          for (const record of batch)
-            for (const pending of record.entries)
-              pending.resolve({ ok: false, errorCode: 'INTERNAL', message: 'internal error' });
+          const internal: EntryOutcome = { ok: false, errorCode: 'INTERNAL', message: 'internal error' };
+          for (const record of batch.records) settleAll(record.entries, internal);
         })
         .finally(() => {
           this.activeCalls--;
-          this.inFlightBytes -= batch.reduce((sum, record) => sum + record.entries.reduce((s, p) => s + p.bytes, 0), 0);
+          this.inFlightBytes -= batch.bytes;
           if (this.pending.length > 0) this.pump(true);
           else if (this.activeCalls === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
         });
@@ -176,7 +226,7 @@ export class PutRecordsBatcher {
   }
 
   /** Takes entries for one call within the PutRecords limits, converting them to outgoing records. */
-  private takeCallBatch(): OutgoingRecord[] {
+  private takeCallBatch(): CallBatch {
     const aggregated = this.options.shardMap !== undefined;
     const maxEntries = aggregated ? Number.POSITIVE_INFINITY : PUT_RECORDS_MAX_ENTRIES;
     // Leave headroom for aggregation framing and partition keys.
@@ -193,23 +243,28 @@ export class PutRecordsBatcher {
     this.pendingBytes -= bytes;
     this.inFlightBytes += bytes;
     if (!this.options.shardMap) {
-      return taken.map((pending) => ({
-        request: { PartitionKey: pending.entry.partitionKey, Data: pending.entry.data },
-        entries: [pending],
-      }));
+      return {
+        records: taken.map((pending) => ({
+          request: { PartitionKey: pending.partitionKey, Data: pending.data },
+          entries: [pending],
+        })),
+        bytes,
+      };
     }
-    const aggregates = aggregateByShard(
-      taken.map((pending) => ({ partitionKey: pending.entry.partitionKey, data: pending.entry.data, ref: pending })),
-      this.options.shardMap(),
-    );
-    return aggregates.map((aggregate) => ({
-      request: {
-        PartitionKey: aggregate.partitionKey,
-        ExplicitHashKey: aggregate.explicitHashKey,
-        Data: aggregate.data,
-      },
-      entries: aggregate.refs,
-    }));
+    const aggregates = this.options.compact
+      ? packCompactByShard(taken, this.options.shardMap(), this.options.compact)
+      : aggregateByShard(taken, this.options.shardMap());
+    return {
+      records: aggregates.map((aggregate) => ({
+        request: {
+          PartitionKey: aggregate.partitionKey,
+          ExplicitHashKey: aggregate.explicitHashKey,
+          Data: aggregate.data,
+        },
+        entries: aggregate.records,
+      })),
+      bytes,
+    };
   }
 
   /** Sends one call, retrying failed records alone, and resolves every entry it carries. */
@@ -227,8 +282,8 @@ export class PutRecordsBatcher {
         remaining.forEach((record, i) => {
           const result = results[i];
           if (result?.SequenceNumber && result.ShardId && !result.ErrorCode) {
-            for (const pending of record.entries)
-              pending.resolve({ ok: true, shardId: result.ShardId, sequenceNumber: result.SequenceNumber });
+            // Every entry of an aggregated record shares the record's outcome (one object, read-only).
+            settleAll(record.entries, { ok: true, shardId: result.ShardId, sequenceNumber: result.SequenceNumber });
           } else {
             failed.push({
               record,
@@ -271,7 +326,7 @@ export class PutRecordsBatcher {
   }
 
   private failAll(records: OutgoingRecord[], errorCode: string, message: string): void {
-    for (const record of records)
-      for (const pending of record.entries) pending.resolve({ ok: false, errorCode, message });
+    const outcome: EntryOutcome = { ok: false, errorCode, message };
+    for (const record of records) settleAll(record.entries, outcome);
   }
 }

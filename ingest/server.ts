@@ -36,12 +36,16 @@ export interface CollectorOverrides {
 /** Starts the collector on `config.ingest.host:port` (port 0 picks a free one). */
 export async function startCollector(config: Config, overrides: CollectorOverrides = {}): Promise<RunningCollector> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'collector' });
-  const kinesis = overrides.kinesis ?? createKinesisClient(config, { maxSockets: config.ingest.putConcurrency * 2 });
+  const kinesis =
+    overrides.kinesis ??
+    createKinesisClient(config, { maxSockets: config.ingest.putConcurrency * 2, cacheMiddleware: true });
   const ownsClient = overrides.kinesis === undefined;
   const metrics = createCollectorMetrics({ defaultMetrics: true });
-  const shardMaps = config.ingest.kplAggregation
-    ? await startShardMapCache(kinesis, config.kinesis.streamName, SHARD_MAP_REFRESH_MS, logger)
-    : undefined;
+  const compact = config.ingest.recordFormat === 'compact';
+  const shardMaps =
+    config.ingest.kplAggregation || compact
+      ? await startShardMapCache(kinesis, config.kinesis.streamName, SHARD_MAP_REFRESH_MS, logger)
+      : undefined;
   const batcher = new PutRecordsBatcher({
     kinesis,
     streamName: config.kinesis.streamName,
@@ -50,6 +54,7 @@ export async function startCollector(config: Config, overrides: CollectorOverrid
     concurrency: config.ingest.putConcurrency,
     retryPolicy: { ...DEFAULT_RETRY_POLICY, maxAttempts: config.ingest.putMaxAttempts },
     shardMap: shardMaps ? () => shardMaps.current() : undefined,
+    compact: compact ? { compress: config.ingest.compressRecords } : undefined,
     observer: metrics,
     logger,
   });
@@ -66,7 +71,13 @@ export async function startCollector(config: Config, overrides: CollectorOverrid
   });
   const url = await app.listen({ host: config.ingest.host, port: config.ingest.port });
   logger.info(
-    { url, stream: config.kinesis.streamName, kplAggregation: config.ingest.kplAggregation },
+    {
+      url,
+      stream: config.kinesis.streamName,
+      recordFormat: config.ingest.recordFormat,
+      compressRecords: compact && config.ingest.compressRecords,
+      kplAggregation: !compact && config.ingest.kplAggregation,
+    },
     'collector listening',
   );
   return {

@@ -127,6 +127,8 @@ interface CaseOptions {
   env: Record<string, string>;
   /** The banner's state line, given the data dir: where `npm start` put the processors' state. */
   stateLine: (dataDir: string) => string;
+  /** The stream's record format the banner must name. */
+  recordFormat: 'json' | 'compact';
 }
 
 async function killRandomlyWhilePosting(options: CaseOptions) {
@@ -160,6 +162,7 @@ async function killRandomlyWhilePosting(options: CaseOptions) {
     startSeconds.push((Date.now() - startedAt) / 1000);
     if (run === 0) {
       expect(current.output()).toContain(`  state       ${options.stateLine(dataDir)}\n`);
+      expect(current.output()).toContain(`shards, ${options.recordFormat} records)`);
       const addresses = await listeningAddresses(current.pid);
       expect(addresses.length).toBeGreaterThanOrEqual(5);
       expect(addresses.filter((address) => !/^(127\.0\.0\.1|\[::1\]):\d+$/.test(address))).toEqual([]);
@@ -243,17 +246,19 @@ function expectProof(result: Awaited<ReturnType<typeof killRandomlyWhilePosting>
 
 describe('npm start SIGKILLed as a whole process group while events flow (real launcher, stand-ins, HTTP)', () => {
   it(
-    `default store (no REDIS_URL): ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
+    `default store (no REDIS_URL), compact records: ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
     { timeout: 360_000 },
     async () => {
       const table = randomName('counters');
       const stateLine = (dataDir: string) => `embedded, ${join(dataDir, 'state')}`;
-      expectProof(await killRandomlyWhilePosting({ seed: 20_261_125, table, env: {}, stateLine }));
+      expectProof(
+        await killRandomlyWhilePosting({ seed: 20_261_125, table, env: {}, stateLine, recordFormat: 'compact' }),
+      );
     },
   );
 
   it(
-    `REDIS_URL: ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
+    `REDIS_URL, JSON records: ${KILLS} kills and restarts on one data dir, every counter cell equals the ground truth`,
     { timeout: 360_000 },
     async () => {
       const redisUrl = inject('redisUrl');
@@ -266,7 +271,15 @@ describe('npm start SIGKILLed as a whole process group while events flow (real l
         await redis.quit();
       });
       const stateLine = () => 'redis (REDIS_URL)';
-      expectProof(await killRandomlyWhilePosting({ seed: 20_261_126, table, env: { REDIS_URL: redisUrl }, stateLine }));
+      expectProof(
+        await killRandomlyWhilePosting({
+          seed: 20_261_126,
+          table,
+          env: { REDIS_URL: redisUrl, INGEST_RECORD_FORMAT: 'json' },
+          stateLine,
+          recordFormat: 'json',
+        }),
+      );
     },
   );
 });

@@ -43,11 +43,26 @@ export async function ensureStream(kinesis: KinesisClient, streamName: string, s
   await waitUntil(async () => (await status()) === 'ACTIVE', `stream ${streamName}`);
 }
 
-/** Key schema of a table: partition key and optional sort key, both strings. */
+/** A global secondary index: string keys, the listed attributes projected (keys always are). */
+export interface TableIndex {
+  name: string;
+  partitionKey: string;
+  sortKey?: string;
+  projectedAttributes?: readonly string[];
+}
+
+/** Key schema of a table: partition key and optional sort key, both strings, and its indexes. */
 export interface TableKeys {
   partitionKey: string;
   sortKey?: string;
+  /** Created with the table (an existing table keeps the indexes it has: dynalite cannot add one). */
+  globalSecondaryIndexes?: readonly TableIndex[];
 }
+
+const keySchema = (partitionKey: string, sortKey?: string) => [
+  { AttributeName: partitionKey, KeyType: 'HASH' as const },
+  ...(sortKey ? [{ AttributeName: sortKey, KeyType: 'RANGE' as const }] : []),
+];
 
 /** Creates an on-demand DynamoDB table unless it exists; waits until ACTIVE. */
 export async function ensureTable(dynamo: DynamoDBClient, tableName: string, keys: TableKeys): Promise<void> {
@@ -60,16 +75,29 @@ export async function ensureTable(dynamo: DynamoDBClient, tableName: string, key
     }
   };
   if ((await status()) === undefined) {
-    const attributes = [keys.partitionKey, ...(keys.sortKey ? [keys.sortKey] : [])];
+    const indexes = keys.globalSecondaryIndexes ?? [];
+    const attributes = new Set([keys.partitionKey, ...(keys.sortKey ? [keys.sortKey] : [])]);
+    for (const index of indexes) {
+      attributes.add(index.partitionKey);
+      if (index.sortKey) attributes.add(index.sortKey);
+    }
     await dynamo.send(
       new CreateTableCommand({
         TableName: tableName,
         BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' })),
-        KeySchema: [
-          { AttributeName: keys.partitionKey, KeyType: 'HASH' },
-          ...(keys.sortKey ? [{ AttributeName: keys.sortKey, KeyType: 'RANGE' as const }] : []),
-        ],
+        AttributeDefinitions: [...attributes].map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+        KeySchema: keySchema(keys.partitionKey, keys.sortKey),
+        ...(indexes.length === 0
+          ? {}
+          : {
+              GlobalSecondaryIndexes: indexes.map((index) => ({
+                IndexName: index.name,
+                KeySchema: keySchema(index.partitionKey, index.sortKey),
+                Projection: index.projectedAttributes
+                  ? { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...index.projectedAttributes] }
+                  : { ProjectionType: 'ALL' as const },
+              })),
+            }),
       }),
     );
   }

@@ -15,7 +15,8 @@
  * everything. Set AWS_ENDPOINT_URL_KINESIS / AWS_ENDPOINT_URL_DYNAMODB / DATABASE_URL /
  * REDIS_URL to use services you run yourself instead of the embedded ones; INGEST_PORT,
  * QUERY_API_PORT and PROCESSORS_METRICS_PORT move the listeners (kinesalite, dynalite and
- * PGlite take free loopback ports).
+ * PGlite take free loopback ports). The query API's audit signing key is AUDIT_HMAC_SECRET
+ * or one generated once into `<data-dir>/audit-hmac-secret` (local/audit-secret.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
@@ -24,7 +25,8 @@ import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import { loadConfig, type Config } from '../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
+import { localAuditSecret } from './audit-secret.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { ensureStream, ensureTable } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
@@ -88,6 +90,7 @@ async function provision(config: Config): Promise<void> {
     await ensureTable(dynamo, config.dynamodb.countersTable, {
       partitionKey: COUNTER_PARTITION_KEY,
       sortKey: COUNTER_SORT_KEY,
+      globalSecondaryIndexes: [METRIC_INDEX],
     });
     await ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: 'shard_id' });
   } finally {
@@ -169,7 +172,12 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void shutdown(0));
 
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
+    const env: NodeJS.ProcessEnv = {
+      // The collector writes the compact record format unless told otherwise (ingest/README.md).
+      INGEST_RECORD_FORMAT: 'compact',
+      ...process.env,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
     if (!base.aws.kinesisEndpoint) {
       const kinesalite = await startStandIn('kinesalite', persist ? { dataPath: dataPath('kinesis') } : {});
       standIns.push(kinesalite);
@@ -184,6 +192,8 @@ async function main(): Promise<void> {
       postgres = await startEmbeddedPostgres(persist ? { dataDir: dataPath('postgres') } : {});
       env.DATABASE_URL = postgres.url;
     }
+    const audit = await localAuditSecret(env, { persist, dataDir });
+    env.AUDIT_HMAC_SECRET = audit.secret;
     const config = loadConfig(env);
     await provision(config);
 
@@ -211,11 +221,12 @@ async function main(): Promise<void> {
         `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
         `  query API   ${queryUrl}   ${queryUrl}/docs`,
         `  processors  http://${host}:${config.processors.metricsPort}/metrics`,
-        `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards), dead letters ${config.kinesis.dlqStreamName}`,
+        `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards, ${config.ingest.recordFormat} records), dead letters ${config.kinesis.dlqStreamName}`,
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,
         `  postgres    ${postgres ? 'embedded (PGlite)' : 'DATABASE_URL'}`,
         `  opensearch  ${config.opensearch.endpoint ?? 'off (set OPENSEARCH_ENDPOINT to index raw events)'}`,
         `  state       ${describeStateStore({ ...env, ...stateEnv })}`,
+        `  audit key   ${audit.source}`,
         `  data        ${persist ? dataDir : 'in memory'}`,
         '',
         'Try:',

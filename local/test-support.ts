@@ -22,6 +22,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: 'silent',
     // Listeners that tests start in parallel take free ports.
     QUERY_API_METRICS_PORT: '0',
+    // The query API signs its audit trail; each config gets its own key (tests override it to share one).
+    AUDIT_HMAC_SECRET: randomBytes(32).toString('hex'),
     // Tests choose their state store explicitly; a Redis URL among the overrides selects Redis.
     ...(overrides.REDIS_URL || overrides.STATE_REDIS_URL ? {} : { PROCESSOR_STATE_STORE: 'in-process' }),
     ...overrides,

@@ -6,17 +6,32 @@
  *
  * Returns `{ batchItemFailures: [{ itemIdentifier: <sequenceNumber> }] }` naming the first
  * record not finished, so retries and bisection resume there.
+ *
+ * The state store's password is read from Secrets Manager at cold start
+ * (STATE_REDIS_PASSWORD_SECRET_ID, common/secrets); when the store refuses it (rotated), the
+ * container's pipeline is dropped and the next invocation builds it with the secret read again.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../common/config.js';
+import { environmentSecrets, isCredentialRefused } from '../common/secrets/secret-environment.js';
 import { createKinesisBatchHandler, type KinesisBatchHandler } from './lambda/batch-handler.js';
 import { createPipelineFromConfig } from './pipeline-from-config.js';
 
 let containerHandler: Promise<KinesisBatchHandler> | undefined;
+const secrets = environmentSecrets(process.env);
+let refreshSecrets = false;
 
 async function createContainerHandler(): Promise<KinesisBatchHandler> {
-  const runtime = await createPipelineFromConfig(loadConfig(process.env));
+  const env = await secrets.resolve({ refresh: refreshSecrets });
+  refreshSecrets = false;
+  const runtime = await createPipelineFromConfig(loadConfig(env));
   return createKinesisBatchHandler(runtime.pipeline, runtime.logger);
+}
+
+/** After a refused credential, the next cold start reads the secrets again. */
+function forgetContainer(error: unknown): void {
+  containerHandler = undefined;
+  if (isCredentialRefused(error)) refreshSecrets = true;
 }
 
 /**
@@ -27,8 +42,15 @@ async function createContainerHandler(): Promise<KinesisBatchHandler> {
  */
 export async function handler(event: KinesisStreamEvent): Promise<KinesisStreamBatchResponse> {
   containerHandler ??= createContainerHandler().catch((error: unknown) => {
-    containerHandler = undefined; // a failed cold start must not poison the container for good
+    forgetContainer(error); // a failed cold start must not poison the container for good
     throw error;
   });
-  return (await containerHandler)(event);
+  try {
+    return await (
+      await containerHandler
+    )(event);
+  } catch (error) {
+    if (isCredentialRefused(error)) forgetContainer(error);
+    throw error;
+  }
 }

@@ -57,6 +57,8 @@ export async function startProcessors(config: Config, deps: StartProcessorsDeps 
     options: {
       batchMaxRecords: config.processors.batchMaxRecords,
       pollIntervalMs: config.processors.pollIntervalMs,
+      flushIntervalMs: config.processors.flushIntervalMs,
+      batchMaxBytes: config.processors.batchMaxBytes,
       ...deps.consumerOptions,
     },
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),

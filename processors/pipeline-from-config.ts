@@ -8,7 +8,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { ensureStream, ensureTable } from '../local/provision.js';
 import { CHECKPOINT_PARTITION_KEY } from './consumer/checkpoint-store.js';
@@ -73,8 +73,10 @@ export async function createPipelineFromConfig(
 ): Promise<PipelineRuntime> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'processors' });
   const metrics = overrides.metrics ?? createProcessorMetrics();
-  const kinesis = overrides.kinesis ?? createKinesisClient(config);
-  const dynamo = overrides.dynamo ?? createDynamoClient(config, { maxSockets: config.processors.writeConcurrency * 2 });
+  const kinesis = overrides.kinesis ?? createKinesisClient(config, { cacheMiddleware: true });
+  const dynamo =
+    overrides.dynamo ??
+    createDynamoClient(config, { maxSockets: config.processors.writeConcurrency * 2, cacheMiddleware: true });
   const closers: (() => Promise<void>)[] = [];
 
   let counters = overrides.counters;
@@ -142,6 +144,7 @@ export async function ensureLocalResources(config: Config, kinesis: KinesisClien
       ensureTable(dynamo, config.dynamodb.countersTable, {
         partitionKey: COUNTER_PARTITION_KEY,
         sortKey: COUNTER_SORT_KEY,
+        globalSecondaryIndexes: [METRIC_INDEX],
       }),
     );
     tasks.push(ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: CHECKPOINT_PARTITION_KEY }));

@@ -6,10 +6,11 @@
  */
 export const SEQUENCE_NUMBER_WIDTH = 129;
 const SUB_SEQUENCE_WIDTH = 6;
+const SEQUENCE_NUMBER = /^\d{1,129}$/;
 
 /** Left-pads a sequence number to the fixed width so string order equals numeric order. */
 export function padSequenceNumber(sequenceNumber: string): string {
-  if (!/^\d{1,129}$/.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
+  if (!SEQUENCE_NUMBER.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
   return sequenceNumber.padStart(SEQUENCE_NUMBER_WIDTH, '0');
 }
 
@@ -21,7 +22,9 @@ export function padSequenceNumber(sequenceNumber: string): string {
  * every counter item (one watermark per shard), and DynamoDB bills writes by item size.
  */
 export function recordPosition(sequenceNumber: string, subSequenceNumber: number): string {
-  const digits = padSequenceNumber(sequenceNumber).replace(/^0+(?=\d)/, '');
+  if (!SEQUENCE_NUMBER.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
+  const digits =
+    sequenceNumber.length > 1 && sequenceNumber[0] === '0' ? sequenceNumber.replace(/^0+(?=\d)/, '') : sequenceNumber;
   const sub = String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
   return `${String(digits.length).padStart(3, '0')}${digits}.${sub}`;
 }

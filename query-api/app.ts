@@ -8,11 +8,16 @@
  *   /api/v1/experiments/{id}/segments/{dimension}    breakdowns (?by= a second dimension)
  *   /api/v1/flags[/{flagKey}]                        feature flags
  *   POST /api/v1/events/search                       ad-hoc aggregations (OpenSearch)
+ *   /api/v1/compliance/{export,verify}, /api/v1/audit-events   the audit trail (audit/)
+ *   POST /api/v1/sessions/logout                     sign out (revokes the token in Redis)
  *   /health /ready /docs                             operations (/metrics: metrics-server.ts, its own port)
  *
  * Request lifecycle: `onRequest` authenticates (the principal, or the failure kept for
- * later) → the rate limiter counts the principal's bucket (`rate-limit/rate-limit-key.ts`)
- * → `preParsing` answers 401/403 → body parsing and schemas → handler.
+ * later; a signed-out token is a failure; failures are counted for the audit summary)
+ * → the rate limiter counts the principal's bucket (`rate-limit/rate-limit-key.ts`)
+ * → `preParsing` answers 401/403 (503 for a write whose token cannot be checked against
+ * the sign-out list) → body parsing and schemas → handler. Every state change writes its
+ * audit event in the change's transaction.
  */
 import { assertFiniteQueryNumbers } from './finite-query-numbers.js';
 import { randomUUID } from 'node:crypto';
@@ -31,7 +36,16 @@ import { ExperimentDefinitionSchema, FlagDefinitionSchema } from '../common/expe
 import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
 import { registerErrorHandling } from '../common/http-errors.js';
 import { createSilentLogger, type Logger } from '../common/logger.js';
-import { assertMayWrite, createAuthenticator } from './auth/authenticate.js';
+import { createAuditLog } from './audit/audit-log.js';
+import { auditKeyRingFromConfig } from './audit/audit-keys.js';
+import { createAuthFailureSummary } from './audit/auth-failure-summary.js';
+import {
+  assertMayAdminister,
+  assertMayWrite,
+  AuthenticationError,
+  createAuthenticator,
+  type Principal,
+} from './auth/authenticate.js';
 import { createMemoryResultsCache, createRedisResultsCache, type ResultsCache } from './cache/results-cache.js';
 import type { QueryApiContext, QueryApiInstance, RouteAccess } from './context.js';
 import type { Database } from './db/database.js';
@@ -57,22 +71,27 @@ import {
   type PatchFlag,
 } from './definitions/schemas.js';
 import { createQueryApiMetrics, type QueryApiMetrics } from './metrics.js';
+import { registerComplianceRoutes } from './routes/compliance-routes.js';
 import { registerDefinitionRoutes } from './routes/definition-routes.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
+import { registerMetricTotalsRoutes } from './routes/metric-totals-routes.js';
 import { registerResultsRoutes } from './routes/results-routes.js';
 import { registerSearchRoutes } from './routes/search-routes.js';
+import { registerSessionRoutes } from './routes/session-routes.js';
 import { rateLimitKey } from './rate-limit/rate-limit-key.js';
 import { createRateLimitStore } from './rate-limit/rate-limit-store.js';
 import type { EventSearch } from './search/event-search.js';
-import { createStoreOutage } from './store-outage.js';
+import { createMemoryRevocationList, createRedisRevocationList } from './sessions/revocation-list.js';
+import { createStoreOutage, type StoreOutage } from './store-outage.js';
 
 /** What the query API needs from the outside world; connections are owned by the caller. */
 export interface QueryApiDeps {
   database: Database;
   dynamo: DynamoDBClient;
   /**
-   * The shared store of the results cache and the rate-limit counters, and a readiness
-   * check. Its outage degrades to in-process caching and counting, never fails requests.
+   * The shared store of the results cache, the rate-limit counters and the sign-out list,
+   * and a readiness check. Its outage degrades to in-process caching and counting; writes
+   * by signed-in users are refused meanwhile (their tokens cannot be checked).
    */
   redis?: Redis;
   /**
@@ -92,6 +111,8 @@ export interface QueryApiDeps {
   jwksCache?: JwksCache;
   /** Requests per minute per caller (API key, token `sub`, or IP when unauthenticated). Default 1200. */
   rateLimitPerMinute?: number;
+  /** Length of a failed-authentication summary window (audit/auth-failure-summary.ts). Default 60 s. */
+  authFailureWindowMs?: number;
   now?: () => Date;
 }
 
@@ -106,12 +127,43 @@ function accessOf(request: FastifyRequest): RouteAccess {
   return request.routeOptions.config.access ?? (request.url.startsWith('/docs') ? 'public' : 'read');
 }
 
+/** Routes that change state or expose the whole trail: refused when a token's sign-out status is unknown. */
+const failsClosed = (access: RouteAccess) => access === 'write' || access === 'admin';
+
+/**
+ * Refuses a signed-out token (401). When the sign-out list cannot answer (Redis down), a
+ * route that changes state is refused (503) and a read goes on unchecked (counted and
+ * logged as a `sessions` store outage).
+ */
+async function checkNotSignedOut(
+  principal: Principal,
+  request: FastifyRequest,
+  revocations: QueryApiContext['revocations'],
+  outage: StoreOutage,
+): Promise<void> {
+  if (!principal.session) return;
+  let revoked: boolean;
+  try {
+    revoked = await revocations.isRevoked(principal.session);
+    outage.succeeded();
+  } catch (error) {
+    if (failsClosed(accessOf(request))) throw error;
+    outage.failed(error);
+    return;
+  }
+  if (revoked)
+    throw new AuthenticationError('revoked-token', 'the bearer token was revoked (signed out); sign in again');
+}
+
 /** Builds the query API (not listening). Options are validated by `loadConfig`; the context is frozen here. */
 export async function createQueryApi(config: Config, deps: QueryApiDeps): Promise<QueryApiInstance> {
   const logger = deps.logger ?? createSilentLogger();
   const metrics = deps.metrics ?? createQueryApiMetrics();
   const redisKeyPrefix = deps.redisKeyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;
-  const memoryCache = () => createMemoryResultsCache({ ttlSeconds: config.redis.cacheTtlSeconds });
+  const keys = auditKeyRingFromConfig(config);
+  const now = deps.now ?? (() => new Date());
+  const memoryCache = () =>
+    createMemoryResultsCache({ ttlSeconds: config.redis.cacheTtlSeconds, maxItems: config.redis.cacheMaxItems });
   const cache =
     deps.cache ??
     (deps.redis
@@ -119,10 +171,12 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
           redis: deps.redis,
           keyPrefix: redisKeyPrefix,
           ttlSeconds: config.redis.cacheTtlSeconds,
+          maxItems: config.redis.cacheMaxItems,
           fallback: memoryCache(),
           outage: createStoreOutage('results-cache', { logger, metrics }),
         })
       : memoryCache());
+  const auditLog = createAuditLog({ pool: deps.database.writer, keys, now });
   const context: QueryApiContext = Object.freeze({
     config,
     database: deps.database,
@@ -135,8 +189,23 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     authenticator: createAuthenticator(config.queryApi, deps.jwksCache ? { jwksCache: deps.jwksCache } : {}),
     metrics,
     validateTargeting: deps.validateTargeting ?? targetingRuleViolations,
-    now: deps.now ?? (() => new Date()),
+    auditLog,
+    authFailures: createAuthFailureSummary({
+      auditLog,
+      logger,
+      now,
+      ...(deps.authFailureWindowMs ? { windowMs: deps.authFailureWindowMs } : {}),
+    }),
+    revocations: deps.redis
+      ? createRedisRevocationList({ redis: deps.redis, keyPrefix: redisKeyPrefix })
+      : createMemoryRevocationList(),
+    now,
   });
+  const sessionsOutage = createStoreOutage(
+    'sessions',
+    { logger, metrics },
+    'sign-outs cannot be checked: reads go on, writes by signed-in users answer 503',
+  );
   if (!context.authenticator.enabled) {
     logger.warn('query API authentication is OFF: set API_KEYS and/or COGNITO_USER_POOL_ID + COGNITO_CLIENT_ID');
   }
@@ -184,9 +253,14 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     void reply.header('x-request-id', request.id);
     if (accessOf(request) === 'public') return;
     try {
-      request.principal = await context.authenticator.authenticate(request.headers);
+      const principal = await context.authenticator.authenticate(request.headers);
+      await checkNotSignedOut(principal, request, context.revocations, sessionsOutage);
+      request.principal = principal;
     } catch (error) {
       request.authFailure = error instanceof Error ? error : new Error(String(error));
+      if (error instanceof AuthenticationError) {
+        context.authFailures.record({ sourceIp: request.ip, reason: error.reason });
+      }
     }
   });
   await app.register(fastifyRateLimit, {
@@ -229,7 +303,9 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
   app.addHook('preParsing', (request, _reply, payload, done) => {
     if (request.authFailure) return done(request.authFailure);
     try {
-      if (accessOf(request) === 'write' && request.principal) assertMayWrite(request.principal);
+      const access = accessOf(request);
+      if (access === 'write' && request.principal) assertMayWrite(request.principal);
+      if (access === 'admin' && request.principal) assertMayAdminister(request.principal);
     } catch (error) {
       return done(error instanceof Error ? error : new Error(String(error)));
     }
@@ -254,6 +330,11 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     fromCreate: experimentFromCreate,
     applyPatch: applyExperimentPatch,
     violations: (definition) => experimentRuleViolations(definition, context.validateTargeting),
+    deletionRefusal: (definition) =>
+      definition.status === 'running'
+        ? `experiment "${definition.key}" is running: stop it first (PATCH status "stopped"), then delete it`
+        : undefined,
+    auditLog: context.auditLog,
   });
   registerDefinitionRoutes<FlagDefinition, CreateFlag, PatchFlag>(app, {
     resource: 'flags',
@@ -266,8 +347,14 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     fromCreate: flagFromCreate,
     applyPatch: applyFlagPatch,
     violations: (definition) => flagRuleViolations(definition, context.validateTargeting),
+    auditLog: context.auditLog,
   });
   registerResultsRoutes(app, context);
+  registerMetricTotalsRoutes(app, context);
   registerSearchRoutes(app, context);
+  registerComplianceRoutes(app, context);
+  registerSessionRoutes(app, context);
+  context.authFailures.start();
+  app.addHook('onClose', () => context.authFailures.stop());
   return app;
 }

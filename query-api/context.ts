@@ -14,6 +14,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../common/config.js';
 import type { Logger } from '../common/logger.js';
 import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
+import type { AuditLog } from './audit/audit-log.js';
+import type { AuthFailureSummary } from './audit/auth-failure-summary.js';
 import type { Authenticator, Principal } from './auth/authenticate.js';
 import type { ResultsCache } from './cache/results-cache.js';
 import type { Database } from './db/database.js';
@@ -21,6 +23,7 @@ import type { TargetingValidator } from './definitions/definition-rules.js';
 import type { DefinitionStore } from './definitions/definition-store.js';
 import type { QueryApiMetrics } from './metrics.js';
 import type { EventSearch } from './search/event-search.js';
+import type { RevocationList } from './sessions/revocation-list.js';
 
 export type QueryApiInstance = FastifyInstance<
   RawServerDefault,
@@ -30,8 +33,11 @@ export type QueryApiInstance = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
-/** Who may call a route: `public` (health, docs), `read` (default for /api), `write` (definition changes). */
-export type RouteAccess = 'public' | 'read' | 'write';
+/**
+ * Who may call a route: `public` (health, docs), `read` (default for /api), `write`
+ * (definition changes), `admin` (compliance export and verification).
+ */
+export type RouteAccess = 'public' | 'read' | 'write' | 'admin';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -57,5 +63,11 @@ export interface QueryApiContext {
   authenticator: Authenticator;
   metrics: QueryApiMetrics;
   validateTargeting: TargetingValidator;
+  /** The audit trail: every change is appended in its own transaction (audit/audit-log.ts). */
+  auditLog: AuditLog;
+  /** Failed authentications, summarized into the audit trail once a minute. */
+  authFailures: AuthFailureSummary;
+  /** Signed-out tokens (Redis when configured). */
+  revocations: RevocationList;
   now: () => Date;
 }

@@ -39,7 +39,11 @@ const experimentKey = randomName('fuzz');
 const flagKey = randomName('fuzz-flag');
 
 beforeAll(async () => {
-  api = await startTestApi({ API_KEYS: API_KEY }, { search: recordedSearch, rateLimitPerMinute: 1_000_000 });
+  // An admin key, so the compliance routes are fuzzed past their 403.
+  api = await startTestApi(
+    { API_KEYS: 'fuzz-writer-key-0123', ADMIN_API_KEYS: API_KEY },
+    { search: recordedSearch, rateLimitPerMinute: 1_000_000 },
+  );
   const headers = { 'x-api-key': API_KEY };
   await api.app.inject({ method: 'POST', url: '/api/v1/experiments', headers, payload: experimentBody(experimentKey) });
   await api.app.inject({
@@ -70,8 +74,32 @@ const pathSegment = fc.oneof(
 
 const queryString = fc
   .dictionary(
-    fc.constantFrom('limit', 'after', 'alpha', 'sequential', 'by', 'correction', 'x', 'limit[]'),
-    fc.oneof(anyText(20), fc.integer().map(String), fc.constantFrom('0', '-1', '1e309', 'NaN', 'true', 'holm')),
+    fc.constantFrom(
+      'limit',
+      'after',
+      'alpha',
+      'sequential',
+      'by',
+      'correction',
+      'x',
+      'limit[]',
+      'from',
+      'to',
+      'format',
+      'resourceId',
+      'resourceType',
+    ),
+    fc.oneof(
+      anyText(20),
+      fc.integer().map(String),
+      fc.constantFrom('0', '-1', '1e309', 'NaN', 'true', 'holm', 'csv', experimentKey),
+      fc.constantFrom(
+        '2026-11-01T00:00:00Z',
+        '2026-06-30T23:59:60Z',
+        '0000-01-01T00:00:00Z',
+        '9999-12-31T23:59:59+14:00',
+      ),
+    ),
     { maxKeys: 4 },
   )
   .map((query) => {
@@ -178,6 +206,11 @@ const ROUTES: { method: Method; path: (segment: string, other: string) => string
   { method: 'GET', path: () => '/docs/json' },
   { method: 'DELETE', path: (segment) => `/api/v1/experiments/${segment}` },
   { method: 'PUT', path: (segment) => `/api/v1/flags/${segment}` },
+  { method: 'DELETE', path: (segment) => `/api/v1/flags/${segment}` },
+  { method: 'GET', path: () => '/api/v1/compliance/export' },
+  { method: 'GET', path: () => '/api/v1/compliance/verify' },
+  { method: 'GET', path: () => '/api/v1/audit-events' },
+  { method: 'POST', path: () => '/api/v1/sessions/logout' },
 ];
 
 const request = fc

@@ -5,8 +5,11 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-/** The shared stores the API degrades around: results cache and rate-limit counters (Redis). */
-export type FallbackStore = 'results-cache' | 'rate-limit';
+/**
+ * The shared stores the API degrades around (Redis): results cache and rate-limit counters
+ * (served in process), and the sign-out list (`sessions`: reads go on unchecked, writes are refused).
+ */
+export type FallbackStore = 'results-cache' | 'rate-limit' | 'sessions';
 
 export interface QueryApiMetrics {
   registry: Registry;

@@ -17,6 +17,15 @@ describe('startQueryApi', () => {
     });
   });
 
+  it('refuses to start without AUDIT_HMAC_SECRET, naming it, before connecting anything', async () => {
+    const config = testConfig({ DATABASE_URL: 'postgres://127.0.0.1:1/none', QUERY_API_PORT: '0' });
+    const withoutSecret = { ...config, audit: { previousHmacSecrets: [] } };
+    await expect(startQueryApi(withoutSecret)).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('AUDIT_HMAC_SECRET is not set'),
+    });
+  });
+
   it('serves the API over real HTTP and /metrics only on its own port', async () => {
     const schema = await createTestSchema('start');
     onTestFinished(() => schema.drop());
@@ -56,6 +65,7 @@ describe('query-api/server.ts', () => {
         QUERY_API_PORT: '0',
         QUERY_API_METRICS_PORT: '0',
         LOG_LEVEL: 'info',
+        AUDIT_HMAC_SECRET: 'server-test-audit-secret-0123456789abcdef',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -76,7 +86,13 @@ describe('query-api/server.ts', () => {
       const { rows } = await client.query<{ table_name: string }>(
         'SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1',
       );
-      expect(rows.map((row) => row.table_name)).toEqual(['experiments', 'flags', 'schema_migrations']);
+      expect(rows.map((row) => row.table_name)).toEqual([
+        'audit_chain_head',
+        'audit_events',
+        'experiments',
+        'flags',
+        'schema_migrations',
+      ]);
     } finally {
       await client.end();
     }

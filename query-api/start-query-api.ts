@@ -6,7 +6,8 @@
  * launcher starts an embedded PostgreSQL itself and passes its DATABASE_URL).
  *
  * Without DATABASE_URL (and no `deps.database`) it refuses to start, naming the variable:
- * a deployed task must never serve from an empty, ephemeral database.
+ * a deployed task must never serve from an empty, ephemeral database. Likewise without
+ * AUDIT_HMAC_SECRET: it never changes state without a signed record of the change.
  *
  * @example
  *   const api = await startQueryApi(loadConfig());
@@ -19,6 +20,7 @@ import { createDynamoClient } from '../common/aws-clients.js';
 import { PipelineError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { createQueryApi, type QueryApiDeps } from './app.js';
+import { auditKeyRingFromConfig } from './audit/audit-keys.js';
 import { createDatabase } from './db/database.js';
 import { runMigrations } from './db/migrations.js';
 import { createMetricsServer } from './metrics-server.js';
@@ -69,6 +71,7 @@ export async function startQueryApi(config: Config, deps: Partial<QueryApiDeps> 
         '(`npm start` provides an embedded one for local runs)',
     );
   }
+  auditKeyRingFromConfig(config); // throws CONFIG_INVALID naming AUDIT_HMAC_SECRET when it is not set
   const cleanups: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const cleanup of cleanups.reverse())

@@ -27,6 +27,8 @@ export interface StoreOutage {
 export function createStoreOutage(
   store: FallbackStore,
   deps: { logger: Logger; metrics: QueryApiMetrics },
+  /** What happens meanwhile, for the warning. Default: served from the in-process fallback. */
+  meanwhile = 'serving from the in-process fallback',
 ): StoreOutage {
   let degraded = false;
   deps.metrics.storeDegraded.set({ store }, 0);
@@ -40,10 +42,7 @@ export function createStoreOutage(
       if (degraded) return;
       degraded = true;
       deps.metrics.storeDegraded.set({ store }, 1);
-      deps.logger.warn(
-        { err: error, store },
-        `${store} store (Redis) unavailable: serving from the in-process fallback`,
-      );
+      deps.logger.warn({ err: error, store }, `${store} store (Redis) unavailable: ${meanwhile}`);
     },
     succeeded() {
       if (!degraded) return;

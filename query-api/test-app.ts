@@ -5,7 +5,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { Config } from '../common/config.js';
 import { createDynamoClient } from '../common/aws-clients.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../common/counter-layout.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { ensureTable } from '../local/provision.js';
 import { testConfig } from '../local/test-support.js';
 import { createQueryApi, type QueryApiDeps } from './app.js';
@@ -36,6 +36,7 @@ export async function startTestApi(
   await ensureTable(dynamo, config.dynamodb.countersTable, {
     partitionKey: COUNTER_PARTITION_KEY,
     sortKey: COUNTER_SORT_KEY,
+    globalSecondaryIndexes: [METRIC_INDEX],
   });
   const app = await createQueryApi(config, { database, dynamo, ...deps });
   await app.ready();

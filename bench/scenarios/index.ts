@@ -4,11 +4,13 @@
  */
 import type { BenchScenario } from '../scenario.js';
 import { edgeScenario } from './edge.js';
+import { flushIntervalScenario } from './flush-interval.js';
 import { ingestScenario } from './ingest.js';
 import { pipelineScenario } from './pipeline.js';
 import { pipelineCoreScenario } from './pipeline-core.js';
 import { processorsStateScenario } from './processors-state.js';
 import { queryApiScenario } from './query-api.js';
+import { recordFormatScenario } from './record-format.js';
 
 export const scenarios: BenchScenario[] = [
   pipelineScenario,
@@ -17,6 +19,8 @@ export const scenarios: BenchScenario[] = [
   edgeScenario,
   pipelineCoreScenario,
   queryApiScenario,
+  flushIntervalScenario,
+  recordFormatScenario,
 ];
 
 /** What `npm run bench` runs with no arguments. */

@@ -12,6 +12,7 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
+import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
 import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
 
 export interface BaselineProgress {
@@ -64,6 +65,12 @@ async function consumeShard(options: BaselineOptions, shardId: string): Promise<
     const out = await options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
     const events: { experimentId: string; variantId: string; metric?: string; value?: number }[] = [];
     (out.Records ?? []).forEach((record, index) => {
+      if (record.Data && isCompactRecord(record.Data)) {
+        // The same reader the processors use: the baseline pays the same decode cost.
+        const decoded = decodeCompactRecord(record.Data, index, { maxSegments: 50 });
+        if (decoded.ok) for (const event of decoded.events) if (event.ok) events.push(event.event);
+        return;
+      }
       const split = deaggregateRecord(
         {
           sequenceNumber: record.SequenceNumber ?? '0',

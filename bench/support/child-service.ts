@@ -31,6 +31,22 @@ export const peakRssOf = (pid: number | undefined): number | undefined => procSt
 /** Current resident set size of a process in MiB (VmRSS). */
 export const currentRssOf = (pid: number | undefined): number | undefined => procStatusMiB(pid, 'VmRSS');
 
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux, whatever the kernel's HZ). */
+const USER_HZ = 100;
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; undefined without /proc. */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Starts `script` with tsx and waits for its ready line. `onMessage` receives every later
  * stdout line that is a JSON object (stats lines); other lines are ignored.
@@ -42,7 +58,10 @@ export async function startChildService(
   options: { timeoutMs?: number; onMessage?: (message: Record<string, unknown>) => void } = {},
 ): Promise<ChildService> {
   const timeoutMs = options.timeoutMs ?? 60_000;
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+  // BENCH_CPU_PROFILE_DIR=<dir>: every child writes a V8 CPU profile there when it exits (bench/README.md).
+  const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, ...args], {
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -18,6 +18,8 @@ export interface ProcessorStats {
   counterWrites: number;
   checkpointWrites: number;
   batches: number;
+  /** When the processors began to start (after this process loaded its modules): drain times start here. */
+  startedAt: number;
   firstCommitAt?: number;
   lastCommitAt?: number;
   freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
     counterWrites: 0,
     checkpointWrites: 0,
     batches: 0,
+    startedAt: Date.now(),
   };
   const processors = await startProcessors(config, {
     logger,

@@ -4,9 +4,12 @@
  * timeout, 5xx, or a response that does not parse), the last good copy keeps being served
  * and the API is not asked again for a short back-off, so an outage costs one slow request
  * per container, not one per viewer. A 404 is an answer, not a failure: no experiment.
+ * The key is a string or a secret read at run time (edge-secret.ts): when the API refuses it
+ * (401/403) the secret is read again and the request retried once.
  */
 import { parseEdgeExperiment, type EdgeExperiment } from './edge-experiment.js';
 import type { EdgeLog } from './edge-log.js';
+import type { EdgeSecret } from './edge-secret.js';
 
 /** `fresh`: fetched now; `cached`: within TTL; `stale`: the last good copy after a failure; `none`: nothing to serve. */
 export type ExperimentFreshness = 'fresh' | 'cached' | 'stale' | 'none';
@@ -23,7 +26,8 @@ export interface ExperimentSource {
 
 export interface ExperimentSourceOptions {
   apiUrl: string;
-  apiKey: string;
+  /** A fixed key, or the secret holding it (re-read when the API refuses the key). */
+  apiKey: string | EdgeSecret;
   experimentKey: string;
   log: EdgeLog;
   fetch?: typeof globalThis.fetch;
@@ -67,11 +71,19 @@ export function createExperimentSource(options: ExperimentSourceOptions): Experi
   const fallback = (): ExperimentLookup =>
     entry ? { experiment: entry.experiment, freshness: 'stale' } : { experiment: null, freshness: 'none' };
 
-  async function fetchExperiment(): Promise<EdgeExperiment | null> {
-    const response = await fetchImpl(url, {
-      headers: { 'x-api-key': options.apiKey, accept: 'application/json' },
+  const { apiKey } = options;
+  const request = (key: string) =>
+    fetchImpl(url, {
+      headers: { 'x-api-key': key, accept: 'application/json' },
       signal: AbortSignal.timeout(timeoutMs),
     });
+
+  async function fetchExperiment(): Promise<EdgeExperiment | null> {
+    let response = await request(typeof apiKey === 'string' ? apiKey : await apiKey.get());
+    if (typeof apiKey !== 'string' && (response.status === 401 || response.status === 403)) {
+      await response.body?.cancel();
+      response = await request(await apiKey.refresh());
+    }
     if (response.status === 404) {
       await response.body?.cancel();
       return null;

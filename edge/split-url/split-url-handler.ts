@@ -39,7 +39,10 @@ export { visitorIdFor } from './visitor-id.js';
 export interface SplitUrlConfig {
   experimentKey: string;
   experimentationApiUrl: string;
+  /** A key compiled in (local builds and tests); empty when `experimentationApiKeySecret` is set. */
   experimentationApiKey: string;
+  /** Where the function reads its key at run time (Secrets Manager, JSON key `keys`): the deployed form. */
+  experimentationApiKeySecret?: { secretId: string; region: string };
 }
 
 /**
@@ -101,7 +104,10 @@ export type SplitUrlResult = CloudFrontRequest | CloudFrontResultResponse | Clou
  */
 export function parseSplitUrlConfig(raw: unknown): SplitUrlConfig | string {
   if (raw === null || typeof raw !== 'object') return '__SPLIT_URL_CONFIG__ is not defined at build time';
-  const { experimentKey, experimentationApiUrl, experimentationApiKey } = raw as Record<string, unknown>;
+  const { experimentKey, experimentationApiUrl, experimentationApiKey, experimentationApiKeySecret } = raw as Record<
+    string,
+    unknown
+  >;
   if (typeof experimentKey !== 'string' || !isWellFormedVariantId(experimentKey))
     return 'experimentKey must be an experiment key';
   if (assignmentCookieName(experimentKey) === VISITOR_ID_COOKIE)
@@ -109,7 +115,21 @@ export function parseSplitUrlConfig(raw: unknown): SplitUrlConfig | string {
   if (typeof experimentationApiUrl !== 'string' || !/^https?:\/\/\S+$/.test(experimentationApiUrl))
     return 'experimentationApiUrl must be an http(s) URL';
   if (typeof experimentationApiKey !== 'string') return 'experimentationApiKey must be a string';
-  return { experimentKey, experimentationApiUrl, experimentationApiKey };
+  if (experimentationApiKeySecret === undefined) return { experimentKey, experimentationApiUrl, experimentationApiKey };
+  const { secretId, region } = (experimentationApiKeySecret ?? {}) as Record<string, unknown>;
+  if (
+    typeof secretId !== 'string' ||
+    secretId === '' ||
+    typeof region !== 'string' ||
+    !/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)
+  )
+    return 'experimentationApiKeySecret must be { secretId, region } naming a Secrets Manager secret';
+  return {
+    experimentKey,
+    experimentationApiUrl,
+    experimentationApiKey,
+    experimentationApiKeySecret: { secretId, region },
+  };
 }
 
 const header = (headers: CloudFrontHeaders, name: string): string | undefined => headers[name]?.[0]?.value;

@@ -2,13 +2,16 @@
  * Lambda@Edge entry point of the split-URL function (CDK bundles this file's `handler`).
  * Lambda@Edge has no environment variables, so the configuration is compiled in: the build
  * replaces `__SPLIT_URL_CONFIG__` (esbuild `define`) with a JSON object
- * `{ experimentKey, experimentationApiUrl, experimentationApiKey }`.
+ * `{ experimentKey, experimentationApiUrl, experimentationApiKey, experimentationApiKeySecret? }`.
+ * Deployed, the key is not in it: `experimentationApiKeySecret` names the Secrets Manager
+ * secret the function reads at run time (edge-secret.ts, cached, re-read when refused).
  *
  * Attach the same function version to the `viewer-request` event (required) and to the
  * `viewer-response` event (recommended: it persists the cookies of first-time visitors who
  * were not redirected).
  */
 import { createConsoleLog } from './edge-log.js';
+import { createEdgeSecret } from './edge-secret.js';
 import { createExperimentSource } from './experiment-source.js';
 import {
   createSplitUrlHandler,
@@ -47,7 +50,9 @@ export const handler =
         log,
         source: createExperimentSource({
           apiUrl: config.experimentationApiUrl,
-          apiKey: config.experimentationApiKey,
+          apiKey: config.experimentationApiKeySecret
+            ? createEdgeSecret(config.experimentationApiKeySecret)
+            : config.experimentationApiKey,
           experimentKey: config.experimentKey,
           log,
         }),

@@ -22,6 +22,8 @@ export interface PutRecordsFaultPlan {
 export class FaultInjectingKinesis {
   calls = 0;
   forwardedEntries = 0;
+  /** Records per PutRecords call, in call order. */
+  readonly callRecords: number[] = [];
 
   constructor(
     private readonly real: KinesisClient,
@@ -31,6 +33,7 @@ export class FaultInjectingKinesis {
   async send(command: any): Promise<any> {
     if (!(command instanceof PutRecordsCommand)) return this.real.send(command);
     const call = this.calls++;
+    this.callRecords.push(command.input.Records?.length ?? 0);
     await this.plan.gate?.();
     const thrown = this.plan.throwForCall?.(call);
     if (thrown) throw thrown;

@@ -9,6 +9,7 @@
 import { MergeShardsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
+import { encodeCompactRecord } from '../../common/compact-records.js';
 import type { Config } from '../../common/config.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { createSilentLogger } from '../../common/logger.js';
@@ -334,4 +335,82 @@ describe('checkpoint store (dynalite)', () => {
     expect(await store.save('shard-a', undefined, { finished: true })).toBe('ok');
     expect(await store.read('shard-a')).toEqual({ sequenceNumber: newer, finished: true });
   });
+});
+
+describe('local consumer: flush interval and batch bytes (kinesalite + dynalite + Redis, real sinks)', () => {
+  it(
+    'gathers records across GetRecords calls for the flush interval and writes them as one batch',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(12, 'flush');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const sinks = await realSinks(h);
+      // GetRecords returns at most 4 records: three responses before the reader is caught up.
+      const run = startConsumer(h, sinks, { options: { batchMaxRecords: 4, flushIntervalMs: 2_000 } });
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 12, 20_000, '12 events at the counter sink');
+      expect(sinks.counters.batches.map((batch) => batch.events.length)).toEqual([12]);
+      await expectExactCounters(sinks, sent);
+    },
+  );
+
+  it(
+    'without a flush interval, writes each GetRecords response as its own batch (the control case)',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(12, 'noflush');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const sinks = await realSinks(h);
+      const run = startConsumer(h, sinks, { options: { batchMaxRecords: 4, flushIntervalMs: 0 } });
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 12, 20_000, '12 events at the counter sink');
+      expect(sinks.counters.batches.map((batch) => batch.events.length)).toEqual([4, 4, 4]);
+      await expectExactCounters(sinks, sent);
+    },
+  );
+
+  it(
+    'cuts a batch at batchMaxBytes of record bytes, however long the flush interval',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(12, 'bytes');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const recordBytes = Buffer.byteLength(JSON.stringify(sent[0]));
+      const sinks = await realSinks(h);
+      const run = startConsumer(h, sinks, {
+        // Room for about three records per batch; the interval alone would wait a minute.
+        options: { flushIntervalMs: 60_000, batchMaxBytes: Math.floor(recordBytes * 3.5) },
+      });
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 12, 20_000, '12 events at the counter sink');
+      const sizes = sinks.counters.batches.map((batch) => batch.events.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(12);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(3);
+      await expectExactCounters(sinks, sent);
+    },
+  );
+
+  it(
+    'reads compact records (many events per record) and counts every event exactly',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      const sent = events(40, 'compact').map((e, i) => ({
+        ...e,
+        eventId: `0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f${String(i).padStart(4, '0')}`,
+      }));
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, [
+        { partitionKey: 'p', data: encodeCompactRecord(sent.slice(0, 25)) },
+        { partitionKey: 'p', data: encodeCompactRecord(sent.slice(25), { compress: true }) },
+      ]);
+      const sinks = await realSinks(h);
+      const run = startConsumer(h, sinks);
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 40, 20_000, '40 events at the counter sink');
+      await expectExactCounters(sinks, sent);
+    },
+  );
 });

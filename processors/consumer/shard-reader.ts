@@ -1,7 +1,13 @@
 /**
  * Reads one shard from its checkpoint to its end (or until stopped): GetRecords → pipeline →
- * checkpoint, one batch in hand at a time, so a slow sink slows reading and memory stays
- * bounded by one GetRecords response per shard.
+ * checkpoint, one batch in hand at a time, so a slow sink slows reading.
+ *
+ * - Flush interval: records are gathered across GetRecords calls for up to `flushIntervalMs`
+ *   (from the first record gathered) and then processed as one batch, so each touched
+ *   counter cell is written once per interval: the interval trades freshness for DynamoDB
+ *   writes (bench/README.md has the measured table). A backlog is processed as fast as it is
+ *   read: a batch is also cut at `batchMaxBytes` record bytes, which bounds memory whatever
+ *   a record holds (a compact record carries hundreds of events).
  *
  * - Expired iterator: a new one is taken after the last checkpoint (nothing lost, nothing skipped).
  * - Throttling: jittered exponential backoff (common/retry.ts).
@@ -37,6 +43,10 @@ export interface ShardReaderOptions {
   batchMaxRecords: number;
   /** Wait between polls once the reader has caught up with the tip of the shard. */
   pollIntervalMs: number;
+  /** Longest time records wait to be processed together (0: each GetRecords response alone). */
+  flushIntervalMs: number;
+  /** Largest batch in record bytes (before de-aggregation); a larger response is split. */
+  batchMaxBytes: number;
   /** Backoff for throttled Kinesis calls. */
   throttleRetry: RetryPolicy;
   /** Backoff for a batch whose sinks failed (retriable errors). */
@@ -56,6 +66,24 @@ export interface ShardReaderDeps {
   signal: AbortSignal;
   /** Called after each batch is checkpointed, with the commit time (epoch ms). */
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
+}
+
+/** Consecutive slices of `records` of at most `maxBytes` record bytes each (a larger record is a slice alone). */
+export function slicesByBytes(records: RawKinesisRecord[], maxBytes: number): RawKinesisRecord[][] {
+  const slices: RawKinesisRecord[][] = [];
+  let current: RawKinesisRecord[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    if (current.length > 0 && bytes + record.data.byteLength > maxBytes) {
+      slices.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(record);
+    bytes += record.data.byteLength;
+  }
+  if (current.length > 0) slices.push(current);
+  return slices;
 }
 
 function toRawRecords(out: GetRecordsCommandOutput): RawKinesisRecord[] {
@@ -111,30 +139,14 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
   });
 
-  let iterator = await newIterator();
-  logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
-  while (iterator && !signal.aborted) {
-    let out: GetRecordsCommandOutput;
-    try {
-      const current = iterator;
-      out = await withRetry(
-        () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
-        { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetRecords') },
-      );
-    } catch (error) {
-      if (!isExpiredIterator(error)) throw error;
-      metrics.iteratorRenewals.inc();
-      logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
-      iterator = await newIterator();
-      continue;
-    }
-    if (out.MillisBehindLatest !== undefined)
-      metrics.millisBehindLatest.set({ shard: shardId }, out.MillisBehindLatest);
-    const records = toRawRecords(out);
-    const shardEnded = !out.NextShardIterator;
-    if (records.length > 0) {
-      const last = records.at(-1)!.sequenceNumber;
-      const result = await commitStep.commit({ shardId, records }, async (outcome) => {
+  /** Commits `records` (the gathered batch) in slices of at most `batchMaxBytes`. */
+  const commitGathered = async (
+    records: RawKinesisRecord[],
+    shardEnded: boolean,
+  ): Promise<Exclude<ShardReaderEnd, 'finished'> | undefined> => {
+    const last = records.at(-1)!.sequenceNumber;
+    for (const slice of slicesByBytes(records, options.batchMaxBytes)) {
+      const result = await commitStep.commit({ shardId, records: slice }, async (outcome) => {
         const finished = shardEnded && outcome.lastSequenceNumber === last;
         const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished });
         if (write === 'ok') committed = outcome.lastSequenceNumber;
@@ -156,7 +168,57 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
         case 'retries-exhausted':
           throw result.error;
       }
-    } else if (shardEnded) {
+    }
+    return undefined;
+  };
+
+  let iterator = await newIterator();
+  logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
+  let gathered: RawKinesisRecord[] = [];
+  let gatheredBytes = 0;
+  let gatheringSince = 0;
+  while (iterator && !signal.aborted) {
+    let out: GetRecordsCommandOutput;
+    try {
+      const current = iterator;
+      out = await withRetry(
+        () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
+        { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetRecords') },
+      );
+    } catch (error) {
+      if (!isExpiredIterator(error)) throw error;
+      metrics.iteratorRenewals.inc();
+      logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
+      // The new iterator starts after the checkpoint: what was gathered is read again.
+      gathered = [];
+      gatheredBytes = 0;
+      iterator = await newIterator();
+      continue;
+    }
+    if (out.MillisBehindLatest !== undefined)
+      metrics.millisBehindLatest.set({ shard: shardId }, out.MillisBehindLatest);
+    const records = toRawRecords(out);
+    const shardEnded = !out.NextShardIterator;
+    if (records.length > 0) {
+      if (gathered.length === 0) gatheringSince = Date.now();
+      for (const record of records) {
+        gathered.push(record);
+        gatheredBytes += record.data.byteLength;
+      }
+    }
+    const flushDue =
+      gathered.length > 0 &&
+      (shardEnded ||
+        signal.aborted ||
+        Date.now() - gatheringSince >= options.flushIntervalMs ||
+        gatheredBytes >= options.batchMaxBytes);
+    if (flushDue) {
+      const batch = gathered;
+      gathered = [];
+      gatheredBytes = 0;
+      const ended = await commitGathered(batch, shardEnded);
+      if (ended) return ended;
+    } else if (shardEnded && gathered.length === 0) {
       await deps.checkpoints.save(shardId, undefined, { finished: true });
       metrics.checkpoints.inc({ result: 'ok' });
     }
@@ -167,7 +229,17 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     iterator = out.NextShardIterator;
     const caughtUp =
       records.length < options.batchMaxRecords && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
-    if (caughtUp) await interruptibleSleep(options.pollIntervalMs, signal);
+    if (caughtUp) {
+      // Poll again in time for the flush deadline of what is gathered.
+      const untilFlush =
+        gathered.length > 0 ? Math.max(0, gatheringSince + options.flushIntervalMs - Date.now()) : Infinity;
+      await interruptibleSleep(Math.min(options.pollIntervalMs, untilFlush), signal);
+    }
+  }
+  if (gathered.length > 0) {
+    // Stopped while gathering: finish what is in hand (nothing is lost either way: it is not checkpointed).
+    const ended = await commitGathered(gathered, false);
+    if (ended) return ended;
   }
   return 'stopped';
 }

@@ -36,7 +36,8 @@ it('adds one contribution per applied event to the total, segment and pair cells
     'seg#country+device=US+ios#B#revenue',
   ]);
   const [total] = cells;
-  expect(totalContributions(total!.contributions)).toEqual({
+  const all = totalContributions(total!.contributions)!;
+  expect({ ...all, sum: all.sum.value(), sumSquares: all.sumSquares.value() }).toEqual({
     events: 2,
     units: 1,
     sum: 5_000_000n,
@@ -45,6 +46,9 @@ it('adds one contribution per applied event to the total, segment and pair cells
     minPosition: 'p1',
     maxPosition: 'p2',
   });
+  expect(total!.totals).toMatchObject({ events: 2, units: 1, minPosition: 'p1', maxPosition: 'p2' });
+  expect(total!.totals!.sum.format(6)).toBe('5');
+  expect(total!.totals!.sumSquares.format(12)).toBe('25');
   // After a watermark at p1, only the second event is missing.
   expect(totalContributions(total!.contributions, 'p1')).toMatchObject({ events: 1, units: 0, minPosition: 'p2' });
   expect(totalContributions(total!.contributions, 'p2')).toBeUndefined();

@@ -100,7 +100,8 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
         else if (outcome.kind === 'duplicate') duplicates++;
         else if (outcome.kind === 'applied') {
           counted++;
-          batch.push({ event: valid.event, position: (requests[index] as StateRequest).position, outcome });
+          const request = requests[index] as StateRequest;
+          batch.push({ event: valid.event, position: request.position, outcome, scaledValue: request.scaledValue });
         }
       });
       const cells = aggregateCounterDeltas(batch);

@@ -5,6 +5,9 @@
  *   ADD events, units, sum, sum_squares  SET wm_<shard> = :newest, last_event_at
  *   IF attribute_not_exists(wm_<shard>) OR wm_<shard> < :oldest
  *
+ * Total cells also get `SET metric_key` (their metric key), which puts them in the sparse
+ * `metric-totals` index (common/counter-layout.ts, METRIC_INDEX); segment cells do not.
+ *
  * The condition compares with the batch's OLDEST contribution to the cell, not its newest
  * (DESIGN.md's first sketch): a re-cut batch that extends past a crashed one has a newer
  * maximum than the cell's watermark yet starts with records the cell already holds.
@@ -23,13 +26,15 @@ import {
   COUNTER_ATTRIBUTES,
   COUNTER_PARTITION_KEY,
   COUNTER_SORT_KEY,
+  METRIC_INDEX,
+  metricIndexAttributes,
   watermarkAttribute,
 } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
 import { totalContributions, type CellDelta, type DeltaTotals } from './aggregate.js';
-import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
+import { SQUARE_DECIMALS, VALUE_DECIMALS } from './exact-value.js';
 
 /** Re-reads of a watermark before giving up: more than one means a second writer on the shard. */
 const MAX_WATERMARK_ROUNDS = 4;
@@ -101,10 +106,11 @@ async function send<T>(context: CellWriteContext, what: string, call: () => Prom
 }
 
 function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTotals, expectedWatermark?: string) {
+  const indexed = metricIndexAttributes(cell.sortKey);
   return new UpdateItemCommand({
     TableName: context.tableName,
     Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
-    UpdateExpression: 'ADD #events :events, #units :units, #sum :sum, #sq :sq SET #wm = :position, #last = :last',
+    UpdateExpression: `ADD #events :events, #units :units, #sum :sum, #sq :sq SET #wm = :position, #last = :last${indexed ? ', #mk = :mk' : ''}`,
     ConditionExpression:
       expectedWatermark === undefined ? 'attribute_not_exists(#wm) OR #wm < :first' : '#wm = :expected',
     ExpressionAttributeNames: {
@@ -114,14 +120,16 @@ function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTota
       '#sq': COUNTER_ATTRIBUTES.sumSquares,
       '#last': COUNTER_ATTRIBUTES.lastEventAt,
       '#wm': context.watermark,
+      ...(indexed ? { '#mk': METRIC_INDEX.partitionKey } : {}),
     },
     ExpressionAttributeValues: {
       ':events': { N: String(totals.events) },
       ':units': { N: String(totals.units) },
-      ':sum': { N: formatScaled(totals.sum, VALUE_DECIMALS) },
-      ':sq': { N: formatScaled(totals.sumSquares, SQUARE_DECIMALS) },
+      ':sum': { N: totals.sum.format(VALUE_DECIMALS) },
+      ':sq': { N: totals.sumSquares.format(SQUARE_DECIMALS) },
       ':last': { N: String(totals.lastEventAt) },
       ':position': { S: totals.maxPosition },
+      ...(indexed ? { ':mk': { S: indexed.metric_key } } : {}),
       ...(expectedWatermark === undefined
         ? { ':first': { S: totals.minPosition } }
         : { ':expected': { S: expectedWatermark } }),
@@ -155,7 +163,7 @@ function isConditionFailure(error: unknown): boolean {
 
 /** Writes one cell: the whole delta, or after a failed condition only what the cell lacks. */
 async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
-  const all = totalContributions(cell.contributions);
+  const all = cell.totals ?? totalContributions(cell.contributions);
   if (!all) return;
   try {
     await send(context, 'counter update', () => context.dynamo.send(addDeltas(context, cell, all)));

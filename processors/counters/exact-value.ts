@@ -13,8 +13,12 @@
 /** Decimals kept from each event value; squares carry twice as many. */
 export const VALUE_DECIMALS = 6;
 
+const SCALE = 10n ** BigInt(VALUE_DECIMALS);
+
 /** An event value as an integer count of 10^-6 units (rounded half away from zero by `toFixed`). */
 export function toScaledValue(value: number): bigint {
+  // Integers (most values: counts, impressions) skip the decimal string: the same result.
+  if (Number.isInteger(value)) return BigInt(value) * SCALE;
   const fixed = value.toFixed(VALUE_DECIMALS);
   return BigInt(fixed.replace('.', ''));
 }
@@ -38,3 +42,96 @@ export function formatScaled(scaled: bigint, decimals: number): string {
   const fraction = digits.slice(digits.length - decimals).replace(/0+$/, '');
   return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
 }
+
+/** 2^53: integers below it in magnitude are exact doubles. */
+const EXACT_DOUBLE_LIMIT = 2 ** 53;
+const SQUARE_SCALE = 10n ** BigInt(SQUARE_DECIMALS);
+const MICRO_PER_UNIT = 10 ** VALUE_DECIMALS;
+
+/**
+ * An exact running total of scaled integers without a BigInt per addition: integers are
+ * added as doubles while the total stays below 2^53 (where every integer is exact) and
+ * spill into a BigInt only beyond. `unitScale` is how many scaled units one `addUnits`
+ * unit is worth (e.g. 10^12 for Σx² kept in whole units² beside micro-units²).
+ *
+ * @example
+ *   const sum = new ExactTotal(); sum.add(1_500_000); sum.add(2_000_000); sum.format(6) // '3.5'
+ */
+export class ExactTotal {
+  /** Exact integer, |small| < 2^53, in scaled units. */
+  small = 0;
+  /** Exact integer in whole units (× unitScale scaled units), |units| < 2^53. */
+  units = 0;
+  big = 0n;
+  constructor(private readonly unitScale: bigint = 1n) {}
+
+  /** Adds an exact integer count of scaled units (|n| < 2^53). */
+  add(n: number): void {
+    const next = this.small + n;
+    if (next < EXACT_DOUBLE_LIMIT && next > -EXACT_DOUBLE_LIMIT) this.small = next;
+    else {
+      this.big += BigInt(this.small) + BigInt(n);
+      this.small = 0;
+    }
+  }
+
+  /** Adds an exact integer count of whole units (|n| < 2^53). */
+  addUnits(n: number): void {
+    const next = this.units + n;
+    if (next < EXACT_DOUBLE_LIMIT && next > -EXACT_DOUBLE_LIMIT) this.units = next;
+    else {
+      this.big += (BigInt(this.units) + BigInt(n)) * this.unitScale;
+      this.units = 0;
+    }
+  }
+
+  addBig(n: bigint): void {
+    this.big += n;
+  }
+
+  addTotal(other: ExactTotal): void {
+    this.add(other.small);
+    this.addUnits(other.units);
+    if (other.big !== 0n) this.big += other.big;
+  }
+
+  /** The exact total in scaled units. */
+  value(): bigint {
+    return this.big + BigInt(this.small) + BigInt(this.units) * this.unitScale;
+  }
+
+  /** The total as a decimal string with `decimals` scaled decimals (what DynamoDB receives). */
+  format(decimals: number): string {
+    if (this.big === 0n && this.small === 0) return String(this.units); // whole units: an exact integer
+    return formatScaled(this.value(), decimals);
+  }
+}
+
+/**
+ * What one event adds to Σx² when its user's total moves from `before` to `before + x`
+ * (both scaled), added to `squares` (an ExactTotal in SQUARE_DECIMALS units with whole
+ * units²): in whole units² as doubles when both are whole numbers and the product is below
+ * 2^53 (every count and most values), else exactly in BigInt.
+ */
+export function addSquareIncrement(
+  squares: ExactTotal,
+  before: bigint | undefined,
+  value: number,
+  scaled: bigint,
+): void {
+  if (Number.isInteger(value)) {
+    const beforeMicro = before === undefined ? 0 : Number(before);
+    // A safe integer here means `before` converted exactly (beyond 2^53 it would not).
+    if (Number.isSafeInteger(beforeMicro) && beforeMicro % MICRO_PER_UNIT === 0) {
+      const increment = value * (2 * (beforeMicro / MICRO_PER_UNIT) + value);
+      if (increment < EXACT_DOUBLE_LIMIT && increment > -EXACT_DOUBLE_LIMIT) {
+        squares.addUnits(increment);
+        return;
+      }
+    }
+  }
+  squares.addBig(squareIncrement(before ?? 0n, scaled));
+}
+
+/** A new Σx² accumulator (SQUARE_DECIMALS scaled units, whole units² on the fast path). */
+export const newSquareTotal = (): ExactTotal => new ExactTotal(SQUARE_SCALE);

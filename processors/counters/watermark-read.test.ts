@@ -13,6 +13,7 @@ import { randomName, testConfig } from '../../local/test-support.js';
 import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import type { Contribution, CellDelta } from './aggregate.js';
+import { newSquareTotal } from './exact-value.js';
 import { createCounterSink } from './counter-sink.js';
 import { writeCellDeltas } from './dynamo-cell-writer.js';
 import { computeExpectedCounters } from './ground-truth.js';
@@ -44,12 +45,19 @@ function capturingGetItems(real: DynamoDBClient): { client: DynamoDBClient; getI
 const cellReads = (getItems: readonly GetItemCommandInput[]) =>
   getItems.filter((input) => input.Key?.[COUNTER_PARTITION_KEY]?.S !== STATE_EPOCH_ITEM_KEY.partition);
 
+/** Σx² growth of a user's first event of value `units` (whole units², the fast path). */
+const squareTotalOf = (units: number) => {
+  const total = newSquareTotal();
+  total.addUnits(units * units);
+  return total;
+};
+
 const contribution = (sequence: number): Contribution => ({
   position: recordPosition(`4959${String(sequence).padStart(52, '0')}`, 0),
   events: 1,
   units: 1,
-  sum: 1_000_000n,
-  sumSquares: 1_000_000_000_000n,
+  sum: 1_000_000,
+  sumSquares: squareTotalOf(1),
   receivedAt: 1_700_000_000_000 + sequence,
 });
 

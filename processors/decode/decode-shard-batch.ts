@@ -3,10 +3,12 @@
  * ends up in exactly one of the two lists; an unexpected exception on one record becomes
  * that record's dead letter instead of stalling the shard.
  *
- * Plain (not aggregated) records, the common case, take a path that allocates only the
- * record identity and the valid-event pair; KPL aggregates go through `deaggregateRecord`.
+ * Three record formats: compact records (common/compact-records.ts, many events per record,
+ * the collector's format), plain JSON records (one event each; older producers and replays)
+ * and KPL aggregates of JSON records (`deaggregateRecord`).
  */
-import type { EventRejection } from '../../common/event-contract.js';
+import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
+import type { EventRejection, StreamEvent } from '../../common/event-contract.js';
 import type { DeadLetter, RawKinesisRecord, ShardBatch, ValidEvent } from '../types.js';
 import { deaggregateRecord, isKplAggregate } from './deaggregate.js';
 import { decodeEvent, type DecodeLimits, type EventDecoding } from './decode-user-record.js';
@@ -56,6 +58,49 @@ function addUserRecord(
   }
 }
 
+/**
+ * Where a compact record's event came from: its bytes, when a dead letter needs them, are the
+ * event as JSON (what a replay writes back to the stream as a plain record), made on demand.
+ */
+class CompactEventSource implements RecordSource {
+  #data: Uint8Array | undefined;
+  constructor(
+    readonly partitionKey: string,
+    private readonly event: Readonly<Record<string, unknown>>,
+  ) {}
+  get data(): Uint8Array {
+    return (this.#data ??= Buffer.from(JSON.stringify(this.event)));
+  }
+}
+
+/** A compact record's events, each with sub-sequence number = its index inside the record. */
+function addCompactRecord(
+  decoded: DecodedBatch,
+  record: RawKinesisRecord,
+  recordIndex: number,
+  limits: DecodeLimits,
+): void {
+  const result = decodeCompactRecord(record.data, recordIndex, limits);
+  if (!result.ok) {
+    addDeadRecord(decoded, record, result.rejection);
+    return;
+  }
+  result.events.forEach((event, subSequenceNumber) => {
+    const index = decoded.userRecords++;
+    const id = { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber };
+    if (event.ok) {
+      decoded.valid.push({ id, event: event.event });
+      decoded.validSources.push(
+        new CompactEventSource(event.event.userId, event.event as StreamEvent & Record<string, unknown>),
+      );
+    } else {
+      const source = new CompactEventSource(String(event.event['userId'] ?? record.partitionKey), event.event);
+      const reasons = event.rejections.map((rejection) => ({ ...rejection, index }));
+      decoded.deadLetters.push({ id, partitionKey: source.partitionKey, data: source.data, reasons });
+    }
+  });
+}
+
 function addDeadRecord(decoded: DecodedBatch, record: RawKinesisRecord, rejection: EventRejection): void {
   const index = decoded.userRecords++;
   decoded.deadLetters.push({
@@ -84,6 +129,10 @@ export function decodeShardBatch(batch: ShardBatch, limits: DecodeLimits): Decod
   };
   for (let recordIndex = 0; recordIndex < batch.records.length; recordIndex++) {
     const record = batch.records[recordIndex]!;
+    if (!record.subSequenceNumber && isCompactRecord(record.data)) {
+      addCompactRecord(decoded, record, recordIndex, limits);
+      continue;
+    }
     if (record.subSequenceNumber !== undefined || !isKplAggregate(record.data)) {
       addUserRecord(decoded, record.sequenceNumber, record.subSequenceNumber ?? 0, record, limits);
       continue;

@@ -1,7 +1,10 @@
 /**
  * A Map with an upper bound on entries and an optional time-to-live, forgetting the least
- * recently used entry first. Built on Map's insertion order (re-inserting on access), so
- * memory grows with the entries actually held, not with the bound.
+ * recently *written* entry first. Built on Map's insertion order (re-inserting on `set`), so
+ * memory grows with the entries actually held, not with the bound. Reads do not reorder
+ * (a delete and re-insert per read cost as much as the rest of a state step): the state
+ * rules write a user on every event they count, which keeps active users recent, and an
+ * eventId claim is only ever written once, so its age is what should expire it.
  */
 export class BoundedMap<K, V> {
   readonly #entries = new Map<K, { value: V; expiresAt: number }>();
@@ -13,20 +16,21 @@ export class BoundedMap<K, V> {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The value, if present and not expired; marks it as recently used. */
+  /** The value, if present and not expired (an expired entry is dropped). */
   get(key: K): V | undefined {
     const entry = this.#entries.get(key);
     if (!entry) return undefined;
-    this.#entries.delete(key);
-    if (entry.expiresAt <= this.now()) return undefined;
-    this.#entries.set(key, entry);
+    if (entry.expiresAt !== Infinity && entry.expiresAt <= this.now()) {
+      this.#entries.delete(key);
+      return undefined;
+    }
     return entry.value;
   }
 
-  /** Stores a value (its TTL starts now), evicting the least recently used entry when full. */
+  /** Stores a value (its TTL starts now) as the most recent entry, evicting the least recently written one when full. */
   set(key: K, value: V): void {
     this.#entries.delete(key);
-    this.#entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+    this.#entries.set(key, { value, expiresAt: this.ttlMs === Infinity ? Infinity : this.now() + this.ttlMs });
     if (this.#entries.size > this.maxEntries) {
       const oldest = this.#entries.keys().next();
       if (!oldest.done) {

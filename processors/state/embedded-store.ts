@@ -2,7 +2,8 @@
  * The embedded, durable `UserStateStore`: LMDB (`lmdb`, memory-mapped B+tree with ACID
  * transactions) in a directory, for `npm start` without `REDIS_URL`. It runs the same rules
  * as every store (state-rules.ts) inside one synchronous LMDB write transaction per batch,
- * so a batch's state changes are committed together or not at all, and committed data
+ * so a batch's state changes are committed together or not at all (each user touched by the
+ * batch is read once and written once, at the end of the transaction), and committed data
  * survives Ctrl-C, SIGKILL and restarts like the stream, the counters and the checkpoints
  * kept beside it in `.local-data/`.
  *
@@ -92,7 +93,12 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
   const users: Database<StoredUser, string> = root.openDB({ name: 'users' });
   const admitted: Database<string[], string> = root.openDB({ name: 'admitted' });
 
-  const tables = (at: number): StateTables => ({
+  /**
+   * The tables of one apply call. Users are read and decoded once per call and written back
+   * once at its end (`flushUsers`), inside the same write transaction: a user with several
+   * events in a batch costs one read and one write, not one per event.
+   */
+  const tables = (at: number, touched: Map<string, UserState>): StateTables => ({
     claimHolder(eventId) {
       const claim = claims.get(eventId);
       return claim && claim[1] > at ? claim[0] : undefined;
@@ -103,11 +109,13 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
       expiry.putSync([expiresAt, eventId], null);
     },
     user(key) {
+      const cached = touched.get(key);
+      if (cached) return cached;
       const stored = users.get(key);
       return stored ? decodeUser(stored) : undefined;
     },
     saveUser(key, user) {
-      users.putSync(key, encodeUser(user));
+      touched.set(key, user);
     },
     admit(experimentId, dimension, value, cap) {
       const key = admissionKey(experimentId, dimension);
@@ -156,8 +164,11 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         if (actual !== epoch) throw stateLost(epoch, actual);
         const at = now();
         sweepExpiredClaims(at);
-        const view = tables(at);
-        return requests.map((request) => applyStateRequest(view, shardId, request, limits));
+        const touched = new Map<string, UserState>();
+        const view = tables(at, touched);
+        const outcomes = requests.map((request) => applyStateRequest(view, shardId, request, limits));
+        for (const [key, user] of touched) users.putSync(key, encodeUser(user));
+        return outcomes;
       });
     },
     readCommitted: (shardId) => Promise.resolve(meta.get(`p:${shardId}`)),

@@ -4,11 +4,21 @@
  * user's pending memos (memory is reported per million users).
  */
 
-/** `shardId-000000000003` → `3`; any other shard id is kept whole. */
+const shardTags = new Map<string, string>();
+
+/** `shardId-000000000003` → `3`; any other shard id is kept whole. Memoized: a process sees few shards. */
 export function shardTag(shardId: string): string {
+  let tag = shardTags.get(shardId);
+  if (tag !== undefined) return tag;
   const match = /^shardId-0*(\d+)$/.exec(shardId);
-  return match ? (match[1] === '' ? '0' : (match[1] as string)) : shardId;
+  tag = match ? (match[1] === '' ? '0' : (match[1] as string)) : shardId;
+  if (shardTags.size >= 10_000) shardTags.clear();
+  shardTags.set(shardId, tag);
+  return tag;
 }
+
+/** The last sequence number `compactPosition` converted: the events of one record share it. */
+let lastSequence = { digits: '', compact: '' };
 
 /**
  * A record position (`recordPosition`) in about two thirds of the characters, still
@@ -21,11 +31,15 @@ export function shardTag(shardId: string): string {
 export function compactPosition(position: string): string {
   const dot = position.indexOf('.');
   if (dot < 4) throw new Error(`not a record position: ${position}`);
-  const sequence = BigInt(position.slice(3, dot)).toString(36);
+  const digits = position.slice(3, dot);
+  if (digits !== lastSequence.digits) {
+    const sequence = BigInt(digits).toString(36);
+    lastSequence = { digits, compact: `${sequence.length.toString(36).padStart(2, '0')}${sequence}` };
+  }
   const sub = Number(position.slice(dot + 1))
     .toString(36)
     .padStart(4, '0');
-  return `${sequence.length.toString(36).padStart(2, '0')}${sequence}${sub}`;
+  return `${lastSequence.compact}${sub}`;
 }
 
 /** The identity stored in memos: `${shardTag}@${compactPosition}`. */

@@ -54,6 +54,19 @@ export interface RuleLimits {
 
 const abs = (value: bigint): bigint => (value < 0n ? -value : value);
 
+/**
+ * Drops the memos of `shardId` at or before its committed position. Both sides of the
+ * comparison carry the same `<tag>@` prefix, so comparing whole identities compares the
+ * positions; the array is rebuilt only when something is dropped.
+ */
+function dropCommittedMemos(running: RunningTotal, shardId: string, committed: string): void {
+  const prefix = `${shardTag(shardId)}@`;
+  const committedIdentity = `${prefix}${committed}`;
+  const isCommitted = ([memoIdentity]: Memo): boolean =>
+    memoIdentity <= committedIdentity && memoIdentity.startsWith(prefix);
+  if (running.memos.some(isCommitted)) running.memos = running.memos.filter((memo) => !isCommitted(memo));
+}
+
 /** Applies one request (see the module comment for the rules). */
 export function applyStateRequest(
   tables: StateTables,
@@ -82,12 +95,7 @@ export function applyStateRequest(
     running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
     user.totals.push(running);
   }
-  if (committed !== undefined) {
-    const prefix = `${shardTag(shardId)}@`;
-    running.memos = running.memos.filter(
-      ([memoIdentity]) => !(memoIdentity.startsWith(prefix) && memoIdentity.slice(prefix.length) <= committed),
-    );
-  }
+  if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, shardId, committed);
   const totalBefore = running.total;
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
   if (abs(totalAfter) > limits.userTotalLimit) {

@@ -2,6 +2,10 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { randomName, waitFor } from '../../local/test-support.js';
+import { createSilentLogger } from '../../common/logger.js';
+import { freePort } from '../../local/stand-ins.js';
+import { connectQueryApiRedis } from '../start-query-api.js';
+import { experimentBody, startTestApi } from '../test-app.js';
 import { createMemoryResultsCache, createRedisResultsCache } from './results-cache.js';
 
 /** A computation that counts its calls and finishes only when released. */
@@ -64,6 +68,32 @@ describe('Redis results cache (real Redis, random key prefix)', () => {
     expect(await redis.exists(`${prefix}big`)).toBe(0);
   });
 
+  it('keeps at most maxItems values (REDIS_CACHE_MAX_SIZE): storing one more deletes the oldest', async () => {
+    const bounded = `${randomName('qa-bounded')}:`;
+    const cache = createRedisResultsCache({ redis, keyPrefix: bounded, ttlSeconds: 30, maxItems: 3 });
+    try {
+      for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) {
+        await cache.getOrCompute(key, () => Promise.resolve(`value of ${key}`));
+      }
+      expect((await redis.keys(`${bounded}k*`)).sort()).toEqual([`${bounded}k3`, `${bounded}k4`, `${bounded}k5`]);
+      expect(await redis.zcard(`${bounded}cache-index`)).toBe(3);
+      expect(await redis.ttl(`${bounded}cache-index`)).toBeGreaterThan(0);
+      expect(await cache.getOrCompute('k5', () => Promise.resolve('recomputed'))).toEqual({
+        value: 'value of k5',
+        hit: true,
+      });
+      expect(await cache.getOrCompute('k1', () => Promise.resolve('recomputed'))).toEqual({
+        value: 'recomputed',
+        hit: false,
+      });
+      expect(await redis.exists(`${bounded}k3`)).toBe(0);
+      expect(await redis.zcard(`${bounded}cache-index`)).toBe(3);
+    } finally {
+      const keys = await redis.keys(`${bounded}*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  });
+
   it('does not cache failures, releases the lock, and lets the next request retry', async () => {
     const cache = createRedisResultsCache({ redis, keyPrefix: prefix, ttlSeconds: 30 });
     await expect(cache.getOrCompute('fails', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
@@ -84,6 +114,19 @@ describe('in-process results cache (no Redis)', () => {
     expect((await cache.getOrCompute('k', work.compute)).hit).toBe(true);
   });
 
+  it('keeps at most maxItems values (REDIS_CACHE_MAX_SIZE), least recently used out first', async () => {
+    const cache = createMemoryResultsCache({ ttlSeconds: 30, maxItems: 2 });
+    await cache.getOrCompute('a', () => Promise.resolve('a'));
+    await cache.getOrCompute('b', () => Promise.resolve('b'));
+    await cache.getOrCompute('c', () => Promise.resolve('c'));
+    expect(await cache.getOrCompute('c', () => Promise.resolve('again'))).toEqual({ value: 'c', hit: true });
+    expect(await cache.getOrCompute('b', () => Promise.resolve('again'))).toEqual({ value: 'b', hit: true });
+    expect(await cache.getOrCompute('a', () => Promise.resolve('recomputed'))).toEqual({
+      value: 'recomputed',
+      hit: false,
+    });
+  });
+
   it('is bounded: over-sized values are not kept and the LRU evicts by total bytes', async () => {
     const cache = createMemoryResultsCache({ ttlSeconds: 30, maxValueBytes: 100, maxTotalBytes: 150 });
     await cache.getOrCompute('huge', () => Promise.resolve('x'.repeat(101)));
@@ -91,5 +134,45 @@ describe('in-process results cache (no Redis)', () => {
     await cache.getOrCompute('a', () => Promise.resolve('a'.repeat(100)));
     await cache.getOrCompute('b', () => Promise.resolve('b'.repeat(100)));
     expect((await cache.getOrCompute('a', () => Promise.resolve('recomputed'))).value).toBe('recomputed');
+  });
+});
+
+describe('REDIS_CACHE_MAX_SIZE through the app (real Redis, random key prefix)', () => {
+  it('bounds the Redis cache by the configured count', async () => {
+    const redis = new Redis(inject('redisUrl'));
+    const prefix = `${randomName('qa-max')}:`;
+    const api = await startTestApi({ REDIS_CACHE_MAX_SIZE: '2' }, { redis, redisKeyPrefix: prefix });
+    try {
+      expect(api.config.redis.cacheMaxItems).toBe(2);
+      for (const key of [randomName('max-a'), randomName('max-b'), randomName('max-c')]) {
+        await api.app.inject({ method: 'POST', url: '/api/v1/experiments', payload: experimentBody(key) });
+        expect((await api.app.inject({ url: `/api/v1/experiments/${key}/results` })).statusCode).toBe(200);
+      }
+      expect(await redis.zcard(`${prefix}cache-index`)).toBe(2);
+      expect(await redis.keys(`${prefix}[[]*`)).toHaveLength(2);
+    } finally {
+      await api.close();
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it('bounds the in-process fallback (Redis unreachable) by the same count', async () => {
+    const deadRedis = connectQueryApiRedis(`redis://127.0.0.1:${await freePort()}`, createSilentLogger());
+    const api = await startTestApi({ REDIS_CACHE_MAX_SIZE: '2' }, { redis: deadRedis });
+    try {
+      const keys = [randomName('fb-a'), randomName('fb-b'), randomName('fb-c')];
+      const results = (key: string) => api.app.inject({ url: `/api/v1/experiments/${key}/results` });
+      for (const key of keys) {
+        await api.app.inject({ method: 'POST', url: '/api/v1/experiments', payload: experimentBody(key) });
+        expect((await results(key)).headers['x-cache']).toBe('miss');
+      }
+      expect((await results(keys[2]!)).headers['x-cache']).toBe('hit');
+      expect((await results(keys[0]!)).headers['x-cache']).toBe('miss');
+    } finally {
+      await api.close();
+      deadRedis.disconnect();
+    }
   });
 });

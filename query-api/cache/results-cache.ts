@@ -5,8 +5,10 @@
  * one DynamoDB read and one statistics pass, not one per request.
  *
  * Bounded: values over `maxValueBytes` are served but never stored, every key has a TTL
- * (values `ttlSeconds`, locks `lockTtlMs`), and the in-process variant is an LRU capped
- * by total bytes.
+ * (values `ttlSeconds`, locks `lockTtlMs`), and at most `maxItems` values are kept
+ * (REDIS_CACHE_MAX_SIZE): the in-process variant is an LRU capped by that count and by
+ * total bytes; in Redis an index (a sorted set `<prefix>cache-index`, scored by store time)
+ * lists the stored values, and storing one beyond the count deletes the oldest (Lua, atomic).
  *
  * Degrades, never fails: when Redis fails (down, timing out) the Redis cache hands the
  * lookup to its `fallback` (the in-process cache) and reports the outage (store-outage.ts);
@@ -37,11 +39,34 @@ export interface ResultsCache {
 
 export interface CacheLimits {
   ttlSeconds: number;
+  /** Most values kept (REDIS_CACHE_MAX_SIZE). Default 10,000. */
+  maxItems?: number;
   /** Larger values are not stored. Default 4 MiB. */
   maxValueBytes?: number;
 }
 
 const DEFAULT_MAX_VALUE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_ITEMS = 10_000;
+
+/**
+ * Stores a value and keeps at most ARGV[3] values: SET with TTL, index it by the server's
+ * time, drop index entries whose values expired, then delete the oldest beyond the count.
+ * KEYS[1] value key, KEYS[2] index; ARGV[1] value, ARGV[2] TTL seconds, ARGV[3] max items.
+ */
+const STORE_BOUNDED_SCRIPT = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttlMs = tonumber(ARGV[2]) * 1000
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttlMs)
+redis.call('ZADD', KEYS[2], now, KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ttlMs)
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if excess > 0 then
+  local evicted = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #evicted, 2 do redis.call('DEL', evicted[i]) end
+end
+redis.call('PEXPIRE', KEYS[2], ttlMs)
+return excess`;
 
 /**
  * Wraps a cache lookup so that concurrent callers of one key in this process share the
@@ -67,6 +92,7 @@ export interface MemoryCacheOptions extends CacheLimits {
 export function createMemoryResultsCache(options: MemoryCacheOptions): ResultsCache {
   const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
   const lru = new LRUCache<string, string>({
+    max: options.maxItems ?? DEFAULT_MAX_ITEMS,
     maxSize: options.maxTotalBytes ?? 64 * 1024 * 1024,
     sizeCalculation: (value) => Math.max(1, Buffer.byteLength(value)),
     ttl: options.ttlSeconds * 1000,
@@ -107,6 +133,8 @@ export function createRedisResultsCache(options: RedisCacheOptions): ResultsCach
   const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
   const lockTtlMs = options.lockTtlMs ?? 10_000;
   const pollIntervalMs = options.pollIntervalMs ?? 25;
+  const maxItems = options.maxItems ?? DEFAULT_MAX_ITEMS;
+  const indexKey = `${keyPrefix}cache-index`;
   const { fallback, outage } = options;
   /** A Redis command that failed: a marker, so store failures are told apart from compute failures. */
   class StoreFailure extends Error {
@@ -130,9 +158,9 @@ export function createRedisResultsCache(options: RedisCacheOptions): ResultsCach
       const value = await compute();
       if (Buffer.byteLength(value) <= maxValueBytes) {
         // The answer is ready: failing to store it must not fail the request.
-        await store(redis.set(valueKey, value, 'EX', options.ttlSeconds)).catch((failure: StoreFailure) =>
-          outage?.failed(failure.error),
-        );
+        await store(
+          redis.eval(STORE_BOUNDED_SCRIPT, 2, valueKey, indexKey, value, String(options.ttlSeconds), String(maxItems)),
+        ).catch((failure: StoreFailure) => outage?.failed(failure.error));
       }
       return value;
     } finally {

@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import type { Config } from '../../common/config.js';
+import { iamAuthPasswordFor, type TokenSigner } from './iam-auth-token.js';
 
 export interface Database {
   /** The writer pool: inserts, updates, migrations, and reads that must see the latest write. */
@@ -25,9 +26,16 @@ export interface Database {
  * Pool size follows the SQLAlchemy-style settings the AWS deployment names: `max` is
  * pool size + overflow, and a caller waits at most `poolTimeoutMs` for a connection.
  */
-export function poolOptions(database: Config['database'], connectionString: string): pg.PoolConfig {
+export function poolOptions(
+  database: Config['database'],
+  connectionString: string,
+  signer?: TokenSigner,
+): pg.PoolConfig {
+  // With IAM authentication (DATABASE_IAM_AUTH) every new connection presents a fresh token.
+  const password = iamAuthPasswordFor(connectionString, database.iamAuth, signer);
   return {
     connectionString,
+    ...(password ? { password } : {}),
     max: database.poolSize + database.maxOverflow,
     connectionTimeoutMillis: database.poolTimeoutMs,
     idleTimeoutMillis: 30_000,

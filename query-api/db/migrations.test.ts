@@ -29,7 +29,13 @@ describe('migrations on the machine PostgreSQL', () => {
   it('applies every migration once, in order, and records it', async () => {
     expect(await runMigrations(db.writer)).toEqual(MIGRATIONS.map((m) => m.version));
     expect(await runMigrations(db.writer)).toEqual([]);
-    expect(await tablesIn(db)).toEqual(['experiments', 'flags', 'schema_migrations']);
+    expect(await tablesIn(db)).toEqual([
+      'audit_chain_head',
+      'audit_events',
+      'experiments',
+      'flags',
+      'schema_migrations',
+    ]);
   });
 
   it('applies a new migration appended later, and concurrent runs apply it exactly once', async () => {

@@ -33,6 +33,40 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at timestamptz NOT NULL DEFAULT now()
       );`,
   },
+  {
+    version: 2,
+    name: 'audit trail',
+    // One row per event, in chain order (query-api/audit). audit_chain_head's single row is
+    // the chain's last position and signature; writers lock it (FOR UPDATE) to append.
+    sql: `
+      CREATE TABLE audit_events (
+        position           bigint PRIMARY KEY,
+        id                 uuid NOT NULL UNIQUE,
+        occurred_at        timestamptz NOT NULL,
+        format_version     smallint NOT NULL,
+        key_id             text NOT NULL,
+        actor_type         text NOT NULL,
+        actor_id           text NOT NULL,
+        actor_username     text,
+        source_ip          text,
+        request_id         text,
+        action             text NOT NULL,
+        resource_type      text NOT NULL,
+        resource_id        text NOT NULL,
+        change             jsonb NOT NULL,
+        previous_signature text NOT NULL,
+        signature          text NOT NULL
+      );
+      CREATE INDEX audit_events_time ON audit_events (occurred_at, position);
+      CREATE INDEX audit_events_resource ON audit_events (resource_id, position);
+      CREATE TABLE audit_chain_head (
+        id          smallint PRIMARY KEY CHECK (id = 1),
+        position    bigint NOT NULL,
+        signature   text NOT NULL,
+        occurred_at timestamptz
+      );
+      INSERT INTO audit_chain_head (id, position, signature) VALUES (1, 0, repeat('0', 64));`,
+  },
 ];
 
 /** An arbitrary but fixed key for pg_advisory_lock, shared by every instance of the service. */

@@ -4,7 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomName } from '../../local/test-support.js';
+import { createAuditKeyRing } from '../audit/audit-keys.js';
 import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { seedAuditChain } from '../test-support/audit-chain.js';
 import { createTestSchema, type TestSchema } from '../test-database.js';
 import { createDatabase, type Database } from './database.js';
 import { runMigrations } from './migrations.js';
@@ -47,6 +49,22 @@ describe('DATABASE_REPLICA_URL routing', () => {
     expect(read.json().name).toBe('as replicated');
     const list = await api.app.inject({ url: `/api/v1/experiments?after=${key.slice(0, -1)}` });
     expect(list.json().items.map((item: { name: string }) => item.name)).toContain('as replicated');
+  });
+
+  it('reads the audit trail (export, verify, history) from the replica; writes it on the primary', async () => {
+    const key = randomName('audit-routed');
+    await api.app.inject({ method: 'POST', url: '/api/v1/experiments', payload: experimentBody(key) });
+    const onPrimary = await api.database.writer.query('SELECT action FROM audit_events WHERE resource_id = $1', [key]);
+    expect(onPrimary.rows).toEqual([{ action: 'experiment.created' }]);
+    // The replica has not caught up: the export and the history are empty, the (empty) chain verifies.
+    expect((await api.app.inject({ url: '/api/v1/compliance/export' })).body).toBe('');
+    expect((await api.app.inject({ url: `/api/v1/audit-events?resourceId=${key}` })).json().items).toEqual([]);
+    expect((await api.app.inject({ url: '/api/v1/compliance/verify' })).json()).toMatchObject({ ok: true, events: 0 });
+
+    await seedAuditChain(replicaDb.writer, createAuditKeyRing(api.config.audit.hmacSecret!), 2);
+    const exported = (await api.app.inject({ url: '/api/v1/compliance/export' })).body.trimEnd().split('\n');
+    expect(exported.map((line) => JSON.parse(line).resource.id)).toEqual(['seeded-0', 'seeded-1']);
+    expect((await api.app.inject({ url: '/api/v1/compliance/verify' })).json()).toMatchObject({ ok: true, events: 2 });
   });
 
   it('patches on the primary (read-modify-write never uses the replica)', async () => {

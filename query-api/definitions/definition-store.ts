@@ -2,10 +2,12 @@
  * PostgreSQL storage of experiment and flag definitions (tables `experiments` and
  * `flags`, same shape): the definition as JSONB plus a version bumped on every change.
  * Reads use the reader pool (replica when configured); writes and read-modify-write
- * patches use the writer with a row lock.
+ * patches use the writer with a row lock. Every write runs in one transaction with the
+ * caller's `record` step (the audit event: audit/audit-log.ts), so both commit or neither does.
  */
 import { isPipelineError, PipelineError } from '../../common/errors.js';
 import type { Database } from '../db/database.js';
+import { withTransaction, type Transaction } from '../db/transaction.js';
 
 export interface StoredDefinition<T> {
   definition: T;
@@ -14,15 +16,40 @@ export interface StoredDefinition<T> {
   updatedAt: Date;
 }
 
+/**
+ * Runs inside a write's transaction, after the write and before the commit: what the
+ * definition was (absent on create) and what it is now (absent on delete). A failure rolls
+ * the write back.
+ */
+export type RecordChange<T> = (
+  tx: Transaction,
+  change: { before?: StoredDefinition<T>; after?: StoredDefinition<T> },
+) => Promise<void>;
+
+const recordNothing = (): Promise<void> => Promise.resolve();
+
 export interface DefinitionStore<T> {
-  create(key: string, definition: T): Promise<StoredDefinition<T>>;
+  create(key: string, definition: T, record?: RecordChange<T>): Promise<StoredDefinition<T>>;
   get(key: string): Promise<StoredDefinition<T> | undefined>;
   list(page: { limit: number; after?: string }): Promise<StoredDefinition<T>[]>;
   /**
    * Loads the row under lock, lets `change` compute the new definition (it may throw, e.g.
    * PRECONDITION_FAILED when `version` is not the one the caller last read), writes it.
    */
-  update(key: string, change: (current: T, version: number) => T): Promise<StoredDefinition<T>>;
+  update(
+    key: string,
+    change: (current: T, version: number) => T,
+    record?: RecordChange<T>,
+  ): Promise<StoredDefinition<T>>;
+  /**
+   * Deletes under lock after `check` accepted the current definition (it may throw, e.g.
+   * PRECONDITION_FAILED or CONFLICT); returns what was deleted.
+   */
+  remove(
+    key: string,
+    check: (current: T, version: number) => void,
+    record?: RecordChange<T>,
+  ): Promise<StoredDefinition<T>>;
 }
 
 interface Row<T> {
@@ -96,14 +123,23 @@ const toStored = <T>(row: Row<T>): StoredDefinition<T> => ({
  */
 export function createDefinitionStore<T>(db: Database, table: 'experiments' | 'flags', noun: string) {
   const columns = 'definition, version, updated_at';
+  const lockedRow = async (tx: Transaction, key: string): Promise<Row<T>> => {
+    const { rows } = await tx.query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1 FOR UPDATE`, [key]);
+    if (!rows[0]) throw new PipelineError('NOT_FOUND', `${noun} "${key}" does not exist`);
+    return rows[0];
+  };
   const store: DefinitionStore<T> = {
-    async create(key, definition) {
+    async create(key, definition, record = recordNothing) {
       try {
-        const { rows } = await db.writer.query<Row<T>>(
-          `INSERT INTO ${table} (key, definition) VALUES ($1, $2) RETURNING ${columns}`,
-          [key, definition],
-        );
-        return toStored(rows[0]!);
+        return await withTransaction(db.writer, async (tx) => {
+          const { rows } = await tx.query<Row<T>>(
+            `INSERT INTO ${table} (key, definition) VALUES ($1, $2) RETURNING ${columns}`,
+            [key, definition],
+          );
+          const stored = toStored(rows[0]!);
+          await record(tx, { after: stored });
+          return stored;
+        });
       } catch (error) {
         if ((error as { code?: string }).code === UNIQUE_VIOLATION) {
           throw new PipelineError('CONFLICT', `${noun} "${key}" already exists`, { cause: error });
@@ -126,25 +162,36 @@ export function createDefinitionStore<T>(db: Database, table: 'experiments' | 'f
         .catch((error: unknown) => Promise.reject(databaseError(error)));
       return rows.map(toStored);
     },
-    async update(key, change) {
-      const client = await db.writer.connect().catch((error: unknown) => Promise.reject(databaseError(error)));
+    async update(key, change, record = recordNothing) {
       try {
-        await client.query('BEGIN');
-        const { rows } = await client.query<Row<T>>(`SELECT ${columns} FROM ${table} WHERE key = $1 FOR UPDATE`, [key]);
-        if (!rows[0]) throw new PipelineError('NOT_FOUND', `${noun} "${key}" does not exist`);
-        const next = change(rows[0].definition, rows[0].version);
-        const updated = await client.query<Row<T>>(
-          `UPDATE ${table} SET definition = $2, version = version + 1, updated_at = now() WHERE key = $1
-           RETURNING ${columns}`,
-          [key, next],
-        );
-        await client.query('COMMIT');
-        return toStored(updated.rows[0]!);
+        return await withTransaction(db.writer, async (tx) => {
+          const current = await lockedRow(tx, key);
+          const next = change(current.definition, current.version);
+          const updated = await tx.query<Row<T>>(
+            `UPDATE ${table} SET definition = $2, version = version + 1, updated_at = now() WHERE key = $1
+             RETURNING ${columns}`,
+            [key, next],
+          );
+          const stored = toStored(updated.rows[0]!);
+          await record(tx, { before: toStored(current), after: stored });
+          return stored;
+        });
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
         throw databaseError(error);
-      } finally {
-        client.release();
+      }
+    },
+    async remove(key, check, record = recordNothing) {
+      try {
+        return await withTransaction(db.writer, async (tx) => {
+          const current = await lockedRow(tx, key);
+          check(current.definition, current.version);
+          await tx.query(`DELETE FROM ${table} WHERE key = $1`, [key]);
+          const removed = toStored(current);
+          await record(tx, { before: removed });
+          return removed;
+        });
+      } catch (error) {
+        throw databaseError(error);
       }
     },
   };

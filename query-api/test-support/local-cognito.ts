@@ -10,7 +10,7 @@
  *   await api.app.inject({ url: '/api/v1/experiments', headers: { authorization: `Bearer ${cognito.accessToken()}` } });
  *   await cognito.stop();
  */
-import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import { SimpleJwksCache, type JwksCache } from 'aws-jwt-verify/jwk';
@@ -25,7 +25,10 @@ export interface LocalCognito {
   readonly jwksCache: JwksCache;
   /** How many times the JWKS was downloaded. */
   readonly jwksRequests: number;
-  /** An access token (`token_use: access`, `client_id`); `claims` override or add. */
+  /**
+   * An access token (`token_use: access`, `client_id`, a fresh `jti` and `origin_jti`, `username`
+   * `analyst-1@example.com`); `claims` override or add.
+   */
   accessToken(claims?: Record<string, unknown>, key?: KeyObject): string;
   /** An ID token (`token_use: id`, `aud` = the client id) of the same pool. */
   idToken(claims?: Record<string, unknown>): string;
@@ -65,7 +68,20 @@ export async function startLocalCognito(): Promise<LocalCognito> {
       return jwksRequests;
     },
     accessToken: (claims = {}, key = privateKey) =>
-      signJwt({ sub: 'analyst-1', iss: issuer, client_id: CLIENT_ID, token_use: 'access', ...times(), ...claims }, key),
+      signJwt(
+        {
+          sub: 'analyst-1',
+          username: 'analyst-1@example.com',
+          iss: issuer,
+          client_id: CLIENT_ID,
+          token_use: 'access',
+          jti: randomUUID(),
+          origin_jti: randomUUID(),
+          ...times(),
+          ...claims,
+        },
+        key,
+      ),
     idToken: (claims = {}) =>
       signJwt(
         {

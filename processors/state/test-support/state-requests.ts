@@ -1,0 +1,51 @@
+/**
+ * Seeded `StateRequest` streams for the state-store tests: several experiments and users,
+ * segment values past a small cap, values that push running totals past a small limit, and
+ * producer retries (an earlier eventId in a new record), in shard order.
+ */
+import { seededRandom } from '../../counters/test-workload.js';
+import { recordPosition } from '../../sequence-number.js';
+import type { StateRequest } from '../types.js';
+
+export interface StateRequestStream {
+  /** The next `count` requests, positions continuing where the last call stopped. */
+  next(count: number): StateRequest[];
+}
+
+const hex = (random: () => number, length: number): string =>
+  Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join('');
+
+/** A stream of requests for `users` users over three experiments; 10% re-send an earlier eventId. */
+export function stateRequestStream(seed: number, users: number): StateRequestStream {
+  const random = seededRandom(seed);
+  const eventIds: string[] = [];
+  let sequence = 0;
+  return {
+    next(count) {
+      const requests: StateRequest[] = [];
+      for (let i = 0; i < count; i++) {
+        sequence++;
+        const retry = eventIds.length > 0 && random() < 0.1;
+        const eventId = retry
+          ? (eventIds[Math.floor(random() * eventIds.length)] as string)
+          : `${hex(random, 8)}-${hex(random, 4)}-4${hex(random, 3)}-8${hex(random, 3)}-${hex(random, 12)}`;
+        if (!retry) eventIds.push(eventId);
+        const user = Math.floor(random() * users);
+        requests.push({
+          eventId,
+          // A few records carry two events (KPL sub-records), as aggregated Kinesis records do.
+          position: recordPosition(`4959${String(Math.ceil(sequence / 2)).padStart(52, '0')}`, (sequence - 1) % 2),
+          experimentId: `exp-${user % 3}`,
+          userId: `user-${user}`,
+          variantMetric: `${user % 2 ? 'control' : 'treatment'}#${random() < 0.5 ? '$exposure' : 'revenue'}`,
+          segments: [
+            ['country', `C${Math.floor(random() * 8)}`],
+            ['device', random() < 0.5 ? 'ios' : 'web'],
+          ],
+          scaledValue: BigInt(Math.round((random() - 0.3) * 20_000_000)),
+        });
+      }
+      return requests;
+    },
+  };
+}
