@@ -36,7 +36,7 @@ export const STATE_PASSWORD_KEY = 'password';
 /**
  * Engine settings of the state store. `noeviction` is the point of this store; a hash of
  * up to 256-byte values stays a compact listpack (processors/counters/README.md, "Cost":
- * a user's memos and segments grow past the default 64 bytes).
+ * users are packed into hashes keyed by userId, and a userId may be longer than the default 64 bytes).
  */
 export const STATE_STORE_PARAMETERS = {
   'maxmemory-policy': 'noeviction',

@@ -138,7 +138,7 @@ describe('compact record format', () => {
       experimentId: text,
       variantId: text,
       userId: fc.oneof(text, fc.string({ unit: 'grapheme', minLength: 120, maxLength: 140 })),
-      type: fc.constantFrom('impression', 'conversion') as fc.Arbitrary<'impression' | 'conversion'>,
+      type: fc.constantFrom<'impression' | 'conversion'>('impression', 'conversion'),
       metric: fc.option(text, { nil: undefined }),
       value: fc.oneof(fc.double(), fc.constantFrom(1e8, -1e8, 1e8 + 1, 0, 12.5)),
       timestamp: fc.oneof(fc.constantFrom(AT, 0, Date.UTC(2100, 0, 1), Date.UTC(2100, 0, 1) - 1), fc.double()),
@@ -175,5 +175,15 @@ describe('compact record format', () => {
       }),
       { numRuns: 300, seed: 20261126 },
     );
+  });
+});
+
+describe('compact record format: segment names that are special in JavaScript', () => {
+  it('keeps a `__proto__` segment as a field, like JSON.parse (and refuses it by the key rule)', () => {
+    const segments = JSON.parse('{"__proto__":"x","device":"ios"}') as Record<string, string>;
+    const [decoded] = decodedEvents(encodeCompactRecord([event({ segments })]));
+    expect(decoded).toMatchObject({ ok: false, rejections: [{ field: 'segments.__proto__', rule: 'pattern' }] });
+    if (decoded && !decoded.ok)
+      expect(Object.keys(decoded.event['segments'] as object)).toEqual(['__proto__', 'device']);
   });
 });

@@ -430,13 +430,11 @@ function segmentsOf(
     const dimension = indices[i] as number;
     const value = indices[i + 1] as number;
     const name = stringAt(dimension);
-    // defineProperty: a name such as `__proto__` must become a field, as JSON.parse makes it.
-    Object.defineProperty(segments, name, {
-      value: stringAt(value),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
+    const text = stringAt(value);
+    // A name such as `__proto__` must become a field, as JSON.parse makes it (assignment would not).
+    if (name === '__proto__')
+      Object.defineProperty(segments, name, { value: text, enumerable: true, writable: true, configurable: true });
+    else segments[name] = text;
     if (previous !== undefined && !(previous < name)) valid = false; // out of order or repeated
     previous = name;
     valid &&= verdicts.segmentKey(dimension) && verdicts.segmentValue(value);

@@ -100,3 +100,17 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ COGNITO_USER_POOL_ID: 'us-east-1_abc' })).toThrow(/COGNITO_CLIENT_ID/);
   });
 });
+
+describe('PROCESSOR_SHARD_ASSIGNMENT', () => {
+  it('reads <index>/<of> and defaults to every shard', () => {
+    expect(loadConfig({}).processors.shardAssignment).toEqual({ index: 0, of: 1 });
+    expect(loadConfig({ PROCESSOR_SHARD_ASSIGNMENT: '1/3' }).processors.shardAssignment).toEqual({ index: 1, of: 3 });
+  });
+
+  it('refuses an index outside the processes, naming the variable and the rule', () => {
+    expect(() => loadConfig({ PROCESSOR_SHARD_ASSIGNMENT: '2/2' })).toThrow(
+      /PROCESSOR_SHARD_ASSIGNMENT="2\/2".*index < of/,
+    );
+    expect(() => loadConfig({ PROCESSOR_SHARD_ASSIGNMENT: 'half' })).toThrow(/PROCESSOR_SHARD_ASSIGNMENT/);
+  });
+});

@@ -92,6 +92,8 @@ const EnvSchema = Type.Object({
   /** Largest batch in record bytes: bounds the processors' memory whatever one record holds. */
   PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 8 * 1024 * 1024 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+  /** `<index>/<of>`: this process reads shards whose number is index modulo of (several local processes, no lease manager). */
+  PROCESSOR_SHARD_ASSIGNMENT: Type.String({ default: '0/1', pattern: '^[0-9]+/[0-9]+$' }),
   /** Where the exactly-once state lives: a durable Redis (default when a Redis URL is set), the embedded LMDB store, or process memory. */
   PROCESSOR_STATE_STORE: Type.Optional(Type.Enum(['redis', 'embedded', 'in-process'])),
   /** Directory of the embedded state store. */
@@ -166,6 +168,8 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly flushIntervalMs: number;
     readonly batchMaxBytes: number;
+    /** Shards this process reads (processors/consumer/shard-assignment.ts). */
+    readonly shardAssignment: { readonly index: number; readonly of: number };
     readonly writeConcurrency: number;
     /** Port of the local consumer's /metrics and /health. */
     readonly metricsPort: number;
@@ -268,6 +272,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'Invalid configuration: PROCESSOR_STATE_STORE=redis needs STATE_REDIS_URL (or REDIS_URL) to be set',
     );
   }
+  const [assignedIndex, assignedOf] = e.PROCESSOR_SHARD_ASSIGNMENT.split('/').map(Number) as [number, number];
+  if (!(assignedOf >= 1 && assignedIndex < assignedOf)) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `Invalid configuration: PROCESSOR_SHARD_ASSIGNMENT="${e.PROCESSOR_SHARD_ASSIGNMENT}" (must be <index>/<of> with index < of, e.g. 0/2)`,
+    );
+  }
+  const shardAssignment = { index: assignedIndex, of: assignedOf };
   const previousHmacSecrets = splitList(e.AUDIT_HMAC_PREVIOUS_SECRETS);
   if (previousHmacSecrets.some((secret) => secret.length < MIN_AUDIT_SECRET_LENGTH)) {
     throw new PipelineError(
@@ -335,6 +347,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
       flushIntervalMs: e.PROCESSOR_FLUSH_INTERVAL_MS,
       batchMaxBytes: e.PROCESSOR_BATCH_MAX_BYTES,
+      shardAssignment,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
       metricsPort: e.PROCESSORS_METRICS_PORT,
       state: {

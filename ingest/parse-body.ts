@@ -68,7 +68,10 @@ const NEWLINE = 0x0a;
  * string, and each line is a document of its own.
  */
 function assertDepthWithinLimit(text: string, format: BodyFormat): void {
-  const newlineEndsDocument = format === 'ndjson';
+  if (format === 'json') {
+    if (maxJsonDepthExceeds(text, MAX_BODY_DEPTH)) throw tooDeep();
+    return;
+  }
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
@@ -76,21 +79,46 @@ function assertDepthWithinLimit(text: string, format: BodyFormat): void {
     if (inString) {
       if (c === BACKSLASH) i++;
       else if (c === QUOTE) inString = false;
-      else if (c === NEWLINE && newlineEndsDocument) inString = false;
+      else if (c === NEWLINE) inString = false;
       continue;
     }
     if (c === QUOTE) inString = true;
     else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      if (++depth > MAX_BODY_DEPTH) {
-        throw new PipelineError(
-          'BODY_UNPARSEABLE',
-          `the body is nested deeper than ${MAX_BODY_DEPTH} levels (rule max-depth)`,
-          { details: { rule: 'max-depth', limit: MAX_BODY_DEPTH } },
-        );
-      }
+      if (++depth > MAX_BODY_DEPTH) throw tooDeep();
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth = Math.max(0, depth - 1);
-    else if (c === NEWLINE && newlineEndsDocument) depth = 0;
+    else if (c === NEWLINE) depth = 0;
   }
+}
+
+const tooDeep = (): PipelineError =>
+  new PipelineError('BODY_UNPARSEABLE', `the body is nested deeper than ${MAX_BODY_DEPTH} levels (rule max-depth)`, {
+    details: { rule: 'max-depth', limit: MAX_BODY_DEPTH },
+  });
+
+/**
+ * The JSON scan of `assertDepthWithinLimit`: the same walk, but a string is skipped with
+ * `indexOf` to its closing quote (one not preceded by an odd run of backslashes) instead of
+ * character by character — strings are most of an event's characters.
+ */
+function maxJsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      let end = text.indexOf('"', i + 1);
+      while (end !== -1) {
+        let backslashes = 0;
+        while (text.charCodeAt(end - 1 - backslashes) === BACKSLASH) backslashes++;
+        if ((backslashes & 1) === 0) break;
+        end = text.indexOf('"', end + 1);
+      }
+      if (end === -1) return false; // an unterminated string: no bracket after it counts
+      i = end;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth = Math.max(0, depth - 1);
+  }
+  return false;
 }
 
 function assertEventCountWithinLimit(events: number, limits: ParseLimits): void {

@@ -4,7 +4,7 @@
  * aggregator needs this to pack only records of the same destination shard together
  * (the KCL drops user records whose hash key falls outside the shard's range).
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 export interface ShardRange {
   shardId: string;
@@ -19,7 +19,8 @@ export function partitionKeyHash(partitionKey: string): bigint {
 
 /** The same hash as 32 lowercase hex digits: fixed width, so string order is numeric order (and cheaper than BigInt). */
 export function partitionKeyHashHex(partitionKey: string): string {
-  return createHash('md5').update(partitionKey, 'utf8').digest('hex');
+  // One-shot `hash` (UTF-8 for strings): a third of `createHash().update().digest()`'s cost, no Hash object per key.
+  return hash('md5', partitionKey, 'hex');
 }
 
 const toHex128 = (value: bigint): string => value.toString(16).padStart(32, '0');

@@ -59,6 +59,7 @@ export async function startProcessors(config: Config, deps: StartProcessorsDeps 
       pollIntervalMs: config.processors.pollIntervalMs,
       flushIntervalMs: config.processors.flushIntervalMs,
       batchMaxBytes: config.processors.batchMaxBytes,
+      assignment: config.processors.shardAssignment,
       ...deps.consumerOptions,
     },
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),

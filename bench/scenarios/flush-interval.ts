@@ -168,6 +168,7 @@ export const flushIntervalScenario: BenchScenario = {
             shards,
             kpl: false,
             format: 'compact',
+            processors: 1,
             concurrency: 4,
             baselineSeconds: 0,
             injectMiscount: false,

@@ -53,6 +53,8 @@ export interface RunSettings {
   shards: number;
   kpl: boolean;
   format: 'json' | 'compact';
+  /** Processor processes draining the backlog (phase B), each with a static share of the shards. */
+  processors: number;
   concurrency: number;
   baselineSeconds: number;
   redisUrl?: string;
@@ -87,6 +89,7 @@ function settingsFrom(options: ScenarioContext['options']): RunSettings {
     shards: number('shards'),
     kpl: options.kpl !== false,
     format: options.format === 'json' ? 'json' : 'compact',
+    processors: Math.max(1, Math.floor(number('processors'))),
     concurrency: Math.max(1, number('concurrency')),
     baselineSeconds: number('baselineSeconds'),
     redisUrl: options.redis ? String(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined,
@@ -201,6 +204,11 @@ export const pipelineScenario: BenchScenario = {
     },
     { flags: '--rate <events/s>', description: 'target send rate; 0 = as fast as it goes', defaultValue: '0' },
     { flags: '--shards <n>', description: 'stream shards', defaultValue: '2' },
+    {
+      flags: '--processors <n>',
+      description: 'processor processes draining the backlog, each reading a fixed share of the shards',
+      defaultValue: '1',
+    },
     {
       flags: '--format <format>',
       description: 'stream record format: compact (one compact record per shard and call) or json',
@@ -380,27 +388,43 @@ export const pipelineScenario: BenchScenario = {
 
       // Phase B: the same backlog, drained by fresh processors, then by the baseline.
       context.progress(0.6, 'phase B: processors draining the backlog');
-      let backlog: ProcessorStats | undefined;
+      // One or more processor processes, each given a fixed set of shards (PROCESSOR_SHARD_ASSIGNMENT).
+      const backlogStats: (ProcessorStats | undefined)[] = Array.from({ length: settings.processors });
       const backlogStart = Date.now();
-      const backlogProcessors = await startProcessors(
-        env(names.backlogCounters, names.backlogCheckpoints),
-        (stats) => (backlog = stats),
+      // Started together, so their module loading overlaps and the drain window starts once.
+      const backlogProcessors: ChildService[] = await Promise.all(
+        Array.from({ length: settings.processors }, (_, index) =>
+          startProcessors(
+            {
+              ...env(names.backlogCounters, names.backlogCheckpoints),
+              PROCESSOR_SHARD_ASSIGNMENT: `${index}/${settings.processors}`,
+            },
+            (stats) => (backlogStats[index] = stats),
+          ),
+        ),
       );
-      services.push(backlogProcessors);
-      await waitUntil(() => (backlog?.counted ?? 0) >= uniqueAccepted, SETTLE_TIMEOUT_MS);
-      await backlogProcessors.stop();
-      const backlogStats = backlog;
+      services.push(...backlogProcessors);
+      const countedInBacklog = () => backlogStats.reduce((sum, stats) => sum + (stats?.counted ?? 0), 0);
+      await waitUntil(() => countedInBacklog() >= uniqueAccepted, SETTLE_TIMEOUT_MS);
+      for (const child of backlogProcessors) await child.stop();
+      const finishedStats = backlogStats.filter((stats): stats is ProcessorStats => stats !== undefined);
       // From the processors' own start (module loading excluded: the baseline runs in this process).
-      const backlogSeconds =
-        ((backlogStats?.lastCommitAt ?? Date.now()) - (backlogStats?.startedAt ?? backlogStart)) / 1000;
-      const oursPerSecond = (backlogStats?.userRecords ?? 0) / backlogSeconds;
-      const oursWritesPerK = ((backlogStats?.counterWrites ?? 0) / Math.max(1, backlogStats?.userRecords ?? 1)) * 1000;
+      const drainStart =
+        finishedStats.length > 0 ? Math.min(...finishedStats.map((stats) => stats.startedAt)) : backlogStart;
+      const drainEnd = Math.max(...finishedStats.map((stats) => stats.lastCommitAt ?? Date.now()));
+      const backlogSeconds = (drainEnd - drainStart) / 1000;
+      const backlogEvents = finishedStats.reduce((sum, stats) => sum + stats.userRecords, 0);
+      const backlogWrites = finishedStats.reduce((sum, stats) => sum + stats.counterWrites, 0);
+      const oursPerSecond = backlogEvents / backlogSeconds;
+      const oursWritesPerK = (backlogWrites / Math.max(1, backlogEvents)) * 1000;
+      const peakRss = Math.max(...backlogProcessors.map((child) => child.peakRssMiB() ?? 0));
       rows.push({
-        name: 'B. backlog: processors (micro-batch, exactly once)',
+        name: `B. backlog: processors (micro-batch, exactly once${settings.processors > 1 ? `, ${settings.processors} processes` : ''})`,
         metrics: {
           'events/s': oursPerSecond,
+          ...(settings.processors > 1 ? { 'events/s per process': oursPerSecond / settings.processors } : {}),
           'writes/1k events': oursWritesPerK,
-          'peak RSS MiB': backlogProcessors.peakRssMiB() ?? '—',
+          'peak RSS MiB': peakRss > 0 ? peakRss : '—',
         },
       });
       await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
@@ -507,6 +531,7 @@ export const pipelineScenario: BenchScenario = {
           shards: settings.shards,
           kpl: settings.kpl,
           format: settings.format,
+          processors: settings.processors,
           concurrency: settings.concurrency,
           redis: Boolean(settings.redisUrl),
         },

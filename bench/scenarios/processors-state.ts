@@ -1,84 +1,146 @@
 /**
- * `npm run bench -- processors-state`: memory of the counters' per-event state per million
- * users, for the Redis store (INFO used_memory delta) and the in-process store (heap delta
- * after GC), with the state-apply rate, next to a baseline measured in the same run: the
- * least state any de-duplicating consumer needs (one `SET NX` claim per eventId, one set
- * member per user), pipelined the same way.
+ * `npm run bench -- processors-state`: what the counters' per-event state costs, per store,
+ * measured side by side in one run over the very same requests:
+ *
+ *   processors CPU per event   process.cpuUsage() delta over apply + markCommitted, / events
+ *   Redis CPU per event        INFO cpu (used_cpu_sys + used_cpu_user) delta, / events
+ *   script calls per batch     INFO commandstats (EVALSHA) delta, / batches
+ *   bytes per user / claim     MEMORY USAGE (SAMPLES 0) of every key the store wrote, split into
+ *                              user state (users, catalogs) and eventId claims; and the
+ *                              INFO used_memory delta per user (claims and allocator included)
+ *
+ * Stores: the Redis store, the embedded LMDB store (what `npm start` uses: the reference for
+ * the Redis path's processors CPU), the in-process store (heap bytes after GC), and a
+ * baseline: the least Redis state any de-duplicating consumer needs (one `SET NX` claim per
+ * eventId, one set member per user), pipelined the same way.
+ *
+ * Redis is a private `redis-server` the scenario starts (no persistence), restarted empty
+ * between the baseline and the store, so its CPU, command and memory counters hold nothing but
+ * the run measured; `--redis-url` measures another server instead.
  *
  * Workload: every user has one impression and one conversion (two metrics, three segment
- * dimensions), so a user holds segments, two running totals, two pending memos and two
- * eventId claims.
+ * dimensions); each batch is followed by `markCommitted`, as the counter sink does.
  */
-import { loadavg } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Redis } from 'ioredis';
-import { randomBytes } from 'node:crypto';
+import { createEmbeddedUserStateStore } from '../../processors/state/embedded-store.js';
 import { createInProcessUserStateStore } from '../../processors/state/in-process-store.js';
+import { APPLY_CHUNK } from '../../processors/state/redis-scripts.js';
 import { createRedisUserStateStore } from '../../processors/state/redis-store.js';
+import { startPrivateRedis, type PrivateRedis } from '../../processors/state/test-support/private-redis.js';
 import type { StateRequest, UserStateStore } from '../../processors/state/types.js';
 import { recordPosition } from '../../processors/sequence-number.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 
 const SHARD = 'shardId-000000000000';
-const MILLION = 1_000_000;
+/** Issue #20's targets for the Redis path. */
+const CPU_RATIO_TARGET = 2;
+const BYTES_PER_USER_TARGET = 200;
+const BYTES_PER_CLAIM_TARGET = 64;
 
 function uuid(n: number): string {
   const hex = n.toString(16).padStart(12, '0');
   return `${randomBytes(4).toString('hex')}-0000-4000-8000-${hex}`;
 }
 
-/** Two requests per user: an impression and a purchase. */
-function requestsForUsers(from: number, to: number, runTag: string): StateRequest[] {
-  const requests: StateRequest[] = [];
-  for (let user = from; user < to; user++) {
-    const segments = [
-      ['browser', user % 2 ? 'chrome' : 'safari'],
-      ['country', `C${user % 40}`],
-      ['device', user % 3 ? 'ios' : 'web'],
-    ] as const;
-    const base = { experimentId: `bench-${runTag}`, userId: `user-${user}`, segments };
-    const sequence = `49590338271490256608559692538361571095921575989136${String(user).padStart(6, '0')}`;
-    requests.push(
-      {
-        ...base,
-        eventId: uuid(user * 2),
-        position: recordPosition(sequence, 0),
-        variantMetric: 'control#$exposure',
-        scaledValue: 1_000_000n,
-      },
-      {
-        ...base,
-        eventId: uuid(user * 2 + 1),
-        position: recordPosition(sequence, 1),
-        variantMetric: 'control#purchase',
-        scaledValue: 19_990_000n,
-      },
-    );
-  }
-  return requests;
-}
-
-async function applyAll(
-  store: UserStateStore,
-  users: number,
-  batchUsers: number,
-  runTag: string,
-  progress: (f: number) => void,
-) {
-  const started = process.hrtime.bigint();
-  const epoch = await store.epoch();
+/** Two requests per user (an impression and a purchase), cut into batches of `batchUsers` users. */
+function buildBatches(users: number, batchUsers: number, runTag: string): StateRequest[][] {
+  const batches: StateRequest[][] = [];
   for (let from = 0; from < users; from += batchUsers) {
-    await store.apply(SHARD, epoch, requestsForUsers(from, Math.min(users, from + batchUsers), runTag));
-    progress(from / users);
+    const requests: StateRequest[] = [];
+    for (let user = from; user < Math.min(users, from + batchUsers); user++) {
+      const segments = [
+        ['browser', user % 2 ? 'chrome' : 'safari'],
+        ['country', `C${user % 40}`],
+        ['device', user % 3 ? 'ios' : 'web'],
+      ] as const;
+      const base = { experimentId: `bench-${runTag}`, userId: `user-${user}`, segments };
+      const sequence = `49590338271490256608559692538361571095921575989136${String(user).padStart(6, '0')}`;
+      requests.push(
+        {
+          ...base,
+          eventId: uuid(user * 2),
+          position: recordPosition(sequence, 0),
+          variantMetric: 'control#$exposure',
+          scaledValue: 1_000_000n,
+        },
+        {
+          ...base,
+          eventId: uuid(user * 2 + 1),
+          position: recordPosition(sequence, 1),
+          variantMetric: 'control#purchase',
+          scaledValue: 19_990_000n,
+        },
+      );
+    }
+    batches.push(requests);
   }
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  return batches;
 }
 
-async function usedMemory(redis: Redis): Promise<number> {
-  const info = await redis.info('memory');
-  return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? NaN);
+interface Cost {
+  wallSeconds: number;
+  cpuSeconds: number;
+}
+
+/** Applies every batch and marks it committed, as the counter sink does; this process's CPU and wall time. */
+async function applyAll(store: UserStateStore, batches: StateRequest[][], progress: (f: number) => void) {
+  const epoch = await store.epoch();
+  const cpuBefore = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  for (const [index, batch] of batches.entries()) {
+    await store.apply(SHARD, epoch, batch);
+    await store.markCommitted(SHARD, (batch[batch.length - 1] as StateRequest).position);
+    if (index % 20 === 0) progress(index / batches.length);
+  }
+  const cpu = process.cpuUsage(cpuBefore);
+  return {
+    wallSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  } satisfies Cost;
+}
+
+/** What a Redis server reports about itself: CPU seconds, used memory, script/command calls. */
+async function serverCounters(redis: Redis) {
+  const info = String(await redis.call('INFO', 'cpu', 'memory', 'commandstats'));
+  const number = (name: string): number => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? NaN);
+  const calls = (command: string): number =>
+    Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info)?.[1] ?? 0);
+  return {
+    cpuSeconds: number('used_cpu_sys') + number('used_cpu_user'),
+    usedMemory: number('used_memory'),
+    scriptCalls: calls('evalsha'),
+    plainCalls: calls('set') + calls('sadd'),
+  };
+}
+
+/** MEMORY USAGE of every key under `prefix`, summed by what the key holds (claims, user state, other). */
+async function memoryByKind(redis: Redis, prefix: string) {
+  const bytes = { claims: 0, users: 0, other: 0 };
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next.toString();
+    if (keys.length === 0) continue;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+    const usages = (await pipeline.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const usage = Number(usages[i]?.[1] ?? 0);
+      // Claims: c:, cl:, cg:; user state: us:, x: (format 1: u:, a:); the rest: epoch, p:, m:.
+      const kind = String.fromCharCode(key[prefix.length] ?? 0);
+      if (kind === 'c') bytes.claims += usage;
+      else if (kind === 'u' || kind === 'x' || kind === 'a') bytes.users += usage;
+      else bytes.other += usage;
+    });
+  } while (cursor !== '0');
+  return bytes;
 }
 
 async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
@@ -96,99 +158,136 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-async function baselineRedis(redis: Redis, prefix: string, users: number, batchUsers: number): Promise<number> {
+async function baselineRedis(redis: Redis, prefix: string, batches: StateRequest[][]): Promise<Cost> {
+  const cpuBefore = process.cpuUsage();
   const started = process.hrtime.bigint();
-  for (let from = 0; from < users; from += batchUsers) {
+  for (const batch of batches) {
     const pipeline = redis.pipeline();
-    for (let user = from; user < Math.min(users, from + batchUsers); user++) {
-      pipeline.set(`${prefix}c:${uuid(user * 2)}`, '1', 'EX', 86_400, 'NX');
-      pipeline.set(`${prefix}c:${uuid(user * 2 + 1)}`, '1', 'EX', 86_400, 'NX');
-      pipeline.sadd(`${prefix}users`, `user-${user}`);
+    for (const [i, request] of batch.entries()) {
+      pipeline.set(`${prefix}c:${request.eventId}`, '1', 'EX', 86_400, 'NX');
+      if (i % 2 === 0) pipeline.sadd(`${prefix}users`, request.userId);
     }
     await pipeline.exec();
   }
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const cpu = process.cpuUsage(cpuBefore);
+  return { wallSeconds: Number(process.hrtime.bigint() - started) / 1e9, cpuSeconds: (cpu.user + cpu.system) / 1e6 };
 }
+
+const perEventMicros = (seconds: number, events: number): number => (seconds / events) * 1e6;
 
 export const processorsStateScenario: BenchScenario = {
   name: 'processors-state',
   description:
-    'Memory of the exactly-once state per million users (Redis and in-process), with a minimal-claims baseline',
+    'Exactly-once state per event: processors and Redis CPU, bytes per user and per claim (Redis, LMDB, in-process), with a minimal-claims baseline',
   options: [
-    { flags: '--users <n>', description: 'users to load (results are scaled to one million)', defaultValue: '100000' },
+    { flags: '--users <n>', description: 'users to load (two events each)', defaultValue: '100000' },
     {
       flags: '--redis-url <url>',
-      description: 'Redis to measure (keys under a random prefix, deleted after)',
-      defaultValue: 'redis://127.0.0.1:6379',
+      description:
+        'measure this Redis instead of a private redis-server (keys under a random prefix, deleted after; its CPU figures then include other clients)',
     },
     { flags: '--batch-users <n>', description: 'users per state batch (two events each)', defaultValue: '250' },
   ],
   async run({ options, progress, command }) {
     const users = Number(options.users ?? 100_000);
     const batchUsers = Number(options.batchUsers ?? 250);
-    const redisUrl = String(options.redisUrl ?? 'redis://127.0.0.1:6379');
     const startedAt = new Date();
     const runTag = randomBytes(4).toString('hex');
     const prefix = `bench-xc-${runTag}:`;
-    const redis = new Redis(redisUrl);
+    const privateRedis: PrivateRedis | undefined = options.redisUrl ? undefined : await startPrivateRedis();
+    const redisUrl = String(options.redisUrl ?? privateRedis?.url);
+    let redis = new Redis(redisUrl);
+    const stateDirectory = mkdtempSync(join(tmpdir(), 'bench-state-'));
+    const batches = buildBatches(users, batchUsers, runTag);
+    const events = 2 * users;
+    const claims = events;
     const rows: BenchRow[] = [];
-    const perMillion = (bytes: number) => (bytes / users) * MILLION;
     try {
       // Baseline: bare claims and a user set.
-      const baselineBefore = await usedMemory(redis);
-      const baselineSeconds = await baselineRedis(redis, `${prefix}base:`, users, batchUsers);
-      const baselineBytes = (await usedMemory(redis)) - baselineBefore;
+      let before = await serverCounters(redis);
+      const baseline = await baselineRedis(redis, `${prefix}base:`, batches);
+      let after = await serverCounters(redis);
       await deletePrefix(redis, `${prefix}base:`);
+      if (privateRedis) {
+        // A fresh server: the baseline's grown keyspace tables would otherwise hide the store's.
+        redis.disconnect();
+        await privateRedis.restartEmpty();
+        redis = new Redis(redisUrl);
+      }
       rows.push({
         name: 'baseline: SET NX claim per eventId + SADD user (Redis)',
         metrics: {
-          'MiB per 1M users': perMillion(baselineBytes) / 2 ** 20,
-          'bytes/user': baselineBytes / users,
-          'events/s': (2 * users) / baselineSeconds,
+          'processors CPU µs/event': perEventMicros(baseline.cpuSeconds, events),
+          'Redis CPU µs/event': perEventMicros(after.cpuSeconds - before.cpuSeconds, events),
+          'events/s': events / baseline.wallSeconds,
+          'Redis commands/batch': (after.plainCalls - before.plainCalls) / batches.length,
+          'bytes/user incl. claims': (after.usedMemory - before.usedMemory) / users,
         },
       });
-      progress(0.2, 'redis store');
+      progress(0.15, 'redis store');
 
       const store = createRedisUserStateStore({ redisUrl, keyPrefix: prefix, segmentValueCap: 50 });
-      const before = await usedMemory(redis);
-      const seconds = await applyAll(store, users, batchUsers, runTag, (f) => progress(0.2 + f * 0.4, 'redis store'));
-      const bytes = (await usedMemory(redis)) - before;
+      await store.epoch(); // outside the measurement: loads the scripts' connection
+      before = await serverCounters(redis);
+      const redisCost = await applyAll(store, batches, (f) => progress(0.15 + f * 0.4, 'redis store'));
+      after = await serverCounters(redis);
+      const memory = await memoryByKind(redis, prefix);
       await store.close();
       await deletePrefix(redis, prefix);
+      const redisCpuPerEvent = perEventMicros(after.cpuSeconds - before.cpuSeconds, events);
+      const bytesPerUser = memory.users / users;
+      const bytesPerClaim = memory.claims / claims;
       rows.push({
-        name: 'Redis store (claims, segments, totals, memos)',
+        name: 'Redis store',
         metrics: {
-          'MiB per 1M users': perMillion(bytes) / 2 ** 20,
-          'bytes/user': bytes / users,
-          'events/s': (2 * users) / seconds,
+          'processors CPU µs/event': perEventMicros(redisCost.cpuSeconds, events),
+          'Redis CPU µs/event': redisCpuPerEvent,
+          'events/s': events / redisCost.wallSeconds,
+          'Redis commands/batch': (after.scriptCalls - before.scriptCalls) / batches.length,
+          'bytes/user, state (MEMORY USAGE)': bytesPerUser,
+          'bytes/claim (MEMORY USAGE)': bytesPerClaim,
+          'bytes/user incl. claims': (after.usedMemory - before.usedMemory) / users,
         },
       });
 
-      progress(0.6, 'in-process store');
+      progress(0.55, 'embedded store');
+      const embedded = createEmbeddedUserStateStore({ directory: stateDirectory, segmentValueCap: 50 });
+      const embeddedCost = await applyAll(embedded, batches, (f) => progress(0.55 + f * 0.2, 'embedded store'));
+      await embedded.close();
+      rows.push({
+        name: 'embedded store (LMDB, npm start)',
+        metrics: {
+          'processors CPU µs/event': perEventMicros(embeddedCost.cpuSeconds, events),
+          'events/s': events / embeddedCost.wallSeconds,
+        },
+      });
+
+      progress(0.75, 'in-process store');
       collectGarbage();
       const heapBefore = process.memoryUsage().heapUsed;
       const local = createInProcessUserStateStore({ segmentValueCap: 50, maxUsers: users * 2, maxClaims: users * 4 });
-      const localSeconds = await applyAll(local, users, batchUsers, runTag, (f) =>
-        progress(0.6 + f * 0.4, 'in-process store'),
-      );
+      const localCost = await applyAll(local, batches, (f) => progress(0.75 + f * 0.25, 'in-process store'));
       collectGarbage();
       const heapBytes = process.memoryUsage().heapUsed - heapBefore;
       await local.close();
       rows.push({
         name: 'in-process store (heap)',
         metrics: {
-          'MiB per 1M users': perMillion(heapBytes) / 2 ** 20,
-          'bytes/user': heapBytes / users,
-          'events/s': (2 * users) / localSeconds,
+          'processors CPU µs/event': perEventMicros(localCost.cpuSeconds, events),
+          'events/s': events / localCost.wallSeconds,
+          'bytes/user incl. claims': heapBytes / users,
         },
       });
+
+      const cpuRatio = redisCost.cpuSeconds / embeddedCost.cpuSeconds;
       const ratios = {
-        'Redis store memory / baseline': bytes / baselineBytes,
-        'Redis store events/s / baseline': seconds > 0 ? baselineSeconds / seconds : 0,
+        'Redis store processors CPU per event / embedded (LMDB)': cpuRatio,
+        'Redis store Redis CPU µs per event': redisCpuPerEvent,
+        'Redis store events/s / baseline': baseline.wallSeconds / redisCost.wallSeconds,
       };
       return {
         scenario: 'processors-state',
-        title: `Exactly-once state: memory per million users (${users.toLocaleString('en-US')} users loaded, 2 events each)`,
+        title: `Exactly-once state: cost per event and bytes per user (${users.toLocaleString('en-US')} users, 2 events each)`,
         command,
         startedAt: startedAt.toISOString(),
         durationMs: Date.now() - startedAt.getTime(),
@@ -196,21 +295,42 @@ export const processorsStateScenario: BenchScenario = {
         parameters: {
           users,
           batchUsers,
-          redisUrl: redisUrl.replace(/\/\/.*@/, '//***@'),
+          eventsPerBatch: 2 * batchUsers,
+          requestsPerScriptCall: APPLY_CHUNK,
+          redis: privateRedis ? 'private redis-server (no persistence)' : redisUrl.replace(/\/\/.*@/, '//***@'),
           loadAverageAtEnd: Number(loadavg()[0]?.toFixed(1)),
         },
         rows,
         ratios,
-        targets: [],
+        targets: [
+          {
+            description: `Redis path: processors CPU per event ≤ ${CPU_RATIO_TARGET}× the embedded path`,
+            measured: `${cpuRatio.toFixed(2)}×`,
+            met: cpuRatio <= CPU_RATIO_TARGET,
+          },
+          {
+            description: `Redis bytes per user (user state) ≤ ${BYTES_PER_USER_TARGET} B`,
+            measured: `${bytesPerUser.toFixed(0)} B`,
+            met: bytesPerUser <= BYTES_PER_USER_TARGET,
+          },
+          {
+            description: `Redis bytes per eventId claim ≤ ${BYTES_PER_CLAIM_TARGET} B`,
+            measured: `${bytesPerClaim.toFixed(0)} B`,
+            met: bytesPerClaim <= BYTES_PER_CLAIM_TARGET,
+          },
+        ],
         notes: [
-          'Redis figures are INFO used_memory deltas (allocator overhead included); in-process is the V8 heap delta after a full GC.',
-          "Per user: segments (3 dimensions), two running totals, two pending memos, two eventId claims (dedup window 24 h). Memos of a metric are dropped at the user's next event after the shard commits.",
-          'Claims expire after the dedup window, so for users active in the last 24 h only; segments and totals live for the user state TTL (90 days by default).',
+          'CPU figures are per event over apply + markCommitted of every batch; "processors CPU" is this process (process.cpuUsage: the store client, GC included), "Redis CPU" the server (INFO cpu).',
+          `One batch is ${2 * batchUsers} events: the Redis store sends it as one pipeline of script calls of at most ${APPLY_CHUNK} requests, plus one markCommitted script.`,
+          'bytes/user, state: the users\' buckets and the experiment catalog (segments fixed at the first event, two running totals); bytes/claim: the eventId claim partitions. MEMORY USAGE counts each key, its value and its keyspace entry; "incl. claims" is the INFO used_memory delta per user (its two claims, allocator and expiry entries included; in-process: the V8 heap delta after a full GC).',
+          'Claims live for the de-dup window (24 h): a claim generation is kept for one to two windows. User state has no TTL: it lives as long as its experiment.',
         ],
       } satisfies BenchReport;
     } finally {
       await deletePrefix(redis, prefix);
       redis.disconnect();
+      rmSync(stateDirectory, { recursive: true, force: true });
+      await privateRedis?.stop();
     }
   },
 };

@@ -414,3 +414,33 @@ describe('local consumer: flush interval and batch bytes (kinesalite + dynalite 
     },
   );
 });
+
+describe('local consumer: static shard assignment (kinesalite + dynalite + Redis, real sinks)', () => {
+  it(
+    'two processes with assignments 0/2 and 1/2 read disjoint shards and together count every event once',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(4);
+      const sent = events(80, 'assigned');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const first = await realSinks(h);
+      // The second process shares the durable state (same key prefix) and the counters table.
+      const second = await realSinks(h, { keyPrefix: first.keyPrefix });
+      const a = startConsumer(h, first, { options: { assignment: { index: 0, of: 2 } } });
+      const b = startConsumer(h, second, { options: { assignment: { index: 1, of: 2 } } });
+      await a.consumer.start();
+      await b.consumer.start();
+      expect(a.consumer.activeShards().sort()).toEqual(['shardId-000000000000', 'shardId-000000000002']);
+      expect(b.consumer.activeShards().sort()).toEqual(['shardId-000000000001', 'shardId-000000000003']);
+      await waitFor(
+        () => first.counters.delivered + second.counters.delivered === 80,
+        20_000,
+        '80 events across both processes',
+      );
+      const shardsOf = (sinks: RealSinks) => new Set(sinks.counters.batches.map((batch) => batch.shardId));
+      expect([...shardsOf(first)].every((shard) => /[02]$/.test(shard))).toBe(true);
+      expect([...shardsOf(second)].every((shard) => /[13]$/.test(shard))).toBe(true);
+      await expectExactCounters(first, sent);
+    },
+  );
+});

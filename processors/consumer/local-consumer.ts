@@ -23,6 +23,7 @@ import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
 import { isThrottle } from './kinesis-errors.js';
 import { readShard, type ShardReaderOptions } from './shard-reader.js';
+import { ALL_SHARDS, assignedTo, type ShardAssignment } from './shard-assignment.js';
 import { shardsReadyToRead, type ShardLineage } from './shard-lineage.js';
 
 /** Consumer tuning. Defaults in DEFAULT_CONSUMER_OPTIONS; tests pass short ones. */
@@ -31,6 +32,8 @@ export interface LocalConsumerOptions extends ShardReaderOptions {
   shardRefreshMs: number;
   /** Wait before restarting a reader that failed. */
   readerRestartDelayMs: number;
+  /** Which shards this process reads when several share the stream (shard-assignment.ts); default all. */
+  assignment: ShardAssignment;
 }
 
 /** Documented defaults: 10,000 records per GetRecords, 200 ms idle poll (Kinesis allows 5 GetRecords/s per shard). */
@@ -43,6 +46,7 @@ export const DEFAULT_CONSUMER_OPTIONS: Readonly<LocalConsumerOptions> = Object.f
   batchRetry: DEFAULT_RETRY_POLICY,
   shardRefreshMs: 5_000,
   readerRestartDelayMs: 1_000,
+  assignment: ALL_SHARDS,
 });
 
 /** What the local consumer needs. */
@@ -130,10 +134,12 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
     readers.set(shardId, run);
   };
 
+  const mine = assignedTo(options.assignment);
   const refresh = async () => {
     const shards = await listAllShards(deps.kinesis, deps.streamName);
     const notToStart = new Set([...readers.keys(), ...stateLost]);
     for (const shardId of shardsReadyToRead(shards, finished, notToStart)) {
+      if (!mine(shardId)) continue;
       if (stopping.signal.aborted) return;
       startReader(shardId);
     }

@@ -85,3 +85,86 @@ describe('ExactTotal and addSquareIncrement (doubles below 2^53, BigInt beyond)'
     expect(squares.value()).toBe(squareIncrement(99_000_000_000_000n, 100_000_000_000_000n));
   });
 });
+
+describe('ExactTotal at the 2^53 boundary, where doubles stop being exact', () => {
+  const LIMIT = 2 ** 53;
+
+  it('spills a total that reaches exactly 2^53, so the next unit is not lost', () => {
+    const up = new ExactTotal();
+    up.add(LIMIT - 1);
+    up.add(1);
+    up.add(1);
+    expect(up.value()).toBe(2n ** 53n + 1n);
+    const down = new ExactTotal();
+    down.add(-(LIMIT - 1));
+    down.add(-1);
+    down.add(-1);
+    expect(down.value()).toBe(-(2n ** 53n) - 1n);
+  });
+
+  it('does the same for whole units, scaled by the unit', () => {
+    const up = new ExactTotal(10n);
+    up.addUnits(LIMIT - 1);
+    up.addUnits(1);
+    up.addUnits(1);
+    expect(up.value()).toBe((2n ** 53n + 1n) * 10n);
+    const down = new ExactTotal(10n);
+    down.addUnits(-(LIMIT - 1));
+    down.addUnits(-1);
+    down.addUnits(-1);
+    expect(down.value()).toBe(-(2n ** 53n + 1n) * 10n);
+  });
+
+  it('adds another total, small, units and spilled parts alike', () => {
+    const other = new ExactTotal(1_000n);
+    other.add(7);
+    other.addUnits(3);
+    other.addBig(2n ** 60n);
+    const total = new ExactTotal(1_000n);
+    total.add(1);
+    total.addTotal(other);
+    expect(total.value()).toBe(2n ** 60n + 8n + 3_000n);
+    expect(total.format(3)).toBe(formatScaled(2n ** 60n + 3_008n, 3));
+  });
+
+  it('formats whole units alone as an integer, and anything else with its decimals', () => {
+    const units = newSquareTotal();
+    units.addUnits(42);
+    expect(units.format(12)).toBe('42');
+    const mixed = newSquareTotal();
+    mixed.addUnits(1);
+    mixed.add(500_000_000_000);
+    expect(mixed.format(12)).toBe('1.5');
+  });
+});
+
+describe('addSquareIncrement: whole-unit fast path and exact fallback agree', () => {
+  const viaBigInt = (before: bigint | undefined, value: number): bigint =>
+    squareIncrement(before ?? 0n, toScaledValue(value));
+  const viaWriter = (before: bigint | undefined, value: number): bigint => {
+    const squares = newSquareTotal();
+    addSquareIncrement(squares, before, value, toScaledValue(value));
+    return squares.value();
+  };
+
+  it.each([
+    ['a first value', undefined, 7],
+    ['a whole value on a whole total', 3_000_000n, 4],
+    ['a whole value on a fractional total', 2_500_000n, 3],
+    ['a fractional value', 3_000_000n, 0.25],
+    ['a negative value', 5_000_000n, -2],
+    ['an increment just below 2^53', 0n, 94_906_265],
+    ['an increment beyond 2^53', 99_000_000_000_000n, 1e8],
+    ['a total beyond 2^53 micro-units', 2n ** 60n, 1],
+  ] as [string, bigint | undefined, number][])('%s', (_name, before, value) => {
+    expect(viaWriter(before, value)).toBe(viaBigInt(before, value));
+  });
+
+  it('keeps whole values in whole units², so their Σx² formats as an integer', () => {
+    const squares = newSquareTotal();
+    addSquareIncrement(squares, undefined, 3, toScaledValue(3));
+    addSquareIncrement(squares, 3_000_000n, 2, toScaledValue(2));
+    expect(squares.format(12)).toBe('25');
+    expect(squares.big).toBe(0n);
+  });
+});

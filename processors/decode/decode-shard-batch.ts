@@ -8,7 +8,7 @@
  * and KPL aggregates of JSON records (`deaggregateRecord`).
  */
 import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
-import type { EventRejection, StreamEvent } from '../../common/event-contract.js';
+import type { EventRejection } from '../../common/event-contract.js';
 import type { DeadLetter, RawKinesisRecord, ShardBatch, ValidEvent } from '../types.js';
 import { deaggregateRecord, isKplAggregate } from './deaggregate.js';
 import { decodeEvent, type DecodeLimits, type EventDecoding } from './decode-user-record.js';
@@ -90,11 +90,10 @@ function addCompactRecord(
     const id = { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber };
     if (event.ok) {
       decoded.valid.push({ id, event: event.event });
-      decoded.validSources.push(
-        new CompactEventSource(event.event.userId, event.event as StreamEvent & Record<string, unknown>),
-      );
+      decoded.validSources.push(new CompactEventSource(event.event.userId, event.event));
     } else {
-      const source = new CompactEventSource(String(event.event['userId'] ?? record.partitionKey), event.event);
+      const userId = event.event['userId'];
+      const source = new CompactEventSource(typeof userId === 'string' ? userId : record.partitionKey, event.event);
       const reasons = event.rejections.map((rejection) => ({ ...rejection, index }));
       decoded.deadLetters.push({ id, partitionKey: source.partitionKey, data: source.data, reasons });
     }

@@ -11,7 +11,7 @@ export function shardTag(shardId: string): string {
   let tag = shardTags.get(shardId);
   if (tag !== undefined) return tag;
   const match = /^shardId-0*(\d+)$/.exec(shardId);
-  tag = match ? (match[1] === '' ? '0' : (match[1] as string)) : shardId;
+  tag = match?.[1] ?? shardId; // `0*` is greedy but `\d+` keeps at least one digit: `…000` → `0`
   if (shardTags.size >= 10_000) shardTags.clear();
   shardTags.set(shardId, tag);
   return tag;

@@ -1,11 +1,13 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName, waitFor } from '../../local/test-support.js';
 import { recordPosition } from '../sequence-number.js';
+import { createInProcessUserStateStore } from './in-process-store.js';
 import { assertNoEviction, createRedisUserStateStore } from './redis-store.js';
 import { describeUserStateStoreContract } from './store-contract.js';
-import type { UserStateStore } from './types.js';
+import type { StateRequest, UserStateStore } from './types.js';
 import { startPrivateRedis, type PrivateRedis } from './test-support/private-redis.js';
+import { stateRequestStream } from './test-support/state-requests.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
 afterAll(() => admin.quit());
@@ -98,27 +100,139 @@ const request = {
   scaledValue: 1n,
 };
 
-it('Redis store: claims expire after the de-dup window; user state, admissions and the epoch never expire', async () => {
+/** Every key under `prefix`, by name (binary parts as latin1), with its TTL in ms and its encoding. */
+async function keysUnder(prefix: string) {
+  const found = new Map<string, { pttl: number; encoding: string; key: Buffer }>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await admin.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next.toString();
+    for (const key of keys) {
+      const encoding = String(await admin.call('OBJECT', 'ENCODING', key));
+      found.set(key.toString('latin1').slice(prefix.length), { pttl: await admin.pttl(key), encoding, key });
+    }
+  } while (cursor !== '0');
+  return found;
+}
+
+it('Redis store (stored format 2): claims sit in generation partitions that expire; users, catalog and epoch never expire; memos go at commit', async () => {
   const keyPrefix = `${randomName('test-xc')}:`;
   const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, dedupWindowSeconds: 120 });
   try {
     await store.apply('shardId-000000000000', await store.epoch(), [request]);
-    const ttlOf = async (suffix: string | Buffer) =>
-      store.redis.ttl(typeof suffix === 'string' ? `${keyPrefix}${suffix}` : suffix);
-    const claimKey = Buffer.concat([
-      Buffer.from(`${keyPrefix}c:`),
-      Buffer.from(request.eventId.replace(/-/g, ''), 'hex'),
-    ]);
-    const claimTtl = await ttlOf(claimKey);
-    expect(claimTtl).toBeGreaterThan(110);
-    expect(claimTtl).toBeLessThanOrEqual(120);
-    expect(await ttlOf('u:exp\u001fann')).toBe(-1); // exists, no TTL
-    expect(await ttlOf('a:exp\u001fcountry')).toBe(-1);
-    expect(await ttlOf('epoch')).toBe(-1);
+    const keys = await keysUnder(keyPrefix);
+    const named = (start: string) => [...keys].filter(([name]) => name.startsWith(start)).map(([, key]) => key);
+    expect(named('epoch:2')).toMatchObject([{ pttl: -1 }]);
+    expect(named('x:exp')).toMatchObject([{ pttl: -1 }]);
+    const [users] = named('us:exp\u001f');
+    expect(users).toMatchObject({ pttl: -1, encoding: 'listpack' });
+    expect(await admin.hlen(users!.key)).toBe(1);
+    // One claim partition and its generation's counter: they expire after one to two windows (+1 s).
+    const [claims, generation] = [named('cl:'), named('cg:')];
+    expect(claims).toHaveLength(1);
+    expect(claims[0]!.encoding).toBe('listpack');
+    for (const key of [...claims, ...generation]) {
+      expect(key.pttl).toBeGreaterThan(120_000);
+      expect(key.pttl).toBeLessThanOrEqual(241_000);
+    }
+    expect(named('m:shardId-000000000000')).toHaveLength(1); // the memo of the uncommitted record
+    await store.markCommitted('shardId-000000000000', request.position);
+    const afterCommit = await keysUnder(keyPrefix);
+    expect(afterCommit.get('p:shardId-000000000000')).toMatchObject({ pttl: -1 });
+    expect(afterCommit.has('m:shardId-000000000000')).toBe(false);
   } finally {
     await store.close();
     await deletePrefix(keyPrefix);
   }
+});
+
+it('Redis store: refuses a store written in stored format 1 at start-up, naming the format, and never reads it', async () => {
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const oldEpoch = '6f1c1f7e-0000-4000-8000-000000000001';
+  // What the format-1 store (one script call per event) left: its epoch, a user hash, a claim.
+  await admin.set(`${keyPrefix}epoch`, oldEpoch);
+  await admin.hset(`${keyPrefix}u:exp\u001fann`, { s: 'country=US', 't:v#m': '1000000', 'm:v#m': '0@1f9l=-' });
+  await admin.set(`${keyPrefix}c:claim`, 'token', 'EX', 600);
+  const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix });
+  try {
+    await expect(store.epoch()).rejects.toMatchObject({
+      code: 'STATE_LOST',
+      retriable: false,
+      message: expect.stringMatching(/stored format 1 .*reads stored format 2 only/),
+      details: { storedFormat: 1, expectedFormat: 2 },
+    });
+    // A processor that still holds the old epoch is stopped by every batch, and nothing is written.
+    await expect(store.apply('shardId-000000000000', oldEpoch, [request])).rejects.toMatchObject({
+      code: 'STATE_LOST',
+    });
+    expect([...(await keysUnder(keyPrefix)).keys()].sort()).toEqual(['c:claim', 'epoch', 'u:exp\u001fann']);
+    // The runbook's way out (a state loss): delete the format-1 epoch, and the store starts format 2 empty.
+    await admin.del(`${keyPrefix}epoch`);
+    const fresh = await store.epoch();
+    expect(fresh).not.toBe(oldEpoch);
+    expect(await store.apply('shardId-000000000000', fresh, [request])).toMatchObject([
+      { kind: 'applied', replay: false, totalBefore: undefined },
+    ]);
+  } finally {
+    await store.close();
+    await deletePrefix(keyPrefix);
+  }
+});
+
+/** The server's clock in ms (claims are timed by it). */
+const serverMs = async (): Promise<number> => {
+  const [seconds, micros] = (await admin.call('TIME')) as [string, string];
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+};
+
+it('Redis store: a claim made in the previous generation still de-duplicates within the window', async () => {
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const windowMs = 2000;
+  const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, dedupWindowSeconds: 2 });
+  try {
+    const epoch = await store.epoch();
+    const claimedAt = await serverMs();
+    await store.apply('shardId-000000000000', epoch, [request]);
+    // Wait (polling the server clock) until the next generation begins: less than one window after the claim.
+    await waitFor(
+      async () => Math.floor((await serverMs()) / windowMs) > Math.floor(claimedAt / windowMs),
+      5000,
+      'the next claim generation',
+    );
+    const retry = { ...request, position: recordPosition('2', 0) };
+    expect(await store.apply('shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+    expect((await serverMs()) - claimedAt).toBeLessThan(windowMs);
+  } finally {
+    await store.close();
+    await deletePrefix(keyPrefix);
+  }
+});
+
+it("Redis store: sizes a claim generation's partitions from the previous generation's claim count", async () => {
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const windowMs = 3_600_000;
+  const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, dedupWindowSeconds: 3600 });
+  try {
+    const epoch = await store.epoch();
+    // 5 M claims in the previous generation (seeded for this one and the one before: a boundary may pass).
+    const generation = Math.floor((await serverMs()) / windowMs);
+    for (const g of [generation - 1, generation]) await admin.hset(`${keyPrefix}cg:${g}`, 'n', 5_000_000);
+    await store.apply('shardId-000000000000', epoch, [request]);
+    const current = Math.floor((await serverMs()) / windowMs);
+    // 2^15 partitions of ≤ 256 claims hold 5 M; the first generation of a store gets 2^12.
+    expect(await admin.hget(`${keyPrefix}cg:${current}`, 'b')).toBe('15');
+    const retry = { ...request, position: recordPosition('2', 0) };
+    expect(await store.apply('shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+  } finally {
+    await store.close();
+    await deletePrefix(keyPrefix);
+  }
+});
+
+it('Redis store: refuses a user-total limit its Lua cannot keep exactly', () => {
+  expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: 2n ** 53n })).toThrow(
+    expect.objectContaining({ code: 'CONFIG_INVALID' }),
+  );
 });
 
 describe('Redis store against its own redis-server', () => {
@@ -138,6 +252,50 @@ describe('Redis store against its own redis-server', () => {
       expect(replay).toEqual([{ ...first[0], replay: true }]);
     } finally {
       await store.close();
+    }
+  });
+
+  it('sends a 1,200-request batch as 3 script calls in one pipeline, answering exactly as the in-process store', async () => {
+    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000n };
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'chunks:', ...limits });
+    const reference = createInProcessUserStateStore(limits);
+    const shard = 'shardId-000000000007';
+    const requests = stateRequestStream(20, 90);
+    const both = async (batch: StateRequest[]) => {
+      const [actual, expected] = await Promise.all([
+        store.apply(shard, await store.epoch(), batch),
+        reference.apply(shard, await reference.epoch(), batch),
+      ]);
+      expect(actual).toEqual(expected);
+      return actual;
+    };
+    const scriptCalls = async () =>
+      Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(String(await store.redis.call('INFO', 'commandstats')))?.[1] ?? 0);
+    try {
+      const batch = requests.next(1200);
+      await store.epoch();
+      const callsBefore = await scriptCalls();
+      const first = await both(batch);
+      expect(await scriptCalls()).toBe(callsBefore + 3);
+      // The workload reaches every outcome, across the chunk boundaries.
+      const kinds = new Set(first.map((outcome) => outcome.kind));
+      expect([...kinds].sort()).toEqual(['applied', 'duplicate', 'refused']);
+      expect(first.some((outcome) => outcome.kind === 'applied' && outcome.segments[0]?.[1] === '(other)')).toBe(true);
+      // Redelivered whole: every answer is the memoized one.
+      await both(batch);
+      // Committed up to the middle of the second chunk, then redelivered: fenced, then replays.
+      const middle = batch[700] as StateRequest;
+      await Promise.all([store.markCommitted(shard, middle.position), reference.markCommitted(shard, middle.position)]);
+      const afterCommit = await both(batch);
+      expect(afterCommit.slice(0, 701).every((outcome) => outcome.kind === 'committed')).toBe(true);
+      // Everything committed; the next records continue the users' totals and claims.
+      const last = batch[batch.length - 1] as StateRequest;
+      await Promise.all([store.markCommitted(shard, last.position), reference.markCommitted(shard, last.position)]);
+      expect(await store.redis.exists('chunks:m:shardId-000000000007')).toBe(0);
+      await both(requests.next(700));
+    } finally {
+      await store.close();
+      await reference.close();
     }
   });
 

@@ -1,18 +1,25 @@
 /**
  * The Redis `UserStateStore` (production: a dedicated, durable Redis-compatible store such
- * as MemoryDB, `noeviction`, cluster mode disabled, because an event's script touches its
- * claim, its user, the epoch, the committed position and its dimensions' admission sets,
- * which would sit in different slots). Scripts and key layout: redis-scripts.ts.
+ * as MemoryDB, `noeviction`). A batch is one pipeline of script calls, each applying up to
+ * `APPLY_CHUNK` requests atomically (one round trip per batch); every key sits under the
+ * store's prefix, whose `{hash tag}` puts them in one slot on a cluster. Scripts and the
+ * stored format (version 2): redis-scripts.ts.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
-import { fnv1a32 } from '../../common/hashing.js';
 import type { Logger } from '../../common/logger.js';
-import { APPLY_EVENT_LUA, APPLY_REPLY, MARK_COMMITTED_LUA } from './redis-scripts.js';
+import { encodeChunk, readOutcomes } from './redis-batch-codec.js';
+import {
+  APPLY_BATCH_LUA,
+  APPLY_CHUNK,
+  EPOCH_LUA,
+  FORGET_BUCKET_LUA,
+  MARK_COMMITTED_LUA,
+  STATE_FORMAT_VERSION,
+} from './redis-scripts.js';
 import { resolveStateLimits } from './limits.js';
-import { admissionKey, compactPosition, shardTag, userStateKey } from './record-identity.js';
-import { stateLost } from './state-rules.js';
+import { compactPosition, shardTag } from './record-identity.js';
 import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
 
 export interface RedisStoreOptions extends Partial<StateLimits> {
@@ -31,45 +38,24 @@ export interface RedisStoreOptions extends Partial<StateLimits> {
 
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 
+/** Largest running total the Lua keeps exactly (doubles are exact integers up to 2^53; sums of two such stay exact). */
+const MAX_EXACT_TOTAL = 2n ** 52n;
+
 /**
- * The claim token of a record: two FNV-1a 32-bit hashes of its identity, the second
- * started from another state (64 bits, ~13 characters). A claim is only ever compared for
- * equality, and identities are assigned by Kinesis, not chosen by an adversary: a false
- * "replay" needs two records of one eventId to collide on 64 bits. Far cheaper than SHA-1.
+ * The start-up error for a store written in stored format 1: it is never read as format 2.
+ * STATE_LOST, so the processors stop and page instead of counting on an unreadable state.
  */
-const claimToken = (identity: string): string =>
-  `${fnv1a32(identity).toString(36)}.${fnv1a32(`#${identity}`).toString(36)}`;
-
-/** A UUID as its 16 bytes: claim keys are a third shorter than the text form. */
-const eventIdBytes = (eventId: string): Buffer => Buffer.from(eventId.replace(/-/g, ''), 'hex');
-
-function parseSegments(encoded: string): [string, string][] {
-  if (encoded === '') return [];
-  return encoded.split('\u001e').map((part) => {
-    const equals = part.indexOf('=');
-    return [part.slice(0, equals), part.slice(equals + 1)];
-  });
-}
-
-function toOutcome(reply: unknown, expectedEpoch: string): StateOutcome {
-  const [kind, segments, before] = reply as [number, string?, string?];
-  switch (kind) {
-    case APPLY_REPLY.epochMismatch:
-      throw stateLost(expectedEpoch, segments || undefined);
-    case APPLY_REPLY.duplicate:
-      return { kind: 'duplicate' };
-    case APPLY_REPLY.committed:
-      return { kind: 'committed' };
-    case APPLY_REPLY.refused:
-      return { kind: 'refused', rule: 'user-total-limit' };
-    default:
-      return {
-        kind: 'applied',
-        replay: kind === APPLY_REPLY.replay,
-        segments: parseSegments(segments ?? ''),
-        totalBefore: before === undefined || before === '-' ? undefined : BigInt(before),
-      };
-  }
+function formatOneRefused(prefix: string): PipelineError {
+  return new PipelineError(
+    'STATE_LOST',
+    `the state store under "${prefix}" holds stored format 1 (key ${prefix}epoch), written by an earlier version ` +
+      `of the processors; this version reads stored format ${STATE_FORMAT_VERSION} only and will not misread it. ` +
+      'Counting stopped. Either run the earlier version against this store, or start the new format empty, which ' +
+      `is a state loss (processors/README.md "State loss"): delete ${prefix}epoch, then run ` +
+      `\`npm run state -- accept-loss --yes\`; format-1 keys (${prefix}u:*, ${prefix}a:*, ${prefix}c:*) are no ` +
+      'longer read and may be deleted.',
+    { details: { storedFormat: 1, expectedFormat: STATE_FORMAT_VERSION, keyPrefix: prefix } },
+  );
 }
 
 const unavailable = (error: unknown, what: string): PipelineError =>
@@ -93,15 +79,22 @@ export function assertNoEviction(info: string): void {
   }
 }
 
-/** Bounded SCAN + UNLINK of every key matching `pattern` on every primary; returns how many were deleted. */
-async function deleteMatching(client: Redis | Cluster, pattern: string): Promise<number> {
+/**
+ * Bounded SCAN of every key matching `pattern` on every primary, deleting each with `remove`
+ * (default UNLINK); returns the sum of what `remove` answered.
+ */
+async function deleteMatching(
+  client: Redis | Cluster,
+  pattern: string,
+  remove: (key: Buffer) => Promise<number> = (key) => client.unlink(key),
+): Promise<number> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   let deleted = 0;
   for (const node of nodes) {
     let cursor = '0';
     for (let round = 0; round < 1_000_000; round++) {
       const [next, keys] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      for (const key of keys) deleted += await client.unlink(key);
+      for (const key of keys) deleted += await remove(key);
       cursor = String(next);
       if (cursor === '0') break;
     }
@@ -148,51 +141,42 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
     );
   }
   const limits = resolveStateLimits(options);
-  const cap = String(limits.segmentValueCap);
-  const dedupTtl = String(limits.dedupWindowSeconds);
-  const totalLimit = limits.userTotalLimit.toString();
+  if (limits.userTotalLimit > MAX_EXACT_TOTAL) {
+    throw new PipelineError(
+      'CONFIG_INVALID',
+      `the Redis state store keeps running totals exactly up to ${MAX_EXACT_TOTAL} (scaled), not ${limits.userTotalLimit}`,
+    );
+  }
+  const fixedArgs = [
+    prefix,
+    String(limits.dedupWindowSeconds * 1000),
+    String(limits.segmentValueCap),
+    limits.userTotalLimit.toString(),
+  ];
   const redis = connect(options.redisUrl, options.cluster ?? false);
   redis.on('error', (error: unknown) => options.logger?.warn({ err: error }, 'redis connection error'));
-  const applySha = sha1(APPLY_EVENT_LUA);
+  const applySha = sha1(APPLY_BATCH_LUA);
   const markSha = sha1(MARK_COMMITTED_LUA);
   let scriptsLoaded: Promise<void> | undefined;
   const loadScripts = (): Promise<void> =>
     (scriptsLoaded ??= Promise.all([
-      redis.script('LOAD', APPLY_EVENT_LUA),
+      redis.script('LOAD', APPLY_BATCH_LUA),
       redis.script('LOAD', MARK_COMMITTED_LUA),
     ]).then(() => undefined));
 
-  const epochKey = `${prefix}epoch`;
+  const epochKey = `${prefix}epoch:${STATE_FORMAT_VERSION}`;
+  const formatOneEpochKey = `${prefix}epoch`;
   const committedKey = (shardId: string): string => `${prefix}p:${shardId}`;
+  const memoKey = (shardId: string): string => `${prefix}m:${shardId}`;
 
+  /** One pipeline, one script call per chunk of at most APPLY_CHUNK requests. */
   const runBatch = async (shardId: string, epoch: string, requests: readonly StateRequest[]) => {
     const pipeline = redis.pipeline();
-    const shardPrefix = `${shardTag(shardId)}@`;
-    const committed = committedKey(shardId);
-    for (const request of requests) {
-      const position = compactPosition(request.position);
-      const keys: (string | Buffer)[] = [
-        Buffer.concat([Buffer.from(`${prefix}c:`), eventIdBytes(request.eventId)]),
-        `${prefix}u:${userStateKey(request.experimentId, request.userId)}`,
-        epochKey,
-        committed,
-        ...request.segments.map(([dimension]) => `${prefix}a:${admissionKey(request.experimentId, dimension)}`),
-      ];
-      const identity = `${shardPrefix}${position}`;
-      const args = [
-        claimToken(identity),
-        identity,
-        dedupTtl,
-        cap,
-        request.variantMetric,
-        request.scaledValue.toString(),
-        shardPrefix,
-        epoch,
-        position,
-        totalLimit,
-        ...request.segments.flat(),
-      ];
-      pipeline.evalsha(applySha, keys.length, ...keys, ...args);
+    const tag = shardTag(shardId);
+    const keys = [epochKey, committedKey(shardId), memoKey(shardId)];
+    for (let from = 0; from < requests.length; from += APPLY_CHUNK) {
+      const chunk = encodeChunk(requests, from, Math.min(APPLY_CHUNK, requests.length - from), tag);
+      pipeline.evalsha(applySha, keys.length, ...keys, epoch, ...fixedArgs, ...chunk);
     }
     return (await pipeline.exec()) ?? [];
   };
@@ -209,9 +193,8 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
     async epoch() {
       try {
         await checkPolicy();
-        await redis.set(epochKey, randomUUID(), 'NX');
-        const epoch = await redis.get(epochKey);
-        if (epoch === null) throw new PipelineError('DEPENDENCY_UNAVAILABLE', 'the state epoch vanished as it was set');
+        const epoch = (await redis.eval(EPOCH_LUA, 2, epochKey, formatOneEpochKey, randomUUID())) as string | null;
+        if (epoch === null) throw formatOneRefused(prefix);
         return epoch;
       } catch (error) {
         throw unavailable(error, 'epoch read');
@@ -229,10 +212,18 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
           await loadScripts();
           replies = await runBatch(shardId, epoch, requests);
         }
-        return replies.map(([error, reply]) => {
+        const outcomes: StateOutcome[] = [];
+        for (const [error, reply] of replies) {
           if (error) throw new PipelineError('SINK_FAILED', `state script failed: ${error.message}`, { cause: error });
-          return toOutcome(reply, epoch);
-        });
+          readOutcomes(reply, epoch, outcomes);
+        }
+        if (outcomes.length !== requests.length) {
+          throw new PipelineError(
+            'INTERNAL',
+            `state script answered ${outcomes.length} of ${requests.length} requests`,
+          );
+        }
+        return outcomes;
       } catch (error) {
         throw unavailable(error, 'state update');
       }
@@ -245,23 +236,31 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
       }
     },
     async markCommitted(shardId, position) {
+      const keys = [committedKey(shardId), memoKey(shardId)];
       const compact = compactPosition(position);
       try {
         await loadScripts();
-        await redis.evalsha(markSha, 1, committedKey(shardId), compact);
+        await redis.evalsha(markSha, keys.length, ...keys, compact);
       } catch (error) {
-        if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
-          scriptsLoaded = undefined;
-          await redis.eval(MARK_COMMITTED_LUA, 1, committedKey(shardId), compact);
-          return;
+        if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) {
+          throw unavailable(error, 'committed position write');
         }
-        throw unavailable(error, 'committed position write');
+        scriptsLoaded = undefined;
+        try {
+          await redis.eval(MARK_COMMITTED_LUA, keys.length, ...keys, compact);
+        } catch (retryError) {
+          throw unavailable(retryError, 'committed position write');
+        }
       }
     },
     async forgetExperiment(experimentId) {
       try {
-        const users = await deleteMatching(redis, `${globLiteral(`${prefix}u:${userStateKey(experimentId, '')}`)}*`);
-        await deleteMatching(redis, `${globLiteral(`${prefix}a:${admissionKey(experimentId, '')}`)}*`);
+        const users = await deleteMatching(
+          redis,
+          `${globLiteral(`${prefix}us:${experimentId}\u001f`)}*`,
+          (key) => redis.eval(FORGET_BUCKET_LUA, 1, key) as Promise<number>,
+        );
+        await redis.unlink(`${prefix}x:${experimentId}`);
         return users;
       } catch (error) {
         throw unavailable(error, 'forget experiment');

@@ -1,0 +1,285 @@
+/**
+ * The cell writer's error vocabulary (which DynamoDB failures are transient, how each is
+ * reported) and writeCellDeltas' contract on dynalite: requests counted, empty cells skipped,
+ * a watermark that keeps moving refused, concurrency bounded, one failed cell failing the batch.
+ * Faults and a competing writer are injected by wrapping the real client.
+ */
+import { GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { Writable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDynamoClient } from '../../common/aws-clients.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, watermarkAttribute } from '../../common/counter-layout.js';
+import { PipelineError } from '../../common/errors.js';
+import { createLogger } from '../../common/logger.js';
+import { randomName, testConfig } from '../../local/test-support.js';
+import { recordPosition } from '../sequence-number.js';
+import type { CellDelta, Contribution } from './aggregate.js';
+import { isTransientDynamoError, toSinkError, writeCellDeltas } from './dynamo-cell-writer.js';
+import { newSquareTotal } from './exact-value.js';
+import { readCounters } from './read-counters.js';
+import { createCountersTable } from './test-delivery.js';
+
+const SHARD = 'shardId-000000000000';
+const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
+const dynamo: DynamoDBClient = createDynamoClient(testConfig());
+afterAll(() => dynamo.destroy());
+
+const awsError = (name: string, fields: Record<string, unknown> = {}) =>
+  Object.assign(new Error(`injected ${name}`), { name, $metadata: { httpStatusCode: 400 }, ...fields });
+
+describe('isTransientDynamoError', () => {
+  it.each([
+    'ProvisionedThroughputExceededException',
+    'ThrottlingException',
+    'RequestLimitExceeded',
+    'TooManyRequestsException',
+    'InternalServerError',
+    'ServiceUnavailable',
+    'TimeoutError',
+    'RequestTimeout',
+  ])('retries %s whatever its status', (name) => {
+    expect(isTransientDynamoError(awsError(name))).toBe(true);
+  });
+
+  it.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN'])(
+    'retries a dropped connection (%s)',
+    (code) => {
+      expect(isTransientDynamoError(Object.assign(new Error('socket'), { code }))).toBe(true);
+    },
+  );
+
+  it('retries any 5xx, from 500 up', () => {
+    expect(isTransientDynamoError(awsError('UnknownError', { $metadata: { httpStatusCode: 500 } }))).toBe(true);
+    expect(isTransientDynamoError(awsError('UnknownError', { $metadata: { httpStatusCode: 503 } }))).toBe(true);
+  });
+
+  it('does not retry validation errors, 4xx, other codes, or things that are not errors', () => {
+    expect(isTransientDynamoError(awsError('ValidationException'))).toBe(false);
+    expect(isTransientDynamoError(awsError('UnknownError', { $metadata: { httpStatusCode: 499 } }))).toBe(false);
+    expect(isTransientDynamoError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
+    expect(isTransientDynamoError(new Error('plain'))).toBe(false);
+    expect(isTransientDynamoError(null)).toBe(false);
+    expect(isTransientDynamoError('ThrottlingException')).toBe(false);
+  });
+});
+
+describe('toSinkError', () => {
+  it('keeps a PipelineError as it is', () => {
+    const original = new PipelineError('STATE_LOST', 'lost');
+    expect(toSinkError(original, 'counter update')).toBe(original);
+  });
+
+  it('reports throttling as a retriable SINK_THROTTLED, with the cause', () => {
+    const cause = awsError('ThrottlingException');
+    const error = toSinkError(cause, 'counter update');
+    expect(error).toMatchObject({
+      code: 'SINK_THROTTLED',
+      retriable: true,
+      message: 'counter update: throttled (ThrottlingException)',
+    });
+    expect(error.cause).toBe(cause);
+  });
+
+  it('reports other transient failures as a retriable SINK_FAILED', () => {
+    const error = toSinkError(
+      awsError('InternalServerError', { $metadata: { httpStatusCode: 500 } }),
+      'counter update',
+    );
+    expect(error).toMatchObject({
+      code: 'SINK_FAILED',
+      retriable: true,
+      message: 'counter update: InternalServerError',
+    });
+  });
+
+  it('reports everything else as a non-retriable SINK_REJECTED', () => {
+    expect(toSinkError(awsError('ValidationException'), 'counter update')).toMatchObject({
+      code: 'SINK_REJECTED',
+      retriable: false,
+      message: 'counter update: ValidationException',
+    });
+    expect(toSinkError(null, 'read counter watermark')).toMatchObject({
+      code: 'SINK_REJECTED',
+      message: 'read counter watermark: Error',
+    });
+  });
+});
+
+const contribution = (sequence: number): Contribution => {
+  const sumSquares = newSquareTotal();
+  sumSquares.addUnits(1);
+  return {
+    position: recordPosition(`4959${String(sequence).padStart(52, '0')}`, 0),
+    events: 1,
+    units: 1,
+    sum: 1_000_000,
+    sumSquares,
+    receivedAt: 1_700_000_000_000 + sequence,
+  };
+};
+
+async function freshTable(): Promise<string> {
+  const tableName = randomName('cells');
+  await createCountersTable(dynamo, tableName);
+  return tableName;
+}
+
+/** The real client with `before` run ahead of each command it forwards; tracks calls in flight. */
+function wrapped(before: (command: object) => Promise<void> | void = () => undefined) {
+  const seen = { inFlight: 0, maxInFlight: 0 };
+  const client = new Proxy(dynamo, {
+    get(target, property, receiver) {
+      if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+      return async (command: Parameters<DynamoDBClient['send']>[0]) => {
+        seen.inFlight += 1;
+        seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight);
+        try {
+          await before(command);
+          return await target.send(command);
+        } finally {
+          seen.inFlight -= 1;
+        }
+      };
+    },
+  });
+  return { client, seen };
+}
+
+describe('writeCellDeltas on dynalite', () => {
+  it('counts its requests: one per new cell; a re-cut cell adds a consistent read and a re-apply', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const deps = { dynamo, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
+    const cell = (sequences: number[], sortKey = 'control#purchase'): CellDelta => ({
+      experimentId,
+      sortKey,
+      contributions: sequences.map(contribution),
+    });
+    expect(await writeCellDeltas(deps, SHARD, [cell([1, 2]), cell([1], 'treatment#purchase')])).toEqual({
+      requests: 2,
+    });
+    expect(await writeCellDeltas(deps, SHARD, [cell([1, 2, 3])])).toEqual({ requests: 3 });
+    // A full replay: the condition fails, the read shows nothing is missing, nothing is added.
+    expect(await writeCellDeltas(deps, SHARD, [cell([1, 2, 3])])).toEqual({ requests: 2 });
+    expect((await readCounters(dynamo, tableName)).get(`${experimentId}|control#purchase`)).toMatchObject({
+      events: 3,
+      units: 3,
+    });
+  });
+
+  it('sends nothing for a cell without contributions, and nothing at all for no cells', async () => {
+    const tableName = await freshTable();
+    const deps = { dynamo, tableName, writeConcurrency: 4, retryPolicy: FAST_RETRY };
+    expect(
+      await writeCellDeltas(deps, SHARD, [{ experimentId: randomName('e'), sortKey: 'control#x', contributions: [] }]),
+    ).toEqual({ requests: 0 });
+    expect(await writeCellDeltas(deps, SHARD, [])).toEqual({ requests: 0 });
+  });
+
+  it('refuses after 4 rounds when the watermark keeps moving (injected: a second writer bumps it before each re-apply)', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const sortKey = 'control#purchase';
+    const watermark = watermarkAttribute(SHARD);
+    let bumps = 0;
+    let reads = 0;
+    const { client } = wrapped(async (command) => {
+      if (command instanceof GetItemCommand) reads += 1;
+      if (command instanceof UpdateItemCommand && command.input.ConditionExpression === '#wm = :expected') {
+        bumps += 1;
+        await dynamo.send(
+          new UpdateItemCommand({
+            TableName: tableName,
+            Key: { [COUNTER_PARTITION_KEY]: { S: experimentId }, [COUNTER_SORT_KEY]: { S: sortKey } },
+            UpdateExpression: 'SET #wm = :wm',
+            ExpressionAttributeNames: { '#wm': watermark },
+            ExpressionAttributeValues: { ':wm': { S: contribution(100 + bumps).position } },
+          }),
+        );
+      }
+    });
+    const deps = { dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    await writeCellDeltas({ ...deps, dynamo }, SHARD, [{ experimentId, sortKey, contributions: [contribution(1)] }]);
+    const moving = writeCellDeltas(deps, SHARD, [
+      { experimentId, sortKey, contributions: [1, 200, 201].map(contribution) },
+    ]);
+    await expect(moving).rejects.toMatchObject({
+      code: 'SINK_FAILED',
+      message: `watermark of ${experimentId}/${sortKey} kept moving: is a second writer processing this shard?`,
+    });
+    expect(reads).toBe(4);
+    expect(bumps).toBe(4);
+  });
+
+  it('keeps at most writeConcurrency requests in flight, and at least one worker', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const cells = Array.from({ length: 6 }, (_, index) => ({
+      experimentId,
+      sortKey: `v${index}#m`,
+      contributions: [contribution(index + 1)],
+    }));
+    const two = wrapped();
+    await writeCellDeltas(
+      { dynamo: two.client, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY },
+      SHARD,
+      cells,
+    );
+    expect(two.seen.maxInFlight).toBe(2);
+    const none = wrapped();
+    const fresh = await freshTable();
+    expect(
+      await writeCellDeltas(
+        { dynamo: none.client, tableName: fresh, writeConcurrency: 0, retryPolicy: FAST_RETRY },
+        SHARD,
+        cells,
+      ),
+    ).toEqual({ requests: 6 });
+    expect(none.seen.maxInFlight).toBe(1);
+  });
+
+  it('fails the batch with the first cell error, after the other cells were attempted', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const { client } = wrapped((command) => {
+      if (command instanceof UpdateItemCommand && command.input.Key?.[COUNTER_SORT_KEY]?.S === 'bad#m') {
+        throw awsError('ValidationException');
+      }
+    });
+    const cells = ['bad#m', 'good#m'].map((sortKey) => ({ experimentId, sortKey, contributions: [contribution(1)] }));
+    await expect(
+      writeCellDeltas({ dynamo: client, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY }, SHARD, cells),
+    ).rejects.toMatchObject({ code: 'SINK_REJECTED', message: 'counter update: ValidationException' });
+    expect((await readCounters(dynamo, tableName)).get(`${experimentId}|good#m`)).toMatchObject({ events: 1 });
+  });
+
+  it('retries a throttled write, logging each retry (injected: the first write is throttled)', async () => {
+    const tableName = await freshTable();
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'warn',
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    });
+    let throttled = false;
+    const { client } = wrapped(() => {
+      if (!throttled) {
+        throttled = true;
+        throw awsError('ThrottlingException');
+      }
+    });
+    const cell = { experimentId: randomName('e'), sortKey: 'control#m', contributions: [contribution(1)] };
+    expect(
+      await writeCellDeltas(
+        { dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY, logger },
+        SHARD,
+        [cell],
+      ),
+    ).toEqual({ requests: 2 });
+    expect(lines.filter((line) => line.includes('counter update: retrying'))).toHaveLength(1);
+  });
+});
