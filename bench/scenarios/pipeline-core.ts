@@ -64,15 +64,22 @@ function toBatches(payloads: Buffer[], batchSize: number): ShardBatch[] {
   return batches;
 }
 
-/** The same events as compact records, one record per batch of `batchSize` events. */
-function toCompactBatches(events: Parameters<typeof encodeCompactRecord>[0], batchSize: number): ShardBatch[] {
+/** The same events as compact records of `perRecord` events, `batchSize` events per batch. */
+function toCompactBatches(
+  events: Parameters<typeof encodeCompactRecord>[0],
+  batchSize: number,
+  perRecord: number,
+): ShardBatch[] {
   const batches: ShardBatch[] = [];
-  for (let start = 0, sequence = 1; start < events.length; start += batchSize) {
-    const data = encodeCompactRecord(events.slice(start, start + batchSize));
-    batches.push({
-      shardId: 'shardId-000000000000',
-      records: [{ sequenceNumber: `4959${String(sequence++).padStart(52, '0')}`, partitionKey: 'bench', data }],
-    });
+  let sequence = 1;
+  for (let start = 0; start < events.length; start += batchSize) {
+    const records: RawKinesisRecord[] = [];
+    const batchEvents = events.slice(start, start + batchSize);
+    for (let offset = 0; offset < batchEvents.length; offset += perRecord) {
+      const data = encodeCompactRecord(batchEvents.slice(offset, offset + perRecord));
+      records.push({ sequenceNumber: `4959${String(sequence++).padStart(52, '0')}`, partitionKey: 'bench', data });
+    }
+    batches.push({ shardId: 'shardId-000000000000', records });
   }
   return batches;
 }
@@ -97,6 +104,11 @@ export const pipelineCoreScenario: BenchScenario = {
     { flags: '--events <n>', description: 'events per pass', defaultValue: '100000' },
     { flags: '--batch <n>', description: 'records per shard batch (GetRecords page)', defaultValue: '1000' },
     { flags: '--passes <n>', description: 'measured passes per variant (best is reported)', defaultValue: '5' },
+    {
+      flags: '--events-per-record <n>',
+      description: 'events per compact record (the collector packs one record per shard and PutRecords call)',
+      defaultValue: '250',
+    },
   ],
   async run(context) {
     const startedAt = new Date();
@@ -111,8 +123,12 @@ export const pipelineCoreScenario: BenchScenario = {
     });
     const payloads = events.map((event) => Buffer.from(JSON.stringify(event)));
     const batches = toBatches(payloads, batchSize);
-    const compactBatches = toCompactBatches(events, batchSize);
-    const compactBytes = compactBatches.reduce((sum, b) => sum + (b.records[0]?.data.byteLength ?? 0), 0);
+    const perRecord = Number(context.options.eventsPerRecord ?? 250);
+    const compactBatches = toCompactBatches(events, batchSize, perRecord);
+    const compactBytes = compactBatches.reduce(
+      (sum, b) => sum + b.records.reduce((bytes, record) => bytes + record.data.byteLength, 0),
+      0,
+    );
 
     let sink = 0; // keeps the baseline's results alive so the JIT cannot drop the parse
     const baseline = () => {
@@ -217,6 +233,7 @@ export const pipelineCoreScenario: BenchScenario = {
         passes,
         averageRecordBytes: Math.round(payloads.reduce((s, p) => s + p.length, 0) / payloads.length),
         compactBytesPerEvent: Math.round((compactBytes / eventCount) * 10) / 10,
+        eventsPerCompactRecord: perRecord,
       },
       rows,
       ratios: {

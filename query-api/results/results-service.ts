@@ -1,17 +1,31 @@
 /**
  * Results and breakdowns of one experiment: loads the definition (PostgreSQL), reads
- * the counters (one DynamoDB Query), and hands both to the pure assembly. Routes add
- * caching and serialization on top.
+ * only the counter cells the answer needs (read-counters.ts), and hands both to the pure
+ * assembly. Routes add caching and serialization on top.
+ *
+ *   results                 the total cells of the declared variants × ($exposure + metrics), by key
+ *   breakdown of `a`        every total cell (the add-up check covers them all) + the cells of `a`
+ *   breakdown of `a` by `b` every total cell + the pair cells of `a+b`
+ *
+ * `lastEventAt` is the latest over the cells read: for the results, over the declared
+ * total cells (each event updates its total cell), so events of undeclared metrics or
+ * variants do not move it.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EXPOSURE_METRIC, encodeCellKey } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
 import type { StoredDefinition } from '../definitions/definition-store.js';
-import { buildBreakdown, type Breakdown, type BreakdownRequest } from '../segments/segment-breakdown.js';
+import {
+  buildBreakdown,
+  segmentDimensionOf,
+  type Breakdown,
+  type BreakdownRequest,
+} from '../segments/segment-breakdown.js';
 import { assembleVariants, type VariantsResult } from './assemble-results.js';
 import { buildCellTable, type CellTable } from './cell-table.js';
 import type { AnalysisOptions } from './compute-results.js';
-import { readExperimentCells } from './read-counters.js';
+import { readCounterCells, type CellRead } from './read-counters.js';
 
 export interface ResultsHeader {
   experimentId: string;
@@ -32,10 +46,26 @@ export interface ResultsServiceDeps {
   now?: () => Date;
 }
 
-/** The counters of an experiment, read and grouped. */
-export async function loadCellTable(deps: ResultsServiceDeps, experimentId: string): Promise<CellTable> {
+/**
+ * The sort keys of the total cells the results show: every declared variant × (`$exposure`
+ * + declared metrics), each once (BatchGetItem refuses repeated keys).
+ */
+export function resultsCellKeys(definition: ExperimentDefinition): string[] {
+  const metricKeys = [EXPOSURE_METRIC, ...definition.metrics.map((metric) => metric.key)];
+  const keys = definition.variants.flatMap((variant) =>
+    metricKeys.map((metricKey) => encodeCellKey({ variantId: variant.id, metricKey })),
+  );
+  return [...new Set(keys)];
+}
+
+/** The counter cells of an experiment that `reads` select, read and grouped. */
+export async function loadCellTable(
+  deps: ResultsServiceDeps,
+  experimentId: string,
+  reads: readonly CellRead[],
+): Promise<CellTable> {
   try {
-    return buildCellTable(await readExperimentCells(deps.dynamo, deps.countersTable, experimentId));
+    return buildCellTable(await readCounterCells(deps.dynamo, deps.countersTable, experimentId, reads));
   } catch (error) {
     throw new PipelineError('DEPENDENCY_UNAVAILABLE', 'the counters table (DynamoDB) could not be read', {
       cause: error,
@@ -66,11 +96,12 @@ export async function computeExperimentResults(
   stored: StoredDefinition<ExperimentDefinition>,
   options: AnalysisOptions,
 ): Promise<ExperimentResults> {
-  const table = await loadCellTable(deps, stored.definition.key);
+  const { definition } = stored;
+  const table = await loadCellTable(deps, definition.key, [{ kind: 'keys', sortKeys: resultsCellKeys(definition) }]);
   const now = deps.now?.() ?? new Date();
   return {
-    ...headerOf(stored.definition, table, options, now),
-    ...assembleVariants(stored.definition, table.totals, options),
+    ...headerOf(definition, table, options, now),
+    ...assembleVariants(definition, table.totals, options),
   };
 }
 
@@ -99,7 +130,10 @@ export async function computeSegmentBreakdown(
       details: [{ field: 'by', rule: 'differentDimension', message: 'must differ from the path dimension' }],
     });
   }
-  const table = await loadCellTable(deps, definition.key);
+  const table = await loadCellTable(deps, definition.key, [
+    { kind: 'allTotals' },
+    { kind: 'dimension', dimension: segmentDimensionOf(request.dimension, request.by) },
+  ]);
   const now = deps.now?.() ?? new Date();
   return {
     ...headerOf(definition, table, request.analysis, now),
