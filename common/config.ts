@@ -90,7 +90,7 @@ const EnvSchema = Type.Object({
   /** Records wait up to this long to be processed together: one counter write per touched cell and interval (bench/README.md). */
   PROCESSOR_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 250 }),
   /** Largest batch in record bytes: bounds the processors' memory whatever one record holds. */
-  PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 8 * 1024 * 1024 }),
+  PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 2 * 1024 * 1024 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   /** `<index>/<of>`: this process reads shards whose number is index modulo of (several local processes, no lease manager). */
   PROCESSOR_SHARD_ASSIGNMENT: Type.String({ default: '0/1', pattern: '^[0-9]+/[0-9]+$' }),

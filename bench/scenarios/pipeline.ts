@@ -26,7 +26,7 @@ import { computeExpectedCounters, readCounters } from '../../processors/counters
 import { describeDifferences, diffCounters } from '../counter-diff.js';
 import { benchEnvironment, RESULTS_DIR, type BenchReport, type BenchRow, type BenchTarget } from '../report.js';
 import type { BenchScenario, ScenarioContext } from '../scenario.js';
-import { currentRssOf, startChildService, type ChildService } from '../support/child-service.js';
+import { cpuSecondsOf, currentRssOf, startChildService, type ChildService } from '../support/child-service.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
@@ -89,7 +89,7 @@ function settingsFrom(options: ScenarioContext['options']): RunSettings {
     shards: number('shards'),
     kpl: options.kpl !== false,
     format: options.format === 'json' ? 'json' : 'compact',
-    processors: Math.max(1, Math.floor(number('processors'))),
+    processors: options.processors === undefined ? 1 : Math.max(1, Math.floor(number('processors'))),
     concurrency: Math.max(1, number('concurrency')),
     baselineSeconds: number('baselineSeconds'),
     redisUrl: options.redis ? String(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined,
@@ -391,6 +391,7 @@ export const pipelineScenario: BenchScenario = {
       // One or more processor processes, each given a fixed set of shards (PROCESSOR_SHARD_ASSIGNMENT).
       const backlogStats: (ProcessorStats | undefined)[] = Array.from({ length: settings.processors });
       const backlogStart = Date.now();
+      const standInCpuBefore = standIns.map((standIn) => cpuSecondsOf(standIn.process.pid) ?? 0);
       // Started together, so their module loading overlaps and the drain window starts once.
       const backlogProcessors: ChildService[] = await Promise.all(
         Array.from({ length: settings.processors }, (_, index) =>
@@ -418,12 +419,20 @@ export const pipelineScenario: BenchScenario = {
       const oursPerSecond = backlogEvents / backlogSeconds;
       const oursWritesPerK = (backlogWrites / Math.max(1, backlogEvents)) * 1000;
       const peakRss = Math.max(...backlogProcessors.map((child) => child.peakRssMiB() ?? 0));
+      // Whose CPU the drain took: ours (the processors, module loading excluded) and the stand-ins'.
+      const processorsCpu = finishedStats.reduce((sum, stats) => sum + stats.cpuSeconds, 0);
+      const standInCpu = standIns.reduce(
+        (sum, standIn, i) => sum + ((cpuSecondsOf(standIn.process.pid) ?? 0) - (standInCpuBefore[i] ?? 0)),
+        0,
+      );
+      const perEvent = (seconds: number) => (seconds / Math.max(1, backlogEvents)) * 1e6;
       rows.push({
         name: `B. backlog: processors (micro-batch, exactly once${settings.processors > 1 ? `, ${settings.processors} processes` : ''})`,
         metrics: {
           'events/s': oursPerSecond,
           ...(settings.processors > 1 ? { 'events/s per process': oursPerSecond / settings.processors } : {}),
           'writes/1k events': oursWritesPerK,
+          'CPU µs/event: processors / kinesalite+dynalite': `${perEvent(processorsCpu).toFixed(1)} / ${perEvent(standInCpu).toFixed(1)}`,
           'peak RSS MiB': peakRss > 0 ? peakRss : '—',
         },
       });

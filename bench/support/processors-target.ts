@@ -20,6 +20,8 @@ export interface ProcessorStats {
   batches: number;
   /** When the processors began to start (after this process loaded its modules): drain times start here. */
   startedAt: number;
+  /** CPU seconds this process spent since `startedAt` (module loading excluded). */
+  cpuSeconds: number;
   firstCommitAt?: number;
   lastCommitAt?: number;
   freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
@@ -35,7 +37,8 @@ async function main(): Promise<void> {
     highestTrackableValue: 3_600_000,
     numberOfSignificantValueDigits: 3,
   });
-  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at'> = {
+  const cpuAtStart = process.cpuUsage();
+  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds'> = {
     counted: 0,
     duplicates: 0,
     replayed: 0,
@@ -66,8 +69,10 @@ async function main(): Promise<void> {
   });
   const emit = async (): Promise<void> => {
     const lag = await processors.metrics.millisBehindLatest.get();
+    const cpu = process.cpuUsage(cpuAtStart);
     const line: ProcessorStats = {
       ...stats,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
       freshnessMs: {
         p50: freshness.getValueAtPercentile(50),
         p95: freshness.getValueAtPercentile(95),

@@ -41,7 +41,7 @@ export const DEFAULT_CONSUMER_OPTIONS: Readonly<LocalConsumerOptions> = Object.f
   batchMaxRecords: 10_000,
   pollIntervalMs: 200,
   flushIntervalMs: 0,
-  batchMaxBytes: 8 * 1024 * 1024,
+  batchMaxBytes: 2 * 1024 * 1024,
   throttleRetry: { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5_000 },
   batchRetry: DEFAULT_RETRY_POLICY,
   shardRefreshMs: 5_000,
