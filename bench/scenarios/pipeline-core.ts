@@ -107,7 +107,7 @@ export const pipelineCoreScenario: BenchScenario = {
     {
       flags: '--events-per-record <n>',
       description: 'events per compact record (the collector packs one record per shard and PutRecords call)',
-      defaultValue: '250',
+      defaultValue: '100',
     },
   ],
   async run(context) {
@@ -123,7 +123,7 @@ export const pipelineCoreScenario: BenchScenario = {
     });
     const payloads = events.map((event) => Buffer.from(JSON.stringify(event)));
     const batches = toBatches(payloads, batchSize);
-    const perRecord = Number(context.options.eventsPerRecord ?? 250);
+    const perRecord = Number(context.options.eventsPerRecord ?? 100);
     const compactBatches = toCompactBatches(events, batchSize, perRecord);
     const compactBytes = compactBatches.reduce(
       (sum, b) => sum + b.records.reduce((bytes, record) => bytes + record.data.byteLength, 0),

@@ -197,7 +197,11 @@ export const pipelineScenario: BenchScenario = {
   description:
     'End to end: collector → kinesalite → processors → exactly-once counters in dynalite, vs the per-event UpdateItem ADD baseline; checks every counter',
   options: [
-    { flags: '--events <n>', description: 'events to send (incl. duplicates and malformed)', defaultValue: '30000' },
+    {
+      flags: '--events <n>',
+      description: 'events to send (incl. duplicates and malformed); also the backlog phase B drains',
+      defaultValue: '100000',
+    },
     {
       flags: '--duration <seconds>',
       description: 'sustained mode: send for this long instead of --events (memory curve included)',
@@ -362,7 +366,7 @@ export const pipelineScenario: BenchScenario = {
         },
       });
       notes.push(
-        `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms`,
+        `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; ${((liveStats?.userRecords ?? 0) / Math.max(1, liveStats?.kinesisRecords ?? 1)).toFixed(1)} events per Kinesis record (${settings.format} records); max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms`,
       );
 
       const expected = computeExpectedCounters(accepted, { segmentValueCap: SEGMENT_VALUE_CAP });

@@ -15,6 +15,8 @@ export interface ProcessorStats {
   replayed: number;
   deadLettered: number;
   userRecords: number;
+  /** Kinesis records read (a compact or KPL record carries many user records). */
+  kinesisRecords: number;
   counterWrites: number;
   checkpointWrites: number;
   batches: number;
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     replayed: 0,
     deadLettered: 0,
     userRecords: 0,
+    kinesisRecords: 0,
     counterWrites: 0,
     checkpointWrites: 0,
     batches: 0,
@@ -59,6 +62,7 @@ async function main(): Promise<void> {
       stats.replayed += outcome.replayed;
       stats.deadLettered += outcome.deadLettered;
       stats.userRecords += outcome.userRecords;
+      stats.kinesisRecords += outcome.records;
       stats.counterWrites += outcome.counterWrites;
       if (outcome.counted > 0) {
         stats.firstCommitAt ??= committedAt;
