@@ -27,7 +27,7 @@ import { createDynamoClient, createKinesisClient } from '../common/aws-clients.j
 import { loadConfig, type Config } from '../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { localAuditSecret } from './audit-secret.js';
-import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { embeddedDatabaseEnv, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { ensureStream, ensureTable } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
 
@@ -190,7 +190,7 @@ async function main(): Promise<void> {
     }
     if (!base.database.url) {
       postgres = await startEmbeddedPostgres(persist ? { dataDir: dataPath('postgres') } : {});
-      env.DATABASE_URL = postgres.url;
+      Object.assign(env, embeddedDatabaseEnv(postgres.url, env));
     }
     const audit = await localAuditSecret(env, { persist, dataDir });
     env.AUDIT_HMAC_SECRET = audit.secret;
