@@ -345,59 +345,20 @@ function readEvents(reader: ByteReader, maxSegments: number): CompactEventDecodi
     const userId = stringAt(user);
     const type = typeByte === 1 ? 'conversion' : 'impression';
     const metric = metricPlusOne === 0 ? undefined : stringAt(metricPlusOne - 1);
-    // One object literal per shape (no spreads): events of one record share hidden classes.
-    const event: StreamEvent =
-      metric === undefined
-        ? segments === undefined
-          ? {
-              version: CURRENT_CONTRACT_VERSION,
-              eventId,
-              type,
-              experimentId,
-              variantId,
-              userId,
-              value,
-              timestamp,
-              receivedAt,
-            }
-          : {
-              version: CURRENT_CONTRACT_VERSION,
-              eventId,
-              type,
-              experimentId,
-              variantId,
-              userId,
-              value,
-              segments,
-              timestamp,
-              receivedAt,
-            }
-        : segments === undefined
-          ? {
-              version: CURRENT_CONTRACT_VERSION,
-              eventId,
-              type,
-              experimentId,
-              variantId,
-              userId,
-              metric,
-              value,
-              timestamp,
-              receivedAt,
-            }
-          : {
-              version: CURRENT_CONTRACT_VERSION,
-              eventId,
-              type,
-              experimentId,
-              variantId,
-              userId,
-              metric,
-              value,
-              segments,
-              timestamp,
-              receivedAt,
-            };
+    // One literal, then the optional fields in a fixed order (no spreads): events of one shape share a hidden class.
+    const event: StreamEvent = {
+      version: CURRENT_CONTRACT_VERSION,
+      eventId,
+      type,
+      experimentId,
+      variantId,
+      userId,
+      value,
+      timestamp,
+      receivedAt,
+    };
+    if (metric !== undefined) event.metric = metric;
+    if (segments !== undefined) event.segments = segments;
     valid &&=
       verdicts.key(experiment) &&
       verdicts.key(variant) &&
