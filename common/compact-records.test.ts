@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../processors/counters/test-workload.js';
 import { decodeCompactRecord, encodeCompactRecord, isCompactRecord } from './compact-records.js';
@@ -185,5 +186,280 @@ describe('compact record format: segment names that are special in JavaScript', 
     expect(decoded).toMatchObject({ ok: false, rejections: [{ field: 'segments.__proto__', rule: 'pattern' }] });
     if (decoded && !decoded.ok)
       expect(Object.keys(decoded.event['segments'] as object)).toEqual(['__proto__', 'device']);
+  });
+});
+
+/** A compact record around hand-written body bytes, with a correct header and checksum. */
+function recordOfBody(body: readonly number[] | Buffer, flags = 0): Buffer {
+  const stored = Buffer.from(body);
+  const header = Buffer.from([0x58, 0x43, 0x42, 1, flags, 0, 0, 0, 0]);
+  header.writeUInt32LE(crc32(stored), 5);
+  return Buffer.concat([header, stored]);
+}
+
+/** A body's dictionary: string count, then each string's length and UTF-8 bytes (lengths < 128). */
+const dictionary = (...strings: string[]): number[] => [
+  strings.length,
+  ...strings.flatMap((text) => [Buffer.byteLength(text), ...Buffer.from(text)]),
+];
+
+/** One event's bytes: type, eventId, string indices (< 128), numbers, segment index pairs. */
+function eventBytes(fields: {
+  type?: number;
+  ids?: [number, number, number];
+  metricPlusOne?: number;
+  numbers?: [number, number, number];
+  segments?: number[];
+}): number[] {
+  const numbers = Buffer.alloc(24);
+  (fields.numbers ?? [1, AT, AT + 5]).forEach((n, i) => numbers.writeDoubleLE(n, i * 8));
+  const segments = fields.segments ?? [];
+  return [
+    fields.type ?? 1,
+    ...Buffer.from('0190a1b2c3d47e5f8a9b0c1d2e3f4a5b', 'hex'),
+    ...(fields.ids ?? [0, 1, 2]),
+    fields.metricPlusOne ?? 4,
+    ...numbers,
+    segments.length / 2,
+    ...segments,
+  ];
+}
+
+const rejectionOf = (data: Uint8Array) => {
+  const decoded = decodeCompactRecord(data, 5, LIMITS);
+  return decoded.ok ? undefined : decoded.rejection;
+};
+const malformed = (detail: string) => ({
+  index: 5,
+  field: '(record)',
+  rule: 'compact-record',
+  message: `compact record is malformed: ${detail}`,
+});
+
+describe('compact record format: framing of hand-written bodies', () => {
+  const STRINGS = dictionary('exp-1', 'treatment', 'user-1', 'purchase');
+
+  it('reads a hand-written body event for event, field for field', () => {
+    const [decoded] = decodedEvents(recordOfBody([...STRINGS, 1, ...eventBytes({})]));
+    expect(decoded).toEqual({
+      ok: true,
+      event: {
+        version: 1,
+        eventId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+        type: 'conversion',
+        experimentId: 'exp-1',
+        variantId: 'treatment',
+        userId: 'user-1',
+        metric: 'purchase',
+        value: 1,
+        timestamp: AT,
+        receivedAt: AT + 5,
+      },
+    });
+    expect(decodedEvents(recordOfBody([0, 0]))).toEqual([]);
+    expect(decodedEvents(recordOfBody([...dictionary('', 'ab'), 0]))).toEqual([]);
+  });
+
+  it.each([
+    ['a varint longer than 4 bytes', [0x80, 0x80, 0x80, 0x80, 0x01], 'varint longer than 4 bytes'],
+    ['a varint cut short', [0x80], 'truncated varint'],
+    ['more strings than the record has bytes', [0x05], 'string count 5 exceeds the record'],
+    ['a 4-byte string count', [0xff, 0xff, 0xff, 0x7f], 'string count 268435455 exceeds the record'],
+    ['as many strings as bytes, cut short', [0x02, 0x00], 'truncated varint'],
+    ['a string longer than the rest', [0x01, 0x03, 0x61, 0x62], 'truncated string'],
+    ['more events than the record has bytes', [0x00, 0x05], 'event count 5 exceeds the record'],
+    ['as many events as bytes', [0x00, 0x02], 'truncated record'],
+    ['a varint that ends with the record', [0x80, 0x80, 0x80], 'truncated varint'],
+    ['an event with no bytes', [0x00, 0x01], 'truncated record'],
+    ['an eventId cut short', [0x00, 0x01, 0x01, ...Array<number>(15).fill(0xaa)], 'truncated eventId'],
+    ['a number cut short', [...STRINGS, 1, ...eventBytes({}).slice(0, 1 + 16 + 4 + 7)], 'truncated number'],
+    [
+      'a string index beyond the dictionary',
+      [...STRINGS, 1, ...eventBytes({ ids: [0, 1, 9] })],
+      'string index 9 out of range (4 strings)',
+    ],
+    [
+      'a metric index beyond the dictionary',
+      [...STRINGS, 1, ...eventBytes({ metricPlusOne: 5 })],
+      'string index 4 out of range (4 strings)',
+    ],
+    [
+      'a segment string index beyond the dictionary',
+      [...STRINGS, 1, ...eventBytes({ segments: [0, 7] })],
+      'string index 7 out of range (4 strings)',
+    ],
+    ['a body that ends after the eventId', [0x00, 0x01, 0x01, ...Array<number>(16).fill(0xaa)], 'truncated varint'],
+    ['a body that ends after the numbers', [...STRINGS, 1, ...eventBytes({}).slice(0, -1)], 'truncated varint'],
+    [
+      'as many segments as the record has bytes, cut short',
+      [...STRINGS, 1, ...eventBytes({}).slice(0, -1), STRINGS.length + 1 + eventBytes({}).length],
+      'truncated varint',
+    ],
+    [
+      'more segments than the record has bytes',
+      [...STRINGS, 1, ...eventBytes({}).slice(0, -1), 0xff, 0x01],
+      'segment count 255 exceeds the record',
+    ],
+  ] as [string, number[], string][])('refuses %s, naming the fault', (_name, body, detail) => {
+    expect(rejectionOf(recordOfBody(body))).toEqual(malformed(detail));
+  });
+
+  it('reads a byte view that is not a Buffer, at any offset in its memory', () => {
+    const record = encodeCompactRecord([event()]);
+    const memory = new Uint8Array(record.length + 7);
+    memory.set(record, 3);
+    const view = memory.subarray(3, 3 + record.length);
+    expect(Buffer.isBuffer(view)).toBe(false);
+    expect(decodedEvents(view)).toEqual(decodedEvents(record));
+  });
+
+  it('tells a compact record by its 9-byte header and its magic, byte by byte', () => {
+    const record = encodeCompactRecord([event()]);
+    expect(isCompactRecord(record.subarray(0, 9))).toBe(true);
+    expect(isCompactRecord(record.subarray(0, 8))).toBe(false);
+    for (const at of [0, 1, 2]) {
+      const copy = Buffer.from(record);
+      copy[at] = 0x41;
+      expect(isCompactRecord(copy)).toBe(false);
+      expect(rejectionOf(copy)).toEqual({
+        index: 5,
+        field: '(record)',
+        rule: 'compact-record',
+        message: 'not a compact record (magic number missing)',
+      });
+    }
+  });
+
+  it('marks a compressed body in the flags and refuses one that does not inflate or inflates beyond 32 MiB', () => {
+    const plain = encodeCompactRecord([event()]);
+    const compressed = encodeCompactRecord([event()], { compress: true });
+    expect([plain[4], compressed[4]]).toEqual([0, 1]);
+    expect(plain[3]).toBe(1);
+    expect(rejectionOf(recordOfBody([0xff, 0xff, 0xff], 1))?.message).toMatch(
+      /^compact record body does not inflate: /,
+    );
+    const bomb = deflateRawSync(Buffer.alloc(32 * 1024 * 1024 + 1));
+    expect(rejectionOf(recordOfBody(bomb, 1))?.message).toMatch(/^compact record body does not inflate: /);
+    expect(rejectionOf(recordOfBody([0, 0], 0x02))?.message).toBe('unknown compact record flags 2');
+    expect(rejectionOf(recordOfBody([0, 0], 0x03))?.message).toBe('unknown compact record flags 3');
+    const version0 = recordOfBody([0, 0]);
+    version0[3] = 0;
+    expect(rejectionOf(version0)?.message).toBe('compact record version 0 is not supported (supported: 1)');
+    const badChecksum = recordOfBody([0, 0]);
+    badChecksum.writeUInt8(badChecksum.readUInt8(5) ^ 1, 5);
+    expect(rejectionOf(badChecksum)?.message).toBe('compact record checksum mismatch');
+  });
+
+  it('refuses an unknown type byte by the enum rule, showing the byte', () => {
+    const [decoded] = decodedEvents(recordOfBody([...STRINGS, 1, ...eventBytes({ type: 7 })]));
+    expect(decoded).toMatchObject({
+      ok: false,
+      rejections: [{ index: 0, field: 'type', rule: 'enum' }],
+      event: { type: '(type byte 7)', userId: 'user-1' },
+    });
+  });
+
+  it('refuses a conversion without metric, and accepts an impression without one', () => {
+    const [conversion, impression] = decodedEvents(
+      recordOfBody([...STRINGS, 2, ...eventBytes({ metricPlusOne: 0 }), ...eventBytes({ type: 0, metricPlusOne: 0 })]),
+    );
+    expect(conversion).toMatchObject({
+      ok: false,
+      rejections: [{ field: 'metric', rule: 'required-for-conversion' }],
+    });
+    expect(impression).toMatchObject({ ok: true, event: { type: 'impression' } });
+    expect(impression?.ok && Object.keys(impression.event)).toEqual([
+      'version',
+      'eventId',
+      'type',
+      'experimentId',
+      'variantId',
+      'userId',
+      'value',
+      'timestamp',
+      'receivedAt',
+    ]);
+  });
+
+  it('refuses dimensions out of code-unit order (the format sorts them), saying so', () => {
+    // Strings 4 and 5: 'b', 'a' — listed b then a.
+    const strings = dictionary('exp-1', 'treatment', 'user-1', 'purchase', 'b', 'a');
+    const [decoded] = decodedEvents(recordOfBody([...strings, 1, ...eventBytes({ segments: [4, 2, 5, 2] })]));
+    expect(decoded).toEqual({
+      ok: false,
+      rejections: [
+        {
+          index: 0,
+          field: 'segments',
+          rule: 'key-order',
+          message: 'segments must list dimensions in ascending code-unit order (the compact format sorts them)',
+        },
+      ],
+      event: expect.objectContaining({ segments: { b: 'user-1', a: 'user-1' } }) as unknown,
+    });
+    const [repeated] = decodedEvents(recordOfBody([...strings, 1, ...eventBytes({ segments: [5, 2, 5, 1] })]));
+    expect(repeated).toMatchObject({
+      ok: false,
+      rejections: [{ field: 'segments', rule: 'duplicate-key', message: 'segments names a dimension twice' }],
+    });
+    const [ordered] = decodedEvents(recordOfBody([...strings, 1, ...eventBytes({ segments: [5, 2, 4, 2] })]));
+    expect(ordered).toMatchObject({ ok: true, event: { segments: { a: 'user-1', b: 'user-1' } } });
+  });
+
+  it('gives events with the same segments one frozen segments object', () => {
+    const decoded = decodedEvents(
+      encodeCompactRecord([event({ userId: 'a' }), event({ userId: 'b' }), event({ segments: { device: 'ios' } })]),
+    );
+    const segments = decoded.map((d) => (d.ok ? d.event.segments : undefined));
+    expect(segments[0]).toBe(segments[1]);
+    expect(segments[2]).toEqual({ device: 'ios' });
+    expect(Object.isFrozen(segments[0])).toBe(true);
+  });
+
+  it('judges each string in each role it plays: one string can be a valid user id and an invalid key', () => {
+    const decoded = decodedEvents(
+      encodeCompactRecord([
+        event({ userId: 'a b' }),
+        event({ experimentId: 'a b' }),
+        event({ userId: 'a b' }),
+        event({ experimentId: 'a b' }),
+        event({ segments: { device: 'a b' } }),
+        event({ segments: { 'a b': 'x' } }),
+        event({ segments: { device: 'a b' } }),
+        event({ segments: { 'a b': 'x' } }),
+      ]),
+    );
+    expect(decoded.map((d) => d.ok)).toEqual([true, false, true, false, true, false, true, false]);
+  });
+
+  it('grows its buffers for events and strings of any size, with varints of 1 and 2 bytes', () => {
+    const wide = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`dimension-${i}`, `v${i}-`.repeat(20)]));
+    const events = Array.from({ length: 300 }, (_, i) => {
+      const e = event({ userId: `user-${i}-${'x'.repeat(i % 3 === 0 ? 100 : 1)}`, segments: wide });
+      if (i % 7 !== 0) delete e.segments;
+      return e;
+    });
+    for (const compress of [false, true]) {
+      expect(decodedEvents(encodeCompactRecord(events, { compress })).map((d) => d.ok && d.event)).toEqual(events);
+    }
+  });
+
+  it('encodes an empty batch as a record of no events', () => {
+    for (const compress of [false, true]) {
+      const record = encodeCompactRecord([], { compress });
+      expect(decodedEvents(record)).toEqual([]);
+      if (!compress) expect([...record.subarray(9)]).toEqual([0, 0]);
+    }
+  });
+
+  it('refuses to encode an eventId that is not a UUID, naming it', () => {
+    expect(() => encodeCompactRecord([event({ eventId: 'not-a-uuid' })])).toThrow('eventId not-a-uuid is not a UUID');
+    const tooLong = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b00';
+    expect(() => encodeCompactRecord([event({ eventId: tooLong })])).toThrow(`eventId ${tooLong} is not a UUID`);
+    const notHex = 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz';
+    expect(() => encodeCompactRecord([event({ eventId: notHex })])).toThrow(`eventId ${notHex} is not a UUID`);
+    expect(() => encodeCompactRecord([event({ userId: 'u\ud800' })])).toThrow(
+      'string "u\\ud800" is not well-formed Unicode',
+    );
   });
 });

@@ -42,6 +42,7 @@ export const TARGETING_LIMITS = Object.freeze({
   maxListValues: 1_000,
   maxStringLength: 1_024,
   maxAttributeNameLength: 128,
+  maxVersionLength: 64,
   maxRegexLength: 256,
   /**
    * Longer attribute values never match a regex. Stored patterns are proven linear at save
@@ -111,14 +112,17 @@ function someElement(actual: unknown, test: (value: AttributeScalar) => boolean)
   return isScalar(actual) && test(actual);
 }
 
-/** Numbers and numeric strings compare as numbers; anything else does not compare. */
-function asNumber(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+/**
+ * Numbers and numeric strings compare as numbers; anything else (booleans, blank strings,
+ * infinities) becomes NaN, which every comparison rejects.
+ */
+function asNumber(value: unknown): number {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : Number.NaN;
   if (typeof value === 'string' && value.trim() !== '') {
     const parsed = Number(value);
-    return Number.isFinite(parsed) ? parsed : undefined;
+    return Number.isFinite(parsed) ? parsed : Number.NaN;
   }
-  return undefined;
+  return Number.NaN;
 }
 
 function compareNumbers(op: NumericOp, actual: number, expected: number): boolean {
@@ -177,10 +181,8 @@ export function evaluateTargetingRule(rule: TargetingRule, attributes: UserAttri
     case 'gt':
     case 'gte':
     case 'lt':
-    case 'lte': {
-      const numeric = asNumber(actual);
-      return numeric !== undefined && compareNumbers(rule.op, numeric, rule.value);
-    }
+    case 'lte':
+      return compareNumbers(rule.op, asNumber(actual), rule.value);
     case 'version_eq':
     case 'version_ne':
     case 'version_gt':

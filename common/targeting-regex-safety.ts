@@ -37,16 +37,23 @@ export type RegexSafetyVerdict =
       reason: string;
     };
 
-/** The subset of recheck's `Diagnostics` this module reads (see recheck's index.d.ts). */
+/**
+ * The subset of recheck's `Diagnostics` this module reads (see recheck's index.d.ts: a
+ * vulnerable verdict always carries an attack, and every error but a timeout or a
+ * cancellation a message).
+ */
 type RecheckDiagnostics =
   | { status: 'safe'; checker?: string; complexity: { type: 'constant' | 'linear' | 'safe' } }
   | {
       status: 'vulnerable';
       checker?: string;
       complexity: { type: 'polynomial' | 'exponential'; summary: string; degree?: number };
-      attack?: { pattern?: string };
+      attack: { pattern: string };
     }
-  | { status: 'unknown'; error: { kind: string; message?: string } };
+  | {
+      status: 'unknown';
+      error: { kind: 'unsupported' | 'invalid' | 'unexpected'; message: string } | { kind: 'timeout' | 'cancel' };
+    };
 
 type CheckSync = (source: string, flags: string, params: Record<string, unknown>) => RecheckDiagnostics;
 
@@ -60,10 +67,8 @@ function loadRecheck(): CheckSync {
 const verdicts = new Map<string, RegexSafetyVerdict>();
 const MAX_CACHED_VERDICTS = 1_000;
 
-function describeAttack(pattern: string | undefined): string {
-  if (pattern === undefined) return '';
-  const shown = pattern.length > 60 ? `${pattern.slice(0, 57)}...` : pattern;
-  return ` on inputs like ${shown}`;
+function describeAttack(pattern: string): string {
+  return pattern.length > 60 ? `${pattern.slice(0, 57)}...` : pattern;
 }
 
 function toVerdict(diagnostics: RecheckDiagnostics): RegexSafetyVerdict {
@@ -76,7 +81,7 @@ function toVerdict(diagnostics: RecheckDiagnostics): RegexSafetyVerdict {
       return {
         safe: false,
         rule: 'regex-unsafe',
-        reason: `can take ${what} time${describeAttack(diagnostics.attack?.pattern)}; only patterns proven linear are accepted`,
+        reason: `can take ${what} time on inputs like ${describeAttack(diagnostics.attack.pattern)}; only patterns proven linear are accepted`,
       };
     }
     case 'unknown': {
@@ -85,10 +90,10 @@ function toVerdict(diagnostics: RecheckDiagnostics): RegexSafetyVerdict {
         return {
           safe: false,
           rule: 'regex-unsupported',
-          reason: `uses a ${error.message ?? 'feature'}, which cannot be proven to run in linear time; use a plain regular expression`,
+          reason: `uses a ${error.message}, which cannot be proven to run in linear time; use a plain regular expression`,
         };
       if (error.kind === 'invalid')
-        return { safe: false, rule: 'regex-unsupported', reason: `is not supported: ${error.message ?? 'invalid'}` };
+        return { safe: false, rule: 'regex-unsupported', reason: `is not supported: ${error.message}` };
       return {
         safe: false,
         rule: 'regex-unverifiable',

@@ -104,7 +104,7 @@ describe('evaluateTargetingRule', () => {
     ['gt on a missing attribute', { attribute: 'missing', op: 'gt', value: -1 }, false],
     ['version_gte', { attribute: 'appVersion', op: 'version_gte', value: '2.4.0' }, true],
     ['version_lt', { attribute: 'appVersion', op: 'version_lt', value: '2.4.1-rc.1' }, false],
-    ['version_eq ignores build', { attribute: 'v', op: 'version_eq', value: '1.2.3' }, false],
+    ['version_eq ignores build', { attribute: 'appVersion', op: 'version_eq', value: '2.4.1+build.7' }, true],
     ['regex', { attribute: 'email', op: 'regex', pattern: '@example\\.com$' }, false],
     ['regex ignoreCase', { attribute: 'email', op: 'regex', pattern: '@example\\.com$', ignoreCase: true }, true],
     ['regex on a non-string', { attribute: 'age', op: 'regex', pattern: '3' }, false],

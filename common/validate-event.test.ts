@@ -1,8 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_EVENT_LIMITS } from './config.js';
-import { EVENT_TIME_END_MS, EVENT_TIME_MIN_MS, MAX_EVENT_VALUE } from './event-contract.js';
-import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
+import {
+  EVENT_TIME_END_MS,
+  EVENT_TIME_MIN_MS,
+  KEY_MAX_LENGTH,
+  KEY_PATTERN,
+  MAX_EVENT_VALUE,
+} from './event-contract.js';
+import { normalizeIncomingEvent, streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 const context = (index = 0) => ({
@@ -421,5 +427,203 @@ describe('validateStreamEvent: the contract bounds every sink', () => {
     expect(upper.eventId).toBe('0B3C2C7E-8F4E-4B7A-9A51-0C1D2E3F4A5B'); // the caller's object is untouched
     const fromLower = validateStreamEvent(streamEvent, 0, DEFAULT_EVENT_LIMITS);
     expect(fromLower.ok && fromLower.event).toBe(streamEvent);
+  });
+});
+
+describe('rejections name the field, the rule and say what is wrong', () => {
+  const rejectionsOf = (input: unknown, ctx = context(3)) => {
+    const result = normalizeIncomingEvent(input, ctx);
+    return result.ok ? [] : result.rejections;
+  };
+  const only = (field: string, rule: string, message: string) => [{ index: 3, field, rule, message }];
+
+  it('calls anything but a JSON object an event that must be one', () => {
+    for (const input of [42, 'event', [], null, true]) {
+      expect(rejectionsOf(input)).toEqual(only('(event)', 'type', 'event must be a JSON object'));
+    }
+  });
+
+  it('says which types a field takes: timestamp as string or epoch ms, value as finite number, others by the schema', () => {
+    const timestampRule = 'timestamp must be an ISO-8601 date-time string or epoch milliseconds ≥ 0';
+    for (const timestamp of [true, -1, 'yesterday', '2026-11-24T12:00:00Z\u0007']) {
+      expect(rejectionsOf({ ...valid, timestamp })).toEqual(only('timestamp', 'type', timestampRule));
+    }
+    for (const value of [NaN, Infinity, -Infinity]) {
+      expect(rejectionsOf({ ...valid, value })).toEqual(only('value', 'finite', 'value must be a finite number'));
+    }
+    expect(rejectionsOf({ ...valid, value: 'x' })).toEqual(only('value', 'type', 'value must be number'));
+    expect(rejectionsOf({ ...valid, userId: 5 })).toEqual(only('userId', 'type', 'userId must be string'));
+    // On the stream, timestamp is epoch ms only: a negative one breaks the minimum, not the union.
+    const stream = validateStreamEvent({ ...streamEvent, timestamp: -1 }, 3, DEFAULT_EVENT_LIMITS);
+    expect(stream.ok ? [] : stream.rejections).toEqual(only('timestamp', 'range', 'timestamp must be >= 0'));
+  });
+
+  it('names a missing field and an unknown one, printable whatever its name holds', () => {
+    const { userId: _omitted, ...withoutUser } = valid;
+    expect(rejectionsOf(withoutUser)).toEqual(only('userId', 'required', 'userId is required'));
+    expect(rejectionsOf({ ...valid, 'a/b~c': 1, '': 2, '\ud800x': 3 })).toEqual([
+      { index: 3, field: 'a/b~c', rule: 'unknown-field', message: 'a/b~c is not a field of the event contract' },
+      { index: 3, field: '""', rule: 'unknown-field', message: '"" is not a field of the event contract' },
+      { index: 3, field: '\ufffdx', rule: 'unknown-field', message: '\ufffdx is not a field of the event contract' },
+    ]);
+  });
+
+  it('explains the character rules, and holds only identifiers to the control and bidi rules', () => {
+    expect(rejectionsOf({ ...valid, userId: 'a\u0001' })).toEqual(
+      only('userId', 'control-character', 'userId must not contain control characters (U+0000–U+001F, U+007F–U+009F)'),
+    );
+    expect(rejectionsOf({ ...valid, userId: 'a\u202e' })).toEqual(
+      only(
+        'userId',
+        'bidi-control',
+        'userId must not contain bidi override or isolate characters (U+202A–U+202E, U+2066–U+2069)',
+      ),
+    );
+    // A segment value is free text: a bidi character is allowed there.
+    expect(rejectionsOf({ ...valid, segments: { country: 'a\u202eb' } })).toEqual([]);
+  });
+
+  it('holds segment values to the free-text rules, not the identifier ones, when another field is refused', () => {
+    // A refused event has every string checked; a bidi character is still fine in a segment value.
+    expect(rejectionsOf({ ...valid, userId: 5, segments: { country: 'a\u202eb' } })).toEqual(
+      only('userId', 'type', 'userId must be string'),
+    );
+  });
+
+  it('refuses segments that are not an object by type alone, whatever they hold', () => {
+    for (const segments of [['\ud800'], '\ud800', 'DE']) {
+      expect(rejectionsOf({ ...valid, segments })).toEqual(only('segments', 'type', 'segments must be object'));
+    }
+  });
+
+  it('looks only at the segments’ own dimensions, not at inherited ones', () => {
+    const segments = Object.create({ '\ud800': 'x' }) as Record<string, string>;
+    segments['country'] = 'DE';
+    const result = normalizeIncomingEvent({ ...valid, segments }, context(3));
+    expect(result.ok && result.event.segments).toBe(segments);
+  });
+
+  it('allows exactly maxSegments dimensions, of at most KEY_MAX_LENGTH characters each', () => {
+    const limits = { ...DEFAULT_EVENT_LIMITS, maxSegments: 2 };
+    expect(rejectionsOf({ ...valid, segments: { a: 'x', b: 'y' } }, { ...context(3), limits })).toEqual([]);
+    expect(rejectionsOf({ ...valid, segments: { a: 'x', b: 'y', c: 'z' } }, { ...context(3), limits })).toEqual(
+      only('segments', 'max-properties', 'segments has 3 dimensions; at most 2 are allowed'),
+    );
+    const longest = 'k'.repeat(KEY_MAX_LENGTH);
+    expect(rejectionsOf({ ...valid, segments: { [longest]: 'x' } })).toEqual([]);
+    expect(rejectionsOf({ ...valid, segments: { [`${longest}k`]: 'x' } })).toEqual(
+      only(
+        `segments.${longest}`, // the field name is cut to the longest valid name
+        'pattern',
+        `segment dimension names must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
+      ),
+    );
+  });
+
+  it('says why a conversion without metric is refused', () => {
+    const { metric: _omitted, ...withoutMetric } = valid;
+    expect(rejectionsOf(withoutMetric)).toEqual(
+      only('metric', 'required-for-conversion', 'metric is required when type is conversion'),
+    );
+  });
+
+  it('refuses a date-time the format allows but no date has (a leap second) as format', () => {
+    expect(rejectionsOf({ ...valid, timestamp: '2026-11-23T23:59:60Z' })).toEqual(
+      only('timestamp', 'format', 'timestamp is not a valid date-time'),
+    );
+  });
+
+  it('accepts timestamps exactly at both edges of the receive-time window and explains the ones beyond', () => {
+    const limits = { ...DEFAULT_EVENT_LIMITS, maxAgeMs: 2 * 3_600_000, maxFutureMs: 30_000 };
+    const ctx = { ...context(3), limits };
+    expect(rejectionsOf({ ...valid, timestamp: NOW - limits.maxAgeMs }, ctx)).toEqual([]);
+    expect(rejectionsOf({ ...valid, timestamp: NOW + limits.maxFutureMs }, ctx)).toEqual([]);
+    expect(rejectionsOf({ ...valid, timestamp: NOW - limits.maxAgeMs - 1 }, ctx)).toEqual(
+      only('timestamp', 'timestamp-too-old', 'timestamp is more than 2 h before the receive time'),
+    );
+    expect(rejectionsOf({ ...valid, timestamp: NOW + limits.maxFutureMs + 1 }, ctx)).toEqual(
+      only('timestamp', 'timestamp-in-future', 'timestamp is more than 30 s after the receive time'),
+    );
+  });
+
+  it('leaves metric and segments out of the normalised event when the input has none', () => {
+    const result = normalizeIncomingEvent(
+      { type: 'impression', experimentId: 'e', variantId: 'a', userId: 'u' },
+      context(),
+    );
+    expect(result.ok && Object.keys(result.event)).toEqual([
+      'version',
+      'eventId',
+      'type',
+      'experimentId',
+      'variantId',
+      'userId',
+      'value',
+      'timestamp',
+      'receivedAt',
+    ]);
+  });
+
+  it('allows an event of exactly maxEventBytes and names both sizes for a bigger one', () => {
+    const measured = normalizeIncomingEvent(valid, context());
+    if (!measured.ok) throw new Error('valid event refused');
+    const bytes = Buffer.byteLength(measured.serialized);
+    const withLimit = (maxEventBytes: number) => ({
+      ...context(3),
+      limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes },
+    });
+    expect(rejectionsOf(valid, withLimit(bytes))).toEqual([]);
+    expect(rejectionsOf(valid, withLimit(bytes - 1))).toEqual(
+      only('(event)', 'max-size', `event is ${bytes} bytes; the limit is ${bytes - 1}`),
+    );
+  });
+
+  it('refuses an unsupported contract version on the stream too', () => {
+    const result = validateStreamEvent({ ...streamEvent, version: 2 }, 3, DEFAULT_EVENT_LIMITS);
+    expect(result.ok ? [] : result.rejections).toEqual(
+      only('version', 'unsupported-version', 'contract version 2 is not supported (supported: 1)'),
+    );
+  });
+});
+
+describe('streamFieldChecks: the stream contract one field at a time', () => {
+  it('bounds segment names by length and pattern, and segment values by the printable rule and well-formedness', () => {
+    expect(streamFieldChecks.segmentKey('k'.repeat(KEY_MAX_LENGTH))).toBe(true);
+    expect(streamFieldChecks.segmentKey('k'.repeat(KEY_MAX_LENGTH + 1))).toBe(false);
+    expect(streamFieldChecks.segmentKey('-k')).toBe(false);
+    expect(streamFieldChecks.segmentValue('DE')).toBe(true);
+    expect(streamFieldChecks.segmentValue('a\u202eb')).toBe(true);
+    expect(streamFieldChecks.segmentValue('')).toBe(false);
+    expect(streamFieldChecks.segmentValue('a\tb')).toBe(false);
+    expect(streamFieldChecks.segmentValue('D\ud800E')).toBe(false);
+  });
+
+  it('takes as instants only integer epoch ms in [2000-01-01, 2100-01-01)', () => {
+    expect(streamFieldChecks.instant(EVENT_TIME_MIN_MS)).toBe(true);
+    expect(streamFieldChecks.instant(EVENT_TIME_END_MS - 1)).toBe(true);
+    expect(streamFieldChecks.instant(EVENT_TIME_MIN_MS - 1)).toBe(false);
+    expect(streamFieldChecks.instant(EVENT_TIME_END_MS)).toBe(false);
+    expect(streamFieldChecks.instant(EVENT_TIME_MIN_MS + 0.5)).toBe(false);
+    expect(streamFieldChecks.instant(NaN)).toBe(false);
+  });
+
+  it('agrees with validateStreamEvent on each of these values', () => {
+    const cases: [keyof typeof streamEvent | 'segment', unknown][] = [
+      ['segment', 'k'.repeat(KEY_MAX_LENGTH + 1)],
+      ['segment', 'D\ud800E'],
+      ['timestamp', EVENT_TIME_MIN_MS + 0.5],
+      ['timestamp', EVENT_TIME_MIN_MS - 1],
+      ['timestamp', EVENT_TIME_END_MS],
+    ];
+    for (const [field, value] of cases) {
+      const input =
+        field === 'segment'
+          ? {
+              ...streamEvent,
+              segments: (value as string).startsWith('k') ? { [value as string]: 'x' } : { country: value },
+            }
+          : { ...streamEvent, [field]: value };
+      expect(validateStreamEvent(input, 0, DEFAULT_EVENT_LIMITS).ok).toBe(false);
+    }
   });
 });

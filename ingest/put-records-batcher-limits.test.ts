@@ -4,7 +4,7 @@
  * leaves (full at once, else after the linger), the byte-bounded buffer, retries of failed
  * entries alone, which whole-call errors are retried, concurrency, and drain.
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsCommand, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKinesisClient } from '../common/aws-clients.js';
@@ -67,12 +67,69 @@ async function within<T>(promise: Promise<T>, ms: number, what: string): Promise
 
 const okCount = (outcomes: EntryOutcome[]): number => outcomes.filter((outcome) => outcome.ok).length;
 
+/** A logger whose lines the test reads. */
+function capturingLogger(level: 'warn' | 'error'): { logger: ReturnType<typeof createLogger>; lines: string[] } {
+  const lines: string[] = [];
+  const logger = createLogger({
+    level,
+    destination: new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    }),
+  });
+  return { logger, lines };
+}
+
+/**
+ * The real client with its PutRecords answer rewritten (what kinesalite never answers: a
+ * result without a sequence number, a short or absent result list). Every call reaches kinesalite.
+ */
+function rewritingResults(
+  rewrite: (results: PutRecordsResultEntry[], keys: string[]) => PutRecordsResultEntry[] | undefined,
+): Pick<KinesisClient, 'send'> {
+  return {
+    send: (async (command: PutRecordsCommand) => {
+      const output = await kinesis.send(command);
+      const keys = (command.input.Records ?? []).map((record) => record.PartitionKey ?? '');
+      return { ...output, Records: rewrite(output.Records ?? [], keys) };
+    }) as KinesisClient['send'],
+  };
+}
+
 describe('call size', () => {
   it('writes at most 500 records per call, sending a full call at once rather than after the linger', async () => {
     const { batcher, faulty } = batcherWith({}, { lingerMs: NEVER_MS });
     const outcomes = await within(batcher.submit(entries(1_001)), 20_000, 'the full calls to be written');
     expect(okCount(outcomes)).toBe(1_001);
     expect(faulty.callRecords).toEqual([500, 500, 1]);
+  });
+
+  it('sends exactly 500 waiting entries at once', async () => {
+    const { batcher, faulty } = batcherWith({}, { lingerMs: NEVER_MS });
+    const outcomes = await within(batcher.submit(entries(500)), 20_000, 'the full call to be written');
+    expect(okCount(outcomes)).toBe(500);
+    expect(faulty.callRecords).toEqual([500]);
+  });
+
+  it('sends at once when exactly 5 MiB are waiting', async () => {
+    const { batcher, faulty } = batcherWith({}, { lingerMs: NEVER_MS });
+    // 5 entries of 1 MiB each (2-byte key + data): 5,242,880 bytes in all.
+    const mebibytes = Array.from({ length: 5 }, (_, index) => entry(`m${index}`, 1_048_574));
+    const outcomes = await within(batcher.submit(mebibytes), 20_000, 'the 5 MiB to be written');
+    expect(okCount(outcomes)).toBe(5);
+    expect(faulty.callRecords).toEqual([4, 1]);
+  });
+
+  it('fills a call up to exactly 5 MiB less 64 KiB', async () => {
+    const { batcher, faulty } = batcherWith({}, { lingerMs: NEVER_MS });
+    // 4 × 1 MiB + 983,040 bytes = 5,177,344 bytes: exactly the call budget.
+    const budget = [...Array.from({ length: 4 }, (_, index) => entry(`f${index}`, 1_048_574)), entry('f4', 983_038)];
+    const submitted = batcher.submit(budget);
+    await batcher.drain();
+    expect(okCount(await submitted)).toBe(5);
+    expect(faulty.callRecords).toEqual([5]);
   });
 
   it('keeps a call under 5 MB less 64 KB of headroom, and sends it at once when 5 MB are waiting', async () => {
@@ -128,7 +185,11 @@ describe('buffer bound', () => {
       refusal = error;
     }
     expect(refusal).toBeInstanceOf(PipelineError);
-    expect(refusal).toMatchObject({ code: 'BACKPRESSURE', details: { retryAfterSeconds: 1 } });
+    expect(refusal).toMatchObject({
+      code: 'BACKPRESSURE',
+      message: 'the collector buffer is full; retry after the indicated delay',
+      details: { retryAfterSeconds: 1 },
+    });
     openGate();
     expect(okCount(await accepted)).toBe(2);
     await batcher.drain();
@@ -271,20 +332,150 @@ describe('retries', () => {
   });
 });
 
+describe('results Kinesis did not give', () => {
+  const batcherOn = (client: Pick<KinesisClient, 'send'>) =>
+    new PutRecordsBatcher({
+      kinesis: client,
+      streamName,
+      lingerMs: 1,
+      maxBufferBytes: 1024 * 1024,
+      concurrency: 1,
+      retryPolicy: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+    });
+  const missing = { ok: false, errorCode: 'MissingResult', message: 'no result for record' };
+
+  it('does not count a result with a shard but no sequence number as written', async () => {
+    const client = rewritingResults((results, keys) =>
+      results.map((result, index) => (keys[index] === 'no-sequence' ? { ShardId: result.ShardId } : result)),
+    );
+    const outcomes = await batcherOn(client).submit([entry('fine'), entry('no-sequence')]);
+    expect(outcomes[0]?.ok).toBe(true);
+    expect(outcomes[1]).toEqual(missing);
+  });
+
+  it('reports entries beyond a short result list, or without any, as not written', async () => {
+    const short = await batcherOn(rewritingResults((results) => results.slice(0, 1))).submit(entries(3, 'short'));
+    expect(short[0]?.ok).toBe(true);
+    expect(short.slice(1)).toEqual([missing, missing]);
+    const none = await batcherOn(rewritingResults(() => undefined)).submit(entries(2, 'none'));
+    expect(none).toEqual([missing, missing]);
+  });
+});
+
+describe('observer and logs', () => {
+  it('reports call durations measured from the call start', async () => {
+    const durations: number[] = [];
+    const failure = Object.assign(new Error('injected'), { name: 'ServiceUnavailable' });
+    const { batcher } = batcherWith(
+      { throwForCall: (call) => (call === 0 ? failure : undefined) },
+      { observer: { onPutRecords: (durationMs) => durations.push(durationMs) } },
+    );
+    const started = performance.now();
+    await batcher.submit([entry()]);
+    const elapsed = performance.now() - started;
+    expect(durations).toHaveLength(2);
+    for (const duration of durations) {
+      expect(duration).toBeGreaterThanOrEqual(0);
+      expect(duration).toBeLessThanOrEqual(elapsed);
+    }
+  });
+
+  it('accepts an observer that implements only some of its callbacks', async () => {
+    const failure = Object.assign(new Error('injected'), { name: 'ServiceUnavailable' });
+    const onlyThrottled = batcherWith(
+      { throwForCall: (call) => (call === 0 ? failure : undefined) },
+      { observer: { onThrottled: () => undefined } },
+    );
+    expect(okCount(await onlyThrottled.batcher.submit([entry()]))).toBe(1);
+    const onlyCalls = batcherWith(
+      { failEntry: (call) => (call === 0 ? 'ThrottlingException' : undefined) },
+      { observer: { onPutRecords: () => undefined } },
+    );
+    expect(okCount(await onlyCalls.batcher.submit([entry()]))).toBe(1);
+  });
+
+  it('logs entries that failed after all retries, with their count, attempts and error', async () => {
+    const { logger, lines } = capturingLogger('warn');
+    const { batcher } = batcherWith({ failEntry: () => 'InternalFailure' }, { logger });
+    await batcher.submit([entry()]);
+    const line = lines.find((candidate) => candidate.includes('PutRecords entries failed after all retries'));
+    expect(line && JSON.parse(line)).toMatchObject({ failed: 1, attempts: 3, errorCode: 'InternalFailure' });
+  });
+
+  it('logs a non-retriable call failure with the error and the records it cost', async () => {
+    const { logger, lines } = capturingLogger('error');
+    const failure = Object.assign(new Error('injected refusal'), { name: 'AccessDeniedException' });
+    const { batcher } = batcherWith({ throwForCall: () => failure }, { logger });
+    await batcher.submit([entry(), entry()]);
+    const line = lines.find((candidate) => candidate.includes('PutRecords failed with a non-retriable error'));
+    expect(line && JSON.parse(line)).toMatchObject({ records: 2, err: { message: 'injected refusal' } });
+  });
+
+  it('settles every entry without a logger too, whether the call was refused or something unexpected failed', async () => {
+    const failure = Object.assign(new Error('injected refusal'), { name: 'AccessDeniedException' });
+    const refused = batcherWith({ throwForCall: () => failure });
+    expect(await refused.batcher.submit([entry()])).toEqual([
+      { ok: false, errorCode: 'AccessDeniedException', message: 'injected refusal' },
+    ]);
+    const broken = batcherWith(
+      { failEntry: (call) => (call === 0 ? 'ThrottlingException' : undefined) },
+      {
+        observer: {
+          onThrottled: () => {
+            throw new Error('observer bug');
+          },
+        },
+      },
+    );
+    expect(await broken.batcher.submit([entry()])).toEqual([
+      { ok: false, errorCode: 'INTERNAL', message: 'internal error' },
+    ]);
+  });
+});
+
 describe('concurrency and drain', () => {
+  it('resolves drain only after the last call in flight, not when the first of two finishes', async () => {
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    let gated = 0;
+    // The first call goes through; the second waits for the gate.
+    const { batcher } = batcherWith(
+      { gate: () => (gated++ === 0 ? Promise.resolve() : gate) },
+      {
+        concurrency: 2,
+        lingerMs: NEVER_MS,
+      },
+    );
+    const order: string[] = [];
+    const first = batcher.submit(entries(500, 'first')).then(() => order.push('first'));
+    const secondEntries = entries(500, 'second');
+    const secondBytes = secondEntries.reduce(
+      (sum, e) => sum + e.data.byteLength + Buffer.byteLength(e.partitionKey),
+      0,
+    );
+    const second = batcher.submit(secondEntries).then(() => order.push('second'));
+    const drained = batcher.drain().then(() => order.push('drained'));
+    await first;
+    // The first call has finished (its bytes are released) while the second is still held.
+    await waitFor(() => batcher.bufferedBytes === secondBytes, 10_000, 'the first call to finish');
+    openGate();
+    await Promise.all([second, drained]);
+    expect(order).toEqual(['first', 'second', 'drained']);
+  });
+
   it('keeps at most `concurrency` calls in flight, and drain waits for all of them', async () => {
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const { batcher, faulty } = batcherWith({ gate: () => gate }, { concurrency: 2, lingerMs: NEVER_MS });
     const submitted = batcher.submit(entries(1_500, 'parallel'));
     expect(faulty.calls).toBe(2);
-    let drained = false;
-    const draining = batcher.drain().then(() => (drained = true));
-    expect(drained).toBe(false);
+    const order: string[] = [];
+    const written = submitted.then((outcomes) => order.push(`written ${okCount(outcomes)}`));
+    const draining = batcher.drain().then(() => order.push('drained'));
     openGate();
-    await draining;
+    await Promise.all([written, draining]);
+    expect(order).toEqual(['written 1500', 'drained']);
     expect(faulty.callRecords).toEqual([500, 500, 500]);
-    expect(okCount(await submitted)).toBe(1_500);
   });
 
   it('drains at once when nothing is pending', async () => {

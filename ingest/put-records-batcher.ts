@@ -178,7 +178,7 @@ export class PutRecordsBatcher {
   async drain(): Promise<void> {
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
-    this.pump(true);
+    this.pump();
     if (this.pending.length === 0 && this.activeCalls === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
@@ -188,11 +188,11 @@ export class PutRecordsBatcher {
       this.pendingBytes >= PUT_RECORDS_MAX_BYTES ||
       this.pending.length >= PUT_RECORDS_MAX_ENTRIES * this.entriesPerRecordHint()
     ) {
-      this.pump(true);
+      this.pump();
     } else if (this.lingerTimer === undefined) {
       this.lingerTimer = setTimeout(() => {
         this.lingerTimer = undefined;
-        this.pump(true);
+        this.pump();
       }, this.options.lingerMs);
     }
   }
@@ -202,11 +202,13 @@ export class PutRecordsBatcher {
     return this.options.shardMap ? 50 : 1;
   }
 
-  /** Starts calls while there is work and capacity. `force` sends partial calls (linger expired). */
-  private pump(force: boolean): void {
+  /**
+   * Starts calls while there is work and capacity, partial ones included: it runs only when a
+   * call is full, the linger expired, a call finished (what waited meanwhile goes at once) or
+   * on drain.
+   */
+  private pump(): void {
     while (this.pending.length > 0 && this.activeCalls < this.options.concurrency) {
-      const full = this.pendingBytes >= PUT_RECORDS_MAX_BYTES || this.pending.length >= PUT_RECORDS_MAX_ENTRIES;
-      if (!force && !full) break;
       const batch = this.takeCallBatch();
       this.activeCalls++;
       this.writeCall(batch.records)
@@ -219,7 +221,7 @@ export class PutRecordsBatcher {
         .finally(() => {
           this.activeCalls--;
           this.inFlightBytes -= batch.bytes;
-          if (this.pending.length > 0) this.pump(true);
+          if (this.pending.length > 0) this.pump();
           else if (this.activeCalls === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
         });
     }
@@ -270,8 +272,9 @@ export class PutRecordsBatcher {
   /** Sends one call, retrying failed records alone, and resolves every entry it carries. */
   private async writeCall(records: OutgoingRecord[]): Promise<void> {
     const { retryPolicy, streamName, kinesis, observer } = this.options;
+    // Never empty: a call takes at least one entry, and only failed records are sent again.
     let remaining = records;
-    for (let attempt = 1; remaining.length > 0; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       let failed: { record: OutgoingRecord; errorCode: string; message: string }[] = [];
       try {

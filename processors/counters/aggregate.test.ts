@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { aggregateCounterDeltas, totalContributions } from './aggregate.js';
+import { CELL_ID_CACHE_LIMIT, aggregateCounterDeltas, cellIdCacheSize, totalContributions } from './aggregate.js';
 
 const base: StreamEvent = {
   version: 1,
@@ -63,4 +63,40 @@ it('counts impressions under $exposure', () => {
     },
   ]);
   expect(cells.map((cell) => cell.sortKey)).toEqual(['B#$exposure']);
+});
+
+const applied = (
+  event: StreamEvent,
+  position: string,
+  totalBefore?: bigint,
+  segments: readonly (readonly [string, string])[] = [],
+) => ({ event, position, outcome: { kind: 'applied' as const, replay: false, segments, totalBefore } });
+
+it('keeps the latest receive time of a cell, whatever the record order', () => {
+  const [cell] = aggregateCounterDeltas([
+    applied({ ...base, receivedAt: 30 }, 'p1'),
+    applied({ ...base, receivedAt: 20 }, 'p2', 3_000_000n),
+  ]);
+  expect(cell!.totals!.lastEventAt).toBe(30);
+  expect(totalContributions(cell!.contributions)!.lastEventAt).toBe(30);
+});
+
+it('reports the oldest position as minPosition even when contributions come out of order', () => {
+  const [cell] = aggregateCounterDeltas([applied(base, 'p2'), applied(base, 'p1', 3_000_000n)]);
+  expect(totalContributions(cell!.contributions)).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
+});
+
+it('bounds the cell-id cache: it grows to CELL_ID_CACHE_LIMIT entries and is emptied at the next new one', () => {
+  const prefix = `bound-${Math.random()}`;
+  const batchOf = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => applied({ ...base, experimentId: `${prefix}-${from + i}` }, `p${i}`));
+  const before = cellIdCacheSize();
+  aggregateCounterDeltas(batchOf(0, 10));
+  expect(cellIdCacheSize()).toBe(before + 10);
+  const cells = aggregateCounterDeltas(batchOf(10, CELL_ID_CACHE_LIMIT - before - 10));
+  expect(cellIdCacheSize()).toBe(CELL_ID_CACHE_LIMIT);
+  expect(cells).toHaveLength(CELL_ID_CACHE_LIMIT - before - 10);
+  const [next] = aggregateCounterDeltas(batchOf(CELL_ID_CACHE_LIMIT, 1));
+  expect(cellIdCacheSize()).toBe(1);
+  expect(next).toMatchObject({ experimentId: `${prefix}-${CELL_ID_CACHE_LIMIT}`, sortKey: 'B#revenue' });
 });

@@ -104,7 +104,11 @@ interface CellId {
  * lookups do not hash a new string per cell and event.
  */
 const cellIdCache = new Map<string, CellId[]>();
-const CELL_ID_CACHE_LIMIT = 50_000;
+/** Entries the cell-id cache holds at most: reaching it empties the cache (memory stays bounded). */
+export const CELL_ID_CACHE_LIMIT = 50_000;
+
+/** How many (experiment, variant, metric, segments) the cell-id cache holds now (for tests of its bound). */
+export const cellIdCacheSize = (): number => cellIdCache.size;
 
 function cellIdsOf(key: string, event: StreamEvent, metricKey: string, outcome: AppliedOutcome): CellId[] {
   let ids = cellIdCache.get(key);

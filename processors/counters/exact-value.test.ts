@@ -15,6 +15,8 @@ it('rounds event values to 6 decimals, half away from zero, exactly', () => {
   expect(toScaledValue(-2.5)).toBe(-2_500_000n);
   expect(toScaledValue(0.0000004)).toBe(0n);
   expect(toScaledValue(1e12)).toBe(10n ** 18n);
+  // Integers never go through a decimal string (1e21.toFixed() would be '1e+21').
+  expect(toScaledValue(1e21)).toBe(10n ** 27n);
 });
 
 it('formats scaled integers as plain decimals without trailing zeros', () => {
@@ -166,5 +168,32 @@ describe('addSquareIncrement: whole-unit fast path and exact fallback agree', ()
     addSquareIncrement(squares, 3_000_000n, 2, toScaledValue(2));
     expect(squares.format(12)).toBe('25');
     expect(squares.big).toBe(0n);
+  });
+});
+
+describe('ExactTotal keeps doubles while exact and never keeps a double beyond 2^53', () => {
+  const LIMIT = 2 ** 53;
+
+  it('adds totals below 2^53 as doubles, without a BigInt', () => {
+    const total = new ExactTotal();
+    total.add(LIMIT - 2);
+    total.add(1);
+    total.add(-5);
+    expect([total.small, total.big]).toEqual([LIMIT - 6, 0n]);
+    const negative = new ExactTotal();
+    negative.add(-(LIMIT - 2));
+    negative.add(-1);
+    expect([negative.small, negative.big]).toEqual([-(LIMIT - 1), 0n]);
+  });
+
+  it('stays exact when halves of 2^53 add up to it and odd units follow, either sign', () => {
+    for (const sign of [1, -1]) {
+      const total = new ExactTotal();
+      total.add(sign * 2 ** 52);
+      total.add(sign * 2 ** 52);
+      total.add(sign);
+      total.add(sign);
+      expect(total.value()).toBe(BigInt(sign) * (2n ** 53n + 2n));
+    }
   });
 });

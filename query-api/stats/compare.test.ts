@@ -13,9 +13,11 @@ const welchTreatment: SampleStats = { n: 3461, sum: 2422.7, sumSquares: 134698.2
 const smallerControl: SampleStats = { n: 3000, sum: 1396.87, sumSquares: 52377.9767 };
 
 describe('compareToControl, fixed-horizon Welch t-test (gbstats TestTwoSidedTTest)', () => {
-  const result = compareToControl(welchControl, welchTreatment, { kind: 'mean', sequential: false });
+  // Computed inside each test, not once per describe: `npm run mutate` activates a mutant only for test bodies.
+  const welch = () => compareToControl(welchControl, welchTreatment, { kind: 'mean', sequential: false });
 
   it('reproduces the relative case: 0.70732, CI (-0.03526, 1.44989), p 0.06191, SE 0.37879', () => {
+    const result = welch();
     expect(result.relative.estimate).toBeCloseTo(0.70732, 5);
     expect(result.relative.ciLow).toBeCloseTo(-0.03526, 5);
     expect(result.relative.ciHigh).toBeCloseTo(1.44989, 5);
@@ -25,6 +27,7 @@ describe('compareToControl, fixed-horizon Welch t-test (gbstats TestTwoSidedTTes
   });
 
   it('reproduces the absolute case: 0.29, CI (0.04538, 0.53462), p 0.02016, SE 0.12478', () => {
+    const result = welch();
     expect(result.absolute.estimate).toBeCloseTo(0.29, 5);
     expect(result.absolute.ciLow).toBeCloseTo(0.04538, 5);
     expect(result.absolute.ciHigh).toBeCloseTo(0.53462, 5);
@@ -45,6 +48,7 @@ describe('compareToControl, fixed-horizon Welch t-test (gbstats TestTwoSidedTTes
   });
 
   it('widens the interval when alpha shrinks', () => {
+    const result = welch();
     const strict = compareToControl(welchControl, welchTreatment, { kind: 'mean', sequential: false, alpha: 0.01 });
     expect(strict.relative.ciLow!).toBeLessThan(result.relative.ciLow!);
     expect(strict.relative.ciHigh!).toBeGreaterThan(result.relative.ciHigh!);

@@ -111,9 +111,9 @@ function usableEffect(effect: EffectEstimate | null): EffectEstimate | null {
   return usable ? effect : null;
 }
 
-/** Finite numbers pass (−0 becomes 0, which is what JSON would make of it); anything else is null. */
+/** Finite numbers pass (−0 becomes 0, as JSON would make it); anything else, null and undefined included, is null. */
 function finiteOrNull(value: number | null | undefined): number | null {
-  return value !== null && value !== undefined && Number.isFinite(value) ? value + 0 : null;
+  return Number.isFinite(value) ? (value as number) + 0 : null;
 }
 
 function frequentistInterval(effect: EffectEstimate, inference: FrequentistInference | null): Interval {
@@ -128,12 +128,7 @@ function frequentistInterval(effect: EffectEstimate, inference: FrequentistInfer
 function guardWarnings(control: SampleMoments, treatment: SampleMoments): ComparisonWarning[] {
   const warnings: ComparisonWarning[] = [];
   if (control.n < 2 || treatment.n < 2) warnings.push('too-few-units');
-  else if (!(
-    control.variance !== null &&
-    control.variance > 0 &&
-    treatment.variance !== null &&
-    treatment.variance > 0
-  )) {
+  else if (testableMoments(control, treatment) === null) {
     // gbstats refuses to test when either arm has no spread: Welch's SE would rest on one arm alone.
     warnings.push('zero-variance');
   }
@@ -141,15 +136,19 @@ function guardWarnings(control: SampleMoments, treatment: SampleMoments): Compar
   return warnings;
 }
 
-/** Both arms' moments when a test is possible (n ≥ 2 and positive variance), else null. */
+/**
+ * Both arms' moments when a test is possible (positive variance in each), else null. A
+ * positive variance implies n ≥ 2: sampleMoments has no variance for fewer than 2 users
+ * of a mean metric, and a single 0/1 user has p(1 − p) = 0.
+ */
 function testableMoments(control: SampleMoments, treatment: SampleMoments): [VariantMoments, VariantMoments] | null {
-  if (control.n < 2 || treatment.n < 2) return null;
-  if (control.mean === null || control.variance === null || !(control.variance > 0)) return null;
-  if (treatment.mean === null || treatment.variance === null || !(treatment.variance > 0)) return null;
-  return [
-    { n: control.n, mean: control.mean, variance: control.variance },
-    { n: treatment.n, mean: treatment.mean, variance: treatment.variance },
-  ];
+  const controlTestable = testableArm(control);
+  const treatmentTestable = testableArm(treatment);
+  return controlTestable === null || treatmentTestable === null ? null : [controlTestable, treatmentTestable];
+}
+
+function testableArm({ n, mean, variance }: SampleMoments): VariantMoments | null {
+  return mean !== null && variance !== null && variance > 0 ? { n, mean, variance } : null;
 }
 
 function untestedComparison(

@@ -24,6 +24,16 @@ describe('distribution functions', () => {
     expect(studentTQuantile(0.975, 1e9)).toBeCloseTo(1.959964, 6);
   });
 
+  it('switches to the normal only beyond 1e6 degrees of freedom, where the tail form loses precision', () => {
+    // At exactly 1e6 the t still applies: pt(−1.96, ν) ≈ Φ(−1.96) + φ(1.96)(1.96³ + 1.96)/(4ν) = 0.0249980338
+    // and qt(0.975, ν) ≈ z + (z³ + z)/(4ν) = 1.9599663568; the normal is 1.4e-7 and 2.3e-6 away.
+    expect(studentTCdf(-1.96, 1e6)).toBeCloseTo(0.0249980338, 8);
+    expect(studentTQuantile(0.975, 1e6)).toBeCloseTo(1.9599663568, 6);
+    // At 1e15, I_{ν/(ν+t²)} with ν/(ν+t²) = 1 − 4e-15 would give 0.0737; the normal gives Φ(−1.96).
+    expect(studentTCdf(-1.96, 1e15)).toBeCloseTo(normalCdf(-1.96), 12);
+    expect(normalCdf(-1.96)).toBeCloseTo(0.0249978951, 9); // pnorm(-1.96)
+  });
+
   it('is symmetric: F(−t) = 1 − F(t)', () => {
     for (const [t, degreesOfFreedom] of [
       [0.7, 3],

@@ -141,6 +141,121 @@ describe('compareToControl guards', () => {
   });
 });
 
+describe('compareToControl guards, at their edges', () => {
+  it('gives no difference when either arm has no users, in whichever arm it is', () => {
+    const empty: SampleStats = { n: 0, sum: 0, sumSquares: 0 };
+    const fromEmptyControl = compareToControl(empty, { n: 5, sum: 10, sumSquares: 30 }, { kind: 'mean' });
+    expect(fromEmptyControl.absolute.estimate).toBeNull();
+    expect(fromEmptyControl.relative.estimate).toBeNull();
+    const toEmptyTreatment = compareToControl({ n: 5, sum: 10, sumSquares: 30 }, empty, { kind: 'mean' });
+    expect(toEmptyTreatment.absolute.estimate).toBeNull();
+    expect(toEmptyTreatment.relative.estimate).toBeNull();
+    expect(toEmptyTreatment.warnings).toEqual(['too-few-units']);
+  });
+
+  it('needs 2 users in the treatment too, and 2 are enough', () => {
+    const control: SampleStats = { n: 10, sum: 100, sumSquares: 1002.25 };
+    const single = compareToControl(control, { n: 1, sum: 12, sumSquares: 144 }, { kind: 'mean' });
+    expect(single.warnings).toEqual(['too-few-units']);
+    expect(single.absolute.estimate).toBe(2);
+    expectNoInference(single);
+
+    const pair = compareToControl(control, { n: 2, sum: 22, sumSquares: 244 }, { kind: 'mean' }); // values 10 and 12
+    expect(pair.warnings).toEqual([]);
+    expect(pair.absolutePValue).not.toBeNull();
+    expect(pair.standardErrors.absolute).toBeCloseTo(Math.sqrt(2 / 2 + 0.25 / 10), 12);
+  });
+
+  it('gives a healthy comparison no warnings', () => {
+    const result = compareToControl(binomialStats(100, 49), binomialStats(100, 51), { kind: 'binomial' });
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('reports numerical instability when the standard error underflows to 0 (variances of 5e-324)', () => {
+    // Four users with Σx² = 1.5e-323 (3 subnormal units) and Σx = 0: variance 5e-324 > 0, but σ²/n rounds to 0.
+    const subnormal: SampleStats = { n: 4, sum: 0, sumSquares: 1.5e-323 };
+    const result = compareToControl(subnormal, subnormal, { kind: 'mean' });
+    expect(result.warnings).toEqual(['zero-baseline', 'numerical-instability']);
+    expectNoInference(result);
+    expect(result.absolute.estimate).toBe(0);
+  });
+});
+
+describe('validation errors name the field and the rule', () => {
+  const control = binomialStats(100, 10);
+  const rejection = (message: string, problems: string[]) =>
+    expect.objectContaining({ code: 'VALIDATION_FAILED', message, details: expect.objectContaining({ problems }) });
+
+  it('for comparison options, every broken rule at once', () => {
+    expect(() =>
+      compareToControl(control, control, { kind: 'ratio' as 'mean', alpha: 0, sequentialTuning: -1 }),
+    ).toThrow(
+      rejection(
+        "invalid comparison options: kind must be 'binomial' or 'mean'; alpha must be between 0 and 1 (exclusive); sequentialTuning must be a positive number",
+        [
+          "kind must be 'binomial' or 'mean'",
+          'alpha must be between 0 and 1 (exclusive)',
+          'sequentialTuning must be a positive number',
+        ],
+      ),
+    );
+  });
+
+  it('for a one-sided sequential test, alpha 0.5 is already too large (its boundary needs 2α < 1)', () => {
+    const problem = 'alpha must be below 0.5 for a one-sided sequential test';
+    expect(() => compareToControl(control, control, { kind: 'binomial', alpha: 0.5, oneSided: true })).toThrow(
+      rejection(`invalid comparison options: ${problem}`, [problem]),
+    );
+    expect(() => compareToControl(control, control, { kind: 'binomial', alpha: 0.49, oneSided: true })).not.toThrow();
+  });
+
+  it('for a proper prior, a non-finite mean as well as a bad variance', () => {
+    const problem = 'a proper prior needs a finite mean and a positive, finite variance';
+    for (const prior of [
+      { mean: Number.NaN, variance: 1, proper: true },
+      { mean: 0, variance: Number.POSITIVE_INFINITY, proper: true },
+    ]) {
+      expect(() => compareToControl(control, control, { kind: 'binomial', prior })).toThrow(
+        rejection(`invalid comparison options: ${problem}`, [problem]),
+      );
+    }
+  });
+
+  it('for statistics, naming the arm and every broken rule', () => {
+    expect(() => compareToControl(healthy, { n: -1, sum: Number.NaN, sumSquares: -1 }, { kind: 'mean' })).toThrow(
+      rejection(
+        'invalid treatment statistics: n must be a non-negative integer; sum must be a finite number; sumSquares must be a finite, non-negative number',
+        [
+          'n must be a non-negative integer',
+          'sum must be a finite number',
+          'sumSquares must be a finite, non-negative number',
+        ],
+      ),
+    );
+    expect(() => compareToControl({ n: 2.5, sum: 0, sumSquares: 0 }, healthy, { kind: 'mean' })).toThrow(
+      rejection('invalid control statistics: n must be a non-negative integer', ['n must be a non-negative integer']),
+    );
+  });
+
+  it('for conversions, outside 0..n on either side, and only once the numbers themselves are valid', () => {
+    const outOfRange = 'a binomial sum (conversions) must be between 0 and n';
+    expect(() => compareToControl(control, { n: 10, sum: -1, sumSquares: 1 }, { kind: 'binomial' })).toThrow(
+      rejection(`invalid treatment statistics: ${outOfRange}`, [outOfRange]),
+    );
+    expect(() => binomialStats(10, 11)).toThrow(
+      rejection(`invalid binomialStats statistics: ${outOfRange}`, [outOfRange]),
+    );
+    // A fractional n is the problem; comparing conversions with it would be noise.
+    expect(() => binomialStats(2.5, 3)).toThrow(
+      rejection('invalid binomialStats statistics: n must be a non-negative integer', [
+        'n must be a non-negative integer',
+      ]),
+    );
+    // A mean metric's sum is not bounded by n.
+    expect(() => compareToControl(healthy, { n: 10, sum: 20, sumSquares: 50 }, { kind: 'mean' })).not.toThrow();
+  });
+});
+
 describe('binomialStats', () => {
   it('builds 0/1 sufficient statistics: Σx² = Σx', () => {
     expect(binomialStats(100, 49)).toEqual({ n: 100, sum: 49, sumSquares: 49 });

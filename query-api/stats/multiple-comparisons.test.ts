@@ -55,6 +55,21 @@ describe('adjustPValues', () => {
     expect(output).not.toBe(input);
   });
 
+  it('names the rule and the offending values when it rejects', () => {
+    expect(() => adjustPValues([0.2, -0.01, null, 1.5], 'bh')).toThrow(
+      expect.objectContaining({
+        code: 'VALIDATION_FAILED',
+        message: 'p-values must be between 0 and 1 or null',
+        details: { invalid: [-0.01, 1.5] },
+      }),
+    );
+    expect(() => adjustPValues([0.1], 'bonferroni' as 'holm')).toThrow(
+      expect.objectContaining({ message: "unknown p-value adjustment 'bonferroni' (holm, bh or none)" }),
+    );
+    // The bounds themselves are probabilities.
+    expect(adjustPValues([0, 1], 'holm')).toEqual([0, 1]);
+  });
+
   it('rejects values that are not probabilities and unknown methods', () => {
     expect(() => adjustPValues([1.2], 'holm')).toThrow(PipelineError);
     expect(() => adjustPValues([Number.NaN], 'bh')).toThrow(PipelineError);

@@ -32,14 +32,12 @@ export function adjustPValues(pValues: (number | null)[], method: PValueAdjustme
       adjusted[index] = runningMax;
     });
   } else {
-    let runningMin = 1;
-    for (let rank = m - 1; rank >= 0; rank -= 1) {
-      const entry = ranked[rank];
-      if (entry === undefined) continue;
+    ranked.reduceRight((runningMin, { pValue, index }, rank) => {
       // max(p, ·) only absorbs float rounding of m·p/m: an adjusted p is never below the raw one.
-      runningMin = Math.min(runningMin, Math.max(entry.pValue, (m * entry.pValue) / (rank + 1)));
-      adjusted[entry.index] = runningMin;
-    }
+      const adjustedP = Math.min(runningMin, Math.max(pValue, (m * pValue) / (rank + 1)));
+      adjusted[index] = adjustedP;
+      return adjustedP;
+    }, 1);
   }
   return adjusted;
 }

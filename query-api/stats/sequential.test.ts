@@ -98,6 +98,17 @@ describe('one-sided confidence sequences (gbstats TestSequentialOneSided*TTest)'
     expect(result.pValue!).toBeGreaterThan(0.4999);
   });
 
+  it('is never significant when the estimate points away from the tested direction, and can be when it points that way', () => {
+    const up = { estimate: 0.5, standardError: 0.1 };
+    const down = { estimate: -0.5, standardError: 0.1 };
+    expect(sequentialInference(down, 5000, 0.05, 5000, 'greater').pValue).toBe(1);
+    expect(sequentialInference(up, 5000, 0.05, 5000, 'lesser').pValue).toBe(1);
+    // z = 5 in the tested direction: far below α either way, and the same by symmetry.
+    const greater = sequentialInference(up, 5000, 0.05, 5000, 'greater').pValue;
+    expect(greater).toBeLessThan(1e-3);
+    expect(sequentialInference(down, 5000, 0.05, 5000, 'lesser').pValue).toBeCloseTo(greater, 15);
+  });
+
   it('puts the one-sided bound exactly on zero at alpha = p (duality)', () => {
     const effect = { estimate: 0.23437666666666668, standardError: 0.12983081254184736 };
     const { pValue } = sequentialInference(effect, 6461, 0.05, 5000, 'greater');
