@@ -6,7 +6,7 @@
  */
 import type { KinesisClient, PutRecordsCommand, PutRecordsResultEntry } from '@aws-sdk/client-kinesis';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createKinesisClient } from '../common/aws-clients.js';
 import { PipelineError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
@@ -156,6 +156,30 @@ describe('call size', () => {
     await batcher.drain();
     expect(okCount([...(await first), ...(await second)])).toBe(5);
     expect(faulty.callRecords).toEqual([5]);
+  });
+
+  it('starts a new linger window for entries that arrive after a flush (fake clock)', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { batcher, faulty } = batcherWith({}, { lingerMs: 1_000 });
+      const early = batcher.submit([entry('a')]);
+      vi.advanceTimersByTime(500);
+      const late = batcher.submit([entry('b')]);
+      vi.advanceTimersByTime(500); // the window opened by `a` closes: a and b leave together
+      expect(faulty.callRecords).toEqual([1 + 1]);
+      await Promise.all([early, late]);
+      // The call's own bookkeeping settles a few microtasks after its entries (no timer involved).
+      for (let turn = 0; turn < 100 && batcher.bufferedBytes > 0; turn += 1) await Promise.resolve();
+      expect(batcher.bufferedBytes).toBe(0);
+      const next = batcher.submit([entry('c')]);
+      vi.advanceTimersByTime(600); // 1,600 ms: past where a window opened by `b` would have closed
+      expect(faulty.calls).toBe(1);
+      vi.advanceTimersByTime(400); // c's own window closes
+      expect(faulty.callRecords).toEqual([2, 1]);
+      await next;
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('packs far more than 500 entries per call when aggregating, so 600 wait for the linger', async () => {
@@ -326,7 +350,8 @@ describe('retries', () => {
     const outcomes = await batcher.submit([entry('written'), entry('throttled')]);
     expect(outcomes[0]?.ok).toBe(true);
     expect(outcomes[1]).toEqual({ ok: false, errorCode: 'INTERNAL', message: 'internal error' });
-    expect(lines.some((line) => line.includes('unexpected error in PutRecords batcher'))).toBe(true);
+    const line = lines.find((candidate) => candidate.includes('unexpected error in PutRecords batcher'));
+    expect(line && JSON.parse(line)).toMatchObject({ err: { message: 'observer bug' } });
     await batcher.drain();
     expect(batcher.bufferedBytes).toBe(0);
   });

@@ -179,7 +179,8 @@ export class PutRecordsBatcher {
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
     this.pump();
-    if (this.pending.length === 0 && this.activeCalls === 0) return;
+    // After a pump, entries wait only behind calls in flight: no call in flight means nothing left.
+    if (this.activeCalls === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
