@@ -2,7 +2,9 @@
  * `npm run mutate [-- <stryker run options>]`: Stryker over the modules in stryker.config.mjs
  * (incremental: only mutants whose code or tests changed are run again), then the per-module
  * summary in bench/results/mutation.md. Example: `npm run mutate -- --mutate common/hashing.ts`.
- * A scoped run keeps the incremental results of the modules it did not run.
+ * A scoped run keeps the incremental results of the modules it did not run, and updates the
+ * summary of the modules it ran only (Stryker's report also lists every module of the
+ * incremental file, possibly older than a run that finished meanwhile).
  */
 import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -33,4 +35,17 @@ if (before?.files && after) {
   after.testFiles = { ...before.testFiles, ...after.testFiles };
   await writeFile(INCREMENTAL, JSON.stringify(after));
 }
-process.stdout.write(`${await writeMutationSummary()}\n\nwritten: bench/results/mutation.md\n`);
+/** The modules a scoped run mutated (`--mutate a.ts,b.ts` or `--mutate=a.ts`); undefined for a full run. */
+function scopedModules(args: readonly string[]): string[] | undefined {
+  const index = args.findIndex((arg) => arg === '--mutate' || arg.startsWith('--mutate='));
+  if (index < 0) return undefined;
+  const value = args[index]!.startsWith('--mutate=') ? args[index]!.slice('--mutate='.length) : args[index + 1];
+  return value
+    ?.split(',')
+    .map((file) => file.trim())
+    .filter((file) => file.length > 0);
+}
+
+process.stdout.write(
+  `${await writeMutationSummary(scopedModules(process.argv.slice(2)))}\n\nwritten: bench/results/mutation.md\n`,
+);

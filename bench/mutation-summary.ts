@@ -41,16 +41,20 @@ export function mutationScore(mutants: readonly Mutant[]): number | undefined {
 const ACCUMULATED = `${RESULTS_DIR}mutation-modules.json`;
 
 /**
- * Merges the latest Stryker report into the accumulated per-module results, writes
+ * Merges the latest Stryker report into the accumulated per-module results (only the
+ * `mutated` modules of a scoped run: the report also carries older entries), writes
  * bench/results/mutation.md from them, and returns the table.
  */
-export async function writeMutationSummary(): Promise<string> {
+export async function writeMutationSummary(mutated?: readonly string[]): Promise<string> {
   const latest = JSON.parse(await readFile(`${RESULTS_DIR}mutation-report.json`, 'utf8')) as Report;
   const previous = await readFile(ACCUMULATED, 'utf8').then(
     (text) => JSON.parse(text) as Report,
     () => ({ files: {} }),
   );
-  const report: Report = { files: { ...previous.files, ...latest.files } };
+  const ran = mutated
+    ? Object.entries(latest.files).filter(([file]) => mutated.includes(file))
+    : Object.entries(latest.files);
+  const report: Report = { files: { ...previous.files, ...Object.fromEntries(ran) } };
   await writeFile(ACCUMULATED, JSON.stringify(report));
   const accepted = new Map(
     (JSON.parse(await readFile(ACCEPTED, 'utf8')) as AcceptedSurvivor[]).map(({ mutant, reason }) => [mutant, reason]),
