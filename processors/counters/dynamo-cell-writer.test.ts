@@ -4,7 +4,7 @@
  * a watermark that keeps moving refused, concurrency bounded, one failed cell failing the batch.
  * Faults and a competing writer are injected by wrapping the real client.
  */
-import { GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
@@ -59,6 +59,7 @@ describe('isTransientDynamoError', () => {
     expect(isTransientDynamoError(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(false);
     expect(isTransientDynamoError(new Error('plain'))).toBe(false);
     expect(isTransientDynamoError(null)).toBe(false);
+    expect(isTransientDynamoError(undefined)).toBe(false);
     expect(isTransientDynamoError('ThrottlingException')).toBe(false);
   });
 });
@@ -81,15 +82,14 @@ describe('toSinkError', () => {
   });
 
   it('reports other transient failures as a retriable SINK_FAILED', () => {
-    const error = toSinkError(
-      awsError('InternalServerError', { $metadata: { httpStatusCode: 500 } }),
-      'counter update',
-    );
+    const cause = awsError('InternalServerError', { $metadata: { httpStatusCode: 500 } });
+    const error = toSinkError(cause, 'counter update');
     expect(error).toMatchObject({
       code: 'SINK_FAILED',
       retriable: true,
       message: 'counter update: InternalServerError',
     });
+    expect(error.cause).toBe(cause);
   });
 
   it('reports everything else as a non-retriable SINK_REJECTED', () => {
@@ -280,6 +280,128 @@ describe('writeCellDeltas on dynalite', () => {
         [cell],
       ),
     ).toEqual({ requests: 2 });
-    expect(lines.filter((line) => line.includes('counter update: retrying'))).toHaveLength(1);
+    const retries = lines.filter((line) => line.includes('counter update: retrying'));
+    expect(retries).toHaveLength(1);
+    expect(JSON.parse(retries[0] ?? '{}')).toMatchObject({
+      attempt: 1,
+      err: { message: 'injected ThrottlingException' },
+    });
+  });
+
+  it("gives up after the retry policy's attempts, not the default ones (injected: every write throttled)", async () => {
+    const tableName = await freshTable();
+    let writes = 0;
+    const { client } = wrapped((command) => {
+      if (command instanceof UpdateItemCommand) {
+        writes += 1;
+        throw awsError('ThrottlingException');
+      }
+    });
+    const cell = { experimentId: randomName('e'), sortKey: 'control#m', contributions: [contribution(1)] };
+    await expect(
+      writeCellDeltas(
+        {
+          dynamo: client,
+          tableName,
+          writeConcurrency: 1,
+          retryPolicy: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1 },
+        },
+        SHARD,
+        [cell],
+      ),
+    ).rejects.toMatchObject({ code: 'SINK_THROTTLED', message: 'counter update: throttled (ThrottlingException)' });
+    expect(writes).toBe(2);
+  });
+
+  it('names the step that failed for good: the watermark read, or the re-apply', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const cell = (sequences: number[]): CellDelta => ({
+      experimentId,
+      sortKey: 'control#m',
+      contributions: sequences.map(contribution),
+    });
+    await writeCellDeltas({ dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [cell([1])]);
+    const failingReads = wrapped((command) => {
+      if (command instanceof GetItemCommand) throw awsError('ValidationException');
+    });
+    await expect(
+      writeCellDeltas({ dynamo: failingReads.client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [
+        cell([1, 2]),
+      ]),
+    ).rejects.toMatchObject({ code: 'SINK_REJECTED', message: 'read counter watermark: ValidationException' });
+    const failingReapply = wrapped((command) => {
+      if (command instanceof UpdateItemCommand && command.input.ConditionExpression === '#wm = :expected') {
+        throw awsError('ValidationException');
+      }
+    });
+    await expect(
+      writeCellDeltas(
+        { dynamo: failingReapply.client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY },
+        SHARD,
+        [cell([1, 2])],
+      ),
+    ).rejects.toMatchObject({ code: 'SINK_REJECTED', message: 'counter re-apply: ValidationException' });
+  });
+
+  it('treats an error named ConditionalCheckFailedException from another SDK copy as the watermark condition', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    let first = true;
+    const { client } = wrapped((command) => {
+      if (command instanceof UpdateItemCommand && first) {
+        first = false;
+        throw awsError('ConditionalCheckFailedException');
+      }
+    });
+    const deps = { dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    // The "failed" condition leads to a read (no watermark yet) and a write of the whole delta.
+    expect(
+      await writeCellDeltas(deps, SHARD, [{ experimentId, sortKey: 'control#m', contributions: [contribution(1)] }]),
+    ).toEqual({ requests: 3 });
+    expect((await readCounters(dynamo, tableName)).get(`${experimentId}|control#m`)).toMatchObject({ events: 1 });
+  });
+
+  it('passes on a PipelineError raised by the client as it is', async () => {
+    const tableName = await freshTable();
+    const raised = new PipelineError('STATE_LOST', 'raised by the client');
+    const { client } = wrapped(() => {
+      throw raised;
+    });
+    const cell = { experimentId: randomName('e'), sortKey: 'control#m', contributions: [contribution(1)] };
+    await expect(
+      writeCellDeltas({ dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [cell]),
+    ).rejects.toBe(raised);
+  });
+
+  it.each([
+    ['the cell was deleted', 'DELETE'],
+    ['the cell lost its watermark', 'REMOVE'],
+  ])('writes the whole delta when, after a failed condition, %s (injected before the read)', async (_what, change) => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const sortKey = 'control#m';
+    const key = { [COUNTER_PARTITION_KEY]: { S: experimentId }, [COUNTER_SORT_KEY]: { S: sortKey } };
+    await writeCellDeltas({ dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [
+      { experimentId, sortKey, contributions: [contribution(1)] },
+    ]);
+    const { client } = wrapped(async (command) => {
+      if (!(command instanceof GetItemCommand)) return;
+      await dynamo.send(
+        change === 'DELETE'
+          ? new DeleteItemCommand({ TableName: tableName, Key: key })
+          : new UpdateItemCommand({
+              TableName: tableName,
+              Key: key,
+              UpdateExpression: 'REMOVE #wm',
+              ExpressionAttributeNames: { '#wm': watermarkAttribute(SHARD) },
+            }),
+      );
+    });
+    await writeCellDeltas({ dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [
+      { experimentId, sortKey, contributions: [1, 2].map(contribution) },
+    ]);
+    const events = (await readCounters(dynamo, tableName)).get(`${experimentId}|${sortKey}`)?.events;
+    expect(events).toBe(change === 'DELETE' ? 2 : 3);
   });
 });

@@ -12,6 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, STATE_EPOCH_ITEM_KEY } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { randomName, testConfig } from '../../local/test-support.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
@@ -131,6 +132,37 @@ describe('establishStateEpoch', () => {
     await expect(establishStateEpoch(refusingWrites, tableName, store, FAST_RETRY)).rejects.toMatchObject({
       code: 'SINK_REJECTED',
       message: 'record the state epoch: AccessDeniedException',
+    });
+  });
+
+  it('checks an epoch already recorded with one read and no write', async () => {
+    const tableName = await freshTable();
+    const store = createInProcessUserStateStore();
+    await establishStateEpoch(dynamo, tableName, store, FAST_RETRY);
+    const commands: string[] = [];
+    const counting = wrapped((command) => {
+      commands.push(command.constructor.name);
+    });
+    await establishStateEpoch(counting, tableName, store, FAST_RETRY);
+    expect(commands).toEqual(['GetItemCommand']);
+  });
+
+  it('stops with STATE_LOST naming (none) when the epoch item exists but holds no epoch (damaged)', async () => {
+    const tableName = await freshTable();
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: tableName,
+        Item: {
+          [COUNTER_PARTITION_KEY]: { S: STATE_EPOCH_ITEM_KEY.partition },
+          [COUNTER_SORT_KEY]: { S: STATE_EPOCH_ITEM_KEY.sort },
+        },
+      }),
+    );
+    const store = createInProcessUserStateStore();
+    expect(await readRecordedEpoch(dynamo, tableName)).toBeUndefined();
+    await expect(establishStateEpoch(dynamo, tableName, store, FAST_RETRY)).rejects.toMatchObject({
+      code: 'STATE_LOST',
+      details: { expected: '(none)', actual: await store.epoch() },
     });
   });
 
