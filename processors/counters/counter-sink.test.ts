@@ -5,7 +5,9 @@ import {
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { Writable } from 'node:stream';
 import { createDynamoClient } from '../../common/aws-clients.js';
+import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { Redis } from 'ioredis';
@@ -360,5 +362,70 @@ describe('counter sink on dynalite', () => {
       code: 'SINK_THROTTLED',
       retriable: true,
     });
+  });
+});
+
+describe('counter sink: what it reports', () => {
+  it('gives each refused event a dead-letter message naming its experiment, variant and metric', async () => {
+    const { sink } = await setUp();
+    const whale = Array.from({ length: 3 }, () => event({ userId: 'whale', value: 99_999_999.5 }));
+    const result = await sink.writeBatch(SHARD, toShardRecords(SHARD, whale));
+    expect(result.refused).toHaveLength(2);
+    expect(result.refused[0]).toMatchObject({
+      rule: 'user-total-limit',
+      message:
+        "the user's running total of checkout/control/purchase would leave the allowed range (see the event contract's MAX_USER_TOTAL)",
+    });
+    expect(result.refused[0]?.event.event.eventId).toBe(whale[1]?.eventId);
+  });
+
+  it('logs each batch at debug level, with its counts, as the counter-sink component', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    });
+    const state = createInProcessUserStateStore();
+    stores.push({ state });
+    const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 2, retryPolicy: FAST_RETRY, logger });
+    const events = [event({ userId: 'ann' }), event({ userId: 'bob' })];
+    const result = await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
+    const line = lines
+      .map((text) => JSON.parse(text) as Record<string, unknown>)
+      .find((entry) => entry.msg === 'counters written');
+    expect(line).toMatchObject({
+      component: 'counter-sink',
+      shardId: SHARD,
+      events: 2,
+      counted: 2,
+      duplicates: 0,
+      refused: 0,
+      cells: result.cells,
+    });
+  });
+
+  it('fails a batch the state store answered only in part with INTERNAL, writing nothing (injected: a wrapper drops an outcome)', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const real = createInProcessUserStateStore();
+    stores.push({ state: real });
+    const partial: UserStateStore = {
+      ...real,
+      apply: async (shardId, epoch, requests) => (await real.apply(shardId, epoch, requests)).slice(1),
+    };
+    const sink = createCounterSink({ dynamo, tableName, state: partial, writeConcurrency: 2, retryPolicy: FAST_RETRY });
+    const events = [event({ userId: 'ann' }), event({ userId: 'bob' })];
+    await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, events))).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'state store answered 1 of 2 requests',
+    });
+    expect((await readCounters(dynamo, tableName)).size).toBe(0);
   });
 });
