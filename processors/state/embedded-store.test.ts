@@ -1,9 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { open } from 'lmdb';
 import { afterAll, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
+import { compactPosition } from './record-identity.js';
 import { describeUserStateStoreContract } from './store-contract.js';
 
 const directories: string[] = [];
@@ -99,5 +101,129 @@ it('embedded store: sweeps claims whose de-dup window passed', async () => {
     expect(await store.apply('shardId-000000000000', epoch, [retry])).toMatchObject([{ kind: 'applied' }]);
   } finally {
     await store.close();
+  }
+});
+
+it('embedded store: refuses a directory it cannot open with CONFIG_INVALID naming it', async () => {
+  const directory = await newDirectory();
+  const file = join(directory, 'not-a-directory');
+  await writeFile(file, 'x');
+  expect(() => createEmbeddedUserStateStore({ directory: join(file, 'state') })).toThrow(
+    expect.objectContaining({
+      code: 'CONFIG_INVALID',
+      message: `cannot open the embedded state store in ${join(file, 'state')}`,
+      cause: expect.any(Error),
+    }),
+  );
+});
+
+it('embedded store: a batch that fails midway is a SINK_FAILED and commits nothing', async () => {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  try {
+    const epoch = await store.epoch();
+    // The second request is malformed (no value), so the rules throw inside the transaction.
+    const broken = { ...request(2, 'bob'), scaledValue: undefined } as unknown as ReturnType<typeof request>;
+    await expect(store.apply('shardId-000000000000', epoch, [request(1), broken])).rejects.toMatchObject({
+      code: 'SINK_FAILED',
+      message: 'embedded state store transaction failed',
+      cause: expect.any(TypeError),
+    });
+    // Nothing of the batch was kept: event 1 is new, not a replay or a duplicate.
+    expect(await store.apply('shardId-000000000000', epoch, [request(1)])).toEqual([
+      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
+    ]);
+    expect(await store.apply('shardId-000000000000', epoch, [])).toEqual([]);
+  } finally {
+    await store.close();
+  }
+});
+
+it('embedded store: keeps its data in the meta, claims, expiry, users and admitted sub-databases', async () => {
+  const directory = await newDirectory();
+  const store = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
+  const epoch = await store.epoch();
+  await store.apply('shardId-000000000000', epoch, [request(1)]);
+  await store.markCommitted('shardId-000000000000', recordPosition('1', 0));
+  await store.close();
+  // A store written by this version must open under the next: the layout is part of the format.
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
+    expect(meta.get('epoch')).toBe(epoch);
+    expect(meta.get('p:shardId-000000000000')).toBe(compactPosition(recordPosition('1', 0)));
+    expect(root.openDB<[string, number], string>({ name: 'claims' }).get(request(1).eventId)?.[1]).toBe(
+      1_000 + 86_400_000,
+    );
+    expect([...root.openDB({ name: 'expiry' }).getKeys()]).toEqual([[1_000 + 86_400_000, request(1).eventId]]);
+    expect([...root.openDB<unknown, string>({ name: 'users' }).getKeys()]).toHaveLength(1);
+    expect([...root.openDB<string[], string>({ name: 'admitted' }).getRange()].map(({ value }) => value)).toEqual([
+      ['US'],
+    ]);
+  } finally {
+    await root.close();
+  }
+});
+
+/**
+ * More expired claims than one batch sweeps (2,000): the rest stay on disk a while, and must
+ * neither hold back a retry after the window nor lose a claim renewed meanwhile.
+ */
+it('embedded store: judges claims by their expiry beyond the sweep limit, and never sweeps a renewed claim', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const shard = 'shardId-000000000000';
+  const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+  let sequence = 0;
+  const event = (n: number) => ({
+    ...request(n, `user-${n}`),
+    eventId: eventId(n),
+    position: recordPosition(String((sequence += 1)), 0),
+  });
+  try {
+    const epoch = await store.epoch();
+    await store.apply(
+      shard,
+      epoch,
+      Array.from({ length: 2_100 }, (_, n) => event(n)),
+    );
+    // Exactly at the end of the window: the sweep reaches 2,000 claims; the last 100 remain, expired.
+    clock = 60_000;
+    expect(await store.apply(shard, epoch, [event(2_099)])).toMatchObject([{ kind: 'applied', replay: false }]);
+    // The retry renewed claim 2,099 (until 120 s). The next sweep meets its old expiry entry and must keep it.
+    clock = 61_000;
+    await store.apply(shard, epoch, [event(5_000)]);
+    clock = 62_000;
+    expect(await store.apply(shard, epoch, [event(2_099)])).toEqual([{ kind: 'duplicate' }]);
+    // The expired claims are gone from disk; the renewed one and the new one remain.
+    await store.close();
+    const root = open({ path: directory, maxDbs: 8 });
+    try {
+      expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()].sort()).toEqual(
+        [eventId(2_099), eventId(5_000)].sort(),
+      );
+    } finally {
+      await root.close();
+    }
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+});
+
+it('embedded store: sweeps a claim in the first batch at or after its expiry, not one batch later', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const epoch = await store.epoch();
+  await store.apply('shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
+  clock = 60_000; // exactly the end of both claims' window
+  await store.apply('shardId-000000000000', epoch, [request(3, 'cid')]);
+  await store.close();
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
+  } finally {
+    await root.close();
   }
 });

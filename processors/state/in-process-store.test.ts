@@ -45,3 +45,18 @@ it('in-process store: every store is a new epoch (a restart loses the state, and
   const after = createInProcessUserStateStore();
   expect(await before.epoch()).not.toBe(await after.epoch());
 });
+
+it('in-process store: keeps at most maxClaims eventId claims, counting what it forgets', async () => {
+  const store = createInProcessUserStateStore({ maxClaims: 2 });
+  const requests = ['a', 'b', 'c'].map((userId, i) => ({
+    eventId: `00000000-0000-4000-8000-00000000001${i}`,
+    position: recordPosition(String(i + 1), 0),
+    experimentId: 'exp',
+    userId,
+    variantMetric: 'v#m',
+    segments: [],
+    scaledValue: 1n,
+  }));
+  await store.apply('shardId-000000000000', await store.epoch(), requests);
+  expect(store.evictions()).toBe(1);
+});

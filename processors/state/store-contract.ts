@@ -241,6 +241,39 @@ export function describeUserStateStoreContract(
         expect(await store.apply(SHARD, epoch, [lateRetry])).toMatchObject([{ kind: 'applied', replay: false }]);
       }));
 
+    it("forgets an experiment's admitted segment values with it, and keeps the others' (cap 1)", () =>
+      withStore({ cap: 1 }, async (store, epoch) => {
+        // exp-x and exp-z sort around exp-y: forgetting exp-y must find its keys and stop at its own.
+        const experiments = ['exp-x', 'exp-y', 'exp-z'];
+        await store.apply(
+          SHARD,
+          epoch,
+          experiments.map((experimentId) => request({ experimentId, userId: 'ann', segments: [['country', 'US']] })),
+        );
+        expect(await store.forgetExperiment('exp-y')).toBe(1);
+        const outcomes = await store.apply(
+          SHARD,
+          epoch,
+          experiments.map((experimentId) => request({ experimentId, userId: 'bob', segments: [['country', 'FR']] })),
+        );
+        expect(outcomes.map((outcome) => (outcome.kind === 'applied' ? outcome.segments : outcome))).toEqual([
+          [['country', '(other)']],
+          [['country', 'FR']],
+          [['country', '(other)']],
+        ]);
+      }));
+
+    it('moves the committed position only forward', () =>
+      withStore({ cap: 50 }, async (store) => {
+        expect(await store.readCommitted(SHARD)).toBeUndefined();
+        await store.markCommitted(SHARD, at(10));
+        await store.markCommitted(SHARD, at(5));
+        expect(await store.readCommitted(SHARD)).toBe(compactPosition(at(10)));
+        await store.markCommitted(SHARD, at(12));
+        expect(await store.readCommitted(SHARD)).toBe(compactPosition(at(12)));
+        expect(await store.readCommitted(OTHER_SHARD)).toBeUndefined();
+      }));
+
     it('forgets one experiment and nothing else', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
         await store.apply(SHARD, epoch, [
