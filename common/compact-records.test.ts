@@ -452,12 +452,38 @@ describe('compact record format: framing of hand-written bodies', () => {
     }
   });
 
+  it('stores every UUID as its 16 bytes, either case in, lower case out', () => {
+    fc.assert(
+      fc.property(fc.uuid(), fc.boolean(), (uuid, upper) => {
+        const eventId = upper ? uuid.toUpperCase() : uuid;
+        const record = encodeCompactRecord([event({ eventId })]);
+        expect(record.includes(Buffer.from(uuid.replaceAll('-', ''), 'hex'))).toBe(true);
+        expect(decodedEvents(record).map((decoded) => decoded.event.eventId)).toEqual([uuid.toLowerCase()]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('refuses to encode an eventId that is not a UUID, naming it', () => {
     expect(() => encodeCompactRecord([event({ eventId: 'not-a-uuid' })])).toThrow('eventId not-a-uuid is not a UUID');
     const tooLong = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b00';
     expect(() => encodeCompactRecord([event({ eventId: tooLong })])).toThrow(`eventId ${tooLong} is not a UUID`);
     const notHex = 'zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz';
     expect(() => encodeCompactRecord([event({ eventId: notHex })])).toThrow(`eventId ${notHex} is not a UUID`);
+    for (const malformed of [
+      '0190a1b2c3-d4-7e5f-8a9b-0c1d2e3f4a5b', // 36 characters, a dash out of place
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g', // a letter after f, last position
+      'g190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', // first position
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5\u00e9', // non-ASCII
+      '\u0130190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5'.slice(0, 36), // non-ASCII first
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a:b', // the character after 9
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a/b', // the character before 0
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a`b', // before a
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a@b', // before A
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aGb', // after F
+    ]) {
+      expect(() => encodeCompactRecord([event({ eventId: malformed })])).toThrow(`eventId ${malformed} is not a UUID`);
+    }
     expect(() => encodeCompactRecord([event({ userId: 'u\ud800' })])).toThrow(
       'string "u\\ud800" is not well-formed Unicode',
     );

@@ -8,7 +8,7 @@ import {
   KEY_PATTERN,
   MAX_EVENT_VALUE,
 } from './event-contract.js';
-import { normalizeIncomingEvent, streamFieldChecks, validateStreamEvent } from './validate-event.js';
+import { jsonByteBound, normalizeIncomingEvent, streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 const NOW = Date.parse('2026-11-24T12:00:00Z');
 const context = (index = 0) => ({
@@ -102,7 +102,7 @@ describe('normalizeIncomingEvent', () => {
       timestamp: NOW - 60_000,
       receivedAt: NOW,
     });
-    expect(JSON.parse(result.serialized)).toEqual(result.event);
+    expect(JSON.parse(String(result.serialized))).toEqual(result.event);
   });
 
   it.each([
@@ -209,7 +209,7 @@ describe('normalizeIncomingEvent', () => {
     const upper = normalizeIncomingEvent({ ...valid, eventId: '0B3C2C7E-8F4E-4B7A-9A51-0C1D2E3F4A5B' }, context());
     const lower = normalizeIncomingEvent({ ...valid, eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b' }, context());
     expect(upper.ok && upper.event.eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
-    expect(upper.ok && JSON.parse(upper.serialized).eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
+    expect(upper.ok && JSON.parse(String(upper.serialized)).eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
     expect(lower.ok && lower.event.eventId).toBe('0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b');
     const generated = normalizeIncomingEvent(valid, {
       ...context(),
@@ -304,8 +304,8 @@ describe('normalizeIncomingEvent', () => {
       fc.property(anyEventLike, (input) => {
         const result = normalizeIncomingEvent(input, context(7));
         if (result.ok) {
-          expect(validateStreamEvent(JSON.parse(result.serialized), 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
-          expect(stringsIn(JSON.parse(result.serialized)).every((text) => text.isWellFormed())).toBe(true);
+          expect(validateStreamEvent(JSON.parse(String(result.serialized)), 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
+          expect(stringsIn(JSON.parse(String(result.serialized))).every((text) => text.isWellFormed())).toBe(true);
           expect(result.event.eventId).toBe(result.event.eventId.toLowerCase());
           expect(Math.abs(result.event.value)).toBeLessThanOrEqual(MAX_EVENT_VALUE);
           expect(result.event.timestamp).toBeGreaterThanOrEqual(EVENT_TIME_MIN_MS);
@@ -567,7 +567,7 @@ describe('rejections name the field, the rule and say what is wrong', () => {
   it('allows an event of exactly maxEventBytes and names both sizes for a bigger one', () => {
     const measured = normalizeIncomingEvent(valid, context());
     if (!measured.ok) throw new Error('valid event refused');
-    const bytes = Buffer.byteLength(measured.serialized);
+    const bytes = Buffer.byteLength(String(measured.serialized));
     const withLimit = (maxEventBytes: number) => ({
       ...context(3),
       limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes },
@@ -575,6 +575,96 @@ describe('rejections name the field, the rule and say what is wrong', () => {
     expect(rejectionsOf(valid, withLimit(bytes))).toEqual([]);
     expect(rejectionsOf(valid, withLimit(bytes - 1))).toEqual(
       only('(event)', 'max-size', `event is ${bytes} bytes; the limit is ${bytes - 1}`),
+    );
+  });
+
+  it('without serializing (compact writers) decides max-size exactly as with: bound when far below, exact size near the limit', () => {
+    const measured = normalizeIncomingEvent(valid, context());
+    if (!measured.ok) throw new Error('valid event refused');
+    const bytes = Buffer.byteLength(String(measured.serialized));
+    expect(measured.jsonBytes).toBe(bytes);
+    const eventOnly = (maxEventBytes: number) => ({
+      ...context(3),
+      serialize: false,
+      limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes },
+    });
+    // Far below the limit: no JSON text, and an upper bound of its length.
+    const roomy = normalizeIncomingEvent(valid, eventOnly(DEFAULT_EVENT_LIMITS.maxEventBytes));
+    expect(roomy.ok && roomy.serialized).toBeUndefined();
+    expect(roomy.ok && roomy.jsonBytes).toBe(roomy.ok && jsonByteBound(roomy.event));
+    expect(roomy.ok && roomy.jsonBytes).toBeGreaterThanOrEqual(bytes);
+    expect(roomy.ok && roomy.jsonBytes).toBeLessThanOrEqual(DEFAULT_EVENT_LIMITS.maxEventBytes);
+    // At the limit the bound is over it: measured exactly, still no JSON text returned.
+    const tight = normalizeIncomingEvent(valid, eventOnly(bytes));
+    expect(tight.ok && tight.serialized).toBeUndefined();
+    expect(tight.ok && tight.jsonBytes).toBe(bytes);
+    expect(rejectionsOf(valid, eventOnly(bytes - 1))).toEqual(
+      only('(event)', 'max-size', `event is ${bytes} bytes; the limit is ${bytes - 1}`),
+    );
+  });
+
+  it('jsonByteBound is never below the JSON length, whatever the strings (escapes, astral, lone surrogates) and numbers', () => {
+    const text = fc.oneof(anyString, fc.string({ unit: 'grapheme', maxLength: 30 }), fc.string({ maxLength: 200 }));
+    const number = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constant(-5e-324));
+    const anyStreamEvent = fc.record(
+      {
+        version: number,
+        eventId: text,
+        type: fc.constantFrom('impression' as const, 'conversion' as const),
+        experimentId: text,
+        variantId: text,
+        userId: text,
+        metric: text,
+        value: number,
+        segments: fc.dictionary(text, text, { maxKeys: 12 }),
+        timestamp: number,
+        receivedAt: number,
+      },
+      {
+        requiredKeys: [
+          'version',
+          'eventId',
+          'type',
+          'experimentId',
+          'variantId',
+          'userId',
+          'value',
+          'timestamp',
+          'receivedAt',
+        ],
+      },
+    );
+    fc.assert(
+      fc.property(anyStreamEvent, (event) => {
+        expect(jsonByteBound(event)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(event)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('accepts and refuses the same events with and without serializing, with the same rejections', () => {
+    const anyEvent = fc
+      .record({
+        userId: fc.oneof(fc.string({ maxLength: 300 }), anyString),
+        segments: fc.dictionary(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 120 }), { maxKeys: 12 }),
+      })
+      .map((varied) => ({ ...valid, ...varied }));
+    const maxEventBytes = fc.integer({ min: 150, max: 3000 });
+    fc.assert(
+      fc.property(anyEvent, maxEventBytes, (input, limit) => {
+        const ctx = { ...context(2), limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: limit } };
+        const serialized = normalizeIncomingEvent(input, ctx);
+        const eventOnly = normalizeIncomingEvent(input, { ...ctx, serialize: false });
+        expect(eventOnly.ok).toBe(serialized.ok);
+        if (serialized.ok && eventOnly.ok) {
+          expect(eventOnly.event).toEqual(serialized.event);
+          expect(eventOnly.jsonBytes).toBeGreaterThanOrEqual(serialized.jsonBytes);
+          expect(eventOnly.jsonBytes).toBeLessThanOrEqual(limit);
+        } else {
+          expect(eventOnly).toEqual(serialized);
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 

@@ -39,9 +39,15 @@ const ID_FIELDS: ReadonlySet<string> = new Set(['experimentId', 'variantId', 'us
 const isoDate = (epochMs: number): string => new Date(epochMs).toISOString().replace('.000Z', 'Z');
 const EVENT_TIME_RANGE_TEXT = `[${isoDate(EVENT_TIME_MIN_MS)}, ${isoDate(EVENT_TIME_END_MS)})`;
 
-/** The outcome of validating one event: a normalised event, or the reasons it was refused. */
+/**
+ * The outcome of validating one event: a normalised event, or the reasons it was refused.
+ * `serialized` is the event as JSON (absent when the caller asked for the event only, see
+ * `NormalizeContext.serialize`); `jsonBytes` is its UTF-8 length, or without `serialized` an
+ * upper bound of that length, in both cases within the `max-size` limit.
+ */
 export type EventValidation =
-  { ok: true; event: StreamEvent; serialized: string } | { ok: false; rejections: EventRejection[] };
+  | { ok: true; event: StreamEvent; serialized: string | undefined; jsonBytes: number }
+  | { ok: false; rejections: EventRejection[] };
 
 export interface NormalizeContext {
   /** Position of the event in its request, reported in rejections. */
@@ -51,6 +57,12 @@ export interface NormalizeContext {
   limits: EventLimits;
   /** Generates an eventId for events that have none (UUIDv7 in the collector). */
   newEventId: () => string;
+  /**
+   * Whether to return the event as JSON (default true). A writer of compact records needs only
+   * the event: the `max-size` rule is then decided on an upper bound of the JSON length
+   * (`jsonByteBound`), and the event is serialized only when that bound is over the limit.
+   */
+  serialize?: boolean;
 }
 
 const RULE_BY_KEYWORD: Record<string, string> = {
@@ -348,8 +360,9 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
     timestamp,
     receivedAt: ctx.now,
   };
-  const serialized = JSON.stringify(normalized);
-  const bytes = Buffer.byteLength(serialized);
+  const bound = ctx.serialize === false ? jsonByteBound(normalized) : Number.POSITIVE_INFINITY;
+  const serialized = bound <= ctx.limits.maxEventBytes ? undefined : JSON.stringify(normalized);
+  const bytes = serialized === undefined ? bound : Buffer.byteLength(serialized);
   if (bytes > ctx.limits.maxEventBytes) {
     return {
       ok: false,
@@ -363,7 +376,63 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
       ],
     };
   }
-  return { ok: true, event: normalized, serialized };
+  return {
+    ok: true,
+    event: normalized,
+    serialized: ctx.serialize === false ? undefined : serialized,
+    jsonBytes: bytes,
+  };
+}
+
+/** Longest JSON text of a finite number: `-1.7976931348623157e+308`, `-5e-324`, `-9007199254740991`. */
+const MAX_JSON_NUMBER_LENGTH = 24;
+/** A UTF-16 code unit takes at most 6 bytes in JSON: `\uXXXX` (escapes); otherwise at most 3 as UTF-8. */
+const MAX_JSON_BYTES_PER_CODE_UNIT = 6;
+/** The keys, quotes, colons, commas and braces of a stream event with every optional field present. */
+const STREAM_EVENT_FRAME_BYTES = JSON.stringify({
+  version: 0,
+  eventId: '',
+  type: '',
+  experimentId: '',
+  variantId: '',
+  userId: '',
+  metric: '',
+  value: 0,
+  segments: {},
+  timestamp: 0,
+  receivedAt: 0,
+}).length;
+/** Per segment: two quotes around its key, two around its value, a colon and a comma. */
+const SEGMENT_FRAME_BYTES = 6;
+
+/**
+ * An upper bound of `Buffer.byteLength(JSON.stringify(event))`, in one pass over the string
+ * lengths: every number is charged its longest form and every code unit 6 bytes. For a
+ * typical event it is a few hundred bytes, far below the `max-size` limit (8 KiB), so the limit
+ * is decided without serializing; an event whose bound is over the limit is serialized and
+ * measured exactly.
+ *
+ * @example
+ *   const event = { version: 1, eventId: '0b3c…', type: 'impression', experimentId: 'exp', … };
+ *   jsonByteBound(event) >= Buffer.byteLength(JSON.stringify(event)); // always true
+ */
+export function jsonByteBound(event: StreamEvent): number {
+  let codeUnits =
+    event.eventId.length + event.type.length + event.experimentId.length + event.variantId.length + event.userId.length;
+  if (event.metric !== undefined) codeUnits += event.metric.length;
+  let segments = 0;
+  if (event.segments !== undefined) {
+    for (const key in event.segments) {
+      codeUnits += key.length + (event.segments[key] as string).length;
+      segments++;
+    }
+  }
+  return (
+    STREAM_EVENT_FRAME_BYTES +
+    4 * MAX_JSON_NUMBER_LENGTH +
+    MAX_JSON_BYTES_PER_CODE_UNIT * codeUnits +
+    SEGMENT_FRAME_BYTES * segments
+  );
 }
 
 const streamProperties = StreamEventSchema.properties;

@@ -22,7 +22,7 @@ import { createEventIdGenerator } from '../common/event-ids.js';
 import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
 import { registerErrorHandling, sendError } from '../common/http-errors.js';
 import type { Logger } from '../common/logger.js';
-import { collectEvents } from './collect-events.js';
+import { collectEvents, type CollectedEvent } from './collect-events.js';
 import { requestBodyFormat } from './content-type.js';
 import type { CollectorMetrics } from './metrics.js';
 import { decodeUtf8Body, parseBody } from './parse-body.js';
@@ -81,11 +81,21 @@ function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] 
   return expected.some((key) => key.length === candidate.length && timingSafeEqual(key, candidate));
 }
 
+/** The batcher's entry for an accepted event: its JSON bytes, or the event alone for compact records. */
+function streamEntryOf(collected: CollectedEvent): StreamEntry {
+  const partitionKey = collected.event.userId;
+  return collected.serialized === undefined
+    ? { partitionKey, event: collected.event, jsonBytes: collected.jsonBytes }
+    : { partitionKey, data: Buffer.from(collected.serialized), event: collected.event };
+}
+
 /** Builds the collector app (not listening). */
 export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
   const clock = deps.clock ?? Date.now;
   const newEventId = deps.newEventId ?? createEventIdGenerator();
   const apiKeys = config.ingest.apiKeys.map((key) => Buffer.from(key));
+  // Compact records are encoded from the events themselves: no JSON text per event is needed.
+  const serialize = config.ingest.recordFormat === 'json';
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.ingest.maxBodyBytes,
@@ -167,7 +177,12 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
       const raw: unknown = request.body;
       const text = decodeUtf8Body(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0));
       const parsed = parseBody(text, format, { maxEvents: config.ingest.maxEventsPerRequest });
-      const { valid, rejected, defects } = collectEvents(parsed, { now: clock(), limits: config.events, newEventId });
+      const { valid, rejected, defects } = collectEvents(parsed, {
+        now: clock(),
+        limits: config.events,
+        newEventId,
+        serialize,
+      });
       for (const defect of defects) request.log.error({ err: defect }, 'event validator threw');
 
       if (valid.length === 0) {
@@ -178,9 +193,7 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
       }
       let outcomes: EntryOutcome[];
       try {
-        outcomes = await deps.submit(
-          valid.map((v) => ({ partitionKey: v.event.userId, data: Buffer.from(v.serialized), event: v.event })),
-        );
+        outcomes = await deps.submit(valid.map(streamEntryOf));
       } catch (error) {
         if (error instanceof PipelineError && error.code === 'BACKPRESSURE')
           deps.metrics.throttled.inc({ reason: 'backpressure' });

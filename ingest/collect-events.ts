@@ -20,7 +20,10 @@ export interface CollectedEvent {
   /** Position in the request, for error reporting. */
   index: number;
   event: StreamEvent;
-  serialized: string;
+  /** The event as JSON; absent when the collector writes compact records (`serialize: false`). */
+  serialized: string | undefined;
+  /** Its JSON length in bytes, or an upper bound of it when not serialized (what the buffer limits count). */
+  jsonBytes: number;
 }
 
 export interface CollectResult {
@@ -77,7 +80,7 @@ function oversizedShape(candidate: unknown, index: number, limits: EventLimits):
  */
 export function collectEvents(
   body: ParsedBody,
-  context: { now: number; limits: EventLimits; newEventId: () => string },
+  context: { now: number; limits: EventLimits; newEventId: () => string; serialize?: boolean },
 ): CollectResult {
   const valid: CollectedEvent[] = [];
   const defects: unknown[] = [];
@@ -98,6 +101,7 @@ export function collectEvents(
         now: context.now,
         limits: context.limits,
         newEventId: context.newEventId,
+        serialize: context.serialize,
       });
     } catch (error) {
       // One event must not fail the request (and the events beside it) with a 500.
@@ -106,7 +110,8 @@ export function collectEvents(
       rejected.add({ index, field: '(event)', rule: VALIDATOR_DEFECT, message });
       return;
     }
-    if (result.ok) valid.push({ index, event: result.event, serialized: result.serialized });
+    if (result.ok)
+      valid.push({ index, event: result.event, serialized: result.serialized, jsonBytes: result.jsonBytes });
     else rejected.addAll(result.rejections);
   });
   return { valid, rejected, defects };

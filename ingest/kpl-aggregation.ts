@@ -27,12 +27,32 @@ const { RecordAggregator } = require('aws-kinesis-agg') as { RecordAggregator: n
 /** Aggregates stay well under the 1 MB record limit so one slow shard never holds a huge record. */
 export const MAX_AGGREGATE_BYTES = 256 * 1024;
 
-/** What the packers read of a user record; callers pass their own objects (e.g. pending entries). */
+/**
+ * What the packers read of a user record; callers pass their own objects (e.g. pending entries).
+ * A record has its JSON bytes (`data`), its event, or both; `bytes` bounds its size (at least
+ * the JSON's length), which is what the packers count against `MAX_AGGREGATE_BYTES`.
+ */
 export interface UserRecord {
   partitionKey: string;
-  data: Uint8Array;
+  /** The event as JSON (serialized from `event` when absent). */
+  data?: Uint8Array;
   /** The event behind `data`, for the compact format (parsed from `data` when absent). */
   event?: StreamEvent;
+  bytes: number;
+}
+
+/** A user record's JSON bytes: its `data`, or its event serialized (JSON and KPL streams carry JSON). */
+export function userRecordData(record: UserRecord): Uint8Array {
+  if (record.data !== undefined) return record.data;
+  if (record.event === undefined) throw new Error('a user record needs its data or its event');
+  return Buffer.from(JSON.stringify(record.event));
+}
+
+/** A user record's event: its `event`, or its JSON bytes parsed. */
+function userRecordEvent(record: UserRecord): StreamEvent {
+  if (record.event !== undefined) return record.event;
+  if (record.data === undefined) throw new Error('a user record needs its data or its event');
+  return JSON.parse(Buffer.from(record.data).toString('utf8')) as StreamEvent;
 }
 
 export interface AggregatedRecord<R> {
@@ -91,9 +111,8 @@ export function aggregateByShard<R extends UserRecord>(
       bytes = 0;
     };
     for (const record of group.records) {
-      const data = Buffer.isBuffer(record.data)
-        ? record.data
-        : Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength);
+      const json = userRecordData(record);
+      const data = Buffer.isBuffer(json) ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength);
       const userRecord = { partitionKey: record.partitionKey, data };
       // An upper bound of the protobuf framing; aggregates stay far below the library's own 1 MB check.
       const size = data.length + userRecord.partitionKey.length + 16;
@@ -141,11 +160,11 @@ export function packCompactByShard<R extends UserRecord>(
       bytes = 0;
     };
     for (const record of group.records) {
-      if (events.length > 0 && bytes + record.data.byteLength > MAX_AGGREGATE_BYTES) seal();
+      if (events.length > 0 && bytes + record.bytes > MAX_AGGREGATE_BYTES) seal();
       if (events.length === 0) partitionKey = record.partitionKey;
-      events.push(record.event ?? (JSON.parse(Buffer.from(record.data).toString('utf8')) as StreamEvent));
+      events.push(userRecordEvent(record));
       refs.push(record);
-      bytes += record.data.byteLength;
+      bytes += record.bytes;
     }
     seal();
   }

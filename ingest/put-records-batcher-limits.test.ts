@@ -475,7 +475,7 @@ describe('concurrency and drain', () => {
     const first = batcher.submit(entries(500, 'first')).then(() => order.push('first'));
     const secondEntries = entries(500, 'second');
     const secondBytes = secondEntries.reduce(
-      (sum, e) => sum + e.data.byteLength + Buffer.byteLength(e.partitionKey),
+      (sum, e) => sum + (e.data?.byteLength ?? 0) + Buffer.byteLength(e.partitionKey),
       0,
     );
     const second = batcher.submit(secondEntries).then(() => order.push('second'));

@@ -1,9 +1,13 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKinesisClient } from '../common/aws-clients.js';
+import { decodeCompactRecord } from '../common/compact-records.js';
+import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import type { StreamEvent } from '../common/event-contract.js';
 import { DEFAULT_RETRY_POLICY } from '../common/retry.js';
 import { ensureStream } from '../local/provision.js';
+import { readAllRecords } from '../local/stream-reader.js';
+import { deaggregateRecord } from '../processors/decode/deaggregate.js';
 import { randomName, testConfig } from '../local/test-support.js';
 import { PutRecordsBatcher, type EntryOutcome, type StreamEntry } from './put-records-batcher.js';
 import { loadShardMap } from './stream-shards.js';
@@ -85,6 +89,43 @@ describe('PutRecordsBatcher: outcomes per submit (kinesalite, one partition key 
       if (format === 'json') expect(sequenceNumbers.size).toBe(written.length);
       else expect(sequenceNumbers.size).toBe(1);
       expect(batcher.bufferedBytes).toBe(0);
+    });
+  }
+
+  for (const format of ['json', 'kpl', 'compact'] as const) {
+    it(`writes entries given as the event alone (what the compact collector submits) in the ${format} format, and counts their bound while buffered`, async () => {
+      const stream = randomName(`alone-${format}`);
+      await ensureStream(kinesis, stream, 1);
+      const shardMap = await loadShardMap(kinesis, stream);
+      const batcher = new PutRecordsBatcher({
+        kinesis,
+        streamName: stream,
+        lingerMs: 20,
+        maxBufferBytes: 1024 * 1024,
+        concurrency: 1,
+        retryPolicy: DEFAULT_RETRY_POLICY,
+        ...(format === 'json' ? {} : { shardMap: () => shardMap }),
+        ...(format === 'compact' ? { compact: { compress: false } } : {}),
+      });
+      const events = Array.from({ length: 6 }, (_, i) => entryFor(`alone-${i}`, i).event as StreamEvent);
+      const alone: StreamEntry[] = events.map((event) => ({ partitionKey: event.userId, event, jsonBytes: 1000 }));
+      const written = batcher.submit(alone);
+      // Buffered as their bound (1000 bytes each) plus the partition key.
+      expect(batcher.bufferedBytes).toBe(events.reduce((sum, e) => sum + 1000 + e.userId.length, 0));
+      expect((await written).every((outcome) => outcome.ok)).toBe(true);
+      const records = await readAllRecords(kinesis, stream);
+      const read = records.flatMap((record, index): unknown[] => {
+        if (format === 'compact') {
+          const decoded = decodeCompactRecord(record.data, index, DEFAULT_EVENT_LIMITS);
+          return decoded.ok ? decoded.events.map((e) => e.event) : [decoded.rejection];
+        }
+        const split = deaggregateRecord(record, record.shardId, index);
+        return split.ok
+          ? split.userRecords.map((u) => JSON.parse(Buffer.from(u.data).toString('utf8')))
+          : [split.rejection];
+      });
+      expect(read).toEqual(events);
+      expect(records).toHaveLength(format === 'json' ? events.length : 1);
     });
   }
 

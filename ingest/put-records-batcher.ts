@@ -14,20 +14,27 @@ import { PipelineError } from '../common/errors.js';
 import type { Logger } from '../common/logger.js';
 import { backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 import type { StreamEvent } from '../common/event-contract.js';
-import { aggregateByShard, packCompactByShard, type UserRecord } from './kpl-aggregation.js';
+import { aggregateByShard, packCompactByShard, userRecordData, type UserRecord } from './kpl-aggregation.js';
 import type { ShardMap } from './shard-map.js';
 
 /** Kinesis PutRecords limits. */
 export const PUT_RECORDS_MAX_ENTRIES = 500;
 export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
 
-export interface StreamEntry {
-  partitionKey: string;
-  /** The event as JSON: what a `json` stream carries, and what the byte limits count. */
-  data: Uint8Array;
-  /** The event itself, for the compact format (parsed from `data` when absent). */
-  event?: StreamEvent;
-}
+/**
+ * One event to write: its JSON bytes (what a `json` stream carries and the byte limits count),
+ * or — for a compact-record batcher — the event alone with an upper bound of its JSON length
+ * (`jsonByteBound`), which the byte limits count instead. A batcher that writes JSON or KPL
+ * records serializes an event given alone.
+ */
+export type StreamEntry =
+  | {
+      partitionKey: string;
+      data: Uint8Array;
+      /** The event itself, for the compact format (parsed from `data` when absent). */
+      event?: StreamEvent;
+    }
+  | { partitionKey: string; data?: undefined; event: StreamEvent; jsonBytes: number };
 
 export type EntryOutcome =
   { ok: true; shardId: string; sequenceNumber: string } | { ok: false; errorCode: string; message: string };
@@ -118,7 +125,8 @@ function isRetriableCallError(error: unknown): boolean {
   return typeof err.code === 'string' || err.name === 'TimeoutError' || err.name === 'AbortError';
 }
 
-const entryBytes = (entry: StreamEntry): number => entry.data.byteLength + Buffer.byteLength(entry.partitionKey);
+const entryBytes = (entry: StreamEntry): number =>
+  (entry.data === undefined ? entry.jsonBytes : entry.data.byteLength) + Buffer.byteLength(entry.partitionKey);
 
 const settleAll = (entries: readonly PendingEntry[], outcome: EntryOutcome): void => {
   for (const pending of entries) pending.slot.settle(pending.index, outcome);
@@ -248,7 +256,7 @@ export class PutRecordsBatcher {
     if (!this.options.shardMap) {
       return {
         records: taken.map((pending) => ({
-          request: { PartitionKey: pending.partitionKey, Data: pending.data },
+          request: { PartitionKey: pending.partitionKey, Data: userRecordData(pending) },
           entries: [pending],
         })),
         bytes,
