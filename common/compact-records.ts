@@ -33,6 +33,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, type EventRejection, type StreamEvent } from './event-contract.js';
+import { writeUuidBytes } from './event-ids.js';
 import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 export const COMPACT_MAGIC = [0x58, 0x43, 0x42] as const;
@@ -40,14 +41,6 @@ export const COMPACT_FORMAT_VERSION = 1;
 const FLAG_DEFLATE = 1;
 const HEADER_BYTES = 9;
 const UUID_BYTES = 16;
-/** Length of a UUID's text, `8-4-4-4-12` hex digits. */
-const UUID_TEXT_LENGTH = 36;
-const DASH = 0x2d;
-/** The value of each hex digit by character code (either case); -1 for any other ASCII character. */
-const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
-  const digit = String.fromCharCode(code);
-  return /^[0-9a-fA-F]$/.test(digit) ? Number.parseInt(digit, 16) : -1;
-});
 /** Largest body accepted after decompression: a Kinesis record is at most 1 MiB; deflate gains well under 32×. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -96,29 +89,10 @@ class ByteWriter {
     this.ensure(8);
     this.offset = this.buffer.writeDoubleLE(value, this.offset);
   }
-  /**
-   * Writes a UUID in its text form `8-4-4-4-12` (hex digits of either case) as its 16 bytes,
-   * reading the text once (no intermediate string); anything else throws, naming it.
-   */
   uuid(eventId: string): void {
     this.ensure(UUID_BYTES);
-    if (eventId.length !== UUID_TEXT_LENGTH) throw new Error(`eventId ${eventId} is not a UUID`);
-    let at = this.offset;
-    for (let i = 0; i < UUID_TEXT_LENGTH;) {
-      if (i === 8 || i === 13 || i === 18 || i === 23) {
-        if (eventId.charCodeAt(i) !== DASH) throw new Error(`eventId ${eventId} is not a UUID`);
-        i++;
-        continue;
-      }
-      const high = eventId.charCodeAt(i);
-      const low = eventId.charCodeAt(i + 1);
-      const byte =
-        high < 128 && low < 128 ? ((HEX_DIGIT_VALUE[high] as number) << 4) | (HEX_DIGIT_VALUE[low] as number) : -1;
-      if (byte < 0) throw new Error(`eventId ${eventId} is not a UUID`);
-      this.buffer[at++] = byte;
-      i += 2;
-    }
-    this.offset = at;
+    if (!writeUuidBytes(this.buffer, this.offset, eventId)) throw new Error(`eventId ${eventId} is not a UUID`);
+    this.offset += UUID_BYTES;
   }
   bytes(data: Buffer): void {
     this.ensure(data.length);

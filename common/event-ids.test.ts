@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalEventId, createEventIdGenerator } from './event-ids.js';
+import { canonicalEventId, createEventIdGenerator, writeUuidBytes } from './event-ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -30,6 +31,47 @@ describe('canonicalEventId', () => {
     for (let i = 0; i < 100; i++) {
       const id = next();
       expect(canonicalEventId(id)).toBe(id);
+    }
+  });
+});
+
+describe('writeUuidBytes', () => {
+  it('writes any UUID, either case, as its 16 bytes at the offset and touches nothing else', () => {
+    fc.assert(
+      fc.property(fc.uuid(), fc.boolean(), fc.integer({ min: 0, max: 8 }), (uuid, upper, offset) => {
+        const target = Buffer.alloc(32, 0xee);
+        expect(writeUuidBytes(target, offset, upper ? uuid.toUpperCase() : uuid)).toBe(true);
+        expect(target.subarray(offset, offset + 16)).toEqual(Buffer.from(uuid.replaceAll('-', ''), 'hex'));
+        expect([...target.subarray(0, offset), ...target.subarray(offset + 16)].every((byte) => byte === 0xee)).toBe(
+          true,
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('refuses anything but the 8-4-4-4-12 hex text', () => {
+    const valid = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    expect(writeUuidBytes(Buffer.alloc(16), 0, valid)).toBe(true);
+    for (const malformed of [
+      '',
+      'not-a-uuid',
+      `${valid}0`,
+      valid.slice(0, 35),
+      valid.replaceAll('-', ''),
+      '0190a1b2c3-d4-7e5f-8a9b-0c1d2e3f4a5b', // a dash out of place
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5g', // after f, last position
+      'g190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', // first position
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5\u00e9', // non-ASCII, low digit
+      '\u0130190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5', // non-ASCII, high digit
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a:b', // after 9
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a/b', // before 0
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a`b', // before a
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a@b', // before A
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4aGb', // after F
+      '0190a1b2+c3d4-7e5f-8a9b-0c1d2e3f4a5b', // another separator
+    ]) {
+      expect(writeUuidBytes(Buffer.alloc(16), 0, malformed), malformed).toBe(false);
     }
   });
 });

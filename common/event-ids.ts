@@ -44,3 +44,43 @@ export function createEventIdGenerator(): () => string {
 export function canonicalEventId(eventId: string): string {
   return eventId.toLowerCase();
 }
+
+/** Length of a UUID's text, `8-4-4-4-12` hex digits. */
+const UUID_TEXT_LENGTH = 36;
+const DASH = 0x2d;
+/** The value of each hex digit by character code (either case); -1 for any other ASCII character. */
+const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
+  const digit = String.fromCharCode(code);
+  return /^[0-9a-fA-F]$/.test(digit) ? Number.parseInt(digit, 16) : -1;
+});
+
+/**
+ * Writes the 16 bytes of a UUID given in its text form `8-4-4-4-12` (hex digits of either
+ * case) at `offset`, reading the text once with no intermediate string. Returns false, having
+ * written some or none of the bytes, when the text is not a UUID: callers decide what that
+ * means (a programming error for contract-valid eventIds).
+ *
+ * @example
+ *   const bytes = Buffer.alloc(16);
+ *   writeUuidBytes(bytes, 0, '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b'); // true; bytes = 0b 3c 2c 7e …
+ *   writeUuidBytes(bytes, 0, 'not-a-uuid');                           // false
+ */
+export function writeUuidBytes(target: Uint8Array, offset: number, text: string): boolean {
+  if (text.length !== UUID_TEXT_LENGTH) return false;
+  let at = offset;
+  for (let i = 0; i < UUID_TEXT_LENGTH;) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) {
+      if (text.charCodeAt(i) !== DASH) return false;
+      i++;
+      continue;
+    }
+    const high = text.charCodeAt(i);
+    const low = text.charCodeAt(i + 1);
+    const byte =
+      high < 128 && low < 128 ? ((HEX_DIGIT_VALUE[high] as number) << 4) | (HEX_DIGIT_VALUE[low] as number) : -1;
+    if (byte < 0) return false;
+    target[at++] = byte;
+    i += 2;
+  }
+  return true;
+}

@@ -4,37 +4,21 @@
  * outcome per request. Pure: no connection.
  */
 import { PipelineError } from '../../common/errors.js';
+import { writeUuidBytes } from '../../common/event-ids.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import { REQUEST_FIXED_BYTES, USER_BUCKETS } from './redis-scripts.js';
 import { compactPosition } from './record-identity.js';
 import { stateLost } from './state-rules.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
-/** Hex digit value of a character code, or -1. */
-function hexValue(code: number): number {
-  if (code >= 48 && code <= 57) return code - 48;
-  if (code >= 97 && code <= 102) return code - 87;
-  if (code >= 65 && code <= 70) return code - 55;
-  return -1;
-}
-
 /**
  * Writes a UUID's 16 bytes at `offset` (claims are keyed by the binary eventId). Contract-valid
  * eventIds are UUIDs; anything else is a programming error, never silently truncated.
  */
 function writeEventId(target: Buffer, offset: number, eventId: string): void {
-  let valid = eventId.length === 36;
-  for (let i = 0, at = offset; valid && i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      valid = eventId.charCodeAt(i) === 45; // '-'
-      continue;
-    }
-    const high = hexValue(eventId.charCodeAt(i));
-    const low = hexValue(eventId.charCodeAt(++i));
-    valid = high >= 0 && low >= 0;
-    target[at++] = high * 16 + low;
+  if (!writeUuidBytes(target, offset, eventId)) {
+    throw new PipelineError('INTERNAL', `state request eventId is not a UUID: ${JSON.stringify(eventId)}`);
   }
-  if (!valid) throw new PipelineError('INTERNAL', `state request eventId is not a UUID: ${JSON.stringify(eventId)}`);
 }
 
 /** "dim␟value␞dim␟value": the segments argument of one request. */

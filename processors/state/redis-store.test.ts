@@ -1,8 +1,12 @@
-import { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { randomName, waitFor } from '../../local/test-support.js';
 import { recordPosition } from '../sequence-number.js';
+import type { Logger } from '../../common/logger.js';
 import { createInProcessUserStateStore } from './in-process-store.js';
+import { compactPosition } from './record-identity.js';
+import { APPLY_BATCH_LUA, MARK_COMMITTED_LUA } from './redis-scripts.js';
 import { assertNoEviction, createRedisUserStateStore } from './redis-store.js';
 import { describeUserStateStoreContract } from './store-contract.js';
 import type { StateRequest, UserStateStore } from './types.js';
@@ -10,6 +14,7 @@ import { startPrivateRedis, type PrivateRedis } from './test-support/private-red
 import { stateRequestStream } from './test-support/state-requests.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
+const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 afterAll(() => admin.quit());
 
 /** Deletes every key under a test's random prefix (bounded SCAN). */
@@ -159,8 +164,22 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
       code: 'STATE_LOST',
       retriable: false,
       message: expect.stringMatching(/stored format 1 .*reads stored format 2 only/),
-      details: { storedFormat: 1, expectedFormat: 2 },
+      details: { storedFormat: 1, expectedFormat: 2, keyPrefix },
     });
+    // The message is the runbook: what to delete, the command that accepts the loss, the keys left behind.
+    const refusal = await store.epoch().then(
+      () => '',
+      (error: Error) => error.message,
+    );
+    for (const step of [
+      `(key ${keyPrefix}epoch)`,
+      `delete ${keyPrefix}epoch, then run`,
+      '`npm run state -- accept-loss --yes`',
+      `format-1 keys (${keyPrefix}u:*, ${keyPrefix}a:*, ${keyPrefix}c:*) are no longer read`,
+      'processors/README.md "State loss"',
+    ]) {
+      expect(refusal).toContain(step);
+    }
     // A processor that still holds the old epoch is stopped by every batch, and nothing is written.
     await expect(store.apply('shardId-000000000000', oldEpoch, [request])).rejects.toMatchObject({
       code: 'STATE_LOST',
@@ -345,4 +364,240 @@ it('Redis store: reports an unreachable Redis as a retriable DEPENDENCY_UNAVAILA
   } finally {
     await store.close();
   }
+});
+
+describe('Redis store: configuration, failures and lifecycle (real Redis; faults injected on the real client)', () => {
+  const SHARD = 'shardId-000000000000';
+  const prefixes: string[] = [];
+  const newStore = (options: Partial<Parameters<typeof createRedisUserStateStore>[0]> = {}) => {
+    const keyPrefix = `${randomName('test-xc')}:`;
+    prefixes.push(keyPrefix);
+    return createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, ...options });
+  };
+  afterAll(async () => {
+    for (const prefix of prefixes) await deletePrefix(prefix);
+  });
+
+  it('connects lazily with bounded retries, and in cluster mode takes TLS and ACL credentials from the URL', async () => {
+    const plain = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1' });
+    expect(plain.redis).toBeInstanceOf(Redis);
+    expect((plain.redis as Redis).options).toMatchObject({ lazyConnect: true, maxRetriesPerRequest: 3 });
+    await plain.close();
+
+    const tls = createRedisUserStateStore({
+      redisUrl: 'rediss://app%3Auser:p%40ss@memorydb.example:7000',
+      cluster: true,
+      keyPrefix: 'xc:{t}:',
+    });
+    expect(tls.redis).toBeInstanceOf(Cluster);
+    const cluster = tls.redis as Cluster;
+    expect(cluster.options.lazyConnect).toBe(true);
+    expect(cluster.options.redisOptions).toEqual({
+      maxRetriesPerRequest: 3,
+      tls: {},
+      username: 'app:user',
+      password: 'p@ss',
+    });
+    expect((cluster as unknown as { startupNodes: unknown }).startupNodes).toEqual([
+      { host: 'memorydb.example', port: 7000 },
+    ]);
+    // Node addresses are used as given (MemoryDB's certificates name the cluster endpoint).
+    const looked = await new Promise((resolve) =>
+      cluster.options.dnsLookup?.('10.0.0.7', (_error, address) => resolve(address)),
+    );
+    expect(looked).toBe('10.0.0.7');
+    await tls.close();
+
+    const bare = createRedisUserStateStore({
+      redisUrl: 'redis://memorydb.example',
+      cluster: true,
+      keyPrefix: 'xc:{t}:',
+    });
+    expect((bare.redis as Cluster).options.redisOptions).toEqual({ maxRetriesPerRequest: 3 });
+    expect((bare.redis as unknown as { startupNodes: unknown }).startupNodes).toEqual([
+      { host: 'memorydb.example', port: 6379 },
+    ]);
+    await bare.close();
+  });
+
+  it('names the prefix in the cluster hash-tag refusal, and keeps totals exactly up to 2^52 (scaled) only', () => {
+    expect(() =>
+      createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', cluster: true, keyPrefix: 'xc:table:' }),
+    ).toThrow('the state key prefix xc:table: has no {hash tag}');
+    const largest = 2n ** 52n;
+    const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: largest });
+    void store.close();
+    expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: largest + 1n })).toThrow(
+      expect.objectContaining({
+        code: 'CONFIG_INVALID',
+        message: `the Redis state store keeps running totals exactly up to ${largest} (scaled), not ${largest + 1n}`,
+      }),
+    );
+  });
+
+  it('logs connection errors to its logger', async () => {
+    const warnings: string[] = [];
+    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message) } as unknown as Logger;
+    const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', logger });
+    try {
+      await expect(store.readCommitted(SHARD)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
+      expect(warnings).toContain('redis connection error');
+    } finally {
+      store.redis.disconnect();
+    }
+  });
+
+  it('names the operation that failed, with the cause, on a closed connection; an empty batch needs no Redis', async () => {
+    const store = newStore();
+    const epoch = await store.epoch();
+    await store.close();
+    const failures: [string, () => Promise<unknown>][] = [
+      ['Redis epoch read failed', () => store.epoch()],
+      ['Redis state update failed', () => store.apply(SHARD, epoch, [request])],
+      ['Redis committed position read failed', () => store.readCommitted(SHARD)],
+      ['Redis committed position write failed', () => store.markCommitted(SHARD, request.position)],
+      ['Redis forget experiment failed', () => store.forgetExperiment('exp')],
+    ];
+    for (const [message, call] of failures) {
+      const error = await call().then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      expect(error).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', retriable: true, message });
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    }
+    expect(await store.apply(SHARD, epoch, [])).toEqual([]);
+    // Closing again is harmless.
+    await expect(store.close()).resolves.toBeUndefined();
+  });
+
+  it('closes a store that never connected at once, even when its Redis is unreachable', async () => {
+    const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1' });
+    await store.close();
+    expect(store.redis.status).toBe('end');
+  });
+
+  it('checks the eviction policy again after a failed check', async () => {
+    const store = newStore();
+    // Connected first: ioredis's own ready check also sends INFO.
+    await store.readCommitted(SHARD);
+    const realInfo = store.redis.info.bind(store.redis);
+    let calls = 0;
+    (store.redis as { info: (...args: unknown[]) => Promise<string> }).info = (...args: unknown[]) =>
+      ++calls === 1
+        ? Promise.reject(new Error('injected INFO failure'))
+        : (realInfo as (...a: unknown[]) => Promise<string>)(...args);
+    try {
+      await expect(store.epoch()).rejects.toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        message: 'Redis epoch read failed',
+      });
+      expect(await store.epoch()).toMatch(/^[0-9a-f-]{36}$/);
+      expect(calls).toBe(2);
+      await store.epoch();
+      expect(calls).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('turns a script error into SINK_FAILED naming it', async () => {
+    const store = newStore();
+    const keyPrefix = prefixes[prefixes.length - 1] as string;
+    try {
+      const epoch = await store.epoch();
+      // The epoch key of another type: the script's read of it fails inside Redis.
+      await admin.del(`${keyPrefix}epoch:2`);
+      await admin.rpush(`${keyPrefix}epoch:2`, epoch);
+      const error = await store.apply(SHARD, epoch, [request]).then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      expect(error).toMatchObject({
+        code: 'SINK_FAILED',
+        message: expect.stringMatching(/^state script failed: .*WRONGTYPE/),
+      });
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a reply that answers fewer requests than it was given (INTERNAL)', async () => {
+    const store = newStore();
+    try {
+      const epoch = await store.epoch();
+      const realPipeline = store.redis.pipeline.bind(store.redis);
+      (store.redis as { pipeline: () => ReturnType<typeof realPipeline> }).pipeline = () => {
+        const pipeline = realPipeline();
+        const exec = pipeline.exec.bind(pipeline);
+        pipeline.exec = async () => [...((await exec()) ?? []), [null, 'c']] as Awaited<ReturnType<typeof exec>>;
+        return pipeline;
+      };
+      await expect(store.apply(SHARD, epoch, [request])).rejects.toMatchObject({
+        code: 'INTERNAL',
+        message: 'state script answered 2 of 1 requests',
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('writes the committed position after SCRIPT FLUSH (falls back to EVAL, reloads for the next batch)', async () => {
+    const store = newStore();
+    try {
+      const epoch = await store.epoch();
+      await store.apply(SHARD, epoch, [request]);
+      await store.redis.script('FLUSH');
+      await store.markCommitted(SHARD, request.position);
+      expect(await store.readCommitted(SHARD)).toBe(compactPosition(request.position));
+      const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
+      expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ kind: 'applied', replay: false }]);
+      const loaded = (await store.redis.script('EXISTS', sha1(MARK_COMMITTED_LUA), sha1(APPLY_BATCH_LUA))) as number[];
+      expect(loaded).toEqual([1, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('forgets an experiment whose id holds glob characters, and not the experiments it would match as a pattern', async () => {
+    const store = newStore();
+    try {
+      const epoch = await store.epoch();
+      const ids = ['ex*', 'exA', 'ex?', 'ex[A]', 'ex\\'];
+      await store.apply(
+        SHARD,
+        epoch,
+        ids.map((experimentId, i) => ({
+          ...request,
+          experimentId,
+          eventId: `00000000-0000-4000-8000-00000000010${i}`,
+          position: recordPosition('10', i),
+        })),
+      );
+      expect(await store.forgetExperiment('ex*')).toBe(1);
+      expect(await store.forgetExperiment('ex?')).toBe(1);
+      expect(await store.forgetExperiment('ex[A]')).toBe(1);
+      const again = await store.apply(
+        SHARD,
+        epoch,
+        ids.map((experimentId, i) => ({
+          ...request,
+          experimentId,
+          eventId: `00000000-0000-4000-8000-00000000020${i}`,
+          position: recordPosition('20', i),
+        })),
+      );
+      // Forgotten experiments see ann as new; the others still know her total.
+      expect(again.map((outcome) => outcome.kind === 'applied' && outcome.totalBefore)).toEqual([
+        undefined,
+        1n,
+        undefined,
+        undefined,
+        1n,
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -80,13 +80,13 @@ export function assertNoEviction(info: string): void {
 }
 
 /**
- * Bounded SCAN of every key matching `pattern` on every primary, deleting each with `remove`
- * (default UNLINK); returns the sum of what `remove` answered.
+ * Bounded SCAN of every key matching `pattern` on every primary, deleting each with `remove`;
+ * returns the sum of what `remove` answered.
  */
 async function deleteMatching(
   client: Redis | Cluster,
   pattern: string,
-  remove: (key: Buffer) => Promise<number> = (key) => client.unlink(key),
+  remove: (key: Buffer) => Promise<number>,
 ): Promise<number> {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client];
   let deleted = 0;
