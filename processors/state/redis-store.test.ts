@@ -274,6 +274,26 @@ describe('Redis store against its own redis-server', () => {
     }
   });
 
+  it('writes the committed position after SCRIPT FLUSH (falls back to EVAL, reloads for the next batch)', async () => {
+    // Its own redis-server: SCRIPT FLUSH on the shared Redis would pull the scripts from under other test files.
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'flush-mark:' });
+    try {
+      const epoch = await store.epoch();
+      await store.apply('shardId-000000000000', epoch, [request]);
+      await store.redis.script('FLUSH');
+      await store.markCommitted('shardId-000000000000', request.position);
+      expect(await store.readCommitted('shardId-000000000000')).toBe(compactPosition(request.position));
+      const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
+      expect(await store.apply('shardId-000000000000', epoch, [next])).toMatchObject([
+        { kind: 'applied', replay: false },
+      ]);
+      const loaded = (await store.redis.script('EXISTS', sha1(MARK_COMMITTED_LUA), sha1(APPLY_BATCH_LUA))) as number[];
+      expect(loaded).toEqual([1, 1]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('sends a 1,200-request batch as 3 script calls in one pipeline, answering exactly as the in-process store', async () => {
     const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000n };
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'chunks:', ...limits });
@@ -538,23 +558,6 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
         code: 'INTERNAL',
         message: 'state script answered 2 of 1 requests',
       });
-    } finally {
-      await store.close();
-    }
-  });
-
-  it('writes the committed position after SCRIPT FLUSH (falls back to EVAL, reloads for the next batch)', async () => {
-    const store = newStore();
-    try {
-      const epoch = await store.epoch();
-      await store.apply(SHARD, epoch, [request]);
-      await store.redis.script('FLUSH');
-      await store.markCommitted(SHARD, request.position);
-      expect(await store.readCommitted(SHARD)).toBe(compactPosition(request.position));
-      const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
-      expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ kind: 'applied', replay: false }]);
-      const loaded = (await store.redis.script('EXISTS', sha1(MARK_COMMITTED_LUA), sha1(APPLY_BATCH_LUA))) as number[];
-      expect(loaded).toEqual([1, 1]);
     } finally {
       await store.close();
     }
