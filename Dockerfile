@@ -15,11 +15,13 @@ COPY processors ./processors
 COPY query-api ./query-api
 COPY edge ./edge
 RUN find common ingest processors query-api edge -name '*.ts' ! -name '*.test.ts' ! -path '*/test-support/*' \
+      ! -path 'query-api/ui/src/*' \
       > /tmp/sources \
  && npx esbuild $(cat /tmp/sources) --outdir=dist --outbase=. --platform=node --format=esm \
       --target=node22 --sourcemap \
  && find common ingest processors query-api edge -type f \( -name '*.json' -o -name '*.sql' \) \
-      ! -path '*/fixtures/*' -exec cp --parents {} dist/ \;
+      ! -path '*/fixtures/*' -exec cp --parents {} dist/ \; \
+ && npx tsx query-api/ui/build-ui.ts --out-dir dist/query-api/ui/dist
 
 FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production \

@@ -33,6 +33,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { BlueGreenFargateService } from './blue-green-fargate-service.js';
+import { MonitorJob } from './monitor-job.js';
+import { ResultsPagesSignIn } from './results-pages-sign-in.js';
 import { REPOSITORY_ROOT } from './bundled-function.js';
 import { REDIS_TOKEN_KEY, type CacheEndpoint } from './database-stack.js';
 import { INGEST_PORT, POSTGRES_PORT, QUERY_API_PORT, type TierSecurityGroups } from './network-stack.js';
@@ -68,6 +70,8 @@ export class ApiStack extends Stack {
   readonly cluster: ecs.Cluster;
   readonly queryApi: BlueGreenFargateService;
   readonly collector: BlueGreenFargateService;
+  /** The scheduled monitor function (cdk/monitor-job.ts). */
+  readonly monitorJob: MonitorJob;
   /**
    * The key the platform's own callers (Assignment and Flag Evaluation functions) present to
    * the query API; the entrypoint adds it to API_KEYS, so operators' key edits cannot lock them out.
@@ -141,11 +145,9 @@ export class ApiStack extends Stack {
         DATABASE_USERNAME: config.database.applicationUser,
         REDIS_HOST: props.cache.host,
         REDIS_PORT: props.cache.port,
-        ...(config.services.cognitoUserPoolId && config.services.cognitoClientId
-          ? {
-              COGNITO_USER_POOL_ID: config.services.cognitoUserPoolId,
-              COGNITO_CLIENT_ID: config.services.cognitoClientId,
-            }
+        // Analysts' sign-in: the pool, its Hosted UI and the results pages' app client (results-pages-sign-in.ts).
+        ...(config.services.cognitoUserPoolId
+          ? new ResultsPagesSignIn(this, 'ResultsPagesSignIn', { config }).environment
           : {}),
       },
       secrets: {
@@ -190,6 +192,15 @@ export class ApiStack extends Stack {
       },
     });
     this.grantQueryApi(props, this.queryApi.taskDefinition.taskRole);
+    // The monitor job (results history, Slack/email alerts): a scheduled function beside the query API.
+    this.monitorJob = new MonitorJob(this, 'MonitorJob', {
+      config,
+      vpc: props.vpc,
+      securityGroup: props.securityGroups.lambdas,
+      databaseCluster: props.databaseCluster,
+      countersTable: props.countersTable,
+      logGroup: props.logGroup,
+    });
     props.eventsStream.grant(
       this.collector.taskDefinition.taskRole,
       'kinesis:PutRecords',

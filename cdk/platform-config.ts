@@ -64,7 +64,22 @@ export interface PlatformConfig {
     readonly ingestDomainName: string;
     readonly ingestCertificateArn?: string;
     readonly cognitoUserPoolId?: string;
+    /**
+     * An existing app client of the pool the query API verifies tokens for. Unset (with a
+     * pool): ApiStack creates the results pages' public app client (cdk/results-pages-sign-in.ts).
+     */
     readonly cognitoClientId?: string;
+    /** Prefix of the Hosted UI domain ApiStack creates: `https://<prefix>.auth.<region>.amazoncognito.com`. */
+    readonly cognitoDomainPrefix: string;
+    /** An existing Hosted UI of the pool (`https://…`, COGNITO_DOMAIN): used instead of creating a domain. */
+    readonly cognitoDomain?: string;
+    /**
+     * `https://` origins that serve the results pages (`/ui/`): the query API's hostname, the
+     * CloudFront frontend's custom domain, and any `uiOrigins` (e.g. the distribution's
+     * `*.cloudfront.net` name, known after its first deploy). The app client's callback
+     * (`<origin>/ui/callback`) and sign-out (`<origin>/ui/`) URLs.
+     */
+    readonly uiOrigins: readonly string[];
     /**
      * Complete ARNs of operator-created Secrets Manager secrets (plain string values) for the
      * query API's optional integrations; each is injected only when configured.
@@ -100,6 +115,16 @@ export interface PlatformConfig {
     readonly webAclArn?: string;
   };
   readonly alarmEmail?: string;
+  /** The monitor job (query-api/monitor): its schedule and where alerts go besides each experiment's own. */
+  readonly monitor: {
+    /** Minutes between runs (EventBridge rate). */
+    readonly scheduleMinutes: number;
+    readonly slackDefaultChannel?: string;
+    /** Verified SendGrid sender of alert emails. */
+    readonly alertEmailFrom?: string;
+    /** Comma-separated recipients of pipeline-health alert emails (default: the running experiments' owners). */
+    readonly alertEmailTo?: string;
+  };
   /**
    * Folder (relative to the repository root, or absolute) of the built static pages that are
    * deployed into the frontend bucket behind CloudFront; skipped when it does not exist.
@@ -140,6 +165,28 @@ const STAGE_DEFAULTS = {
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+-[A-Za-z0-9]{6}$/;
 /** PostgreSQL role names the bootstrap step can create without quoting. */
 const POSTGRES_ROLE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Cognito domain prefixes: lower-case letters, digits and hyphens, not at either end. */
+const COGNITO_DOMAIN_PREFIX = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** An https origin (the Hosted UI, a page's origin): no path, query or trailing slash. */
+const HOSTED_UI_URL = /^https:\/\/[A-Za-z0-9.-]+(?::\d+)?$/;
+
+/**
+ * The origins that serve the results pages, from host names or `https://` origins (blank
+ * entries skipped, duplicates removed). Throws naming `uiOrigins` for anything else.
+ */
+function uiOrigins(entries: readonly (string | undefined)[]): string[] {
+  const origins = entries
+    .map((entry) => entry?.trim().replace(/\/+$/, '') ?? '')
+    .filter((entry) => entry !== '')
+    .map((entry) => (entry.includes('://') ? entry : `https://${entry}`));
+  for (const origin of origins) {
+    if (!HOSTED_UI_URL.test(origin)) {
+      throw new Error(`Invalid CDK setting uiOrigins (UI_ORIGINS)=${origin}: expected https://<host> without a path`);
+    }
+  }
+  return [...new Set(origins)];
+}
 
 /** MemoryDB node types are `db.<family>.<size>`; an ElastiCache `cache.*` type here is a mistake. */
 const MEMORYDB_NODE_TYPE = /^db\.[a-z0-9]+\.[a-z0-9]+$/;
@@ -196,6 +243,7 @@ export function loadPlatformConfig(
   const apiDomainName = text({ context: 'apiDomainName', env: 'API_DOMAIN_NAME' }, `api.${zoneName}`);
 
   const region = text({ context: 'region', env: 'CDK_DEFAULT_REGION' }, env.AWS_REGION ?? 'us-east-1');
+  const account = text({ context: 'account', env: 'CDK_DEFAULT_ACCOUNT' }, '123456789012');
   const availabilityZones = (read({ context: 'availabilityZones' }) ?? `${region}a,${region}b`)
     .split(',')
     .map((zone) => zone.trim())
@@ -206,7 +254,7 @@ export function loadPlatformConfig(
   const config: PlatformConfig = {
     stage,
     prefix,
-    account: text({ context: 'account', env: 'CDK_DEFAULT_ACCOUNT' }, '123456789012'),
+    account,
     region,
     network: {
       availabilityZones,
@@ -254,6 +302,16 @@ export function loadPlatformConfig(
       ingestCertificateArn: read({ context: 'ingestCertificateArn', env: 'INGEST_CERTIFICATE_ARN' }),
       cognitoUserPoolId: read({ context: 'cognitoUserPoolId', env: 'COGNITO_USER_POOL_ID' }),
       cognitoClientId: read({ context: 'cognitoClientId', env: 'COGNITO_CLIENT_ID' }),
+      cognitoDomainPrefix: text(
+        { context: 'cognitoDomainPrefix', env: 'COGNITO_DOMAIN_PREFIX' },
+        `${prefix}-${stage}-${account}`,
+      ),
+      cognitoDomain: read({ context: 'cognitoDomain', env: 'COGNITO_DOMAIN' }),
+      uiOrigins: uiOrigins([
+        apiDomainName,
+        read({ context: 'splitUrlDomainName', env: 'SPLIT_URL_DOMAIN_NAME' }),
+        ...(read({ context: 'uiOrigins', env: 'UI_ORIGINS' }) ?? '').split(','),
+      ]),
       optionalSecretArns: {
         slackBotToken: secretArn({ context: 'slackBotTokenSecretArn', env: 'SLACK_BOT_TOKEN_SECRET_ARN' }),
         sendgridApiKey: secretArn({ context: 'sendgridApiKeySecretArn', env: 'SENDGRID_API_KEY_SECRET_ARN' }),
@@ -281,6 +339,12 @@ export function loadPlatformConfig(
       webAclArn: read({ context: 'splitUrlWebAclArn', env: 'SPLIT_URL_WEB_ACL_ARN' }),
     },
     alarmEmail: read({ context: 'alarmEmail', env: 'ALARM_EMAIL' }),
+    monitor: {
+      scheduleMinutes: integer({ context: 'monitorScheduleMinutes' }, 1, 1, 1440),
+      slackDefaultChannel: read({ context: 'slackDefaultChannel', env: 'SLACK_DEFAULT_CHANNEL' }),
+      alertEmailFrom: read({ context: 'alertEmailFrom', env: 'ALERT_EMAIL_FROM' }),
+      alertEmailTo: read({ context: 'alertEmailTo', env: 'ALERT_EMAIL_TO' }),
+    },
     staticSiteSource: text({ context: 'staticSiteSource', env: 'STATIC_SITE_SOURCE' }, 'query-api/ui/dist'),
     retainData: stage === 'prod' || read({ context: 'retainData' }) === 'true',
   };
@@ -292,6 +356,19 @@ export function loadPlatformConfig(
   if (!MEMORYDB_NODE_TYPE.test(config.stateStore.nodeType)) {
     throw new Error(
       `Invalid CDK setting stateNodeType (STATE_NODE_TYPE)=${config.stateStore.nodeType}: expected a MemoryDB node type such as db.r7g.xlarge`,
+    );
+  }
+  if (
+    !COGNITO_DOMAIN_PREFIX.test(config.services.cognitoDomainPrefix) ||
+    /aws|amazon|cognito/.test(config.services.cognitoDomainPrefix)
+  ) {
+    throw new Error(
+      `Invalid CDK setting cognitoDomainPrefix (COGNITO_DOMAIN_PREFIX)=${config.services.cognitoDomainPrefix}: expected 1-63 lower-case letters, digits and inner hyphens, without "aws", "amazon" or "cognito"`,
+    );
+  }
+  if (config.services.cognitoDomain !== undefined && !HOSTED_UI_URL.test(config.services.cognitoDomain)) {
+    throw new Error(
+      `Invalid CDK setting cognitoDomain (COGNITO_DOMAIN)=${config.services.cognitoDomain}: expected https://<host> without a path`,
     );
   }
   if (!POSTGRES_ROLE.test(config.database.applicationUser)) {

@@ -76,6 +76,8 @@ describe('the platform', () => {
         slackBotTokenSecretArn: arn('slack'),
         sendgridApiKeySecretArn: arn('sendgrid'),
         anthropicApiKeySecretArn: arn('anthropic'),
+        // Analysts' sign-in: the Hosted UI domain and the results pages' app client.
+        cognitoUserPoolId: 'eu-west-1_AbCdEf123',
       },
     });
     expect(validationErrors(prod.outdir)).toEqual([]);
@@ -87,7 +89,7 @@ describe('the platform', () => {
 
   it('grants "*" only for actions that have no resource-level permissions', () => {
     const allowed =
-      /^(ec2:(Create|Describe|Delete)NetworkInterfaces?|ec2:(Assign|Unassign)PrivateIpAddresses|ec2:DescribeSubnets|ecr:GetAuthorizationToken)$/;
+      /^(ec2:(Create|Describe|Delete)NetworkInterfaces?|ec2:(Assign|Unassign)PrivateIpAddresses|ec2:DescribeSubnets|ecr:GetAuthorizationToken|cloudwatch:GetMetricData)$/;
     const offending = wildcardGrants().filter((grant) => grant.actions.some((action) => !allowed.test(action)));
     expect(offending).toEqual([]);
   });

@@ -7,8 +7,11 @@
  *   into its bundle (esbuild `define` of `__SPLIT_URL_CONFIG__`) — but not its API key: the
  *   bundle names a Secrets Manager secret in us-east-1 that the function's role alone may
  *   read, at run time (edge/split-url/edge-secret.ts). Rotating the key needs no redeploy.
- * - The frontend bucket serves `/assets/*` (content-hashed files: cached a year, immutable)
- *   and `/ui/*` (pages: 60 s), deployed from `staticSiteSource` when that folder exists.
+ * - The frontend bucket serves the results pages (query-api/ui, `npm run build:ui`):
+ *   `/ui/assets/*` (content-hashed files: cached a year, immutable) and `/ui/*` (the page:
+ *   60 s; a CloudFront Function answers every client-side route, `/ui/experiments/{key}`…,
+ *   with `/ui/index.html`), deployed from `staticSiteSource` when that folder exists.
+ *   `/ui/config.json` (how to sign in) and `/api/*` go to the query API: same origin.
  * - The function and its versions are retained on stack deletion: CloudFront removes its
  *   replicas only hours after the distribution is gone, and until then they cannot be deleted.
  *
@@ -42,7 +45,21 @@ export const SPLIT_URL_CONFIG_GLOBAL = '__SPLIT_URL_CONFIG__';
 /** Lambda@Edge functions must be created in this region. */
 export const EDGE_REGION = 'us-east-1';
 /** Content-hashed static files in the frontend bucket: cached for a year, never revalidated. */
-export const ASSETS_PATH_PATTERN = '/assets/*';
+export const ASSETS_PATH_PATTERN = '/ui/assets/*';
+/** The pages' sign-in settings: answered by the query API (its auth configuration), never cached. */
+export const UI_CONFIG_PATH = '/ui/config.json';
+/**
+ * CloudFront Function (viewer-request) of the pages: a path without a file extension is a
+ * client-side route of the single page, answered with `/ui/index.html`.
+ */
+export const UI_ROUTES_FUNCTION_CODE = [
+  'function handler(event) {',
+  '  var request = event.request;',
+  "  var last = request.uri.split('/').pop();",
+  "  if (last.indexOf('.') === -1) request.uri = '/ui/index.html';",
+  '  return request;',
+  '}',
+].join('\n');
 /** The static pages (HTML) in the frontend bucket: cached briefly, so a deploy shows within a minute. */
 export const PAGES_PATH_PATTERN = '/ui/*';
 /** Cache lifetimes of the two kinds of static files (CloudFront and the browsers' Cache-Control). */
@@ -120,8 +137,8 @@ export class SplitUrlDistribution extends Construct {
   }
 
   /**
-   * Uploads the built static site when its folder exists: `assets/**` with a year-long
-   * immutable Cache-Control, the rest (pages) under `ui/` with 60 s. Nothing is pruned, so
+   * Uploads the built static site when its folder exists: `assets/**` under `ui/assets/` with
+   * a year-long immutable Cache-Control, the rest (pages) under `ui/` with 60 s. Nothing is pruned, so
    * pages still open in browsers keep finding the hashed files of their release.
    */
   private deployStaticSite(props: SplitUrlDistributionProps): s3deploy.BucketDeployment[] {
@@ -135,7 +152,7 @@ export class SplitUrlDistribution extends Construct {
         new s3deploy.BucketDeployment(this, 'HashedAssets', {
           sources: [s3deploy.Source.asset(assets)],
           destinationBucket: this.assetsBucket,
-          destinationKeyPrefix: 'assets/',
+          destinationKeyPrefix: 'ui/assets/',
           prune: false,
           cacheControl: [
             s3deploy.CacheControl.setPublic(),
@@ -230,6 +247,15 @@ export class SplitUrlDistribution extends Construct {
           }
         : {};
     const frontend = origins.S3BucketOrigin.withOriginAccessControl(this.assetsBucket);
+    const api = new origins.HttpOrigin(props.originDomainName, {
+      protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
+      originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
+    });
+    const uiRoutes = new cloudfront.Function(this, 'UiRoutes', {
+      comment: 'Results pages: client-side routes answer with /ui/index.html',
+      code: cloudfront.FunctionCode.fromInline(UI_ROUTES_FUNCTION_CODE),
+      runtime: cloudfront.FunctionRuntime.JS_2_0,
+    });
     const distribution = new cloudfront.Distribution(this, 'Distribution', {
       comment: `Split-URL experiment ${props.experimentKey}`,
       ...customDomain,
@@ -239,10 +265,7 @@ export class SplitUrlDistribution extends Construct {
       logBucket,
       logFilePrefix: 'distribution/',
       defaultBehavior: {
-        origin: new origins.HttpOrigin(props.originDomainName, {
-          protocolPolicy: cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
-          originSslProtocols: [cloudfront.OriginSslPolicy.TLS_V1_2],
-        }),
+        origin: api,
         viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
         allowedMethods: cloudfront.AllowedMethods.ALLOW_ALL,
         // Pages vary per user (assignment cookie); caching is the origin's decision, not the edge's.
@@ -255,6 +278,13 @@ export class SplitUrlDistribution extends Construct {
         ].map((eventType) => ({ functionVersion: this.viewerRequestFunction.currentVersion, eventType })),
       },
       additionalBehaviors: {
+        // First match wins: the settings before the pages' wildcard.
+        [UI_CONFIG_PATH]: {
+          origin: api,
+          viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
+          cachePolicy: cloudfront.CachePolicy.CACHING_DISABLED,
+          originRequestPolicy: cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        },
         [ASSETS_PATH_PATTERN]: {
           origin: frontend,
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
@@ -266,6 +296,7 @@ export class SplitUrlDistribution extends Construct {
           viewerProtocolPolicy: cloudfront.ViewerProtocolPolicy.REDIRECT_TO_HTTPS,
           cachePolicy: this.cachePolicy('PagesCache', 'Static pages: one minute', PAGE_MAX_AGE),
           compress: true,
+          functionAssociations: [{ function: uiRoutes, eventType: cloudfront.FunctionEventType.VIEWER_REQUEST }],
         },
       },
     });

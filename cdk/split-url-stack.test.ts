@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { SPLIT_URL_CONFIG_GLOBAL, SPLIT_URL_ENTRY } from './split-url-distribution.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
@@ -54,7 +55,11 @@ describe('SplitUrlStack', () => {
           }),
           Match.objectLike({ OriginAccessControlId: Match.anyValue(), S3OriginConfig: Match.anyValue() }),
         ]),
-        CacheBehaviors: [Match.objectLike({ PathPattern: '/assets/*' }), Match.objectLike({ PathPattern: '/ui/*' })],
+        CacheBehaviors: [
+          Match.objectLike({ PathPattern: '/ui/config.json' }),
+          Match.objectLike({ PathPattern: '/ui/assets/*' }),
+          Match.objectLike({ PathPattern: '/ui/*' }),
+        ],
         Logging: Match.anyValue(),
       }),
     });
@@ -141,7 +146,7 @@ describe('SplitUrlStack', () => {
 
     const site = mkdtempSync(path.join(tmpdir(), 'static-site-'));
     mkdirSync(path.join(site, 'assets'));
-    writeFileSync(path.join(site, 'index.html'), '<!doctype html><script src="/assets/app.3f2a9c.js"></script>');
+    writeFileSync(path.join(site, 'index.html'), '<!doctype html><script src="/ui/assets/app.3f2a9c.js"></script>');
     writeFileSync(path.join(site, 'assets', 'app.3f2a9c.js'), 'console.log("ui")');
     const built = synthesizePlatform({ bundle: false, context: { staticSiteSource: site } });
     const deployments = Object.values(
@@ -151,7 +156,7 @@ describe('SplitUrlStack', () => {
     const byPrefix = Object.fromEntries(
       deployments.map((deployment) => [deployment.Properties.DestinationBucketKeyPrefix, deployment.Properties]),
     );
-    expect(byPrefix['assets/']).toMatchObject({
+    expect(byPrefix['ui/assets/']).toMatchObject({
       Prune: false,
       SystemMetadata: { 'cache-control': 'public, max-age=31536000, immutable' },
     });
@@ -159,5 +164,36 @@ describe('SplitUrlStack', () => {
       Prune: false,
       SystemMetadata: { 'cache-control': 'public, max-age=60, must-revalidate' },
     });
+  });
+
+  it('answers the pages’ client-side routes with index.html and sends /ui/config.json to the query API', () => {
+    const distribution = Object.values(template.findResources('AWS::CloudFront::Distribution'))[0]?.Properties
+      .DistributionConfig as {
+      CacheBehaviors: {
+        PathPattern: string;
+        TargetOriginId: string;
+        FunctionAssociations?: { EventType: string; FunctionARN: unknown }[];
+      }[];
+      DefaultCacheBehavior: { TargetOriginId: string };
+    };
+    const patterns = distribution.CacheBehaviors.map((behavior) => behavior.PathPattern);
+    // First match wins: the settings and the hashed files before the pages' wildcard.
+    expect(patterns).toEqual(['/ui/config.json', '/ui/assets/*', '/ui/*']);
+    const byPattern = Object.fromEntries(distribution.CacheBehaviors.map((b) => [b.PathPattern, b]));
+    expect(byPattern['/ui/config.json']?.TargetOriginId).toBe(distribution.DefaultCacheBehavior.TargetOriginId);
+    expect(byPattern['/ui/*']?.TargetOriginId).not.toBe(distribution.DefaultCacheBehavior.TargetOriginId);
+    expect(byPattern['/ui/*']?.FunctionAssociations?.[0]?.EventType).toBe('viewer-request');
+    template.hasResourceProperties('AWS::CloudFront::Function', {
+      FunctionConfig: Match.objectLike({ Runtime: 'cloudfront-js-2.0' }),
+    });
+    // The function's rewrite, run here on CloudFront-shaped events.
+    const code = String(
+      (Object.values(template.findResources('AWS::CloudFront::Function'))[0]?.Properties as { FunctionCode: string })
+        .FunctionCode,
+    );
+    const handler = runInNewContext(`${code}; handler`) as (event: { request: { uri: string } }) => { uri: string };
+    expect(handler({ request: { uri: '/ui/experiments/checkout' } }).uri).toBe('/ui/index.html');
+    expect(handler({ request: { uri: '/ui/' } }).uri).toBe('/ui/index.html');
+    expect(handler({ request: { uri: '/ui/assets/main-3F2A9C1B.js' } }).uri).toBe('/ui/assets/main-3F2A9C1B.js');
   });
 });

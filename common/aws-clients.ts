@@ -3,6 +3,7 @@
  * only speak HTTP/1.1, so a NodeHttpHandler is used whenever an endpoint override is set;
  * against real AWS the SDK defaults stand.
  */
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -50,5 +51,15 @@ export function createDynamoClient(config: Pick<Config, 'aws'>, options: ClientO
     maxAttempts: options.maxAttempts ?? 3,
     cacheMiddleware: options.cacheMiddleware ?? false,
     ...localOptions(config.aws.dynamodbEndpoint, options.maxSockets ?? 64),
+  });
+}
+
+/** CloudWatch (the monitor's pipeline health in AWS); AWS_ENDPOINT_URL_CLOUDWATCH points it at a local fake. */
+export function createCloudWatchClient(config: Pick<Config, 'aws'>, options: ClientOptions = {}): CloudWatchClient {
+  return new CloudWatchClient({
+    region: config.aws.region,
+    maxAttempts: options.maxAttempts ?? 3,
+    cacheMiddleware: options.cacheMiddleware ?? false,
+    ...localOptions(config.aws.cloudwatchEndpoint, options.maxSockets ?? 4),
   });
 }

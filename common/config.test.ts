@@ -45,6 +45,18 @@ describe('loadConfig', () => {
     expect(message).toContain('REDIS_URL="localhost"');
   });
 
+  it('reads INGEST_CORS_ORIGINS as any origin, a list of origins, or none; refuses an empty value, paths and bare hosts', () => {
+    expect(loadConfig({}).ingest.corsOrigins).toBe('*');
+    expect(loadConfig({ INGEST_CORS_ORIGINS: 'https://a.example, http://127.0.0.1:3000' }).ingest.corsOrigins).toEqual([
+      'https://a.example',
+      'http://127.0.0.1:3000',
+    ]);
+    expect(loadConfig({ INGEST_CORS_ORIGINS: 'none' }).ingest.corsOrigins).toEqual([]);
+    for (const bad of [' ', 'https://a.example/path', 'a.example', '*, https://a.example', 'ftp://a.example']) {
+      expect(() => loadConfig({ INGEST_CORS_ORIGINS: bad }), bad).toThrow(/INGEST_CORS_ORIGINS=.*pattern/);
+    }
+  });
+
   it('refuses an upper-case OpenSearch index prefix (OpenSearch refuses such index names: every shard would stall)', () => {
     expect(() => loadConfig({ OPENSEARCH_INDEX_PREFIX: 'Experimentation' })).toThrow(/OPENSEARCH_INDEX_PREFIX/);
     expect(loadConfig({ OPENSEARCH_INDEX_PREFIX: 'exp-events.v2' }).opensearch.indexPrefix).toBe('exp-events.v2');

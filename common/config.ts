@@ -59,6 +59,11 @@ const EnvSchema = Type.Object({
   QUERY_API_TRUSTED_PROXY_HOPS: Type.Integer({ minimum: 0, maximum: 5, default: 0 }),
   PROCESSORS_METRICS_PORT: Type.Integer({ ...Port, default: 8082 }),
   INGEST_API_KEYS: Type.String({ default: '' }),
+  /** Browser origins allowed to post events (CORS): `*` (default, any page), a comma-separated list of `https://host[:port]` origins, or `none` (no CORS headers). */
+  INGEST_CORS_ORIGINS: Type.String({
+    default: '*',
+    pattern: '^(\\*|none|https?://[^/,\\s]+(\\s*,\\s*https?://[^/,\\s]+)*)$',
+  }),
   INGEST_MAX_BODY_BYTES: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 1024 * 1024 }),
   INGEST_MAX_EVENTS_PER_REQUEST: Type.Integer({ minimum: 1, maximum: 10_000, default: 500 }),
   INGEST_MAX_BUFFER_BYTES: Type.Integer({ minimum: 64 * 1024, default: 32 * 1024 * 1024 }),
@@ -80,6 +85,8 @@ const EnvSchema = Type.Object({
   ADMIN_API_KEYS: Type.String({ default: '' }),
   COGNITO_USER_POOL_ID: Type.Optional(Type.String({ minLength: 1 })),
   COGNITO_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  /** The user pool's Hosted UI (`https://<prefix>.auth.<region>.amazoncognito.com` or a custom domain): the results pages sign in there. */
+  COGNITO_DOMAIN: Type.Optional(Type.String({ pattern: '^https?://[^/\\s]+$' })),
   EXPERIMENTATION_API_URL: Type.Optional(Url),
   /** Sent as `x-api-key` by the Assignment and Flag Evaluation Lambdas when they fetch definitions. */
   EXPERIMENTATION_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
@@ -102,11 +109,70 @@ const EnvSchema = Type.Object({
   STATE_REDIS_URL: Type.Optional(Url),
   /** The state store speaks the Redis cluster protocol (MemoryDB always does). */
   STATE_REDIS_CLUSTER: Type.Boolean({ default: false }),
+  /** AI-assisted experiment design (POST /api/v1/experiments/design); unset: that route answers 503. */
+  ANTHROPIC_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** The Claude model that drafts experiment definitions. */
+  ANTHROPIC_MODEL: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    pattern: '^[A-Za-z0-9._:@-]+$',
+    default: 'claude-sonnet-4-5',
+  }),
+  /** Base URL of the Anthropic API (tests point it at a local fake server). */
+  ANTHROPIC_API_URL: Type.String({ ...Url, default: 'https://api.anthropic.com' }),
+  /** Slack alerts (chat.postMessage); unset: the Slack channel is skipped. */
+  SLACK_BOT_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  SLACK_DEFAULT_CHANNEL: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 81, pattern: '^#?[A-Za-z0-9._-]{1,80}$' }),
+  ),
+  SLACK_API_URL: Type.String({ ...Url, default: 'https://slack.com/api' }),
+  /** Email alerts (SendGrid v3 mail send) to an experiment's owners; unset: the email channel is skipped. */
+  SENDGRID_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  SENDGRID_API_URL: Type.String({ ...Url, default: 'https://api.sendgrid.com' }),
+  /** Sender of alert emails (a verified SendGrid sender). */
+  ALERT_EMAIL_FROM: Type.Optional(
+    Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$' }),
+  ),
+  /** Comma-separated addresses of pipeline-health alert emails; unset: the running experiments' owners. */
+  ALERT_EMAIL_TO: Type.Optional(
+    Type.String({
+      maxLength: 4096,
+      pattern: '^\\s*[^\\s@,]+@[^\\s@,]+\\.[^\\s@,]+\\s*(,\\s*[^\\s@,]+@[^\\s@,]+\\.[^\\s@,]+\\s*)*$',
+    }),
+  ),
+  /** Base URL of the results pages in alert links; default the query API's own address. */
+  PUBLIC_BASE_URL: Type.Optional(Url),
+  /** Seconds per results snapshot: one per experiment, metric and interval (results history). */
+  MONITOR_SNAPSHOT_INTERVAL: Type.Integer({ minimum: 60, maximum: 7 * 86_400, default: 3600 }),
+  /** Seconds between monitor runs in `npm run monitor -- watch` and `npm start`. */
+  MONITOR_INTERVAL: Type.Integer({ minimum: 5, maximum: 86_400, default: 60 }),
+  /** Dead letters added within MONITOR_DEAD_LETTER_WINDOW above which the dead-letter alert fires. */
+  MONITOR_DEAD_LETTER_THRESHOLD: Type.Integer({ minimum: 0, default: 0 }),
+  MONITOR_DEAD_LETTER_WINDOW: Type.Integer({ minimum: 60, maximum: 86_400, default: 900 }),
+  /** Processor lag (MillisBehindLatest / iterator age) above which the lag alert fires. */
+  MONITOR_LAG_THRESHOLD_MS: Type.Integer({ minimum: 0, default: 60_000 }),
+  /** The processors' metrics endpoints (comma-separated `/metrics` URLs) the monitor reads pipeline health from. */
+  PROCESSORS_METRICS_URLS: Type.String({ default: '' }),
+  /** Where the monitor reads pipeline health: the processors' /metrics endpoints, or CloudWatch (Lambda processors). */
+  MONITOR_HEALTH_SOURCE: Type.Enum(['processors-metrics', 'cloudwatch'], { default: 'processors-metrics' }),
+  /** The Event Processor function whose IteratorAge CloudWatch reports (MONITOR_HEALTH_SOURCE=cloudwatch). */
+  MONITOR_PROCESSOR_FUNCTION_NAME: Type.String({ ...Name, default: 'experimentation-event-processor' }),
+  AWS_ENDPOINT_URL_CLOUDWATCH: Type.Optional(Url),
+  /**
+   * Run the monitor loop inside the query API process on its own pool (`npm start` sets it for
+   * the embedded database, whose one session must not be shared by two processes).
+   */
+  MONITOR_IN_PROCESS: Type.Boolean({ default: false }),
 });
 
 /** Structured, frozen configuration handed to every component. */
 export interface Config {
-  readonly aws: { readonly region: string; readonly kinesisEndpoint?: string; readonly dynamodbEndpoint?: string };
+  readonly aws: {
+    readonly region: string;
+    readonly kinesisEndpoint?: string;
+    readonly dynamodbEndpoint?: string;
+    readonly cloudwatchEndpoint?: string;
+  };
   readonly kinesis: { readonly streamName: string; readonly dlqStreamName: string; readonly shardCount: number };
   readonly dynamodb: { readonly countersTable: string; readonly checkpointTable: string };
   readonly database: {
@@ -136,6 +202,8 @@ export interface Config {
     readonly host: string;
     readonly port: number;
     readonly apiKeys: readonly string[];
+    /** Origins whose pages may post events (`*`: any); empty (`none`): no CORS headers at all. */
+    readonly corsOrigins: '*' | readonly string[];
     readonly maxBodyBytes: number;
     /** Events one request may carry; more is refused whole (413, rule max-events). */
     readonly maxEventsPerRequest: number;
@@ -156,6 +224,8 @@ export interface Config {
     /** Keys that also carry the admin scope (compliance routes). */
     readonly adminApiKeys: readonly string[];
     readonly cognito?: { readonly userPoolId: string; readonly clientId: string };
+    /** The Hosted UI origin the results pages (/ui/) send analysts to for sign-in (COGNITO_DOMAIN). */
+    readonly cognitoDomain?: string;
     /** Port of the separate /metrics listener. */
     readonly metricsPort: number;
     /** X-Forwarded-For hops to trust (0: the socket address is the client). */
@@ -187,6 +257,34 @@ export interface Config {
   readonly experimentationApiUrl?: string;
   readonly experimentationApiKey?: string;
   readonly logLevel: string;
+  /** The Messages API behind AI-assisted experiment design (query-api/design). */
+  readonly anthropic: { readonly apiKey?: string; readonly model: string; readonly apiUrl: string };
+  /** The monitor job: snapshots, alert conditions and channels (query-api/monitor). */
+  readonly monitor: MonitorConfig;
+}
+
+/** Settings of the monitor job (query-api/monitor/README.md). */
+export interface MonitorConfig {
+  readonly slack: { readonly botToken?: string; readonly defaultChannel?: string; readonly apiUrl: string };
+  readonly sendgrid: {
+    readonly apiKey?: string;
+    readonly apiUrl: string;
+    readonly from?: string;
+    /** Recipients of pipeline-health alerts (ALERT_EMAIL_TO); empty: the running experiments' owners. */
+    readonly to: readonly string[];
+  };
+  /** Base URL of links to results pages (`<base>/ui/experiments/<key>`). */
+  readonly publicBaseUrl?: string;
+  readonly snapshotIntervalMs: number;
+  readonly runIntervalMs: number;
+  readonly deadLetterThreshold: number;
+  readonly deadLetterWindowMs: number;
+  readonly lagThresholdMs: number;
+  readonly processorsMetricsUrls: readonly string[];
+  readonly healthSource: 'processors-metrics' | 'cloudwatch';
+  readonly processorFunctionName: string;
+  /** Run the monitor loop inside the query API (MONITOR_IN_PROCESS; the embedded database of `npm start`). */
+  readonly inProcess: boolean;
 }
 
 /** Limits that protect the pipeline from oversized or absurd events. */
@@ -293,6 +391,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       region: e.AWS_REGION,
       kinesisEndpoint: e.AWS_ENDPOINT_URL_KINESIS,
       dynamodbEndpoint: e.AWS_ENDPOINT_URL_DYNAMODB,
+      cloudwatchEndpoint: e.AWS_ENDPOINT_URL_CLOUDWATCH,
     },
     kinesis: {
       streamName: e.KINESIS_STREAM_NAME,
@@ -315,6 +414,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: e.LISTEN_HOST,
       port: e.INGEST_PORT,
       apiKeys: splitList(e.INGEST_API_KEYS),
+      corsOrigins:
+        e.INGEST_CORS_ORIGINS === '*' ? '*' : e.INGEST_CORS_ORIGINS === 'none' ? [] : splitList(e.INGEST_CORS_ORIGINS),
       maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
       maxEventsPerRequest: e.INGEST_MAX_EVENTS_PER_REQUEST,
       maxBufferBytes: e.INGEST_MAX_BUFFER_BYTES,
@@ -337,6 +438,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiKeys: splitList(e.API_KEYS),
       adminApiKeys: splitList(e.ADMIN_API_KEYS),
       cognito,
+      cognitoDomain: e.COGNITO_DOMAIN,
       metricsPort: e.QUERY_API_METRICS_PORT,
       trustedProxyHops: e.QUERY_API_TRUSTED_PROXY_HOPS,
     },
@@ -360,6 +462,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     experimentationApiUrl: e.EXPERIMENTATION_API_URL,
     experimentationApiKey: e.EXPERIMENTATION_API_KEY,
     logLevel: e.LOG_LEVEL,
+    anthropic: { apiKey: e.ANTHROPIC_API_KEY, model: e.ANTHROPIC_MODEL, apiUrl: e.ANTHROPIC_API_URL },
+    monitor: {
+      slack: { botToken: e.SLACK_BOT_TOKEN, defaultChannel: e.SLACK_DEFAULT_CHANNEL, apiUrl: e.SLACK_API_URL },
+      sendgrid: {
+        apiKey: e.SENDGRID_API_KEY,
+        apiUrl: e.SENDGRID_API_URL,
+        from: e.ALERT_EMAIL_FROM,
+        to: splitList(e.ALERT_EMAIL_TO ?? ''),
+      },
+      publicBaseUrl: e.PUBLIC_BASE_URL,
+      snapshotIntervalMs: e.MONITOR_SNAPSHOT_INTERVAL * 1000,
+      runIntervalMs: e.MONITOR_INTERVAL * 1000,
+      deadLetterThreshold: e.MONITOR_DEAD_LETTER_THRESHOLD,
+      deadLetterWindowMs: e.MONITOR_DEAD_LETTER_WINDOW * 1000,
+      lagThresholdMs: e.MONITOR_LAG_THRESHOLD_MS,
+      processorsMetricsUrls: splitList(e.PROCESSORS_METRICS_URLS),
+      healthSource: e.MONITOR_HEALTH_SOURCE,
+      processorFunctionName: e.MONITOR_PROCESSOR_FUNCTION_NAME,
+      inProcess: e.MONITOR_IN_PROCESS,
+    },
   };
   return deepFreeze(config);
 }

@@ -33,6 +33,12 @@ export const ERROR_CODES = {
   /** A record a sink refuses for good (over a limit, unrepresentable): dead-letter it, never retry it. */
   RECORD_REJECTED: { status: 500, retriable: false },
   SHUTTING_DOWN: { status: 503, retriable: true },
+  /** An optional integration is not configured (e.g. ANTHROPIC_API_KEY unset): the message names the variable. */
+  FEATURE_NOT_CONFIGURED: { status: 503, retriable: false },
+  /** A third-party API failed (error status, unreachable, timed out) after the retries; no internals leak. */
+  UPSTREAM_FAILED: { status: 502, retriable: false },
+  /** A model's output stayed unusable (no JSON, or invalid against the schema) after the allowed retry. */
+  MODEL_OUTPUT_INVALID: { status: 422, retriable: false },
   INTERNAL: { status: 500, retriable: false },
 } as const satisfies Record<string, { status: number; retriable: boolean }>;
 

@@ -6,6 +6,7 @@
  * are partitioned by it, the edge cookie is `exp_{key}`.
  */
 import Type, { type Static } from 'typebox';
+import { AnalysisSettingsSchema } from './analysis-settings.js';
 import { EventKey } from './event-contract.js';
 import { TargetingRuleSchema } from './targeting.js';
 
@@ -28,11 +29,34 @@ export const MetricDefinitionSchema = Type.Object(
       description: '`binomial`: converted or not (rate). `mean`: per-user value.',
     }),
     lowerIsBetter: Type.Boolean({ default: false }),
+    /**
+     * A guardrail: the monitor alerts when a treatment moves it the wrong way with
+     * significance (query-api/monitor). Absent means false.
+     */
+    guardrail: Type.Optional(
+      Type.Boolean({ description: 'Alert when a treatment moves this metric the wrong way significantly.' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const ExperimentStatusSchema = Type.Enum(['draft', 'running', 'stopped']);
+
+/** An owner's email address: one `@`, a dot in the domain, no spaces (what SendGrid accepts). */
+export const OwnerEmail = Type.String({
+  minLength: 3,
+  maxLength: 254,
+  pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
+  description: 'Email address, e.g. `ana@example.com`.',
+});
+
+/** A Slack channel name (`#growth-alerts` or `growth-alerts`) or id (`C0123456789`). */
+export const SlackChannel = Type.String({
+  minLength: 1,
+  maxLength: 81,
+  pattern: '^#?[A-Za-z0-9._-]{1,80}$',
+  description: 'Slack channel name or id, e.g. `#growth-alerts`.',
+});
 
 /**
  * Targeting rule on user attributes: the language, its schema and save-time validation
@@ -57,6 +81,18 @@ export const ExperimentDefinitionSchema = Type.Object(
     metrics: Type.Array(MetricDefinitionSchema, { maxItems: 50 }),
     segmentDimensions: Type.Array(EventKey, { maxItems: 10 }),
     targeting: Type.Optional(TargetingRuleSchema),
+    /** Who gets the monitor's alert emails (SendGrid). */
+    owners: Type.Optional(
+      Type.Array(OwnerEmail, {
+        maxItems: 20,
+        uniqueItems: true,
+        description: "Owners' email addresses: they get the monitor's alert emails.",
+      }),
+    ),
+    /** Slack channel of the monitor's alerts; SLACK_DEFAULT_CHANNEL when absent. */
+    slackChannel: Type.Optional(SlackChannel),
+    /** Statistics settings (common/analysis-settings.ts); defaults applied when results are computed. */
+    analysis: Type.Optional(AnalysisSettingsSchema),
   },
   { additionalProperties: false, $id: 'ExperimentDefinition' },
 );

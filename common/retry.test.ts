@@ -100,4 +100,33 @@ describe('retry', () => {
     expect(value).toBe('ok');
     expect(calls).toBe(3);
   });
+
+  it('waits at least the delay the failure asked for (Retry-After), and gives up when it asks for too long', async () => {
+    const delays: number[] = [];
+    let calls = 0;
+    const value = await withRetry(
+      () => {
+        calls++;
+        return calls < 2 ? Promise.reject(new PipelineError('RATE_LIMITED', 'slow down')) : Promise.resolve('ok');
+      },
+      {
+        policy: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 50 },
+        delayHintMs: () => 30,
+        onRetry: (_error, _attempt, delayMs) => delays.push(delayMs),
+      },
+    );
+    expect(value).toBe('ok');
+    expect(delays).toEqual([30]);
+    let tooLongCalls = 0;
+    await expect(
+      withRetry(
+        () => {
+          tooLongCalls++;
+          return Promise.reject(new PipelineError('RATE_LIMITED', 'come back in an hour'));
+        },
+        { policy: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 50 }, delayHintMs: () => 3_600_000 },
+      ),
+    ).rejects.toThrow('come back in an hour');
+    expect(tooLongCalls).toBe(1);
+  });
 });

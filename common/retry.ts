@@ -38,6 +38,12 @@ export interface RetryOptions {
   shouldRetry?: (error: unknown) => boolean;
   onRetry?: (error: unknown, attempt: number, delayMs: number) => void;
   random?: () => number;
+  /**
+   * A wait the failed call asked for (an HTTP `Retry-After`), in ms, or undefined. The retry
+   * then waits max(backoff, hint); a hint longer than `policy.maxDelayMs` ends the retries
+   * (the error is rethrown: the caller should not block that long).
+   */
+  delayHintMs?: (error: unknown) => number | undefined;
 }
 
 /**
@@ -54,7 +60,9 @@ export async function withRetry<T>(operation: (attempt: number) => Promise<T>, o
       return await operation(attempt);
     } catch (error) {
       if (attempt >= policy.maxAttempts || !shouldRetry(error)) throw error;
-      const delayMs = backoffDelayMs(policy, attempt, options.random);
+      const hintMs = options.delayHintMs?.(error);
+      if (hintMs !== undefined && hintMs > policy.maxDelayMs) throw error;
+      const delayMs = Math.max(backoffDelayMs(policy, attempt, options.random), hintMs ?? 0);
       options.onRetry?.(error, attempt, delayMs);
       await sleep(delayMs);
     }

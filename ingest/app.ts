@@ -11,6 +11,7 @@
  *   GET  /docs            OpenAPI (generated from the event contract)
  */
 import { timingSafeEqual } from 'node:crypto';
+import fastifyCors from '@fastify/cors';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -105,6 +106,18 @@ export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  const { corsOrigins } = config.ingest;
+  if (corsOrigins === '*' || corsOrigins.length > 0) {
+    // Pages post impressions straight from the browser (GrowthBook's trackingCallback, any tag):
+    // preflights are answered before authentication; nothing is sent with cookies.
+    await app.register(fastifyCors, {
+      origin: corsOrigins === '*' ? '*' : [...corsOrigins],
+      methods: ['POST'],
+      allowedHeaders: ['content-type', 'x-api-key', 'x-request-id'],
+      exposedHeaders: ['retry-after'],
+      maxAge: 600,
+    });
+  }
   await app.register(fastifySwagger, {
     openapi: {
       info: {

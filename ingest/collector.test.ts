@@ -271,3 +271,57 @@ describe('collector with the compact record format', () => {
     );
   });
 });
+
+describe('collector: CORS for pages that post events from the browser', () => {
+  const preflight = (url: string, origin: string) =>
+    fetch(`${url}/api/v1/events`, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,x-api-key',
+      },
+    });
+
+  it('answers preflights and posts from any origin by default, before authentication', async () => {
+    const h = await startCollectorHarness({ INGEST_API_KEYS: 'producer-key' });
+    try {
+      const answer = await preflight(h.collector.url, 'https://shop.example');
+      expect(answer.status).toBe(204);
+      expect(answer.headers.get('access-control-allow-origin')).toBe('*');
+      expect(answer.headers.get('access-control-allow-methods')).toBe('POST');
+      expect(answer.headers.get('access-control-allow-headers')).toBe('content-type, x-api-key, x-request-id');
+      const posted = await h.post([sampleEvent({ userId: 'cors-any' })], {
+        origin: 'https://shop.example',
+        'x-api-key': 'producer-key',
+      });
+      expect(posted.status).toBe(202);
+      expect(posted.headers.get('access-control-allow-origin')).toBe('*');
+      expect(posted.headers.get('access-control-expose-headers')).toBe('retry-after');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('allows only the listed origins when INGEST_CORS_ORIGINS names them, and none when it says none', async () => {
+    const listed = await startCollectorHarness({
+      INGEST_CORS_ORIGINS: 'https://shop.example, http://127.0.0.1:3000',
+    });
+    try {
+      const allowed = await preflight(listed.collector.url, 'http://127.0.0.1:3000');
+      expect(allowed.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:3000');
+      const other = await preflight(listed.collector.url, 'https://evil.example');
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await listed.close();
+    }
+    const off = await startCollectorHarness({ INGEST_CORS_ORIGINS: 'none' });
+    try {
+      const posted = await off.post([sampleEvent({ userId: 'cors-off' })], { origin: 'https://shop.example' });
+      expect(posted.status).toBe(202);
+      expect(posted.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await off.close();
+    }
+  });
+});

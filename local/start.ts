@@ -5,6 +5,8 @@
  *   embedded PostgreSQL (PGlite over the pg wire) when DATABASE_URL is unset
  *   collector (ingest/server.ts)  ─▶ Kinesis ─▶ processors (processors/main.ts) ─▶ DynamoDB counters
  *   query API (query-api/server.ts) ◀─ counters + PostgreSQL
+ *   monitor: results snapshots and alerts every minute — inside the query API on the embedded
+ *     database (MONITOR_IN_PROCESS), else its own process (query-api/monitor/cli.ts watch)
  *
  * Each service runs in its own process, so two cores are used. Data lives in
  * `.local-data/` (or `--data-dir <path>`) and survives restarts, crashes included: the
@@ -44,8 +46,8 @@ interface Service {
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 
-function startService(name: string, script: string, env: NodeJS.ProcessEnv): Service {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+function startService(name: string, script: string, env: NodeJS.ProcessEnv, args: string[] = []): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -200,7 +202,16 @@ async function main(): Promise<void> {
     services.push(startService('collector', 'ingest/server.ts', env));
     const stateEnv = processorStateEnv(env, { persist, dataDir });
     services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv }));
-    services.push(startService('query-api', 'query-api/server.ts', env));
+    const host = config.ingest.host === '0.0.0.0' ? '127.0.0.1' : config.ingest.host;
+    const monitorEnv: NodeJS.ProcessEnv = {
+      PROCESSORS_METRICS_URLS: env.PROCESSORS_METRICS_URLS || `http://${host}:${config.processors.metricsPort}/metrics`,
+    };
+    // On the embedded database the monitor runs inside the query API, on its pool of one: PGlite
+    // serves every connection from one session, which a second process must not share
+    // (query-api/monitor/monitor-in-process.ts). On PostgreSQL it is its own process, below.
+    const monitorInProcess = postgres !== undefined;
+    const queryApiEnv = monitorInProcess ? { ...env, ...monitorEnv, MONITOR_IN_PROCESS: 'true' } : env;
+    services.push(startService('query-api', 'query-api/server.ts', queryApiEnv));
     for (const service of services) {
       service.child.once('exit', (code, signal) => {
         if (stopping) return;
@@ -208,19 +219,31 @@ async function main(): Promise<void> {
         void shutdown(1);
       });
     }
-    const host = config.ingest.host === '0.0.0.0' ? '127.0.0.1' : config.ingest.host;
     const collectorUrl = `http://${host}:${config.ingest.port}`;
     const queryUrl = `http://${host}:${config.queryApi.port}`;
     await waitForHealth('collector', `${collectorUrl}/health`, (services[0] as Service).child);
     await waitForHealth('query-api', `${queryUrl}/health`, (services[2] as Service).child);
+    // With PostgreSQL: the monitor (snapshots, alerts) every MONITOR_INTERVAL seconds as its own
+    // process, once the query API has migrated (query-api/monitor/README.md).
+    if (!monitorInProcess) {
+      const monitorService = startService('monitor', 'query-api/monitor/cli.ts', { ...env, ...monitorEnv }, ['watch']);
+      services.push(monitorService);
+      monitorService.child.once('exit', (code, signal) => {
+        if (stopping) return;
+        say(`monitor exited unexpectedly (code ${code}, signal ${signal}); stopping everything.`);
+        void shutdown(1);
+      });
+    }
 
     say(
       [
         '',
         'The pipeline is running.',
         `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
+        `  results UI  ${queryUrl}/ui/   experiments, results, segments (open it in a browser)`,
         `  query API   ${queryUrl}   ${queryUrl}/docs`,
         `  processors  http://${host}:${config.processors.metricsPort}/metrics`,
+        `  monitor     ${monitorInProcess ? 'in the query API' : 'own process'}, every ${config.monitor.runIntervalMs / 1000} s: snapshots, alerts (Slack ${config.monitor.slack.botToken ? 'on' : 'off'}, email ${config.monitor.sendgrid.apiKey && config.monitor.sendgrid.from ? 'on' : 'off'}); history ${queryUrl}/api/v1/experiments/<key>/results/history`,
         `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards, ${config.ingest.recordFormat} records), dead letters ${config.kinesis.dlqStreamName}`,
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,
         `  postgres    ${postgres ? 'embedded (PGlite)' : 'DATABASE_URL'}`,

@@ -5,11 +5,16 @@
  *
  *   /api/v1/experiments[/{experimentId}]            definitions (PostgreSQL)
  *   /api/v1/experiments/{id}/results                 per-variant statistics (DynamoDB counters, cached)
+ *   /api/v1/experiments/{id}/results/history         results over time (the monitor's snapshots, PostgreSQL)
+ *   POST /api/v1/experiments/power                   sample size and days (stats/power-plan.ts)
+ *   POST /api/v1/experiments/design                  AI-drafted definition, unsaved (design/)
  *   /api/v1/experiments/{id}/segments/{dimension}    breakdowns (?by= a second dimension)
  *   /api/v1/flags[/{flagKey}]                        feature flags
  *   POST /api/v1/events/search                       ad-hoc aggregations (OpenSearch)
  *   /api/v1/compliance/{export,verify}, /api/v1/audit-events   the audit trail (audit/)
  *   POST /api/v1/sessions/logout                     sign out (revokes the token in Redis)
+ *   /api/v1/sdk-connections[/{id}], GET /api/features/{clientKey}   GrowthBook SDK keys and payload (sdk/)
+ *   /ui/…                                            the results pages (ui/ui-routes.ts; public, the API calls are not)
  *   /health /ready /docs                             operations (/metrics: metrics-server.ts, its own port)
  *
  * Request lifecycle: `onRequest` authenticates (the principal, or the failure kept for
@@ -48,6 +53,7 @@ import {
 } from './auth/authenticate.js';
 import { createMemoryResultsCache, createRedisResultsCache, type ResultsCache } from './cache/results-cache.js';
 import type { QueryApiContext, QueryApiInstance, RouteAccess } from './context.js';
+import type { MessagesClient } from './design/anthropic-client.js';
 import type { Database } from './db/database.js';
 import { targetingRuleViolations } from '../common/targeting.js';
 import {
@@ -73,11 +79,17 @@ import {
 import { createQueryApiMetrics, type QueryApiMetrics } from './metrics.js';
 import { registerComplianceRoutes } from './routes/compliance-routes.js';
 import { registerDefinitionRoutes } from './routes/definition-routes.js';
+import { designClientFromConfig, registerDesignRoutes } from './routes/design-routes.js';
 import { registerHealthRoutes } from './routes/health-routes.js';
 import { registerMetricTotalsRoutes } from './routes/metric-totals-routes.js';
+import { registerPowerRoutes } from './routes/power-routes.js';
 import { registerResultsRoutes } from './routes/results-routes.js';
+import { registerSummaryRoutes } from './routes/summary-routes.js';
+import { registerHistoryRoutes } from './routes/history-routes.js';
 import { registerSearchRoutes } from './routes/search-routes.js';
 import { registerSessionRoutes } from './routes/session-routes.js';
+import { registerSdkRoutes } from './sdk/sdk-routes.js';
+import { registerUiRoutes } from './ui/ui-routes.js';
 import { rateLimitKey } from './rate-limit/rate-limit-key.js';
 import { createRateLimitStore } from './rate-limit/rate-limit-store.js';
 import type { EventSearch } from './search/event-search.js';
@@ -107,6 +119,11 @@ export interface QueryApiDeps {
   metrics?: QueryApiMetrics;
   /** Defaults to the shared rule language's validator (common/targeting.ts). */
   validateTargeting?: TargetingValidator;
+  /**
+   * The Messages API client of POST /api/v1/experiments/design. Default: built from
+   * ANTHROPIC_* (none without ANTHROPIC_API_KEY: the route answers 503).
+   */
+  designClient?: MessagesClient;
   /** JWKS source for Cognito verification (tests serve a local JWKS). */
   jwksCache?: JwksCache;
   /** Requests per minute per caller (API key, token `sub`, or IP when unauthenticated). Default 1200. */
@@ -349,11 +366,17 @@ export async function createQueryApi(config: Config, deps: QueryApiDeps): Promis
     violations: (definition) => flagRuleViolations(definition, context.validateTargeting),
     auditLog: context.auditLog,
   });
+  registerPowerRoutes(app);
+  registerDesignRoutes(app, context, deps.designClient ?? designClientFromConfig(config.anthropic, logger));
   registerResultsRoutes(app, context);
+  registerSummaryRoutes(app, context);
+  registerHistoryRoutes(app, context);
   registerMetricTotalsRoutes(app, context);
   registerSearchRoutes(app, context);
   registerComplianceRoutes(app, context);
   registerSessionRoutes(app, context);
+  registerSdkRoutes(app, context);
+  await registerUiRoutes(app, config);
   context.authFailures.start();
   app.addHook('onClose', () => context.authFailures.stop());
   return app;

@@ -211,6 +211,12 @@ const ROUTES: { method: Method; path: (segment: string, other: string) => string
   { method: 'GET', path: () => '/api/v1/compliance/verify' },
   { method: 'GET', path: () => '/api/v1/audit-events' },
   { method: 'POST', path: () => '/api/v1/sessions/logout' },
+  { method: 'POST', path: () => '/api/v1/sdk-connections' },
+  { method: 'GET', path: (segment) => `/api/v1/sdk-connections/${segment}/payload-report` },
+  { method: 'POST', path: (segment) => `/api/v1/sdk-connections/${segment}/rotate` },
+  { method: 'DELETE', path: (segment) => `/api/v1/sdk-connections/${segment}` },
+  { method: 'GET', path: (segment) => `/api/features/${segment}` },
+  { method: 'OPTIONS', path: (segment) => `/api/features/${segment}` },
 ];
 
 const request = fc

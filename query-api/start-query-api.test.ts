@@ -91,7 +91,12 @@ describe('query-api/server.ts', () => {
         'audit_events',
         'experiments',
         'flags',
+        'monitor_alerts',
+        'monitor_health_samples',
+        'monitor_pipeline_alerts',
+        'result_snapshots',
         'schema_migrations',
+        'sdk_connections',
       ]);
     } finally {
       await client.end();

@@ -5,6 +5,9 @@
  * everything it started. Used by server.ts (the Fargate task, and `npm start`, whose
  * launcher starts an embedded PostgreSQL itself and passes its DATABASE_URL).
  *
+ * With MONITOR_IN_PROCESS it also runs the monitor loop on its own pool (`npm start` on the
+ * embedded database; query-api/monitor/monitor-in-process.ts).
+ *
  * Without DATABASE_URL (and no `deps.database`) it refuses to start, naming the variable:
  * a deployed task must never serve from an empty, ephemeral database. Likewise without
  * AUDIT_HMAC_SECRET: it never changes state without a signed record of the change.
@@ -26,6 +29,7 @@ import { runMigrations } from './db/migrations.js';
 import { createMetricsServer } from './metrics-server.js';
 import { createQueryApiMetrics } from './metrics.js';
 import { createEventSearch } from './search/event-search.js';
+import { startInProcessMonitor } from './monitor/monitor-in-process.js';
 
 export interface RunningQueryApi {
   /** `http://host:port` the API listens on. */
@@ -118,6 +122,12 @@ export async function startQueryApi(config: Config, deps: Partial<QueryApiDeps> 
     const metricsUrl = await metricsServer.listen({ port: config.queryApi.metricsPort, host: config.queryApi.host });
     const address = await app.listen({ port: config.queryApi.port, host: config.queryApi.host });
     logger.info({ address, metrics: `${metricsUrl}/metrics` }, 'query API listening');
+    if (config.monitor.inProcess) {
+      // The monitor on this process's own pool (MONITOR_IN_PROCESS; query-api/monitor/monitor-in-process.ts),
+      // stopped first: a run in progress finishes before the pool closes.
+      const loop = startInProcessMonitor(config, { database, dynamo, logger });
+      cleanups.push(() => loop.stop());
+    }
     return { url: address, metricsUrl, stop: stopAll };
   } catch (error) {
     await stopAll();

@@ -11,6 +11,7 @@ import { pipelineCoreScenario } from './pipeline-core.js';
 import { processorsStateScenario } from './processors-state.js';
 import { queryApiScenario } from './query-api.js';
 import { recordFormatScenario } from './record-format.js';
+import { uiScenario } from './ui.js';
 
 export const scenarios: BenchScenario[] = [
   pipelineScenario,
@@ -21,6 +22,7 @@ export const scenarios: BenchScenario[] = [
   queryApiScenario,
   flushIntervalScenario,
   recordFormatScenario,
+  uiScenario,
 ];
 
 /** What `npm run bench` runs with no arguments. */

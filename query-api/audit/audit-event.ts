@@ -42,7 +42,10 @@ export type AuditAction =
   | 'flag.updated'
   | 'flag.deleted'
   | 'session.signed-out'
-  | 'authentication.failures';
+  | 'authentication.failures'
+  | 'sdk-connection.created'
+  | 'sdk-connection.rotated'
+  | 'sdk-connection.deleted';
 
 /** A JSON object: the `change` of an event. */
 export type JsonObject = { [key: string]: unknown };

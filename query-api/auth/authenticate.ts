@@ -167,12 +167,15 @@ export function createAuthenticator(settings: Config['queryApi'], options: Authe
   };
 }
 
-/** Throws FORBIDDEN when an authenticated principal may not use the compliance (admin) routes. */
+/**
+ * Throws FORBIDDEN when an authenticated principal may not use the admin routes (the audit
+ * trail's compliance routes, SDK connections).
+ */
 export function assertMayAdminister(principal: Principal): void {
   if (principal.canAdminister) return;
   throw new PipelineError(
     'FORBIDDEN',
-    `the audit trail's compliance routes require an API key from ADMIN_API_KEYS or membership in the Cognito group "${ADMIN_GROUP}"`,
+    `this is an admin route (audit trail compliance, SDK connections): it requires an API key from ADMIN_API_KEYS or membership in the Cognito group "${ADMIN_GROUP}"`,
   );
 }
 

@@ -34,7 +34,12 @@ describe('migrations on the machine PostgreSQL', () => {
       'audit_events',
       'experiments',
       'flags',
+      'monitor_alerts',
+      'monitor_health_samples',
+      'monitor_pipeline_alerts',
+      'result_snapshots',
       'schema_migrations',
+      'sdk_connections',
     ]);
   });
 

@@ -67,6 +67,56 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       INSERT INTO audit_chain_head (id, position, signature) VALUES (1, 0, repeat('0', 64));`,
   },
+  {
+    version: 3,
+    name: 'results history and alert state',
+    // query-api/monitor: one snapshot per experiment, metric and interval (bucket_start), and
+    // the alerts that are firing (a row while firing). Both go with their experiment.
+    // monitor_health_samples: the processors' dead-letter count per run, kept for one window.
+    // monitor_pipeline_alerts: pipeline-health alerts firing (one row per scope and condition,
+    // scope 'pipeline'): told once for the pipeline, not once per experiment.
+    sql: `
+      CREATE TABLE result_snapshots (
+        experiment_key text NOT NULL REFERENCES experiments (key) ON DELETE CASCADE,
+        metric_key     text NOT NULL,
+        bucket_start   timestamptz NOT NULL,
+        taken_at       timestamptz NOT NULL,
+        variants       jsonb NOT NULL,
+        PRIMARY KEY (experiment_key, metric_key, bucket_start)
+      );
+      CREATE TABLE monitor_alerts (
+        experiment_key text NOT NULL REFERENCES experiments (key) ON DELETE CASCADE,
+        condition      text NOT NULL,
+        fired_at       timestamptz NOT NULL,
+        detail         jsonb NOT NULL,
+        PRIMARY KEY (experiment_key, condition)
+      );
+      CREATE TABLE monitor_health_samples (
+        sampled_at   timestamptz PRIMARY KEY,
+        dead_letters double precision NOT NULL
+      );
+      CREATE TABLE monitor_pipeline_alerts (
+        scope     text NOT NULL,
+        condition text NOT NULL,
+        fired_at  timestamptz NOT NULL,
+        detail    jsonb NOT NULL,
+        PRIMARY KEY (scope, condition)
+      );`,
+  },
+  {
+    version: 4,
+    name: 'sdk connections',
+    // query-api/sdk: one public client key per GrowthBook SDK connection (GET /api/features/{clientKey}).
+    sql: `
+      CREATE TABLE sdk_connections (
+        id          text PRIMARY KEY,
+        name        text NOT NULL,
+        environment text NOT NULL,
+        client_key  text NOT NULL UNIQUE,
+        created_at  timestamptz NOT NULL DEFAULT now(),
+        rotated_at  timestamptz
+      );`,
+  },
 ];
 
 /** An arbitrary but fixed key for pg_advisory_lock, shared by every instance of the service. */

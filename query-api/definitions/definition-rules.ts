@@ -6,7 +6,14 @@
  */
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition, FlagDefinition } from '../../common/experiment-definition.js';
-import type { CreateExperiment, CreateFlag, PatchExperiment, PatchFlag } from './schemas.js';
+import {
+  REMOVABLE_EXPERIMENT_FIELDS,
+  REMOVABLE_FLAG_FIELDS,
+  type CreateExperiment,
+  type CreateFlag,
+  type PatchExperiment,
+  type PatchFlag,
+} from './schemas.js';
 
 /** One broken rule: `field` is a dotted path into the definition. */
 export interface RuleViolation {
@@ -65,9 +72,14 @@ export function experimentFromCreate(body: CreateExperiment): ExperimentDefiniti
   };
 }
 
-/** Merges a patch into a stored definition; the key never changes. */
+/**
+ * Merges a patch into a stored definition; the key never changes. A field left out is kept,
+ * a removable field set to `null` (`targeting`, `analysis`) is removed.
+ *
+ * @example applyExperimentPatch({ ...stored, targeting: rule }, { targeting: null }).targeting // → undefined
+ */
 export function applyExperimentPatch(current: ExperimentDefinition, patch: PatchExperiment): ExperimentDefinition {
-  const merged = { ...current, ...stripUndefined(patch) } as ExperimentDefinition;
+  const merged = withoutRemoved({ ...current, ...stripUndefined(patch) }, REMOVABLE_EXPERIMENT_FIELDS);
   return { ...merged, metrics: merged.metrics.map((m) => ({ ...m, lowerIsBetter: m.lowerIsBetter ?? false })) };
 }
 
@@ -76,9 +88,22 @@ export function flagFromCreate(body: CreateFlag): FlagDefinition {
   return { ...body, enabled: body.enabled ?? false, rollout: body.rollout ?? 1, hashSeed: body.hashSeed ?? body.key };
 }
 
-/** Merges a patch into a stored flag; the key never changes. */
+/** Merges a patch into a stored flag; the key never changes; `targeting: null` removes the rule. */
 export function applyFlagPatch(current: FlagDefinition, patch: PatchFlag): FlagDefinition {
-  return { ...current, ...stripUndefined(patch) };
+  return withoutRemoved({ ...current, ...stripUndefined(patch) }, REMOVABLE_FLAG_FIELDS);
+}
+
+/**
+ * Drops the removable fields a patch set to `null` (only they admit null in the patch schema;
+ * a flag's `value` may itself be JSON null and is kept).
+ */
+function withoutRemoved<T extends object, R extends string>(
+  value: T,
+  removable: readonly R[],
+): { [K in keyof T]: K extends R ? Exclude<T[K], null> : T[K] } {
+  return Object.fromEntries(
+    Object.entries(value).filter(([name, v]) => !(v === null && (removable as readonly string[]).includes(name))),
+  ) as { [K in keyof T]: K extends R ? Exclude<T[K], null> : T[K] };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

@@ -25,6 +25,9 @@ const experimentEditable = {
     description: 'Segment dimensions offered for breakdowns; defaults to none.',
   }),
   targeting: experiment.targeting,
+  owners: experiment.owners,
+  slackChannel: experiment.slackChannel,
+  analysis: experiment.analysis,
 };
 
 export const CreateExperimentSchema = Type.Object(
@@ -36,18 +39,43 @@ export const CreateExperimentSchema = Type.Object(
 );
 export type CreateExperiment = Static<typeof CreateExperimentSchema>;
 
-/** Every field optional, unknown fields rejected, at least one field present. */
-function patchOf<T extends Record<string, TSchema>>(properties: T) {
+/** A removable field of a patch: its schema, or `null` to remove the stored value. */
+const removableOf = <S extends TSchema>(schema: S) =>
+  Type.Union([schema, Type.Null({ description: '`null` removes the stored value.' })]);
+
+/**
+ * Every field optional, unknown fields rejected, at least one field present. The `removable`
+ * fields (optional in the definition) also take `null`, which removes the stored value
+ * (applyExperimentPatch / applyFlagPatch); leaving a field out keeps it.
+ *
+ * @example patchOf({ targeting }, ['targeting']) // accepts { targeting: null }: the rule is removed
+ */
+function patchOf<T extends Record<string, TSchema>, R extends keyof T & string = never>(
+  properties: T,
+  removable: readonly R[] = [],
+) {
   const optional = Object.fromEntries(
-    Object.entries(properties).map(([name, schema]) => [name, Type.Optional(schema)]),
+    Object.entries(properties).map(([name, schema]) => [
+      name,
+      Type.Optional((removable as readonly string[]).includes(name) ? removableOf(schema) : schema),
+    ]),
   );
-  return Type.Object(optional as { [K in keyof T]: ReturnType<typeof Type.Optional<T[K]>> }, {
-    additionalProperties: false,
-    minProperties: 1,
-  });
+  return Type.Object(
+    optional as {
+      [K in keyof T]: K extends R
+        ? ReturnType<typeof Type.Optional<ReturnType<typeof removableOf<T[K]>>>>
+        : ReturnType<typeof Type.Optional<T[K]>>;
+    },
+    { additionalProperties: false, minProperties: 1 },
+  );
 }
 
-export const PatchExperimentSchema = patchOf(experimentEditable);
+/** Fields of an experiment a PATCH removes with `null` (the edit form's cleared JSON boxes). */
+export const REMOVABLE_EXPERIMENT_FIELDS = ['targeting', 'analysis'] as const;
+/** Fields of a flag a PATCH removes with `null`. */
+export const REMOVABLE_FLAG_FIELDS = ['targeting'] as const;
+
+export const PatchExperimentSchema = patchOf(experimentEditable, REMOVABLE_EXPERIMENT_FIELDS);
 export type PatchExperiment = Static<typeof PatchExperimentSchema>;
 
 const flagEditable = {
@@ -66,7 +94,7 @@ export const CreateFlagSchema = Type.Object(
 );
 export type CreateFlag = Static<typeof CreateFlagSchema>;
 
-export const PatchFlagSchema = patchOf(flagEditable);
+export const PatchFlagSchema = patchOf(flagEditable, REMOVABLE_FLAG_FIELDS);
 export type PatchFlag = Static<typeof PatchFlagSchema>;
 
 export const KeyParams = Type.Object({ key: EventKey }, { additionalProperties: false });

@@ -6,6 +6,7 @@
 import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
 import { EMPTY_CELL, type VariantCells } from './cell-table.js';
+import { resolveAnalysisSettings } from './analysis-settings.js';
 import {
   checkSampleRatio,
   compareMetric,
@@ -14,6 +15,7 @@ import {
   type AnalysisOptions,
   type ComparisonResult,
   type Correction,
+  type IntervalResult,
 } from './compute-results.js';
 
 export interface MetricResult {
@@ -23,7 +25,15 @@ export interface MetricResult {
   sumSquares: number;
   mean: number | null;
   /** Null for the control variant. */
-  vsControl: (ComparisonResult & { adjustedPValue?: number | null }) | null;
+  vsControl: (ComparisonResult & { adjustedPValue?: number | null; adjustedIntervals?: AdjustedIntervals }) | null;
+}
+
+/** Intervals at the multiple-comparison adjusted level (main results, goal metrics); null bounds where undefined. */
+export interface AdjustedIntervals {
+  /** The level the intervals were computed at; null where the method defines none (BH, not selected). */
+  alpha: number | null;
+  relative: IntervalResult;
+  absolute: IntervalResult;
 }
 
 export interface VariantResult {
@@ -41,12 +51,16 @@ export interface VariantsResult {
 /** SRM needs this many exposed users in every variant before it may flag a mismatch. */
 const SRM_MIN_USERS_PER_VARIANT = 8;
 
-/** Results of every variant of `definition` from one set of variant cells (totals or one segment value). */
+/**
+ * Results of every variant of `definition` from one set of variant cells (totals or one
+ * segment value), under the definition's statistics settings with the request's overrides.
+ */
 export function assembleVariants(
   definition: ExperimentDefinition,
   cells: VariantCells,
   options: AnalysisOptions,
 ): VariantsResult {
+  const settings = resolveAnalysisSettings(definition, options);
   const exposureOf = (variantId: string) => cells.get(variantId)?.get(EXPOSURE_METRIC) ?? EMPTY_CELL;
   const controlExposed = exposureOf(definition.controlVariantId).units;
   const variants = definition.variants.map((variant): VariantResult => {
@@ -58,7 +72,7 @@ export function assembleVariants(
       let vsControl: ComparisonResult | null = null;
       if (variant.id !== definition.controlVariantId) {
         const controlCell = cells.get(definition.controlVariantId)?.get(metric.key) ?? EMPTY_CELL;
-        vsControl = compareMetric(metric, sampleStatsOf(metric, controlExposed, controlCell), sample, options);
+        vsControl = compareMetric(metric, sampleStatsOf(metric, controlExposed, controlCell), sample, settings);
       }
       metrics[metric.key] = {
         users: cell.units,

@@ -9,15 +9,10 @@ import type { MetricDefinitionSchema } from '../../common/experiment-definition.
 import { adjustPValues, binomialStats, compareToControl, sampleRatioMismatch } from '../stats/index.js';
 import type { SampleStats } from '../stats/types.js';
 import type { Static } from 'typebox';
+import type { AnalysisSettings, Correction } from './analysis-settings.js';
 
+export type { AnalysisOptions, AnalysisSettings, Correction } from './analysis-settings.js';
 export type MetricDefinition = Static<typeof MetricDefinitionSchema>;
-export type Correction = 'holm' | 'bh' | 'none';
-
-/** How comparisons are computed; comes from the request's query parameters. */
-export interface AnalysisOptions {
-  alpha: number;
-  sequential: boolean;
-}
 
 export interface IntervalResult {
   estimate: number | null;
@@ -54,21 +49,28 @@ export const INCONSISTENT_COUNTERS_WARNING = 'inconsistent-counters';
 
 const EMPTY_INTERVAL: IntervalResult = { estimate: null, ciLow: null, ciHigh: null };
 
-/** Compares a treatment with the control for one metric. */
+/**
+ * Compares a treatment with the control for one metric under the experiment's resolved
+ * settings; `alpha` replaces the settings' level (a multiple-comparison adjusted level).
+ */
 export function compareMetric(
   metric: MetricDefinition,
   control: SampleStats,
   treatment: SampleStats,
-  options: AnalysisOptions,
+  settings: AnalysisSettings,
+  alpha: number = settings.alpha,
 ): ComparisonResult {
   let comparison: ReturnType<typeof compareToControl>;
   try {
     if (metric.type === 'binomial') [control, treatment].forEach((s) => binomialStats(s.n, s.sum));
     comparison = compareToControl(control, treatment, {
       kind: metric.type,
-      alpha: options.alpha,
-      sequential: options.sequential,
+      alpha,
+      sequential: settings.sequential,
+      sequentialTuning: settings.sequentialTuning,
+      alternative: settings.alternative,
       lowerIsBetter: metric.lowerIsBetter,
+      ...(settings.prior.proper ? { prior: settings.prior } : {}),
     });
   } catch (error) {
     // The engine refuses impossible statistics; one bad cell must not take the whole response down.

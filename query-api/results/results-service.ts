@@ -22,9 +22,10 @@ import {
   type Breakdown,
   type BreakdownRequest,
 } from '../segments/segment-breakdown.js';
+import { resolveAnalysisSettings, type AnalysisOptions, type AnalysisSettings } from './analysis-settings.js';
 import { assembleVariants, type VariantsResult } from './assemble-results.js';
 import { buildCellTable, type CellTable } from './cell-table.js';
-import type { AnalysisOptions } from './compute-results.js';
+import { correctGoalMetrics, type MultipleComparisonsSummary } from './goal-correction.js';
 import { readCounterCells, type CellRead } from './read-counters.js';
 
 export interface ResultsHeader {
@@ -34,10 +35,12 @@ export interface ResultsHeader {
   lastEventAt: string | null;
   alpha: number;
   sequential: boolean;
-  metrics: { key: string; type: string; lowerIsBetter: boolean }[];
+  /** Every statistics setting applied (the definition's `analysis` with defaults and query overrides). */
+  analysis: AnalysisSettings;
+  metrics: { key: string; type: string; lowerIsBetter: boolean; guardrail: boolean }[];
 }
 
-export type ExperimentResults = ResultsHeader & VariantsResult;
+export type ExperimentResults = ResultsHeader & VariantsResult & { multipleComparisons: MultipleComparisonsSummary };
 export type SegmentBreakdown = ResultsHeader & Breakdown & { dimension: string; by: string | null; correction: string };
 
 export interface ResultsServiceDeps {
@@ -79,14 +82,21 @@ function headerOf(
   options: AnalysisOptions,
   now: Date,
 ): ResultsHeader {
+  const analysis = resolveAnalysisSettings(definition, options);
   return {
     experimentId: definition.key,
     controlVariantId: definition.controlVariantId,
     computedAt: now.toISOString(),
     lastEventAt: table.lastEventAt === undefined ? null : new Date(table.lastEventAt).toISOString(),
-    alpha: options.alpha,
-    sequential: options.sequential,
-    metrics: definition.metrics.map((m) => ({ key: m.key, type: m.type, lowerIsBetter: m.lowerIsBetter })),
+    alpha: analysis.alpha,
+    sequential: analysis.sequential,
+    analysis,
+    metrics: definition.metrics.map((m) => ({
+      key: m.key,
+      type: m.type,
+      lowerIsBetter: m.lowerIsBetter,
+      guardrail: m.guardrail === true,
+    })),
   };
 }
 
@@ -99,10 +109,10 @@ export async function computeExperimentResults(
   const { definition } = stored;
   const table = await loadCellTable(deps, definition.key, [{ kind: 'keys', sortKeys: resultsCellKeys(definition) }]);
   const now = deps.now?.() ?? new Date();
-  return {
-    ...headerOf(definition, table, options, now),
-    ...assembleVariants(definition, table.totals, options),
-  };
+  const header = headerOf(definition, table, options, now);
+  const variants = assembleVariants(definition, table.totals, options);
+  const multipleComparisons = correctGoalMetrics(definition, table.totals, variants.variants, header.analysis);
+  return { ...header, ...variants, multipleComparisons };
 }
 
 /** Per-segment results of one dimension (or a pair). Throws VALIDATION_FAILED for dimensions the experiment does not declare. */

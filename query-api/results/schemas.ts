@@ -23,7 +23,23 @@ const ComparisonSchema = Type.Object(
     relative: IntervalSchema('relative lift ((treatment − control) / control, delta method)'),
     pValue: NullableNumber('Two-sided p-value of the lift (Welch; always-valid when sequential).'),
     adjustedPValue: Type.Optional(
-      NullableNumber('Segment breakdowns only: p-value after the requested multiple-comparison correction.'),
+      NullableNumber(
+        'p-value after the multiple-comparison correction: in breakdowns the requested one, in the main results ' +
+          "the definition's `analysis.correction` (goal metrics only; absent for guardrails and with `none`).",
+      ),
+    ),
+    adjustedIntervals: Type.Optional(
+      Type.Object(
+        {
+          alpha: NullableNumber(
+            'Level of these intervals: α/m (holm, Bonferroni), R·α/m for a BH-selected comparison ' +
+              '(Benjamini-Yekutieli), null where the method defines none.',
+          ),
+          relative: IntervalSchema('relative lift at the adjusted level'),
+          absolute: IntervalSchema('absolute difference at the adjusted level'),
+        },
+        { description: 'Main results, goal metrics, with a correction: the intervals at the adjusted level.' },
+      ),
     ),
     chanceToWin: NullableNumber('Bayesian (Gaussian posterior) probability that the treatment beats the control.'),
     riskOfLoss: NullableNumber('Bayesian expected relative loss if the treatment is shipped.'),
@@ -62,7 +78,34 @@ const MetricDescriptionSchema = Type.Object({
   key: EventKey,
   type: Type.String({ description: '`binomial` or `mean`.' }),
   lowerIsBetter: Type.Boolean(),
+  guardrail: Type.Boolean({ description: "A guardrail: left out of the main results' correction." }),
 });
+
+const AnalysisEchoSchema = Type.Object(
+  {
+    alpha: Type.Number({ description: "Significance level: query `alpha`, else the definition's, else 0.05." }),
+    sequential: Type.Boolean({ description: 'Always-valid confidence sequences (else fixed-horizon Welch).' }),
+    sequentialTuning: Type.Number({ description: 'Sequential tuning N* (total users); used when sequential.' }),
+    sequentialTuningSource: Type.Enum(['sequentialTuning', 'expectedSampleSize', 'default'], {
+      description: 'Where N* came from: set directly, the expected sample size, or the default 5000.',
+    }),
+    alternative: Type.Enum(['two-sided', 'greater', 'less'], {
+      description: 'Alternative of the frequentist tests (treatment vs control).',
+    }),
+    prior: Type.Object(
+      {
+        proper: Type.Boolean(),
+        mean: Type.Optional(Type.Number()),
+        variance: Type.Optional(Type.Number()),
+      },
+      { description: 'Bayesian prior on the relative lift: proper N(mean, variance), or flat (`proper: false`).' },
+    ),
+    correction: Type.Enum(['none', 'holm', 'bh'], {
+      description: 'Main results: correction across goal metrics × treatment variants.',
+    }),
+  },
+  { description: "The statistics settings applied: the definition's `analysis` with defaults and query overrides." },
+);
 
 const commonResultFields = {
   experimentId: EventKey,
@@ -76,11 +119,26 @@ const commonResultFields = {
   }),
   alpha: Type.Number({ description: 'Significance level used.' }),
   sequential: Type.Boolean({ description: 'Whether intervals are always-valid confidence sequences.' }),
+  analysis: AnalysisEchoSchema,
   metrics: Type.Array(MetricDescriptionSchema, { description: 'The analysed metrics, in definition order.' }),
 };
 
 export const ResultsResponseSchema = Type.Object({
   ...commonResultFields,
+  multipleComparisons: Type.Object(
+    {
+      method: Type.Enum(['none', 'holm', 'bh'], { description: "The definition's `analysis.correction`." }),
+      comparisons: Type.Integer({ description: 'm: goal metrics × treatment variants with a p-value.' }),
+      intervals: Type.Union([Type.Enum(['bonferroni', 'false-coverage-rate']), Type.Null()], {
+        description: 'How `adjustedIntervals` are defined (null without a correction).',
+      }),
+      goalMetrics: Type.Array(Type.String(), { description: "The corrected family's metrics." }),
+      guardrailMetrics: Type.Array(Type.String(), {
+        description: 'Guardrails: reported with their own, uncorrected p-values.',
+      }),
+    },
+    { description: 'The correction across goal metrics × treatment variants (see query-api/stats/README.md).' },
+  ),
   srm: SrmSchema,
   variants: Type.Array(VariantResultSchema, { description: 'Every variant, in definition order.' }),
 });
@@ -116,11 +174,20 @@ export const SegmentsResponseSchema = Type.Object({
 
 export const ResultsQuerySchema = Type.Object(
   {
-    alpha: Type.Number({ exclusiveMinimum: 0, maximum: 0.5, default: 0.05, description: 'Significance level.' }),
-    sequential: Type.Boolean({
-      default: true,
-      description: 'Always-valid confidence sequences (safe to peek); false for fixed-horizon Welch intervals.',
-    }),
+    alpha: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 0.5,
+        description: "Significance level; overrides the definition's `analysis.alpha` (default 0.05).",
+      }),
+    ),
+    sequential: Type.Optional(
+      Type.Boolean({
+        description:
+          'Always-valid confidence sequences (safe to peek); false for fixed-horizon Welch intervals. ' +
+          "Overrides the definition's `analysis.sequential` (default true).",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -194,6 +194,53 @@ describe('experiments CRUD on PostgreSQL', () => {
     },
   );
 
+  it('removes a stored targeting rule with PATCH targeting: null, audited; other fields refuse null by name', async () => {
+    const key = randomName('untarget');
+    const rule = { attribute: 'country', op: 'in', values: ['US'] };
+    await post('/api/v1/experiments', experimentBody(key, { targeting: rule, analysis: { alpha: 0.1 } }));
+    const omitted = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      payload: { name: 'n' },
+    });
+    expect(omitted.json().targeting, 'left out: kept').toEqual(rule);
+
+    const removed = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      headers: { 'if-match': '"v2"' },
+      payload: { targeting: null, analysis: null },
+    });
+    expect(removed.statusCode, removed.body).toBe(200);
+    expect(removed.headers.etag).toBe('"v3"');
+    expect(removed.json()).not.toHaveProperty('targeting');
+    expect(removed.json()).not.toHaveProperty('analysis');
+    const read = (await api.app.inject({ url: `/api/v1/experiments/${key}` })).json();
+    expect(read).not.toHaveProperty('targeting');
+    expect(read.name).toBe('n');
+    const history = (await api.app.inject({ url: `/api/v1/audit-events?resourceId=${key}&limit=1` })).json();
+    expect(history.items[0].change.fields.targeting).toEqual({ before: rule, after: null });
+
+    const refused = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      payload: { name: null },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(JSON.stringify(refused.json().error.details)).toContain('name');
+
+    const flagKey = randomName('untarget-flag');
+    await post('/api/v1/flags', { key: flagKey, defaultValue: null, value: true, targeting: rule });
+    const flag = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/flags/${flagKey}`,
+      payload: { targeting: null },
+    });
+    expect(flag.statusCode, flag.body).toBe(200);
+    expect(flag.json()).not.toHaveProperty('targeting');
+    expect(flag.json().defaultValue, 'a JSON null value is a value, not a removal').toBeNull();
+  });
+
   it('rejects an empty patch and bad path parameters', async () => {
     const key = randomName('empty');
     await post('/api/v1/experiments', experimentBody(key));

@@ -11,6 +11,7 @@ import type { ExperimentDefinition } from '../../common/experiment-definition.js
 import { resultsCacheKey, segmentsCacheKey } from '../cache/cache-keys.js';
 import type { QueryApiContext, QueryApiInstance } from '../context.js';
 import type { StoredDefinition } from '../definitions/definition-store.js';
+import { resolveAnalysisSettings } from '../results/analysis-settings.js';
 import {
   computeExperimentResults,
   computeSegmentBreakdown,
@@ -68,7 +69,14 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
       const { experimentId } = request.params;
       const { alpha, sequential } = request.query;
       const stored = await loadExperiment(experimentId);
-      const key = resultsCacheKey({ experimentId, version: stored.version, alpha, sequential });
+      // The definition's settings are covered by its version; the key holds the resolved query overrides.
+      const resolved = resolveAnalysisSettings(stored.definition, { alpha, sequential });
+      const key = resultsCacheKey({
+        experimentId,
+        version: stored.version,
+        alpha: resolved.alpha,
+        sequential: resolved.sequential,
+      });
       const { value, hit } = await context.cache.getOrCompute(
         key,
         async () => reply.serialize(await computeExperimentResults(service, stored, { alpha, sequential })) as string,
@@ -98,6 +106,7 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
       const { experimentId, dimension } = request.params;
       const { alpha, sequential, by, correction, limit } = request.query;
       const stored = await loadExperiment(experimentId);
+      const resolved = resolveAnalysisSettings(stored.definition, { alpha, sequential });
       const key = segmentsCacheKey({
         experimentId,
         version: stored.version,
@@ -105,8 +114,8 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
         by,
         correction,
         limit,
-        alpha,
-        sequential,
+        alpha: resolved.alpha,
+        sequential: resolved.sequential,
       });
       const { value, hit } = await context.cache.getOrCompute(
         key,

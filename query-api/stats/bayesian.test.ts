@@ -1,6 +1,40 @@
-/** The relative prior carried to the absolute scale (gbstats' prior rescaling), and when it cannot be. */
+/**
+ * The relative prior carried to the absolute scale (gbstats' prior rescaling), and when
+ * it cannot be; expected losses never negative.
+ */
 import { describe, expect, it } from 'vitest';
-import { absolutePrior } from './bayesian.js';
+import { absolutePrior, gaussianPosterior } from './bayesian.js';
+import { compareToControl } from './compare.js';
+
+describe('risk (expected loss)', () => {
+  it('is never negative, also where its two terms cancel (|mean/sd| ≈ 8 gave −1.5e-18)', () => {
+    // sd·φ(8.02) − 0.0802·Φ(−8.02) with sd = 0.01 rounded to −1.475938709203891e-18 before the clamp.
+    for (const lowerIsBetter of [false, true]) {
+      for (const estimate of [0.0802, -0.0802]) {
+        const posterior = gaussianPosterior({ estimate, standardError: 0.01 }, undefined, 0.05, lowerIsBetter);
+        expect(Object.is(Math.min(posterior.riskOfLoss, posterior.riskOfKeepingControl), 0)).toBe(true);
+        expect(Math.max(posterior.riskOfLoss, posterior.riskOfKeepingControl)).toBeCloseTo(0.0802, 12);
+      }
+    }
+    for (let ratio = 0; ratio <= 40; ratio += 0.01) {
+      const posterior = gaussianPosterior({ estimate: ratio * 0.01, standardError: 0.01 }, undefined, 0.05, false);
+      expect(posterior.riskOfLoss).toBeGreaterThanOrEqual(0);
+      expect(posterior.riskOfKeepingControl).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('is exactly 0, not −2e-17, in a served comparison of a clear win (200/2000 vs 520/2000, z ≈ 8)', () => {
+    const result = compareToControl(
+      { n: 2000, sum: 200, sumSquares: 200 },
+      { n: 2000, sum: 520, sumSquares: 520 },
+      { kind: 'binomial', sequential: false },
+    );
+    // Unclamped: sd·φ(7.996) − lift·Φ(−7.996) = −2.2014279855162924e-17.
+    expect(result.riskOfLoss).toBe(0);
+    expect(result.bayesian.riskOfLoss).toBe(0);
+    expect(result.bayesian.riskOfKeepingControl).toBeCloseTo(result.relative.estimate!, 12);
+  });
+});
 
 describe('absolutePrior', () => {
   it('rescales N(μ₀, σ²₀) on the lift by the control mean: N(μ₀·|μ_c|, σ²₀·μ_c²)', () => {

@@ -25,7 +25,8 @@ export interface GaussianPosterior {
  * Conjugate normal update: precision τ = 1/SE² + 1/σ²₀ and mean (x̂/SE² + μ₀/σ²₀)/τ
  * for a proper prior N(μ₀, σ²₀); a flat prior leaves N(x̂, SE²). The credible interval
  * is mean ± Φ⁻¹(1 − α/2)·sd. Risk uses the partial expectations of a normal:
- * E[max(−X, 0)] = sd·φ(m/sd) − m·Φ(−m/sd), E[max(X, 0)] = sd·φ(m/sd) + m·Φ(m/sd).
+ * E[max(−X, 0)] = sd·φ(m/sd) − m·Φ(−m/sd), E[max(X, 0)] = sd·φ(m/sd) + m·Φ(m/sd),
+ * each clamped at 0 (float cancellation makes them about −1e-18 at |m/sd| ≈ 8).
  *
  * @example
  *   gaussianPosterior({ estimate: 0.040816, standardError: 0.14725 }, undefined, 0.05, false)
@@ -49,8 +50,10 @@ export function gaussianPosterior(
 
   const standardized = mean / standardDeviation;
   const densityTerm = standardDeviation * normalPdf(standardized);
-  const expectedShortfall = densityTerm - mean * normalCdf(-standardized);
-  const expectedGain = densityTerm + mean * normalCdf(standardized);
+  // Both expectations are ≥ 0, but at |mean/sd| ≳ 8 the two terms cancel and float
+  // rounding leaves about −1e-18: clamp, as an expected loss cannot be negative.
+  const expectedShortfall = Math.max(0, densityTerm - mean * normalCdf(-standardized));
+  const expectedGain = Math.max(0, densityTerm + mean * normalCdf(standardized));
   return {
     mean,
     standardDeviation,

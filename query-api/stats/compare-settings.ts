@@ -3,7 +3,8 @@
  * below can trust their inputs.
  */
 import { PipelineError } from '../../common/errors.js';
-import type { CompareOptions, GaussianPrior, MetricKind } from './types.js';
+import { alternativeFor, type Alternative } from './test-direction.js';
+import type { CompareOptions, GaussianPrior, MetricKind, TestAlternative } from './types.js';
 
 /** gbstats' defaults: 95% intervals, sequential tuning N = 5000. */
 export const DEFAULT_ALPHA = 0.05;
@@ -17,8 +18,16 @@ export interface CompareSettings {
   sequentialTuning: number;
   lowerIsBetter: boolean;
   oneSided: boolean;
+  /** The frequentist alternative, resolved from `alternative` or else `oneSided` + `lowerIsBetter`. */
+  alternative: Alternative;
   prior: GaussianPrior | undefined;
 }
+
+const INTERNAL_ALTERNATIVE: Record<TestAlternative, Alternative> = {
+  'two-sided': 'two-sided',
+  greater: 'greater',
+  less: 'lesser',
+};
 
 /**
  * Applies defaults and rejects settings the formulas cannot honour: α outside (0, 1)
@@ -28,16 +37,23 @@ export interface CompareSettings {
  * @example resolveCompareSettings({ kind: 'mean' }).sequentialTuning // 5000
  */
 export function resolveCompareSettings(options: CompareOptions): CompareSettings {
+  const lowerIsBetter = options.lowerIsBetter ?? false;
+  const problems: string[] = [];
+  const explicit = options.alternative === undefined ? undefined : INTERNAL_ALTERNATIVE[options.alternative];
+  if (options.alternative !== undefined && explicit === undefined) {
+    problems.push("alternative must be 'two-sided', 'greater' or 'less'");
+  }
+  const alternative = explicit ?? alternativeFor(options.oneSided ?? false, lowerIsBetter);
   const settings: CompareSettings = {
     kind: options.kind,
     alpha: options.alpha ?? DEFAULT_ALPHA,
     sequential: options.sequential ?? true,
     sequentialTuning: options.sequentialTuning ?? DEFAULT_SEQUENTIAL_TUNING,
-    lowerIsBetter: options.lowerIsBetter ?? false,
-    oneSided: options.oneSided ?? false,
+    lowerIsBetter,
+    oneSided: alternative !== 'two-sided',
+    alternative,
     prior: options.prior,
   };
-  const problems: string[] = [];
   if (settings.kind !== 'binomial' && settings.kind !== 'mean') problems.push("kind must be 'binomial' or 'mean'");
   if (!(settings.alpha > 0 && settings.alpha < 1)) problems.push('alpha must be between 0 and 1 (exclusive)');
   if (settings.sequential && settings.oneSided && !(settings.alpha < 0.5)) {

@@ -86,6 +86,58 @@ describe('compareToControl, one-sided fixed-horizon tests (gbstats TestOneSided*
   });
 });
 
+describe("compareToControl, the alternative stated directly (a definition's analysis.alternative)", () => {
+  it("'greater' is gbstats' OneSidedTreatmentGreaterTTest whatever lowerIsBetter says: CI (-0.04514, ∞), p 0.06558", () => {
+    for (const lowerIsBetter of [false, true]) {
+      const result = compareToControl(smallerControl, welchTreatment, {
+        kind: 'mean',
+        sequential: false,
+        alternative: 'greater',
+        lowerIsBetter,
+      });
+      expect(result.relative.ciLow).toBeCloseTo(-0.045136675850396046, 5);
+      expect(result.relative.ciHigh).toBeNull();
+      expect(result.pValue).toBeCloseTo(0.06558262868467746, 5);
+      expect(result.method).toMatchObject({ alternative: 'greater', oneSided: true, lowerIsBetter });
+    }
+  });
+
+  it("'less' is gbstats' OneSidedTreatmentLesserTTest for a higher-is-better metric: CI (-∞, 1.05186), p 0.93442", () => {
+    const result = compareToControl(smallerControl, welchTreatment, {
+      kind: 'mean',
+      sequential: false,
+      alternative: 'less',
+    });
+    expect(result.relative.ciLow).toBeNull();
+    expect(result.relative.ciHigh).toBeCloseTo(1.0518588475628676, 5);
+    expect(result.pValue).toBeCloseTo(0.9344173713153225, 5);
+    expect(result.absolutePValue).toBeCloseTo(0.9644572751012698, 5);
+    expect(result.method).toMatchObject({ alternative: 'less', oneSided: true, lowerIsBetter: false });
+  });
+
+  it("'two-sided' overrides oneSided, and the method echoes the prior applied", () => {
+    const prior = { proper: true, mean: 0.1, variance: 0.01 };
+    const result = compareToControl(welchControl, welchTreatment, {
+      kind: 'mean',
+      sequential: false,
+      oneSided: true,
+      alternative: 'two-sided',
+      prior,
+    });
+    expect(result.pValue).toBeCloseTo(0.06191, 5);
+    expect(result.relative.ciHigh).toBeCloseTo(1.44989, 5);
+    expect(result.method).toMatchObject({ alternative: 'two-sided', oneSided: false, prior });
+    const flat = compareToControl(welchControl, welchTreatment, { kind: 'mean', prior: { ...prior, proper: false } });
+    expect(flat.method.prior).toEqual({ proper: false });
+  });
+
+  it('refuses an unknown alternative with VALIDATION_FAILED', () => {
+    expect(() =>
+      compareToControl(welchControl, welchTreatment, { kind: 'mean', alternative: 'bigger' as 'greater' }),
+    ).toThrow(/alternative must be 'two-sided', 'greater' or 'less'/);
+  });
+});
+
 describe('compareToControl, Bayesian (gbstats TestBinom / TestNorm)', () => {
   it('reproduces 49/100 vs 51/100: lift 0.04082, credible (-0.24779, 0.32943), chance to win 0.60918', () => {
     const result = compareToControl(binomialStats(100, 49), binomialStats(100, 51), { kind: 'binomial' });

@@ -15,7 +15,7 @@ import {
 import { fixedHorizonInference } from './fixed-horizon.js';
 import { assertValidSampleStats, sampleMoments, type SampleMoments } from './sample-moments.js';
 import { sequentialInference } from './sequential.js';
-import { alternativeFor, type FrequentistInference } from './test-direction.js';
+import type { FrequentistInference } from './test-direction.js';
 import type { CompareOptions, ComparisonWarning, Interval, SampleStats, VariantComparison } from './types.js';
 
 /**
@@ -37,10 +37,23 @@ export function compareToControl(
   const settings = resolveCompareSettings(options);
   assertValidSampleStats(control, settings.kind, 'control');
   assertValidSampleStats(treatment, settings.kind, 'treatment');
-  const controlMoments = sampleMoments(control, settings.kind);
-  const treatmentMoments = sampleMoments(treatment, settings.kind);
+  return compareMoments(sampleMoments(control, settings.kind), sampleMoments(treatment, settings.kind), settings);
+}
 
-  const warnings = guardWarnings(controlMoments, treatmentMoments);
+/**
+ * compareToControl from each arm's per-unit moments (n, mean, variance), whatever produced
+ * them: a mean or conversion metric (sampleMoments) or a ratio metric (ratioMoments, the
+ * delta method). `warnings` come first in the result's warnings (e.g. `zero-denominator`).
+ *
+ * @example compareMoments({ n: 100, mean: 0.49, variance: 0.2499 }, { n: 100, mean: 0.51, variance: 0.2499 }, settings)
+ */
+export function compareMoments(
+  controlMoments: SampleMoments,
+  treatmentMoments: SampleMoments,
+  settings: CompareSettings,
+  warnings: ComparisonWarning[] = [],
+): VariantComparison {
+  warnings.push(...guardWarnings(controlMoments, treatmentMoments));
   const absoluteEstimate =
     controlMoments.mean !== null && treatmentMoments.mean !== null
       ? finiteOrNull(treatmentMoments.mean - controlMoments.mean)
@@ -61,9 +74,44 @@ export function compareToControl(
   }
   if (absolute === null) return untestedComparison(absoluteEstimate, relativeEstimate, settings, warnings);
 
-  const degreesOfFreedom = welchDegreesOfFreedom(controlTestable, treatmentTestable);
-  const totalUsers = control.n + treatment.n;
-  const alternative = alternativeFor(settings.oneSided, settings.lowerIsBetter);
+  return summarizeEffects({
+    absolute,
+    relative,
+    relativeEstimate,
+    controlMean: controlTestable.mean,
+    degreesOfFreedom: welchDegreesOfFreedom(controlTestable, treatmentTestable),
+    totalUsers: controlMoments.n + treatmentMoments.n,
+    settings,
+    warnings,
+  });
+}
+
+/** Testable effects of one comparison, with what the frequentist and Bayesian summaries need. */
+export interface EffectsToSummarize {
+  absolute: EffectEstimate;
+  /** Null when the relative lift is undefined (zero baseline) or numerically unusable. */
+  relative: EffectEstimate | null;
+  /** Shown when `relative` is null but a point estimate exists. */
+  relativeEstimate: number | null;
+  /** Control mean: rescales a relative prior to the absolute scale. */
+  controlMean: number;
+  degreesOfFreedom: number;
+  /** n_c + n_t, the sample size of the confidence sequence. */
+  totalUsers: number;
+  settings: CompareSettings;
+  warnings: ComparisonWarning[];
+}
+
+/**
+ * The frequentist (sequential or fixed-horizon) and Bayesian summaries of an absolute and a
+ * relative effect: shared by every estimator (means, ratios, CUPED).
+ *
+ * @example summarizeEffects({ absolute: { estimate: 0.29, standardError: 0.12478 }, … }).absolutePValue
+ */
+export function summarizeEffects(effects: EffectsToSummarize): VariantComparison {
+  const { absolute, relative, relativeEstimate, controlMean, degreesOfFreedom, totalUsers, settings, warnings } =
+    effects;
+  const alternative = settings.alternative;
   const infer = (effect: EffectEstimate): FrequentistInference =>
     settings.sequential
       ? sequentialInference(effect, totalUsers, settings.alpha, settings.sequentialTuning, alternative)
@@ -75,7 +123,7 @@ export function compareToControl(
     relative === null ? null : gaussianPosterior(relative, settings.prior, settings.alpha, settings.lowerIsBetter);
   const absolutePosterior = gaussianPosterior(
     absolute,
-    settings.prior === undefined ? undefined : absolutePrior(settings.prior, controlTestable.mean),
+    settings.prior === undefined ? undefined : absolutePrior(settings.prior, controlMean),
     settings.alpha,
     settings.lowerIsBetter,
   );
@@ -195,6 +243,11 @@ function methodOf(settings: CompareSettings): VariantComparison['method'] {
     sequential: settings.sequential,
     sequentialTuning: settings.sequential ? settings.sequentialTuning : null,
     oneSided: settings.oneSided,
+    alternative: settings.alternative === 'lesser' ? 'less' : settings.alternative,
     lowerIsBetter: settings.lowerIsBetter,
+    // + 0 turns −0 into 0, as JSON would.
+    prior: settings.prior?.proper
+      ? { proper: true, mean: settings.prior.mean + 0, variance: settings.prior.variance }
+      : { proper: false },
   };
 }

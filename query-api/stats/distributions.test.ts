@@ -1,6 +1,24 @@
-/** Distribution functions against R's pt/qt/pnorm/qnorm/pchisq, including where jStat's own t CDF fails. */
+/**
+ * Distribution functions against R's pt/qt/pnorm/qnorm/pchisq and against 50-digit
+ * reference values (test-support/student-t-reference.py, mpmath) of the Student t at
+ * every sample size from 1 to 1e9 degrees of freedom.
+ */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { compareToControl } from './compare.js';
 import { chiSquareSurvival, normalCdf, normalQuantile, studentTCdf, studentTQuantile } from './distributions.js';
+
+interface StudentTReference {
+  /** [x, ν, P(T ≤ x)] */
+  cdf: [number, number, number][];
+  /** [probability, ν, quantile] */
+  quantile: [number, number, number][];
+}
+const reference = JSON.parse(
+  readFileSync(new URL('./test-support/student-t-reference.json', import.meta.url), 'utf8'),
+) as StudentTReference;
+
+const relativeError = (actual: number, expected: number) => Math.abs(actual - expected) / Math.abs(expected);
 
 describe('distribution functions', () => {
   it('match R to the printed digits', () => {
@@ -15,32 +33,58 @@ describe('distribution functions', () => {
     expect(chiSquareSurvival(6, 2)).toBeCloseTo(Math.exp(-3), 10); // χ²₂ survival is e^(−x/2)
   });
 
-  it('keeps the t CDF exact at 0 and close to the normal for large degrees of freedom', () => {
-    for (const degreesOfFreedom of [1, 71_690, 999_999, 5e6, 1e9]) {
-      expect(studentTCdf(0, degreesOfFreedom)).toBeCloseTo(0.5, 12);
-    }
-    // pt(-1.96, 1e5) ≈ Φ(−1.96) + φ(1.96)(1.96³ + 1.96)/(4·1e5) (Cornish–Fisher, first order)
-    expect(studentTCdf(-1.96, 1e5)).toBeCloseTo(0.0249992815, 8);
-    expect(studentTQuantile(0.975, 1e9)).toBeCloseTo(1.959964, 6);
+  it('gives the exact Student t CDF to 1e-9 relative from 1 to 1e9 degrees of freedom', () => {
+    expect(reference.cdf.length).toBeGreaterThan(250);
+    const failures = reference.cdf
+      .map(([x, degreesOfFreedom, expected]) => ({
+        x,
+        degreesOfFreedom,
+        expected,
+        actual: studentTCdf(x, degreesOfFreedom),
+      }))
+      .filter(({ actual, expected }) => !(relativeError(actual, expected) <= 1e-9));
+    expect(failures).toEqual([]);
   });
 
-  it('switches to the normal only beyond 1e6 degrees of freedom, where the tail form loses precision', () => {
-    // At exactly 1e6 the t still applies: pt(−1.96, ν) ≈ Φ(−1.96) + φ(1.96)(1.96³ + 1.96)/(4ν) = 0.0249980338
-    // and qt(0.975, ν) ≈ z + (z³ + z)/(4ν) = 1.9599663568; the normal is 1.4e-7 and 2.3e-6 away.
-    expect(studentTCdf(-1.96, 1e6)).toBeCloseTo(0.0249980338, 8);
-    expect(studentTQuantile(0.975, 1e6)).toBeCloseTo(1.9599663568, 6);
-    // At 1e15, I_{ν/(ν+t²)} with ν/(ν+t²) = 1 − 4e-15 would give 0.0737; the normal gives Φ(−1.96).
-    expect(studentTCdf(-1.96, 1e15)).toBeCloseTo(normalCdf(-1.96), 12);
-    expect(normalCdf(-1.96)).toBeCloseTo(0.0249978951, 9); // pnorm(-1.96)
+  it('gives the upper tail as 1 − lower tail (symmetry) at every size', () => {
+    for (const [x, degreesOfFreedom, lowerTail] of reference.cdf) {
+      expect(Math.abs(studentTCdf(-x, degreesOfFreedom) - (1 - lowerTail))).toBeLessThan(1e-15);
+    }
   });
 
-  it('is symmetric: F(−t) = 1 − F(t)', () => {
-    for (const [t, degreesOfFreedom] of [
-      [0.7, 3],
-      [2.2, 40],
-      [3.5, 5000],
-    ] as const) {
-      expect(studentTCdf(-t, degreesOfFreedom) + studentTCdf(t, degreesOfFreedom)).toBeCloseTo(1, 12);
+  it('gives the exact Student t quantile to 1e-9 relative from 1 to 1e9 degrees of freedom', () => {
+    expect(reference.quantile.length).toBeGreaterThan(190);
+    const failures = reference.quantile
+      .flatMap(([probability, degreesOfFreedom, expected]) => [
+        { probability, degreesOfFreedom, expected, actual: studentTQuantile(probability, degreesOfFreedom) },
+        {
+          probability: 1 - probability,
+          degreesOfFreedom,
+          expected: -expected,
+          actual: studentTQuantile(1 - probability, degreesOfFreedom),
+        },
+      ])
+      .filter(({ actual, expected }) => !(relativeError(actual, expected) <= 1e-9));
+    expect(failures).toEqual([]);
+  });
+
+  it('has no normal fallback: just above 1e6 degrees of freedom the t still differs from the normal', () => {
+    // pt(−5, 1000000.1) = 2.866998935e-7 (mpmath); the normal gives 2.866515719e-7, 1.7e-4 away relative.
+    expect(relativeError(studentTCdf(-5, 1000000.1), 2.866998935397046e-7)).toBeLessThan(1e-9);
+    expect(relativeError(normalCdf(-5), 2.866998935397046e-7)).toBeGreaterThan(1e-5);
+    for (const degreesOfFreedom of [1, 71_690, 999_999, 5e6, 1e9, 1e15]) {
+      expect(studentTCdf(0, degreesOfFreedom)).toBe(0.5);
     }
+  });
+
+  it('reproduces the exact p-value of 60000/600000 vs 60700/600000 (ν ≈ 1.2e6), where the normal was 6e-6 off', () => {
+    const result = compareToControl(
+      { n: 600_000, sum: 60_000, sumSquares: 60_000 },
+      { n: 600_000, sum: 60_700, sumSquares: 60_700 },
+      { kind: 'binomial', sequential: false },
+    );
+    // mpmath, 40 digits, Welch ν = 1199966.16: exact t gives 0.0346656001178676 (normal: 0.0346653940766553).
+    expect(relativeError(result.pValue!, 0.0346656001178676)).toBeLessThan(1e-9);
+    expect(relativeError(result.absolutePValue!, 0.0336252825446622)).toBeLessThan(1e-9);
   });
 });

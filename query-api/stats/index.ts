@@ -14,9 +14,13 @@ export type {
   Interval,
   MetricKind,
   SampleStats,
+  TestAlternative,
   VariantComparison,
 } from './types.js';
 export { compareToControl } from './compare.js';
+export { compareRatio, ratioMoments, type RatioStats } from './ratio.js';
+export { compareCuped, cupedTheta, type CupedComparison, type CupedStats } from './cuped.js';
+export { compareCupedRatio, cupedRatioTheta, type CupedRatioStats } from './cuped-ratio.js';
 export { DEFAULT_ALPHA, DEFAULT_SEQUENTIAL_TUNING } from './compare-settings.js';
 export { binomialStats } from './sample-moments.js';
 export {

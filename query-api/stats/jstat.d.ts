@@ -19,8 +19,6 @@ declare module 'jstat' {
     normal: NormalDistribution;
     studentt: StudentTDistribution;
     chisquare: ChiSquareDistribution;
-    /** Regularized incomplete beta function I_x(a, b). */
-    ibeta(x: number, a: number, b: number): number;
   }
   const jStat: JStat;
   export default jStat;

@@ -18,6 +18,13 @@ export interface SampleStats {
 /** `binomial`: conversion rate (variance p(1−p)); `mean`: per-user mean (sample variance). */
 export type MetricKind = 'binomial' | 'mean';
 
+/**
+ * The frequentist alternative hypothesis, on the metric's own scale: `greater` tests
+ * "treatment mean > control mean", `less` "treatment mean < control mean", whatever
+ * `lowerIsBetter` says.
+ */
+export type TestAlternative = 'two-sided' | 'greater' | 'less';
+
 /** Gaussian prior on the relative lift (gbstats' default prior type). */
 export interface GaussianPrior {
   mean: number;
@@ -38,6 +45,11 @@ export interface CompareOptions {
   lowerIsBetter?: boolean;
   /** One-sided test of "treatment is better"; the open side of each interval is `null`. */
   oneSided?: boolean;
+  /**
+   * The alternative stated directly (a definition's `analysis.alternative`); when given it
+   * replaces `oneSided` (which derives the direction from `lowerIsBetter`).
+   */
+  alternative?: TestAlternative;
   /** Prior on the relative lift for the Bayesian posterior; rescaled by the control mean for absolute. */
   prior?: GaussianPrior;
 }
@@ -61,7 +73,9 @@ export type ComparisonWarning =
   /** The control mean is 0: a relative lift is undefined. */
   | 'zero-baseline'
   /** Values so extreme that a standard error overflowed or underflowed: that effect is untested. */
-  | 'numerical-instability';
+  | 'numerical-instability'
+  /** A ratio metric's denominator sums to 0 in an arm with users: its ratio is undefined. */
+  | 'zero-denominator';
 
 /** Bayesian posterior of the lift (Gaussian, optional proper prior). */
 export interface BayesianSummary {
@@ -99,7 +113,11 @@ export interface VariantComparison {
     sequential: boolean;
     sequentialTuning: number | null;
     oneSided: boolean;
+    /** The alternative tested: `two-sided`, `greater` or `less` (treatment vs control). */
+    alternative: TestAlternative;
     lowerIsBetter: boolean;
+    /** The prior of the Bayesian summary: proper N(mean, variance) on the lift, or flat. */
+    prior: GaussianPrior | { proper: false };
   };
   warnings: ComparisonWarning[];
 }

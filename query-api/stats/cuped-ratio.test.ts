@@ -1,0 +1,165 @@
+/**
+ * CUPED for ratio metrics against gbstats' published cases
+ * (frequentist/test_tests.py: test_two_sided_ttest_test_runs_ratio_ra and
+ * test_sequential_test_runs_ratio_ra) and against an independent implementation from raw
+ * per-user values (the linearised values of R_post − θ·R_pre) on random data.
+ */
+import { describe, expect, it } from 'vitest';
+import { seededRandom } from '../../processors/counters/test-workload.js';
+import { compareCupedRatio, cupedRatioTheta, type CupedRatioStats } from './cuped-ratio.js';
+import { compareRatio } from './ratio.js';
+
+const gbstatsControl: CupedRatioStats = {
+  n: 100,
+  numerator: { sum: 485.112236689623, sumSquares: 2715.484666118136 },
+  denominator: { sum: 679.9093275844917, sumSquares: 4939.424001640236 },
+  numeratorCovariate: { sum: 192.59138069991536, sumSquares: 460.076026390857 },
+  denominatorCovariate: { sum: 290.1398399750233, sumSquares: 920.9461385038898 },
+  products: {
+    numeratorNumeratorCovariate: 1113.6215759318352,
+    denominatorDenominatorCovariate: 2130.9404074446747,
+    numeratorCovariateDenominatorCovariate: 634.239482353647,
+    numeratorDenominator: 3602.146836776702,
+    numeratorDenominatorCovariate: 1559.2878434944676,
+    numeratorCovariateDenominator: 1460.3181079276983,
+  },
+};
+const gbstatsTreatment: CupedRatioStats = {
+  n: 100,
+  numerator: { sum: 514.7757826608777, sumSquares: 2994.897482705013 },
+  denominator: { sum: 705.4090874383759, sumSquares: 5291.36604146392 },
+  numeratorCovariate: { sum: 206.94157227402536, sumSquares: 514.2903702246757 },
+  denominatorCovariate: { sum: 302.54389139107326, sumSquares: 994.4506208125663 },
+  products: {
+    numeratorNumeratorCovariate: 1237.0953021125997,
+    denominatorDenominatorCovariate: 2292.081739775257,
+    numeratorCovariateDenominatorCovariate: 698.4173425817908,
+    numeratorDenominator: 3918.1561431600717,
+    numeratorDenominatorCovariate: 1701.0287270040265,
+    numeratorCovariateDenominator: 1604.0759503266522,
+  },
+};
+
+interface User {
+  m: number;
+  d: number;
+  mPre: number;
+  dPre: number;
+}
+
+function statsOf(users: readonly User[]): CupedRatioStats {
+  const sum = (f: (u: User) => number) => users.reduce((s, u) => s + f(u), 0);
+  const part = (f: (u: User) => number) => ({ sum: sum(f), sumSquares: sum((u) => f(u) ** 2) });
+  return {
+    n: users.length,
+    numerator: part((u) => u.m),
+    denominator: part((u) => u.d),
+    numeratorCovariate: part((u) => u.mPre),
+    denominatorCovariate: part((u) => u.dPre),
+    products: {
+      numeratorNumeratorCovariate: sum((u) => u.m * u.mPre),
+      denominatorDenominatorCovariate: sum((u) => u.d * u.dPre),
+      numeratorCovariateDenominatorCovariate: sum((u) => u.mPre * u.dPre),
+      numeratorDenominator: sum((u) => u.m * u.d),
+      numeratorDenominatorCovariate: sum((u) => u.m * u.dPre),
+      numeratorCovariateDenominator: sum((u) => u.mPre * u.d),
+    },
+  };
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const variance = (values: number[]) => {
+  const m = mean(values);
+  return values.reduce((s, v) => s + (v - m) ** 2, 0) / (values.length - 1);
+};
+
+/**
+ * Independent: per user the linearisation of R_post − θR_pre,
+ * z = (m − R_post·d)/d̄ − θ(m_pre − R_pre·d_pre)/d̄_pre; Var(R̂*) = var(z)/n.
+ */
+function linearised(users: readonly User[], theta: number) {
+  const rPost = mean(users.map((u) => u.m)) / mean(users.map((u) => u.d));
+  const rPre = mean(users.map((u) => u.mPre)) / mean(users.map((u) => u.dPre));
+  const dBar = mean(users.map((u) => u.d));
+  const dPreBar = mean(users.map((u) => u.dPre));
+  const z = users.map((u) => (u.m - rPost * u.d) / dBar - (theta * (u.mPre - rPre * u.dPre)) / dPreBar);
+  return { adjusted: rPost - theta * rPre, varianceOfEstimate: variance(z) / users.length };
+}
+
+function simulate(count: number, lift: number, random: () => number): User[] {
+  return Array.from({ length: count }, () => {
+    const activity = random();
+    const dPre = 1 + Math.floor(activity * 5);
+    const d = Math.max(1, dPre + Math.floor(random() * 3) - 1);
+    const value = 10 + 20 * activity;
+    return { dPre, d, mPre: dPre * value * (0.8 + 0.4 * random()), m: d * (value + lift) * (0.8 + 0.4 * random()) };
+  });
+}
+
+const relativeError = (actual: number | null, expected: number) =>
+  Math.abs(actual! - expected) / Math.max(1e-12, Math.abs(expected));
+
+describe('compareCupedRatio', () => {
+  it("reproduces gbstats' fixed-horizon case: −0.0007, CI (−0.00841, 0.00700), SE 0.00391, p 0.85771", () => {
+    const result = compareCupedRatio(gbstatsControl, gbstatsTreatment, { sequential: false });
+    expect(result.adjusted.relative.estimate).toBeCloseTo(-0.0007, 5);
+    expect(result.adjusted.relative.ciLow).toBeCloseTo(-0.00841, 5);
+    expect(result.adjusted.relative.ciHigh).toBeCloseTo(0.007, 5);
+    expect(result.adjusted.standardErrors.relative).toBeCloseTo(0.00391, 5);
+    expect(result.adjusted.pValue).toBeCloseTo(0.85771, 5);
+  });
+
+  it("reproduces gbstats' sequential case (N* 5000): CI (−0.02063, 0.01923), p 1", () => {
+    const result = compareCupedRatio(gbstatsControl, gbstatsTreatment, {});
+    expect(result.adjusted.relative.ciLow).toBeCloseTo(-0.02063, 5);
+    expect(result.adjusted.relative.ciHigh).toBeCloseTo(0.01923, 5);
+    expect(result.adjusted.pValue).toBe(1);
+    // Beside it, the plain ratio comparison of the same users, and what the adjustment saved.
+    expect(result.unadjusted).toEqual(
+      compareRatio({ n: 100, ...pick(gbstatsControl) }, { n: 100, ...pick(gbstatsTreatment) }, {}),
+    );
+    expect(result.varianceReduction!).toBeGreaterThan(0.5);
+  });
+
+  it('equals an independent linearisation from raw values on random data', () => {
+    const random = seededRandom(316);
+    for (const [count, lift] of [
+      [300, 0],
+      [2000, 1.5],
+    ] as const) {
+      const control = simulate(count, 0, random);
+      const treatment = simulate(count + 11, lift, random);
+      const result = compareCupedRatio(statsOf(control), statsOf(treatment), { sequential: false });
+      const theta = cupedRatioTheta(statsOf(control), statsOf(treatment));
+      expect(result.theta).toBe(theta);
+      // θ minimises the pooled variance of the linearised estimate: the derivative there is 0.
+      const pooledVariance = (th: number) =>
+        linearised(control, th).varianceOfEstimate * control.length +
+        linearised(treatment, th).varianceOfEstimate * treatment.length;
+      const step = 1e-4;
+      expect(pooledVariance(theta)).toBeLessThan(pooledVariance(theta + step));
+      expect(pooledVariance(theta)).toBeLessThan(pooledVariance(theta - step));
+      const c = linearised(control, theta);
+      const t = linearised(treatment, theta);
+      expect(relativeError(result.adjusted.absolute.estimate, t.adjusted - c.adjusted)).toBeLessThan(1e-9);
+      expect(
+        relativeError(result.adjusted.standardErrors.absolute, Math.sqrt(t.varianceOfEstimate + c.varianceOfEstimate)),
+      ).toBeLessThan(1e-9);
+    }
+  });
+
+  it('refuses impossible statistics naming the field', () => {
+    const bad = { ...gbstatsControl, products: { ...gbstatsControl.products, numeratorDenominator: Number.NaN } };
+    expect(() => compareCupedRatio(bad, gbstatsTreatment, {})).toThrow(
+      /products.numeratorDenominator must be a finite number/,
+    );
+  });
+});
+
+function pick(stats: CupedRatioStats) {
+  return {
+    numerator: stats.numerator,
+    denominator: stats.denominator,
+    sumProducts: stats.products.numeratorDenominator,
+  };
+}
