@@ -39,9 +39,13 @@ export const CreateExperimentSchema = Type.Object(
 );
 export type CreateExperiment = Static<typeof CreateExperimentSchema>;
 
-/** A removable field of a patch: its schema, or `null` to remove the stored value. */
+/**
+ * A removable field of a patch: `null` to remove the stored value, or its schema. `null` comes
+ * first: the validator coerces types and tries the alternatives in order, and would read a
+ * `null` as `""` for a string field.
+ */
 const removableOf = <S extends TSchema>(schema: S) =>
-  Type.Union([schema, Type.Null({ description: '`null` removes the stored value.' })]);
+  Type.Union([Type.Null({ description: '`null` removes the stored value.' }), schema]);
 
 /**
  * Every field optional, unknown fields rejected, at least one field present. The `removable`
@@ -70,10 +74,10 @@ function patchOf<T extends Record<string, TSchema>, R extends keyof T & string =
   );
 }
 
-/** Fields of an experiment a PATCH removes with `null` (the edit form's cleared JSON boxes). */
-export const REMOVABLE_EXPERIMENT_FIELDS = ['targeting', 'analysis'] as const;
+/** Fields of an experiment a PATCH removes with `null`: every optional field without a default. */
+export const REMOVABLE_EXPERIMENT_FIELDS = ['description', 'targeting', 'owners', 'slackChannel', 'analysis'] as const;
 /** Fields of a flag a PATCH removes with `null`. */
-export const REMOVABLE_FLAG_FIELDS = ['targeting'] as const;
+export const REMOVABLE_FLAG_FIELDS = ['description', 'targeting'] as const;
 
 export const PatchExperimentSchema = patchOf(experimentEditable, REMOVABLE_EXPERIMENT_FIELDS);
 export type PatchExperiment = Static<typeof PatchExperimentSchema>;

@@ -241,6 +241,36 @@ describe('experiments CRUD on PostgreSQL', () => {
     expect(flag.json().defaultValue, 'a JSON null value is a value, not a removal').toBeNull();
   });
 
+  it('removes a description, owners and a Slack channel with null too, each audited', async () => {
+    const key = randomName('unowned');
+    await post(
+      '/api/v1/experiments',
+      experimentBody(key, { description: 'why', owners: ['ana@example.com'], slackChannel: '#growth' }),
+    );
+    const removed = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/experiments/${key}`,
+      payload: { description: null, owners: null, slackChannel: null },
+    });
+    expect(removed.statusCode, removed.body).toBe(200);
+    for (const field of ['description', 'owners', 'slackChannel']) expect(removed.json()).not.toHaveProperty(field);
+    const history = (await api.app.inject({ url: `/api/v1/audit-events?resourceId=${key}&limit=1` })).json();
+    expect(history.items[0].change.fields).toMatchObject({
+      description: { before: 'why', after: null },
+      owners: { before: ['ana@example.com'], after: null },
+      slackChannel: { before: '#growth', after: null },
+    });
+    const flagKey = randomName('undescribed-flag');
+    await post('/api/v1/flags', { key: flagKey, defaultValue: false, value: true, description: 'old' });
+    const flag = await api.app.inject({
+      method: 'PATCH',
+      url: `/api/v1/flags/${flagKey}`,
+      payload: { description: null },
+    });
+    expect(flag.statusCode, flag.body).toBe(200);
+    expect(flag.json()).not.toHaveProperty('description');
+  });
+
   it('rejects an empty patch and bad path parameters', async () => {
     const key = randomName('empty');
     await post('/api/v1/experiments', experimentBody(key));
