@@ -8,15 +8,12 @@
 import type { FastifyReply } from 'fastify';
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
-import { resultsCacheKey, segmentsCacheKey } from '../cache/cache-keys.js';
+import { segmentsCacheKey } from '../cache/cache-keys.js';
 import type { QueryApiContext, QueryApiInstance } from '../context.js';
 import type { StoredDefinition } from '../definitions/definition-store.js';
 import { resolveAnalysisSettings } from '../results/analysis-settings.js';
-import {
-  computeExperimentResults,
-  computeSegmentBreakdown,
-  type ResultsServiceDeps,
-} from '../results/results-service.js';
+import { cachedExperimentResults } from '../results/cached-results.js';
+import { computeSegmentBreakdown, type ResultsServiceDeps } from '../results/results-service.js';
 import {
   ExperimentIdParams,
   ResultsQuerySchema,
@@ -69,19 +66,12 @@ export function registerResultsRoutes(app: QueryApiInstance, context: QueryApiCo
       const { experimentId } = request.params;
       const { alpha, sequential } = request.query;
       const stored = await loadExperiment(experimentId);
-      // The definition's settings are covered by its version; the key holds the resolved query overrides.
-      const resolved = resolveAnalysisSettings(stored.definition, { alpha, sequential });
-      const key = resultsCacheKey({
-        experimentId,
-        version: stored.version,
-        alpha: resolved.alpha,
-        sequential: resolved.sequential,
-      });
-      const { value, hit } = await context.cache.getOrCompute(
-        key,
-        async () => reply.serialize(await computeExperimentResults(service, stored, { alpha, sequential })) as string,
+      const { value, hit } = await cachedExperimentResults(
+        { service, cache: context.cache, metrics: context.metrics },
+        stored,
+        { alpha, sequential },
+        (results) => reply.serialize(results) as string,
       );
-      context.metrics.cacheLookups.inc({ kind: 'results', outcome: hit ? 'hit' : 'miss' });
       return sendSerialized(reply, value, hit);
     },
   );

@@ -21,11 +21,10 @@ import Type, { type Static } from 'typebox';
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
 import { EventKey } from '../../common/event-contract.js';
-import { resultsCacheKey } from '../cache/cache-keys.js';
 import type { QueryApiContext, QueryApiInstance } from '../context.js';
 import { databaseError, type StoredDefinition } from '../definitions/definition-store.js';
-import { resolveAnalysisSettings } from '../results/analysis-settings.js';
-import { computeExperimentResults, type ResultsServiceDeps } from '../results/results-service.js';
+import { cachedExperimentResults } from '../results/cached-results.js';
+import type { ResultsServiceDeps } from '../results/results-service.js';
 import { ResultsResponseSchema } from '../results/schemas.js';
 import { AUTHENTICATED, ERROR_RESPONSES } from './http-schemas.js';
 
@@ -191,17 +190,12 @@ export function registerSummaryRoutes(app: QueryApiInstance, context: QueryApiCo
   };
   /** The results JSON of GET …/results (default settings), from the cache or computed into it. */
   const cachedResults = async (reply: FastifyReply, stored: StoredDefinition<ExperimentDefinition>) => {
-    const resolved = resolveAnalysisSettings(stored.definition, {});
-    const key = resultsCacheKey({
-      experimentId: stored.definition.key,
-      version: stored.version,
-      alpha: resolved.alpha,
-      sequential: resolved.sequential,
-    });
-    const { value, hit } = await context.cache.getOrCompute(key, async () =>
-      reply.serializeInput({ ...(await computeExperimentResults(service, stored, {})) }, RESULTS_SCHEMA),
+    const { value } = await cachedExperimentResults(
+      { service, cache: context.cache, metrics: context.metrics },
+      stored,
+      {},
+      (results) => reply.serializeInput({ ...results }, RESULTS_SCHEMA),
     );
-    context.metrics.cacheLookups.inc({ kind: 'results', outcome: hit ? 'hit' : 'miss' });
     return JSON.parse(value) as CachedResults;
   };
 
