@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from './chromium.js';
 
 const SDK_BUNDLE = fileURLToPath(
   new URL('../../node_modules/@growthbook/growthbook/dist/bundles/index.min.js', import.meta.url),
@@ -77,12 +78,7 @@ export async function startPageServer(collectorUrl: string): Promise<PageServer>
   };
 }
 
-/** Headless Chromium (CHROMIUM_PATH, default Debian's `/usr/bin/chromium`). */
+/** Headless Chromium (query-api/test-support/chromium.ts). */
 export function launchHeadlessChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-    timeout: 30_000,
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: [...CHROMIUM_ARGS], timeout: 30_000 });
 }

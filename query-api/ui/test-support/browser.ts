@@ -15,22 +15,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../test-support/chromium.js';
 
-/** The browser the tests drive (`.ci/run` installs Debian's `chromium` package when it is missing). */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Where screenshots of failed browser tests go. */
 export const ARTIFACTS_DIR = fileURLToPath(new URL('../../../.test-artifacts/ui/', import.meta.url));
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** A running browser with its own profile; `close()` ends the process and deletes the profile. */
 export interface TestBrowser {
@@ -45,7 +33,7 @@ export async function launchChromium(options: { reducedMotion?: boolean } = {}):
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM_PATH,
     headless: true,
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS],
     viewport: { width: 1280, height: 900 },
     reducedMotion: options.reducedMotion === false ? 'no-preference' : 'reduce',
     timeout: 30_000,
