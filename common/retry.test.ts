@@ -128,5 +128,24 @@ describe('retry', () => {
       ),
     ).rejects.toThrow('come back in an hour');
     expect(tooLongCalls).toBe(1);
+    // A hint of exactly the largest delay is still waited for; one past it is not, and without a hint the backoff rules.
+    const waits: number[] = [];
+    const attemptsWith = async (hint: number | undefined) => {
+      let calls = 0;
+      await withRetry(
+        () => (++calls === 1 ? Promise.reject(new PipelineError('RATE_LIMITED', 'slow down')) : Promise.resolve()),
+        {
+          policy: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 20 },
+          delayHintMs: () => hint,
+          random: () => 0.5,
+          onRetry: (_error, _attempt, delayMs) => waits.push(delayMs),
+        },
+      ).catch(() => undefined);
+      return calls;
+    };
+    expect(await attemptsWith(20)).toBe(2);
+    expect(await attemptsWith(21)).toBe(1);
+    expect(await attemptsWith(undefined)).toBe(2);
+    expect(waits).toEqual([20, 0]);
   });
 });
