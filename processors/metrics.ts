@@ -25,6 +25,50 @@ export interface ProcessorMetrics {
   readonly freshness: Histogram;
   /** 1 once the exactly-once state store reported lost state (STATE_LOST): shards stopped, not ready. */
   readonly stateLost: Gauge;
+  /**
+   * Seconds one batch spent in each stage between the collector and the checkpoint, observed once
+   * per batch (never per event), label `stage` (one of {@link FRESHNESS_STAGES}).
+   */
+  readonly stageDuration: Histogram<'stage'>;
+}
+
+/**
+ * The stages of `processor_stage_seconds`, in the order an event goes through them (each observed
+ * once per batch; "first record" is the batch's oldest record):
+ *
+ * - `collector_to_stream`: the batch's first event received by the collector → its Kinesis record's
+ *   `ApproximateArrivalTimestamp` (the collector's PutRecords linger and call; two clocks, so in AWS
+ *   it includes the skew between the collector's clock and Kinesis')
+ * - `stream_to_read`: the first record's arrival → the GetRecords response that returned it (poll wait)
+ * - `gather`: that response → the batch's flush (the flush interval, `PROCESSOR_FLUSH_INTERVAL_MS`)
+ * - `decode`: de-aggregation, decoding and validation of the batch
+ * - `state`: the exactly-once state step (`UserStateStore.apply`)
+ * - `cell_writes`: every conditional counter `UpdateItem` of the batch
+ * - `mark_committed`: the shard's committed position in the state store
+ * - `checkpoint`: the adapter's checkpoint write
+ */
+export const FRESHNESS_STAGES = [
+  'collector_to_stream',
+  'stream_to_read',
+  'gather',
+  'decode',
+  'state',
+  'cell_writes',
+  'mark_committed',
+  'checkpoint',
+] as const;
+
+/** One stage of {@link FRESHNESS_STAGES}. */
+export type FreshnessStage = (typeof FRESHNESS_STAGES)[number];
+
+/**
+ * Records `seconds` for `stage` (negative values, from clock skew between two machines, count as 0).
+ *
+ * @example
+ *   observeStage(metrics, 'cell_writes', (performance.now() - startedAt) / 1000);
+ */
+export function observeStage(metrics: Pick<ProcessorMetrics, 'stageDuration'>, stage: FreshnessStage, seconds: number) {
+  metrics.stageDuration.observe({ stage }, Math.max(0, seconds));
 }
 
 /** What `GET /ready` answers: `state-lost` while {@link ProcessorMetrics.stateLost} is set. */
@@ -44,6 +88,7 @@ export async function readinessOf(metrics: ProcessorMetrics): Promise<ProcessorR
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const FRESHNESS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300];
+const STAGE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2.5, 5, 10, 30];
 
 /**
  * Creates the processors' metrics in `registry` (a fresh one by default).
@@ -136,6 +181,13 @@ export function createProcessorMetrics(registry: Registry = new Registry()): Pro
     stateLost: new Gauge({
       name: 'processor_state_lost',
       help: '1 once the exactly-once state store reported lost state: shards stopped (see the runbook)',
+      registers,
+    }),
+    stageDuration: new Histogram({
+      name: 'processor_stage_seconds',
+      help: 'Time one batch spent in each stage from collector to checkpoint (stage label), per batch',
+      labelNames: ['stage'],
+      buckets: STAGE_BUCKETS,
       registers,
     }),
   };

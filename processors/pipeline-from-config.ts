@@ -96,6 +96,7 @@ export async function createPipelineFromConfig(
       state,
       writeConcurrency: config.processors.writeConcurrency,
       logger,
+      metrics,
     });
   }
   const deadLetters =

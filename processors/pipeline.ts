@@ -50,7 +50,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const logger = deps.logger.child({ component: 'pipeline' });
   const operator: OperatorFunction<ShardBatch, BatchOutcome> = (batches) =>
     batches.pipe(
-      decodeBatches(deps.limits),
+      decodeBatches(deps.limits, deps.metrics),
       deliverToSinks(deps, deps.metrics),
       recordOutcomeMetrics(deps.metrics),
       logOutcomes(logger),

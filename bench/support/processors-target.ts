@@ -2,12 +2,13 @@
  * The processors under load, run as a child process by the pipeline bench. Config comes
  * from the environment. Prints `{"ready":"processors"}` once consuming, then every 500 ms
  * a `{"stats":…}` line: events counted, duplicates, dead letters, DynamoDB writes,
- * freshness percentiles (collector receive → counters committed) and reader lag.
+ * freshness percentiles (collector receive → counters committed), per-stage batch times and reader lag.
  */
 import hdr from 'hdr-histogram-js';
 import { pino } from 'pino';
 import { loadConfig } from '../../common/config.js';
 import { startProcessors } from '../../processors/main.js';
+import { createProcessorMetrics, FRESHNESS_STAGES, type FreshnessStage } from '../../processors/metrics.js';
 
 export interface ProcessorStats {
   counted: number;
@@ -28,7 +29,48 @@ export interface ProcessorStats {
   lastCommitAt?: number;
   freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
   lagMs: number;
+  /** Per-batch time in each stage (`processor_stage_seconds`), ms percentiles over the run's batches. */
+  stagesMs: Partial<Record<FreshnessStage, { p50: number; p99: number; count: number }>>;
   at: number;
+}
+
+/**
+ * The processors' metrics, with every `processor_stage_seconds` observation also kept exactly
+ * (µs, 3 significant digits) so the bench can print per-stage percentiles instead of bucket bounds.
+ */
+function metricsWithStageRecorder() {
+  const metrics = createProcessorMetrics();
+  const stages = new Map<string, hdr.Histogram>();
+  const observe = metrics.stageDuration.observe.bind(metrics.stageDuration);
+  // Only the (labels, value) form is used by the processors (observeStage).
+  metrics.stageDuration.observe = ((labels: Partial<Record<'stage', string | number>>, value: number): void => {
+    observe(labels, value);
+    const stage = String(labels.stage);
+    let histogram = stages.get(stage);
+    if (!histogram) {
+      histogram = hdr.build({
+        lowestDiscernibleValue: 1,
+        highestTrackableValue: 3_600_000_000,
+        numberOfSignificantValueDigits: 3,
+      });
+      stages.set(stage, histogram);
+    }
+    histogram.recordValue(Math.max(1, Math.round(value * 1e6)));
+  }) as typeof metrics.stageDuration.observe;
+  const snapshot = (): ProcessorStats['stagesMs'] => {
+    const out: ProcessorStats['stagesMs'] = {};
+    for (const stage of FRESHNESS_STAGES) {
+      const histogram = stages.get(stage);
+      if (histogram)
+        out[stage] = {
+          p50: histogram.getValueAtPercentile(50) / 1000,
+          p99: histogram.getValueAtPercentile(99) / 1000,
+          count: histogram.totalCount,
+        };
+    }
+    return out;
+  };
+  return { metrics, snapshot };
 }
 
 async function main(): Promise<void> {
@@ -39,8 +81,9 @@ async function main(): Promise<void> {
     highestTrackableValue: 3_600_000,
     numberOfSignificantValueDigits: 3,
   });
+  const { metrics, snapshot: stageSnapshot } = metricsWithStageRecorder();
   const cpuAtStart = process.cpuUsage();
-  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds'> = {
+  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds' | 'stagesMs'> = {
     counted: 0,
     duplicates: 0,
     replayed: 0,
@@ -54,6 +97,7 @@ async function main(): Promise<void> {
   };
   const processors = await startProcessors(config, {
     logger,
+    metrics,
     onBatchCommitted(outcome, committedAt) {
       stats.batches++;
       stats.checkpointWrites++;
@@ -85,6 +129,7 @@ async function main(): Promise<void> {
         count: freshness.totalCount,
       },
       lagMs: Math.max(0, ...lag.values.map((v) => v.value)),
+      stagesMs: stageSnapshot(),
       at: Date.now(),
     };
     process.stdout.write(`${JSON.stringify({ stats: line })}\n`);

@@ -32,7 +32,7 @@
 import { PipelineError, isPipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { withRetry, type RetryPolicy } from '../../common/retry.js';
-import type { ProcessorMetrics } from '../metrics.js';
+import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import { recordOutcome } from '../pipeline/record-outcome-metrics.js';
 import type { DeadLetter, DeadLetterSink, RawKinesisRecord, ShardBatch } from '../types.js';
@@ -158,8 +158,10 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
       ): Promise<PartEnd> => {
         if (followedBy !== records.at(-1)!.sequenceNumber) {
           let write: CheckpointWrite;
+          const checkpointStart = performance.now();
           try {
             write = await checkpoint(outcome);
+            observeStage(metrics, 'checkpoint', (performance.now() - checkpointStart) / 1000);
           } catch (error) {
             logger.warn({ err: error, sequenceNumber: outcome.lastSequenceNumber }, 'checkpoint failed');
             return { status: 'retries-exhausted', resumeAt: records[0]!, error };
@@ -168,6 +170,10 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
           if (write === 'stale') return { status: 'lease-lost', resumeAt: records[0]! };
         }
         const committedAt = Date.now();
+        const arrival = records[0]!.approximateArrivalTimestamp;
+        const firstReceived = outcome.receivedAt[0];
+        if (arrival !== undefined && firstReceived !== undefined)
+          observeStage(metrics, 'collector_to_stream', (arrival - firstReceived) / 1000);
         for (const receivedAt of outcome.receivedAt) metrics.freshness.observe((committedAt - receivedAt) / 1000);
         for (const key of Object.keys(result.committed) as (keyof CommitResult['committed'])[])
           result.committed[key] += outcome[key];

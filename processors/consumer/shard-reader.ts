@@ -2,12 +2,17 @@
  * Reads one shard from its checkpoint to its end (or until stopped): GetRecords → pipeline →
  * checkpoint, one batch in hand at a time, so a slow sink slows reading.
  *
- * - Flush interval: records are gathered across GetRecords calls for up to `flushIntervalMs`
- *   (from the first record gathered) and then processed as one batch, so each touched
- *   counter cell is written once per interval: the interval trades freshness for DynamoDB
- *   writes (bench/README.md has the measured table). A backlog is processed as fast as it is
- *   read: a batch is also cut at `batchMaxBytes` record bytes, which bounds memory whatever
- *   a record holds (a compact record carries hundreds of events).
+ * - Flush interval: records are gathered across GetRecords calls and processed as one batch
+ *   once the oldest of them has waited `flushIntervalMs` since it reached the stream (its
+ *   `ApproximateArrivalTimestamp`; since it was read when that is later or unknown), so each
+ *   touched counter cell is written about once per interval: the interval trades freshness
+ *   for DynamoDB writes (bench/README.md has the measured table). Records that already waited
+ *   in the stream while the previous batch was written do not wait another interval. A backlog
+ *   is processed as fast as it is read: a batch is also cut at `batchMaxBytes` record bytes,
+ *   which bounds memory whatever a record holds (a compact record carries hundreds of events).
+ * - Polling: once caught up with the tip, GetRecords calls start at least `pollIntervalMs`
+ *   apart (counted from the previous call's start, so after a batch that took longer to write
+ *   the next call goes at once), or earlier when the gathered records' flush is due.
  *
  * - Expired iterator: a new one is taken after the last checkpoint (nothing lost, nothing skipped).
  * - Throttling: jittered exponential backoff (common/retry.ts).
@@ -27,7 +32,7 @@ import {
 import type { Logger } from '../../common/logger.js';
 import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { createCommitStep } from '../commit/commit-step.js';
-import type { ProcessorMetrics } from '../metrics.js';
+import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import type { RawKinesisRecord } from '../types.js';
 import type { CheckpointStore } from './checkpoint-store.js';
@@ -41,9 +46,15 @@ export type ShardReaderEnd = 'finished' | 'stopped' | 'lost' | 'state-lost';
 export interface ShardReaderOptions {
   /** GetRecords `Limit` (Kinesis allows up to 10,000). */
   batchMaxRecords: number;
-  /** Wait between polls once the reader has caught up with the tip of the shard. */
+  /**
+   * Least time between the starts of two GetRecords calls once the reader has caught up with the
+   * tip of the shard (a call after a longer batch goes at once).
+   */
   pollIntervalMs: number;
-  /** Longest time records wait to be processed together (0: each GetRecords response alone). */
+  /**
+   * Longest time a record waits, from its arrival in the stream, to be processed with the
+   * records gathered after it (0: each GetRecords response alone).
+   */
   flushIntervalMs: number;
   /** Largest batch in record bytes (before de-aggregation); a larger response is split. */
   batchMaxBytes: number;
@@ -176,11 +187,16 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
   logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
   let gathered: RawKinesisRecord[] = [];
   let gatheredBytes = 0;
+  /** When the first gathered record was read, and when it reached the stream (epoch ms). */
   let gatheringSince = 0;
+  let arrivedAt = 0;
+  /** When the last GetRecords call started: polls are spaced from it. */
+  let lastPollAt = Number.NEGATIVE_INFINITY;
   while (iterator && !signal.aborted) {
     let out: GetRecordsCommandOutput;
     try {
       const current = iterator;
+      lastPollAt = Date.now();
       out = await withRetry(
         () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
         { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetRecords') },
@@ -200,19 +216,27 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     const records = toRawRecords(out);
     const shardEnded = !out.NextShardIterator;
     if (records.length > 0) {
-      if (gathered.length === 0) gatheringSince = Date.now();
+      if (gathered.length === 0) {
+        gatheringSince = Date.now();
+        const arrival = records[0]!.approximateArrivalTimestamp;
+        if (arrival !== undefined) observeStage(metrics, 'stream_to_read', (gatheringSince - arrival) / 1000);
+        arrivedAt = Math.min(gatheringSince, arrival ?? gatheringSince);
+      }
       for (const record of records) {
         gathered.push(record);
         gatheredBytes += record.data.byteLength;
       }
     }
+    const caughtUp =
+      records.length < options.batchMaxRecords && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
+    // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
+    // waiting to join them); behind, they keep gathering for an interval from the first read (or to the bytes bound).
+    const flushAt = (caughtUp ? arrivedAt : gatheringSince) + options.flushIntervalMs;
     const flushDue =
       gathered.length > 0 &&
-      (shardEnded ||
-        signal.aborted ||
-        Date.now() - gatheringSince >= options.flushIntervalMs ||
-        gatheredBytes >= options.batchMaxBytes);
+      (shardEnded || signal.aborted || Date.now() >= flushAt || gatheredBytes >= options.batchMaxBytes);
     if (flushDue) {
+      observeStage(metrics, 'gather', (Date.now() - gatheringSince) / 1000);
       const batch = gathered;
       gathered = [];
       gatheredBytes = 0;
@@ -227,13 +251,12 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
       return 'finished';
     }
     iterator = out.NextShardIterator;
-    const caughtUp =
-      records.length < options.batchMaxRecords && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
     if (caughtUp) {
-      // Poll again in time for the flush deadline of what is gathered.
-      const untilFlush =
-        gathered.length > 0 ? Math.max(0, gatheringSince + options.flushIntervalMs - Date.now()) : Infinity;
-      await interruptibleSleep(Math.min(options.pollIntervalMs, untilFlush), signal);
+      // Poll again a poll interval after the previous call started, or in time for the flush of what is gathered.
+      const now = Date.now();
+      const untilPoll = Math.max(0, lastPollAt + options.pollIntervalMs - now);
+      const untilFlush = gathered.length > 0 ? Math.max(0, flushAt - now) : Infinity;
+      await interruptibleSleep(Math.min(untilPoll, untilFlush), signal);
     }
   }
   if (gathered.length > 0) {

@@ -11,6 +11,7 @@ import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { Redis } from 'ioredis';
+import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { UserStateStore } from '../state/types.js';
@@ -37,7 +38,9 @@ afterAll(async () => {
   dynamo.destroy();
 });
 
-async function setUp(options: { cap?: number; client?: DynamoDBClient; redis?: boolean } = {}) {
+async function setUp(
+  options: { cap?: number; client?: DynamoDBClient; redis?: boolean; metrics?: ProcessorMetrics } = {},
+) {
   const tableName = randomName('counters');
   await createCountersTable(dynamo, tableName);
   const limits = { segmentValueCap: options.cap ?? 50, dedupWindowSeconds: 3600 };
@@ -52,6 +55,7 @@ async function setUp(options: { cap?: number; client?: DynamoDBClient; redis?: b
     state,
     writeConcurrency: 8,
     retryPolicy: FAST_RETRY,
+    ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   return { tableName, state, sink };
 }
@@ -103,6 +107,19 @@ describe('counter sink on dynalite', () => {
       sumSquares: 6.25,
     });
     expect(table).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+  });
+
+  it('observes the state, cell-write and committed-position time once per batch (processor_stage_seconds)', async () => {
+    const metrics = createProcessorMetrics();
+    const { sink } = await setUp({ metrics });
+    for (const batch of [0, 1]) {
+      const events = Array.from({ length: 50 }, (_, i) => event({ userId: `u${batch}-${i % 5}` }));
+      await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
+    }
+    const counts = (await metrics.stageDuration.get()).values
+      .filter((value) => value.metricName === 'processor_stage_seconds_count')
+      .map((value) => [value.labels.stage, value.value]);
+    expect(Object.fromEntries(counts)).toEqual({ state: 2, cell_writes: 2, mark_committed: 2 });
   });
 
   it('writes each cell once per batch, not once per event', async () => {

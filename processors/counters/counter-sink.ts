@@ -7,6 +7,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
+import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import { recordPosition } from '../sequence-number.js';
 import type { CounterRefusal, CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
@@ -25,6 +26,8 @@ export interface CounterSinkDeps {
   writeConcurrency: number;
   retryPolicy?: RetryPolicy;
   logger?: Logger;
+  /** Where the per-batch stage times go (`state`, `cell_writes`, `mark_committed`); none when absent. */
+  metrics?: Pick<ProcessorMetrics, 'stageDuration'>;
 }
 
 const EMPTY_RESULT: CounterWriteResult = Object.freeze({
@@ -86,7 +89,16 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
         if (position > batchEnd) batchEnd = position;
         return toStateRequest(event, position);
       });
+      const metrics = deps.metrics;
+      let stageStart = performance.now();
+      /** Observes the stage that just ended and starts the next one. */
+      const stageDone = (stage: 'state' | 'cell_writes' | 'mark_committed'): void => {
+        const now = performance.now();
+        if (metrics) observeStage(metrics, stage, (now - stageStart) / 1000);
+        stageStart = now;
+      };
       const outcomes = await deps.state.apply(shardId, stateEpoch, requests);
+      stageDone('state');
       if (outcomes.length !== events.length) {
         throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${events.length} requests`);
       }
@@ -105,8 +117,11 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
         }
       });
       const cells = aggregateCounterDeltas(batch);
+      stageStart = performance.now();
       const { requests: writeRequests } = await writeCellDeltas(deps, shardId, cells);
+      stageDone('cell_writes');
       await deps.state.markCommitted(shardId, batchEnd);
+      stageDone('mark_committed');
       const result: CounterWriteResult = { counted, duplicates, cells: cells.length, writeRequests, refused };
       logger?.debug(
         { shardId, events: events.length, counted, duplicates, refused: refused.length, cells: cells.length },

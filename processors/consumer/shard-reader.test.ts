@@ -1,0 +1,138 @@
+/**
+ * When the shard reader polls and flushes, on a virtual clock (fake timers), against a scripted
+ * fake Kinesis shard and a fake pipeline whose batches take a chosen time. The reader's
+ * behaviour against real Kinesis semantics (kinesalite) is in local-consumer.test.ts.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createLogger } from '../../common/logger.js';
+import { createProcessorMetrics } from '../metrics.js';
+import { scriptedKinesis, slowPipeline, type ScriptedResponse } from '../test-support/scripted-shard.js';
+import type { CheckpointStore } from './checkpoint-store.js';
+import { readShard, type ShardReaderOptions } from './shard-reader.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const NO_RETRY = { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+const checkpoints: CheckpointStore = {
+  read: () => Promise.resolve(undefined),
+  readAll: () => Promise.resolve(new Map()),
+  save: () => Promise.resolve('ok'),
+};
+
+/** `n` empty GetRecords answers (the reader has caught up). */
+const empty = (n: number): ScriptedResponse[] => Array.from({ length: n }, () => ({ records: [] }));
+
+/** Runs the reader over `responses` to the end of the shard; times are ms from the start. */
+async function read(responses: ScriptedResponse[], options: Partial<ShardReaderOptions>, batchMs: number) {
+  const metrics = createProcessorMetrics();
+  const { kinesis, getRecordsAt } = scriptedKinesis(responses);
+  const { pipeline, batches } = slowPipeline(metrics, batchMs);
+  const reading = readShard({
+    kinesis,
+    streamName: 'events',
+    shardId: 'shardId-000000000000',
+    pipeline,
+    checkpoints,
+    logger: createLogger({ level: 'silent' }),
+    metrics,
+    options: {
+      batchMaxRecords: 100,
+      pollIntervalMs: 200,
+      flushIntervalMs: 0,
+      batchMaxBytes: 1 << 20,
+      throttleRetry: NO_RETRY,
+      batchRetry: NO_RETRY,
+      ...options,
+    },
+    signal: new AbortController().signal,
+  });
+  await vi.runAllTimersAsync();
+  expect(await reading).toBe('finished');
+  const stages = await metrics.stageDuration.get();
+  return {
+    polls: getRecordsAt.map((at) => at - T0),
+    batches: batches.map((batch) => ({ at: batch.at - T0, records: batch.sequenceNumbers })),
+    stageCounts: Object.fromEntries(
+      stages.values
+        .filter((value) => value.metricName === 'processor_stage_seconds_count')
+        .map((value) => [value.labels.stage, value.value]),
+    ),
+  };
+}
+
+describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
+  it('polls again at once after a batch that took longer than the poll interval', async () => {
+    const { polls, batches } = await read(
+      [{ records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] }, ...empty(2)],
+      {},
+      300,
+    );
+    expect(batches).toEqual([{ at: 0, records: ['1'] }]);
+    // Before: the reader slept a whole poll interval after the batch (polls at 0, 500, 700).
+    expect(polls).toEqual([0, 300, 500]);
+  });
+
+  it('keeps caught-up polls a poll interval apart, counted from the previous call', async () => {
+    const { polls } = await read([{ records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] }, ...empty(2)], {}, 50);
+    // Before: the interval was counted from the end of the batch (polls at 0, 250, 450).
+    expect(polls).toEqual([0, 200, 400]);
+  });
+
+  it('caught up, flushes at once records that already waited a flush interval in the stream', async () => {
+    const { batches } = await read(
+      [{ records: [{ sequenceNumber: '1', arrivedMsAgo: 400 }] }, ...empty(8)],
+      { flushIntervalMs: 250, pollIntervalMs: 50 },
+      10,
+    );
+    // Before: the interval was counted from the read, so the record waited 400 + 250 ms.
+    expect(batches).toEqual([{ at: 0, records: ['1'] }]);
+  });
+
+  it('a record that just arrived waits the flush interval, with the records gathered after it', async () => {
+    const { batches, polls } = await read(
+      [
+        { records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] },
+        { records: [{ sequenceNumber: '2', arrivedMsAgo: 20 }] },
+        ...empty(8),
+      ],
+      { flushIntervalMs: 250, pollIntervalMs: 50 },
+      10,
+    );
+    expect(batches).toEqual([{ at: 250, records: ['1', '2'] }]);
+    expect(polls.slice(0, 6)).toEqual([0, 50, 100, 150, 200, 250]);
+  });
+
+  it('behind the tip, gathers old records across full responses and flushes once caught up', async () => {
+    const { batches, stageCounts } = await read(
+      [
+        {
+          records: [
+            { sequenceNumber: '1', arrivedMsAgo: 1_000 },
+            { sequenceNumber: '2', arrivedMsAgo: 1_000 },
+          ],
+        },
+        {
+          records: [
+            { sequenceNumber: '3', arrivedMsAgo: 900 },
+            { sequenceNumber: '4', arrivedMsAgo: 900 },
+          ],
+        },
+        { records: [{ sequenceNumber: '5', arrivedMsAgo: 800 }] },
+        ...empty(2),
+      ],
+      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2 },
+      10,
+    );
+    // Full responses (Limit reached) mean more is waiting: old records do not flush each response alone.
+    expect(batches).toEqual([{ at: 0, records: ['1', '2', '3', '4', '5'] }]);
+    // One observation per batch (not per record) of the reader's stages and the checkpoint.
+    expect(stageCounts).toEqual({ stream_to_read: 1, gather: 1, checkpoint: 1 });
+  });
+});
