@@ -120,6 +120,15 @@ describe('counter sink on dynalite', () => {
       .filter((value) => value.metricName === 'processor_stage_seconds_count')
       .map((value) => [value.labels.stage, value.value]);
     expect(Object.fromEntries(counts)).toEqual({ state: 2, cell_writes: 2, mark_committed: 2 });
+    // In seconds: each stage of these small batches took well under a few seconds, and no time is negative.
+    const sums = (await metrics.stageDuration.get()).values.filter(
+      (value) => value.metricName === 'processor_stage_seconds_sum',
+    );
+    expect(sums).toHaveLength(3);
+    for (const sum of sums) {
+      expect(sum.value, String(sum.labels.stage)).toBeGreaterThanOrEqual(0);
+      expect(sum.value, String(sum.labels.stage)).toBeLessThan(10);
+    }
   });
 
   it('writes each cell once per batch, not once per event', async () => {
