@@ -603,6 +603,35 @@ describe('rejections name the field, the rule and say what is wrong', () => {
     );
   });
 
+  it('jsonByteBound charges 146 frame bytes, 24 per number and 6 per code unit and segment', () => {
+    const full = {
+      version: 1,
+      eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b',
+      type: 'conversion' as const,
+      experimentId: 'exp-1',
+      variantId: 'b',
+      userId: 'u-1',
+      metric: 'revenue',
+      value: 1,
+      segments: { country: 'DE', device: 'ios' },
+      timestamp: 1,
+      receivedAt: 2,
+    };
+    // 36 + 10 + 5 + 1 + 3 code units, 7 of metric, 9 + 9 of two segments: 80 units.
+    expect(jsonByteBound(full)).toBe(146 + 4 * 24 + 6 * 80 + 6 * 2);
+    const { metric: _metric, segments: _segments, ...bare } = full;
+    expect(jsonByteBound({ ...bare, type: 'impression' })).toBe(146 + 4 * 24 + 6 * 55);
+    // A limit exactly at the bound: decided on the bound, nothing serialized.
+    const measured = normalizeIncomingEvent(valid, { ...context(), serialize: false });
+    if (!measured.ok) throw new Error('valid event refused');
+    const atLimit = normalizeIncomingEvent(valid, {
+      ...context(),
+      serialize: false,
+      limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: measured.jsonBytes },
+    });
+    expect(atLimit.ok && atLimit.jsonBytes).toBe(measured.jsonBytes);
+  });
+
   it('jsonByteBound is never below the JSON length, whatever the strings (escapes, astral, lone surrogates) and numbers', () => {
     const text = fc.oneof(anyString, fc.string({ unit: 'grapheme', maxLength: 30 }), fc.string({ maxLength: 200 }));
     const number = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer(), fc.constant(-5e-324));

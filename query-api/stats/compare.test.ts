@@ -129,6 +129,12 @@ describe("compareToControl, the alternative stated directly (a definition's anal
     expect(result.method).toMatchObject({ alternative: 'two-sided', oneSided: false, prior });
     const flat = compareToControl(welchControl, welchTreatment, { kind: 'mean', prior: { ...prior, proper: false } });
     expect(flat.method.prior).toEqual({ proper: false });
+    // A prior mean of −0 is echoed as 0, as JSON would write it.
+    const negativeZero = compareToControl(welchControl, welchTreatment, {
+      kind: 'mean',
+      prior: { ...prior, mean: -0 },
+    });
+    expect(Object.is(negativeZero.method.prior.proper && negativeZero.method.prior.mean, 0)).toBe(true);
   });
 
   it('refuses an unknown alternative with VALIDATION_FAILED', () => {
