@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { inject } from 'vitest';
+import { schemaScopedUrl } from '../local/scratch-database.js';
 import { randomName } from '../local/test-support.js';
 
 export interface TestSchema {
@@ -21,10 +22,8 @@ export async function createTestSchema(prefix = 'qa'): Promise<TestSchema> {
   await admin.connect();
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.end();
-  const url = new URL(base);
-  url.searchParams.set('options', `-c search_path=${schema}`);
   return {
-    url: url.toString(),
+    url: schemaScopedUrl(base, schema),
     schema,
     async drop() {
       const client = new pg.Client({ connectionString: base });

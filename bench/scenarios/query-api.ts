@@ -19,12 +19,12 @@ import { createQueryApi } from '../../query-api/app.js';
 import { createMemoryResultsCache, createRedisResultsCache } from '../../query-api/cache/results-cache.js';
 import { createDatabase } from '../../query-api/db/database.js';
 import { runMigrations } from '../../query-api/db/migrations.js';
-import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { seededRandom, writeCells, type Cell } from '../../query-api/test-counters.js';
 import { recordDynamoReads } from '../../query-api/test-support/dynamo-read-recorder.js';
 import { NEVER_CACHE } from '../../query-api/test-support/never-cache.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
+import { startScratchDatabase } from '../../local/scratch-database.js';
 
 const EXPERIMENT_ID = 'bench-query-api';
 const VARIANTS = ['control', 'v1', 'v2', 'v3', 'v4'];
@@ -111,17 +111,6 @@ async function load(
   });
 }
 
-/**
- * A schema of its own per run in a shared PostgreSQL (dropped at the end), so the bench never
- * touches other tables, and two runs (or a run and the tests) never migrate the same schema.
- */
-function benchSchemaUrl(url: string, schema: string): string {
-  const scoped = new URL(url);
-  scoped.searchParams.set('options', `-c search_path=${schema}`);
-  return scoped.toString();
-}
-const benchSchemaName = (): string => `bench_query_api_${randomBytes(4).toString('hex')}`;
-
 const rowOf = (name: string, result: Result, bytes: number): BenchRow => ({
   name,
   metrics: {
@@ -153,23 +142,9 @@ export const queryApiScenario: BenchScenario = {
       context.progress(0.02, 'starting dynalite and PostgreSQL');
       const dynalite = await startStandIn('dynalite');
       cleanups.push(() => dynalite.stop());
-      let databaseUrl = env.database.url;
-      const schema = benchSchemaName();
-      if (databaseUrl) {
-        const adminUrl = databaseUrl;
-        const admin = createDatabase(env.database, { url: adminUrl });
-        await admin.writer.query(`CREATE SCHEMA ${schema}`);
-        await admin.close();
-        cleanups.push(async () => {
-          const dropper = createDatabase(env.database, { url: adminUrl });
-          await dropper.writer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => dropper.close());
-        });
-        databaseUrl = benchSchemaUrl(databaseUrl, schema);
-      } else {
-        const embedded = await startEmbeddedPostgres();
-        cleanups.push(() => embedded.stop());
-        databaseUrl = embedded.url;
-      }
+      const scratch = await startScratchDatabase(env.database.url, 'bench_query_api');
+      cleanups.push(() => scratch.stop());
+      const databaseUrl = scratch.url;
       const config = loadConfig({
         ...process.env,
         AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
@@ -277,7 +252,7 @@ export const queryApiScenario: BenchScenario = {
       // autocannon's percentiles are whole milliseconds (a bare route's p50 is often 0): ratios use the mean.
       const mean = (name: string) => measured.get(name)!.latency.mean;
       const notes = [
-        `cache: ${redis ? 'Redis (REDIS_URL)' : 'in-process LRU (REDIS_URL unset)'}; PostgreSQL: ${env.database.url ? `DATABASE_URL, schema ${schema} (dropped after the run)` : 'embedded PGlite'}; counters: dynalite (${cells.length} cells)`,
+        `cache: ${redis ? 'Redis (REDIS_URL)' : 'in-process LRU (REDIS_URL unset)'}; PostgreSQL: ${scratch.schema ? `DATABASE_URL, schema ${scratch.schema} (dropped after the run)` : 'embedded PGlite'}; counters: dynalite (${cells.length} cells)`,
         `Uncached = every request reads the counters it needs and runs the statistics (a cache that never stores): results ${resultsReads}; breakdown ${segmentsReads}. Cached = the serialized response from the cache.`,
         'Load generator, API and baseline share this process and the machine; compare rows of one run, not runs across machines.',
         `Each row follows ${WARM_UP_REQUESTS_PER_CONNECTION} unmeasured requests per connection (warm-up).`,

@@ -19,7 +19,6 @@ import { loadavg } from 'node:os';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { loadConfig } from '../../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
-import { startEmbeddedPostgres } from '../../local/embedded-postgres.js';
 import { ensureTable } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
 import { createQueryApi } from '../../query-api/app.js';
@@ -31,6 +30,7 @@ import { buildUiSite, pageWeightGzipped, UI_PAGE_WEIGHT_BUDGET_BYTES } from '../
 import { launchChromium } from '../../query-api/ui/test-support/browser.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
+import { startScratchDatabase } from '../../local/scratch-database.js';
 
 const EXPERIMENT_ID = 'bench-ui';
 const VARIANTS = ['control', 'v1', 'v2', 'v3', 'v4'];
@@ -110,25 +110,9 @@ export const uiScenario: BenchScenario = {
       context.progress(0.08, 'starting dynalite and PostgreSQL');
       const dynalite = await startStandIn('dynalite');
       cleanups.push(() => dynalite.stop());
-      let databaseUrl = env.database.url;
-      if (databaseUrl) {
-        const schema = `bench_ui_${randomBytes(4).toString('hex')}`;
-        const adminUrl = databaseUrl;
-        const admin = createDatabase(env.database, { url: adminUrl });
-        await admin.writer.query(`CREATE SCHEMA ${schema}`);
-        await admin.close();
-        cleanups.push(async () => {
-          const dropper = createDatabase(env.database, { url: adminUrl });
-          await dropper.writer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => dropper.close());
-        });
-        const scoped = new URL(databaseUrl);
-        scoped.searchParams.set('options', `-c search_path=${schema}`);
-        databaseUrl = scoped.toString();
-      } else {
-        const embedded = await startEmbeddedPostgres();
-        cleanups.push(() => embedded.stop());
-        databaseUrl = embedded.url;
-      }
+      const scratch = await startScratchDatabase(env.database.url, 'bench_ui');
+      cleanups.push(() => scratch.stop());
+      const databaseUrl = scratch.url;
       const config = loadConfig({
         ...process.env,
         AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,

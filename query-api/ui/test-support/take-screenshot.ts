@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { createDynamoClient } from '../../../common/aws-clients.js';
 import { loadConfig } from '../../../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../../../common/counter-layout.js';
-import { startEmbeddedPostgres } from '../../../local/embedded-postgres.js';
 import { ensureTable } from '../../../local/provision.js';
 import { startStandIn } from '../../../local/stand-ins.js';
 import { createQueryApi } from '../../app.js';
@@ -22,6 +21,7 @@ import { runMigrations } from '../../db/migrations.js';
 import { createSnapshotStore } from '../../monitor/snapshot-store.js';
 import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../../test-counters.js';
 import { launchChromium } from './browser.js';
+import { startScratchDatabase } from '../../../local/scratch-database.js';
 
 const KEY = 'checkout-redesign';
 const OUT = fileURLToPath(new URL('../screenshot.png', import.meta.url));
@@ -55,25 +55,9 @@ async function main(): Promise<void> {
     const env = loadConfig(process.env);
     const dynalite = await startStandIn('dynalite');
     cleanups.push(() => dynalite.stop());
-    let databaseUrl = env.database.url;
-    if (databaseUrl) {
-      const schema = `ui_screenshot_${randomBytes(4).toString('hex')}`;
-      const adminUrl = databaseUrl;
-      const admin = createDatabase(env.database, { url: adminUrl });
-      await admin.writer.query(`CREATE SCHEMA ${schema}`);
-      await admin.close();
-      cleanups.push(async () => {
-        const dropper = createDatabase(env.database, { url: adminUrl });
-        await dropper.writer.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).finally(() => dropper.close());
-      });
-      const scoped = new URL(databaseUrl);
-      scoped.searchParams.set('options', `-c search_path=${schema}`);
-      databaseUrl = scoped.toString();
-    } else {
-      const embedded = await startEmbeddedPostgres();
-      cleanups.push(() => embedded.stop());
-      databaseUrl = embedded.url;
-    }
+    const scratch = await startScratchDatabase(env.database.url, 'ui_screenshot');
+    cleanups.push(() => scratch.stop());
+    const databaseUrl = scratch.url;
     const config = loadConfig({
       ...process.env,
       AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
