@@ -9,6 +9,8 @@ describe('retryAfterMs', () => {
     expect(wait({ 'retry-after': '2' })).toBe(2000);
     expect(wait({ 'retry-after': ' 0.5 ' })).toBe(500);
     expect(wait({ 'retry-after': '0' })).toBe(0);
+    expect(wait({ 'retry-after': '12' })).toBe(12_000);
+    expect(wait({ 'retry-after': '0.25' })).toBe(250);
     expect(wait({ 'retry-after': 'Thu, 26 Nov 2026 10:00:05 GMT' })).toBe(5000);
     expect(wait({ 'retry-after': 'Thu, 26 Nov 2026 09:00:00 GMT' })).toBe(0);
   });
@@ -23,6 +25,7 @@ describe('retryAfterMs', () => {
   it('answers undefined when nothing is usable', () => {
     expect(wait({})).toBeUndefined();
     expect(wait({ 'retry-after': 'soon' })).toBeUndefined();
+    expect(wait({ 'retry-after': '2abc' })).toBeUndefined();
     expect(wait({ 'retry-after': '   ' })).toBeUndefined();
     expect(wait({ 'retry-after': '-1' })).toBeUndefined();
     expect(wait({ 'x-ratelimit-reset': '12.5' })).toBeUndefined();
