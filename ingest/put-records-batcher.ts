@@ -9,17 +9,17 @@
  * The buffer is bounded in bytes: when full, `submit` refuses the whole request with
  * `BACKPRESSURE` instead of growing.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { PipelineError } from '../common/errors.js';
+import { PUT_RECORDS_LIMITS, putRecordsRetryingFailed } from '../common/kinesis/put-records.js';
 import type { Logger } from '../common/logger.js';
-import { backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
+import type { RetryPolicy } from '../common/retry.js';
 import type { StreamEvent } from '../common/event-contract.js';
 import { aggregateByShard, packCompactByShard, userRecordData, type UserRecord } from './kpl-aggregation.js';
 import type { ShardMap } from './shard-map.js';
 
-/** Kinesis PutRecords limits. */
-export const PUT_RECORDS_MAX_ENTRIES = 500;
-export const PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024;
+const PUT_RECORDS_MAX_ENTRIES = PUT_RECORDS_LIMITS.maxRecords;
+const PUT_RECORDS_MAX_BYTES = PUT_RECORDS_LIMITS.maxBytes;
 
 /**
  * One event to write: its JSON bytes (what a `json` stream carries and the byte limits count),
@@ -103,26 +103,6 @@ interface OutgoingRecord {
 interface CallBatch {
   records: OutgoingRecord[];
   bytes: number;
-}
-
-const RETRIABLE_CALL_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'KMSThrottlingException',
-  'InternalFailure',
-  'InternalFailureException',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'LimitExceededException',
-]);
-
-function isRetriableCallError(error: unknown): boolean {
-  const err = error as { name?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; code?: string };
-  if (err.name && RETRIABLE_CALL_ERRORS.has(err.name)) return true;
-  const status = err.$metadata?.httpStatusCode;
-  if (status !== undefined) return status >= 500;
-  // No HTTP response at all: connection reset, refused, timeout.
-  return typeof err.code === 'string' || err.name === 'TimeoutError' || err.name === 'AbortError';
 }
 
 const entryBytes = (entry: StreamEntry): number =>
@@ -278,63 +258,31 @@ export class PutRecordsBatcher {
     };
   }
 
-  /** Sends one call, retrying failed records alone, and resolves every entry it carries. */
+  /** Sends one call, retrying failed records alone (common/kinesis/put-records.ts), and resolves every entry it carries. */
   private async writeCall(records: OutgoingRecord[]): Promise<void> {
-    const { retryPolicy, streamName, kinesis, observer } = this.options;
-    // Never empty: a call takes at least one entry, and only failed records are sent again.
-    let remaining = records;
-    for (let attempt = 1; ; attempt++) {
-      const started = performance.now();
-      let failed: { record: OutgoingRecord; errorCode: string; message: string }[] = [];
-      try {
-        const out = await kinesis.send(
-          new PutRecordsCommand({ StreamName: streamName, Records: remaining.map((r) => r.request) }),
-        );
-        const results = out.Records ?? [];
-        remaining.forEach((record, i) => {
-          const result = results[i];
-          if (result?.SequenceNumber && result.ShardId && !result.ErrorCode) {
-            // Every entry of an aggregated record shares the record's outcome (one object, read-only).
-            settleAll(record.entries, { ok: true, shardId: result.ShardId, sequenceNumber: result.SequenceNumber });
-          } else {
-            failed.push({
-              record,
-              errorCode: result?.ErrorCode ?? 'MissingResult',
-              message: result?.ErrorMessage ?? 'no result for record',
-            });
-          }
-        });
-        observer?.onPutRecords?.(performance.now() - started, remaining.length, failed.length);
-      } catch (error) {
-        const err = error as Error;
-        const errorCode = err.name || 'PutRecordsFailed';
-        if (!isRetriableCallError(error)) {
-          this.options.logger?.error(
-            { err: error, records: remaining.length },
-            'PutRecords failed with a non-retriable error',
-          );
-          this.failAll(remaining, errorCode, err.message);
-          return;
-        }
-        failed = remaining.map((record) => ({ record, errorCode, message: err.message }));
-        observer?.onPutRecords?.(performance.now() - started, remaining.length, remaining.length);
-      }
-      if (failed.length === 0) return;
-      const throttled = failed.filter(
-        (f) => f.errorCode.includes('Throughput') || f.errorCode.includes('Throttl'),
-      ).length;
-      if (throttled > 0) observer?.onThrottled?.(throttled);
-      if (attempt >= retryPolicy.maxAttempts) {
-        this.options.logger?.warn(
-          { failed: failed.length, attempts: attempt, errorCode: failed[0]?.errorCode },
-          'PutRecords entries failed after all retries',
-        );
-        for (const f of failed) this.failAll([f.record], f.errorCode, f.message);
-        return;
-      }
-      remaining = failed.map((f) => f.record);
-      await sleep(backoffDelayMs(retryPolicy, attempt));
+    const { retryPolicy, streamName, kinesis, observer, logger } = this.options;
+    const { unwritten, fatal, attempts } = await putRecordsRetryingFailed(records, {
+      kinesis,
+      streamName,
+      policy: retryPolicy,
+      toEntry: (record) => record.request,
+      // Every entry of an aggregated record shares the record's outcome (one object, read-only).
+      onWritten: (record, shardId, sequenceNumber) => settleAll(record.entries, { ok: true, shardId, sequenceNumber }),
+      onCall: (durationMs, sent, failed, throttled) => {
+        observer?.onPutRecords?.(durationMs, sent, failed);
+        if (throttled > 0) observer?.onThrottled?.(throttled);
+      },
+    });
+    if (unwritten.length === 0) return;
+    if (fatal !== undefined) {
+      logger?.error({ err: fatal, records: unwritten.length }, 'PutRecords failed with a non-retriable error');
+    } else {
+      logger?.warn(
+        { failed: unwritten.length, attempts, errorCode: unwritten[0]?.errorCode },
+        'PutRecords entries failed after all retries',
+      );
     }
+    for (const f of unwritten) this.failAll([f.record], f.errorCode, f.message);
   }
 
   private failAll(records: OutgoingRecord[], errorCode: string, message: string): void {

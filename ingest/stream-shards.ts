@@ -2,22 +2,14 @@
  * Keeps the stream's open-shard map current for KPL aggregation: loaded at start-up and
  * refreshed on an interval, so resharding is followed without a restart.
  */
-import { ListShardsCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { isOpenShard, listShards } from '../common/kinesis/list-shards.js';
 import type { Logger } from '../common/logger.js';
 import { ShardMap } from './shard-map.js';
 
 /** Lists the stream's open shards (those without an ending sequence number). */
 export async function loadShardMap(kinesis: Pick<KinesisClient, 'send'>, streamName: string): Promise<ShardMap> {
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
-  do {
-    const out = await kinesis.send(
-      new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName }),
-    );
-    shards.push(...(out.Shards ?? []));
-    nextToken = out.NextToken;
-  } while (nextToken);
-  const open = shards.filter((shard) => shard.SequenceNumberRange?.EndingSequenceNumber === undefined);
+  const open = (await listShards(kinesis, streamName)).filter(isOpenShard);
   return new ShardMap(
     open.map((shard) => ({
       shardId: shard.ShardId ?? '',

@@ -14,14 +14,14 @@
  *   await consumer.start();
  *   process.once('SIGTERM', () => void consumer.stop());
  */
-import { ListShardsCommand, type KinesisClient, type ListShardsCommandOutput } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { listShards } from '../../common/kinesis/list-shards.js';
 import type { Logger } from '../../common/logger.js';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../../common/retry.js';
+import { DEFAULT_RETRY_POLICY } from '../../common/retry.js';
 import type { ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
-import { isThrottle } from './kinesis-errors.js';
 import { readShard, type ShardReaderOptions } from './shard-reader.js';
 import { ALL_SHARDS, assignedTo, type ShardAssignment } from './shard-assignment.js';
 import { shardsReadyToRead, type ShardLineage } from './shard-lineage.js';
@@ -72,24 +72,13 @@ export interface LocalConsumer {
   activeShards(): string[];
 }
 
+/** The stream's shards with their lineage (closed parents included: children wait for them). */
 async function listAllShards(kinesis: KinesisClient, streamName: string): Promise<ShardLineage[]> {
-  const shards: ShardLineage[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page: ListShardsCommandOutput = await withRetry(
-      () => kinesis.send(new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
-      { shouldRetry: isThrottle },
-    );
-    for (const shard of page.Shards ?? []) {
-      shards.push({
-        shardId: shard.ShardId!,
-        ...(shard.ParentShardId ? { parentShardId: shard.ParentShardId } : {}),
-        ...(shard.AdjacentParentShardId ? { adjacentParentShardId: shard.AdjacentParentShardId } : {}),
-      });
-    }
-    nextToken = page.NextToken;
-  } while (nextToken);
-  return shards;
+  return (await listShards(kinesis, streamName)).map((shard) => ({
+    shardId: shard.ShardId!,
+    ...(shard.ParentShardId ? { parentShardId: shard.ParentShardId } : {}),
+    ...(shard.AdjacentParentShardId ? { adjacentParentShardId: shard.AdjacentParentShardId } : {}),
+  }));
 }
 
 /** Creates the consumer; nothing is read until `start()`. */

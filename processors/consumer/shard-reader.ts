@@ -37,7 +37,7 @@ import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import type { RawKinesisRecord } from '../types.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
-import { isExpiredIterator, isThrottle } from './kinesis-errors.js';
+import { isExpiredIterator, isKinesisThrottle } from '../../common/kinesis/errors.js';
 
 /** How a reader ended. `state-lost`: the state store lost data; the shard must not advance. */
 export type ShardReaderEnd = 'finished' | 'stopped' | 'lost' | 'state-lost';
@@ -136,7 +136,7 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
               : { ShardIteratorType: 'TRIM_HORIZON' }),
           }),
         ),
-      { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetShardIterator') },
+      { policy: options.throttleRetry, shouldRetry: isKinesisThrottle, onRetry: throttled('GetShardIterator') },
     );
     return out.ShardIterator;
   };
@@ -199,7 +199,7 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
       lastPollAt = Date.now();
       out = await withRetry(
         () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
-        { policy: options.throttleRetry, shouldRetry: isThrottle, onRetry: throttled('GetRecords') },
+        { policy: options.throttleRetry, shouldRetry: isKinesisThrottle, onRetry: throttled('GetRecords') },
       );
     } catch (error) {
       if (!isExpiredIterator(error)) throw error;

@@ -10,7 +10,8 @@ import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
 import type { DeadLetter, DeadLetterSink } from '../types.js';
 import { deadLetterPartitionKey, encodeDeadLetter } from './envelope.js';
-import { putRecordsDurably, type PutRecordsLimits } from './put-records.js';
+import type { PutRecordsLimits } from '../../common/kinesis/put-records.js';
+import { putRecordsDurably } from './put-records.js';
 
 export interface DeadLetterSinkOptions {
   kinesis: KinesisClient;

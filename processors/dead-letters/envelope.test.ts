@@ -7,7 +7,7 @@ import {
   originalBytes,
   type DeadLetterEnvelope,
 } from './envelope.js';
-import { chunkPutEntries } from './put-records.js';
+import { chunkPutEntries } from '../../common/kinesis/put-records.js';
 
 const letter = (data: Uint8Array, overrides: Partial<DeadLetter> = {}): DeadLetter => ({
   id: {

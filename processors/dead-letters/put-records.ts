@@ -2,83 +2,22 @@
  * Durable PutRecords: writes a list of records to a Kinesis stream and resolves only
  * when every one of them is written. Used by the dead-letter sink and by `dlq replay`.
  *
- * PutRecords is not all-or-nothing: each entry can fail on its own (throttling,
- * internal failure) while the call succeeds. Only the failed entries are sent again,
- * with the backoff of common/retry.ts; attempts are bounded, after which the call
- * rejects with a retriable PipelineError so the caller does not checkpoint.
+ * The calls, their limits and the retry of only the failed entries are common/kinesis's; here
+ * the outcome becomes the processors' error: when attempts run out the call rejects with a
+ * retriable PipelineError so the caller does not checkpoint, and a call Kinesis refuses for
+ * good (a missing stream, denied access) rejects at once, not retriable.
  */
-import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { PipelineError } from '../../common/errors.js';
+import { classifyKinesisError } from '../../common/kinesis/errors.js';
+import {
+  chunkPutEntries,
+  putRecordsRetryingFailed,
+  type PutEntry,
+  type PutRecordsLimits,
+} from '../../common/kinesis/put-records.js';
 import type { Logger } from '../../common/logger.js';
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
-
-/** One record to write. */
-export interface PutEntry {
-  data: Uint8Array;
-  partitionKey: string;
-}
-
-/** PutRecords limits: 500 records and 5 MiB (data plus partition keys) per call. */
-export interface PutRecordsLimits {
-  maxRecords: number;
-  maxBytes: number;
-}
-
-export const KINESIS_PUT_RECORDS_LIMITS: Readonly<PutRecordsLimits> = Object.freeze({
-  maxRecords: 500,
-  maxBytes: 5 * 1024 * 1024,
-});
-
-const entryBytes = (entry: PutEntry): number => entry.data.byteLength + Buffer.byteLength(entry.partitionKey, 'utf8');
-
-/**
- * Cuts entries into PutRecords calls that respect both limits, keeping their order.
- * Pure. An entry larger than `maxBytes` on its own still gets a call of its own (Kinesis
- * will refuse it; callers keep records under the 1 MiB record limit).
- */
-export function chunkPutEntries(
-  entries: readonly PutEntry[],
-  limits: PutRecordsLimits = KINESIS_PUT_RECORDS_LIMITS,
-): PutEntry[][] {
-  const chunks: PutEntry[][] = [];
-  let current: PutEntry[] = [];
-  let currentBytes = 0;
-  for (const entry of entries) {
-    const bytes = entryBytes(entry);
-    if (current.length > 0 && (current.length >= limits.maxRecords || currentBytes + bytes > limits.maxBytes)) {
-      chunks.push(current);
-      current = [];
-      currentBytes = 0;
-    }
-    current.push(entry);
-    currentBytes += bytes;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
-
-const THROTTLING_ERRORS = new Set([
-  'ProvisionedThroughputExceededException',
-  'LimitExceededException',
-  'KMSThrottlingException',
-  'ThrottlingException',
-]);
-
-/**
- * Turns an SDK error of a whole Kinesis call (PutRecords, GetRecords …) into a PipelineError. Throttling, server
- * faults and network errors (no HTTP response at all) are retriable; client faults such
- * as a missing stream or denied access are not: retrying them only delays the alarm.
- */
-export function classifyKinesisError(error: unknown, operation: string, streamName: string): PipelineError {
-  const e = error as { name?: string; $fault?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  const name = e?.name ?? 'Error';
-  if (THROTTLING_ERRORS.has(name)) {
-    return new PipelineError('SINK_THROTTLED', `Kinesis throttled ${operation} on ${streamName}`, { cause: error });
-  }
-  const noResponse = e?.$metadata?.httpStatusCode === undefined;
-  const retriable = e?.$fault === 'server' || noResponse;
-  return new PipelineError('SINK_FAILED', `${operation} on ${streamName} failed: ${name}`, { cause: error, retriable });
-}
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../common/retry.js';
 
 export interface PutRecordsDurablyOptions {
   policy?: RetryPolicy;
@@ -96,51 +35,30 @@ export interface PutRecordsDurablyOptions {
  *   await putRecordsDurably(kinesis, 'ExperimentEvents-dlq', [{ data, partitionKey: 'user-1' }]);
  */
 export async function putRecordsDurably(
-  kinesis: KinesisClient,
+  kinesis: Pick<KinesisClient, 'send'>,
   streamName: string,
   entries: readonly PutEntry[],
   options: PutRecordsDurablyOptions = {},
 ): Promise<void> {
-  let pending: readonly PutEntry[] = entries;
-  await withRetry(
-    async () => {
-      const chunks = chunkPutEntries(pending, options.limits);
-      const failed: PutEntry[] = [];
-      for (const [position, chunk] of chunks.entries()) {
-        let output;
-        try {
-          output = await kinesis.send(
-            new PutRecordsCommand({
-              StreamName: streamName,
-              Records: chunk.map((entry) => ({ Data: entry.data, PartitionKey: entry.partitionKey })),
-            }),
-          );
-        } catch (error) {
-          pending = [...failed, ...chunks.slice(position).flat()];
-          throw classifyKinesisError(error, 'PutRecords', streamName);
-        }
-        const results = output.Records ?? [];
-        chunk.forEach((entry, index) => {
-          if (results[index]?.ErrorCode !== undefined || results[index]?.SequenceNumber === undefined) {
-            failed.push(entry);
-          }
-        });
-      }
-      pending = failed;
-      if (failed.length > 0) {
-        throw new PipelineError(
-          'SINK_THROTTLED',
-          `${failed.length} of ${entries.length} records to ${streamName} were not written`,
-        );
-      }
-    },
-    {
+  for (const chunk of chunkPutEntries(entries, options.limits)) {
+    const { unwritten, fatal, lastCallError } = await putRecordsRetryingFailed(chunk, {
+      kinesis,
+      streamName,
       policy: options.policy ?? DEFAULT_RETRY_POLICY,
-      onRetry: (error, attempt, delayMs) =>
+      toEntry: (entry) => ({ Data: entry.data, PartitionKey: entry.partitionKey }),
+      onRetry: (pending, attempt, delayMs, errorCode) =>
         options.logger?.warn(
-          { err: error, attempt, delayMs, pending: pending.length, streamName },
+          { errorCode, attempt, delayMs, pending, streamName },
           'retrying records PutRecords did not write',
         ),
-    },
-  );
+    });
+    if (fatal !== undefined) throw classifyKinesisError(fatal, 'PutRecords', streamName);
+    if (unwritten.length === 0) continue;
+    // The last call failed as a whole: report its error; else entries were refused one by one.
+    if (lastCallError !== undefined) throw classifyKinesisError(lastCallError, 'PutRecords', streamName);
+    throw new PipelineError(
+      'SINK_THROTTLED',
+      `${unwritten.length} of ${entries.length} records to ${streamName} were not written`,
+    );
+  }
 }

@@ -4,16 +4,11 @@
  * Bounded: a read stops at `limit` matching records, at the end of the data, or when
  * `maxDurationMs` runs out, and says which one happened.
  */
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type KinesisClient,
-  type Shard,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
+import { classifyKinesisError } from '../../common/kinesis/errors.js';
+import { listShards } from '../../common/kinesis/list-shards.js';
 import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { decodeDeadLetter, type DeadLetterEnvelope, type EnvelopeDecoding } from './envelope.js';
-import { classifyKinesisError } from './put-records.js';
 
 /** A record as read from any stream, with its position. */
 export interface StreamRecord {
@@ -75,18 +70,9 @@ function readWithRetry<T>(call: () => Promise<T>, streamName: string, policy?: R
 }
 
 async function listAllShards(kinesis: KinesisClient, streamName: string, policy?: RetryPolicy): Promise<Shard[]> {
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
-  do {
-    const token = nextToken;
-    const page = await readWithRetry(
-      () => kinesis.send(new ListShardsCommand(token ? { NextToken: token } : { StreamName: streamName })),
-      streamName,
-      policy,
-    );
-    shards.push(...(page.Shards ?? []));
-    nextToken = page.NextToken;
-  } while (nextToken);
+  const shards = await listShards(kinesis, streamName, policy ? { policy } : {}).catch((error: unknown) =>
+    Promise.reject(classifyKinesisError(error, 'reading', streamName)),
+  );
   // Parents before children, so records come out roughly in the order they were written.
   return shards.sort((a, b) => (a.ShardId ?? '').localeCompare(b.ShardId ?? ''));
 }

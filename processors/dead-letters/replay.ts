@@ -32,7 +32,8 @@ import type { RetryPolicy } from '../../common/retry.js';
 import { decodeEvent, type DecodeLimits } from '../decode/decode-user-record.js';
 import type { DeadLetter, DeadLetterSink, EventIndexSink, RecordIdentity, ValidEvent } from '../types.js';
 import { INDEX_REJECTED_RULE, originalBytes, type DeadLetterEnvelope } from './envelope.js';
-import { chunkPutEntries, putRecordsDurably, type PutEntry } from './put-records.js';
+import { chunkPutEntries, type PutEntry } from '../../common/kinesis/put-records.js';
+import { putRecordsDurably } from './put-records.js';
 import { readDeadLetters, type ReadStop } from './reader.js';
 
 /** Letters sent to the index per `index()` call: bounds memory and paces the progress bar. */
