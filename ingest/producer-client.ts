@@ -13,6 +13,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EventRejection, IncomingEvent } from '../common/event-contract.js';
+import { MicroBatcher } from '../common/micro-batcher.js';
 import { backoffDelayMs, sleep, type RetryPolicy } from '../common/retry.js';
 
 export type UndeliverableReason = 'buffer-full' | 'rejected' | 'retries-exhausted' | 'refused' | 'closed';
@@ -90,11 +91,7 @@ export function createProducer(options: ProducerOptions): Producer {
   };
 
   const stats: ProducerStats = { accepted: 0, undeliverable: 0, buffered: 0, requests: 0 };
-  const queue: IncomingEvent[] = [];
-  let inFlight = 0;
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  const idleWaiters: (() => void)[] = [];
 
   async function post(events: IncomingEvent[]): Promise<{ status: number; body: unknown; retryAfterMs: number }> {
     stats.requests++;
@@ -174,30 +171,18 @@ export function createProducer(options: ProducerOptions): Producer {
     if (pending.length > 0) report({ reason: 'retries-exhausted', events: pending, detail: lastDetail });
   }
 
-  function pump(): void {
-    while (queue.length > 0 && inFlight < concurrency) {
-      const batch = queue.splice(0, maxBatchEvents);
-      inFlight++;
-      deliver(batch)
-        .catch((error: unknown) => report({ reason: 'retries-exhausted', events: batch, detail: String(error) }))
-        .finally(() => {
-          inFlight--;
-          stats.buffered -= batch.length;
-          if (queue.length > 0) pump();
-          else if (inFlight === 0) idleWaiters.splice(0).forEach((wake) => wake());
-        });
-    }
-  }
-
-  function schedule(): void {
-    if (queue.length >= maxBatchEvents) pump();
-    else if (!timer) {
-      timer = setTimeout(() => {
-        timer = undefined;
-        pump();
-      }, lingerMs);
-    }
-  }
+  // Events share POSTs: up to maxBatchEvents per request, a partial one after lingerMs (common/micro-batcher.ts).
+  const batcher = new MicroBatcher<IncomingEvent>({
+    limits: { maxCount: maxBatchEvents, maxBytes: Number.POSITIVE_INFINITY },
+    lingerMs,
+    concurrency,
+    sizeOf: () => 0,
+    send: (batch) =>
+      deliver(batch).finally(() => {
+        stats.buffered -= batch.length;
+      }),
+    onSendError: (batch, error) => report({ reason: 'retries-exhausted', events: batch, detail: String(error) }),
+  });
 
   return {
     send(event) {
@@ -205,17 +190,12 @@ export function createProducer(options: ProducerOptions): Producer {
         report({ reason: closed ? 'closed' : 'buffer-full', events: [event] });
         return false;
       }
-      queue.push(event.eventId ? event : { ...event, eventId: randomUUID() });
       stats.buffered++;
-      schedule();
+      batcher.add([event.eventId ? event : { ...event, eventId: randomUUID() }], 0);
       return true;
     },
-    async flush() {
-      clearTimeout(timer);
-      timer = undefined;
-      pump();
-      if (queue.length === 0 && inFlight === 0) return;
-      await new Promise<void>((resolve) => idleWaiters.push(resolve));
+    flush() {
+      return batcher.drain();
     },
     async close() {
       closed = true;

@@ -13,6 +13,7 @@ import type { KinesisClient, PutRecordsRequestEntry } from '@aws-sdk/client-kine
 import { PipelineError } from '../common/errors.js';
 import { PUT_RECORDS_LIMITS, putRecordsRetryingFailed } from '../common/kinesis/put-records.js';
 import type { Logger } from '../common/logger.js';
+import { MicroBatcher } from '../common/micro-batcher.js';
 import type { RetryPolicy } from '../common/retry.js';
 import type { StreamEvent } from '../common/event-contract.js';
 import { aggregateByShard, packCompactByShard, userRecordData, type UserRecord } from './kpl-aggregation.js';
@@ -99,12 +100,6 @@ interface OutgoingRecord {
   entries: PendingEntry[];
 }
 
-/** The records of one PutRecords call and the entry bytes they hold (for the buffer bound). */
-interface CallBatch {
-  records: OutgoingRecord[];
-  bytes: number;
-}
-
 const entryBytes = (entry: StreamEntry): number =>
   (entry.data === undefined ? entry.jsonBytes : entry.data.byteLength) + Buffer.byteLength(entry.partitionKey);
 
@@ -114,20 +109,32 @@ const settleAll = (entries: readonly PendingEntry[], outcome: EntryOutcome): voi
 
 export class PutRecordsBatcher {
   private readonly options: PutRecordsBatcherOptions;
-  private pending: PendingEntry[] = [];
-  private pendingBytes = 0;
-  private inFlightBytes = 0;
-  private activeCalls = 0;
-  private lingerTimer: NodeJS.Timeout | undefined;
-  private readonly idleWaiters: (() => void)[] = [];
+  private readonly batcher: MicroBatcher<PendingEntry>;
 
   constructor(options: PutRecordsBatcherOptions) {
     this.options = options;
+    this.batcher = new MicroBatcher<PendingEntry>({
+      limits: {
+        // With aggregation a call carries far more than 500 entries (about 50 per record); without, up to 500.
+        maxCount: options.shardMap ? PUT_RECORDS_MAX_ENTRIES * 50 : PUT_RECORDS_MAX_ENTRIES,
+        // Leave headroom for aggregation framing and partition keys.
+        maxBytes: PUT_RECORDS_MAX_BYTES - 64 * 1024,
+      },
+      lingerMs: options.lingerMs,
+      concurrency: options.concurrency,
+      sizeOf: (pending) => pending.bytes,
+      send: (taken) => this.writeCall(this.toRecords(taken)),
+      onSendError: (taken, error) => {
+        // writeCall resolves every entry itself; reaching here is a bug worth logging loudly.
+        this.options.logger?.error({ err: error }, 'unexpected error in PutRecords batcher');
+        settleAll(taken, { ok: false, errorCode: 'INTERNAL', message: 'internal error' });
+      },
+    });
   }
 
   /** Bytes held (waiting or being written). */
   get bufferedBytes(): number {
-    return this.pendingBytes + this.inFlightBytes;
+    return this.batcher.bufferedBytes;
   }
 
   /**
@@ -143,119 +150,48 @@ export class PutRecordsBatcher {
       });
     }
     if (entries.length === 0) return Promise.resolve([]);
-    const done = new Promise<EntryOutcome[]>((resolve) => {
+    return new Promise<EntryOutcome[]>((resolve) => {
       const slot = new SubmitSlot(entries.length, resolve);
+      const pending: PendingEntry[] = new Array<PendingEntry>(entries.length);
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index] as StreamEntry;
-        this.pending.push({
+        pending[index] = {
           partitionKey: entry.partitionKey,
           data: entry.data,
           event: entry.event,
           bytes: entryBytes(entry),
           slot,
           index,
-        });
+        };
       }
+      this.batcher.add(pending, total);
     });
-    this.pendingBytes += total;
-    this.schedule();
-    return done;
   }
 
   /** Writes everything queued now and resolves when nothing is pending or in flight (shutdown). */
-  async drain(): Promise<void> {
-    clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
-    this.pump();
-    // After a pump, entries wait only behind calls in flight: no call in flight means nothing left.
-    if (this.activeCalls === 0) return;
-    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  drain(): Promise<void> {
+    return this.batcher.drain();
   }
 
-  private schedule(): void {
-    if (
-      this.pendingBytes >= PUT_RECORDS_MAX_BYTES ||
-      this.pending.length >= PUT_RECORDS_MAX_ENTRIES * this.entriesPerRecordHint()
-    ) {
-      this.pump();
-    } else if (this.lingerTimer === undefined) {
-      this.lingerTimer = setTimeout(() => {
-        this.lingerTimer = undefined;
-        this.pump();
-      }, this.options.lingerMs);
-    }
-  }
-
-  /** With aggregation a call carries far more than 500 entries; without, exactly up to 500. */
-  private entriesPerRecordHint(): number {
-    return this.options.shardMap ? 50 : 1;
-  }
-
-  /**
-   * Starts calls while there is work and capacity, partial ones included: it runs only when a
-   * call is full, the linger expired, a call finished (what waited meanwhile goes at once) or
-   * on drain.
-   */
-  private pump(): void {
-    while (this.pending.length > 0 && this.activeCalls < this.options.concurrency) {
-      const batch = this.takeCallBatch();
-      this.activeCalls++;
-      this.writeCall(batch.records)
-        .catch((error: unknown) => {
-          // writeCall resolves every entry itself; reaching here is a bug worth logging loudly.
-          this.options.logger?.error({ err: error }, 'unexpected error in PutRecords batcher');
-          const internal: EntryOutcome = { ok: false, errorCode: 'INTERNAL', message: 'internal error' };
-          for (const record of batch.records) settleAll(record.entries, internal);
-        })
-        .finally(() => {
-          this.activeCalls--;
-          this.inFlightBytes -= batch.bytes;
-          if (this.pending.length > 0) this.pump();
-          else if (this.activeCalls === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
-        });
-    }
-  }
-
-  /** Takes entries for one call within the PutRecords limits, converting them to outgoing records. */
-  private takeCallBatch(): CallBatch {
-    const aggregated = this.options.shardMap !== undefined;
-    const maxEntries = aggregated ? Number.POSITIVE_INFINITY : PUT_RECORDS_MAX_ENTRIES;
-    // Leave headroom for aggregation framing and partition keys.
-    const maxBytes = PUT_RECORDS_MAX_BYTES - 64 * 1024;
-    let bytes = 0;
-    let count = 0;
-    while (count < this.pending.length && count < maxEntries) {
-      const next = this.pending[count] as PendingEntry;
-      if (count > 0 && bytes + next.bytes > maxBytes) break;
-      bytes += next.bytes;
-      count++;
-    }
-    const taken = this.pending.splice(0, count);
-    this.pendingBytes -= bytes;
-    this.inFlightBytes += bytes;
+  /** The Kinesis records of one call's entries: one each, or packed per destination shard. */
+  private toRecords(taken: PendingEntry[]): OutgoingRecord[] {
     if (!this.options.shardMap) {
-      return {
-        records: taken.map((pending) => ({
-          request: { PartitionKey: pending.partitionKey, Data: userRecordData(pending) },
-          entries: [pending],
-        })),
-        bytes,
-      };
+      return taken.map((pending) => ({
+        request: { PartitionKey: pending.partitionKey, Data: userRecordData(pending) },
+        entries: [pending],
+      }));
     }
     const aggregates = this.options.compact
       ? packCompactByShard(taken, this.options.shardMap(), this.options.compact)
       : aggregateByShard(taken, this.options.shardMap());
-    return {
-      records: aggregates.map((aggregate) => ({
-        request: {
-          PartitionKey: aggregate.partitionKey,
-          ExplicitHashKey: aggregate.explicitHashKey,
-          Data: aggregate.data,
-        },
-        entries: aggregate.records,
-      })),
-      bytes,
-    };
+    return aggregates.map((aggregate) => ({
+      request: {
+        PartitionKey: aggregate.partitionKey,
+        ExplicitHashKey: aggregate.explicitHashKey,
+        Data: aggregate.data,
+      },
+      entries: aggregate.records,
+    }));
   }
 
   /** Sends one call, retrying failed records alone (common/kinesis/put-records.ts), and resolves every entry it carries. */

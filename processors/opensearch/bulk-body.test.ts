@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildBulkBody, cutBulkBatches, dailyIndexName, toBulkAction } from './bulk-body.js';
+import { buildBulkBody, dailyIndexName, toBulkAction } from './bulk-body.js';
 import { classifyBulkItems, type BulkResponseBody } from './bulk-items.js';
 import { awsSigningService, regionOfEndpoint } from './opensearch-client.js';
 import { fixtureEvents, FIXTURE_INDEX_PREFIX, validEvent } from './test-support/fixture-events.js';
@@ -23,14 +23,6 @@ describe('bulk body', () => {
     });
     expect(JSON.parse(lines[1]!)).toEqual(fixtureEvents()[0]!.event);
     expect(body.endsWith('\n')).toBe(true);
-  });
-
-  it('cuts batches by count and by bytes, never leaving an oversized document behind', () => {
-    const all = actions();
-    expect(cutBulkBatches(all, { maxCount: 3, maxBytes: 1e9 }).map((b) => b.length)).toEqual([3, 1]);
-    const oneAction = all[0]!.bytes;
-    expect(cutBulkBatches(all, { maxCount: 100, maxBytes: oneAction * 2 }).map((b) => b.length)).toEqual([2, 2]);
-    expect(cutBulkBatches(all, { maxCount: 100, maxBytes: 10 }).map((b) => b.length)).toEqual([1, 1, 1, 1]);
   });
 });
 

@@ -16,11 +16,8 @@ export interface BulkAction {
   event: ValidEvent;
 }
 
-/** Bounds of one `_bulk` request. */
-export interface BulkLimits {
-  maxCount: number;
-  maxBytes: number;
-}
+/** Bounds of one `_bulk` request (cut by common/micro-batcher.ts: at least one document per request). */
+export type { MicroBatchLimits as BulkLimits } from '../../common/micro-batcher.js';
 
 const pad2 = (n: number): string => String(n).padStart(2, '0');
 
@@ -47,31 +44,4 @@ export function toBulkAction(event: ValidEvent, indexPrefix: string): BulkAction
 /** The NDJSON body of a `_bulk` request. */
 export function buildBulkBody(actions: readonly BulkAction[]): string {
   return actions.map((action) => action.lines).join('');
-}
-
-/**
- * How many actions from the head of `actions` fit one request. Always at least one, so
- * a single document larger than `maxBytes` is still sent (and refused or accepted by
- * the cluster's own `http.max_content_length`) instead of blocking the queue.
- */
-export function headBatchSize(actions: readonly BulkAction[], limits: BulkLimits): number {
-  let bytes = 0;
-  let count = 0;
-  for (const action of actions) {
-    if (count > 0 && (count >= limits.maxCount || bytes + action.bytes > limits.maxBytes)) break;
-    bytes += action.bytes;
-    count += 1;
-  }
-  return count;
-}
-
-/** Cuts actions into requests that respect both limits, keeping their order. */
-export function cutBulkBatches(actions: readonly BulkAction[], limits: BulkLimits): BulkAction[][] {
-  const batches: BulkAction[][] = [];
-  for (let start = 0; start < actions.length;) {
-    const size = headBatchSize(actions.slice(start, start + limits.maxCount), limits);
-    batches.push(actions.slice(start, start + size));
-    start += size;
-  }
-  return batches;
 }

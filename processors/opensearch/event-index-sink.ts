@@ -17,9 +17,10 @@
 import type { Client } from '@opensearch-project/opensearch';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
+import { MicroBatcher } from '../../common/micro-batcher.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
 import type { EventIndexSink, IndexResult, ValidEvent } from '../types.js';
-import { buildBulkBody, headBatchSize, toBulkAction, type BulkAction, type BulkLimits } from './bulk-body.js';
+import { buildBulkBody, toBulkAction, type BulkAction, type BulkLimits } from './bulk-body.js';
 import { classifyBulkItems, type BulkResponseBody, type FailedAction } from './bulk-items.js';
 import { ensureIndexTemplate } from './index-template.js';
 import { createOpenSearchClient } from './opensearch-client.js';
@@ -67,7 +68,6 @@ type ActionOutcome = { indexed: true } | { indexed: false; reason: string };
 
 interface QueuedAction {
   action: BulkAction;
-  queuedAt: number;
   settle: (outcome: ActionOutcome) => void;
   fail: (error: unknown) => void;
 }
@@ -103,10 +103,6 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
   const maxConcurrent = options.maxConcurrentRequests ?? EVENT_INDEX_DEFAULTS.maxConcurrentRequests;
   const policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
 
-  let queue: QueuedAction[] = [];
-  let queuedBytes = 0;
-  let inFlight = 0;
-  let lingerTimer: NodeJS.Timeout | undefined;
   let template: Promise<void> | undefined;
   /** `index()` calls not yet returned: `stop()` waits for them too, not only for the queue. */
   let activeCalls = 0;
@@ -168,48 +164,23 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
     }
   }
 
-  function takeBatch(): QueuedAction[] {
-    const size = headBatchSize(
-      queue.slice(0, limits.maxCount).map((queued) => queued.action),
-      limits,
-    );
-    const batch = queue.slice(0, size);
-    queue = queue.slice(size);
-    queuedBytes -= batch.reduce((sum, queued) => sum + queued.action.bytes, 0);
-    return batch;
-  }
+  // Events from concurrent `index()` calls share `_bulk` requests (common/micro-batcher.ts).
+  const batcher = new MicroBatcher<QueuedAction>({
+    limits,
+    lingerMs: maxWaitMs,
+    concurrency: maxConcurrent,
+    sizeOf: (queued) => queued.action.bytes,
+    send: sendBatch,
+    onSendError: (batch, error) => {
+      for (const queued of batch) queued.fail(error);
+    },
+  });
 
-  /** Starts every request the limits allow: full batches at once, partial ones when their wait is over. */
-  function pump(): void {
-    while (queue.length > 0 && inFlight < maxConcurrent) {
-      const full = queue.length >= limits.maxCount || queuedBytes >= limits.maxBytes;
-      const waitedEnough = stopping || Date.now() - (queue[0]?.queuedAt ?? 0) >= maxWaitMs;
-      if (!full && !waitedEnough) break;
-      inFlight += 1;
-      void sendBatch(takeBatch()).finally(() => {
-        inFlight -= 1;
-        pump();
-      });
-    }
-    if (queue.length > 0 && inFlight < maxConcurrent && lingerTimer === undefined) {
-      const wait = Math.max(0, (queue[0]?.queuedAt ?? 0) + maxWaitMs - Date.now());
-      lingerTimer = setTimeout(() => {
-        lingerTimer = undefined;
-        pump();
-      }, wait);
-    }
-    if (queue.length === 0 && inFlight === 0 && activeCalls === 0) {
-      for (const resolve of idle) resolve();
-      idle.clear();
-    }
-  }
-
-  function enqueue(action: BulkAction, queuedAt: number): Promise<ActionOutcome> {
-    return new Promise<ActionOutcome>((settle, fail) => {
-      queue.push({ action, queuedAt, settle, fail });
-      queuedBytes += action.bytes;
-    });
-  }
+  const enqueue = (action: BulkAction): { queued: QueuedAction; outcome: Promise<ActionOutcome> } => {
+    let queued: QueuedAction | undefined;
+    const outcome = new Promise<ActionOutcome>((settle, fail) => (queued = { action, settle, fail }));
+    return { queued: queued!, outcome };
+  };
 
   const start = (): Promise<void> => {
     template ??= ensureIndexTemplate(client, options.indexPrefix).catch((error: unknown) => {
@@ -229,13 +200,17 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
       let settled: ActionOutcome[];
       try {
         await start();
-        const now = Date.now();
-        const outcomes = events.map((event) => enqueue(toBulkAction(event, options.indexPrefix), now));
-        pump();
-        settled = await Promise.all(outcomes);
+        const entries = events.map((event) => enqueue(toBulkAction(event, options.indexPrefix)));
+        batcher.add(entries.map((entry) => entry.queued));
+        // Stopping: nothing waits for company any longer.
+        if (stopping) void batcher.drain();
+        settled = await Promise.all(entries.map((entry) => entry.outcome));
       } finally {
         activeCalls -= 1;
-        pump();
+        if (activeCalls === 0) {
+          for (const resolve of idle) resolve();
+          idle.clear();
+        }
       }
       const result: IndexResult = { indexed: 0, rejected: [] };
       settled.forEach((outcome, position) => {
@@ -254,12 +229,13 @@ export function createEventIndexSink(options: EventIndexSinkOptions): EventIndex
     stop(): Promise<void> {
       stopped ??= (async () => {
         stopping = true; // nothing waits for company any longer, and no new calls are taken
-        if (lingerTimer !== undefined) clearTimeout(lingerTimer);
-        lingerTimer = undefined;
-        await new Promise<void>((resolve) => {
-          idle.add(resolve);
-          pump();
-        });
+        await batcher.drain();
+        // Calls that were still installing the template queue their events after the drain above.
+        while (activeCalls > 0) {
+          const callsDone = new Promise<void>((resolve) => idle.add(resolve));
+          void batcher.drain();
+          await callsDone;
+        }
         await client.close();
       })();
       return stopped;
