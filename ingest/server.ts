@@ -8,6 +8,7 @@ import { DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kin
 import { pathToFileURL } from 'node:url';
 import { createKinesisClient } from '../common/aws-clients.js';
 import { loadConfig, type Config } from '../common/config.js';
+import { runMain, stopOnSignals } from '../common/lifecycle.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { DEFAULT_RETRY_POLICY } from '../common/retry.js';
 import { buildCollectorApp, type CollectorApp } from './app.js';
@@ -98,23 +99,7 @@ export async function startCollector(config: Config, overrides: CollectorOverrid
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const collector = await startCollector(config);
-  const shutdown = (signal: string): void => {
-    collector.app.log.info({ signal }, 'shutting down');
-    collector.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        collector.app.log.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(() => collector.stop(), { logger: collector.app.log });
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`collector failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
-  });
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runMain('collector', main);

@@ -6,6 +6,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { loadConfig, type Config } from '../common/config.js';
+import { runMain, stopOnSignals } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
@@ -89,23 +90,7 @@ async function runAsProcess(): Promise<void> {
     { readiness: () => readinessOf(processors.metrics) },
   );
   logger.info({ url: `${metricsServer.url}/metrics` }, 'processors metrics served');
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'stopping: finishing the batches in hand');
-    Promise.all([processors.stop(), metricsServer.close()]).then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  stopOnSignals(async () => void (await Promise.all([processors.stop(), metricsServer.close()])), { logger });
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  runAsProcess().catch((error: unknown) => {
-    process.stderr.write(`processors failed to start: ${(error as Error)?.stack ?? String(error)}\n`);
-    process.exit(1);
-  });
-}
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) runMain('processors', runAsProcess);

@@ -10,6 +10,7 @@
 import { Command } from 'commander';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { loadConfig } from '../../common/config.js';
+import { stopOnSignals } from '../../common/lifecycle.js';
 import { createLogger } from '../../common/logger.js';
 import { createDatabase } from '../db/database.js';
 import { runMigrations } from '../db/migrations.js';
@@ -60,13 +61,13 @@ async function main(): Promise<void> {
   }
   const loop = startMonitorLoop(monitor, config.monitor.runIntervalMs, logger);
   logger.info({ intervalSeconds: config.monitor.runIntervalMs / 1000 }, 'monitor: watching');
-  const stop = async () => {
-    await loop.stop();
-    await close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  stopOnSignals(
+    async () => {
+      await loop.stop();
+      await close();
+    },
+    { logger },
+  );
 }
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
