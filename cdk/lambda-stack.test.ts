@@ -1,7 +1,11 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { LAMBDA_ENTRIES } from './lambda-stack.js';
-import { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE } from './service-environment.js';
+import {
+  API_KEY_SECRET_ID_VARIABLE,
+  DEFINITIONS_API_KEY_SECRET_ID_VARIABLE,
+  STATE_PASSWORD_SECRET_ID_VARIABLE,
+} from './service-environment.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform();
@@ -98,11 +102,25 @@ describe('LambdaStack', () => {
         (statement) => [id.replace(/RoleDefaultPolicy\w+$/, ''), JSON.stringify(statement.Resource)] as const,
       ),
     );
-    expect(reads.map(([role]) => role).sort()).toEqual(['Assignment', 'EventProcessor', 'FlagEvaluation']);
+    expect([...new Set(reads.map(([role]) => role))].sort()).toEqual([
+      'Assignment',
+      'EventProcessor',
+      'FlagEvaluation',
+    ]);
     for (const [role, resource] of reads) {
-      expect(resource, role).toMatch(role === 'EventProcessor' ? /ProcessorStatePassword/ : /InternalApiKey/);
+      expect(resource, role).toMatch(
+        role === 'EventProcessor' ? /ProcessorStatePassword|InternalApiKey/ : /InternalApiKey/,
+      );
+      if (role !== 'EventProcessor') expect(resource, role).not.toMatch(/ProcessorStatePassword/);
       expect(resource, role).not.toContain('*');
     }
+    // The Event Processor reads its state password and the internal key (definition lookups), nothing else.
+    const processorReads = reads
+      .filter(([role]) => role === 'EventProcessor')
+      .map(([, resource]) => resource)
+      .join();
+    expect(processorReads).toMatch(/ProcessorStatePassword/);
+    expect(processorReads).toMatch(/InternalApiKey/);
   });
 
   it('puts the Event Processor, and no other compute, in the group the state store admits', () => {
@@ -162,6 +180,18 @@ describe('LambdaStack', () => {
     expect(synthesized.bundledFile(lambdas, 'FlagEvaluation', 'index.mjs.map')).toContain(
       LAMBDA_ENTRIES.flagEvaluation,
     );
+  });
+
+  it('points the Event Processor’s counter plans at the query API with the internal key’s secret, read at run time', () => {
+    const processor = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { FunctionName: 'experimentation-event-processor' },
+      }),
+    )[0];
+    const variables = processor?.Properties.Environment.Variables as Record<string, unknown>;
+    expect(variables.PROCESSOR_DEFINITIONS_API_URL).toBe('https://api.experiments.example.com');
+    expect(variables).not.toHaveProperty('PROCESSOR_DEFINITIONS_API_KEY');
+    expect(JSON.stringify(variables[DEFINITIONS_API_KEY_SECRET_ID_VARIABLE])).toMatch(/InternalApiKey/);
   });
 
   it('points the definition lookups at the query API with the internal key’s secret, read at run time', () => {

@@ -33,7 +33,12 @@ import type { PlatformConfig } from './platform-config.js';
 import type { StateStoreEndpoint } from './processor-state-store.js';
 import { resourceNames } from './resource-names.js';
 import { searchResourceArn, searchResourceNagId } from './streaming-stack.js';
-import { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE, stateRedisUrl } from './service-environment.js';
+import {
+  API_KEY_SECRET_ID_VARIABLE,
+  DEFINITIONS_API_KEY_SECRET_ID_VARIABLE,
+  STATE_PASSWORD_SECRET_ID_VARIABLE,
+  stateRedisUrl,
+} from './service-environment.js';
 
 /** Handler modules, relative to the repository root. */
 export const LAMBDA_ENTRIES = {
@@ -162,6 +167,10 @@ export class LambdaStack extends Stack {
         PROCESSOR_STATE_STORE: 'redis',
         // MemoryDB speaks only the cluster protocol; the processors key every state key under one hash tag.
         STATE_REDIS_CLUSTER: 'true',
+        // Counter plans (ratio, capped, CUPED sums) from the experiment definitions, with the
+        // internal key read from its secret at cold start (processors/definitions).
+        PROCESSOR_DEFINITIONS_API_URL: config.experimentationApiUrl,
+        [DEFINITIONS_API_KEY_SECRET_ID_VARIABLE]: props.internalApiKey.secretArn,
         LOG_LEVEL: 'info',
       },
     });
@@ -188,6 +197,7 @@ export class LambdaStack extends Stack {
       }),
     );
     props.stateStore.passwordSecret.grantRead(fn);
+    props.internalApiKey.grantRead(fn);
     props.deadLetterStream.grant(fn, 'kinesis:PutRecord', 'kinesis:PutRecords', 'kinesis:DescribeStreamSummary');
     this.grantSearchIndexing(fn, props);
     return fn;

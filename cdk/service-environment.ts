@@ -3,7 +3,11 @@
  * tasks and the Lambda functions reach the same endpoints the same way.
  */
 import type { StateStoreEndpoint } from './processor-state-store.js';
-export { API_KEY_SECRET_ID_VARIABLE, STATE_PASSWORD_SECRET_ID_VARIABLE } from '../common/secrets/secret-environment.js';
+export {
+  API_KEY_SECRET_ID_VARIABLE,
+  DEFINITIONS_API_KEY_SECRET_ID_VARIABLE,
+  STATE_PASSWORD_SECRET_ID_VARIABLE,
+} from '../common/secrets/secret-environment.js';
 
 /**
  * `STATE_REDIS_URL` of the processors without its password: `rediss://<user>@<cluster

@@ -144,6 +144,14 @@ describe('compact record format', () => {
       value: fc.oneof(fc.double(), fc.constantFrom(1e8, -1e8, 1e8 + 1, 0, 12.5)),
       timestamp: fc.oneof(fc.constantFrom(AT, 0, Date.UTC(2100, 0, 1), Date.UTC(2100, 0, 1) - 1), fc.double()),
       segments: fc.option(fc.dictionary(text, text, { maxKeys: 12 }), { nil: undefined }),
+      covariates: fc.option(
+        fc.dictionary(
+          text,
+          fc.oneof(fc.double(), fc.constantFrom(1e8, -1e8, 1e8 + 1, 0, -2.5)).map((v) => (v === 0 ? 0 : v)),
+          { maxKeys: 22 },
+        ),
+        { nil: undefined },
+      ),
     });
     fc.assert(
       fc.property(fc.array(arbitraryEvent, { minLength: 1, maxLength: 8 }), (drafts) => {
@@ -158,6 +166,7 @@ describe('compact record format', () => {
           };
           if (draft.metric === undefined) delete e.metric;
           if (draft.segments === undefined) delete e.segments;
+          if (draft.covariates === undefined) delete e.covariates;
           return e;
         });
         const decoded = decodedEvents(encodeCompactRecord(events));
@@ -340,8 +349,9 @@ describe('compact record format: framing of hand-written bodies', () => {
     );
     const bomb = deflateRawSync(Buffer.alloc(32 * 1024 * 1024 + 1));
     expect(rejectionOf(recordOfBody(bomb, 1))?.message).toMatch(/^compact record body does not inflate: /);
-    expect(rejectionOf(recordOfBody([0, 0], 0x02))?.message).toBe('unknown compact record flags 2');
-    expect(rejectionOf(recordOfBody([0, 0], 0x03))?.message).toBe('unknown compact record flags 3');
+    expect(rejectionOf(recordOfBody([0, 0], 0x04))?.message).toBe('unknown compact record flags 4');
+    expect(rejectionOf(recordOfBody([0, 0], 0x07))?.message).toBe('unknown compact record flags 7');
+    expect(decodedEvents(recordOfBody([0, 0], 0x02))).toEqual([]);
     const version0 = recordOfBody([0, 0]);
     version0[3] = 0;
     expect(rejectionOf(version0)?.message).toBe('compact record version 0 is not supported (supported: 1)');
@@ -487,5 +497,132 @@ describe('compact record format: framing of hand-written bodies', () => {
     expect(() => encodeCompactRecord([event({ userId: 'u\ud800' })])).toThrow(
       'string "u\\ud800" is not well-formed Unicode',
     );
+  });
+});
+
+describe('compact record format: covariates (flag bit 1)', () => {
+  const impression = (overrides: Partial<StreamEvent> = {}): StreamEvent => {
+    const { metric: _metric, ...rest } = event({ type: 'impression', value: 1, ...overrides });
+    return rest;
+  };
+
+  it('round-trips covariates (with and without compression), and an empty covariates object as empty', () => {
+    const events = [
+      impression({ covariates: { revenue: 41.5, orders: 3, 'a.b:c-d_e': -1e8 } }),
+      impression({ userId: 'u-2', covariates: {} }),
+      impression({ userId: 'u-3' }),
+      event(),
+    ];
+    for (const compress of [false, true]) {
+      const record = encodeCompactRecord(events, { compress });
+      expect(record[4]).toBe(compress ? 3 : 2);
+      expect(decodedEvents(record)).toEqual(events.map((e) => ({ ok: true, event: e })));
+    }
+    const [first] = decodedEvents(encodeCompactRecord(events));
+    expect(first?.ok && Object.keys(first.event.covariates ?? {})).toEqual(['a.b:c-d_e', 'orders', 'revenue']);
+  });
+
+  it('writes a record without covariates exactly as before the flag (flag bit 1 clear, no covariate bytes)', () => {
+    const events = [event(), impression({ userId: 'u-2' })];
+    const record = encodeCompactRecord(events);
+    expect(record[4]).toBe(0);
+    // The same events with one carrying covariates are one count byte per event longer, plus the covariate.
+    const withOne = encodeCompactRecord([event(), impression({ userId: 'u-2', covariates: { revenue: 2 } })]);
+    const revenueString = 1 + Buffer.byteLength('revenue');
+    expect(withOne.length - record.length).toBe(2 + revenueString + 1 + 8);
+  });
+
+  it('reads a hand-written record of the flag: covariates after the segments of every event', () => {
+    const strings = dictionary('exp-1', 'treatment', 'user-1', 'purchase', 'orders', 'revenue');
+    const value = (n: number) => [...new Uint8Array(new Float64Array([n]).buffer)];
+    const body = [
+      ...strings,
+      2,
+      ...eventBytes({ type: 0, metricPlusOne: 0 }),
+      3, // two covariates
+      4,
+      ...value(3),
+      5,
+      ...value(41.5),
+      ...eventBytes({}),
+      0, // no covariates field
+    ];
+    const [withCovariates, without] = decodedEvents(recordOfBody(body, 0x02));
+    expect(withCovariates).toMatchObject({
+      ok: true,
+      event: { type: 'impression', covariates: { orders: 3, revenue: 41.5 } },
+    });
+    expect(without?.ok && 'covariates' in without.event).toBe(false);
+    // Without the flag, the same bytes are not a record of two events.
+    expect(rejectionOf(recordOfBody(body))).toMatchObject({ rule: 'compact-record' });
+    // A covariate count beyond the record is a framing fault.
+    const tooMany = [...strings, 1, ...eventBytes({ type: 0, metricPlusOne: 0 }), 0xff, 0x01];
+    expect(rejectionOf(recordOfBody(tooMany, 0x02))).toEqual(malformed('covariate count 254 exceeds the record'));
+  });
+
+  it('refuses covariates on a conversion with the JSON validator’s impression-only rule', () => {
+    const [decoded] = decodedEvents(encodeCompactRecord([event({ covariates: { revenue: 1 } })]));
+    expect(decoded).toMatchObject({ ok: false, rejections: [{ field: 'covariates', rule: 'impression-only' }] });
+  });
+
+  it('refuses covariate names out of order or repeated, and bad names or values by the contract’s rules', () => {
+    const strings = dictionary('exp-1', 'treatment', 'user-1', 'purchase', 'b', 'a', 'bad key');
+    const value = (n: number) => [...new Uint8Array(new Float64Array([n]).buffer)];
+    const withCovariates = (...pairs: [number, number][]) =>
+      decodedEvents(
+        recordOfBody(
+          [
+            ...strings,
+            1,
+            ...eventBytes({ type: 0, metricPlusOne: 0 }),
+            pairs.length + 1,
+            ...pairs.flatMap(([name, v]) => [name, ...value(v)]),
+          ],
+          0x02,
+        ),
+      )[0];
+    expect(withCovariates([4, 1], [5, 2])).toEqual({
+      ok: false,
+      rejections: [
+        {
+          index: 0,
+          field: 'covariates',
+          rule: 'key-order',
+          message: 'covariates must list covariate names in ascending code-unit order (the compact format sorts them)',
+        },
+      ],
+      event: expect.objectContaining({ covariates: { b: 1, a: 2 } }) as unknown,
+    });
+    expect(withCovariates([5, 1], [5, 2])).toMatchObject({
+      ok: false,
+      rejections: [{ field: 'covariates', rule: 'duplicate-key', message: 'covariates names a covariate twice' }],
+    });
+    expect(withCovariates([5, 1], [4, 2])).toMatchObject({ ok: true, event: { covariates: { a: 1, b: 2 } } });
+    expect(withCovariates([6, 1])).toMatchObject({
+      ok: false,
+      rejections: [{ field: 'covariates.bad key', rule: 'pattern' }],
+    });
+    expect(withCovariates([5, 1e8 + 1])).toMatchObject({
+      ok: false,
+      rejections: [{ field: 'covariates.a', rule: 'range' }],
+    });
+    expect(withCovariates([5, Number.NaN])).toMatchObject({ ok: false, rejections: [{ field: 'covariates.a' }] });
+    const twentyOne = Array.from({ length: 21 }, (_, i) => `m${String(i).padStart(2, '0')}`);
+    const [many] = decodedEvents(
+      encodeCompactRecord([impression({ covariates: Object.fromEntries(twentyOne.map((k) => [k, 1])) })]),
+    );
+    expect(many).toMatchObject({ ok: false, rejections: [{ field: 'covariates', rule: 'max-properties' }] });
+    const [twenty] = decodedEvents(
+      encodeCompactRecord([impression({ covariates: Object.fromEntries(twentyOne.slice(1).map((k) => [k, 1])) })]),
+    );
+    expect(twenty).toMatchObject({ ok: true });
+  });
+
+  it('keeps a `__proto__` covariate as a field, like JSON.parse (and refuses it by the key rule)', () => {
+    const covariates = JSON.parse('{"__proto__":1,"revenue":2}') as Record<string, number>;
+    const [decoded] = decodedEvents(encodeCompactRecord([impression({ covariates })]));
+    expect(decoded).toMatchObject({ ok: false, rejections: [{ field: 'covariates.__proto__', rule: 'pattern' }] });
+    if (decoded && !decoded.ok)
+      expect(Object.keys(decoded.event['covariates'] as object)).toEqual(['__proto__', 'revenue']);
   });
 });

@@ -9,7 +9,9 @@
  * Layout (integers little-endian; `varint` = unsigned LEB128, at most 4 bytes here):
  *
  *   0  'X' 'C' 'B' 0x01      magic and format version
- *   4  u8 flags              bit 0: the body is raw-deflate compressed; other bits must be 0
+ *   4  u8 flags              bit 0: the body is raw-deflate compressed;
+ *                            bit 1: every event ends with its covariates (below);
+ *                            other bits must be 0
  *   5  u32 crc32             CRC-32 (zlib) of the body bytes as stored
  *   9  body:
  *        varint stringCount, then per string: varint byteLength, UTF-8 bytes
@@ -21,7 +23,17 @@
  *          f64    value, timestamp, receivedAt
  *          varint segmentCount, then per segment: varint dimension, value  (dimensions in
  *                 strictly ascending code-unit order: sorted, no duplicates)
+ *          only with flag bit 1:
+ *          varint covariateCount + 1      0: no `covariates` field (1: an empty one), then per
+ *                 covariate: varint name (string index), f64 value  (names in strictly
+ *                 ascending code-unit order: sorted, no duplicates)
  *        nothing after the last event
+ *
+ * Flag bit 1 is how `covariates` (contract: impressions only, common/event-contract.ts) was added
+ * without a new version: the encoder sets it only when an event of the record has covariates, so
+ * a record without any is byte for byte what earlier encoders wrote, and every record written
+ * before decodes as it did. A reader older than the flag refuses a record that has it as
+ * `unknown compact record flags` (dead-lettered, replayable): deploy the processors first.
  *
  * The processors trust nothing in it: a record whose header, checksum or framing is wrong is
  * dead-lettered whole (rule `compact-record`); every event is held to the same contract as a
@@ -32,13 +44,16 @@
  * by its own rule.
  */
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { CURRENT_CONTRACT_VERSION, type EventRejection, type StreamEvent } from './event-contract.js';
+import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
 import { writeUuidBytes } from './event-ids.js';
 import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 export const COMPACT_MAGIC = [0x58, 0x43, 0x42] as const;
 export const COMPACT_FORMAT_VERSION = 1;
 const FLAG_DEFLATE = 1;
+/** Events end with their covariates (varint count + 1, then name index and f64 value per covariate). */
+const FLAG_COVARIATES = 2;
+const KNOWN_FLAGS = FLAG_DEFLATE | FLAG_COVARIATES;
 const HEADER_BYTES = 9;
 const UUID_BYTES = 16;
 /** Largest body accepted after decompression: a Kinesis record is at most 1 MiB; deflate gains well under 32×. */
@@ -121,6 +136,7 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
     return index;
   };
   const eventsOut = new ByteWriter(64 * events.length + 16);
+  const withCovariates = events.some((event) => event.covariates !== undefined);
   eventsOut.varint(events.length);
   for (const event of events) {
     eventsOut.byte(event.type === 'conversion' ? 1 : 0);
@@ -138,6 +154,17 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
       eventsOut.varint(indexOf(dimension));
       eventsOut.varint(indexOf(value));
     }
+    if (!withCovariates) continue;
+    if (event.covariates === undefined) {
+      eventsOut.varint(0);
+      continue;
+    }
+    const covariates = Object.entries(event.covariates).sort(([a], [b]) => compareCodeUnits(a, b));
+    eventsOut.varint(covariates.length + 1);
+    for (const [name, value] of covariates) {
+      eventsOut.varint(indexOf(name));
+      eventsOut.double(value);
+    }
   }
   const body = new ByteWriter(eventsOut.offset + 32 * strings.size + 16);
   body.varint(strings.size);
@@ -154,7 +181,7 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
   record[1] = COMPACT_MAGIC[1];
   record[2] = COMPACT_MAGIC[2];
   record[3] = COMPACT_FORMAT_VERSION;
-  record[4] = options.compress ? FLAG_DEFLATE : 0;
+  record[4] = (options.compress ? FLAG_DEFLATE : 0) | (withCovariates ? FLAG_COVARIATES : 0);
   record.writeUInt32LE(crc32(stored), 5);
   stored.copy(record, HEADER_BYTES);
   return record;
@@ -251,17 +278,18 @@ const recordRejection = (index: number, message: string): CompactDecoding => ({
   rejection: { index, field: '(record)', rule: 'compact-record', message },
 });
 
-function bodyOf(data: Buffer, index: number): Buffer | CompactDecoding {
+function bodyOf(data: Buffer, index: number): { body: Buffer; withCovariates: boolean } | CompactDecoding {
   if (data[3] !== COMPACT_FORMAT_VERSION) {
     return recordRejection(index, `compact record version ${data[3]} is not supported (supported: 1)`);
   }
   const flags = data[4] as number;
-  if ((flags & ~FLAG_DEFLATE) !== 0) return recordRejection(index, `unknown compact record flags ${flags}`);
+  if ((flags & ~KNOWN_FLAGS) !== 0) return recordRejection(index, `unknown compact record flags ${flags}`);
   const stored = data.subarray(HEADER_BYTES);
   if (crc32(stored) !== data.readUInt32LE(5)) return recordRejection(index, 'compact record checksum mismatch');
-  if ((flags & FLAG_DEFLATE) === 0) return stored;
+  const withCovariates = (flags & FLAG_COVARIATES) !== 0;
+  if ((flags & FLAG_DEFLATE) === 0) return { body: stored, withCovariates };
   try {
-    return inflateRawSync(stored, { maxOutputLength: MAX_BODY_BYTES });
+    return { body: inflateRawSync(stored, { maxOutputLength: MAX_BODY_BYTES }), withCovariates };
   } catch (error) {
     return recordRejection(index, `compact record body does not inflate: ${(error as Error).message}`);
   }
@@ -279,17 +307,17 @@ function bodyOf(data: Buffer, index: number): Buffer | CompactDecoding {
 export function decodeCompactRecord(data: Uint8Array, index: number, limits: { maxSegments: number }): CompactDecoding {
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (!isCompactRecord(bytes)) return recordRejection(index, 'not a compact record (magic number missing)');
-  const body = bodyOf(bytes, index);
-  if (!Buffer.isBuffer(body)) return body;
+  const read = bodyOf(bytes, index);
+  if ('ok' in read) return read;
   try {
-    return { ok: true, events: readEvents(new ByteReader(body, 0), limits.maxSegments) };
+    return { ok: true, events: readEvents(new ByteReader(read.body, 0), limits.maxSegments, read.withCovariates) };
   } catch (error) {
     if (error instanceof FramingError) return recordRejection(index, `compact record is malformed: ${error.message}`);
     throw error;
   }
 }
 
-function readEvents(reader: ByteReader, maxSegments: number): CompactEventDecoding[] {
+function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boolean): CompactEventDecoding[] {
   const stringCount = reader.varint();
   if (stringCount > reader.buffer.length) throw new FramingError(`string count ${stringCount} exceeds the record`);
   const strings: string[] = new Array<string>(stringCount);
@@ -338,6 +366,36 @@ function readEvents(reader: ByteReader, maxSegments: number): CompactEventDecodi
       }
       valid &&= segmentsValid.has(segments);
     }
+    let covariates: Record<string, number> | undefined;
+    let covariateCount = 0;
+    let covariatesOrdered = true;
+    const covariatesPlusOne = withCovariates ? reader.varint() : 0;
+    if (covariatesPlusOne > 0) {
+      covariateCount = covariatesPlusOne - 1;
+      if (covariateCount > reader.buffer.length)
+        throw new FramingError(`covariate count ${covariateCount} exceeds the record`);
+      covariates = {};
+      let previous: string | undefined;
+      valid &&= typeByte === 0 && covariateCount <= MAX_COVARIATES;
+      for (let c = 0; c < covariateCount; c++) {
+        const nameIndex = reader.varint();
+        const covariateValue = reader.double();
+        const name = stringAt(nameIndex);
+        // A name such as `__proto__` must become a field, as JSON.parse makes it (assignment would not).
+        if (name === '__proto__')
+          Object.defineProperty(covariates, name, {
+            value: covariateValue,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        else covariates[name] = covariateValue;
+        if (previous !== undefined && !(previous < name)) covariatesOrdered = false;
+        previous = name;
+        valid &&= verdicts.key(nameIndex) && streamFieldChecks.value(covariateValue);
+      }
+      valid &&= covariatesOrdered;
+    }
     const experimentId = stringAt(experiment);
     const variantId = stringAt(variant);
     const userId = stringAt(user);
@@ -357,6 +415,7 @@ function readEvents(reader: ByteReader, maxSegments: number): CompactEventDecodi
     };
     if (metric !== undefined) event.metric = metric;
     if (segments !== undefined) event.segments = segments;
+    if (covariates !== undefined) event.covariates = covariates;
     valid &&=
       verdicts.key(experiment) &&
       verdicts.key(variant) &&
@@ -365,7 +424,9 @@ function readEvents(reader: ByteReader, maxSegments: number): CompactEventDecodi
       streamFieldChecks.value(value) &&
       streamFieldChecks.instant(timestamp) &&
       streamFieldChecks.instant(receivedAt);
-    events[e] = valid ? { ok: true, event } : invalidEvent(event, typeByte, segmentCount, e, maxSegments);
+    events[e] = valid
+      ? { ok: true, event }
+      : invalidEvent(event, typeByte, { segmentCount, covariateCount, covariatesOrdered }, e, maxSegments);
   }
   if (reader.offset !== reader.buffer.length) {
     throw new FramingError(`${reader.buffer.length - reader.offset} bytes after the last event`);
@@ -403,29 +464,54 @@ function segmentsOf(
   return segments;
 }
 
+/** What the framing said about an event's maps: how many entries it wrote, whether covariate names ascended. */
+interface MapFraming {
+  segmentCount: number;
+  covariateCount: number;
+  covariatesOrdered: boolean;
+}
+
+/** The framing rule a map of an event breaks (names repeated or out of order), if any. */
+function framingRejection(
+  index: number,
+  field: 'segments' | 'covariates',
+  written: number,
+  kept: number,
+): EventRejection {
+  const repeated = written > kept;
+  const [one, all] = field === 'segments' ? ['a dimension', 'dimensions'] : ['a covariate', 'covariate names'];
+  return {
+    index,
+    field,
+    rule: repeated ? 'duplicate-key' : 'key-order',
+    message: repeated
+      ? `${field} names ${one} twice`
+      : `${field} must list ${all} in ascending code-unit order (the compact format sorts them)`,
+  };
+}
+
 /**
  * The reasons an event that failed a fast check is refused, in the words of the JSON
- * validator; then the rule only the compact framing can break (dimensions out of order or
- * repeated).
+ * validator; then the rules only the compact framing can break (segment dimensions or
+ * covariate names out of order or repeated).
  */
 function invalidEvent(
   event: StreamEvent,
   typeByte: number,
-  segmentCount: number,
+  framing: MapFraming,
   index: number,
   maxSegments: number,
 ): CompactEventDecoding {
   const asRead: Record<string, unknown> = { ...event, type: typeByte <= 1 ? event.type : `(type byte ${typeByte})` };
   const checked = validateStreamEvent(asRead, index, { maxSegments });
   if (!checked.ok) return { ok: false, rejections: checked.rejections, event: asRead };
-  const repeated = segmentCount > Object.keys(event.segments ?? {}).length;
-  const rejection: EventRejection = {
-    index,
-    field: 'segments',
-    rule: repeated ? 'duplicate-key' : 'key-order',
-    message: repeated
-      ? 'segments names a dimension twice'
-      : 'segments must list dimensions in ascending code-unit order (the compact format sorts them)',
-  };
-  return { ok: false, rejections: [rejection], event: asRead };
+  const rejections: EventRejection[] = [];
+  if (event.segments !== undefined && !segmentsValid.has(event.segments)) {
+    rejections.push(framingRejection(index, 'segments', framing.segmentCount, Object.keys(event.segments).length));
+  }
+  const covariateNames = Object.keys(event.covariates ?? {}).length;
+  if (framing.covariateCount > covariateNames || !framing.covariatesOrdered) {
+    rejections.push(framingRejection(index, 'covariates', framing.covariateCount, covariateNames));
+  }
+  return { ok: false, rejections, event: asRead };
 }

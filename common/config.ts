@@ -90,6 +90,15 @@ const EnvSchema = Type.Object({
   EXPERIMENTATION_API_URL: Type.Optional(Url),
   /** Sent as `x-api-key` by the Assignment and Flag Evaluation Lambdas when they fetch definitions. */
   EXPERIMENTATION_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * The query API the processors read experiment definitions from (their counter plans: ratio,
+   * capped and CUPED sums, processors/definitions); unset: those sums are not kept.
+   */
+  PROCESSOR_DEFINITIONS_API_URL: Type.Optional(Url),
+  /** Sent as `x-api-key` with the definition lookups: a key with read access (in AWS: from PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID). */
+  PROCESSOR_DEFINITIONS_API_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  /** How long a fetched definition (and its counter plan) is fresh; a failed refresh keeps serving the stale copy. */
+  PROCESSOR_DEFINITIONS_TTL_MS: Type.Integer({ minimum: 1000, maximum: 3_600_000, default: 60_000 }),
   PROCESSOR_SEGMENT_VALUE_CAP: Type.Integer({ minimum: 1, maximum: 10_000, default: 50 }),
   PROCESSOR_DEDUP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 24 * 3600 }),
   PROCESSOR_BATCH_MAX_RECORDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 10_000 }),
@@ -252,6 +261,12 @@ export interface Config {
       readonly redisUrl?: string;
       readonly redisCluster: boolean;
       readonly directory: string;
+    };
+    /** Where the counter plans come from (processors/definitions); no `apiUrl`: no plan source. */
+    readonly definitions: {
+      readonly apiUrl?: string;
+      readonly apiKey?: string;
+      readonly ttlMs: number;
     };
   };
   readonly experimentationApiUrl?: string;
@@ -457,6 +472,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         redisUrl: stateRedisUrl,
         redisCluster: e.STATE_REDIS_CLUSTER,
         directory: e.PROCESSOR_STATE_DIR,
+      },
+      definitions: {
+        apiUrl: e.PROCESSOR_DEFINITIONS_API_URL,
+        apiKey: e.PROCESSOR_DEFINITIONS_API_KEY,
+        ttlMs: e.PROCESSOR_DEFINITIONS_TTL_MS,
       },
     },
     experimentationApiUrl: e.EXPERIMENTATION_API_URL,

@@ -71,6 +71,40 @@ export const COUNTER_ATTRIBUTES = {
   lastEventAt: 'last_event_at',
 } as const;
 
+/**
+ * Attributes that only some cells carry, per the experiment's definition (common/counter-plan.ts);
+ * absent means 0. Scales as for `sum` (values) and `sum_squares` (products of two values).
+ *
+ * Metric cells of a metric with a `cap` C (mean metrics):
+ *   capped_sum              Σ over users of min(T, C)
+ *   capped_sum_squares      Σ over users of min(T, C)²
+ * Metric cells of a metric with `cuped` (covariate c = the impression's `covariates[metric]`,
+ * fixed at the user's first event, 0 when absent):
+ *   covariate_sum           Σ over exposed users of c   (added by the user's first impression)
+ *   covariate_sum_squares   Σ over exposed users of c²
+ *   covariate_cross         Σ over users of T · c
+ *   capped_covariate_cross  Σ over users of min(T, C) · c   (only with a cap as well)
+ * Ratio cells (sort key metric part `ratioCellMetricKey(numerator, denominator)`):
+ *   cross_sum               Σ over users of N · D, N and D the user's numerator and denominator totals
+ *
+ * ΣN, ΣN², ΣD, ΣD² of a ratio are the `sum`/`sum_squares` of the numerator's and denominator's
+ * own cells, and n is the `$exposure` cell's `units`: a ratio cell holds the cross term only.
+ */
+export const EXTRA_COUNTER_ATTRIBUTES = {
+  cappedSum: 'capped_sum',
+  cappedSumSquares: 'capped_sum_squares',
+  covariateSum: 'covariate_sum',
+  covariateSumSquares: 'covariate_sum_squares',
+  covariateCross: 'covariate_cross',
+  cappedCovariateCross: 'capped_covariate_cross',
+  crossSum: 'cross_sum',
+} as const;
+
+/** The metric part of a ratio cell's sort key: `$ratio:` + numerator + `/` + denominator (keys hold no `/` or `#`). */
+export const RATIO_CELL_PREFIX = '$ratio:';
+export const ratioCellMetricKey = (numerator: string, denominator: string): string =>
+  `${RATIO_CELL_PREFIX}${numerator}/${denominator}`;
+
 /** The watermark attribute of one shard: `wm_` + shard id (shard ids are `shardId-000000000000`). */
 export const watermarkAttribute = (shardId: string): string => `wm_${shardId.replace(/[^A-Za-z0-9_]/g, '_')}`;
 
@@ -117,6 +151,14 @@ export interface CellStatistics {
   sum: number;
   sumSquares: number;
   lastEventAt?: number;
+  /** The extra attributes (EXTRA_COUNTER_ATTRIBUTES) the cell carries; absent ones read 0 or are left out. */
+  cappedSum?: number;
+  cappedSumSquares?: number;
+  covariateSum?: number;
+  covariateSumSquares?: number;
+  covariateCross?: number;
+  cappedCovariateCross?: number;
+  crossSum?: number;
 }
 
 /**

@@ -12,7 +12,8 @@
  * Rules JSON Schema cannot say are checked in `validate-event.ts`, the same on both sides: every
  * string is well-formed Unicode (no lone surrogates), ids carry no control or bidi characters,
  * `timestamp` and `receivedAt` lie in [EVENT_TIME_MIN_MS, EVENT_TIME_END_MS), conversions name
- * their metric. The bounds below are what lets every sink take every accepted event.
+ * their metric, only impressions carry `covariates`. The bounds below are what lets every sink
+ * take every accepted event.
  */
 import Type, { type Static } from 'typebox';
 
@@ -36,6 +37,11 @@ export const MAX_EVENT_VALUE = 1e8;
  * digits, for any cell of fewer than 10^10 users.
  */
 export const MAX_USER_TOTAL = 1e8;
+/**
+ * Most `covariates` one impression may carry. Covariates are per-user pre-exposure values of
+ * metrics (CUPED); an experiment analyses a handful of metrics, far below this.
+ */
+export const MAX_COVARIATES = 20;
 /** First instant an event's `timestamp`/`receivedAt` may name: 2000-01-01T00:00:00Z, epoch ms. */
 export const EVENT_TIME_MIN_MS = Date.UTC(2000, 0, 1);
 /** First instant past the accepted range (exclusive): 2100-01-01T00:00:00Z, epoch ms. */
@@ -87,6 +93,19 @@ const commonEventProperties = {
       Type.String({ minLength: 1, maxLength: SEGMENT_VALUE_MAX_LENGTH, pattern: PRINTABLE_PATTERN }),
       {
         description: 'Segment dimensions (country, device, browser …): key → value; at most 10 by default.',
+      },
+    ),
+  ),
+  covariates: Type.Optional(
+    Type.Record(
+      Type.String({ maxLength: KEY_MAX_LENGTH, pattern: KEY_PATTERN }),
+      Type.Number({ minimum: -MAX_EVENT_VALUE, maximum: MAX_EVENT_VALUE }),
+      {
+        maxProperties: MAX_COVARIATES,
+        description:
+          'Impressions only: pre-exposure values for CUPED, metric key → finite number with |value| ≤ 1e8, ' +
+          "computed by the producer from the user's history before the exposure; at most 20. " +
+          "Like segments, a user's covariates are fixed at their first event (later ones are ignored); a metric without one reads 0.",
       },
     ),
   ),

@@ -7,7 +7,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { AnalysisSettingsSchema } from './analysis-settings.js';
-import { EventKey } from './event-contract.js';
+import { EventKey, MAX_USER_TOTAL } from './event-contract.js';
 import { TargetingRuleSchema } from './targeting.js';
 
 export const VariantSchema = Type.Object(
@@ -25,10 +25,33 @@ export const VariantSchema = Type.Object(
 export const MetricDefinitionSchema = Type.Object(
   {
     key: EventKey,
-    type: Type.Enum(['binomial', 'mean'], {
-      description: '`binomial`: converted or not (rate). `mean`: per-user value.',
+    type: Type.Enum(['binomial', 'mean', 'ratio'], {
+      description:
+        '`binomial`: converted or not (rate). `mean`: per-user value. `ratio`: Σ numerator / Σ denominator over users (delta method).',
     }),
     lowerIsBetter: Type.Boolean({ default: false }),
+    /** Ratio metrics only (and required there): the event metric key summed per user above the line. */
+    numerator: Type.Optional({ ...EventKey, description: 'Ratio metrics: event metric key of the numerator.' }),
+    /** Ratio metrics only (and required there): the event metric key summed per user below the line. */
+    denominator: Type.Optional({ ...EventKey, description: 'Ratio metrics: event metric key of the denominator.' }),
+    /**
+     * Mean metrics only: winsorization with an absolute cap on each user's total, i.e. the
+     * results use min(T, cap) per user. Fixed once the experiment is running.
+     */
+    cap: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: MAX_USER_TOTAL,
+        description: "Mean metrics: each user's total counts as min(total, cap) in the results.",
+      }),
+    ),
+    /**
+     * Binomial and mean metrics: CUPED variance reduction with the pre-exposure value the
+     * impression carries in `covariates[<metric key>]` (0 when absent). Fixed once running.
+     */
+    cuped: Type.Optional(
+      Type.Boolean({ description: "CUPED: adjust with the impression's `covariates[<metric key>]`." }),
+    ),
     /**
      * A guardrail: the monitor alerts when a treatment moves it the wrong way with
      * significance (query-api/monitor). Absent means false.

@@ -32,7 +32,7 @@ export interface StopOnSignalsOptions {
  * @example stopOnSignals(() => collector.stop(), { logger });
  */
 export function stopOnSignals(stop: () => Promise<void>, options: StopOnSignalsOptions): void {
-  const proc = options.process ?? (process);
+  const proc = options.process ?? process;
   const { logger } = options;
   let stopping = false;
   const onSignal = (signal: 'SIGTERM' | 'SIGINT'): void => {
@@ -64,11 +64,7 @@ export function stopOnSignals(stop: () => Promise<void>, options: StopOnSignalsO
  *
  * @example runMain('collector', main);
  */
-export function runMain(
-  name: string,
-  main: () => Promise<void>,
-  proc: ProcessLike = process,
-): void {
+export function runMain(name: string, main: () => Promise<void>, proc: ProcessLike = process): void {
   main().catch((error: unknown) => {
     proc.stderr.write(`${name} failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
     proc.exit(1);

@@ -6,6 +6,7 @@ import {
   EVENT_TIME_MIN_MS,
   KEY_MAX_LENGTH,
   KEY_PATTERN,
+  MAX_COVARIATES,
   MAX_EVENT_VALUE,
 } from './event-contract.js';
 import { jsonByteBound, normalizeIncomingEvent, streamFieldChecks, validateStreamEvent } from './validate-event.js';
@@ -296,6 +297,14 @@ describe('normalizeIncomingEvent', () => {
             { maxKeys: 12 },
           ),
           version: fc.oneof(fc.constant(1), fc.integer()),
+          covariates: fc.oneof(
+            fc.dictionary(
+              fc.oneof(fc.stringMatching(/^[a-z]{1,8}$/), fc.string({ maxLength: 70 }), anyString),
+              fc.oneof(fc.double(), fc.integer(), fc.string(), fc.constantFrom(1e8, -1e8, 1e8 + 1)),
+              { maxKeys: 24 },
+            ),
+            fc.anything(),
+          ),
         },
         { requiredKeys: [] },
       ),
@@ -308,6 +317,12 @@ describe('normalizeIncomingEvent', () => {
           expect(stringsIn(JSON.parse(String(result.serialized))).every((text) => text.isWellFormed())).toBe(true);
           expect(result.event.eventId).toBe(result.event.eventId.toLowerCase());
           expect(Math.abs(result.event.value)).toBeLessThanOrEqual(MAX_EVENT_VALUE);
+          if (result.event.covariates !== undefined) {
+            expect(result.event.type).toBe('impression');
+            const values = Object.values(result.event.covariates);
+            expect(values.length).toBeLessThanOrEqual(MAX_COVARIATES);
+            expect(values.every((v) => Number.isFinite(v) && Math.abs(v) <= MAX_EVENT_VALUE)).toBe(true);
+          }
           expect(result.event.timestamp).toBeGreaterThanOrEqual(EVENT_TIME_MIN_MS);
           expect(result.event.timestamp).toBeLessThan(EVENT_TIME_END_MS);
         } else {
@@ -646,6 +661,7 @@ describe('rejections name the field, the rule and say what is wrong', () => {
         metric: text,
         value: number,
         segments: fc.dictionary(text, text, { maxKeys: 12 }),
+        covariates: fc.dictionary(text, number, { maxKeys: 24 }),
         timestamp: number,
         receivedAt: number,
       },
@@ -744,5 +760,122 @@ describe('streamFieldChecks: the stream contract one field at a time', () => {
           : { ...streamEvent, [field]: value };
       expect(validateStreamEvent(input, 0, DEFAULT_EVENT_LIMITS).ok).toBe(false);
     }
+  });
+});
+
+describe('covariates: pre-exposure values on impressions (CUPED)', () => {
+  const impression = {
+    type: 'impression',
+    experimentId: 'exp-1',
+    variantId: 'b',
+    userId: 'u-1',
+    covariates: { revenue: 41.5, 'orders.count': 3, signup: 0 },
+  };
+
+  it('carries an impression’s covariates onto the stream event as sent, and leaves them out when absent', () => {
+    const result = normalizeIncomingEvent(impression, context());
+    if (!result.ok) throw new Error(JSON.stringify(result.rejections));
+    expect(result.event.covariates).toEqual({ revenue: 41.5, 'orders.count': 3, signup: 0 });
+    expect(JSON.parse(String(result.serialized)).covariates).toEqual(impression.covariates);
+    expect(validateStreamEvent(JSON.parse(String(result.serialized)), 0, DEFAULT_EVENT_LIMITS).ok).toBe(true);
+    const { covariates: _covariates, ...without } = impression;
+    const bare = normalizeIncomingEvent(without, context());
+    expect(bare.ok && 'covariates' in bare.event).toBe(false);
+    const empty = normalizeIncomingEvent({ ...impression, covariates: {} }, context());
+    expect(empty.ok && empty.event.covariates).toEqual({});
+  });
+
+  it('refuses covariates on a conversion, naming the field and the impression-only rule', () => {
+    const conversion = { ...valid, covariates: { revenue: 1 } };
+    const result = normalizeIncomingEvent(conversion, context(4));
+    expect(result.ok ? [] : result.rejections).toEqual([
+      {
+        index: 4,
+        field: 'covariates',
+        rule: 'impression-only',
+        message:
+          'covariates are pre-exposure values and are carried only by impressions; send them with the exposure, not with a conversion',
+      },
+    ]);
+    const stream = { ...streamEvent, covariates: { m: 2 } };
+    expect(streamRulesOf(stream)).toEqual(['covariates:impression-only']);
+    expect(streamRulesOf({ ...stream, type: 'impression', metric: undefined })).toEqual([]);
+  });
+
+  it('holds each covariate to the metric-key rules and to the value bounds, naming the covariate', () => {
+    expect(rulesOf({ ...impression, covariates: { 'bad key': 1 } })).toEqual(['covariates.bad key:pattern']);
+    expect(rulesOf({ ...impression, covariates: { ['k'.repeat(KEY_MAX_LENGTH + 1)]: 1 } })).toEqual([
+      `covariates.${'k'.repeat(KEY_MAX_LENGTH)}:pattern`,
+    ]);
+    expect(rulesOf({ ...impression, covariates: { ['k'.repeat(KEY_MAX_LENGTH)]: 1 } })).toEqual([]);
+    expect(rulesOf({ ...impression, covariates: { '\ud800x': 1 } })).toEqual(['covariates.\ufffdx:pattern']);
+    expect(rulesOf({ ...impression, covariates: { revenue: MAX_EVENT_VALUE } })).toEqual([]);
+    expect(rulesOf({ ...impression, covariates: { revenue: -MAX_EVENT_VALUE } })).toEqual([]);
+    expect(rulesOf({ ...impression, covariates: { revenue: MAX_EVENT_VALUE * 1.5 } })).toEqual([
+      'covariates.revenue:range',
+    ]);
+    expect(rulesOf({ ...impression, covariates: { revenue: '12' } })).toEqual(['covariates.revenue:type']);
+    expect(rulesOf({ ...impression, covariates: [1, 2] })).toEqual(['covariates:type']);
+    expect(streamRulesOf({ ...streamEvent, type: 'impression', covariates: { m: Number.NaN } })).toEqual([
+      'covariates.m:type',
+    ]);
+    expect(streamRulesOf({ ...streamEvent, type: 'impression', covariates: { m: Infinity } })).not.toEqual([]);
+  });
+
+  it('allows exactly MAX_COVARIATES (20) covariates', () => {
+    const many = (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`m${i}`, i]));
+    expect(MAX_COVARIATES).toBe(20);
+    expect(rulesOf({ ...impression, covariates: many(20) })).toEqual([]);
+    expect(rulesOf({ ...impression, covariates: many(21) })).toEqual(['covariates:max-properties']);
+  });
+
+  it('jsonByteBound charges covariates 16 frame bytes, and per covariate 4 bytes, 24 for its number and 6 per code unit', () => {
+    const base = {
+      version: 1,
+      eventId: '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b',
+      type: 'impression' as const,
+      experimentId: 'exp-1',
+      variantId: 'b',
+      userId: 'u-1',
+      value: 1,
+      timestamp: 1,
+      receivedAt: 2,
+    };
+    expect(jsonByteBound({ ...base, covariates: {} })).toBe(jsonByteBound(base) + 16);
+    // 'revenue' (7) + 'orders' (6) code units.
+    expect(jsonByteBound({ ...base, covariates: { revenue: -1.25e-7, orders: 3 } })).toBe(
+      jsonByteBound(base) + 16 + 2 * (4 + 24) + 6 * 13,
+    );
+    const extreme = { ...base, covariates: { a: -1.7976931348623157e308, ['\u0000'.repeat(64)]: -5e-324 } };
+    expect(jsonByteBound(extreme)).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(extreme)));
+  });
+
+  it('decides max-size the same with and without serializing when covariates are present (property)', () => {
+    const anyImpression = fc
+      .record({
+        userId: fc.string({ minLength: 1, maxLength: 120 }),
+        covariates: fc.dictionary(
+          fc.stringMatching(/^[a-z][a-z0-9_.:-]{0,63}$/),
+          fc.double({ min: -MAX_EVENT_VALUE, max: MAX_EVENT_VALUE, noNaN: true }),
+          { maxKeys: 20 },
+        ),
+      })
+      .map((varied) => ({ ...impression, ...varied }));
+    fc.assert(
+      fc.property(anyImpression, fc.integer({ min: 150, max: 3000 }), (input, limit) => {
+        const ctx = { ...context(2), limits: { ...DEFAULT_EVENT_LIMITS, maxEventBytes: limit } };
+        const serialized = normalizeIncomingEvent(input, ctx);
+        const eventOnly = normalizeIncomingEvent(input, { ...ctx, serialize: false });
+        expect(eventOnly.ok).toBe(serialized.ok);
+        if (serialized.ok && eventOnly.ok) {
+          expect(eventOnly.jsonBytes).toBeGreaterThanOrEqual(serialized.jsonBytes);
+          expect(eventOnly.jsonBytes).toBeLessThanOrEqual(limit);
+          expect(eventOnly.event.covariates).toEqual(input.covariates);
+        } else {
+          expect(eventOnly).toEqual(serialized);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });

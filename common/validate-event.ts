@@ -97,6 +97,9 @@ const fieldName = (instancePath: string): string =>
 /** The rejection field of a segment dimension, printable whatever the key holds. */
 const segmentField = (key: string): string => `segments.${key.toWellFormed().slice(0, KEY_MAX_LENGTH)}`;
 
+/** The rejection field of a covariate, printable whatever the key holds. */
+const covariateField = (key: string): string => `covariates.${key.toWellFormed().slice(0, KEY_MAX_LENGTH)}`;
+
 /** No rejections: shared, so a valid event allocates nothing for the rules that passed. */
 const NONE: readonly EventRejection[] = Object.freeze([]);
 
@@ -234,7 +237,7 @@ function outsideDateRange(
 /** Cross-field and per-key rules JSON Schema cannot express; the same on the way in and on the stream. */
 function checkEventRules(
   index: number,
-  event: Pick<IncomingEvent, 'type' | 'metric' | 'value' | 'segments'>,
+  event: Pick<IncomingEvent, 'type' | 'metric' | 'value' | 'segments' | 'covariates'>,
   maxSegments: number,
 ): EventRejection[] {
   const rejections: EventRejection[] = [];
@@ -248,6 +251,27 @@ function checkEventRules(
   }
   if (event.value !== undefined && !Number.isFinite(event.value)) {
     rejections.push({ index, field: 'value', rule: 'finite', message: 'value must be a finite number' });
+  }
+  if (event.covariates !== undefined && event.type !== 'impression') {
+    rejections.push({
+      index,
+      field: 'covariates',
+      rule: 'impression-only',
+      message:
+        'covariates are pre-exposure values and are carried only by impressions; send them with the exposure, not with a conversion',
+    });
+  }
+  if (event.covariates !== undefined) {
+    for (const key of Object.keys(event.covariates)) {
+      if (key.length > KEY_MAX_LENGTH || !segmentKeyPattern.test(key)) {
+        rejections.push({
+          index,
+          field: covariateField(key),
+          rule: 'pattern',
+          message: `covariate names are metric keys: they must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
+        });
+      }
+    }
   }
   const keys = event.segments ? Object.keys(event.segments) : [];
   if (keys.length > maxSegments) {
@@ -357,6 +381,7 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
     ...(event.metric === undefined ? {} : { metric: event.metric }),
     value: event.value ?? 1,
     ...(event.segments === undefined ? {} : { segments: event.segments }),
+    ...(event.covariates === undefined ? {} : { covariates: event.covariates }),
     timestamp,
     receivedAt: ctx.now,
   };
@@ -404,10 +429,15 @@ const STREAM_EVENT_FRAME_BYTES = JSON.stringify({
 }).length;
 /** Per segment: two quotes around its key, two around its value, a colon and a comma. */
 const SEGMENT_FRAME_BYTES = 6;
+/** `,"covariates":{}`: charged only when the event carries covariates (the frame above has no such key). */
+const COVARIATES_FRAME_BYTES = ',"covariates":{}'.length;
+/** Per covariate: two quotes around its key, a colon and a comma (its number is charged as a number). */
+const COVARIATE_FRAME_BYTES = 4;
 
 /**
  * An upper bound of `Buffer.byteLength(JSON.stringify(event))`, in one pass over the string
- * lengths: every number is charged its longest form and every code unit 6 bytes. For a
+ * lengths: every number (covariate values included) is charged its longest form and every code
+ * unit 6 bytes; the `covariates` key and braces only when the event has them. For a
  * typical event it is a few hundred bytes, far below the `max-size` limit (8 KiB), so the limit
  * is decided without serializing; an event whose bound is over the limit is serialized and
  * measured exactly.
@@ -427,11 +457,20 @@ export function jsonByteBound(event: StreamEvent): number {
       segments++;
     }
   }
+  let covariateBytes = 0;
+  if (event.covariates !== undefined) {
+    covariateBytes = COVARIATES_FRAME_BYTES;
+    for (const key in event.covariates) {
+      codeUnits += key.length;
+      covariateBytes += COVARIATE_FRAME_BYTES + MAX_JSON_NUMBER_LENGTH;
+    }
+  }
   return (
     STREAM_EVENT_FRAME_BYTES +
     4 * MAX_JSON_NUMBER_LENGTH +
     MAX_JSON_BYTES_PER_CODE_UNIT * codeUnits +
-    SEGMENT_FRAME_BYTES * segments
+    SEGMENT_FRAME_BYTES * segments +
+    covariateBytes
   );
 }
 
@@ -450,7 +489,7 @@ const valueCheck = Compile(streamProperties.value);
  * the property test in compact-records.test.ts holds the two to that.
  */
 export const streamFieldChecks = Object.freeze({
-  /** experimentId, variantId and metric. */
+  /** experimentId, variantId, metric and covariate names. */
   key: (text: string): boolean => keyCheck.Check(text),
   userId: (text: string): boolean => userIdCheck.Check(text) && text.isWellFormed(),
   segmentKey: (text: string): boolean =>

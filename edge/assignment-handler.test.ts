@@ -3,7 +3,7 @@ import { assignVariant } from '../common/assignment.js';
 import type { ExperimentDefinition } from '../common/experiment-definition.js';
 import { randomName, waitFor } from '../local/test-support.js';
 import { createAssignmentHandler, handler } from './assignment-handler.js';
-import { createDefinitionClient } from './definition-client.js';
+import { createDefinitionClient } from '../common/definition-client.js';
 import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
 
 const experiment = (key: string, overrides: Partial<ExperimentDefinition> = {}): ExperimentDefinition => ({

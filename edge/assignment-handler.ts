@@ -12,7 +12,7 @@ import { PipelineError } from '../common/errors.js';
 import { EventKey, USER_ID_MAX_LENGTH } from '../common/event-contract.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { environmentSecrets } from '../common/secrets/secret-environment.js';
-import { definitionClientFromConfig, type DefinitionClient } from './definition-client.js';
+import { definitionClientFromConfig, type DefinitionClient } from '../common/definition-client.js';
 import { payloadValidator, toInvocationError, type InvocationError } from './invocation.js';
 import { withFunctionUrl } from './function-url.js';
 

@@ -15,7 +15,7 @@ import { startQueryApi, type RunningQueryApi } from '../query-api/start-query-ap
 import { createTestSchema, type TestSchema } from '../query-api/test-database.js';
 import { testConfig } from '../local/test-support.js';
 import { createAssignmentHandler, handler as assignmentLambda } from './assignment-handler.js';
-import { createDefinitionClient, type DefinitionClient } from './definition-client.js';
+import { createDefinitionClient, type DefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler, handler as flagEvaluationLambda } from './flag-evaluation-handler.js';
 
 const EDGE_KEY = 'edge-contract-key';

@@ -18,7 +18,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomName } from '../local/test-support.js';
 import { createAssignmentHandler } from './assignment-handler.js';
-import { createDefinitionClient } from './definition-client.js';
+import { createDefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler } from './flag-evaluation-handler.js';
 import {
   BROWSER_USER_AGENT,

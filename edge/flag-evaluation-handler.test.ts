@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { evaluateFlag } from '../common/assignment.js';
 import type { FlagDefinition } from '../common/experiment-definition.js';
 import { randomName } from '../local/test-support.js';
-import { createDefinitionClient } from './definition-client.js';
+import { createDefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler, handler } from './flag-evaluation-handler.js';
 import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
 

@@ -3,11 +3,16 @@
  * bytes that will go to Kinesis) and a bounded summary of the rejections out. No I/O.
  *
  * Work stays linear in the body: an event object with far more fields than the contract has,
- * or a `segments` map with far more dimensions than allowed, is refused by counting its keys
+ * or a `segments` or `covariates` map with more entries than allowed, is refused by counting its keys
  * (stopping early) before the schema validator walks them one by one.
  */
 import type { EventLimits } from '../common/config.js';
-import { IncomingEventSchema, type EventRejection, type StreamEvent } from '../common/event-contract.js';
+import {
+  IncomingEventSchema,
+  MAX_COVARIATES,
+  type EventRejection,
+  type StreamEvent,
+} from '../common/event-contract.js';
 import { normalizeIncomingEvent } from '../common/validate-event.js';
 import type { ParsedBody } from './parse-body.js';
 import { RejectionSummary } from './rejection-summary.js';
@@ -63,6 +68,15 @@ function oversizedShape(candidate: unknown, index: number, limits: EventLimits):
       field: 'segments',
       rule: 'max-properties',
       message: `segments has more than ${limits.maxSegments} dimensions; at most ${limits.maxSegments} are allowed`,
+    };
+  }
+  const covariates = (candidate as { covariates?: unknown } | null)?.covariates;
+  if (hasMoreKeysThan(covariates, MAX_COVARIATES)) {
+    return {
+      index,
+      field: 'covariates',
+      rule: 'max-properties',
+      message: `covariates has more than ${MAX_COVARIATES} metrics; at most ${MAX_COVARIATES} are allowed`,
     };
   }
   return undefined;

@@ -108,7 +108,12 @@ describe('collector: events per request and the size of its answers', () => {
     const manySegments = valid({
       segments: Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`d${i}`, 'x'])),
     });
-    const answer = await injectEvents(h.collector.app, JSON.stringify([manyFields, manySegments]));
+    const manyCovariates = valid({
+      type: 'impression',
+      metric: undefined,
+      covariates: Object.fromEntries(Array.from({ length: 25_000 }, (_, i) => [`m${i}`, 1])),
+    });
+    const answer = await injectEvents(h.collector.app, JSON.stringify([manyFields, manySegments, manyCovariates]));
     expect(answer.status).toBe(400);
     expect(answer.bytes).toBeLessThan(2_048);
     expect(
@@ -116,6 +121,7 @@ describe('collector: events per request and the size of its answers', () => {
     ).toEqual([
       [0, '(event)', 'max-properties'],
       [1, 'segments', 'max-properties'],
+      [2, 'covariates', 'max-properties'],
     ]);
   });
 

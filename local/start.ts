@@ -18,9 +18,12 @@
  * REDIS_URL to use services you run yourself instead of the embedded ones; INGEST_PORT,
  * QUERY_API_PORT and PROCESSORS_METRICS_PORT move the listeners (kinesalite, dynalite and
  * PGlite take free loopback ports). The query API's audit signing key is AUDIT_HMAC_SECRET
- * or one generated once into `<data-dir>/audit-hmac-secret` (local/audit-secret.ts).
+ * or one generated once into `<data-dir>/audit-hmac-secret` (local/audit-secret.ts). The
+ * processors read experiment definitions (counter plans) from the local query API, with a key
+ * made for the run when the API checks keys (local/processor-definitions-env.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -30,6 +33,7 @@ import { loadConfig, type Config } from '../common/config.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { localAuditSecret } from './audit-secret.js';
 import { embeddedDatabaseEnv, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { processorDefinitionsEnv } from './processor-definitions-env.js';
 import { ensureStream, ensureTable } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
 
@@ -201,8 +205,13 @@ async function main(): Promise<void> {
 
     services.push(startService('collector', 'ingest/server.ts', env));
     const stateEnv = processorStateEnv(env, { persist, dataDir });
-    services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv }));
     const host = config.ingest.host === '0.0.0.0' ? '127.0.0.1' : config.ingest.host;
+    // The processors read counter plans (ratio, capped, CUPED sums) from the local query API;
+    // until it is up they wait (retriable), never counting without a plan.
+    const definitions = processorDefinitionsEnv(env, `http://${host}:${config.queryApi.port}`, () =>
+      randomBytes(24).toString('hex'),
+    );
+    services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv, ...definitions.processors }));
     const monitorEnv: NodeJS.ProcessEnv = {
       PROCESSORS_METRICS_URLS: env.PROCESSORS_METRICS_URLS || `http://${host}:${config.processors.metricsPort}/metrics`,
     };
@@ -210,7 +219,10 @@ async function main(): Promise<void> {
     // serves every connection from one session, which a second process must not share
     // (query-api/monitor/monitor-in-process.ts). On PostgreSQL it is its own process, below.
     const monitorInProcess = postgres !== undefined;
-    const queryApiEnv = monitorInProcess ? { ...env, ...monitorEnv, MONITOR_IN_PROCESS: 'true' } : env;
+    const queryApiEnv = {
+      ...(monitorInProcess ? { ...env, ...monitorEnv, MONITOR_IN_PROCESS: 'true' } : env),
+      ...definitions.queryApi,
+    };
     services.push(startService('query-api', 'query-api/server.ts', queryApiEnv));
     for (const service of services) {
       service.child.once('exit', (code, signal) => {
@@ -242,7 +254,7 @@ async function main(): Promise<void> {
         `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
         `  results UI  ${queryUrl}/ui/   experiments, results, segments (open it in a browser)`,
         `  query API   ${queryUrl}   ${queryUrl}/docs`,
-        `  processors  http://${host}:${config.processors.metricsPort}/metrics`,
+        `  processors  http://${host}:${config.processors.metricsPort}/metrics · definitions from ${definitions.processors.PROCESSOR_DEFINITIONS_API_URL}${definitions.generatedKey ? ' (key made for this run)' : ''}`,
         `  monitor     ${monitorInProcess ? 'in the query API' : 'own process'}, every ${config.monitor.runIntervalMs / 1000} s: snapshots, alerts (Slack ${config.monitor.slack.botToken ? 'on' : 'off'}, email ${config.monitor.sendgrid.apiKey && config.monitor.sendgrid.from ? 'on' : 'off'}); history ${queryUrl}/api/v1/experiments/<key>/results/history`,
         `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards, ${config.ingest.recordFormat} records), dead letters ${config.kinesis.dlqStreamName}`,
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,

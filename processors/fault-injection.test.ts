@@ -10,7 +10,10 @@
  *    cannot run here) with bisect-on-error and injected failures before and after writes,
  *    into the real counter sink (Redis state) and the real dead-letter sink (kinesalite).
  *
- * Real kinesalite, dynalite and Redis throughout. Every counter cell is then compared with
+ * Both run a workload with covariates on impressions and ratio numerator/denominator
+ * conversions, for an experiment whose plan keeps capped, CUPED and ratio sums (the consumer
+ * learns it from the real query API's definitions) beside experiments without extras.
+ * Real kinesalite, dynalite, Redis and PostgreSQL throughout. Every counter cell is then compared with
  * `computeExpectedCounters`, computed independently from the events: exact equality.
  */
 import { spawn } from 'node:child_process';
@@ -23,12 +26,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
+import { EMPTY_COUNTER_PLAN, type CounterPlan } from '../common/counter-plan.js';
 import { createSilentLogger } from '../common/logger.js';
 import { testConfig, waitFor } from '../local/test-support.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { toWorkloadRecords, type WorkloadRecord } from './consumer/workload-records.js';
 import { computeExpectedCounters, createCounterSink, readCounters, type CounterTable } from './counters/index.js';
-import { generateWorkload, seededRandom } from './counters/test-workload.js';
+import { STATISTICS_WORKLOAD, generateWorkload, seededRandom, statisticsTestPlan } from './counters/test-workload.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { readDeadLetters } from './dead-letters/reader.js';
 import { createKinesisBatchHandler } from './lambda/batch-handler.js';
@@ -48,6 +52,8 @@ import {
   type HoldRule,
 } from './test-support/dynamo-gate-proxy.js';
 import { randomName } from '../local/test-support.js';
+import { startQueryApi, type RunningQueryApi } from '../query-api/start-query-api.js';
+import { createTestSchema, type TestSchema } from '../query-api/test-database.js';
 
 const KILLS = 10;
 const SEED = 20_261_124;
@@ -56,6 +62,9 @@ const sorted = (table: CounterTable) => [...table.entries()].sort(([a], [b]) => 
 let buildDir: string;
 const redisPrefixes: string[] = [];
 let proxyToClose: DynamoGateProxy | undefined;
+let queryApi: RunningQueryApi | undefined;
+let schema: TestSchema | undefined;
+const DEFINITIONS_KEY = 'fi-definitions-key';
 
 beforeAll(async () => {
   // Bundled once so each restart costs a node start, not a TypeScript compile.
@@ -74,6 +83,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await proxyToClose?.close();
+  await queryApi?.stop();
+  await schema?.drop();
   await rm(buildDir, { recursive: true, force: true });
   const redis = new Redis(inject('redisUrl'));
   for (const prefix of redisPrefixes) {
@@ -105,9 +116,49 @@ async function putRecords(kinesis: KinesisClient, streamName: string, records: r
   return positions;
 }
 
-function consumerEnv(config: Config, dynamodbEndpoint: string): NodeJS.ProcessEnv {
+/**
+ * The real query API (PostgreSQL schema of its own) serving the experiments' definitions, from
+ * which the consumer learns its counter plans: `fi-consumer-0` keeps capped, CUPED and ratio
+ * sums, `fi-consumer-1` is defined with plain metrics (no extras), `fi-consumer-2` is not
+ * defined at all (404: no extras).
+ */
+async function startDefinitionsApi(): Promise<RunningQueryApi> {
+  schema = await createTestSchema('fault_injection');
+  queryApi = await startQueryApi(
+    testConfig({ DATABASE_URL: schema.url, QUERY_API_PORT: '0', API_KEYS: DEFINITIONS_KEY }),
+  );
+  const experiments = [
+    { key: 'fi-consumer-0', metrics: STATISTICS_WORKLOAD.definitionMetrics },
+    { key: 'fi-consumer-1', metrics: [{ key: 'purchase', type: 'mean' }] },
+  ];
+  for (const { key, metrics } of experiments) {
+    const response = await fetch(`${queryApi.url}/api/v1/experiments`, {
+      method: 'POST',
+      headers: { 'x-api-key': DEFINITIONS_KEY, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        key,
+        name: key,
+        status: 'running',
+        variants: [
+          { id: 'control', weight: 0.5 },
+          { id: 'treatment', weight: 0.5 },
+        ],
+        controlVariantId: 'control',
+        coverage: 1,
+        metrics,
+        segmentDimensions: ['country'],
+      }),
+    });
+    expect(response.status, await response.text()).toBe(201);
+  }
+  return queryApi;
+}
+
+function consumerEnv(config: Config, dynamodbEndpoint: string, definitionsUrl: string): NodeJS.ProcessEnv {
   return {
     ...process.env,
+    PROCESSOR_DEFINITIONS_API_URL: definitionsUrl,
+    PROCESSOR_DEFINITIONS_API_KEY: DEFINITIONS_KEY,
     AWS_ENDPOINT_URL_KINESIS: config.aws.kinesisEndpoint,
     AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
     KINESIS_STREAM_NAME: config.kinesis.streamName,
@@ -125,9 +176,9 @@ function consumerEnv(config: Config, dynamodbEndpoint: string): NodeJS.ProcessEn
 }
 
 /** The consumer child process (its DynamoDB traffic through `proxy`), with a count of batches it reported as acknowledged by the sinks. */
-function spawnConsumer(config: Config, proxy: DynamoGateProxy) {
+function spawnConsumer(config: Config, proxy: DynamoGateProxy, definitionsUrl: string) {
   const child = spawn(process.execPath, [join(buildDir, 'processors-main.mjs')], {
-    env: consumerEnv(config, proxy.url),
+    env: consumerEnv(config, proxy.url, definitionsUrl),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const state = { started: false, batches: 0, output: '' };
@@ -160,7 +211,7 @@ const KILL_POINTS: { name: string; table: 'counters' | 'checkpoints'; when: Hold
 
 describe('fault injection (kinesalite + dynalite + Redis)', () => {
   it(
-    `local consumer SIGKILLed ${KILLS} times while it runs: every counter cell equals the ground truth`,
+    `local consumer SIGKILLed ${KILLS} times while it runs: every counter cell equals the ground truth, capped, CUPED and ratio sums (plans from the real query API) included`,
     { timeout: 300_000 },
     async () => {
       const random = seededRandom(SEED);
@@ -184,7 +235,13 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         countries: 6,
         duplicateRate: 0.05,
         experimentPrefix: 'fi-consumer',
+        metrics: STATISTICS_WORKLOAD.metrics,
+        covariateKeys: STATISTICS_WORKLOAD.covariateKeys,
       });
+      const definitions = await startDefinitionsApi();
+      const plan = statisticsTestPlan();
+      const planOf = (experimentId: string): CounterPlan =>
+        experimentId === 'fi-consumer-0' ? plan : EMPTY_COUNTER_PLAN;
       const records = toWorkloadRecords(events, { random, aggregateRate: 0.2, malformed: 24 });
       const waveSize = Math.ceil(records.length / (KILLS + 1));
       const positions: PutPosition[] = [];
@@ -205,7 +262,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
           };
           void proxy.hold(rule).then((request) => (held = request));
         }
-        const consumer = spawnConsumer(config, proxy);
+        const consumer = spawnConsumer(config, proxy, definitions.url);
         if (run === KILLS) {
           // Last run: no kill. Wait until every shard is checkpointed at its last record, then stop it.
           const checkpoints = createCheckpointStore(dynamo, config.dynamodb.checkpointTable);
@@ -245,7 +302,8 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       );
       expect(kills.every((kill) => JSON.parse(kill.body).TableName === kill.table)).toBe(true);
 
-      const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap });
+      const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap, planOf });
+      expect([...expected.values()].some((cell) => cell.crossSum !== undefined)).toBe(true);
       const actual = await readCounters(dynamo, config.dynamodb.countersTable);
       expect(actual.size).toBe(expected.size);
       expect(sorted(actual)).toEqual(sorted(expected));
@@ -262,7 +320,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
   );
 
   it(
-    'Lambda adapter through bisected and partially failed batches: every counter cell equals the ground truth',
+    'Lambda adapter through bisected and partially failed batches: every counter cell equals the ground truth, capped, CUPED and ratio sums included',
     { timeout: 120_000 },
     async () => {
       const random = seededRandom(SEED + 1);
@@ -279,7 +337,14 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         experiments: 2,
         duplicateRate: 0.08,
         experimentPrefix: 'fi-lambda',
+        metrics: STATISTICS_WORKLOAD.metrics,
+        covariateKeys: STATISTICS_WORKLOAD.covariateKeys,
       });
+      // fi-lambda-0 keeps capped, CUPED and ratio sums; fi-lambda-1 none. Its plan comes
+      // asynchronously (as from a definitions fetch), the other synchronously (a warm cache).
+      const plan = statisticsTestPlan();
+      const planOf = (experimentId: string): CounterPlan =>
+        experimentId === 'fi-lambda-0' ? plan : EMPTY_COUNTER_PLAN;
       const records = toWorkloadRecords(events, { random, aggregateRate: 0.25, malformed: 10 });
       // Records a sink refuses for good: the handler's commit step isolates and dead-letters them.
       for (let i = 0; i < 6; i++) {
@@ -304,6 +369,10 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
         tableName: config.dynamodb.countersTable,
         state,
         writeConcurrency: 8,
+        plans: {
+          planOf: (experimentId) =>
+            experimentId === 'fi-lambda-0' ? Promise.resolve(planOf(experimentId)) : planOf(experimentId),
+        },
       });
       const faultRandom = seededRandom(SEED + 2);
       const deadLetters = createDeadLetterSink({
@@ -362,7 +431,18 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       expect(new Set(poisonUsers)).toEqual(new Set(Array.from({ length: 6 }, (_, i) => `${POISON_USER_PREFIX}${i}`)));
       const malformedLettered = envelopes.filter((e) => e.reasons[0]?.rule !== 'sink-rejected');
       expect(new Set(malformedLettered.map((e) => `${e.sequenceNumber}.${e.subSequenceNumber}`)).size).toBe(10);
-      const expected = computeExpectedCounters(events, { segmentValueCap: config.processors.segmentValueCap });
+      const expected = computeExpectedCounters(events, {
+        segmentValueCap: config.processors.segmentValueCap,
+        planOf,
+      });
+      // Every extra sum is really there to compare (a plan-less sink would leave them all out).
+      const extraFields = ['cappedSum', 'cappedCovariateCross', 'covariateSum', 'covariateCross', 'crossSum'] as const;
+      for (const field of extraFields) {
+        expect(
+          [...expected.values()].some((cell) => cell[field] !== undefined),
+          field,
+        ).toBe(true);
+      }
       expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(sorted(expected));
     },
   );

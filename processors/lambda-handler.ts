@@ -10,6 +10,8 @@
  * The state store's password is read from Secrets Manager at cold start
  * (STATE_REDIS_PASSWORD_SECRET_ID, common/secrets); when the store refuses it (rotated), the
  * container's pipeline is dropped and the next invocation builds it with the secret read again.
+ * The definitions API key (PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID) is read the same way, and
+ * re-read by the definitions client itself when the query API refuses it.
  */
 import type { KinesisStreamBatchResponse, KinesisStreamEvent } from 'aws-lambda';
 import { loadConfig } from '../common/config.js';
@@ -24,7 +26,9 @@ let refreshSecrets = false;
 async function createContainerHandler(): Promise<KinesisBatchHandler> {
   const env = await secrets.resolve({ refresh: refreshSecrets });
   refreshSecrets = false;
-  const runtime = await createPipelineFromConfig(loadConfig(env));
+  const runtime = await createPipelineFromConfig(loadConfig(env), {
+    ...(secrets.definitionsApiKey ? { definitionsApiKey: secrets.definitionsApiKey } : {}),
+  });
   return createKinesisBatchHandler(runtime.pipeline, runtime.logger);
 }
 

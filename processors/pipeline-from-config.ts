@@ -1,19 +1,25 @@
 /**
  * Builds the pipeline from configuration for every entry point (local consumer, Lambda,
  * KCL process): AWS clients, the real sinks, metrics. The counter sink keeps its per-event
- * state in the store the config chose (state/index.ts; none chosen is a start-up error); the OpenSearch sink is
- * on only when `OPENSEARCH_ENDPOINT` is set, and the log says so either way.
+ * state in the store the config chose (state/index.ts; none chosen is a start-up error) and
+ * learns each experiment's counter plan (ratio, capped and CUPED sums) from the query API
+ * when PROCESSOR_DEFINITIONS_API_URL is set (definitions/counter-plan-source.ts; unset: base
+ * sums only, logged once); the OpenSearch sink is on only when `OPENSEARCH_ENDPOINT` is set,
+ * and the log says so either way.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
+import type { CounterPlanSource } from '../common/counter-plan.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { createLogger, type Logger } from '../common/logger.js';
+import type { SecretValue } from '../common/secrets/secret-value.js';
 import { ensureStream, ensureTable } from '../local/provision.js';
 import { CHECKPOINT_PARTITION_KEY } from './consumer/checkpoint-store.js';
 import { createCounterSink } from './counters/index.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
+import { counterPlanSourceFromConfig } from './definitions/counter-plan-source.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { createUserStateStoreFromConfig } from './state/index.js';
@@ -29,6 +35,10 @@ export interface PipelineOverrides {
   deadLetters?: DeadLetterSink;
   /** `null` turns indexing off even when OPENSEARCH_ENDPOINT is set. */
   index?: EventIndexSink | null;
+  /** The counter plans; `null`: none even when PROCESSOR_DEFINITIONS_API_URL is set. */
+  plans?: CounterPlanSource | null;
+  /** The definitions API key's secret (PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID): re-read when the API refuses the key. */
+  definitionsApiKey?: SecretValue;
 }
 
 /** A pipeline with the clients and resources behind it. */
@@ -90,6 +100,11 @@ export async function createPipelineFromConfig(
       },
       'counter state store',
     );
+    const plans =
+      overrides.plans === null
+        ? undefined
+        : (overrides.plans ??
+          counterPlanSourceFromConfig(config.processors.definitions, logger, overrides.definitionsApiKey));
     counters = createCounterSink({
       dynamo,
       tableName: config.dynamodb.countersTable,
@@ -97,6 +112,7 @@ export async function createPipelineFromConfig(
       writeConcurrency: config.processors.writeConcurrency,
       logger,
       metrics,
+      ...(plans ? { plans } : {}),
     });
   }
   const deadLetters =

@@ -7,6 +7,7 @@ import {
 } from '../test-support/fake-secrets-manager.js';
 import {
   API_KEY_SECRET_ID_VARIABLE,
+  DEFINITIONS_API_KEY_SECRET_ID_VARIABLE,
   environmentSecrets,
   isCredentialRefused,
   STATE_PASSWORD_SECRET_ID_VARIABLE,
@@ -46,6 +47,19 @@ describe('environmentSecrets against a fake Secrets Manager', () => {
     // The input stays untouched: the resolved copy is what loadConfig gets.
     expect(env.STATE_REDIS_URL).toBe('rediss://processors@state.example:6379');
     expect(fake.targets).toContain('secretsmanager.GetSecretValue');
+  });
+
+  it('reads the processors’ definitions API key from PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID, and re-reads it on demand', async () => {
+    const arn = secretArn('internal-key');
+    fake.put(arn, JSON.stringify({ keys: 'key-one,key-two' }));
+    const secrets = environmentSecrets({ [DEFINITIONS_API_KEY_SECRET_ID_VARIABLE]: arn }, { provider: provider() });
+    expect(DEFINITIONS_API_KEY_SECRET_ID_VARIABLE).toBe('PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID');
+    const resolved = await secrets.resolve();
+    expect(resolved.PROCESSOR_DEFINITIONS_API_KEY).toBe('key-one');
+    expect(resolved).not.toHaveProperty('EXPERIMENTATION_API_KEY');
+    fake.put(arn, JSON.stringify({ keys: 'key-rotated' }));
+    expect(await secrets.definitionsApiKey?.get()).toBe('key-one');
+    expect(await secrets.definitionsApiKey?.refresh()).toBe('key-rotated');
   });
 
   it('serves the cached value, and the rotated one once asked to refresh after a refusal', async () => {

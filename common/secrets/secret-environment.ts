@@ -5,6 +5,7 @@
  * `loadConfig`, so nothing below it knows where a value came from:
  *
  *   EXPERIMENTATION_API_KEY_SECRET_ID → EXPERIMENTATION_API_KEY   (JSON key `keys`, its first key)
+ *   PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID → PROCESSOR_DEFINITIONS_API_KEY   (same shape)
  *   STATE_REDIS_PASSWORD_SECRET_ID    → the password of STATE_REDIS_URL (JSON key `password`)
  *
  * Values are cached (SECRET_MAX_AGE_SECONDS); `resolve({ refresh: true })` reads them again,
@@ -21,6 +22,8 @@ import { createSecretsProvider, createSecretValue, firstListEntry, type SecretVa
 
 /** ARN of the JSON secret (key `keys`) holding the key the definition lookups present to the query API. */
 export const API_KEY_SECRET_ID_VARIABLE = 'EXPERIMENTATION_API_KEY_SECRET_ID';
+/** ARN of the JSON secret (key `keys`) holding the key the processors' definition lookups present to the query API. */
+export const DEFINITIONS_API_KEY_SECRET_ID_VARIABLE = 'PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID';
 /** ARN of the JSON secret (key `password`) of the processors' state-store user. */
 export const STATE_PASSWORD_SECRET_ID_VARIABLE = 'STATE_REDIS_PASSWORD_SECRET_ID';
 /** Endpoint override of Secrets Manager (the AWS SDK's own variable name; tests and local runs). */
@@ -33,6 +36,8 @@ export interface EnvironmentSecrets {
   readonly apiKey?: SecretValue;
   /** The state-store password's secret, when STATE_REDIS_PASSWORD_SECRET_ID is set. */
   readonly statePassword?: SecretValue;
+  /** The processors' definitions API key's secret, when PROCESSOR_DEFINITIONS_API_KEY_SECRET_ID is set. */
+  readonly definitionsApiKey?: SecretValue;
   /** A copy of the environment with every configured secret read and put in place. */
   resolve(options?: { refresh?: boolean }): Promise<Environment>;
 }
@@ -44,6 +49,7 @@ export interface EnvironmentSecrets {
 export function environmentSecrets(env: Environment, deps: { provider?: SecretsProvider } = {}): EnvironmentSecrets {
   const apiKeyId = env[API_KEY_SECRET_ID_VARIABLE];
   const passwordId = env[STATE_PASSWORD_SECRET_ID_VARIABLE];
+  const definitionsKeyId = env[DEFINITIONS_API_KEY_SECRET_ID_VARIABLE];
   let provider = deps.provider;
   const lazyProvider = (): SecretsProvider => {
     provider ??= createSecretsProvider({
@@ -59,13 +65,16 @@ export function environmentSecrets(env: Environment, deps: { provider?: SecretsP
   };
   const apiKey = apiKeyId ? value(apiKeyId, 'keys', firstListEntry) : undefined;
   const statePassword = passwordId ? value(passwordId, 'password') : undefined;
+  const definitionsApiKey = definitionsKeyId ? value(definitionsKeyId, 'keys', firstListEntry) : undefined;
   return {
     ...(apiKey ? { apiKey } : {}),
     ...(statePassword ? { statePassword } : {}),
+    ...(definitionsApiKey ? { definitionsApiKey } : {}),
     async resolve(options = {}) {
       const read = (secret: SecretValue) => (options.refresh ? secret.refresh() : secret.get());
       const resolved: Environment = { ...env };
       if (apiKey) resolved.EXPERIMENTATION_API_KEY = await read(apiKey);
+      if (definitionsApiKey) resolved.PROCESSOR_DEFINITIONS_API_KEY = await read(definitionsApiKey);
       if (statePassword) {
         resolved.STATE_REDIS_URL = withPassword(env.STATE_REDIS_URL, await read(statePassword));
       }

@@ -33,7 +33,8 @@ export interface CounterCellReport {
   text: string;
 }
 
-const FIELDS: (keyof CounterCellValues)[] = ['events', 'units', 'sum', 'sumSquares'];
+/** The base sums (the extra sums of capped, CUPED and ratio metrics are optional fields, compared by the proofs). */
+const FIELDS = ['events', 'units', 'sum', 'sumSquares'] as const satisfies readonly (keyof CounterCellValues)[];
 const zero = (): CounterCellValues => ({ events: 0, units: 0, sum: 0, sumSquares: 0 });
 
 /** The kind of a `${experimentId}|${sortKey}` cell. */

@@ -2,6 +2,9 @@ import { expect, it } from 'vitest';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { CELL_ID_CACHE_LIMIT, aggregateCounterDeltas, cellIdCacheSize, totalContributions } from './aggregate.js';
 
+/** An outcome's covariates and partner totals when the plan asks for none. */
+const NO_EXTRAS = { covariates: [], partnerTotals: [] };
+
 const base: StreamEvent = {
   version: 1,
   eventId: '00000000-0000-4000-8000-000000000001',
@@ -21,11 +24,15 @@ it('adds one contribution per applied event to the total, segment and pair cells
     ['device', 'ios'],
   ] as const;
   const cells = aggregateCounterDeltas([
-    { event: base, position: 'p1', outcome: { kind: 'applied', replay: false, segments, totalBefore: undefined } },
+    {
+      event: base,
+      position: 'p1',
+      outcome: { kind: 'applied', replay: false, segments, totalBefore: undefined, ...NO_EXTRAS },
+    },
     {
       event: { ...base, value: 2, receivedAt: 20 },
       position: 'p2',
-      outcome: { kind: 'applied', replay: true, segments, totalBefore: 3_000_000n },
+      outcome: { kind: 'applied', replay: true, segments, totalBefore: 3_000_000n, ...NO_EXTRAS },
     },
     { event: base, position: 'p3', outcome: { kind: 'duplicate' } },
   ]);
@@ -59,7 +66,7 @@ it('counts impressions under $exposure', () => {
     {
       event: { ...base, type: 'impression', metric: undefined, value: 1 },
       position: 'p1',
-      outcome: { kind: 'applied', replay: false, segments: [], totalBefore: undefined },
+      outcome: { kind: 'applied', replay: false, segments: [], totalBefore: undefined, ...NO_EXTRAS },
     },
   ]);
   expect(cells.map((cell) => cell.sortKey)).toEqual(['B#$exposure']);
@@ -70,7 +77,7 @@ const applied = (
   position: string,
   totalBefore?: bigint,
   segments: readonly (readonly [string, string])[] = [],
-) => ({ event, position, outcome: { kind: 'applied' as const, replay: false, segments, totalBefore } });
+) => ({ event, position, outcome: { kind: 'applied' as const, replay: false, segments, totalBefore, ...NO_EXTRAS } });
 
 it('keeps the latest receive time of a cell, whatever the record order', () => {
   const [cell] = aggregateCounterDeltas([

@@ -7,11 +7,27 @@
  * per event and adds numbers, not BigInts: sums are exact integers of scaled units kept as
  * doubles below 2^53 (`ExactTotal`, exact-value.ts), and the cell ids an event feeds are
  * built once per (experiment, variant, metric, segments) and reused across batches.
+ *
+ * The extra sums an experiment's counter plan asks for (capped, CUPED and ratio sums,
+ * common/counter-plan.ts) are exact BigInts in `Contribution.extra`; events of metrics
+ * without extras never create one, so their cost is one Map lookup per event.
  */
+import type { EXTRA_COUNTER_ATTRIBUTES } from '../../common/counter-layout.js';
+import type { CounterPlan, MetricCounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import type { StateOutcome } from '../state/types.js';
 import { cellSortKeys, metricKeyOf } from './cell-keys.js';
 import { ExactTotal, addSquareIncrement, newSquareTotal, toScaledValue } from './exact-value.js';
+
+/** The extra sums of a cell (common/counter-layout.ts, EXTRA_COUNTER_ATTRIBUTES). */
+export type ExtraField = keyof typeof EXTRA_COUNTER_ATTRIBUTES;
+
+/**
+ * Extra sums as exact scaled integers: `cappedSum` and `covariateSum` in VALUE_DECIMALS units
+ * (like `sum`), the others products of two values in SQUARE_DECIMALS units (like `sum_squares`).
+ * A field is absent when it is 0.
+ */
+export type ExtraSums = { [field in ExtraField]?: bigint };
 
 /** What one record adds to the cells it feeds. Sums are scaled (see exact-value.ts). */
 export interface Contribution {
@@ -23,6 +39,8 @@ export interface Contribution {
   /** The exact growth of the user's squared total (an ExactTotal holding this one increment). */
   sumSquares: ExactTotal;
   receivedAt: number;
+  /** Extra sums (capped, CUPED, ratio); undefined for events of metrics without extras. */
+  extra?: ExtraSums | undefined;
 }
 
 /** All of a batch's contributions to one cell (in record order), and their totals. */
@@ -42,6 +60,8 @@ export interface DeltaTotals {
   sum: ExactTotal;
   /** Σx² growth in SQUARE_DECIMALS scaled units. */
   sumSquares: ExactTotal;
+  /** Σ of the contributions' extra sums; undefined when none carries one (fields may end at 0). */
+  extra: ExtraSums | undefined;
   lastEventAt: number;
   /** Position of the oldest contribution: the cell must not hold it yet for the whole delta to apply. */
   minPosition: string;
@@ -56,6 +76,11 @@ export interface OutcomeOfEvent {
   outcome: StateOutcome;
   /** The event's value as `toScaledValue` gives it, when the caller has it already. */
   scaledValue?: bigint;
+  /**
+   * The experiment's counter plan (EMPTY_COUNTER_PLAN when absent). Must be the plan the
+   * state request was built with: `partnerTotals` answer its ratio memberships in order.
+   */
+  plan?: CounterPlan;
 }
 
 const newTotals = (first: Contribution): DeltaTotals => ({
@@ -63,6 +88,7 @@ const newTotals = (first: Contribution): DeltaTotals => ({
   units: 0,
   sum: new ExactTotal(),
   sumSquares: newSquareTotal(),
+  extra: undefined,
   lastEventAt: 0,
   minPosition: first.position,
   maxPosition: first.position,
@@ -74,8 +100,16 @@ function addContribution(totals: DeltaTotals, c: Contribution): void {
   totals.units += c.units;
   totals.sum.add(c.sum);
   totals.sumSquares.addTotal(c.sumSquares);
+  if (c.extra !== undefined) addExtra((totals.extra ??= {}), c.extra);
   if (c.receivedAt > totals.lastEventAt) totals.lastEventAt = c.receivedAt;
   totals.maxPosition = c.position;
+}
+
+function addExtra(into: ExtraSums, extra: ExtraSums): void {
+  for (const field in extra) {
+    const value = extra[field as ExtraField] as bigint;
+    into[field as ExtraField] = (into[field as ExtraField] ?? 0n) + value;
+  }
 }
 
 /** A cell being built. */
@@ -139,19 +173,39 @@ function segmentsKey(segments: readonly (readonly [string, string])[]): string {
   return key;
 }
 
+/** Adds a contribution to every cell of (experiment, variant, metric key, the user's segments). */
+function feedCells(
+  cells: Map<string, CellAccumulator>,
+  event: StreamEvent,
+  metricKey: string,
+  outcome: AppliedOutcome,
+  contribution: Contribution,
+): void {
+  const key = `${event.experimentId}\u0001${event.variantId}\u0000${metricKey}${segmentsKey(outcome.segments)}`;
+  for (const cellId of cellIdsOf(key, event, metricKey, outcome)) {
+    let cell = cells.get(cellId.id);
+    if (!cell) cells.set(cellId.id, (cell = new CellAccumulator(cellId.experimentId, cellId.sortKey, contribution)));
+    cell.contributions.push(contribution);
+    addContribution(cell.totals, contribution);
+  }
+}
+
 /**
  * Groups the batch into cells. Duplicates contribute nothing; an applied event adds one
  * event, one unit if it is the user's first for the metric, its value to Σx and the
- * exact growth of the user's squared total to Σx². Input must be in record order.
+ * exact growth of the user's squared total to Σx². With a counter plan it also adds the
+ * extra sums (metricExtras, addRatioContributions, addCovariateContributions). Input must be in record order.
  */
 export function aggregateCounterDeltas(batch: readonly OutcomeOfEvent[]): CellDelta[] {
   const cells = new Map<string, CellAccumulator>();
-  for (const { event, position, outcome, scaledValue } of batch) {
+  for (const { event, position, outcome, scaledValue, plan } of batch) {
     if (outcome.kind !== 'applied') continue;
     const scaled = scaledValue ?? toScaledValue(event.value);
     const before = outcome.totalBefore;
     const sumSquares = newSquareTotal();
     addSquareIncrement(sumSquares, before, event.value, scaled);
+    const metricKey = metricKeyOf(event);
+    const metricPlan = plan === undefined || plan.metrics.size === 0 ? undefined : plan.metrics.get(metricKey);
     const contribution: Contribution = {
       position,
       events: 1,
@@ -159,17 +213,141 @@ export function aggregateCounterDeltas(batch: readonly OutcomeOfEvent[]): CellDe
       sum: Number(scaled),
       sumSquares,
       receivedAt: event.receivedAt,
+      extra: metricPlan === undefined ? undefined : metricExtras(metricPlan, scaled, before, outcome, metricKey),
     };
-    const metricKey = metricKeyOf(event);
-    const key = `${event.experimentId}\u0001${event.variantId}\u0000${metricKey}${segmentsKey(outcome.segments)}`;
-    for (const cellId of cellIdsOf(key, event, metricKey, outcome)) {
-      let cell = cells.get(cellId.id);
-      if (!cell) cells.set(cellId.id, (cell = new CellAccumulator(cellId.experimentId, cellId.sortKey, contribution)));
-      cell.contributions.push(contribution);
-      addContribution(cell.totals, contribution);
+    feedCells(cells, event, metricKey, outcome, contribution);
+    if (plan === undefined || plan.metrics.size === 0) continue;
+    if (metricPlan !== undefined && metricPlan.ratios.length > 0) {
+      addRatioContributions(cells, event, metricKey, metricPlan, scaled, outcome, position);
+    }
+    if (before === undefined && event.type === 'impression' && plan.covariateMetrics.length > 0) {
+      addCovariateContributions(cells, event, plan.covariateMetrics, outcome, position);
     }
   }
   return [...cells.values()];
+}
+
+/** Contributions of extra sums alone carry no Σx² growth: one shared, never-written zero. */
+const NO_SQUARES = newSquareTotal();
+
+const extraOnly = (position: string, receivedAt: number, extra: ExtraSums): Contribution => ({
+  position,
+  events: 0,
+  units: 0,
+  sum: 0,
+  sumSquares: NO_SQUARES,
+  receivedAt,
+  extra,
+});
+
+/** The user's fixed covariate for `metricKey` (0 when their first event carried none). */
+function covariateOf(outcome: AppliedOutcome, metricKey: string): bigint {
+  for (const [key, value] of outcome.covariates) if (key === metricKey) return value;
+  return 0n;
+}
+
+/** min(total, cap): the cap is an upper cap only. */
+const capped = (total: bigint, cap: bigint): bigint => (total < cap ? total : cap);
+
+/** The cap in scaled units (`toScaledValue` of the plan's cap), computed once per plan entry. */
+const scaledCaps = new WeakMap<MetricCounterPlan, bigint>();
+function scaledCapOf(metricPlan: MetricCounterPlan & { cap: number }): bigint {
+  let cap = scaledCaps.get(metricPlan);
+  if (cap === undefined) scaledCaps.set(metricPlan, (cap = toScaledValue(metricPlan.cap)));
+  return cap;
+}
+
+/**
+ * The extra sums an event adds to its own metric's cells, T the user's total before (Tb,
+ * `undefined` → 0) and after (Ta = Tb + δ) the event, C the cap, c the user's covariate:
+ *   capped_sum              += min(Ta,C) − min(Tb,C)
+ *   capped_sum_squares      += min(Ta,C)² − min(Tb,C)²
+ *   covariate_cross         += δ·c
+ *   capped_covariate_cross  += (min(Ta,C) − min(Tb,C))·c
+ * Summed over a user's events they telescope to min(T,C), min(T,C)², T·c and min(T,C)·c.
+ * Zero sums are left out; `undefined` when nothing is left.
+ */
+export function metricExtras(
+  metricPlan: MetricCounterPlan,
+  scaled: bigint,
+  before: bigint | undefined,
+  outcome: AppliedOutcome,
+  metricKey: string,
+): ExtraSums | undefined {
+  let extra: ExtraSums | undefined;
+  let cappedDelta: bigint | undefined;
+  if (metricPlan.cap !== undefined) {
+    const cap = scaledCapOf(metricPlan as MetricCounterPlan & { cap: number });
+    const totalBefore = before ?? 0n;
+    const cappedBefore = capped(totalBefore, cap);
+    const cappedAfter = capped(totalBefore + scaled, cap);
+    cappedDelta = cappedAfter - cappedBefore;
+    if (cappedDelta !== 0n) {
+      extra = {
+        cappedSum: cappedDelta,
+        cappedSumSquares: cappedAfter * cappedAfter - cappedBefore * cappedBefore,
+      };
+    }
+  }
+  if (metricPlan.cuped) {
+    const covariate = covariateOf(outcome, metricKey);
+    if (covariate !== 0n) {
+      if (scaled !== 0n) (extra ??= {}).covariateCross = scaled * covariate;
+      if (cappedDelta !== undefined && cappedDelta !== 0n)
+        (extra ??= {}).cappedCovariateCross = cappedDelta * covariate;
+    }
+  }
+  return extra;
+}
+
+/**
+ * Ratio cells: an event of one side adds δ × the other side's running total at this event
+ * (`partnerTotals`, `undefined` → 0) to the ratio cell's cross_sum. Over a user's events this
+ * is Σ N·D exactly: each (N-event, D-event) pair is counted once, by whichever came second.
+ * A ratio of a metric with itself adds the growth of T² on its numerator side only.
+ */
+function addRatioContributions(
+  cells: Map<string, CellAccumulator>,
+  event: StreamEvent,
+  metricKey: string,
+  metricPlan: MetricCounterPlan,
+  scaled: bigint,
+  outcome: AppliedOutcome,
+  position: string,
+): void {
+  if (scaled === 0n) return;
+  metricPlan.ratios.forEach((ratio, index) => {
+    let cross: bigint;
+    if (ratio.partner === metricKey) {
+      if (ratio.side !== 'numerator') return;
+      const before = outcome.totalBefore ?? 0n;
+      cross = 2n * before * scaled + scaled * scaled;
+    } else {
+      cross = scaled * (outcome.partnerTotals[index] ?? 0n);
+    }
+    if (cross === 0n) return;
+    feedCells(cells, event, ratio.cellMetricKey, outcome, extraOnly(position, event.receivedAt, { crossSum: cross }));
+  });
+}
+
+/**
+ * The user's first impression in a variant exposes them: every CUPED metric's cells of that
+ * variant (and the user's segments) get covariate_sum += c and covariate_sum_squares += c²,
+ * c the user's fixed covariate for that metric. Zero covariates add nothing.
+ */
+function addCovariateContributions(
+  cells: Map<string, CellAccumulator>,
+  event: StreamEvent,
+  covariateMetrics: readonly string[],
+  outcome: AppliedOutcome,
+  position: string,
+): void {
+  for (const metricKey of covariateMetrics) {
+    const covariate = covariateOf(outcome, metricKey);
+    if (covariate === 0n) continue;
+    const extra: ExtraSums = { covariateSum: covariate, covariateSumSquares: covariate * covariate };
+    feedCells(cells, event, metricKey, outcome, extraOnly(position, event.receivedAt, extra));
+  }
 }
 
 /**

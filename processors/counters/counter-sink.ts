@@ -4,6 +4,7 @@
  * position. README.md in this folder explains the protocol and what it assumes.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EMPTY_COUNTER_PLAN, type CounterPlan, type CounterPlanSource } from '../../common/counter-plan.js';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
@@ -28,6 +29,12 @@ export interface CounterSinkDeps {
   logger?: Logger;
   /** Where the per-batch stage times go (`state`, `cell_writes`, `mark_committed`); none when absent. */
   metrics?: Pick<ProcessorMetrics, 'stageDuration'>;
+  /**
+   * Each experiment's counter plan (capped, CUPED and ratio sums: common/counter-plan.ts),
+   * asked once per experiment per batch before the state step; a rejection fails the batch
+   * (retriable), nothing is counted without the plan. Absent: EMPTY_COUNTER_PLAN for every experiment.
+   */
+  plans?: CounterPlanSource;
 }
 
 const EMPTY_RESULT: CounterWriteResult = Object.freeze({
@@ -38,16 +45,90 @@ const EMPTY_RESULT: CounterWriteResult = Object.freeze({
   refused: [],
 });
 
-function toStateRequest(event: ValidEvent['event'], position: string): StateRequest {
-  return {
+function toStateRequest(event: ValidEvent['event'], position: string, plan: CounterPlan): StateRequest {
+  const metricKey = metricKeyOf(event);
+  const request: StateRequest = {
     eventId: event.eventId,
     position,
     experimentId: event.experimentId,
     userId: event.userId,
-    variantMetric: `${event.variantId}#${metricKeyOf(event)}`,
+    variantMetric: `${event.variantId}#${metricKey}`,
     segments: sortedSegments(event.segments),
     scaledValue: toScaledValue(event.value),
   };
+  if (plan.metrics.size === 0) return request;
+  if (event.type === 'impression') {
+    const covariates = planCovariates(event.covariates, plan.covariateMetrics);
+    if (covariates.length > 0) request.covariates = covariates;
+  } else {
+    const ratios = plan.metrics.get(metricKey)?.ratios;
+    if (ratios !== undefined && ratios.length > 0) {
+      request.partners = ratios.map((ratio) => `${event.variantId}#${ratio.partner}`);
+    }
+  }
+  return request;
+}
+
+/**
+ * An impression's covariates restricted to the plan's CUPED metrics, scaled like values,
+ * sorted by metric key (`covariateMetrics` is sorted); keys the plan does not name are ignored.
+ */
+export function planCovariates(
+  covariates: Readonly<Record<string, number>> | undefined,
+  covariateMetrics: readonly string[],
+): [string, bigint][] {
+  const scaled: [string, bigint][] = [];
+  if (covariates === undefined) return scaled;
+  for (const metricKey of covariateMetrics) {
+    const value = Object.hasOwn(covariates, metricKey) ? covariates[metricKey] : undefined;
+    if (value !== undefined) scaled.push([metricKey, toScaledValue(value)]);
+  }
+  return scaled;
+}
+
+/** Why a plan could not be had, as the retriable error that fails the batch. */
+function planUnavailable(experimentId: string, error: unknown): PipelineError {
+  if (error instanceof PipelineError && error.retriable) return error;
+  return new PipelineError(
+    'DEPENDENCY_UNAVAILABLE',
+    `counter plan of experiment ${experimentId} unavailable: the batch waits, nothing is counted without it`,
+    { cause: error, retriable: true },
+  );
+}
+
+/**
+ * The plan of each distinct experiment of a batch, asked once; synchronous answers (a warm
+ * cache) await nothing. Rejects with a retriable error when any plan cannot be had.
+ */
+async function plansOfBatch(
+  source: CounterPlanSource,
+  events: readonly ValidEvent[],
+): Promise<Map<string, CounterPlan>> {
+  const plans = new Map<string, CounterPlan>();
+  let pending: Promise<void>[] | undefined;
+  for (const { event } of events) {
+    const experimentId = event.experimentId;
+    if (plans.has(experimentId)) continue;
+    let answer: Promise<CounterPlan> | CounterPlan;
+    try {
+      answer = source.planOf(experimentId);
+    } catch (error) {
+      throw planUnavailable(experimentId, error);
+    }
+    plans.set(experimentId, answer instanceof Promise ? EMPTY_COUNTER_PLAN : answer);
+    if (answer instanceof Promise) {
+      (pending ??= []).push(
+        answer.then(
+          (plan) => void plans.set(experimentId, plan),
+          (error: unknown) => {
+            throw planUnavailable(experimentId, error);
+          },
+        ),
+      );
+    }
+  }
+  if (pending !== undefined) await Promise.all(pending);
+  return plans;
 }
 
 /** The user-total limit as the rejection a dead letter carries. */
@@ -83,11 +164,12 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
     async writeBatch(shardId, events) {
       if (events.length === 0) return EMPTY_RESULT;
       const stateEpoch = await currentEpoch();
+      const plans = deps.plans === undefined ? undefined : await plansOfBatch(deps.plans, events);
       let batchEnd = '';
       const requests = events.map(({ id, event }) => {
         const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
         if (position > batchEnd) batchEnd = position;
-        return toStateRequest(event, position);
+        return toStateRequest(event, position, plans?.get(event.experimentId) ?? EMPTY_COUNTER_PLAN);
       });
       const metrics = deps.metrics;
       let stageStart = performance.now();
@@ -113,7 +195,19 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
         else if (outcome.kind === 'applied') {
           counted++;
           const request = requests[index] as StateRequest;
-          batch.push({ event: valid.event, position: request.position, outcome, scaledValue: request.scaledValue });
+          if (request.partners !== undefined && outcome.partnerTotals.length !== request.partners.length) {
+            throw new PipelineError(
+              'INTERNAL',
+              `state store answered ${outcome.partnerTotals.length} of ${request.partners.length} partner totals`,
+            );
+          }
+          batch.push({
+            event: valid.event,
+            position: request.position,
+            outcome,
+            scaledValue: request.scaledValue,
+            plan: plans?.get(valid.event.experimentId),
+          });
         }
       });
       const cells = aggregateCounterDeltas(batch);

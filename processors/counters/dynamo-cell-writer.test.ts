@@ -167,6 +167,94 @@ describe('writeCellDeltas on dynalite', () => {
     });
   });
 
+  it('ADDs the non-zero extra sums of a delta, on the first write and on the re-apply path alike', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const deps = { dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const M = 1_000_000n;
+    const withExtra = (sequence: number, extra: Contribution['extra']): Contribution => ({
+      ...contribution(sequence),
+      extra,
+    });
+    const ratioOnly = (sequence: number, crossSum: bigint): Contribution => ({
+      ...contribution(sequence),
+      events: 0,
+      units: 0,
+      sum: 0,
+      sumSquares: newSquareTotal(),
+      extra: { crossSum },
+    });
+    const cells = (sequences: number[]): CellDelta[] => [
+      {
+        experimentId,
+        sortKey: 'control#purchase',
+        contributions: sequences.map((sequence) =>
+          // 0 sums are not written: covariateCross nets to 0 in the first delta below.
+          withExtra(sequence, { cappedSum: 2n * M, covariateCross: (sequence === 1 ? 3n : -3n) * M * M }),
+        ),
+      },
+      { experimentId, sortKey: 'control#$ratio:a/b', contributions: sequences.map((s) => ratioOnly(s, 5n * M * M)) },
+    ];
+    await writeCellDeltas(deps, SHARD, cells([1, 2]));
+    const item = async (sortKey: string) =>
+      (
+        await dynamo.send(
+          new GetItemCommand({
+            TableName: tableName,
+            Key: { [COUNTER_PARTITION_KEY]: { S: experimentId }, [COUNTER_SORT_KEY]: { S: sortKey } },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item ?? {};
+    expect((await item('control#purchase')).capped_sum).toEqual({ N: '4' });
+    expect((await item('control#purchase')).covariate_cross).toBeUndefined();
+    // A re-cut batch [1, 2, 3]: the condition fails, only record 3 is re-applied, extras included.
+    expect(await writeCellDeltas(deps, SHARD, cells([1, 2, 3]))).toEqual({ requests: 6 });
+    const table = await readCounters(dynamo, tableName);
+    expect(table.get(`${experimentId}|control#purchase`)).toEqual({
+      events: 3,
+      units: 3,
+      sum: 3,
+      sumSquares: 3,
+      cappedSum: 6,
+      covariateCross: -3,
+    });
+    expect(table.get(`${experimentId}|control#$ratio:a/b`)).toEqual({
+      events: 0,
+      units: 0,
+      sum: 0,
+      sumSquares: 0,
+      crossSum: 15,
+    });
+    expect(Object.keys(await item('control#$ratio:a/b'))).not.toContain('events');
+  });
+
+  it('writes only the watermark for a delta of extra sums that cancel out; readCounters reads such an item as no cell', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const cross = (sequence: number, crossSum: bigint): Contribution => ({
+      ...contribution(sequence),
+      events: 0,
+      units: 0,
+      sum: 0,
+      sumSquares: newSquareTotal(),
+      extra: { crossSum },
+    });
+    const sortKey = 'control#$ratio:a/b';
+    const deps = { dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    await writeCellDeltas(deps, SHARD, [{ experimentId, sortKey, contributions: [cross(1, 7n), cross(2, -7n)] }]);
+    const { Item } = await dynamo.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { [COUNTER_PARTITION_KEY]: { S: experimentId }, [COUNTER_SORT_KEY]: { S: sortKey } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(Item?.[watermarkAttribute(SHARD)]).toEqual({ S: contribution(2).position });
+    expect(Item?.cross_sum).toBeUndefined();
+    expect((await readCounters(dynamo, tableName)).size).toBe(0);
+  });
+
   it('sends nothing for a cell without contributions, and nothing at all for no cells', async () => {
     const tableName = await freshTable();
     const deps = { dynamo, tableName, writeConcurrency: 4, retryPolicy: FAST_RETRY };

@@ -5,6 +5,11 @@
  *   ADD events, units, sum, sum_squares  SET wm_<shard> = :newest, last_event_at
  *   IF attribute_not_exists(wm_<shard>) OR wm_<shard> < :oldest
  *
+ * A delta with extra sums (capped, CUPED, ratio: common/counter-plan.ts) also ADDs each of
+ * them that is not 0 (`capped_sum`, `cross_sum`, …), under the same condition and on the
+ * same re-apply path; a delta of extra sums alone (a ratio cell, a CUPED cell fed by an
+ * impression: `events` 0) ADDs only those, so such cells hold no zero `events`/`units`/`sum`.
+ *
  * Total cells also get `SET metric_key` (their metric key), which puts them in the sparse
  * `metric-totals` index (common/counter-layout.ts, METRIC_INDEX); segment cells do not.
  *
@@ -20,12 +25,14 @@ import {
   ConditionalCheckFailedException,
   GetItemCommand,
   UpdateItemCommand,
+  type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import {
   COUNTER_ATTRIBUTES,
   COUNTER_PARTITION_KEY,
   COUNTER_SORT_KEY,
+  EXTRA_COUNTER_ATTRIBUTES,
   METRIC_INDEX,
   metricIndexAttributes,
   watermarkAttribute,
@@ -33,8 +40,8 @@ import {
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
-import { totalContributions, type CellDelta, type DeltaTotals } from './aggregate.js';
-import { SQUARE_DECIMALS, VALUE_DECIMALS } from './exact-value.js';
+import { totalContributions, type CellDelta, type DeltaTotals, type ExtraField } from './aggregate.js';
+import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
 
 /** Re-reads of a watermark before giving up: more than one means a second writer on the shard. */
 const MAX_WATERMARK_ROUNDS = 4;
@@ -105,35 +112,68 @@ async function send<T>(context: CellWriteContext, what: string, call: () => Prom
   }
 }
 
+/** Decimals of each extra attribute: sums of values like `sum`, sums of products like `sum_squares`. */
+const EXTRA_DECIMALS: Readonly<Record<ExtraField, number>> = {
+  cappedSum: VALUE_DECIMALS,
+  cappedSumSquares: SQUARE_DECIMALS,
+  covariateSum: VALUE_DECIMALS,
+  covariateSumSquares: SQUARE_DECIMALS,
+  covariateCross: SQUARE_DECIMALS,
+  cappedCovariateCross: SQUARE_DECIMALS,
+  crossSum: SQUARE_DECIMALS,
+};
+
+/** The ADD clauses of a delta, with their names and values filled in. */
+function addClauses(totals: DeltaTotals, names: Record<string, string>, values: Record<string, AttributeValue>) {
+  const clauses: string[] = [];
+  if (totals.events !== 0) {
+    clauses.push('#events :events', '#units :units', '#sum :sum', '#sq :sq');
+    names['#events'] = COUNTER_ATTRIBUTES.events;
+    names['#units'] = COUNTER_ATTRIBUTES.units;
+    names['#sum'] = COUNTER_ATTRIBUTES.sum;
+    names['#sq'] = COUNTER_ATTRIBUTES.sumSquares;
+    values[':events'] = { N: String(totals.events) };
+    values[':units'] = { N: String(totals.units) };
+    values[':sum'] = { N: totals.sum.format(VALUE_DECIMALS) };
+    values[':sq'] = { N: totals.sumSquares.format(SQUARE_DECIMALS) };
+  }
+  if (totals.extra !== undefined) {
+    for (const field of Object.keys(EXTRA_DECIMALS) as ExtraField[]) {
+      const value = totals.extra[field];
+      if (value === undefined || value === 0n) continue;
+      clauses.push(`#${field} :${field}`);
+      names[`#${field}`] = EXTRA_COUNTER_ATTRIBUTES[field];
+      values[`:${field}`] = { N: formatScaled(value, EXTRA_DECIMALS[field]) };
+    }
+  }
+  return clauses;
+}
+
 function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTotals, expectedWatermark?: string) {
   const indexed = metricIndexAttributes(cell.sortKey);
+  const names: Record<string, string> = {
+    '#last': COUNTER_ATTRIBUTES.lastEventAt,
+    '#wm': context.watermark,
+    ...(indexed ? { '#mk': METRIC_INDEX.partitionKey } : {}),
+  };
+  const values: Record<string, AttributeValue> = {
+    ':last': { N: String(totals.lastEventAt) },
+    ':position': { S: totals.maxPosition },
+    ...(indexed ? { ':mk': { S: indexed.metric_key } } : {}),
+    ...(expectedWatermark === undefined
+      ? { ':first': { S: totals.minPosition } }
+      : { ':expected': { S: expectedWatermark } }),
+  };
+  const adds = addClauses(totals, names, values);
+  const set = `SET #wm = :position, #last = :last${indexed ? ', #mk = :mk' : ''}`;
   return new UpdateItemCommand({
     TableName: context.tableName,
     Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
-    UpdateExpression: `ADD #events :events, #units :units, #sum :sum, #sq :sq SET #wm = :position, #last = :last${indexed ? ', #mk = :mk' : ''}`,
+    UpdateExpression: adds.length > 0 ? `ADD ${adds.join(', ')} ${set}` : set,
     ConditionExpression:
       expectedWatermark === undefined ? 'attribute_not_exists(#wm) OR #wm < :first' : '#wm = :expected',
-    ExpressionAttributeNames: {
-      '#events': COUNTER_ATTRIBUTES.events,
-      '#units': COUNTER_ATTRIBUTES.units,
-      '#sum': COUNTER_ATTRIBUTES.sum,
-      '#sq': COUNTER_ATTRIBUTES.sumSquares,
-      '#last': COUNTER_ATTRIBUTES.lastEventAt,
-      '#wm': context.watermark,
-      ...(indexed ? { '#mk': METRIC_INDEX.partitionKey } : {}),
-    },
-    ExpressionAttributeValues: {
-      ':events': { N: String(totals.events) },
-      ':units': { N: String(totals.units) },
-      ':sum': { N: totals.sum.format(VALUE_DECIMALS) },
-      ':sq': { N: totals.sumSquares.format(SQUARE_DECIMALS) },
-      ':last': { N: String(totals.lastEventAt) },
-      ':position': { S: totals.maxPosition },
-      ...(indexed ? { ':mk': { S: indexed.metric_key } } : {}),
-      ...(expectedWatermark === undefined
-        ? { ':first': { S: totals.minPosition } }
-        : { ':expected': { S: expectedWatermark } }),
-    },
+    ExpressionAttributeNames: names,
+    ExpressionAttributeValues: values,
   });
 }
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
+import { EMPTY_COUNTER_PLAN, type CounterPlan, type CounterPlanSource } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { randomName, testConfig } from '../../local/test-support.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
@@ -11,7 +12,13 @@ import { createCounterSink } from './counter-sink.js';
 import { computeExpectedCounters, type CounterTable } from './ground-truth.js';
 import { readCounters } from './read-counters.js';
 import { createCountersTable, deliverWithRecuts, injectFaults } from './test-delivery.js';
-import { generateWorkload, seededRandom, toShardRecords } from './test-workload.js';
+import {
+  STATISTICS_WORKLOAD,
+  generateWorkload,
+  seededRandom,
+  statisticsTestPlan,
+  toShardRecords,
+} from './test-workload.js';
 
 const dynamo = createDynamoClient(testConfig());
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
@@ -40,6 +47,8 @@ async function runScenario(input: {
   cap: number;
   crashRate: number;
   redis: boolean;
+  /** How the plan source answers: from its cache (sync) or with a promise (a fetch). */
+  plans: 'sync' | 'async';
 }): Promise<void> {
   const experimentPrefix = randomName('p');
   const events: StreamEvent[] = generateWorkload({
@@ -49,7 +58,16 @@ async function runScenario(input: {
     countries: 6,
     duplicateRate: 0.1,
     experimentPrefix,
+    metrics: STATISTICS_WORKLOAD.metrics,
+    covariateKeys: STATISTICS_WORKLOAD.covariateKeys,
   });
+  // Experiment 0 keeps every extra sum (a cap, CUPED metrics, two ratios); experiment 1 none.
+  const plan = statisticsTestPlan();
+  const planOf = (experimentId: string): CounterPlan =>
+    experimentId === `${experimentPrefix}-0` ? plan : EMPTY_COUNTER_PLAN;
+  const plans: CounterPlanSource = {
+    planOf: input.plans === 'sync' ? planOf : (experimentId) => Promise.resolve(planOf(experimentId)),
+  };
   // One counters table per state store: a table is bound to the state it was counted with (its epoch).
   const tableName = randomName('counters');
   await createCountersTable(dynamo, tableName);
@@ -70,6 +88,7 @@ async function runScenario(input: {
           state,
           writeConcurrency: 4,
           retryPolicy: { maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 2 },
+          plans,
         });
         const ownEvents = events.filter((event) => shardOfUser(event.userId, input.shards) === shardId);
         return deliverWithRecuts(sink, shardId, toShardRecords(shardId, ownEvents, i + 1), {
@@ -84,12 +103,17 @@ async function runScenario(input: {
     await state.close();
   }
   // Ground truth in stream order per user: a user's events all sit in one shard, in list order.
-  const expected = computeExpectedCounters(events, { segmentValueCap: input.cap });
+  const expected = computeExpectedCounters(events, { segmentValueCap: input.cap, planOf });
+  // The extra sums are really there to compare (a plan-less sink would leave them all out).
+  const extras = [...expected.values()].filter(
+    (cell) => cell.crossSum !== undefined || cell.covariateSum !== undefined,
+  );
+  expect(extras.length).toBeGreaterThan(0);
   expect(onlyExperiments(await readCounters(dynamo, tableName), experimentPrefix)).toEqual(expected);
 }
 
 describe('exactly-once counters: any delivery of a workload yields the ground truth', () => {
-  it('holds for re-cut, re-delivered, crashed and duplicated deliveries, on one or two shards, with either state store (fast-check)', async () => {
+  it('holds for re-cut, re-delivered, crashed and duplicated deliveries, on one or two shards, with either state store, capped, CUPED and ratio sums included (fast-check)', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.record({
@@ -99,6 +123,7 @@ describe('exactly-once counters: any delivery of a workload yields the ground tr
           smallCap: fc.boolean(),
           crashRate: fc.constantFrom(0, 0.3, 0.7),
           redis: fc.boolean(),
+          plans: fc.constantFrom('sync' as const, 'async' as const),
         }),
         async ({ twoShards, smallCap, ...rest }) => {
           // With a small cap, first-come admission is only list order on a single shard.
@@ -106,7 +131,23 @@ describe('exactly-once counters: any delivery of a workload yields the ground tr
           await runScenario({ ...rest, shards, cap: smallCap ? 3 : 50 });
         },
       ),
-      { numRuns: 8 },
+      {
+        numRuns: 8,
+        // Failed once (2026-11-26) while the stores and the sink were being changed side by side: kept as a case.
+        examples: [
+          [
+            {
+              workloadSeed: 143906039,
+              deliverySeed: 1,
+              twoShards: false,
+              smallCap: false,
+              crashRate: 0.7,
+              redis: false,
+              plans: 'sync' as const,
+            },
+          ],
+        ],
+      },
     );
   }, 240_000);
 });

@@ -4,7 +4,9 @@
  * producer-retry duplicates (same eventId in a new record) and KPL sub-records.
  * Not a test file itself: tests and the bench import it.
  */
+import { counterPlanOf, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
+import type { ExperimentDefinition } from '../../common/experiment-definition.js';
 import type { ValidEvent } from '../types.js';
 
 /** mulberry32: a tiny seeded PRNG, so a failing property run can be replayed from its seed. */
@@ -30,7 +32,35 @@ export interface WorkloadOptions {
   duplicateRate?: number;
   /** Prefix of experiment ids, so parallel tests never share cells. */
   experimentPrefix?: string;
+  /** Metric keys of conversions (default `purchase`, `click`). */
+  metrics?: readonly string[];
+  /**
+   * Impressions carry `covariates` with a random subset of these keys (values in ±50, some
+   * fractional, some 0). Without it impressions carry none (and the random sequence is the same as ever).
+   */
+  covariateKeys?: readonly string[];
 }
+
+/**
+ * A workload and counter plan that exercise every extra sum: `purchase` capped at 50 and
+ * CUPED, `click` CUPED (binomial), ratios `revenue/orders` and `purchase/click` (so
+ * `purchase` feeds its own cells and a ratio cell), covariates on impressions (`unused` is in
+ * no plan). Pass `metrics` and `covariateKeys` to generateWorkload and `plan` to the sink's
+ * plan source and the ground truth.
+ */
+export const STATISTICS_WORKLOAD = Object.freeze({
+  metrics: ['purchase', 'click', 'revenue', 'orders'] as readonly string[],
+  covariateKeys: ['purchase', 'click', 'revenue', 'unused'] as readonly string[],
+  definitionMetrics: [
+    { key: 'purchase', type: 'mean', lowerIsBetter: false, cap: 50, cuped: true },
+    { key: 'click', type: 'binomial', lowerIsBetter: false, cuped: true },
+    { key: 'aov', type: 'ratio', lowerIsBetter: false, numerator: 'revenue', denominator: 'orders' },
+    { key: 'ppc', type: 'ratio', lowerIsBetter: false, numerator: 'purchase', denominator: 'click' },
+  ] as ExperimentDefinition['metrics'],
+});
+
+/** The counter plan of STATISTICS_WORKLOAD's metrics. */
+export const statisticsTestPlan = (): CounterPlan => counterPlanOf({ metrics: STATISTICS_WORKLOAD.definitionMetrics });
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 
@@ -38,6 +68,18 @@ const uuidOf = (random: () => number): string => {
   const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16)).join('');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20)}`;
 };
+
+/** Some of `keys`, each with a value in ±50: integers, 3-decimal fractions, or 0. */
+function randomCovariates(random: () => number, keys: readonly string[]): Record<string, number> {
+  const covariates: Record<string, number> = {};
+  for (const key of keys) {
+    if (random() < 0.3) continue;
+    const roll = random();
+    covariates[key] =
+      roll < 0.1 ? 0 : roll < 0.6 ? Math.floor(random() * 101) - 50 : Math.round(random() * 1e5) / 1e3 - 50;
+  }
+  return covariates;
+}
 
 /** Generates events in stream order; duplicates are byte-identical re-sends of earlier events. */
 export function generateWorkload(options: WorkloadOptions): StreamEvent[] {
@@ -70,11 +112,12 @@ export function generateWorkload(options: WorkloadOptions): StreamEvent[] {
       variantId,
       userId,
       type: impression ? 'impression' : 'conversion',
-      ...(impression ? {} : { metric: pick(random, ['purchase', 'click']) }),
+      ...(impression ? {} : { metric: pick(random, options.metrics ?? ['purchase', 'click']) }),
       value,
       timestamp: 1_700_000_000_000 + i,
       receivedAt: 1_700_000_000_000 + i,
       segments,
+      ...(impression && options.covariateKeys ? { covariates: randomCovariates(random, options.covariateKeys) } : {}),
     });
   }
   return events;

@@ -50,6 +50,9 @@ describeUserStateStoreContract(
   { canLoseData: true },
 );
 
+/** What an applied outcome of a user without covariates, for a request without partners, also holds. */
+const NONE = { covariates: [], partnerTotals: [] };
+
 const request = (n: number, userId = 'ann') => ({
   eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
   position: recordPosition(String(n), 0),
@@ -79,9 +82,9 @@ it('embedded store: keeps claims, totals, memos, the committed position and the 
     ]);
     expect(outcomes).toEqual([
       { kind: 'committed' },
-      { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000n },
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000n },
       { kind: 'duplicate' },
-      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000n },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000n },
     ]);
   } finally {
     await reopened.close();
@@ -130,7 +133,7 @@ it('embedded store: a batch that fails midway is a SINK_FAILED and commits nothi
     });
     // Nothing of the batch was kept: event 1 is new, not a replay or a duplicate.
     expect(await store.apply('shardId-000000000000', epoch, [request(1)])).toEqual([
-      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
     ]);
     expect(await store.apply('shardId-000000000000', epoch, [])).toEqual([]);
   } finally {
@@ -225,5 +228,54 @@ it('embedded store: sweeps a claim in the first batch at or after its expiry, no
     expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
   } finally {
     await root.close();
+  }
+});
+
+it('embedded store: stores a user without covariates or partners as before them, and covariates and partner totals only when there are some', async () => {
+  const directory = await newDirectory();
+  const store = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
+  const shard = 'shardId-000000000000';
+  const epoch = await store.epoch();
+  await store.apply(shard, epoch, [
+    request(1),
+    { ...request(2, 'bob'), covariates: [['m', -2_500_000n]], partners: ['v#other', 'v#m'] },
+  ]);
+  await store.close();
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    const users = root.openDB<unknown, string>({ name: 'users' });
+    const ann = compactPosition(recordPosition('1', 0));
+    const bob = compactPosition(recordPosition('2', 0));
+    expect(users.get('exp\u001fann')).toEqual({
+      s: [['country', 'US']],
+      t: [['v#m', '3000000', [[`0@${ann}`, null]]]],
+    });
+    expect(users.get('exp\u001fbob')).toEqual({
+      s: [['country', 'US']],
+      c: [['m', '-2500000']],
+      t: [['v#m', '3000000', [[`0@${bob}`, null, [null, null]]]]],
+    });
+  } finally {
+    await root.close();
+  }
+  // Read back: the covariates and the memoized partner totals answer a replay.
+  const reopened = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
+  try {
+    expect(
+      await reopened.apply(shard, epoch, [
+        { ...request(2, 'bob'), covariates: [['m', 1n]], partners: ['v#other', 'v#m'] },
+      ]),
+    ).toEqual([
+      {
+        kind: 'applied',
+        replay: true,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [['m', -2_500_000n]],
+        partnerTotals: [undefined, undefined],
+      },
+    ]);
+  } finally {
+    await reopened.close();
   }
 });

@@ -11,7 +11,8 @@
  *   meta      epoch → the store's epoch; p:<shardId> → committed position (compact)
  *   claims    eventId → [identity, expiresAt ms]
  *   expiry    [expiresAt ms, eventId] → null (an index to sweep expired claims)
- *   users     <experiment>␟<user> → the user's state (segments, totals as decimal strings, memos)
+ *   users     <experiment>␟<user> → the user's state (segments, covariates, totals as decimal strings,
+ *             memos with their partner totals)
  *   admitted  <experiment>␟<dimension> → values admitted to their own cell
  *
  * Why LMDB (measured on this machine, read-modify-write of a user plus a claim per event,
@@ -25,7 +26,7 @@ import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { resolveStateLimits } from './limits.js';
 import { admissionKey, compactPosition, userStateKey } from './record-identity.js';
-import { applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
+import { applyStateRequest, stateLost, type Memo, type StateTables, type UserState } from './state-rules.js';
 import type { StateLimits, UserStateStore } from './types.js';
 
 export interface EmbeddedStoreOptions extends Partial<StateLimits> {
@@ -35,35 +36,58 @@ export interface EmbeddedStoreOptions extends Partial<StateLimits> {
   now?: () => number;
 }
 
-/** A user's state as stored: bigints as decimal strings. */
+/**
+ * A user's state as stored: bigints as decimal strings. `c` (covariates) and a memo's third
+ * element (partner totals) are written only when present, so a user without them is stored
+ * exactly as before they existed, and data written before reads unchanged.
+ */
 interface StoredUser {
   s: [string, string][] | null;
-  t: [variantMetric: string, total: string | null, memos: [string, string | null][]][];
+  c?: [string, string][];
+  t: [variantMetric: string, total: string | null, memos: StoredMemo[]][];
 }
+type StoredMemo = [identity: string, before: string | null, partnerTotals?: (string | null)[]];
 
-const encodeUser = (user: UserState): StoredUser => ({
-  s: user.segments ? user.segments.map(([d, v]) => [d, v]) : null,
-  t: user.totals.map((running) => [
-    running.variantMetric,
-    running.total === undefined ? null : running.total.toString(),
-    running.memos.map(([identity, before]) => [
-      identity,
-      before === undefined ? null : before === 'refused' ? '!' : before.toString(),
-    ]),
-  ]),
-});
+const decimalOrNull = (value: bigint | undefined): string | null => (value === undefined ? null : value.toString());
+const bigintOrUndefined = (value: string | null): bigint | undefined => (value === null ? undefined : BigInt(value));
 
-const decodeUser = (stored: StoredUser): UserState => ({
-  segments: stored.s ?? undefined,
-  totals: stored.t.map(([variantMetric, total, memos]) => ({
-    variantMetric,
-    total: total === null ? undefined : BigInt(total),
-    memos: memos.map(([identity, before]) => [
-      identity,
-      before === null ? undefined : before === '!' ? 'refused' : BigInt(before),
+const encodeMemo = ([identity, before, partnerTotals]: Memo): StoredMemo => {
+  const stored: StoredMemo = [identity, before === 'refused' ? '!' : decimalOrNull(before)];
+  if (partnerTotals) stored.push(partnerTotals.map(decimalOrNull));
+  return stored;
+};
+
+const decodeMemo = ([identity, before, partnerTotals]: StoredMemo): Memo => {
+  const memo: Memo = [identity, before === '!' ? 'refused' : bigintOrUndefined(before)];
+  if (partnerTotals) memo.push(partnerTotals.map(bigintOrUndefined));
+  return memo;
+};
+
+const encodeUser = (user: UserState): StoredUser => {
+  const stored: StoredUser = {
+    s: user.segments ? user.segments.map(([d, v]) => [d, v]) : null,
+    t: user.totals.map((running) => [
+      running.variantMetric,
+      decimalOrNull(running.total),
+      running.memos.map(encodeMemo),
     ]),
-  })),
-});
+  };
+  if (user.covariates) stored.c = user.covariates.map(([metric, value]) => [metric, value.toString()]);
+  return stored;
+};
+
+const decodeUser = (stored: StoredUser): UserState => {
+  const user: UserState = {
+    segments: stored.s ?? undefined,
+    totals: stored.t.map(([variantMetric, total, memos]) => ({
+      variantMetric,
+      total: bigintOrUndefined(total),
+      memos: memos.map(decodeMemo),
+    })),
+  };
+  if (stored.c) user.covariates = stored.c.map(([metric, value]) => [metric, BigInt(value)] as const);
+  return user;
+};
 
 /** Expired claims removed per batch, so a sweep never makes one batch slow. */
 const SWEEP_PER_BATCH = 2_000;

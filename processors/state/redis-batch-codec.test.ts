@@ -53,6 +53,48 @@ describe('encodeChunk', () => {
     expect(args).toHaveLength(4 + 2 * REQUEST_STRING_ARGS);
   });
 
+  it('sends partners after the variant#metric and covariates after the segments, each after a ␝, and nothing without them', () => {
+    const plain = request('00000000-0000-4000-8000-000000000001', '1');
+    const extended: StateRequest = {
+      ...plain,
+      partners: ['control#sessions', 'control#$exposure'],
+      covariates: [
+        ['revenue', -12_500_000n],
+        ['sessions', 3n],
+      ],
+    };
+    const empty: StateRequest = { ...plain, partners: [], covariates: [] };
+    const strings = (one: StateRequest) => encodeChunk([one], 0, 1, '0').slice(4);
+    expect(strings(extended)).toEqual([
+      compactPosition(plain.position),
+      'exp',
+      'ann',
+      'control#purchase\u001dcontrol#sessions\u001econtrol#$exposure',
+      '-2500000',
+      'country\u001fUS\u001edevice\u001fios\u001drevenue\u001f-12500000\u001esessions\u001f3',
+    ]);
+    expect(strings(empty)).toEqual(strings(plain));
+    expect(strings(plain)[3]).toBe('control#purchase');
+    // Covariates without segments still follow a ␝.
+    expect(strings({ ...plain, segments: [], covariates: [['m', 1n]] })[5]).toBe('\u001dm\u001f1');
+  });
+
+  it('refuses a covariate the Lua could not keep exactly (beyond ±2^52 scaled), and takes ±2^52', () => {
+    const at = (value: bigint) => ({
+      ...request('00000000-0000-4000-8000-000000000001', '1'),
+      covariates: [['m', value]] as const,
+    });
+    for (const value of [2n ** 52n, -(2n ** 52n)]) expect(() => encodeChunk([at(value)], 0, 1, '0')).not.toThrow();
+    for (const value of [2n ** 52n + 1n, -(2n ** 52n) - 1n]) {
+      expect(() => encodeChunk([at(value)], 0, 1, '0')).toThrow(
+        expect.objectContaining({
+          code: 'INTERNAL',
+          message: `state request covariate m is beyond ±2^52 (scaled): ${value}`,
+        }),
+      );
+    }
+  });
+
   it.each([
     ['too short', '0123abcd-0000-4000-8000-00000000000'],
     ['not hex', '0123abcg-0000-4000-8000-00000000000a'],
@@ -81,11 +123,46 @@ describe('readOutcomes', () => {
           ['device', 'a=b'],
         ],
         totalBefore: undefined,
+        covariates: [],
+        partnerTotals: [],
       },
-      { kind: 'applied', replay: true, segments: [], totalBefore: -1500n },
+      { kind: 'applied', replay: true, segments: [], totalBefore: -1500n, covariates: [], partnerTotals: [] },
       expect.objectContaining({ kind: 'applied', replay: false, totalBefore: 42n }),
     ]);
     expect(into[5]).toHaveProperty('segments', (into[3] as { segments: unknown }).segments);
+  });
+
+  it('reads covariates after a ␝ in the user text and partner totals after the total before, "-" for none', () => {
+    const into: StateOutcome[] = [];
+    readOutcomes(
+      ['a1:-:5:-,p2:7:-12,a3:-', 'country=US\u001drevenue=-12500000\u001esessions=0', '\u001dm=1', 'country=US'],
+      'e',
+      into,
+    );
+    expect(into).toEqual([
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [
+          ['revenue', -12_500_000n],
+          ['sessions', 0n],
+        ],
+        partnerTotals: [5n, undefined],
+      },
+      { kind: 'applied', replay: true, segments: [], totalBefore: 7n, covariates: [['m', 1n]], partnerTotals: [-12n] },
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [],
+        partnerTotals: [],
+      },
+    ]);
+    // Users with covariates share the parsed segments of users without.
+    expect(into[0]).toHaveProperty('segments', (into[2] as { segments: unknown }).segments);
   });
 
   it('turns an epoch mismatch into STATE_LOST naming both epochs', () => {

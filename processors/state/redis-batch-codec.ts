@@ -21,33 +21,66 @@ function writeEventId(target: Buffer, offset: number, eventId: string): void {
   }
 }
 
-/** "dim␟value␞dim␟value": the segments argument of one request. */
-function encodeSegments(segments: StateRequest['segments']): string {
+/** Largest |covariate| (scaled) the Lua keeps exactly: doubles hold integers exactly up to 2^53. */
+const MAX_EXACT_COVARIATE = 2n ** 52n;
+
+/**
+ * "dim␟value␞dim␟value", then "␝metric␟value␞…" when the request carries covariates: the
+ * segments argument of one request (both are fixed at the user's first event, together).
+ */
+function encodeSegments(segments: StateRequest['segments'], covariates: StateRequest['covariates']): string {
   let text = '';
   for (let i = 0; i < segments.length; i++) {
     const [dimension, value] = segments[i] as readonly [string, string];
     text += i === 0 ? `${dimension}\u001f${value}` : `\u001e${dimension}\u001f${value}`;
   }
+  if (covariates === undefined || covariates.length === 0) return text;
+  for (let i = 0; i < covariates.length; i++) {
+    const [metric, value] = covariates[i] as readonly [string, bigint];
+    if (value > MAX_EXACT_COVARIATE || value < -MAX_EXACT_COVARIATE) {
+      throw new PipelineError('INTERNAL', `state request covariate ${metric} is beyond ±2^52 (scaled): ${value}`);
+    }
+    text += `${i === 0 ? '\u001d' : '\u001e'}${metric}\u001f${value}`;
+  }
   return text;
 }
+
+/** "variant#metric", then "␝partner␞partner" when the request names partners. */
+function encodeVariantMetric(variantMetric: string, partners: StateRequest['partners']): string {
+  return partners === undefined || partners.length === 0
+    ? variantMetric
+    : `${variantMetric}\u001d${partners.join('\u001e')}`;
+}
+
+/** The one empty list outcomes share (never mutated). */
+const NONE: readonly never[] = Object.freeze([]);
 
 /** Parsed segments by their text: users share few combinations, so outcomes share the arrays. */
 const segmentsByText = new Map<string, readonly (readonly [string, string])[]>();
 
 function parseSegments(encoded: string): readonly (readonly [string, string])[] {
+  if (encoded === '') return NONE;
   let parsed = segmentsByText.get(encoded);
   if (parsed !== undefined) return parsed;
-  parsed =
-    encoded === ''
-      ? []
-      : encoded.split('\u001e').map((part) => {
-          const equals = part.indexOf('=');
-          return [part.slice(0, equals), part.slice(equals + 1)] as const;
-        });
+  parsed = encoded.split('\u001e').map((part) => {
+    const equals = part.indexOf('=');
+    return [part.slice(0, equals), part.slice(equals + 1)] as const;
+  });
   if (segmentsByText.size >= 10_000) segmentsByText.clear();
   segmentsByText.set(encoded, parsed);
   return parsed;
 }
+
+/** "metric=value␞…" (scaled integers): a user's covariates. Parsed per outcome (they differ per user). */
+function parseCovariates(encoded: string): readonly (readonly [string, bigint])[] {
+  return encoded.split('\u001e').map((part) => {
+    const equals = part.indexOf('=');
+    return [part.slice(0, equals), BigInt(part.slice(equals + 1))] as const;
+  });
+}
+
+/** A total in a reply: a decimal integer, or "-" for none. */
+const totalOf = (text: string): bigint | undefined => (text === '-' ? undefined : BigInt(text));
 
 const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
 const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
@@ -64,13 +97,25 @@ export function readOutcomes(reply: unknown, expectedEpoch: string, into: StateO
     else if (kind === 100 /* d */) into.push(DUPLICATE);
     else if (kind === 114 /* r */) into.push(REFUSED);
     else {
+      // a<text>:<before>[:<partner total>…] or p…: the user's text, the memo.
       const colon = entry.indexOf(':');
-      const before = entry.slice(colon + 1);
+      const text = texts[Number(entry.slice(1, colon)) - 1] ?? '';
+      const group = text.indexOf('\u001d');
+      const memo = entry.slice(colon + 1);
+      const partnersAt = memo.indexOf(':');
       into.push({
         kind: 'applied',
         replay: kind === 112 /* p */,
-        segments: parseSegments(texts[Number(entry.slice(1, colon)) - 1] ?? ''),
-        totalBefore: before === '-' ? undefined : BigInt(before),
+        segments: parseSegments(group < 0 ? text : text.slice(0, group)),
+        totalBefore: totalOf(partnersAt < 0 ? memo : memo.slice(0, partnersAt)),
+        covariates: group < 0 ? NONE : parseCovariates(text.slice(group + 1)),
+        partnerTotals:
+          partnersAt < 0
+            ? NONE
+            : memo
+                .slice(partnersAt + 1)
+                .split(':')
+                .map(totalOf),
       });
     }
   }
@@ -79,7 +124,9 @@ export function readOutcomes(reply: unknown, expectedEpoch: string, into: StateO
 /**
  * The per-chunk arguments of APPLY_BATCH_LUA for `requests[from .. from + count)`: the count,
  * the smallest and largest compact position, the fixed-width bytes of every request (eventId,
- * claim token, eventId hash, user bucket), then six strings per request.
+ * claim token, eventId hash, user bucket), then six strings per request (partners ride on the
+ * variant#metric string, covariates on the segments string, each after a ␝: a request without
+ * them sends exactly what it sent before they existed).
  *
  * @example
  *   redis.evalsha(sha, 3, ...keys, epoch, ...storeArgs, ...encodeChunk(requests, 0, requests.length, '7'));
@@ -112,9 +159,9 @@ export function encodeChunk(
       position,
       request.experimentId,
       request.userId,
-      request.variantMetric,
+      encodeVariantMetric(request.variantMetric, request.partners),
       request.scaledValue.toString(),
-      encodeSegments(request.segments),
+      encodeSegments(request.segments, request.covariates),
     );
   }
   args[1] = smallest;

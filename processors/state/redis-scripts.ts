@@ -5,31 +5,43 @@
  * so each request's epoch check, committed-position check, claim, segment admission and
  * running-total update is atomic (no other shard's writer can interleave within a chunk).
  *
- * Stored format 2 (format 1, one hash per user with text memos and one key per claim, is
- * refused at start-up: `epoch()` names it). Every key sits under the store's prefix; none has
- * a TTL but the claim generations. The store must run `maxmemory-policy noeviction`.
+ * Stored format 3: format 2 plus each user's covariates and the partner totals of memos, both
+ * optional, so every format-2 key reads as format 3 unchanged. `epoch()` upgrades a format-2
+ * store in place (its epoch moves from `epoch:2` to `epoch:3`, value kept: the counters go on
+ * with it) — and a processor of the earlier version, finding no `epoch:2`, stops with
+ * STATE_LOST instead of misreading a user blob with covariates. Format 1 (one hash per user
+ * with text memos and one key per claim) is refused at start-up: `epoch()` names it. Every
+ * key sits under the store's prefix; none has a TTL but the claim generations. The store must
+ * run `maxmemory-policy noeviction`.
  *
- *   epoch:2                   string  the store's epoch (random, created once). Format 1 kept it in `epoch`.
+ *   epoch:3                   string  the store's epoch (random, created once). Format 2 kept it in `epoch:2`,
+ *                                     format 1 in `epoch`.
  *   p:<shardId>               string  the shard's committed position (compact form; unchanged from format 1)
  *   m:<shardId>               hash    pending memos of the shard's uncommitted records, one field per script
  *                                     call: "<smallest> <largest position of the call>" → "<position>|<memo>,…",
- *                                     memo = total before | - (first event) | ! (refused); `markCommitted`
- *                                     drops the fields whose range ends at or before the committed position
+ *                                     memo = total before | - (first event) | ! (refused), followed, when the
+ *                                     request named partners, by ":<partner total>" per partner (- for none);
+ *                                     `markCommitted` drops the fields whose range ends at or before the
+ *                                     committed position
  *   us:<experiment>␟<bucket>  hash    the experiment's users in bucket fnv1a32(userId) mod USER_BUCKETS (2 bytes):
  *                                     <userId> → user blob (below); listpack-encoded while a bucket holds
  *                                     ≤ 512 users, i.e. up to ~2 M users per experiment
  *   x:<experiment>            hash    the experiment's catalog: k<variant#metric> → metric id;
  *                                     d<dimension> → dimension id, D<id> → dimension; v<dim id>:<value> →
  *                                     value id, V<dim id>:<value id> → value (the admitted values, at most
- *                                     the cap per dimension; id 0 is `(other)`); #k, #d, #v<dim id> → counters
+ *                                     the cap per dimension; id 0 is `(other)`); c<metric> → covariate id,
+ *                                     C<id> → metric; #k, #d, #v<dim id>, #c → counters
  *   cg:<generation>           hash    b → bits of the generation's claim partitions, n → claims made in it
  *   cl:<generation>:<part>    hash    eventId claims made in the generation, partition fnv1a32(eventId) mod 2^b
  *                                     (raw bytes):
  *                                     <16-byte eventId> → <8-byte claim token><varint ms since the generation began>;
  *                                     '' → '' (the partition's TTL is set)
  *
- * User blob: varint(segment count), then (dimension id, value id) varints, then per running
- * total a varint metric id and the zig-zag varint total (scaled; exact: |total| ≤ 2^52).
+ * User blob: varint(segment count), then (dimension id, value id) varints; then, only for a user
+ * whose first event carried covariates, a 0 byte (no metric id is 0), varint(covariate count)
+ * and per covariate a varint covariate id and its zig-zag varint value (scaled); then per running
+ * total a varint metric id and the zig-zag varint total (scaled; exact: |total| ≤ 2^52). A user
+ * without covariates is stored byte for byte as in format 2.
  *
  * Claims: a generation lasts one de-dup window W (generation = floor(server ms / W)); its keys
  * expire at the end of the next generation, when every claim in them is past W. A lookup reads
@@ -44,7 +56,7 @@
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 
 /** Stored-format version; bump it (and the epoch key) whenever the layout above changes. */
-export const STATE_FORMAT_VERSION = 2;
+export const STATE_FORMAT_VERSION = 3;
 /** Requests per script call: a call stays short (a few ms) however large the batch. */
 export const APPLY_CHUNK = 500;
 /** User buckets per experiment (part of the format: changing it moves users). */
@@ -97,13 +109,15 @@ end
  * KEYS: epoch (format 2), the shard's committed position, the shard's pending memos.
  * ARGV: epoch, key prefix, de-dup window (ms), segment cap, user-total limit (scaled), request
  *       count, the smallest and the largest compact position of the chunk (one comparison
- *       decides that none is fenced; the range names the call's memos), the fixed-width bytes of every request (REQUEST_FIXED_BYTES each), then per
- *       request: compact position, experimentId, userId, variant#metric, scaled value,
- *       segments "dim␟value␞dim␟value".
- * Returns {'!', epoch found} when the epoch differs, else {outcomes, segments text…}: outcomes
+ *       decides that none is fenced; the range names the call's memos), the fixed-width bytes of
+ *       every request (REQUEST_FIXED_BYTES each), then per request: compact position,
+ *       experimentId, userId, variant#metric (then "␝partner␞partner" when it names partners),
+ *       scaled value, segments "dim␟value␞dim␟value" (then "␝metric␟value␞…" with covariates).
+ * Returns {'!', epoch found} when the epoch differs, else {outcomes, user texts…}: outcomes
  * are comma-separated, one per request: `c` committed, `d` duplicate, `r` refused,
- * `a<i>:<before>` applied now, `p<i>:<before>` replay, where <i> indexes the segments texts
- * ("dim=value␞…", 1-based) and <before> is the total before ("-": first event).
+ * `a<i>:<memo>` applied now, `p<i>:<memo>` replay, where <i> indexes the user texts (1-based:
+ * segments "dim=value␞…", then "␝metric=value␞…" when the user has covariates) and <memo> is
+ * the total before ("-": first event) followed by ":<total>" per partner ("-": none).
  */
 export const APPLY_BATCH_LUA = `${BYTEWISE_AT_OR_BEFORE}${VARINTS}
 local epoch = redis.call('GET', KEYS[1])
@@ -235,6 +249,15 @@ local function load_user(key, field)
       i = next_i
     end
     user.segments = string.sub(blob, 1, i - 1)
+    if string.byte(blob, i) == 0 then
+      local start = i
+      n, i = read_varint(blob, i + 1)
+      for _ = 1, 2 * n do
+        local _, next_i = read_varint(blob, i)
+        i = next_i
+      end
+      user.covariates = string.sub(blob, start, i - 1)
+    end
     while i <= #blob do
       local metric, zigzag
       metric, i = read_varint(blob, i)
@@ -245,11 +268,16 @@ local function load_user(key, field)
   users[id] = user
   return user
 end
+local function zigzag(v)
+  if v >= 0 then return varint(v * 2) end
+  return varint(-v * 2 - 1)
+end
 local function encode_user(user)
   local parts = { user.segments }
+  if user.covariates then parts[2] = user.covariates end
   for metric, total in pairs(user.totals) do
     parts[#parts + 1] = varint(metric)
-    if total >= 0 then parts[#parts + 1] = varint(total * 2) else parts[#parts + 1] = varint(-total * 2 - 1) end
+    parts[#parts + 1] = zigzag(total)
   end
   return table.concat(parts)
 end
@@ -276,11 +304,45 @@ local function fix_segments(c, user, segments)
   user.segments = table.concat(parts)
   c.by_argument[segments] = user.segments
 end
+-- Covariates "metric␟value␞…" (scaled integers) as the blob's covariate section; none: nothing.
+local function fix_covariates(c, user, covariates)
+  local parts, n = {}, 0
+  for metric, value in string.gmatch(covariates, '([^\\30\\31]+)\\31([^\\30]*)') do
+    n = n + 1
+    parts[n] = varint(tonumber(intern(c, 'c' .. metric, '#c', 'C', metric))) .. zigzag(tonumber(value))
+  end
+  if n > 0 then user.covariates = '\\0' .. varint(n) .. table.concat(parts) end
+end
+-- A user's first applied event fixes their segments and, when it carries them, their covariates.
+local function fix_user(c, user, argument)
+  local separator = string.find(argument, '\\29', 1, true)
+  if not separator then
+    fix_segments(c, user, argument)
+    return
+  end
+  fix_segments(c, user, string.sub(argument, 1, separator - 1))
+  fix_covariates(c, user, string.sub(argument, separator + 1))
+end
 
--- Reply texts of the users' segments, "dim=value␞…", one per distinct (experiment, segments).
+-- Reply texts of the users' fixed parts, "dim=value␞…" then "␝metric=value␞…" when the user has
+-- covariates, one per distinct (experiment, segments, covariates).
 local texts = {}
+local function covariates_text(c, covariates)
+  local parts = {}
+  local n, i = read_varint(covariates, 2)
+  for k = 1, n do
+    local covariate, value
+    covariate, i = read_varint(covariates, i)
+    value, i = read_varint(covariates, i)
+    if value % 2 == 0 then value = value / 2 else value = -(value + 1) / 2 end
+    parts[k] = lookup(c, 'C' .. covariate) .. '=' .. string.format('%.0f', value)
+  end
+  return '\\29' .. table.concat(parts, '\\30')
+end
 local function segments_ref(c, user)
-  local ref = c.refs[user.segments]
+  local fixed_part = user.segments
+  if user.covariates then fixed_part = fixed_part .. user.covariates end
+  local ref = c.refs[fixed_part]
   if ref then return ref end
   local parts = {}
   local n, i = read_varint(user.segments, 1)
@@ -292,9 +354,11 @@ local function segments_ref(c, user)
     if value_id ~= 0 then value = lookup(c, 'V' .. dimension_id .. ':' .. value_id) end
     parts[s] = lookup(c, 'D' .. dimension_id) .. '=' .. value
   end
-  texts[#texts + 1] = table.concat(parts, '\\30')
+  local text = table.concat(parts, '\\30')
+  if user.covariates then text = text .. covariates_text(c, user.covariates) end
+  texts[#texts + 1] = text
   ref = tostring(#texts)
-  c.refs[user.segments] = ref
+  c.refs[fixed_part] = ref
   return ref
 end
 
@@ -343,7 +407,7 @@ for r = 0, count - 1 do
     if holder and holder ~= token then
       outcome = 'd'
     else
-      local experiment, variant_metric = ARGV[argi + 1], ARGV[argi + 3]
+      local experiment = ARGV[argi + 1]
       local c = catalog(experiment)
       local user = load_user(prefix .. 'us:' .. experiment .. '\\31' .. string.sub(fixed, o + 29, o + 30), ARGV[argi + 2])
       local memo_value = memoized(position)
@@ -352,6 +416,12 @@ for r = 0, count - 1 do
       elseif memo_value and user.segments then
         outcome = 'p' .. segments_ref(c, user) .. ':' .. memo_value
       else
+        local variant_metric, partners = ARGV[argi + 3], nil
+        local separator = string.find(variant_metric, '\\29', 1, true)
+        if separator then
+          partners = string.sub(variant_metric, separator + 1)
+          variant_metric = string.sub(variant_metric, 1, separator - 1)
+        end
         local metric_field = 'k' .. variant_metric
         local metric = lookup(c, metric_field)
         local before = nil
@@ -363,16 +433,26 @@ for r = 0, count - 1 do
           outcome = 'r'
         else
           if not holder then claim(o, field, token) end
-          if not user.segments then fix_segments(c, user, ARGV[argi + 5]) end
+          if not user.segments then fix_user(c, user, ARGV[argi + 5]) end
+          local memo_text = '-'
+          if before then memo_text = string.format('%.0f', before) end
+          if partners then
+            -- The partners' totals at this event, read before its own total moves.
+            local parts = { memo_text }
+            for partner in string.gmatch(partners, '[^\\30]+') do
+              local partner_id = lookup(c, 'k' .. partner)
+              local total = partner_id and user.totals[tonumber(partner_id)]
+              if total then parts[#parts + 1] = string.format('%.0f', total) else parts[#parts + 1] = '-' end
+            end
+            memo_text = table.concat(parts, ':')
+          end
           user.totals[tonumber(intern(c, metric_field, '#k'))] = after
           if not user.dirty then
             user.dirty = true
             dirty[#dirty + 1] = user
           end
-          local before_text = '-'
-          if before then before_text = string.format('%.0f', before) end
-          memo(position, before_text)
-          outcome = 'a' .. segments_ref(c, user) .. ':' .. before_text
+          memo(position, memo_text)
+          outcome = 'a' .. segments_ref(c, user) .. ':' .. memo_text
         end
       end
     end
@@ -419,13 +499,21 @@ return 1
 `;
 
 /**
- * KEYS: epoch (format 2), epoch of format 1. ARGV: a new random epoch. Returns the store's
- * epoch, creating it on an empty store; nil when the store holds format 1 (refused).
+ * KEYS: epoch (format 3), epoch of format 2, epoch of format 1. ARGV: a new random epoch.
+ * Returns the store's epoch: upgrades a format-2 store in place (its epoch, unchanged, moves
+ * to the format-3 key; every format-2 key reads as format 3), creates one on an empty store;
+ * nil when the store holds format 1 (refused).
  */
 export const EPOCH_LUA = `
 local epoch = redis.call('GET', KEYS[1])
 if epoch then return epoch end
-if redis.call('EXISTS', KEYS[2]) == 1 then return false end
+local format_two = redis.call('GET', KEYS[2])
+if format_two then
+  redis.call('SET', KEYS[1], format_two)
+  redis.call('DEL', KEYS[2])
+  return format_two
+end
+if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 `;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { fnv1a32 } from '../../common/hashing.js';
 import { randomName, waitFor } from '../../local/test-support.js';
 import { recordPosition } from '../sequence-number.js';
 import type { Logger } from '../../common/logger.js';
@@ -120,14 +121,14 @@ async function keysUnder(prefix: string) {
   return found;
 }
 
-it('Redis store (stored format 2): claims sit in generation partitions that expire; users, catalog and epoch never expire; memos go at commit', async () => {
+it('Redis store (stored format 3): claims sit in generation partitions that expire; users, catalog and epoch never expire; memos go at commit', async () => {
   const keyPrefix = `${randomName('test-xc')}:`;
   const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, dedupWindowSeconds: 120 });
   try {
     await store.apply('shardId-000000000000', await store.epoch(), [request]);
     const keys = await keysUnder(keyPrefix);
     const named = (start: string) => [...keys].filter(([name]) => name.startsWith(start)).map(([, key]) => key);
-    expect(named('epoch:2')).toMatchObject([{ pttl: -1 }]);
+    expect(named('epoch:3')).toMatchObject([{ pttl: -1 }]);
     expect(named('x:exp')).toMatchObject([{ pttl: -1 }]);
     const [users] = named('us:exp\u001f');
     expect(users).toMatchObject({ pttl: -1, encoding: 'listpack' });
@@ -163,8 +164,8 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
     await expect(store.epoch()).rejects.toMatchObject({
       code: 'STATE_LOST',
       retriable: false,
-      message: expect.stringMatching(/stored format 1 .*reads stored format 2 only/),
-      details: { storedFormat: 1, expectedFormat: 2, keyPrefix },
+      message: expect.stringMatching(/stored format 1 .*reads stored formats 2 and 3 only/),
+      details: { storedFormat: 1, expectedFormat: 3, keyPrefix },
     });
     // The message is the runbook: what to delete, the command that accepts the loss, the keys left behind.
     const refusal = await store.epoch().then(
@@ -191,6 +192,117 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
     expect(fresh).not.toBe(oldEpoch);
     expect(await store.apply('shardId-000000000000', fresh, [request])).toMatchObject([
       { kind: 'applied', replay: false, totalBefore: undefined },
+    ]);
+  } finally {
+    await store.close();
+    await deletePrefix(keyPrefix);
+  }
+});
+
+/** The key of `userId`'s bucket hash (binary bucket number), as the store's Lua builds it. */
+function bucketKey(keyPrefix: string, experimentId: string, userId: string): Buffer {
+  const bucket = Buffer.alloc(2);
+  bucket.writeUInt16BE(fnv1a32(userId) % 4096);
+  return Buffer.concat([Buffer.from(`${keyPrefix}us:${experimentId}\u001f`), bucket]);
+}
+
+it('Redis store (stored format 3): a user without covariates costs the very bytes of format 2; covariates and partner totals are stored only when there are some', async () => {
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix });
+  const shard = 'shardId-000000000000';
+  try {
+    const epoch = await store.epoch();
+    const bob = {
+      ...request,
+      eventId: '00000000-0000-4000-8000-000000000002',
+      position: recordPosition('2', 0),
+      userId: 'bob',
+      covariates: [['m', -2_500_000n]] as const,
+      partners: ['v#other', 'v#m'],
+    };
+    const partnered = {
+      ...request,
+      eventId: '00000000-0000-4000-8000-000000000003',
+      position: recordPosition('3', 0),
+      variantMetric: 'v#n',
+      scaledValue: 5n,
+      partners: ['v#m'],
+    };
+    expect(await store.apply(shard, epoch, [request, bob, partnered])).toMatchObject([
+      { covariates: [], partnerTotals: [] },
+      { covariates: [['m', -2_500_000n]], partnerTotals: [undefined, undefined] },
+      { covariates: [], partnerTotals: [1n], totalBefore: undefined },
+    ]);
+    // ann: 1 segment (dimension 1, value 1), total of metric 1 = 1 (zig-zag 2), then metric 2 (v#n) = 5: format 2's bytes.
+    expect((await admin.hgetBuffer(bucketKey(keyPrefix, 'exp', 'ann'), 'ann'))?.toString('hex')).toBe('0101010102020a');
+    // bob: the same segment, a 0 byte, one covariate (id 1, zig-zag 4,999,999), then his total.
+    expect((await admin.hgetBuffer(bucketKey(keyPrefix, 'exp', 'bob'), 'bob'))?.toString('hex')).toBe(
+      '010101' + '00' + '01' + '01' + 'bf96b102' + '0102',
+    );
+    const catalog = await admin.hgetall(`${keyPrefix}x:exp`);
+    expect(catalog).toMatchObject({ cm: '1', C1: 'm', '#c': '1' });
+    // Memos: the total before, then ":<total>" per partner ("-": none) only when the request named partners.
+    const memos = Object.values(await admin.hgetall(`${keyPrefix}m:${shard}`));
+    const position = (record: StateRequest) => compactPosition(record.position);
+    expect(memos).toEqual([`${position(request)}|-,${position(bob)}|-:-:-,${position(partnered)}|-:1`]);
+  } finally {
+    await store.close();
+    await deletePrefix(keyPrefix);
+  }
+});
+
+it('Redis store: upgrades a stored-format-2 store in place, keeping its epoch, users and memos (an earlier processor then finds no format-2 epoch)', async () => {
+  const keyPrefix = `${randomName('test-xc')}:`;
+  const shard = 'shardId-000000000000';
+  const oldEpoch = '6f1c1f7e-0000-4000-8000-000000000002';
+  const position = compactPosition(request.position);
+  // What format 2 left after ann's first event (3 units of v#m, not yet committed): written by hand.
+  await admin.set(`${keyPrefix}epoch:2`, oldEpoch);
+  await admin.hset(`${keyPrefix}x:exp`, {
+    'kv#m': '1',
+    '#k': '1',
+    dcountry: '1',
+    D1: 'country',
+    '#d': '1',
+    'v1:US': '1',
+    'V1:1': 'US',
+    '#v1': '1',
+  });
+  await admin.hset(bucketKey(keyPrefix, 'exp', 'ann'), 'ann', Buffer.from('01010101809bee02', 'hex'));
+  await admin.hset(`${keyPrefix}m:${shard}`, `${position} ${position}`, `${position}|-`);
+  const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix });
+  try {
+    expect(await store.epoch()).toBe(oldEpoch);
+    expect(await admin.get(`${keyPrefix}epoch:3`)).toBe(oldEpoch);
+    expect(await admin.exists(`${keyPrefix}epoch:2`)).toBe(0);
+    expect(await store.epoch()).toBe(oldEpoch);
+    const next = {
+      ...request,
+      eventId: '00000000-0000-4000-8000-000000000002',
+      position: recordPosition('2', 0),
+      variantMetric: 'v#n',
+      covariates: [['m', 7n]] as const,
+      partners: ['v#m'],
+    };
+    expect(await store.apply(shard, oldEpoch, [{ ...request, partners: ['v#n'] }, next])).toEqual([
+      // The format-2 memo answers the replay; it holds no partner totals, so the partner named now has none.
+      {
+        kind: 'applied',
+        replay: true,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [],
+        partnerTotals: [undefined],
+      },
+      // ann's segments were fixed by her first event, without covariates: these are ignored.
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [],
+        partnerTotals: [3_000_000n],
+      },
     ]);
   } finally {
     await store.close();
@@ -332,6 +444,44 @@ describe('Redis store against its own redis-server', () => {
       await Promise.all([store.markCommitted(shard, last.position), reference.markCommitted(shard, last.position)]);
       expect(await store.redis.exists('chunks:m:shardId-000000000007')).toBe(0);
       await both(requests.next(700));
+    } finally {
+      await store.close();
+      await reference.close();
+    }
+  });
+
+  it('answers a 1,200-request batch with covariates and ratio partners exactly as the in-process store, redelivered and committed midway', async () => {
+    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000n };
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'ratio:', ...limits });
+    const reference = createInProcessUserStateStore(limits);
+    const shard = 'shardId-000000000008';
+    const requests = stateRequestStream(21, 90, { ratio: true });
+    const both = async (batch: StateRequest[]) => {
+      const [actual, expected] = await Promise.all([
+        store.apply(shard, await store.epoch(), batch),
+        reference.apply(shard, await reference.epoch(), batch),
+      ]);
+      expect(actual).toEqual(expected);
+      return actual;
+    };
+    try {
+      const batch = requests.next(1200);
+      const first = await both(batch);
+      const appliedOutcomes = first.filter((outcome) => outcome.kind === 'applied');
+      // The workload reaches users with and without covariates, and partners with and without totals.
+      expect(appliedOutcomes.some((outcome) => outcome.covariates.length === 2)).toBe(true);
+      expect(appliedOutcomes.some((outcome) => outcome.covariates.length === 0)).toBe(true);
+      const partnerTotals = appliedOutcomes.flatMap((outcome) => outcome.partnerTotals);
+      expect(partnerTotals.some((total) => total === undefined)).toBe(true);
+      expect(partnerTotals.some((total) => total !== undefined && total < 0n)).toBe(true);
+      expect(partnerTotals.some((total) => total !== undefined && total > 0n)).toBe(true);
+      // Later records move the partners; the redelivered batch still answers with its memos.
+      await both(requests.next(300));
+      await both(batch);
+      const middle = batch[700] as StateRequest;
+      await Promise.all([store.markCommitted(shard, middle.position), reference.markCommitted(shard, middle.position)]);
+      await both(batch);
+      await both(requests.next(500));
     } finally {
       await store.close();
       await reference.close();
@@ -527,8 +677,8 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     try {
       const epoch = await store.epoch();
       // The epoch key of another type: the script's read of it fails inside Redis.
-      await admin.del(`${keyPrefix}epoch:2`);
-      await admin.rpush(`${keyPrefix}epoch:2`, epoch);
+      await admin.del(`${keyPrefix}epoch:3`);
+      await admin.rpush(`${keyPrefix}epoch:3`, epoch);
       const error = await store.apply(SHARD, epoch, [request]).then(
         () => undefined,
         (failure: unknown) => failure,

@@ -3,7 +3,7 @@
  * as MemoryDB, `noeviction`). A batch is one pipeline of script calls, each applying up to
  * `APPLY_CHUNK` requests atomically (one round trip per batch); every key sits under the
  * store's prefix, whose `{hash tag}` puts them in one slot on a cluster. Scripts and the
- * stored format (version 2): redis-scripts.ts.
+ * stored format (version 3, which reads version 2 and upgrades it in place): redis-scripts.ts.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
@@ -19,6 +19,7 @@ import {
   STATE_FORMAT_VERSION,
 } from './redis-scripts.js';
 import { resolveStateLimits } from './limits.js';
+import { alignPartnerTotals } from './state-rules.js';
 import { compactPosition, shardTag } from './record-identity.js';
 import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
 
@@ -42,14 +43,14 @@ const sha1 = (text: string): string => createHash('sha1').update(text).digest('h
 const MAX_EXACT_TOTAL = 2n ** 52n;
 
 /**
- * The start-up error for a store written in stored format 1: it is never read as format 2.
+ * The start-up error for a store written in stored format 1: it is never read as a later format.
  * STATE_LOST, so the processors stop and page instead of counting on an unreadable state.
  */
 function formatOneRefused(prefix: string): PipelineError {
   return new PipelineError(
     'STATE_LOST',
     `the state store under "${prefix}" holds stored format 1 (key ${prefix}epoch), written by an earlier version ` +
-      `of the processors; this version reads stored format ${STATE_FORMAT_VERSION} only and will not misread it. ` +
+      `of the processors; this version reads stored formats 2 and ${STATE_FORMAT_VERSION} only and will not misread it. ` +
       'Counting stopped. Either run the earlier version against this store, or start the new format empty, which ' +
       `is a state loss (processors/README.md "State loss"): delete ${prefix}epoch, then run ` +
       `\`npm run state -- accept-loss --yes\`; format-1 keys (${prefix}u:*, ${prefix}a:*, ${prefix}c:*) are no ` +
@@ -122,6 +123,22 @@ function connect(url: string, cluster: boolean): Redis | Cluster {
   });
 }
 
+/**
+ * The script answers a replay with the partner totals its memo holds; one per partner the
+ * request names unless the plan changed since the first application: aligned as every store
+ * does (`alignPartnerTotals`).
+ */
+function alignReplayedPartnerTotals(outcomes: StateOutcome[], requests: readonly StateRequest[]): void {
+  for (let i = 0; i < outcomes.length; i++) {
+    const outcome = outcomes[i] as StateOutcome;
+    if (outcome.kind !== 'applied') continue;
+    const count = requests[i]?.partners?.length ?? 0;
+    if (outcome.partnerTotals.length !== count) {
+      outcomes[i] = { ...outcome, partnerTotals: alignPartnerTotals(outcome.partnerTotals, requests[i]?.partners) };
+    }
+  }
+}
+
 /** Escapes Redis glob characters in a literal key part. */
 const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
 
@@ -165,6 +182,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
     ]).then(() => undefined));
 
   const epochKey = `${prefix}epoch:${STATE_FORMAT_VERSION}`;
+  const formatTwoEpochKey = `${prefix}epoch:2`;
   const formatOneEpochKey = `${prefix}epoch`;
   const committedKey = (shardId: string): string => `${prefix}p:${shardId}`;
   const memoKey = (shardId: string): string => `${prefix}m:${shardId}`;
@@ -193,7 +211,8 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
     async epoch() {
       try {
         await checkPolicy();
-        const epoch = (await redis.eval(EPOCH_LUA, 2, epochKey, formatOneEpochKey, randomUUID())) as string | null;
+        const epoch = (await redis.eval(EPOCH_LUA, 3, epochKey, formatTwoEpochKey, formatOneEpochKey, randomUUID())) as
+          string | null;
         if (epoch === null) throw formatOneRefused(prefix);
         return epoch;
       } catch (error) {
@@ -223,6 +242,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
             `state script answered ${outcomes.length} of ${requests.length} requests`,
           );
         }
+        alignReplayedPartnerTotals(outcomes, requests);
         return outcomes;
       } catch (error) {
         throw unavailable(error, 'state update');

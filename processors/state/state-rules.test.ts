@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { compactPosition } from './record-identity.js';
-import { applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
+import { alignPartnerTotals, applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
 import type { StateRequest } from './types.js';
 
 /** The rules over plain maps, with every saved user kept for inspection. */
@@ -54,6 +54,63 @@ describe('the state rules', () => {
     committed.set(SHARD, compact(2));
     applyStateRequest(tables, SHARD, request(7), LIMITS);
     expect(users.get('exp\u001fann')?.totals[0]?.memos.map(([identity]) => identity)).toEqual(['3@' + compact(7)]);
+  });
+
+  it('memoize partner totals only for a request that names partners, and drop them with the memo at commit', () => {
+    const { tables, users, committed } = mapTables();
+    applyStateRequest(tables, SHARD, request(1, { variantMetric: 'v#d' }), LIMITS);
+    applyStateRequest(tables, SHARD, request(2, { partners: ['v#d', 'v#none'] }), LIMITS);
+    applyStateRequest(tables, SHARD, request(3), LIMITS);
+    const memosOf = () => users.get('exp\u001fann')?.totals.find(({ variantMetric }) => variantMetric === 'v#m')?.memos;
+    // A memo without partners is the two-element memo of before (no third element, not even undefined).
+    expect(memosOf()).toEqual([
+      ['3@' + compact(2), undefined, [10n, undefined]],
+      ['3@' + compact(3), 10n],
+    ]);
+    expect(memosOf()?.[1]).toHaveLength(2);
+    committed.set(SHARD, compact(3));
+    applyStateRequest(tables, SHARD, request(4), LIMITS);
+    expect(memosOf()).toEqual([['3@' + compact(4), 20n]]);
+  });
+
+  it('keep no covariates on a user whose first event carried none (an empty list included)', () => {
+    const { tables, users } = mapTables();
+    applyStateRequest(tables, SHARD, request(1, { covariates: [] }), LIMITS);
+    applyStateRequest(tables, SHARD, request(2, { userId: 'bob', covariates: [['m', 4n]] }), LIMITS);
+    expect(users.get('exp\u001fann')).not.toHaveProperty('covariates');
+    expect(users.get('exp\u001fbob')?.covariates).toEqual([['m', 4n]]);
+  });
+
+  it('answer a replay with one partner total per partner the request names, even after the plan changed', () => {
+    const { tables } = mapTables();
+    applyStateRequest(tables, SHARD, request(1, { variantMetric: 'v#d', scaledValue: 5n }), LIMITS);
+    applyStateRequest(tables, SHARD, request(2), LIMITS);
+    applyStateRequest(tables, SHARD, request(3, { partners: ['v#d'] }), LIMITS);
+    // Written without partners, replayed with one: that partner answers undefined (every time).
+    expect(applyStateRequest(tables, SHARD, request(2, { partners: ['v#d'] }), LIMITS)).toMatchObject({
+      replay: true,
+      partnerTotals: [undefined],
+    });
+    // Written with one, replayed with two, with none, with the same one.
+    expect(applyStateRequest(tables, SHARD, request(3, { partners: ['v#d', 'v#e'] }), LIMITS)).toMatchObject({
+      replay: true,
+      partnerTotals: [5n, undefined],
+    });
+    expect(applyStateRequest(tables, SHARD, request(3), LIMITS)).toMatchObject({ replay: true, partnerTotals: [] });
+    expect(applyStateRequest(tables, SHARD, request(3, { partners: ['v#d'] }), LIMITS)).toMatchObject({
+      replay: true,
+      partnerTotals: [5n],
+    });
+  });
+
+  it('align memoized partner totals by position, reusing the memoized array when the counts match', () => {
+    const memoized = [1n, undefined];
+    expect(alignPartnerTotals(memoized, ['a', 'b'])).toBe(memoized);
+    expect(alignPartnerTotals(memoized, ['a'])).toEqual([1n]);
+    expect(alignPartnerTotals(memoized, ['a', 'b', 'c'])).toEqual([1n, undefined, undefined]);
+    expect(alignPartnerTotals(undefined, undefined)).toEqual([]);
+    expect(alignPartnerTotals(undefined, ['a'])).toEqual([undefined]);
+    expect(alignPartnerTotals(memoized, undefined)).toEqual([]);
   });
 
   it('claim the eventId only for an applied event', () => {

@@ -8,17 +8,27 @@
  * Per request, in this order:
  *   1. at or before the shard's committed position → `committed` (fencing: nothing changes)
  *   2. eventId claimed by another record → `duplicate`
- *   3. memo of this very record → the memoized answer (a replay)
+ *   3. memo of this very record → the memoized answer (a replay): its total before and
+ *      partner totals, with the user's fixed segments and covariates
  *   4. total would leave ±limit → memo "refused" (no claim: nothing was counted), `refused`
- *   5. otherwise claim, fix segments at the first event (capped), advance the running
- *      total, memo "total before", drop memos the shard has committed past → `applied`
+ *   5. otherwise claim, fix segments (capped) and covariates at the first event, read the
+ *      partners' running totals, advance the running total, memo "total before" and the
+ *      partner totals, drop memos the shard has committed past → `applied`
  */
 import { PipelineError } from '../../common/errors.js';
 import { compactPosition, shardTag, userStateKey } from './record-identity.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
-/** A memo: a record not yet committed and the user's total before it (`'refused'`: refused). */
-export type Memo = [identity: string, before: bigint | undefined | 'refused'];
+/**
+ * A memo: a record not yet committed, the user's total before it (`'refused'`: refused) and,
+ * only when the request named partners, their running totals at the record (so a memo of a
+ * request without partners costs what it did before partners existed).
+ */
+export type Memo = [
+  identity: string,
+  before: bigint | undefined | 'refused',
+  partnerTotals?: readonly (bigint | undefined)[],
+];
 
 /** A user's running total for one variant and metric, and the memos of uncommitted records. */
 export interface RunningTotal {
@@ -27,9 +37,13 @@ export interface RunningTotal {
   memos: Memo[];
 }
 
-/** Everything kept per (experiment, user). `segments` is undefined until the first applied event. */
+/**
+ * Everything kept per (experiment, user). `segments` is undefined until the first applied event;
+ * `covariates` are fixed at the same moment and left out when that event carried none.
+ */
 export interface UserState {
   segments: readonly (readonly [string, string])[] | undefined;
+  covariates?: readonly (readonly [string, bigint])[];
   totals: RunningTotal[];
 }
 
@@ -53,6 +67,9 @@ export interface RuleLimits {
 }
 
 const abs = (value: bigint): bigint => (value < 0n ? -value : value);
+
+/** The one empty answer every outcome without covariates or partners shares (never mutated). */
+const NONE: readonly never[] = Object.freeze([]);
 
 /**
  * Drops the memos of `shardId` at or before its committed position. Both sides of the
@@ -88,7 +105,14 @@ export function applyStateRequest(
   const memo = running?.memos.find(([memoIdentity]) => memoIdentity === identity);
   if (memo) {
     if (memo[1] === 'refused') return { kind: 'refused', rule: 'user-total-limit' };
-    return { kind: 'applied', replay: true, segments: user.segments ?? [], totalBefore: memo[1] };
+    return {
+      kind: 'applied',
+      replay: true,
+      segments: user.segments ?? [],
+      totalBefore: memo[1],
+      covariates: user.covariates ?? NONE,
+      partnerTotals: alignPartnerTotals(memo[2], request.partners),
+    };
   }
 
   if (!running) {
@@ -110,11 +134,47 @@ export function applyStateRequest(
       ([dimension, value]) =>
         [dimension, tables.admit(request.experimentId, dimension, value, limits.segmentValueCap)] as const,
     );
+    if (request.covariates && request.covariates.length > 0) {
+      user.covariates = request.covariates.map(([metric, value]) => [metric, value] as const);
+    }
   }
+  // Read before this event's own total moves (a partner is another metric; this keeps it defined if not).
+  const partnerTotals = request.partners?.length ? partnerTotalsOf(user, request.partners) : NONE;
   running.total = totalAfter;
-  running.memos.push([identity, totalBefore]);
+  running.memos.push(partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore]);
   tables.saveUser(userKey, user);
-  return { kind: 'applied', replay: false, segments: user.segments, totalBefore };
+  return {
+    kind: 'applied',
+    replay: false,
+    segments: user.segments,
+    totalBefore,
+    covariates: user.covariates ?? NONE,
+    partnerTotals,
+  };
+}
+
+/**
+ * A replay's partner totals: the memoized ones, one per partner the request names. They match
+ * unless the experiment's plan changed between the record's first application and this replay
+ * (a memo written without partners, or before partners existed): then the memoized values
+ * answer by position and any partner beyond them answers `undefined`, the same on every replay.
+ *
+ * @example
+ *   alignPartnerTotals([5n], ['v#d', 'v#e']) // → [5n, undefined]
+ */
+export function alignPartnerTotals(
+  memoized: readonly (bigint | undefined)[] | undefined,
+  partners: readonly string[] | undefined,
+): readonly (bigint | undefined)[] {
+  const count = partners?.length ?? 0;
+  const held = memoized ?? NONE;
+  if (held.length === count) return held;
+  return Array.from({ length: count }, (_, index) => held[index]);
+}
+
+/** The user's running total of each partner (`variant#metric`), `undefined` where there is none. */
+function partnerTotalsOf(user: UserState, partners: readonly string[]): (bigint | undefined)[] {
+  return partners.map((partner) => user.totals.find((running) => running.variantMetric === partner)?.total);
 }
 
 /**

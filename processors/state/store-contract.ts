@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { compactPosition } from './record-identity.js';
-import type { StateRequest, UserStateStore } from './types.js';
+import type { StateOutcome, StateRequest, UserStateStore } from './types.js';
 
 export interface StoreUnderTest {
   store: UserStateStore;
@@ -42,6 +42,28 @@ function request(partial: Partial<StateRequest> = {}): StateRequest {
   };
 }
 
+/** An applied outcome with US segments and (unless given) no covariates and no partners. */
+type Applied = Extract<StateOutcome, { kind: 'applied' }>;
+function applied(
+  replay: boolean,
+  totalBefore: bigint | undefined,
+  extra: Partial<Omit<Applied, 'kind' | 'replay' | 'totalBefore'>> = {},
+): Applied {
+  return {
+    kind: 'applied',
+    replay,
+    segments: [['country', 'US']],
+    totalBefore,
+    covariates: [],
+    partnerTotals: [],
+    ...extra,
+  };
+}
+
+/** The ratio metrics of the partner cases: revenue per session, same user and variant. */
+const N = 'control#revenue';
+const D = 'control#sessions';
+
 /** Registers the shared suite for a store factory (called once per test, so keys never collide). */
 export function describeUserStateStoreContract(
   name: string,
@@ -67,11 +89,7 @@ export function describeUserStateStoreContract(
         const second = request({ scaledValue: 3_500_000n, position: at(eventNumber + 100) });
         const otherMetric = request({ variantMetric: 'control#click', position: at(eventNumber + 200) });
         const outcomes = await store.apply(SHARD, epoch, [first, second, otherMetric]);
-        expect(outcomes).toEqual([
-          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
-          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 2_000_000n },
-          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
-        ]);
+        expect(outcomes).toEqual([applied(false, undefined), applied(false, 2_000_000n), applied(false, undefined)]);
       }));
 
     it('answers a replayed record exactly as the first time, and a producer retry as a duplicate', () =>
@@ -167,10 +185,10 @@ export function describeUserStateStoreContract(
         const after = request({ scaledValue: 4n });
         const outcomes = await store.apply(SHARD, epoch, [fits, over, negativeOver, after]);
         expect(outcomes).toEqual([
-          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
+          applied(false, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
           { kind: 'refused', rule: 'user-total-limit' },
-          { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6n },
+          applied(false, 6n),
         ]);
         // A replay of the refused record is refused again: its memo answers.
         expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
@@ -203,9 +221,170 @@ export function describeUserStateStoreContract(
         await store.apply(SHARD, epoch, [base, over, down]);
         // Total is 2 now: the same record would fit, but its answer must not change.
         expect(await store.apply(SHARD, epoch, [base, over, down])).toEqual([
-          { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+          applied(true, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
-          { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 8n },
+          applied(true, 8n),
+        ]);
+      }));
+
+    it('fixes covariates with the segments at the first applied event and answers them on every outcome and replay', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        const covariates = [
+          ['revenue', 12_500_000n],
+          ['sessions', -3n],
+        ] as const;
+        const impression = request({ variantMetric: 'control#$exposure', covariates });
+        const conversion = request({ variantMetric: N, scaledValue: 4n });
+        // A later impression's covariates (and segments) are ignored: the first applied event fixed them.
+        const later = request({
+          variantMetric: 'control#$exposure',
+          segments: [['country', 'FR']],
+          covariates: [['revenue', 1n]],
+        });
+        const withoutSegments = request({ userId: 'cai', segments: [], covariates: [['sessions', 0n]] });
+        const bob = request({ userId: 'bob' });
+        const batch = [impression, conversion, later, withoutSegments, bob];
+        const first = await store.apply(SHARD, epoch, batch);
+        expect(first).toEqual([
+          applied(false, undefined, { covariates }),
+          applied(false, undefined, { covariates }),
+          applied(false, 1_000_000n, { covariates }),
+          applied(false, undefined, { segments: [], covariates: [['sessions', 0n]] }),
+          applied(false, undefined),
+        ]);
+        expect(await store.apply(SHARD, epoch, batch)).toEqual(first.map((outcome) => ({ ...outcome, replay: true })));
+        const next = request({ variantMetric: N, scaledValue: 1n });
+        expect(await store.apply(SHARD, epoch, [next])).toEqual([applied(false, 4n, { covariates })]);
+      }));
+
+    it("a user's first event without covariates fixes none: a later impression's covariates are ignored", () =>
+      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
+        const conversion = request({ variantMetric: N, scaledValue: 2n });
+        const impression = request({
+          variantMetric: 'control#$exposure',
+          scaledValue: 1n,
+          covariates: [['revenue', 9n]],
+        });
+        expect(await store.apply(SHARD, epoch, [conversion, impression])).toEqual([
+          applied(false, undefined),
+          applied(false, undefined),
+        ]);
+        // A refused first event fixes no covariates either: bob's first applied event decides them.
+        const refused = request({ userId: 'bob', scaledValue: 11n, covariates: [['revenue', 1n]] });
+        const fits = request({ userId: 'bob', scaledValue: 1n, covariates: [['revenue', 2n]] });
+        expect(await store.apply(SHARD, epoch, [refused, fits])).toEqual([
+          { kind: 'refused', rule: 'user-total-limit' },
+          applied(false, undefined, { covariates: [['revenue', 2n]] }),
+        ]);
+      }));
+
+    it('answers partner totals as of each event, in record order when N and D events interleave in a batch', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        const outcomes = await store.apply(SHARD, epoch, [
+          request({ variantMetric: N, scaledValue: 2_000_000n, partners: [D] }),
+          request({ variantMetric: D, scaledValue: 5n, partners: [N] }),
+          request({ variantMetric: N, scaledValue: 3n, partners: [D] }),
+          request({ variantMetric: D, scaledValue: -7n, partners: [N] }),
+          // Another user, another variant, and a partner no one has a total of: none of them mixes in.
+          request({ userId: 'bob', variantMetric: N, scaledValue: 1n, partners: [D] }),
+          request({ variantMetric: 'treatment#sessions', scaledValue: 1n, partners: ['treatment#revenue'] }),
+          request({ variantMetric: N, scaledValue: 1n, partners: [D, 'control#refunds', 'treatment#sessions'] }),
+        ]);
+        expect(outcomes).toEqual([
+          applied(false, undefined, { partnerTotals: [undefined] }),
+          applied(false, undefined, { partnerTotals: [2_000_000n] }),
+          applied(false, 2_000_000n, { partnerTotals: [5n] }),
+          applied(false, 5n, { partnerTotals: [2_000_003n] }),
+          applied(false, undefined, { partnerTotals: [undefined] }),
+          applied(false, undefined, { partnerTotals: [undefined] }),
+          applied(false, 2_000_003n, { partnerTotals: [-2n, undefined, 1n] }),
+        ]);
+      }));
+
+    it('replays the memoized partner totals, even after the partner total moved', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        const session = request({ variantMetric: D, scaledValue: 5n, partners: [N] });
+        const purchase = request({ variantMetric: N, scaledValue: 40n, partners: [D] });
+        const first = await store.apply(SHARD, epoch, [session, purchase]);
+        expect(first).toEqual([
+          applied(false, undefined, { partnerTotals: [undefined] }),
+          applied(false, undefined, { partnerTotals: [5n] }),
+        ]);
+        // The partner moves (a later record), then the earlier records are delivered again.
+        const laterSession = request({ variantMetric: D, scaledValue: 10n, partners: [N] });
+        expect(await store.apply(SHARD, epoch, [laterSession])).toEqual([applied(false, 5n, { partnerTotals: [40n] })]);
+        expect(await store.apply(SHARD, epoch, [purchase])).toEqual([
+          applied(true, undefined, { partnerTotals: [5n] }),
+        ]);
+        expect(await store.apply(SHARD, epoch, [session, purchase, laterSession])).toEqual([
+          applied(true, undefined, { partnerTotals: [undefined] }),
+          applied(true, undefined, { partnerTotals: [5n] }),
+          applied(true, 5n, { partnerTotals: [40n] }),
+        ]);
+      }));
+
+    it('drops the partner totals with the memo at commit: a redelivery is committed, later records read the totals anew', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        const session = request({ variantMetric: D, scaledValue: 5n, partners: [N] });
+        const purchase = request({ variantMetric: N, scaledValue: 40n, partners: [D] });
+        await store.apply(SHARD, epoch, [session, purchase]);
+        await store.markCommitted(SHARD, purchase.position);
+        const next = request({ variantMetric: N, scaledValue: 1n, partners: [D] });
+        expect(await store.apply(SHARD, epoch, [session, purchase, next])).toEqual([
+          { kind: 'committed' },
+          { kind: 'committed' },
+          applied(false, 40n, { partnerTotals: [5n] }),
+        ]);
+      }));
+
+    it('answers duplicates, committed and refused records with partners as without, and a refusal moves no partner', () =>
+      withStore({ cap: 50, userTotalLimit: 100n }, async (store, epoch) => {
+        const purchase = request({ variantMetric: N, scaledValue: 60n, partners: [D] });
+        const retry = { ...purchase, position: at(eventNumber + 10) };
+        const over = request({ variantMetric: N, scaledValue: 50n, partners: [D] });
+        const session = request({ variantMetric: D, scaledValue: 2n, partners: [N] });
+        expect(await store.apply(SHARD, epoch, [purchase, retry, over, session])).toEqual([
+          applied(false, undefined, { partnerTotals: [undefined] }),
+          { kind: 'duplicate' },
+          { kind: 'refused', rule: 'user-total-limit' },
+          // The refused purchase did not count: N is still 60.
+          applied(false, undefined, { partnerTotals: [60n] }),
+        ]);
+        // Redelivered after the partner moved: the refusal is still a refusal, the retry still a duplicate.
+        expect(await store.apply(SHARD, epoch, [request({ variantMetric: D, scaledValue: 1n })])).toMatchObject([
+          { kind: 'applied', partnerTotals: [] },
+        ]);
+        expect(await store.apply(SHARD, epoch, [retry, over])).toEqual([
+          { kind: 'duplicate' },
+          { kind: 'refused', rule: 'user-total-limit' },
+        ]);
+        await store.markCommitted(SHARD, session.position);
+        expect(await store.apply(SHARD, epoch, [purchase, over])).toEqual([
+          { kind: 'committed' },
+          { kind: 'committed' },
+        ]);
+      }));
+
+    it('answers a replay with one partner total per partner named, even when the plan changed since (by position, undefined beyond)', () =>
+      withStore({ cap: 50 }, async (store, epoch) => {
+        const session = request({ variantMetric: D, scaledValue: 5n });
+        const purchase = request({ variantMetric: N, scaledValue: 40n });
+        const partnered = request({ variantMetric: N, scaledValue: 1n, partners: [D] });
+        await store.apply(SHARD, epoch, [session, purchase, partnered]);
+        expect(
+          await store.apply(SHARD, epoch, [
+            { ...purchase, partners: [D] },
+            { ...partnered, partners: [D, 'control#refunds'] },
+            { ...partnered, partners: [] },
+            { ...partnered, partners: undefined },
+            partnered,
+          ]),
+        ).toEqual([
+          applied(true, undefined, { partnerTotals: [undefined] }),
+          applied(true, 40n, { partnerTotals: [5n, undefined] }),
+          applied(true, 40n),
+          applied(true, 40n),
+          applied(true, 40n, { partnerTotals: [5n] }),
         ]);
       }));
 

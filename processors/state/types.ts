@@ -34,6 +34,18 @@ export interface StateRequest {
   segments: readonly (readonly [string, string])[];
   /** The event's value, scaled (see counters/exact-value.ts). */
   scaledValue: bigint;
+  /**
+   * The event's covariates as [metric key, scaled value], sorted by key, restricted to the
+   * experiment's CUPED metrics (common/counter-plan.ts); absent or empty when none. Like
+   * `segments`, fixed at the user's first applied event: later events' covariates are ignored.
+   */
+  covariates?: readonly (readonly [string, bigint])[];
+  /**
+   * Running totals (`${variantId}#${metricKey}` of the same user) whose value at this event the
+   * counters need: the ratio partners of the event's metric. Answered in `partnerTotals`, in
+   * this order, and memoized with the record so a replay gets the very same values.
+   */
+  partners?: readonly string[];
 }
 
 /** What a state change meant for the counters. */
@@ -52,6 +64,13 @@ export type StateOutcome =
       segments: readonly (readonly [string, string])[];
       /** The user's total for this variant and metric before this event; `undefined` = first event. */
       totalBefore: bigint | undefined;
+      /** The user's covariates, fixed at their first event (sorted by metric key; empty when none). */
+      covariates: readonly (readonly [string, bigint])[];
+      /**
+       * Per `request.partners` (same order), the user's running total of that partner at this
+       * event (`undefined`: none yet); memoized, so a replay answers the same. Empty without partners.
+       */
+      partnerTotals: readonly (bigint | undefined)[];
     };
 
 /**

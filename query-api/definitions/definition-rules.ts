@@ -1,8 +1,15 @@
 /**
  * Pure rules for experiment and flag definitions beyond what JSON Schema can say:
  * defaults on create, merging a patch, and cross-field checks (weights sum to 1, the
- * control is a variant, ids unique, targeting well-formed). Every problem names the
- * field and the rule so an API caller can fix the request without guessing.
+ * control is a variant, ids unique, targeting well-formed, each metric's fields fit its
+ * type). Every problem names the field and the rule so an API caller can fix the request
+ * without guessing.
+ *
+ * The fields that decide what the processors count (common/counter-plan.ts: a metric's `type`,
+ * `cap`, `cuped`, `numerator`, `denominator`) are locked once an experiment is `running` or
+ * `stopped`: a PATCH that would change them is refused with 409 CONFLICT, rule
+ * `locked-while-running` (experimentLockViolations), so every cell of a running experiment is
+ * computed under one definition.
  */
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition, FlagDefinition } from '../../common/experiment-definition.js';
@@ -80,7 +87,159 @@ export function experimentFromCreate(body: CreateExperiment): ExperimentDefiniti
  */
 export function applyExperimentPatch(current: ExperimentDefinition, patch: PatchExperiment): ExperimentDefinition {
   const merged = withoutRemoved({ ...current, ...stripUndefined(patch) }, REMOVABLE_EXPERIMENT_FIELDS);
-  return { ...merged, metrics: merged.metrics.map((m) => ({ ...m, lowerIsBetter: m.lowerIsBetter ?? false })) };
+  const next = { ...merged, metrics: merged.metrics.map((m) => ({ ...m, lowerIsBetter: m.lowerIsBetter ?? false })) };
+  const locked = experimentLockViolations(current, next);
+  if (locked.length > 0) {
+    const summary = locked.map((v) => `${v.field}: ${v.message} (${v.rule})`).join('; ');
+    throw new PipelineError('CONFLICT', `experiment "${current.key}" is ${current.status}: ${summary}`, {
+      details: locked,
+    });
+  }
+  return next;
+}
+
+/** One metric of an experiment definition. */
+type MetricDefinition = ExperimentDefinition['metrics'][number];
+
+/** Statuses under which the counting fields of the metrics are locked. */
+const LOCKED_STATUSES: ReadonlySet<ExperimentDefinition['status']> = new Set(['running', 'stopped']);
+/** The metric fields the processors count by (common/counter-plan.ts), in the order violations list them. */
+const COUNTING_FIELDS = ['type', 'numerator', 'denominator', 'cap', 'cuped'] as const;
+
+/** What a metric field means for counting: `cuped: false` and an absent `cuped` are the same. */
+const countingValue = (metric: MetricDefinition, field: (typeof COUNTING_FIELDS)[number]): unknown =>
+  field === 'cuped' ? metric.cuped === true : metric[field];
+
+/** True for a metric whose cells carry extra sums: a ratio, a capped or a CUPED metric. */
+const countsExtras = (metric: MetricDefinition): boolean =>
+  metric.type === 'ratio' || metric.cap !== undefined || metric.cuped === true;
+
+const extrasOf = (metric: MetricDefinition): string =>
+  metric.type === 'ratio'
+    ? 'a ratio metric'
+    : `a ${[metric.cap !== undefined ? 'capped' : '', metric.cuped === true ? 'CUPED' : ''].filter(Boolean).join(' and ')} metric`;
+
+/**
+ * The changes from `current` to `next` that a `running` or `stopped` experiment refuses
+ * (rule `locked-while-running`): any metric's type, numerator, denominator, cap or cuped, and
+ * adding or removing a ratio, capped or CUPED metric, and going back to `draft` while it has
+ * one. Plain metrics may still come and go. Empty when `current` is a draft.
+ *
+ * @example
+ *   experimentLockViolations(running, { ...running, metrics: [{ ...revenue, cap: 100 }] })
+ *   // → [{ field: 'metrics[0].cap', rule: 'locked-while-running', message: '…' }]
+ */
+export function experimentLockViolations(current: ExperimentDefinition, next: ExperimentDefinition): RuleViolation[] {
+  if (!LOCKED_STATUSES.has(current.status)) return [];
+  const rule = 'locked-while-running';
+  const why = `the experiment is ${current.status}, and its cells are counted under the definition it started with`;
+  const violations: RuleViolation[] = [];
+  const before = new Map(current.metrics.map((metric) => [metric.key, metric]));
+  const kept = new Set<string>();
+  next.metrics.forEach((metric, i) => {
+    const old = before.get(metric.key);
+    if (old === undefined) {
+      if (countsExtras(metric)) {
+        violations.push({
+          field: `metrics[${i}]`,
+          rule,
+          message: `metric "${metric.key}" is ${extrasOf(metric)}: it cannot be added while ${why}`,
+        });
+      }
+      return;
+    }
+    kept.add(metric.key);
+    for (const field of COUNTING_FIELDS) {
+      const was = countingValue(old, field);
+      const is = countingValue(metric, field);
+      if (was === is) continue;
+      violations.push({
+        field: `metrics[${i}].${field}`,
+        rule,
+        message: `metric "${metric.key}": ${field} cannot change (${JSON.stringify(was) ?? 'absent'} → ${JSON.stringify(is) ?? 'absent'}) while ${why}`,
+      });
+    }
+  });
+  if (next.status === 'draft' && current.metrics.some(countsExtras)) {
+    // A draft could change them freely: the cells already counted would then mix two definitions.
+    violations.push({
+      field: 'status',
+      rule,
+      message: `the experiment cannot go back to draft: it has ratio, capped or CUPED metrics, and ${why}`,
+    });
+  }
+  for (const old of current.metrics) {
+    if (kept.has(old.key) || !countsExtras(old)) continue;
+    violations.push({
+      field: 'metrics',
+      rule,
+      message: `metric "${old.key}" is ${extrasOf(old)}: it cannot be removed while ${why}`,
+    });
+  }
+  return violations;
+}
+
+/**
+ * The rules of each metric's fields: a ratio names a numerator and a different denominator
+ * (event metric keys, not ratio metrics of this experiment); numerator and denominator only on
+ * ratios; `cap` only on mean metrics; `cuped` only on binomial and mean metrics. Fields are
+ * named `metrics[<index>].<field>`.
+ */
+export function metricRuleViolations(metrics: readonly MetricDefinition[]): RuleViolation[] {
+  const violations: RuleViolation[] = [];
+  const ratioKeys = new Set(metrics.filter((metric) => metric.type === 'ratio').map((metric) => metric.key));
+  metrics.forEach((metric, i) => {
+    const at = (field: string) => `metrics[${i}].${field}`;
+    if (metric.type === 'ratio') {
+      for (const side of ['numerator', 'denominator'] as const) {
+        const key = metric[side];
+        if (key === undefined) {
+          violations.push({
+            field: at(side),
+            rule: 'required-for-ratio',
+            message: `ratio metric "${metric.key}" needs a ${side}: the event metric key summed per user ${side === 'numerator' ? 'above' : 'below'} the line`,
+          });
+        } else if (ratioKeys.has(key)) {
+          violations.push({
+            field: at(side),
+            rule: 'event-metric-only',
+            message: `${side} "${key}" is a ratio metric of this experiment; a ratio's ${side} is an event metric key`,
+          });
+        }
+      }
+      if (metric.numerator !== undefined && metric.numerator === metric.denominator) {
+        violations.push({
+          field: at('denominator'),
+          rule: 'different-from-numerator',
+          message: `ratio metric "${metric.key}" divides "${metric.numerator}" by itself; the denominator must be another metric`,
+        });
+      }
+      if (metric.cuped === true) {
+        violations.push({
+          field: at('cuped'),
+          rule: 'cuped-on-ratio',
+          message: `CUPED is not available for ratio metrics ("${metric.key}"); use it on binomial or mean metrics`,
+        });
+      }
+    } else {
+      for (const side of ['numerator', 'denominator'] as const) {
+        if (metric[side] === undefined) continue;
+        violations.push({
+          field: at(side),
+          rule: 'ratio-only',
+          message: `${side} belongs to ratio metrics; "${metric.key}" is ${metric.type}`,
+        });
+      }
+    }
+    if (metric.cap !== undefined && metric.type !== 'mean') {
+      violations.push({
+        field: at('cap'),
+        rule: 'mean-only',
+        message: `cap (winsorization of each user's total) applies to mean metrics; "${metric.key}" is ${metric.type}`,
+      });
+    }
+  });
+  return violations;
 }
 
 /** Applies the documented defaults to a flag create request. */
@@ -143,6 +302,7 @@ export function experimentRuleViolations(
   for (const key of duplicates(definition.metrics.map((metric) => metric.key))) {
     violations.push({ field: 'metrics', rule: 'uniqueMetricKeys', message: `metric key "${key}" appears twice` });
   }
+  violations.push(...metricRuleViolations(definition.metrics));
   for (const dimension of duplicates(definition.segmentDimensions)) {
     violations.push({
       field: 'segmentDimensions',

@@ -144,6 +144,18 @@ export function validateDraftAnswer(
       ],
     };
   }
+  if (metric.type === 'ratio') {
+    return {
+      ok: false,
+      errors: [
+        {
+          field: 'power.metricKey',
+          rule: 'metricTypePlannable',
+          message: `"${metric.key}" is a ratio metric; the power calculator plans binomial and mean metrics: name one of those`,
+        },
+      ],
+    };
+  }
   // The draft's own statistics settings (`analysis`, when it has them) decide the test planned for.
   const analysis = (draft as { analysis?: { alpha?: number; sequentialTuning?: number; expectedSampleSize?: number } })
     .analysis;

@@ -2,6 +2,14 @@
  * Pure assembly of per-variant results from counter cells and the experiment
  * definition: users, impressions, per-metric sums and means, each treatment against the
  * control, and the sample-ratio check. Used for the totals and for every segment value.
+ *
+ * Per metric type (metric-samples.ts maps the cells):
+ *   binomial, mean   sum/sumSquares/mean of the per-user values; with a `cap` they are the
+ *                    capped ones (Σ min(T, cap)) and `capped` holds the cap and the raw ones
+ *   `cuped`          `covariate` (Σx, Σx², Σxy per variant) and `vsControl.cuped`, the
+ *                    regression-adjusted comparison beside the unadjusted `vsControl`
+ *   ratio            sum/sumSquares of the numerator, mean = ΣN/ΣD, `ratio` with both sides
+ *                    and ΣND; `vsControl` is the delta-method comparison of the ratios
  */
 import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
@@ -9,23 +17,51 @@ import { EMPTY_CELL, type VariantCells } from './cell-table.js';
 import { resolveAnalysisSettings } from './analysis-settings.js';
 import {
   checkSampleRatio,
+  compareCupedMetric,
   compareMetric,
   correctPValues,
-  sampleStatsOf,
   type AnalysisOptions,
   type ComparisonResult,
   type Correction,
+  type CupedResult,
   type IntervalResult,
+  type MetricDefinition,
 } from './compute-results.js';
+import { metricSampleOf, ratioPartsOf, type MetricSample } from './metric-samples.js';
 
 export interface MetricResult {
+  /** Users with at least one event of this metric (a ratio: of its numerator). */
   users: number;
+  /** Events of this metric (a ratio: of its numerator). */
   events: number;
+  /** Σ of per-user values (capped with a cap; a ratio: Σ numerator). */
   sum: number;
   sumSquares: number;
+  /** sum / exposed users; a ratio: Σ numerator / Σ denominator (null when that is 0). */
   mean: number | null;
+  /** A mean metric with a cap: the cap and the uncapped sums (sum/sumSquares/mean above are capped). */
+  capped?: { cap: number; uncappedSum: number; uncappedSumSquares: number; uncappedMean: number | null };
+  /** A CUPED metric: the covariate's sums over exposed users and Σ value × covariate. */
+  covariate?: { sum: number; sumSquares: number; sumProducts: number; mean: number | null };
+  /** A ratio metric: both sides' per-user sums and Σ numerator × denominator over users. */
+  ratio?: {
+    numerator: string;
+    denominator: string;
+    numeratorSum: number;
+    numeratorSumSquares: number;
+    denominatorSum: number;
+    denominatorSumSquares: number;
+    sumProducts: number;
+  };
   /** Null for the control variant. */
-  vsControl: (ComparisonResult & { adjustedPValue?: number | null; adjustedIntervals?: AdjustedIntervals }) | null;
+  vsControl:
+    | (ComparisonResult & {
+        adjustedPValue?: number | null;
+        adjustedIntervals?: AdjustedIntervals;
+        /** CUPED metrics: the regression-adjusted comparison (not part of the corrections). */
+        cuped?: CupedResult;
+      })
+    | null;
 }
 
 /** Intervals at the multiple-comparison adjusted level (main results, goal metrics); null bounds where undefined. */
@@ -62,24 +98,20 @@ export function assembleVariants(
 ): VariantsResult {
   const settings = resolveAnalysisSettings(definition, options);
   const exposureOf = (variantId: string) => cells.get(variantId)?.get(EXPOSURE_METRIC) ?? EMPTY_CELL;
-  const controlExposed = exposureOf(definition.controlVariantId).units;
   const variants = definition.variants.map((variant): VariantResult => {
     const exposure = exposureOf(variant.id);
     const metrics: Record<string, MetricResult> = {};
     for (const metric of definition.metrics) {
-      const cell = cells.get(variant.id)?.get(metric.key) ?? EMPTY_CELL;
-      const sample = sampleStatsOf(metric, exposure.units, cell);
-      let vsControl: ComparisonResult | null = null;
+      const sample = metricSampleOf(metric, cells.get(variant.id));
+      let vsControl: MetricResult['vsControl'] = null;
       if (variant.id !== definition.controlVariantId) {
-        const controlCell = cells.get(definition.controlVariantId)?.get(metric.key) ?? EMPTY_CELL;
-        vsControl = compareMetric(metric, sampleStatsOf(metric, controlExposed, controlCell), sample, settings);
+        const control = metricSampleOf(metric, cells.get(definition.controlVariantId));
+        vsControl = compareMetric(metric, control, sample, settings);
+        const cuped = compareCupedMetric(metric, control, sample, settings);
+        if (cuped) vsControl.cuped = cuped;
       }
       metrics[metric.key] = {
-        users: cell.units,
-        events: cell.events,
-        sum: sample.sum,
-        sumSquares: sample.sumSquares,
-        mean: exposure.units > 0 ? sample.sum / exposure.units : null,
+        ...describeSample(metric, sample, cells.get(variant.id)?.get(metric.key) ?? EMPTY_CELL),
         vsControl,
       };
     }
@@ -92,6 +124,64 @@ export function assembleVariants(
   );
   const enoughUsers = users.every((count) => count >= SRM_MIN_USERS_PER_VARIANT);
   return { srm: { pValue: srm.pValue, mismatch: enoughUsers && srm.mismatch }, variants };
+}
+
+const meanOf = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
+
+/** The per-variant figures of one metric (everything but the comparison). */
+function describeSample(
+  metric: MetricDefinition,
+  sample: MetricSample,
+  cell: { units: number; events: number },
+): Omit<MetricResult, 'vsControl'> {
+  if (sample.kind === 'ratio') {
+    const { n, numerator, denominator, sumProducts } = sample.stats;
+    const parts = ratioPartsOf(metric);
+    return {
+      users: sample.numeratorCell.units,
+      events: sample.numeratorCell.events,
+      sum: numerator.sum,
+      sumSquares: numerator.sumSquares,
+      mean: n > 0 && denominator.sum !== 0 ? numerator.sum / denominator.sum : null,
+      ratio: {
+        numerator: parts.numerator,
+        denominator: parts.denominator,
+        numeratorSum: numerator.sum,
+        numeratorSumSquares: numerator.sumSquares,
+        denominatorSum: denominator.sum,
+        denominatorSumSquares: denominator.sumSquares,
+        sumProducts,
+      },
+    };
+  }
+  const { n, sum, sumSquares } = sample.stats;
+  return {
+    users: cell.units,
+    events: cell.events,
+    sum,
+    sumSquares,
+    mean: meanOf(sum, n),
+    ...(sample.uncapped && metric.cap !== undefined
+      ? {
+          capped: {
+            cap: metric.cap,
+            uncappedSum: sample.uncapped.sum,
+            uncappedSumSquares: sample.uncapped.sumSquares,
+            uncappedMean: meanOf(sample.uncapped.sum, n),
+          },
+        }
+      : {}),
+    ...(sample.cuped
+      ? {
+          covariate: {
+            sum: sample.cuped.covariateSum,
+            sumSquares: sample.cuped.covariateSumSquares,
+            sumProducts: sample.cuped.sumProducts,
+            mean: meanOf(sample.cuped.covariateSum, n),
+          },
+        }
+      : {}),
+  };
 }
 
 /**

@@ -4,6 +4,7 @@
  * cells are sufficient statistics, so merging is adding.
  */
 import { EXPOSURE_METRIC, type CellStatistics } from '../../common/counter-layout.js';
+import { EXTRA_CELL_FIELDS } from './read-counters.js';
 import type { CounterCell } from './read-counters.js';
 
 /** metricKey → statistics, for one variant (`$exposure` included). */
@@ -21,16 +22,20 @@ export interface CellTable {
 
 export const EMPTY_CELL: Readonly<CellStatistics> = Object.freeze({ events: 0, units: 0, sum: 0, sumSquares: 0 });
 
-/** Adds two cells; the later `lastEventAt` wins. */
+/** Adds two cells; the later `lastEventAt` wins; an extra attribute is kept when either cell has it. */
 export function addCells(a: CellStatistics, b: CellStatistics): CellStatistics {
   const lastEventAt = Math.max(a.lastEventAt ?? -Infinity, b.lastEventAt ?? -Infinity);
-  return {
+  const sum: CellStatistics = {
     events: a.events + b.events,
     units: a.units + b.units,
     sum: a.sum + b.sum,
     sumSquares: a.sumSquares + b.sumSquares,
     ...(Number.isFinite(lastEventAt) ? { lastEventAt } : {}),
   };
+  for (const field of EXTRA_CELL_FIELDS) {
+    if (a[field] !== undefined || b[field] !== undefined) sum[field] = (a[field] ?? 0) + (b[field] ?? 0);
+  }
+  return sum;
 }
 
 function addInto(target: VariantCells, variantId: string, metricKey: string, cell: CellStatistics): void {
@@ -85,7 +90,7 @@ export interface CellDiscrepancy {
   sumOfSegments: number;
 }
 
-const COMPARED_FIELDS = ['events', 'units', 'sum', 'sumSquares'] as const;
+const COMPARED_FIELDS = ['events', 'units', 'sum', 'sumSquares', ...EXTRA_CELL_FIELDS] as const;
 /** Counts are integers and must match exactly; sums of real values may differ by rounding of the addition order. */
 const SUM_RELATIVE_TOLERANCE = 1e-9;
 
@@ -102,10 +107,12 @@ export function segmentDiscrepancies(totals: VariantCells, parts: readonly Varia
       const sumOfSegments = mergedMetrics.get(metricKey) ?? EMPTY_CELL;
       for (const field of COMPARED_FIELDS) {
         const exact = field === 'events' || field === 'units';
-        const difference = Math.abs(total[field] - sumOfSegments[field]);
-        const allowed = exact ? 0 : SUM_RELATIVE_TOLERANCE * Math.max(1, Math.abs(total[field]));
+        const totalValue = total[field] ?? 0;
+        const segmentsValue = sumOfSegments[field] ?? 0;
+        const difference = Math.abs(totalValue - segmentsValue);
+        const allowed = exact ? 0 : SUM_RELATIVE_TOLERANCE * Math.max(1, Math.abs(totalValue));
         if (difference > allowed) {
-          found.push({ variantId, metricKey, field, total: total[field], sumOfSegments: sumOfSegments[field] });
+          found.push({ variantId, metricKey, field, total: totalValue, sumOfSegments: segmentsValue });
         }
       }
     }

@@ -4,12 +4,20 @@
  * engine touches only this file.
  */
 import { isPipelineError } from '../../common/errors.js';
-import type { CellStatistics } from '../../common/counter-layout.js';
 import type { MetricDefinitionSchema } from '../../common/experiment-definition.js';
-import { adjustPValues, binomialStats, compareToControl, sampleRatioMismatch } from '../stats/index.js';
-import type { SampleStats } from '../stats/types.js';
+import {
+  adjustPValues,
+  binomialStats,
+  compareCuped,
+  compareRatio,
+  compareToControl,
+  sampleRatioMismatch,
+  type CompareOptions,
+  type VariantComparison,
+} from '../stats/index.js';
 import type { Static } from 'typebox';
 import type { AnalysisSettings, Correction } from './analysis-settings.js';
+import type { MetricSample } from './metric-samples.js';
 
 export type { AnalysisOptions, AnalysisSettings, Correction } from './analysis-settings.js';
 export type MetricDefinition = Static<typeof MetricDefinitionSchema>;
@@ -31,17 +39,6 @@ export interface ComparisonResult {
 }
 
 /**
- * Per-user sufficient statistics of a metric in a variant. `n` is the variant's exposed
- * users; users without events count as 0. A binomial metric's per-user value is 0/1, so
- * its sum is the number of converting users whatever values the events carried.
- */
-export function sampleStatsOf(metric: MetricDefinition, exposed: number, cell: CellStatistics): SampleStats {
-  return metric.type === 'binomial'
-    ? { n: exposed, sum: cell.units, sumSquares: cell.units }
-    : { n: exposed, sum: cell.sum, sumSquares: cell.sumSquares };
-}
-
-/**
  * Shown instead of numbers when the counters cannot come from one population, e.g. more
  * converting users than exposed users (conversions from users whose impression was lost).
  */
@@ -49,41 +46,34 @@ export const INCONSISTENT_COUNTERS_WARNING = 'inconsistent-counters';
 
 const EMPTY_INTERVAL: IntervalResult = { estimate: null, ciLow: null, ciHigh: null };
 
-/**
- * Compares a treatment with the control for one metric under the experiment's resolved
- * settings; `alpha` replaces the settings' level (a multiple-comparison adjusted level).
- */
-export function compareMetric(
+/** A comparison without numbers, for `warning`: a new object each time (callers add fields in place). */
+const withoutNumbers = (warning: string): ComparisonResult => ({
+  absolute: EMPTY_INTERVAL,
+  relative: EMPTY_INTERVAL,
+  pValue: null,
+  chanceToWin: null,
+  riskOfLoss: null,
+  warnings: [warning],
+});
+
+/** The engine's options under the experiment's resolved settings for one metric. */
+function compareOptionsOf(
   metric: MetricDefinition,
-  control: SampleStats,
-  treatment: SampleStats,
   settings: AnalysisSettings,
-  alpha: number = settings.alpha,
-): ComparisonResult {
-  let comparison: ReturnType<typeof compareToControl>;
-  try {
-    if (metric.type === 'binomial') [control, treatment].forEach((s) => binomialStats(s.n, s.sum));
-    comparison = compareToControl(control, treatment, {
-      kind: metric.type,
-      alpha,
-      sequential: settings.sequential,
-      sequentialTuning: settings.sequentialTuning,
-      alternative: settings.alternative,
-      lowerIsBetter: metric.lowerIsBetter,
-      ...(settings.prior.proper ? { prior: settings.prior } : {}),
-    });
-  } catch (error) {
-    // The engine refuses impossible statistics; one bad cell must not take the whole response down.
-    if (!isPipelineError(error)) throw error;
-    return {
-      absolute: EMPTY_INTERVAL,
-      relative: EMPTY_INTERVAL,
-      pValue: null,
-      chanceToWin: null,
-      riskOfLoss: null,
-      warnings: [INCONSISTENT_COUNTERS_WARNING],
-    };
-  }
+  alpha: number,
+): Omit<CompareOptions, 'kind'> {
+  return {
+    alpha,
+    sequential: settings.sequential,
+    sequentialTuning: settings.sequentialTuning,
+    alternative: settings.alternative,
+    lowerIsBetter: metric.lowerIsBetter,
+    ...(settings.prior.proper ? { prior: settings.prior } : {}),
+  };
+}
+
+/** The served fields of an engine comparison. */
+function servedComparison(comparison: VariantComparison): ComparisonResult {
   return {
     absolute: comparison.absolute,
     relative: comparison.relative,
@@ -92,6 +82,82 @@ export function compareMetric(
     riskOfLoss: comparison.riskOfLoss,
     warnings: [...comparison.warnings],
   };
+}
+
+/** Runs an engine call; the engine refuses impossible statistics, and one bad cell must not take the response down. */
+function guarded<T>(compute: () => T, fallback: () => T): T {
+  try {
+    return compute();
+  } catch (error) {
+    if (!isPipelineError(error)) throw error;
+    return fallback();
+  }
+}
+
+/**
+ * Compares a treatment with the control for one metric under the experiment's resolved
+ * settings; `alpha` replaces the settings' level (a multiple-comparison adjusted level).
+ * The main estimate: Welch/delta method on the (capped) per-user values of a binomial or
+ * mean metric, the delta method for the ratio of means of a ratio metric.
+ */
+export function compareMetric(
+  metric: MetricDefinition,
+  control: MetricSample,
+  treatment: MetricSample,
+  settings: AnalysisSettings,
+  alpha: number = settings.alpha,
+): ComparisonResult {
+  const options = compareOptionsOf(metric, settings, alpha);
+  return guarded(
+    () => {
+      if (control.kind === 'ratio' || treatment.kind === 'ratio') {
+        if (control.kind !== 'ratio' || treatment.kind !== 'ratio') throw new Error('ratio compared with a non-ratio');
+        return servedComparison(compareRatio(control.stats, treatment.stats, options));
+      }
+      if (metric.type === 'binomial') [control, treatment].forEach((s) => binomialStats(s.stats.n, s.stats.sum));
+      const kind = metric.type === 'binomial' ? 'binomial' : 'mean';
+      return servedComparison(compareToControl(control.stats, treatment.stats, { ...options, kind }));
+    },
+    () => withoutNumbers(INCONSISTENT_COUNTERS_WARNING),
+  );
+}
+
+/** The CUPED-adjusted comparison served beside the unadjusted one (`vsControl.cuped`). */
+export interface CupedResult extends ComparisonResult {
+  /** θ = Cov(y, x)/Var(x) pooled over both arms; null when no adjustment was possible (see warnings). */
+  theta: number | null;
+  /** 1 − SE²(adjusted Δ)/SE²(unadjusted Δ): the share of the variance CUPED removed; null when undefined. */
+  varianceReduction: number | null;
+}
+
+/**
+ * The CUPED comparison of a metric with `cuped` (gbstats' regression-adjusted estimator,
+ * query-api/stats/cuped.ts); undefined for metrics without it.
+ */
+export function compareCupedMetric(
+  metric: MetricDefinition,
+  control: MetricSample,
+  treatment: MetricSample,
+  settings: AnalysisSettings,
+): CupedResult | undefined {
+  if (control.kind === 'ratio' || treatment.kind === 'ratio' || metric.cuped !== true) return undefined;
+  const unavailable = control.cupedUnavailable ?? treatment.cupedUnavailable;
+  if (unavailable !== undefined || !control.cuped || !treatment.cuped) {
+    return { ...withoutNumbers(unavailable ?? INCONSISTENT_COUNTERS_WARNING), theta: null, varianceReduction: null };
+  }
+  const controlStats = control.cuped;
+  const treatmentStats = treatment.cuped;
+  return guarded(
+    (): CupedResult => {
+      const result = compareCuped(controlStats, treatmentStats, compareOptionsOf(metric, settings, settings.alpha));
+      return {
+        ...servedComparison(result.adjusted),
+        theta: result.theta,
+        varianceReduction: result.varianceReduction,
+      };
+    },
+    () => ({ ...withoutNumbers(INCONSISTENT_COUNTERS_WARNING), theta: null, varianceReduction: null }),
+  );
 }
 
 /** Chi-square sample-ratio check of exposed users against the configured weights. */

@@ -11,18 +11,20 @@
  *                       R·α/m for the R comparisons BH selects (adjusted p ≤ α); none for
  *                       the others (alpha null), and none at all when R = 0.
  * Intervals come from the same procedure as the unadjusted ones (sequential or fixed,
- * one- or two-sided), only at the adjusted level.
+ * one- or two-sided; Welch, or the delta method for ratio metrics), only at the adjusted
+ * level. Ratio metrics are goal metrics like any other; a CUPED metric enters the family
+ * with its unadjusted p-value (its `cuped` comparison is reported uncorrected).
  *
  * Worked example: 2 goal metrics × 2 treatments, p = (0.01, 0.04, 0.03, 0.005), α = 0.05.
  * Holm: (0.03, 0.06, 0.06, 0.02), intervals at α/4 = 0.0125. BH: (0.02, 0.04, 0.04, 0.02):
  * all 4 selected, intervals at 4·0.05/4 = 0.05 (no wider than the unadjusted ones).
  */
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
-import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
 import type { AdjustedIntervals, VariantResult } from './assemble-results.js';
 import type { AnalysisSettings, Correction } from './analysis-settings.js';
-import { EMPTY_CELL, type VariantCells } from './cell-table.js';
-import { compareMetric, correctPValues, sampleStatsOf, type IntervalResult } from './compute-results.js';
+import type { VariantCells } from './cell-table.js';
+import { compareMetric, correctPValues, type IntervalResult } from './compute-results.js';
+import { metricSampleOf } from './metric-samples.js';
 
 /** What the main results' correction covered; served as `multipleComparisons`. */
 export interface MultipleComparisonsSummary {
@@ -76,7 +78,6 @@ export function correctGoalMetrics(
   summary.comparisons = m;
   summary.intervals = method === 'holm' ? 'bonferroni' : 'false-coverage-rate';
 
-  const exposedOf = (variantId: string) => cells.get(variantId)?.get(EXPOSURE_METRIC)?.units ?? 0;
   family.forEach(({ variant, metric, comparison }, index) => {
     const adjustedPValue = adjusted[index] ?? null;
     comparison.adjustedPValue = adjustedPValue;
@@ -89,9 +90,8 @@ export function correctGoalMetrics(
       };
       return;
     }
-    const cellOf = (variantId: string) => cells.get(variantId)?.get(metric.key) ?? EMPTY_CELL;
-    const control = sampleStatsOf(metric, exposedOf(definition.controlVariantId), cellOf(definition.controlVariantId));
-    const treatment = sampleStatsOf(metric, exposedOf(variant.variantId), cellOf(variant.variantId));
+    const control = metricSampleOf(metric, cells.get(definition.controlVariantId));
+    const treatment = metricSampleOf(metric, cells.get(variant.variantId));
     const atLevel = compareMetric(metric, control, treatment, settings, intervalAlpha);
     comparison.adjustedIntervals = { alpha: intervalAlpha, relative: atLevel.relative, absolute: atLevel.absolute };
   });

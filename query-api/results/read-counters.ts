@@ -9,8 +9,9 @@
  *   { kind: 'dimension', dimension }    one Query: begins_with(sort key, `seg#<dimension>=`)
  *
  * Queries are paginated (bounded by MAX_PAGES); at most MAX_PARALLEL_READS requests of one
- * read are in flight; only the sort key and the statistics are projected, never the
- * watermarks.
+ * read are in flight; only the sort key and the statistics are projected (the base ones and
+ * the extras of EXTRA_COUNTER_ATTRIBUTES: capped, covariate and ratio cross sums, decoded
+ * like `sum`, absent ones left out), never the watermarks.
  *
  * @example
  *   const cells = await readCounterCells(dynamo, 'ExperimentCounters', 'checkout', [
@@ -22,6 +23,7 @@ import { BatchGetItemCommand, QueryCommand, type AttributeValue, type DynamoDBCl
 import {
   COUNTER_ATTRIBUTES,
   COUNTER_PARTITION_KEY,
+  EXTRA_COUNTER_ATTRIBUTES,
   COUNTER_SORT_KEY,
   SEGMENT_CELL_PREFIX,
   decodeCellKey,
@@ -59,6 +61,9 @@ const afterPrefix = (prefix: string): string =>
 const SEGMENTS_START = SEGMENT_CELL_PREFIX;
 const SEGMENTS_END = afterPrefix(SEGMENT_CELL_PREFIX);
 
+/** The optional statistics of a cell (capped, covariate and cross sums), by their CellStatistics field. */
+export const EXTRA_CELL_FIELDS = Object.keys(EXTRA_COUNTER_ATTRIBUTES) as (keyof typeof EXTRA_COUNTER_ATTRIBUTES)[];
+
 const PROJECTED = [
   COUNTER_SORT_KEY,
   COUNTER_ATTRIBUTES.events,
@@ -66,6 +71,7 @@ const PROJECTED = [
   COUNTER_ATTRIBUTES.sum,
   COUNTER_ATTRIBUTES.sumSquares,
   COUNTER_ATTRIBUTES.lastEventAt,
+  ...Object.values(EXTRA_COUNTER_ATTRIBUTES),
 ];
 // `sum` and friends collide with DynamoDB reserved words: always go through names.
 const NAMES = Object.fromEntries(PROJECTED.map((name, i) => [`#a${i}`, name]));
@@ -84,7 +90,7 @@ export function decodeCounterItem(item: Record<string, AttributeValue>): Counter
     return undefined;
   }
   const lastEventAt = item[COUNTER_ATTRIBUTES.lastEventAt]?.N;
-  return {
+  const cell: CounterCell = {
     ...key,
     events: numberOf(item[COUNTER_ATTRIBUTES.events]),
     units: numberOf(item[COUNTER_ATTRIBUTES.units]),
@@ -92,6 +98,12 @@ export function decodeCounterItem(item: Record<string, AttributeValue>): Counter
     sumSquares: numberOf(item[COUNTER_ATTRIBUTES.sumSquares]),
     ...(lastEventAt === undefined ? {} : { lastEventAt: Number(lastEventAt) }),
   };
+  // Extras are written like `sum` (natural-unit decimals); only the ones the item carries are set.
+  for (const field of EXTRA_CELL_FIELDS) {
+    const value = item[EXTRA_COUNTER_ATTRIBUTES[field]]?.N;
+    if (value !== undefined) cell[field] = Number(value);
+  }
+  return cell;
 }
 
 interface ReadTarget {

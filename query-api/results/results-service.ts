@@ -26,6 +26,7 @@ import { resolveAnalysisSettings, type AnalysisOptions, type AnalysisSettings } 
 import { assembleVariants, type VariantsResult } from './assemble-results.js';
 import { buildCellTable, type CellTable } from './cell-table.js';
 import { correctGoalMetrics, type MultipleComparisonsSummary } from './goal-correction.js';
+import { counterKeysOf } from './metric-samples.js';
 import { readCounterCells, type CellRead } from './read-counters.js';
 
 export interface ResultsHeader {
@@ -37,7 +38,36 @@ export interface ResultsHeader {
   sequential: boolean;
   /** Every statistics setting applied (the definition's `analysis` with defaults and query overrides). */
   analysis: AnalysisSettings;
-  metrics: { key: string; type: string; lowerIsBetter: boolean; guardrail: boolean }[];
+  metrics: MetricDescription[];
+}
+
+/** A metric as the results header lists it: its type and what shapes its estimate. */
+export interface MetricDescription {
+  key: string;
+  type: string;
+  lowerIsBetter: boolean;
+  guardrail: boolean;
+  /** Ratio metrics: the event metric keys above and below the line. */
+  numerator?: string;
+  denominator?: string;
+  /** Mean metrics with winsorization: the cap on each user's total. */
+  cap?: number;
+  /** CUPED variance reduction is reported (`vsControl.cuped`). */
+  cuped?: boolean;
+}
+
+/** The header's description of one metric (optional fields only when the definition sets them). */
+function describeMetric(metric: ExperimentDefinition['metrics'][number]): MetricDescription {
+  return {
+    key: metric.key,
+    type: metric.type,
+    lowerIsBetter: metric.lowerIsBetter,
+    guardrail: metric.guardrail === true,
+    ...(metric.type === 'ratio' && metric.numerator !== undefined ? { numerator: metric.numerator } : {}),
+    ...(metric.type === 'ratio' && metric.denominator !== undefined ? { denominator: metric.denominator } : {}),
+    ...(metric.type === 'mean' && metric.cap !== undefined ? { cap: metric.cap } : {}),
+    ...(metric.type !== 'ratio' && metric.cuped === true ? { cuped: true } : {}),
+  };
 }
 
 export type ExperimentResults = ResultsHeader & VariantsResult & { multipleComparisons: MultipleComparisonsSummary };
@@ -51,10 +81,11 @@ export interface ResultsServiceDeps {
 
 /**
  * The sort keys of the total cells the results show: every declared variant × (`$exposure`
- * + declared metrics), each once (BatchGetItem refuses repeated keys).
+ * + each metric's counter keys: its own, or a ratio's numerator, denominator and ratio
+ * cell), each once (BatchGetItem refuses repeated keys).
  */
 export function resultsCellKeys(definition: ExperimentDefinition): string[] {
-  const metricKeys = [EXPOSURE_METRIC, ...definition.metrics.map((metric) => metric.key)];
+  const metricKeys = [EXPOSURE_METRIC, ...definition.metrics.flatMap(counterKeysOf)];
   const keys = definition.variants.flatMap((variant) =>
     metricKeys.map((metricKey) => encodeCellKey({ variantId: variant.id, metricKey })),
   );
@@ -91,12 +122,7 @@ function headerOf(
     alpha: analysis.alpha,
     sequential: analysis.sequential,
     analysis,
-    metrics: definition.metrics.map((m) => ({
-      key: m.key,
-      type: m.type,
-      lowerIsBetter: m.lowerIsBetter,
-      guardrail: m.guardrail === true,
-    })),
+    metrics: definition.metrics.map(describeMetric),
   };
 }
 

@@ -17,11 +17,39 @@ const IntervalSchema = (what: string) =>
     { description: `The ${what} with its confidence interval (a confidence sequence when sequential).` },
   );
 
+const comparisonFields = {
+  absolute: IntervalSchema('absolute difference of means (treatment − control)'),
+  relative: IntervalSchema('relative lift ((treatment − control) / control, delta method)'),
+  pValue: NullableNumber('Two-sided p-value of the lift (Welch; always-valid when sequential).'),
+  chanceToWin: NullableNumber('Bayesian (Gaussian posterior) probability that the treatment beats the control.'),
+  riskOfLoss: NullableNumber('Bayesian expected relative loss if the treatment is shipped.'),
+  warnings: Type.Array(Type.String(), {
+    description:
+      '`too-few-units`, `zero-variance`, `zero-baseline`, `numerical-instability`, `zero-denominator` (ratio), ' +
+      '`inconsistent-counters`: why some numbers are null.',
+  }),
+};
+
+const CupedComparisonSchema = Type.Object(
+  {
+    ...comparisonFields,
+    absolute: IntervalSchema('CUPED-adjusted absolute difference (ȳ*_t − ȳ*_c, ȳ* = ȳ − θ·x̄)'),
+    relative: IntervalSchema('CUPED-adjusted relative lift (divided by the unadjusted control mean)'),
+    theta: NullableNumber('θ = Cov(y, x)/Var(x) pooled over both arms; null when no adjustment was possible.'),
+    varianceReduction: NullableNumber(
+      '1 − SE²(adjusted Δ)/SE²(unadjusted Δ): the share of the variance the covariate removed (≈ ρ²).',
+    ),
+  },
+  {
+    description:
+      "CUPED metrics (`cuped: true`): gbstats' regression-adjusted comparison, beside the unadjusted one; " +
+      'uncorrected (the main correction uses the unadjusted p-value).',
+  },
+);
+
 const ComparisonSchema = Type.Object(
   {
-    absolute: IntervalSchema('absolute difference of means (treatment − control)'),
-    relative: IntervalSchema('relative lift ((treatment − control) / control, delta method)'),
-    pValue: NullableNumber('Two-sided p-value of the lift (Welch; always-valid when sequential).'),
+    ...comparisonFields,
     adjustedPValue: Type.Optional(
       NullableNumber(
         'p-value after the multiple-comparison correction: in breakdowns the requested one, in the main results ' +
@@ -41,21 +69,67 @@ const ComparisonSchema = Type.Object(
         { description: 'Main results, goal metrics, with a correction: the intervals at the adjusted level.' },
       ),
     ),
-    chanceToWin: NullableNumber('Bayesian (Gaussian posterior) probability that the treatment beats the control.'),
-    riskOfLoss: NullableNumber('Bayesian expected relative loss if the treatment is shipped.'),
-    warnings: Type.Array(Type.String(), {
-      description: '`too-few-units`, `zero-variance`, `zero-baseline`: why some numbers are null.',
-    }),
+    cuped: Type.Optional(CupedComparisonSchema),
   },
-  { description: 'This variant against the control.' },
+  {
+    description:
+      'This variant against the control: Welch on per-user values (capped with a cap), or the delta method ' +
+      'for the ratio of means of a ratio metric.',
+  },
 );
 
 const MetricResultSchema = Type.Object({
-  users: Type.Integer({ description: 'Users with at least one event of this metric (converting users).' }),
-  events: Type.Integer({ description: 'Events of this metric.' }),
-  sum: Type.Number({ description: 'Σ of per-user values (binomial: converting users).' }),
-  sumSquares: Type.Number({ description: 'Σ of squared per-user values (binomial: converting users).' }),
-  mean: NullableNumber('sum / exposed users (binomial: conversion rate); null with no exposed users.'),
+  users: Type.Integer({
+    description: 'Users with at least one event of this metric (converting users; a ratio: of its numerator).',
+  }),
+  events: Type.Integer({ description: 'Events of this metric (a ratio: of its numerator).' }),
+  sum: Type.Number({
+    description: 'Σ of per-user values (binomial: converting users; capped: Σ min(T, cap); ratio: Σ numerator).',
+  }),
+  sumSquares: Type.Number({ description: 'Σ of squared per-user values, as `sum`.' }),
+  mean: NullableNumber(
+    'sum / exposed users (binomial: conversion rate; capped: the capped mean); a ratio: Σ numerator / ' +
+      'Σ denominator. Null with no exposed users (or a zero denominator).',
+  ),
+  capped: Type.Optional(
+    Type.Object(
+      {
+        cap: Type.Number({ description: "The cap on each user's total (natural units)." }),
+        uncappedSum: Type.Number({ description: 'Σ of uncapped per-user totals.' }),
+        uncappedSumSquares: Type.Number({ description: 'Σ of squared uncapped per-user totals.' }),
+        uncappedMean: NullableNumber('uncappedSum / exposed users.'),
+      },
+      {
+        description:
+          'Mean metrics with a `cap`: sum, sumSquares, mean and vsControl use min(T, cap) per user; these are raw.',
+      },
+    ),
+  ),
+  covariate: Type.Optional(
+    Type.Object(
+      {
+        sum: Type.Number({ description: 'Σ of the pre-exposure covariate over exposed users (0 when absent).' }),
+        sumSquares: Type.Number({ description: 'Σ of its squares.' }),
+        sumProducts: Type.Number({ description: 'Σ over users of (capped) value × covariate.' }),
+        mean: NullableNumber('sum / exposed users.'),
+      },
+      { description: "CUPED metrics: the covariate's sufficient statistics in this variant." },
+    ),
+  ),
+  ratio: Type.Optional(
+    Type.Object(
+      {
+        numerator: EventKey,
+        denominator: EventKey,
+        numeratorSum: Type.Number({ description: 'Σ over exposed users of their numerator total.' }),
+        numeratorSumSquares: Type.Number({ description: 'Σ of squared numerator totals.' }),
+        denominatorSum: Type.Number({ description: 'Σ over exposed users of their denominator total.' }),
+        denominatorSumSquares: Type.Number({ description: 'Σ of squared denominator totals.' }),
+        sumProducts: Type.Number({ description: 'Σ over users of numerator total × denominator total.' }),
+      },
+      { description: 'Ratio metrics: the sufficient statistics of the delta method.' },
+    ),
+  ),
   vsControl: Type.Union([ComparisonSchema, Type.Null()], { description: 'Null for the control variant.' }),
 });
 
@@ -76,9 +150,13 @@ export const SrmSchema = Type.Object(
 
 const MetricDescriptionSchema = Type.Object({
   key: EventKey,
-  type: Type.String({ description: '`binomial` or `mean`.' }),
+  type: Type.String({ description: '`binomial`, `mean` or `ratio`.' }),
   lowerIsBetter: Type.Boolean(),
   guardrail: Type.Boolean({ description: "A guardrail: left out of the main results' correction." }),
+  numerator: Type.Optional({ ...EventKey, description: 'Ratio metrics: the numerator event metric key.' }),
+  denominator: Type.Optional({ ...EventKey, description: 'Ratio metrics: the denominator event metric key.' }),
+  cap: Type.Optional(Type.Number({ description: "Mean metrics: the cap on each user's total." })),
+  cuped: Type.Optional(Type.Boolean({ description: 'CUPED-adjusted comparisons are reported (`vsControl.cuped`).' })),
 });
 
 const AnalysisEchoSchema = Type.Object(

@@ -143,7 +143,7 @@ describe('experiments CRUD on PostgreSQL', () => {
     ],
     ['a single variant', { variants: [{ id: 'control', weight: 1 }] }, 'variants', 'minItems'],
     ['an unknown field', { colour: 'red' }, '', 'additionalProperties'],
-    ['a bad metric type', { metrics: [{ key: 'm', type: 'ratio' }] }, 'metrics.0.type', 'enum'],
+    ['a bad metric type', { metrics: [{ key: 'm', type: 'quantile' }] }, 'metrics.0.type', 'enum'],
     ['a key with spaces', { key: 'has space' }, 'key', 'pattern'],
   ])('rejects %s by schema, naming the field and the rule', async (_what, overrides, field, rule) => {
     const response = await post('/api/v1/experiments', experimentBody(randomName('bad'), overrides));
@@ -279,6 +279,197 @@ describe('experiments CRUD on PostgreSQL', () => {
     const badId = await api.app.inject({ url: '/api/v1/experiments/%24bad' });
     expect(badId.statusCode).toBe(400);
     expect(badId.json().error.details[0]).toMatchObject({ rule: 'pattern' });
+  });
+});
+
+describe('metric definitions: ratio, cap and CUPED rules, locked once running (PostgreSQL)', () => {
+  const patch = (key: string, payload: unknown) =>
+    api.app.inject({ method: 'PATCH', url: `/api/v1/experiments/${key}`, payload: payload as object });
+  const extrasMetrics = [
+    { key: 'revenue', type: 'mean', cap: 500, cuped: true },
+    { key: 'orders', type: 'mean' },
+    { key: 'signup', type: 'binomial', cuped: true },
+    { key: 'aov', type: 'ratio', numerator: 'revenue', denominator: 'orders' },
+  ];
+
+  it('stores and serves ratio, cap and cuped fields as given', async () => {
+    const key = randomName('extras');
+    const created = await post('/api/v1/experiments', experimentBody(key, { metrics: extrasMetrics }));
+    expect(created.statusCode).toBe(201);
+    const read = (await api.app.inject({ url: `/api/v1/experiments/${key}` })).json();
+    expect(read.metrics).toEqual(extrasMetrics.map((metric) => ({ ...metric, lowerIsBetter: false })));
+  });
+
+  it.each([
+    [
+      'a ratio without numerator',
+      [{ key: 'r', type: 'ratio', denominator: 'orders' }],
+      'metrics[0].numerator',
+      'required-for-ratio',
+    ],
+    [
+      'a ratio without denominator',
+      [{ key: 'r', type: 'ratio', numerator: 'revenue' }],
+      'metrics[0].denominator',
+      'required-for-ratio',
+    ],
+    [
+      'a ratio of a metric by itself',
+      [{ key: 'r', type: 'ratio', numerator: 'revenue', denominator: 'revenue' }],
+      'metrics[0].denominator',
+      'different-from-numerator',
+    ],
+    [
+      'a ratio over another ratio metric',
+      [
+        { key: 'aov', type: 'ratio', numerator: 'revenue', denominator: 'orders' },
+        { key: 'r', type: 'ratio', numerator: 'aov', denominator: 'orders' },
+      ],
+      'metrics[1].numerator',
+      'event-metric-only',
+    ],
+    [
+      'a numerator on a mean metric',
+      [{ key: 'm', type: 'mean', numerator: 'revenue' }],
+      'metrics[0].numerator',
+      'ratio-only',
+    ],
+    [
+      'a denominator on a binomial metric',
+      [{ key: 'b', type: 'binomial', denominator: 'x' }],
+      'metrics[0].denominator',
+      'ratio-only',
+    ],
+    ['a cap on a binomial metric', [{ key: 'b', type: 'binomial', cap: 3 }], 'metrics[0].cap', 'mean-only'],
+    [
+      'a cap on a ratio metric',
+      [{ key: 'r', type: 'ratio', numerator: 'a', denominator: 'b', cap: 3 }],
+      'metrics[0].cap',
+      'mean-only',
+    ],
+    [
+      'cuped on a ratio metric',
+      [
+        { key: 'signup', type: 'binomial' },
+        { key: 'revenue', type: 'mean' },
+        { key: 'r', type: 'ratio', numerator: 'a', denominator: 'b', cuped: true },
+      ],
+      'metrics[2].cuped',
+      'cuped-on-ratio',
+    ],
+  ])(
+    'refuses %s with 400 naming the field and the rule, on create and on patch',
+    async (_name, metrics, field, rule) => {
+      const key = randomName('metric-rule');
+      const created = await post('/api/v1/experiments', experimentBody(key, { metrics }));
+      expect(created.statusCode).toBe(400);
+      expect(created.json().error.code).toBe('VALIDATION_FAILED');
+      expect(created.json().error.details).toEqual([expect.objectContaining({ field, rule })]);
+      expect((await post('/api/v1/experiments', experimentBody(key))).statusCode).toBe(201);
+      const patched = await patch(key, { metrics });
+      expect(patched.statusCode).toBe(400);
+      expect(patched.json().error.details).toEqual([expect.objectContaining({ field, rule })]);
+    },
+  );
+
+  it('refuses a cap of 0 or beyond MAX_USER_TOTAL and a numerator that is not a metric key, by the schema', async () => {
+    for (const [metric, field] of [
+      [{ key: 'm', type: 'mean', cap: 0 }, 'metrics.0.cap'],
+      [{ key: 'm', type: 'mean', cap: 1e8 + 1 }, 'metrics.0.cap'],
+      [{ key: 'r', type: 'ratio', numerator: 'bad key', denominator: 'b' }, 'metrics.0.numerator'],
+    ] as const) {
+      const answer = await post('/api/v1/experiments', experimentBody(randomName('schema'), { metrics: [metric] }));
+      expect(answer.statusCode).toBe(400);
+      expect(answer.json().error.details).toEqual([expect.objectContaining({ field })]);
+    }
+  });
+
+  it('lets a draft change anything, then locks cap, cuped, type, numerator and denominator once running', async () => {
+    const key = randomName('locked');
+    await post('/api/v1/experiments', experimentBody(key, { metrics: extrasMetrics }));
+    const reshaped = [
+      { key: 'revenue', type: 'mean', cap: 250 },
+      { key: 'orders', type: 'mean' },
+      { key: 'signup', type: 'binomial', cuped: true },
+      { key: 'aov', type: 'ratio', numerator: 'revenue', denominator: 'orders' },
+    ];
+    expect((await patch(key, { metrics: reshaped })).statusCode).toBe(200);
+    expect((await patch(key, { status: 'running' })).statusCode).toBe(200);
+
+    const capChanged = await patch(key, {
+      metrics: reshaped.map((m) => (m.key === 'revenue' ? { ...m, cap: 300 } : m)),
+    });
+    expect(capChanged.statusCode).toBe(409);
+    expect(capChanged.json().error).toMatchObject({
+      code: 'CONFLICT',
+      details: [
+        {
+          field: 'metrics[0].cap',
+          rule: 'locked-while-running',
+          message:
+            'metric "revenue": cap cannot change (250 → 300) while the experiment is running, and its cells are counted under the definition it started with',
+        },
+      ],
+    });
+    const cases: [unknown[], string][] = [
+      [reshaped.map((m) => (m.key === 'revenue' ? { key: 'revenue', type: 'mean' } : m)), 'metrics[0].cap'],
+      [reshaped.map((m) => (m.key === 'orders' ? { ...m, cuped: true } : m)), 'metrics[1].cuped'],
+      [reshaped.map((m) => (m.key === 'signup' ? { key: 'signup', type: 'mean', cuped: true } : m)), 'metrics[2].type'],
+      [reshaped.map((m) => (m.key === 'aov' ? { ...m, denominator: 'signup' } : m)), 'metrics[3].denominator'],
+      [reshaped.map((m) => (m.key === 'aov' ? { ...m, numerator: 'signup' } : m)), 'metrics[3].numerator'],
+      [reshaped.filter((m) => m.key !== 'aov'), 'metrics'],
+      [reshaped.filter((m) => m.key !== 'revenue'), 'metrics'],
+      [[...reshaped, { key: 'clicks', type: 'mean', cap: 10 }], 'metrics[4]'],
+      [[...reshaped, { key: 'cps', type: 'ratio', numerator: 'orders', denominator: 'signup' }], 'metrics[4]'],
+      [[...reshaped, { key: 'visits', type: 'binomial', cuped: true }], 'metrics[4]'],
+    ];
+    for (const [metrics, field] of cases) {
+      const refused = await patch(key, { metrics });
+      expect(refused.statusCode, field).toBe(409);
+      expect(refused.json().error.details, field).toEqual([
+        expect.objectContaining({ field, rule: 'locked-while-running' }),
+      ]);
+    }
+    // Plain metrics still come and go; reordering and cuped: false ≡ absent are no changes; other fields stay editable.
+    const plainAdded = [
+      { key: 'clicks', type: 'binomial' },
+      ...[...reshaped].reverse().map((m) => (m.key === 'orders' ? { ...m, cuped: false, lowerIsBetter: true } : m)),
+    ];
+    const added = await patch(key, { metrics: plainAdded, name: 'still editable' });
+    expect(added.statusCode).toBe(200);
+    expect(added.json().metrics.map((m: { key: string }) => m.key)).toEqual([
+      'clicks',
+      'aov',
+      'signup',
+      'orders',
+      'revenue',
+    ]);
+    // A ratio's numerator and denominator are event metric keys: a plain metric of the same key may go.
+    const removed = await patch(key, { metrics: plainAdded.filter((m) => m.key !== 'clicks' && m.key !== 'orders') });
+    expect(removed.statusCode).toBe(200);
+    expect(removed.json().metrics.map((m: { key: string }) => m.key)).toEqual(['aov', 'signup', 'revenue']);
+    // Back to draft would unlock them: refused while it has extras.
+    const toDraft = await patch(key, { status: 'draft' });
+    expect(toDraft.statusCode).toBe(409);
+    expect(toDraft.json().error.details).toEqual([
+      expect.objectContaining({ field: 'status', rule: 'locked-while-running' }),
+    ]);
+    // Stopped is locked too.
+    expect((await patch(key, { status: 'stopped' })).statusCode).toBe(200);
+    const afterStop = await patch(key, { metrics: [{ key: 'signup', type: 'binomial', cuped: true }] });
+    expect(afterStop.statusCode).toBe(409);
+    expect(afterStop.json().error.details).toEqual([
+      expect.objectContaining({
+        field: 'metrics',
+        rule: 'locked-while-running',
+        message: expect.stringContaining('"aov" is a ratio metric'),
+      }),
+      expect.objectContaining({
+        field: 'metrics',
+        rule: 'locked-while-running',
+        message: expect.stringContaining('"revenue" is a capped metric'),
+      }),
+    ]);
   });
 });
 

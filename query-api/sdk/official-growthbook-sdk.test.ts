@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashToBucket } from '../../common/hashing.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { createAssignmentHandler } from '../../edge/assignment-handler.js';
-import { createDefinitionClient } from '../../edge/definition-client.js';
+import { createDefinitionClient } from '../../common/definition-client.js';
 import { createFlagEvaluationHandler } from '../../edge/flag-evaluation-handler.js';
 import { silentLog } from '../../edge/split-url/edge-log.js';
 import { createExperimentSource } from '../../edge/split-url/experiment-source.js';

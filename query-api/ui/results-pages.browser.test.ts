@@ -18,7 +18,9 @@ import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
 import { createSnapshotStore } from '../monitor/snapshot-store.js';
 import { NEVER_CACHE } from '../test-support/never-cache.js';
 import { CLIENT_ID, startLocalCognito } from '../test-support/local-cognito.js';
-import { formatPValue, formatSrmPValue } from './src/format.js';
+import { formatNumber, formatPercent, formatPValue, formatSrmPValue } from './src/format.js';
+import { counterPlanOf } from '../../common/counter-plan.js';
+import { aggregatePlannedCells, writePlannedCells, type RawUser } from '../test-support/metric-cells.js';
 import {
   focusedElement,
   launchChromium,
@@ -28,7 +30,7 @@ import {
 } from './test-support/browser.js';
 import { startFakeHostedUi } from './test-support/fake-hosted-ui.js';
 import { createAssignmentHandler } from '../../edge/assignment-handler.js';
-import { createDefinitionClient } from '../../edge/definition-client.js';
+import { createDefinitionClient } from '../../common/definition-client.js';
 
 const suffix = Date.now().toString(36);
 
@@ -284,6 +286,57 @@ describe('results pages in headless Chromium (collector → processors → query
     expect(await row.locator('td[data-col="users"]').textContent()).toBe('120');
     expect(await row.locator('td[data-col="started"]').textContent()).not.toBe('not started');
     expect(await page.locator('tr[data-key]:not([hidden])').count()).toBe(1);
+    expect(await seriousAccessibilityViolations(page)).toEqual([]);
+  });
+
+  it('shows a ratio metric, the capped marker and the CUPED-adjusted lift beside the raw one', async () => {
+    screenshotOnFailure('ratio-capped-cuped');
+    const key = `ui-extras-${suffix}`;
+    const created = await api.app.inject({
+      method: 'POST',
+      url: '/api/v1/experiments',
+      payload: experimentBody(key, {
+        metrics: [
+          { key: 'revenue', type: 'mean', cap: 50, cuped: true },
+          { key: 'aov', type: 'ratio', numerator: 'revenue', denominator: 'orders' },
+        ],
+        segmentDimensions: ['country'],
+      }),
+    });
+    expect(created.statusCode, created.body).toBe(201);
+    // Cells seeded directly (processors' writer) from 200 users whose revenue follows their covariate.
+    const users: RawUser[] = Array.from({ length: 200 }, (_, i) => ({
+      variantId: i % 2 ? 'treatment' : 'control',
+      impressions: 1,
+      segments: { country: 'US' },
+      covariates: { revenue: i % 10 },
+      conversions: {
+        revenue: i % 3 ? [(i % 10) * 6 + (i % 7) + (i % 2 ? 3 : 0)] : [],
+        orders: i % 3 ? [1, 1 + (i % 2)] : [],
+      },
+    }));
+    const plan = counterPlanOf(created.json());
+    await writePlannedCells(api.dynamo, api.config.dynamodb.countersTable, key, aggregatePlannedCells(users, plan));
+    const results = await resultsOf(key);
+    const cuped = results.variants[1].metrics.revenue.vsControl.cuped;
+    expect(cuped.varianceReduction).toBeGreaterThan(0);
+
+    await page.goto(`${baseUrl}/ui/experiments/${key}`);
+    await cell('revenue', 'treatment', 'cuped').waitFor();
+    expect(await page.locator('#totals-revenue').textContent()).toMatch(/capped at 50.*CUPED/);
+    expect(await cell('revenue', 'treatment', 'cuped').textContent()).toContain(
+      formatPercent(cuped.relative.estimate, 1, true),
+    );
+    expect(await cell('revenue', 'treatment', 'cuped').textContent()).toContain(
+      `variance −${formatPercent(cuped.varianceReduction, 0)}`,
+    );
+    const rawLift = formatPercent(results.variants[1].metrics.revenue.vsControl.relative.estimate, 1, true);
+    expect(await cell('revenue', 'treatment', 'relative').textContent()).toContain(rawLift); // the raw lift stays
+    expect(await page.locator('#totals-aov').textContent()).toContain('ratio revenue / orders');
+    expect(await cell('aov', 'treatment', 'mean').textContent()).toBe(
+      formatNumber(results.variants[1].metrics.aov.mean),
+    );
+    expect(await cell('aov', 'treatment', 'cuped').count()).toBe(0); // no CUPED column without `cuped`
     expect(await seriousAccessibilityViolations(page)).toEqual([]);
   });
 

@@ -15,8 +15,13 @@ export interface StateRequestStream {
 const hex = (random: () => number, length: number): string =>
   Array.from({ length }, () => Math.floor(random() * 16).toString(16)).join('');
 
-/** A stream of requests for `users` users over three experiments; 10% re-send an earlier eventId. */
-export function stateRequestStream(seed: number, users: number): StateRequestStream {
+/**
+ * A stream of requests for `users` users over three experiments; 10% re-send an earlier eventId.
+ * With `ratio`, a third metric `sessions` joins, `revenue` and `sessions` name each other as
+ * partners, and half the requests carry covariates (which only a user's first event fixes);
+ * without it the stream is the very same as before these existed.
+ */
+export function stateRequestStream(seed: number, users: number, options: { ratio?: boolean } = {}): StateRequestStream {
   const random = seededRandom(seed);
   const eventIds: string[] = [];
   let sequence = 0;
@@ -31,19 +36,33 @@ export function stateRequestStream(seed: number, users: number): StateRequestStr
           : `${hex(random, 8)}-${hex(random, 4)}-4${hex(random, 3)}-8${hex(random, 3)}-${hex(random, 12)}`;
         if (!retry) eventIds.push(eventId);
         const user = Math.floor(random() * users);
-        requests.push({
+        const variant = user % 2 ? 'control' : 'treatment';
+        const request: StateRequest = {
           eventId,
           // A few records carry two events (KPL sub-records), as aggregated Kinesis records do.
           position: recordPosition(`4959${String(Math.ceil(sequence / 2)).padStart(52, '0')}`, (sequence - 1) % 2),
           experimentId: `exp-${user % 3}`,
           userId: `user-${user}`,
-          variantMetric: `${user % 2 ? 'control' : 'treatment'}#${random() < 0.5 ? '$exposure' : 'revenue'}`,
+          variantMetric: `${variant}#${random() < 0.5 ? '$exposure' : 'revenue'}`,
           segments: [
             ['country', `C${Math.floor(random() * 8)}`],
             ['device', random() < 0.5 ? 'ios' : 'web'],
           ],
           scaledValue: BigInt(Math.round((random() - 0.3) * 20_000_000)),
-        });
+        };
+        if (options.ratio) {
+          const metric = ['$exposure', 'revenue', 'sessions'][Math.floor(random() * 3)] as string;
+          request.variantMetric = `${variant}#${metric}`;
+          if (metric === 'revenue') request.partners = [`${variant}#sessions`];
+          if (metric === 'sessions') request.partners = [`${variant}#revenue`, `${variant}#$exposure`];
+          if (random() < 0.5) {
+            request.covariates = [
+              ['revenue', BigInt(Math.round((random() - 0.5) * 2e14))],
+              ['sessions', BigInt(Math.floor(random() * 5)) * 1_000_000n],
+            ];
+          }
+        }
+        requests.push(request);
       }
       return requests;
     },

@@ -13,8 +13,16 @@ export interface Variant {
 
 export interface MetricDefinition {
   key: string;
-  type: 'binomial' | 'mean';
+  type: 'binomial' | 'mean' | 'ratio';
   lowerIsBetter?: boolean;
+  /** Ratio metrics: the event metric keys above and below the line. */
+  numerator?: string;
+  denominator?: string;
+  /** Mean metrics: each user's total counts as min(total, cap). */
+  cap?: number;
+  /** Binomial and mean metrics: CUPED with the impression's `covariates[<key>]`. */
+  cuped?: boolean;
+  guardrail?: boolean;
 }
 
 export interface ExperimentDefinition {
@@ -46,6 +54,20 @@ export interface Comparison {
   chanceToWin: number | null;
   riskOfLoss: number | null;
   warnings: string[];
+  /** CUPED metrics: the regression-adjusted comparison beside this (unadjusted) one. */
+  cuped?: CupedComparison;
+}
+
+export interface CupedComparison {
+  absolute: Interval;
+  relative: Interval;
+  pValue: number | null;
+  chanceToWin: number | null;
+  riskOfLoss: number | null;
+  warnings: string[];
+  theta: number | null;
+  /** 1 − SE²(adjusted)/SE²(unadjusted). */
+  varianceReduction: number | null;
 }
 
 export interface MetricResult {
@@ -53,8 +75,22 @@ export interface MetricResult {
   events: number;
   sum: number;
   sumSquares: number;
+  /** Capped metrics: the capped mean; ratio metrics: Σ numerator / Σ denominator. */
   mean: number | null;
+  capped?: { cap: number; uncappedSum: number; uncappedSumSquares: number; uncappedMean: number | null };
+  ratio?: { numerator: string; denominator: string; numeratorSum: number; denominatorSum: number };
   vsControl: Comparison | null;
+}
+
+/** A metric as the results header lists it. */
+export interface ResultsMetric {
+  key: string;
+  type: string;
+  lowerIsBetter: boolean;
+  numerator?: string;
+  denominator?: string;
+  cap?: number;
+  cuped?: boolean;
 }
 
 export interface VariantResult {
@@ -76,7 +112,7 @@ export interface ResultsResponse {
   lastEventAt: string | null;
   alpha: number;
   sequential: boolean;
-  metrics: { key: string; type: string; lowerIsBetter: boolean }[];
+  metrics: ResultsMetric[];
   srm: Srm;
   variants: VariantResult[];
 }

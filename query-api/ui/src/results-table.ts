@@ -4,8 +4,13 @@
  * (sequential or fixed horizon, corrected in segment breakdowns), chance to win, risk,
  * and the verdict as a word and an icon with the API's warnings. Used for the totals and,
  * unchanged, for every segment value.
+ *
+ * A ratio metric's heading names its numerator and denominator (its mean is Σ N / Σ D); a
+ * capped metric's says "capped at C" (its mean and lifts use min(total, C) per user); a
+ * CUPED metric gets one more column, the CUPED-adjusted relative lift with its interval and
+ * the variance reduction, beside the unadjusted one.
  */
-import type { VariantResult } from './api-types.js';
+import type { Comparison, ResultsMetric, VariantResult } from './api-types.js';
 import { intervalBar, intervalScale } from './charts.js';
 import { h } from './dom.js';
 import {
@@ -13,6 +18,7 @@ import {
   formatCount,
   formatInterval,
   formatMean,
+  formatNumber,
   formatPercent,
   formatPValue,
   MISSING,
@@ -20,7 +26,7 @@ import {
 import { VERDICT_LABELS, variantVerdict, warningText, type Verdict } from './verdict.js';
 
 export interface TableContext {
-  metrics: { key: string; type: string; lowerIsBetter: boolean }[];
+  metrics: ResultsMetric[];
   controlVariantId: string;
   alpha: number;
   sequential: boolean;
@@ -64,6 +70,7 @@ function metricTable(
   context: TableContext,
 ): HTMLElement {
   const binomial = metric.type === 'binomial';
+  const cuped = metric.cuped === true;
   const comparisons = variants.map((v) => v.metrics[metric.key]?.vsControl ?? null);
   const scale = intervalScale(comparisons.flatMap((c) => (c ? [c.relative] : [])));
   const headingId = `${context.idPrefix}-${metric.key}`;
@@ -76,11 +83,15 @@ function metricTable(
     context.headingLevel === 3 ? 'h3' : 'h4',
     { id: headingId },
     metric.key,
-    h(
-      'span',
-      { class: 'metric-kind' },
-      ` · ${binomial ? 'conversion rate' : 'mean per user'}${metric.lowerIsBetter ? ' · lower is better' : ''}`,
-    ),
+    h('span', { class: 'metric-kind' }, ` · ${metricKind(metric)}${metric.lowerIsBetter ? ' · lower is better' : ''}`),
+    metric.cap !== undefined
+      ? h(
+          'span',
+          { class: 'metric-kind capped', 'data-capped': String(metric.cap) },
+          ` · capped at ${formatNumber(metric.cap)}`,
+        )
+      : null,
+    cuped ? h('span', { class: 'metric-kind cuped', 'data-cuped': 'true' }, ' · CUPED') : null,
   );
   const rows = variants.map((variant) => {
     const result = variant.metrics[metric.key];
@@ -129,6 +140,7 @@ function metricTable(
             )
           : null,
       ),
+      cuped ? cupedCell(comparison) : null,
       h('td', { class: 'bar-cell' }, comparison ? intervalBar(comparison.relative, scale, verdict) : null),
       h('td', { class: 'num', 'data-col': 'p-value' }, comparison ? formatPValue(p) : MISSING),
       h(
@@ -170,9 +182,17 @@ function metricTable(
             {},
             h('th', { scope: 'col' }, 'Variant'),
             h('th', { scope: 'col', class: 'num' }, 'Users'),
-            h('th', { scope: 'col', class: 'num' }, binomial ? 'Rate' : 'Mean'),
+            h('th', { scope: 'col', class: 'num' }, binomial ? 'Rate' : metric.type === 'ratio' ? 'Ratio' : 'Mean'),
             h('th', { scope: 'col', class: 'num' }, 'Absolute lift'),
             h('th', { scope: 'col', class: 'num' }, 'Relative lift'),
+            cuped
+              ? h(
+                  'th',
+                  { scope: 'col', class: 'num' },
+                  'CUPED lift',
+                  h('span', { class: 'interval' }, 'variance-adjusted'),
+                )
+              : null,
             h('th', { scope: 'col' }, h('span', {}, 'Interval vs 0')),
             h('th', { scope: 'col', class: 'num' }, pHeader),
             h('th', { scope: 'col', class: 'num' }, 'Chance to win'),
@@ -183,5 +203,39 @@ function metricTable(
         h('tbody', {}, rows),
       ),
     ),
+  );
+}
+
+/** What a metric's mean is, for its heading. */
+function metricKind(metric: ResultsMetric): string {
+  if (metric.type === 'binomial') return 'conversion rate';
+  if (metric.type === 'ratio') return `ratio ${metric.numerator ?? '?'} / ${metric.denominator ?? '?'}`;
+  return 'mean per user';
+}
+
+/** The CUPED-adjusted relative lift, its interval and the variance reduction (a treatment row). */
+function cupedCell(comparison: Comparison | null): HTMLElement {
+  const adjusted = comparison?.cuped;
+  if (!adjusted) return h('td', { class: 'num', 'data-col': 'cuped' }, MISSING);
+  const reduction = adjusted.varianceReduction;
+  return h(
+    'td',
+    { class: 'num', 'data-col': 'cuped' },
+    formatPercent(adjusted.relative.estimate, 1, true),
+    adjusted.relative.estimate !== null
+      ? h(
+          'span',
+          { class: 'interval' },
+          formatInterval(adjusted.relative.ciLow, adjusted.relative.ciHigh, (v) => formatPercent(v, 1, true)),
+        )
+      : null,
+    reduction !== null
+      ? h(
+          'span',
+          { class: 'interval', 'data-variance-reduction': String(reduction) },
+          `variance ${reduction >= 0 ? '−' : '+'}${formatPercent(Math.abs(reduction), 0)}`,
+        )
+      : null,
+    adjusted.warnings.map((w) => h('span', { class: 'warning', 'data-warning': w }, ` ⚠ ${warningText(w)}`)),
   );
 }

@@ -8,7 +8,7 @@
  * what since — with the choice to load their version or save over it.
  */
 import { ApiError, apiRequest } from '../api.js';
-import type { ExperimentDefinition, FieldProblem } from '../api-types.js';
+import type { ExperimentDefinition, FieldProblem, MetricDefinition } from '../api-types.js';
 import { h, replaceChildren, uniqueId } from '../dom.js';
 import type { PageContext } from './page.js';
 
@@ -47,7 +47,8 @@ function field(
 
 /** The registered slot for a server field path, or the nearest enclosing one (`variants.1.weight` → `variants.1` → `variants`). */
 export function slotFor<T>(slots: Map<string, T>, path: string): T | undefined {
-  const parts = path.split('.');
+  // The definition rules name list items `metrics[2].cap`, the schema `metrics.2.cap`: one form.
+  const parts = path.replace(/\[(\d+)\]/g, '.$1').split('.');
   while (parts.length > 0) {
     const slot = slots.get(parts.join('.'));
     if (slot) return slot;
@@ -214,7 +215,20 @@ export async function renderDefinitionForm(
   const metricFieldset = h('fieldset', { class: 'repeat', 'data-field': 'metrics' });
   const metricsError = h('span', { class: 'field-error' });
   slots.set('metrics', { control: metricFieldset, error: metricsError });
-  const metricInputs: { key: HTMLInputElement; type: HTMLSelectElement; lower: HTMLInputElement }[] = [];
+  interface MetricInputs {
+    key: HTMLInputElement;
+    type: HTMLSelectElement;
+    lower: HTMLInputElement;
+    numerator: HTMLInputElement;
+    denominator: HTMLInputElement;
+    cap: HTMLInputElement;
+    cuped: HTMLInputElement;
+  }
+  const metricInputs: MetricInputs[] = [];
+  // Once running (or stopped), what the processors count by is fixed: the server refuses a change
+  // (rule locked-while-running), so the form does not offer one for the metrics it started with.
+  const countingLocked = base?.status === 'running' || base?.status === 'stopped';
+  const lockedKeys = new Set(countingLocked ? (base?.metrics ?? []).map((m) => m.key) : []);
   const renderMetrics = () => {
     for (const path of [...slots.keys()]) if (/^metrics\.\d+/.test(path)) slots.delete(path);
     replaceChildren(
@@ -222,11 +236,45 @@ export async function renderDefinitionForm(
       metricInputs.map((inputs, index) => {
         const lowerId = uniqueId('lower');
         inputs.lower.id = lowerId;
+        const cupedId = uniqueId('cuped');
+        inputs.cuped.id = cupedId;
+        const ratioFields = h(
+          'div',
+          { class: 'ratio-fields' },
+          field(slots, `metrics.${index}.numerator`, 'Numerator metric', inputs.numerator),
+          field(slots, `metrics.${index}.denominator`, 'Denominator metric', inputs.denominator),
+        );
+        const capField = field(slots, `metrics.${index}.cap`, 'Cap per user (optional)', inputs.cap);
+        const cupedError = h('span', { class: 'field-error' });
+        slots.set(`metrics.${index}.cuped`, { control: inputs.cuped, error: cupedError });
+        const cupedField = h(
+          'div',
+          { class: 'field checkbox' },
+          inputs.cuped,
+          h('label', { for: cupedId }, 'CUPED (covariates)'),
+          cupedError,
+        );
+        // `display` rather than `hidden`: the row's fields are laid out with a display of their own.
+        const show = (element: HTMLElement, shown: boolean) => {
+          element.hidden = !shown;
+          element.style.display = shown ? '' : 'none';
+        };
+        const showFieldsOfType = () => {
+          const type = inputs.type.value;
+          show(ratioFields, type === 'ratio');
+          show(capField, type === 'mean');
+          show(cupedField, type !== 'ratio');
+        };
+        inputs.type.onchange = showFieldsOfType;
+        showFieldsOfType();
         return h(
           'div',
           { class: 'row', 'data-field': `metrics.${index}` },
           field(slots, `metrics.${index}.key`, `Metric ${index + 1} key`, inputs.key),
           field(slots, `metrics.${index}.type`, 'Type', inputs.type),
+          ratioFields,
+          capField,
+          cupedField,
           h('div', { class: 'field checkbox' }, inputs.lower, h('label', { for: lowerId }, 'Lower is better')),
           h(
             'button',
@@ -245,17 +293,44 @@ export async function renderDefinitionForm(
       }),
     );
   };
-  const addMetric = (m: { key: string; type: string; lowerIsBetter?: boolean }) => {
-    metricInputs.push({
+  const addMetric = (m: {
+    key: string;
+    type: string;
+    lowerIsBetter?: boolean;
+    numerator?: string;
+    denominator?: string;
+    cap?: number;
+    cuped?: boolean;
+  }) => {
+    const locked = lockedKeys.has(m.key);
+    const inputs: MetricInputs = {
       key: text(m.key),
       type: h(
         'select',
         {},
         h('option', { value: 'binomial', selected: m.type === 'binomial' }, 'binomial (converted or not)'),
         h('option', { value: 'mean', selected: m.type === 'mean' }, 'mean (value per user)'),
+        h('option', { value: 'ratio', selected: m.type === 'ratio' }, 'ratio (Σ numerator / Σ denominator)'),
       ),
       lower: h('input', { type: 'checkbox', checked: m.lowerIsBetter === true }),
-    });
+      numerator: text(m.numerator),
+      denominator: text(m.denominator),
+      cap: h('input', {
+        type: 'number',
+        step: 'any',
+        min: 0,
+        value: m.cap === undefined ? '' : String(m.cap),
+        placeholder: 'no cap',
+      }),
+      cuped: h('input', { type: 'checkbox', checked: m.cuped === true }),
+    };
+    if (locked) {
+      for (const control of [inputs.key, inputs.type, inputs.numerator, inputs.denominator, inputs.cap, inputs.cuped]) {
+        control.disabled = true;
+        control.title = `Fixed while the experiment is ${base?.status ?? 'running'}`;
+      }
+    }
+    metricInputs.push(inputs);
   };
   initial.metrics.forEach(addMetric);
   replaceChildren(
@@ -280,6 +355,28 @@ export async function renderDefinitionForm(
   );
   renderMetrics();
 
+  /**
+   * One metric as the API takes it: ratio fields only on ratios, a cap only on means, CUPED only
+   * off ratios; a field the stored metric had and the form cannot show is kept as it was.
+   */
+  const metricValues = (m: MetricInputs, stored: MetricDefinition | undefined): Record<string, unknown> => {
+    const type = m.type.value;
+    const metric: Record<string, unknown> = {
+      ...stored,
+      key: m.key.value.trim(),
+      type,
+      lowerIsBetter: m.lower.checked,
+    };
+    for (const name of ['numerator', 'denominator', 'cap', 'cuped']) delete metric[name];
+    if (type === 'ratio') {
+      metric.numerator = m.numerator.value.trim();
+      metric.denominator = m.denominator.value.trim();
+    }
+    if (type === 'mean' && m.cap.value !== '') metric.cap = Number(m.cap.value);
+    if (type !== 'ratio' && m.cuped.checked) metric.cuped = true;
+    return metric;
+  };
+
   const summary = h('div', { class: 'form-summary', tabindex: -1 });
   const submit = h('button', { type: 'submit' }, editing ? 'Save changes' : 'Create experiment');
 
@@ -295,11 +392,12 @@ export async function renderDefinitionForm(
       })),
       controlVariantId: control.value,
       coverage: coverage.value === '' ? null : Number(coverage.value),
-      metrics: metricInputs.map((m) => ({
-        key: m.key.value.trim(),
-        type: m.type.value,
-        lowerIsBetter: m.lower.checked,
-      })),
+      metrics: metricInputs.map((m) =>
+        metricValues(
+          m,
+          base?.metrics.find((b) => b.key === m.key.value.trim()),
+        ),
+      ),
       segmentDimensions: dimensions.value
         .split(',')
         .map((d) => d.trim())

@@ -1,5 +1,6 @@
 /**
- * Experiment and flag definitions for the Assignment and Flag Evaluation Lambdas, fetched
+ * Experiment and flag definitions, fetched by the Assignment and Flag Evaluation Lambdas
+ * (edge/) and by the processors (processors/definitions: the counter plan of each experiment)
  * from the query API (`GET /api/v1/experiments/{key}`, `GET /api/v1/flags/{key}`) and kept
  * in an in-memory LRU cache: at most 1,000 definitions, each fresh for 60 s. When a refresh
  * fails, the stale copy keeps being served (lru-cache `allowStaleOnFetchRejection`); only a
@@ -10,18 +11,25 @@
  */
 import { Compile } from 'typebox/compile';
 import { LRUCache } from 'lru-cache';
-import { PipelineError } from '../common/errors.js';
-import type { SecretValue } from '../common/secrets/secret-value.js';
+import { PipelineError } from './errors.js';
+import type { SecretValue } from './secrets/secret-value.js';
 import {
   ExperimentDefinitionSchema,
   FlagDefinitionSchema,
   type ExperimentDefinition,
   type FlagDefinition,
-} from '../common/experiment-definition.js';
+} from './experiment-definition.js';
 
 export interface DefinitionClient {
   /** The experiment, or `null` when the API has none with this key. */
   experiment(key: string): Promise<ExperimentDefinition | null>;
+  /**
+   * The experiment as cached, synchronously, only while the cached copy is fresh (younger than
+   * the TTL): the definition, `null` for a cached 404, `undefined` when there is no fresh copy
+   * (never fetched, expired, or being fetched); `experiment(key)` is then the way to get it.
+   * Never fetches and never drops a stale copy.
+   */
+  freshExperiment(key: string): ExperimentDefinition | null | undefined;
   /** The flag, or `null` when the API has none with this key. */
   flag(key: string): Promise<FlagDefinition | null>;
 }
@@ -130,6 +138,11 @@ export function createDefinitionClient(options: DefinitionClientOptions): Defini
     async experiment(key) {
       const value = await get('experiments', key);
       return value === undefined || value === NOT_FOUND ? null : (value as ExperimentDefinition);
+    },
+    freshExperiment(key) {
+      // peek: no recency update, no fetch, and a stale entry is neither returned nor deleted.
+      const value = cache.peek(`experiments\u0000${key}`, { allowStale: false });
+      return value === undefined ? undefined : value === NOT_FOUND ? null : (value as ExperimentDefinition);
     },
     async flag(key) {
       const value = await get('flags', key);
