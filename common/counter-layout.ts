@@ -84,6 +84,8 @@ export const COUNTER_ATTRIBUTES = {
  *   covariate_sum_squares   Σ over exposed users of c²
  *   covariate_cross         Σ over users of T · c
  *   capped_covariate_cross  Σ over users of min(T, C) · c   (only with a cap as well)
+ *   converter_covariate_sum Σ over users with at least one event of the metric of c (the Σxy
+ *                           of a binomial metric, whose per-user value is 1 for those users)
  * Ratio cells (sort key metric part `ratioCellMetricKey(numerator, denominator)`):
  *   cross_sum               Σ over users of N · D, N and D the user's numerator and denominator totals
  *
@@ -97,8 +99,26 @@ export const EXTRA_COUNTER_ATTRIBUTES = {
   covariateSumSquares: 'covariate_sum_squares',
   covariateCross: 'covariate_cross',
   cappedCovariateCross: 'capped_covariate_cross',
+  converterCovariateSum: 'converter_covariate_sum',
   crossSum: 'cross_sum',
 } as const;
+
+/**
+ * What each extra attribute sums, hence its scale: `value` like `sum` (one value per term),
+ * `product` like `sum_squares` (a product of two values per term).
+ */
+export const EXTRA_COUNTER_ATTRIBUTE_KINDS: Readonly<
+  Record<keyof typeof EXTRA_COUNTER_ATTRIBUTES, 'value' | 'product'>
+> = Object.freeze({
+  cappedSum: 'value',
+  cappedSumSquares: 'product',
+  covariateSum: 'value',
+  covariateSumSquares: 'product',
+  covariateCross: 'product',
+  cappedCovariateCross: 'product',
+  converterCovariateSum: 'value',
+  crossSum: 'product',
+});
 
 /** The metric part of a ratio cell's sort key: `$ratio:` + numerator + `/` + denominator (keys hold no `/` or `#`). */
 export const RATIO_CELL_PREFIX = '$ratio:';
@@ -158,6 +178,7 @@ export interface CellStatistics {
   covariateSumSquares?: number;
   covariateCross?: number;
   cappedCovariateCross?: number;
+  converterCovariateSum?: number;
   crossSum?: number;
 }
 

@@ -264,7 +264,9 @@ function scaledCapOf(metricPlan: MetricCounterPlan & { cap: number }): bigint {
  *   capped_sum_squares      += min(Ta,C)² − min(Tb,C)²
  *   covariate_cross         += δ·c
  *   capped_covariate_cross  += (min(Ta,C) − min(Tb,C))·c
- * Summed over a user's events they telescope to min(T,C), min(T,C)², T·c and min(T,C)·c.
+ *   converter_covariate_sum += c on the user's first event of the metric (Tb undefined)
+ * Summed over a user's events they telescope to min(T,C), min(T,C)², T·c, min(T,C)·c and
+ * c once per converting user.
  * Zero sums are left out; `undefined` when nothing is left.
  */
 export function metricExtras(
@@ -292,6 +294,7 @@ export function metricExtras(
   if (metricPlan.cuped) {
     const covariate = covariateOf(outcome, metricKey);
     if (covariate !== 0n) {
+      if (before === undefined) (extra ??= {}).converterCovariateSum = covariate;
       if (scaled !== 0n) (extra ??= {}).covariateCross = scaled * covariate;
       if (cappedDelta !== undefined && cappedDelta !== 0n)
         (extra ??= {}).cappedCovariateCross = cappedDelta * covariate;

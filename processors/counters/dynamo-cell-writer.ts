@@ -33,6 +33,7 @@ import {
   COUNTER_PARTITION_KEY,
   COUNTER_SORT_KEY,
   EXTRA_COUNTER_ATTRIBUTES,
+  EXTRA_COUNTER_ATTRIBUTE_KINDS,
   METRIC_INDEX,
   metricIndexAttributes,
   watermarkAttribute,
@@ -113,15 +114,12 @@ async function send<T>(context: CellWriteContext, what: string, call: () => Prom
 }
 
 /** Decimals of each extra attribute: sums of values like `sum`, sums of products like `sum_squares`. */
-const EXTRA_DECIMALS: Readonly<Record<ExtraField, number>> = {
-  cappedSum: VALUE_DECIMALS,
-  cappedSumSquares: SQUARE_DECIMALS,
-  covariateSum: VALUE_DECIMALS,
-  covariateSumSquares: SQUARE_DECIMALS,
-  covariateCross: SQUARE_DECIMALS,
-  cappedCovariateCross: SQUARE_DECIMALS,
-  crossSum: SQUARE_DECIMALS,
-};
+const EXTRA_DECIMALS = Object.fromEntries(
+  Object.entries(EXTRA_COUNTER_ATTRIBUTE_KINDS).map(([field, kind]) => [
+    field,
+    kind === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS,
+  ]),
+) as Readonly<Record<ExtraField, number>>;
 
 /** The ADD clauses of a delta, with their names and values filled in. */
 function addClauses(totals: DeltaTotals, names: Record<string, string>, values: Record<string, AttributeValue>) {

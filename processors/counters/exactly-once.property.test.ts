@@ -4,21 +4,21 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { EMPTY_COUNTER_PLAN, type CounterPlan, type CounterPlanSource } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
 import { computeExpectedCounters, type CounterTable } from './ground-truth.js';
 import { readCounters } from './read-counters.js';
-import { createCountersTable, deliverWithRecuts, injectFaults } from './test-delivery.js';
+import { createCountersTable, deliverWithRecuts, injectFaults } from '../test-support/counter-delivery.js';
 import {
   STATISTICS_WORKLOAD,
   generateWorkload,
   seededRandom,
   statisticsTestPlan,
   toShardRecords,
-} from './test-workload.js';
+} from '../../local/test-support/counter-workload.js';
 
 const dynamo = createDynamoClient(testConfig());
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });

@@ -73,6 +73,8 @@ it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100
     // covariate c = 2: Σ δ·c = (4 + 8 + 3)·2 = 30; Σ (capped growth)·c = (4 + 6)·2 = 20
     covariateCross: 30n * M2,
     cappedCovariateCross: 20n * M2,
+    // the user's first event of the metric adds c once: Σ over converting users of c (binomial CUPED's Σxy)
+    converterCovariateSum: 2n * M,
   });
   expect(total.totals!.sum.value()).toBe(15n * M);
   // The segment cell gets the very same contributions.

@@ -82,6 +82,7 @@ it('computes capped, CUPED and ratio sums from final per-user totals and first-e
     covariateSumSquares: 4,
     covariateCross: 15 * 2,
     cappedCovariateCross: 10 * 2,
+    converterCovariateSum: 2, // converting users: ann 2, bob 0
   });
   // Exposed, never clicked: the CUPED metric's cell holds the covariate sums alone.
   expect(table.get('exp|A#click')).toEqual({

@@ -11,6 +11,7 @@
 import {
   EXPOSURE_METRIC,
   MAX_PAIR_DIMENSIONS,
+  EXTRA_COUNTER_ATTRIBUTE_KINDS,
   OTHER_SEGMENT_VALUE,
   encodeCellKey,
   encodePairSegment,
@@ -64,15 +65,12 @@ interface ExactCell {
 }
 
 /** Decimals of each extra sum: sums of values like `sum`, sums of products like `sum_squares`. */
-const EXTRA_DECIMALS: Readonly<Record<ExtraField, number>> = {
-  cappedSum: VALUE_DECIMALS,
-  cappedSumSquares: SQUARE_DECIMALS,
-  covariateSum: VALUE_DECIMALS,
-  covariateSumSquares: SQUARE_DECIMALS,
-  covariateCross: SQUARE_DECIMALS,
-  cappedCovariateCross: SQUARE_DECIMALS,
-  crossSum: SQUARE_DECIMALS,
-};
+const EXTRA_DECIMALS = Object.fromEntries(
+  Object.entries(EXTRA_COUNTER_ATTRIBUTE_KINDS).map(([field, kind]) => [
+    field,
+    kind === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS,
+  ]),
+) as Readonly<Record<ExtraField, number>>;
 
 /** Table keys of every cell a user feeds for one metric key: total, one per dimension, pairs of the first four. */
 function cellKeysOf(experimentId: string, variantId: string, metricKey: string, segments: [string, string][]) {
@@ -187,6 +185,7 @@ export function computeExpectedCounters(events: readonly StreamEvent[], options:
     if (metricPlan?.cuped === true) {
       const covariate = covariates.get(user.metricKey) ?? 0n;
       addExtra(cells, 'covariateCross', user.total * covariate);
+      addExtra(cells, 'converterCovariateSum', covariate);
       if (cappedTotal !== undefined) addExtra(cells, 'cappedCovariateCross', cappedTotal * covariate);
     }
     if (user.metricKey === EXPOSURE_METRIC) {

@@ -141,9 +141,8 @@ export function compareCupedMetric(
   settings: AnalysisSettings,
 ): CupedResult | undefined {
   if (control.kind === 'ratio' || treatment.kind === 'ratio' || metric.cuped !== true) return undefined;
-  const unavailable = control.cupedUnavailable ?? treatment.cupedUnavailable;
-  if (unavailable !== undefined || !control.cuped || !treatment.cuped) {
-    return { ...withoutNumbers(unavailable ?? INCONSISTENT_COUNTERS_WARNING), theta: null, varianceReduction: null };
+  if (!control.cuped || !treatment.cuped) {
+    return { ...withoutNumbers(INCONSISTENT_COUNTERS_WARNING), theta: null, varianceReduction: null };
   }
   const controlStats = control.cuped;
   const treatmentStats = treatment.cuped;

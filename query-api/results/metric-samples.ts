@@ -7,7 +7,7 @@
  *   mean with `cap` C        Σy, Σy² = `capped_sum`, `capped_sum_squares` (Σ min(T, C), Σ min(T, C)²)
  *   `cuped` (binomial/mean)  the above + Σx, Σx² = `covariate_sum`, `covariate_sum_squares`,
  *                            Σxy = `covariate_cross` (`capped_covariate_cross` with a cap;
- *                            binomial: only when events = units = sum, see BINOMIAL_CUPED_INEXACT)
+ *                            binomial, y = 1 per converting user: `converter_covariate_sum`)
  *   ratio N/D                n = exposed, ΣN, ΣN² from N's cell, ΣD, ΣD² from D's cell,
  *                            ΣND = `cross_sum` of the ratio cell (`${variant}#$ratio:N/D`)
  *
@@ -34,8 +34,6 @@ export type MetricSample =
       uncapped?: SampleStats;
       /** Present for a CUPED metric: the statistics of the regression adjustment. */
       cuped?: CupedStats;
-      /** A CUPED metric whose cells cannot give Σxy exactly (BINOMIAL_CUPED_INEXACT): no adjustment. */
-      cupedUnavailable?: typeof BINOMIAL_CUPED_INEXACT;
     }
   | {
       kind: 'ratio';
@@ -61,14 +59,6 @@ export function counterKeysOf(metric: MetricDefinition): string[] {
 export function ratioPartsOf(metric: MetricDefinition): { numerator: string; denominator: string } {
   return { numerator: metric.numerator ?? '', denominator: metric.denominator ?? '' };
 }
-
-/**
- * Why a binomial metric's CUPED comparison is not served: its y is 0/1 per user, so Σxy must
- * be Σ covariate over converting users, but `covariate_cross` holds Σ T·c (T the user's total
- * of event values). The two agree exactly when every converting user sent one conversion of
- * value 1, which the cell shows as events = units = sum; otherwise the adjustment is withheld.
- */
-export const BINOMIAL_CUPED_INEXACT = 'cuped-needs-single-unit-conversions';
 
 /** The cell of one counter metric key of a variant; all zeros when absent. */
 const cellOf = (cells: MetricCells | undefined, metricKey: string): CellStatistics =>
@@ -102,14 +92,15 @@ export function metricSampleOf(metric: MetricDefinition, cells: MetricCells | un
       ? { n, sum: cell.units, sumSquares: cell.units }
       : { n, sum: cell.sum, sumSquares: cell.sumSquares };
   const stats: SampleStats = capped ? { n, sum: cell.cappedSum ?? 0, sumSquares: cell.cappedSumSquares ?? 0 } : plain;
-  const binomialExact = metric.type !== 'binomial' || (cell.events === cell.units && cell.sum === cell.units);
+  const sumProducts =
+    metric.type === 'binomial' ? cell.converterCovariateSum : capped ? cell.cappedCovariateCross : cell.covariateCross;
   const cuped: CupedStats | undefined =
-    metric.cuped === true && binomialExact
+    metric.cuped === true
       ? {
           ...stats,
           covariateSum: cell.covariateSum ?? 0,
           covariateSumSquares: cell.covariateSumSquares ?? 0,
-          sumProducts: (capped ? cell.cappedCovariateCross : cell.covariateCross) ?? 0,
+          sumProducts: sumProducts ?? 0,
         }
       : undefined;
   return {
@@ -117,6 +108,5 @@ export function metricSampleOf(metric: MetricDefinition, cells: MetricCells | un
     stats,
     ...(capped ? { uncapped: plain } : {}),
     ...(cuped ? { cuped } : {}),
-    ...(metric.cuped === true && !binomialExact ? { cupedUnavailable: BINOMIAL_CUPED_INEXACT } : {}),
   };
 }

@@ -11,7 +11,13 @@
  *   await writePlannedCells(dynamo, table, 'checkout', cells);
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EXPOSURE_METRIC, encodeCellKey, encodePairSegment, type CellKey } from '../../common/counter-layout.js';
+import {
+  EXPOSURE_METRIC,
+  EXTRA_COUNTER_ATTRIBUTE_KINDS,
+  encodeCellKey,
+  encodePairSegment,
+  type CellKey,
+} from '../../common/counter-layout.js';
 import type { CounterPlan } from '../../common/counter-plan.js';
 import type { CellDelta, DeltaTotals, ExtraSums } from '../../processors/counters/aggregate.js';
 import { writeCellDeltas } from '../../processors/counters/dynamo-cell-writer.js';
@@ -105,6 +111,7 @@ export function aggregatePlannedCells(users: readonly RawUser[], plan: CounterPl
         if (!metricPlan) continue;
         const covariate = metricPlan.cuped ? toScaledValue(user.covariates[metricKey] ?? 0) : 0n;
         if (metricPlan.cuped) addExtra(cell, 'covariateCross', total * covariate);
+        if (metricPlan.cuped) addExtra(cell, 'converterCovariateSum', covariate);
         if (metricPlan.cap !== undefined) {
           const cap = toScaledValue(metricPlan.cap);
           const capped = total < cap ? total : cap;
@@ -177,7 +184,7 @@ export async function writePlannedCells(
 /** Planned cells as the query API decodes them (what a read of the written items returns), for pure tests. */
 export function plannedCellsAsCounterCells(cells: readonly PlannedCell[]): CounterCell[] {
   const decimalsOf = (field: keyof ExtraSums) =>
-    field === 'cappedSum' || field === 'covariateSum' ? VALUE_DECIMALS : SQUARE_DECIMALS;
+    EXTRA_COUNTER_ATTRIBUTE_KINDS[field] === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS;
   return cells.map((cell) => {
     const { extra, sum, sumSquares, ...rest } = cell;
     const decoded: CounterCell = {
