@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['{common,ingest,processors,query-api,edge,cdk,bench,local}/**/*.test.ts'],
-    globalSetup: ['./local/test-global-setup.ts'],
+    globalSetup: ['./local/test-support/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores: integration tests share kinesalite/dynalite processes; keep file parallelism modest.

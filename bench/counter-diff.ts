@@ -2,7 +2,7 @@
  * Compares a counters table with its ground truth, cell by cell, exactly. Any
  * difference — a missing cell, an extra cell, one count off — is a correctness failure.
  */
-import type { CounterCellValues, CounterTable } from '../processors/counters/ground-truth.js';
+import type { CounterCellValues, CounterTable } from '../processors/test-support/counter-ground-truth.js';
 
 export interface CellDifference {
   cell: string;

@@ -7,7 +7,7 @@
 import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import type { IncomingEvent, StreamEvent } from '../common/event-contract.js';
 import { normalizeIncomingEvent } from '../common/validate-event.js';
-import { seededRandom } from '../processors/counters/test-workload.js';
+import { seededRandom } from '../local/test-support/counter-workload.js';
 
 export interface WorkloadShape {
   seed: number;

@@ -7,7 +7,7 @@ import {
   METRIC_INDEX,
   metricIndexAttributes,
 } from '../common/counter-layout.js';
-import { CHECKPOINT_PARTITION_KEY } from './dynamo-stack.js';
+import { CHECKPOINT_PARTITION_KEY } from '../common/checkpoint-layout.js';
 import { synthesizePlatform } from './test-support/synthesize-platform.js';
 
 const synthesized = synthesizePlatform({ bundle: false });

@@ -1,18 +1,17 @@
 /**
  * DynamoStack: the `ExperimentCounters` table the processors write exactly once per
  * counter and micro-batch (keys from common/counter-layout.ts) and the checkpoint table of
- * the local consumer (processors/main.ts; in AWS the Lambda mapping keeps its own position).
+ * the local consumer (processors/main.ts; keys from common/checkpoint-layout.ts; in AWS the
+ * Lambda mapping keeps its own position).
  * The counters table has one sparse global secondary index, `metric-totals` (METRIC_INDEX):
  * every experiment's total cells of one metric key (GET /api/v1/metrics/{metricKey}/totals).
  */
 import { RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type { Construct } from 'constructs';
+import { CHECKPOINT_PARTITION_KEY } from '../common/checkpoint-layout.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import type { PlatformConfig } from './platform-config.js';
-
-/** Partition key of the checkpoint table: one item per shard. */
-export const CHECKPOINT_PARTITION_KEY = 'shard_id';
 
 export interface DynamoStackProps extends StackProps {
   readonly config: PlatformConfig;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { generateWorkload } from '../processors/counters/test-workload.js';
+import { generateWorkload } from '../local/test-support/counter-workload.js';
 import { decodeCompactRecord, encodeCompactRecord, isCompactRecord } from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
 import { validateStreamEvent } from './validate-event.js';

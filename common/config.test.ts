@@ -17,6 +17,14 @@ describe('loadConfig', () => {
     }).toThrow();
   });
 
+  it("gives the processors' metrics listener its own host, LISTEN_HOST unless PROCESSORS_METRICS_HOST is set", () => {
+    expect(loadConfig({}).processors.metricsHost).toBe('127.0.0.1');
+    expect(loadConfig({ LISTEN_HOST: '0.0.0.0' }).processors.metricsHost).toBe('0.0.0.0');
+    const own = loadConfig({ LISTEN_HOST: '0.0.0.0', PROCESSORS_METRICS_HOST: '127.0.0.1' });
+    expect(own.processors.metricsHost).toBe('127.0.0.1');
+    expect(own.ingest.host).toBe('0.0.0.0');
+  });
+
   it('parses numbers, booleans and lists from strings', () => {
     const config = loadConfig({
       INGEST_PORT: '9000',

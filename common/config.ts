@@ -58,6 +58,8 @@ const EnvSchema = Type.Object({
   /** Proxies in front of the query API that append to X-Forwarded-For (1 behind an ALB): the client IP is taken that many hops back. */
   QUERY_API_TRUSTED_PROXY_HOPS: Type.Integer({ minimum: 0, maximum: 5, default: 0 }),
   PROCESSORS_METRICS_PORT: Type.Integer({ ...Port, default: 8082 }),
+  /** Address the processors' /metrics, /health and /ready listener binds to; unset: LISTEN_HOST. */
+  PROCESSORS_METRICS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   INGEST_API_KEYS: Type.String({ default: '' }),
   /** Browser origins allowed to post events (CORS): `*` (default, any page), a comma-separated list of `https://host[:port]` origins, or `none` (no CORS headers). */
   INGEST_CORS_ORIGINS: Type.String({
@@ -107,6 +109,8 @@ const EnvSchema = Type.Object({
   PROCESSOR_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 250 }),
   /** Largest batch in record bytes: bounds the processors' memory whatever one record holds. */
   PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 2 * 1024 * 1024 }),
+  /** Largest batch in user records after de-aggregation (a compact or KPL record holds hundreds): bounds the processors' memory per shard. */
+  PROCESSOR_BATCH_MAX_USER_RECORDS: Type.Integer({ minimum: 100, maximum: 1_000_000, default: 20_000 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   /** `<index>/<of>`: this process reads shards whose number is index modulo of (several local processes, no lease manager). */
   PROCESSOR_SHARD_ASSIGNMENT: Type.String({ default: '0/1', pattern: '^[0-9]+/[0-9]+$' }),
@@ -247,9 +251,12 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly flushIntervalMs: number;
     readonly batchMaxBytes: number;
+    readonly batchMaxUserRecords: number;
     /** Shards this process reads (processors/consumer/shard-assignment.ts). */
     readonly shardAssignment: { readonly index: number; readonly of: number };
     readonly writeConcurrency: number;
+    /** Address of the local consumer's /metrics, /health and /ready listener (PROCESSORS_METRICS_HOST, else LISTEN_HOST). */
+    readonly metricsHost: string;
     /** Port of the local consumer's /metrics and /health. */
     readonly metricsPort: number;
     /**
@@ -464,8 +471,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
       flushIntervalMs: e.PROCESSOR_FLUSH_INTERVAL_MS,
       batchMaxBytes: e.PROCESSOR_BATCH_MAX_BYTES,
+      batchMaxUserRecords: e.PROCESSOR_BATCH_MAX_USER_RECORDS,
       shardAssignment,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
+      metricsHost: e.PROCESSORS_METRICS_HOST ?? e.LISTEN_HOST,
       metricsPort: e.PROCESSORS_METRICS_PORT,
       state: {
         kind: e.PROCESSOR_STATE_STORE ?? (stateRedisUrl ? 'redis' : undefined),

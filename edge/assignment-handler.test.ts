@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { assignVariant } from '../common/assignment.js';
 import type { ExperimentDefinition } from '../common/experiment-definition.js';
-import { randomName, waitFor } from '../local/test-support.js';
+import { randomName, waitFor } from '../local/test-support/test-config.js';
 import { createAssignmentHandler, handler } from './assignment-handler.js';
 import { createDefinitionClient } from '../common/definition-client.js';
-import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
+import { startExperimentApi, type ExperimentApiStub } from './test-support/experiment-api-stub.js';
 
 const experiment = (key: string, overrides: Partial<ExperimentDefinition> = {}): ExperimentDefinition => ({
   key,

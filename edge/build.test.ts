@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { CloudFrontRequest, CloudFrontResultResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { buildSplitUrlBundle, SPLIT_URL_BUNDLE_BUDGET_BYTES } from './build.js';
 import { viewerRequestEvent } from './split-url/cloudfront-events.js';
 import type { SplitUrlEvent, SplitUrlResult } from './split-url/split-url-handler.js';
-import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
+import { startExperimentApi, type ExperimentApiStub } from './test-support/experiment-api-stub.js';
 
 type BundledHandler = (event: SplitUrlEvent) => Promise<SplitUrlResult>;
 

@@ -10,10 +10,10 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assignVariant, evaluateFlag } from '../common/assignment.js';
 import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { startQueryApi, type RunningQueryApi } from '../query-api/start-query-api.js';
-import { createTestSchema, type TestSchema } from '../query-api/test-database.js';
-import { testConfig } from '../local/test-support.js';
+import { createTestSchema, type TestSchema } from '../local/test-support/test-schema.js';
+import { testConfig } from '../local/test-support/test-config.js';
 import { createAssignmentHandler, handler as assignmentLambda } from './assignment-handler.js';
 import { createDefinitionClient, type DefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler, handler as flagEvaluationLambda } from './flag-evaluation-handler.js';

@@ -16,7 +16,7 @@ import type {
 } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { createAssignmentHandler } from './assignment-handler.js';
 import { createDefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler } from './flag-evaluation-handler.js';
@@ -28,7 +28,7 @@ import {
 } from './split-url/cloudfront-events.js';
 import { createExperimentSource } from './split-url/experiment-source.js';
 import { createSplitUrlHandler, INTERNAL_HEADER_PREFIX, type SplitUrlResult } from './split-url/split-url-handler.js';
-import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
+import { startExperimentApi, type ExperimentApiStub } from './test-support/experiment-api-stub.js';
 
 /** A header value a CloudFront-generated response may carry: visible ASCII, spaces and tabs. */
 const HEADER_VALUE = /^[\t\x20-\x7e]*$/;

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { evaluateFlag } from '../common/assignment.js';
 import type { FlagDefinition } from '../common/experiment-definition.js';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { createDefinitionClient } from '../common/definition-client.js';
 import { createFlagEvaluationHandler, handler } from './flag-evaluation-handler.js';
-import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
+import { startExperimentApi, type ExperimentApiStub } from './test-support/experiment-api-stub.js';
 
 describe('flag evaluation Lambda handler (real local experiment API)', () => {
   let api: ExperimentApiStub;

@@ -6,10 +6,10 @@ import {
   startFakeSecretsManager,
   type FakeSecretsManager,
 } from '../common/test-support/fake-secrets-manager.js';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { handler } from './flag-evaluation-handler.js';
 import { isFunctionUrlEvent, type FunctionUrlResult } from './function-url.js';
-import { startExperimentApi, type ExperimentApiStub } from './test-experiment-api.js';
+import { startExperimentApi, type ExperimentApiStub } from './test-support/experiment-api-stub.js';
 
 /** A function URL invocation as Lambda delivers it (payload format 2.0, AWS_IAM auth). */
 function functionUrlEvent(body: string, method = 'POST', isBase64Encoded = false) {

@@ -1,7 +1,7 @@
 import { deaggregateSync } from 'aws-kinesis-agg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCompactRecord, isCompactRecord } from '../common/compact-records.js';
-import { readAllRecords } from '../local/stream-reader.js';
+import { readAllRecords } from '../local/test-support/stream-reader.js';
 import { partitionKeyHash } from './shard-map.js';
 import { loadShardMap } from './stream-shards.js';
 import {

@@ -11,7 +11,7 @@ import { assignVariant } from '../common/assignment.js';
 import type { ExperimentDefinition } from '../common/experiment-definition.js';
 import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import { normalizeIncomingEvent } from '../common/validate-event.js';
-import { waitFor } from '../local/test-support.js';
+import { waitFor } from '../local/test-support/test-config.js';
 import { buildGrowthBookPayload } from '../query-api/sdk/growthbook-payload.js';
 import {
   createBrowserTrackingCallback,

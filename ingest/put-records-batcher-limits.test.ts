@@ -11,7 +11,7 @@ import { createKinesisClient } from '../common/aws-clients.js';
 import { PipelineError } from '../common/errors.js';
 import { createLogger } from '../common/logger.js';
 import { ensureStream } from '../local/provision.js';
-import { randomName, testConfig, waitFor } from '../local/test-support.js';
+import { randomName, testConfig, waitFor } from '../local/test-support/test-config.js';
 import {
   PutRecordsBatcher,
   type BatcherObserver,

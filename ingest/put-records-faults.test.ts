@@ -1,6 +1,6 @@
 import { ProvisionedThroughputExceededException, ResourceNotFoundException } from '@aws-sdk/client-kinesis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { waitFor } from '../local/test-support.js';
+import { waitFor } from '../local/test-support/test-config.js';
 import { FaultInjectingKinesis, type PutRecordsFaultPlan } from './test-support/fault-injecting-kinesis.js';
 import {
   allAccepted,

@@ -7,9 +7,9 @@ import { createDynamoClient } from '../common/aws-clients.js';
 import { createQueryApi } from '../query-api/app.js';
 import { createDatabase } from '../query-api/db/database.js';
 import { runMigrations } from '../query-api/db/migrations.js';
-import { experimentBody } from '../query-api/test-app.js';
+import { experimentBody } from '../query-api/test-support/test-app.js';
 import { embeddedDatabaseEnv, startEmbeddedPostgres } from './embedded-postgres.js';
-import { testConfig } from './test-support.js';
+import { testConfig } from './test-support/test-config.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {

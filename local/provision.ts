@@ -1,6 +1,12 @@
 /**
- * Creates the streams and tables the pipeline needs when they are missing. In AWS the
- * CDK stacks own these resources; locally (`npm start`, tests, bench) this does.
+ * Creates the streams and tables the pipeline needs when they are missing, on the local
+ * stand-ins (kinesalite, dynalite). In AWS the CDK stacks own these resources and no
+ * production start-up creates any; locally `npm start` (local/start.ts), the tests and the
+ * bench call this module, and only this module creates streams and tables.
+ *
+ *   provisionPipeline(config, clients)   both streams, the counters and the checkpoint table
+ *   ensureCountersTable / ensureCheckpointTable   one table, in its layout (common/*-layout.ts)
+ *   ensureStream / ensureTable           any stream or table (tests' own names and keys)
  */
 import {
   CreateTableCommand,
@@ -14,6 +20,10 @@ import {
   ResourceNotFoundException as StreamNotFound,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
+import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
+import { CHECKPOINT_PARTITION_KEY } from '../common/checkpoint-layout.js';
+import type { Config } from '../common/config.js';
+import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 
 const POLL_MS = 50;
 const ACTIVE_TIMEOUT_MS = 30_000;
@@ -102,4 +112,69 @@ export async function ensureTable(dynamo: DynamoDBClient, tableName: string, key
     );
   }
   await waitUntil(async () => (await status()) === 'ACTIVE', `table ${tableName}`);
+}
+
+/**
+ * Creates a counters table in the layout of common/counter-layout.ts unless it exists. With
+ * the `metric-totals` index by default, as the CDK DynamoStack creates it; `metricIndex:
+ * false` leaves it out (tests and benches that never read it, as they always did).
+ *
+ * @example await ensureCountersTable(dynamo, config.dynamodb.countersTable);
+ */
+export async function ensureCountersTable(
+  dynamo: DynamoDBClient,
+  tableName: string,
+  options: { metricIndex?: boolean } = {},
+): Promise<void> {
+  await ensureTable(dynamo, tableName, {
+    partitionKey: COUNTER_PARTITION_KEY,
+    sortKey: COUNTER_SORT_KEY,
+    ...(options.metricIndex === false ? {} : { globalSecondaryIndexes: [METRIC_INDEX] }),
+  });
+}
+
+/**
+ * Creates a checkpoint table in the layout of common/checkpoint-layout.ts unless it exists.
+ *
+ * @example await ensureCheckpointTable(dynamo, config.dynamodb.checkpointTable);
+ */
+export async function ensureCheckpointTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
+  await ensureTable(dynamo, tableName, { partitionKey: CHECKPOINT_PARTITION_KEY });
+}
+
+/**
+ * Creates what the pipeline uses, named by `config`, unless it exists: the event stream
+ * (`KINESIS_SHARD_COUNT` shards), the dead-letter stream (1 shard), the counters table (with
+ * its index) and the checkpoint table. Only on local endpoints: streams only when
+ * `AWS_ENDPOINT_URL_KINESIS` is set, tables only when `AWS_ENDPOINT_URL_DYNAMODB` is, so it
+ * never creates anything in AWS, where the CDK stacks own these resources. Without `clients`
+ * it opens its own for the call.
+ *
+ * @example
+ *   await provisionPipeline(testConfig());                      // clients of its own
+ *   await provisionPipeline(config, { kinesis, dynamo });       // the caller's clients
+ */
+export async function provisionPipeline(
+  config: Config,
+  clients?: { kinesis: KinesisClient; dynamo: DynamoDBClient },
+): Promise<void> {
+  const kinesis = clients?.kinesis ?? createKinesisClient(config);
+  const dynamo = clients?.dynamo ?? createDynamoClient(config);
+  try {
+    const tasks: Promise<void>[] = [];
+    if (config.aws.kinesisEndpoint) {
+      tasks.push(ensureStream(kinesis, config.kinesis.streamName, config.kinesis.shardCount));
+      tasks.push(ensureStream(kinesis, config.kinesis.dlqStreamName, 1));
+    }
+    if (config.aws.dynamodbEndpoint) {
+      tasks.push(ensureCountersTable(dynamo, config.dynamodb.countersTable));
+      tasks.push(ensureCheckpointTable(dynamo, config.dynamodb.checkpointTable));
+    }
+    await Promise.all(tasks);
+  } finally {
+    if (!clients) {
+      kinesis.destroy();
+      dynamo.destroy();
+    }
+  }
 }

@@ -28,13 +28,11 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
-import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
-import { loadConfig, type Config } from '../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
+import { loadConfig } from '../common/config.js';
 import { localAuditSecret } from './audit-secret.js';
 import { embeddedDatabaseEnv, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
 import { processorDefinitionsEnv } from './processor-definitions-env.js';
-import { ensureStream, ensureTable } from './provision.js';
+import { provisionPipeline } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
 
 const DEFAULT_DATA_DIR = new URL('../.local-data/', import.meta.url).pathname;
@@ -49,6 +47,9 @@ interface Service {
 }
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+
+/** The address to reach a listener bound to `host` from this machine (a wildcard bind: loopback). */
+const reachable = (host: string): string => (host === '0.0.0.0' ? '127.0.0.1' : host);
 
 function startService(name: string, script: string, env: NodeJS.ProcessEnv, args: string[] = []): Service {
   const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
@@ -85,24 +86,6 @@ async function stopService(service: Service): Promise<void> {
   const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(killer);
-}
-
-async function provision(config: Config): Promise<void> {
-  const kinesis = createKinesisClient(config);
-  const dynamo = createDynamoClient(config);
-  try {
-    await ensureStream(kinesis, config.kinesis.streamName, config.kinesis.shardCount);
-    await ensureStream(kinesis, config.kinesis.dlqStreamName, 1);
-    await ensureTable(dynamo, config.dynamodb.countersTable, {
-      partitionKey: COUNTER_PARTITION_KEY,
-      sortKey: COUNTER_SORT_KEY,
-      globalSecondaryIndexes: [METRIC_INDEX],
-    });
-    await ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: 'shard_id' });
-  } finally {
-    kinesis.destroy();
-    dynamo.destroy();
-  }
 }
 
 /**
@@ -201,19 +184,21 @@ async function main(): Promise<void> {
     const audit = await localAuditSecret(env, { persist, dataDir });
     env.AUDIT_HMAC_SECRET = audit.secret;
     const config = loadConfig(env);
-    await provision(config);
+    await provisionPipeline(config);
 
     services.push(startService('collector', 'ingest/server.ts', env));
     const stateEnv = processorStateEnv(env, { persist, dataDir });
-    const host = config.ingest.host === '0.0.0.0' ? '127.0.0.1' : config.ingest.host;
     // The processors read counter plans (ratio, capped, CUPED sums) from the local query API;
     // until it is up they wait (retriable), never counting without a plan.
-    const definitions = processorDefinitionsEnv(env, `http://${host}:${config.queryApi.port}`, () =>
-      randomBytes(24).toString('hex'),
+    const definitions = processorDefinitionsEnv(
+      env,
+      `http://${reachable(config.queryApi.host)}:${config.queryApi.port}`,
+      () => randomBytes(24).toString('hex'),
     );
     services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv, ...definitions.processors }));
+    const processorsMetricsUrl = `http://${reachable(config.processors.metricsHost)}:${config.processors.metricsPort}/metrics`;
     const monitorEnv: NodeJS.ProcessEnv = {
-      PROCESSORS_METRICS_URLS: env.PROCESSORS_METRICS_URLS || `http://${host}:${config.processors.metricsPort}/metrics`,
+      PROCESSORS_METRICS_URLS: env.PROCESSORS_METRICS_URLS || processorsMetricsUrl,
     };
     // On the embedded database the monitor runs inside the query API, on its pool of one: PGlite
     // serves every connection from one session, which a second process must not share
@@ -231,8 +216,8 @@ async function main(): Promise<void> {
         void shutdown(1);
       });
     }
-    const collectorUrl = `http://${host}:${config.ingest.port}`;
-    const queryUrl = `http://${host}:${config.queryApi.port}`;
+    const collectorUrl = `http://${reachable(config.ingest.host)}:${config.ingest.port}`;
+    const queryUrl = `http://${reachable(config.queryApi.host)}:${config.queryApi.port}`;
     await waitForHealth('collector', `${collectorUrl}/health`, (services[0] as Service).child);
     await waitForHealth('query-api', `${queryUrl}/health`, (services[2] as Service).child);
     // With PostgreSQL: the monitor (snapshots, alerts) every MONITOR_INTERVAL seconds as its own
@@ -254,7 +239,7 @@ async function main(): Promise<void> {
         `  collector   ${collectorUrl}   POST /api/v1/events · docs ${collectorUrl}/docs · ${collectorUrl}/metrics`,
         `  results UI  ${queryUrl}/ui/   experiments, results, segments (open it in a browser)`,
         `  query API   ${queryUrl}   ${queryUrl}/docs`,
-        `  processors  http://${host}:${config.processors.metricsPort}/metrics · definitions from ${definitions.processors.PROCESSOR_DEFINITIONS_API_URL}${definitions.generatedKey ? ' (key made for this run)' : ''}`,
+        `  processors  ${processorsMetricsUrl} · definitions from ${definitions.processors.PROCESSOR_DEFINITIONS_API_URL}${definitions.generatedKey ? ' (key made for this run)' : ''}`,
         `  monitor     ${monitorInProcess ? 'in the query API' : 'own process'}, every ${config.monitor.runIntervalMs / 1000} s: snapshots, alerts (Slack ${config.monitor.slack.botToken ? 'on' : 'off'}, email ${config.monitor.sendgrid.apiKey && config.monitor.sendgrid.from ? 'on' : 'off'}); history ${queryUrl}/api/v1/experiments/<key>/results/history`,
         `  kinesis     ${env.AWS_ENDPOINT_URL_KINESIS}   stream ${config.kinesis.streamName} (${config.kinesis.shardCount} shards, ${config.ingest.recordFormat} records), dead letters ${config.kinesis.dlqStreamName}`,
         `  dynamodb    ${env.AWS_ENDPOINT_URL_DYNAMODB}   tables ${config.dynamodb.countersTable}, ${config.dynamodb.checkpointTable}`,

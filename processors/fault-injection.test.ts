@@ -28,21 +28,28 @@ import { createDynamoClient, createKinesisClient } from '../common/aws-clients.j
 import type { Config } from '../common/config.js';
 import { EMPTY_COUNTER_PLAN, type CounterPlan } from '../common/counter-plan.js';
 import { createSilentLogger } from '../common/logger.js';
-import { testConfig, waitFor } from '../local/test-support.js';
+import { testConfig, waitFor } from '../local/test-support/test-config.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
-import { toWorkloadRecords, type WorkloadRecord } from './consumer/workload-records.js';
-import { computeExpectedCounters, createCounterSink, readCounters, type CounterTable } from './counters/index.js';
-import { STATISTICS_WORKLOAD, generateWorkload, seededRandom, statisticsTestPlan } from './counters/test-workload.js';
+import { toWorkloadRecords, type WorkloadRecord } from './test-support/workload-records.js';
+import { createCounterSink } from './counters/index.js';
+import { computeExpectedCounters, type CounterTable } from './test-support/counter-ground-truth.js';
+import { readCounters } from './test-support/read-counters.js';
+import {
+  STATISTICS_WORKLOAD,
+  generateWorkload,
+  seededRandom,
+  statisticsTestPlan,
+} from '../local/test-support/counter-workload.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { readDeadLetters } from './dead-letters/reader.js';
 import { createKinesisBatchHandler } from './lambda/batch-handler.js';
-import { driveEventSourceMapping, readAsLambdaRecords } from './lambda/test-support.js';
+import { driveEventSourceMapping, readAsLambdaRecords } from './test-support/event-source-mapping.js';
 import { createProcessorMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
-import { ensureLocalResources } from './pipeline-from-config.js';
+import { provisionPipeline } from '../local/provision.js';
 import { POISON_USER_PREFIX, isPoison } from './commit/test-support/poison-workload.js';
 import { refusingCounterSink } from './commit/test-support/refusing-counter-sink.js';
-import { faultyCounterSink } from './pipeline/test-doubles.js';
+import { faultyCounterSink } from './test-support/pipeline-doubles.js';
 import { createRedisUserStateStore } from './state/index.js';
 import { compareSequenceNumbers } from './sequence-number.js';
 import {
@@ -51,9 +58,9 @@ import {
   type HeldRequest,
   type HoldRule,
 } from './test-support/dynamo-gate-proxy.js';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import { startQueryApi, type RunningQueryApi } from '../query-api/start-query-api.js';
-import { createTestSchema, type TestSchema } from '../query-api/test-database.js';
+import { createTestSchema, type TestSchema } from '../local/test-support/test-schema.js';
 
 const KILLS = 10;
 const SEED = 20_261_124;
@@ -223,7 +230,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       redisPrefixes.push(`xc:{${config.dynamodb.countersTable}}:`);
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
-      await ensureLocalResources(config, kinesis, dynamo);
+      await provisionPipeline(config, { kinesis, dynamo });
       const proxy = await startDynamoGateProxy(inject('dynamodbEndpoint'));
       proxyToClose = proxy;
 
@@ -329,7 +336,7 @@ describe('fault injection (kinesalite + dynalite + Redis)', () => {
       redisPrefixes.push(keyPrefix);
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
-      await ensureLocalResources(config, kinesis, dynamo);
+      await provisionPipeline(config, { kinesis, dynamo });
       const events = generateWorkload({
         seed: SEED + 1,
         events: 900,

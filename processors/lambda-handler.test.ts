@@ -4,19 +4,26 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
 import { createSilentLogger } from '../common/logger.js';
-import { testConfig } from '../local/test-support.js';
-import { putPayloads } from './consumer/test-support.js';
-import { computeExpectedCounters, createCounterSink, readCounters, type CounterTable } from './counters/index.js';
-import { generateWorkload } from './counters/test-workload.js';
+import { testConfig } from '../local/test-support/test-config.js';
+import { putPayloads } from './test-support/consumer-streams.js';
+import { createCounterSink } from './counters/index.js';
+import { computeExpectedCounters, type CounterTable } from './test-support/counter-ground-truth.js';
+import { readCounters } from './test-support/read-counters.js';
+import { generateWorkload } from '../local/test-support/counter-workload.js';
 import { createKinesisBatchHandler } from './lambda/batch-handler.js';
-import { driveEventSourceMapping, readAsLambdaRecords } from './lambda/test-support.js';
+import { driveEventSourceMapping, readAsLambdaRecords } from './test-support/event-source-mapping.js';
 import { handler } from './lambda-handler.js';
 import { createProcessorMetrics } from './metrics.js';
 import { createPipeline } from './pipeline.js';
-import { ensureLocalResources } from './pipeline-from-config.js';
+import { provisionPipeline } from '../local/provision.js';
 import { POISON_USER_PREFIX, isPoison } from './commit/test-support/poison-workload.js';
 import { refusingCounterSink } from './commit/test-support/refusing-counter-sink.js';
-import { MemoryDeadLetterSink, faultyCounterSink, sampleEvent, type InjectedFault } from './pipeline/test-doubles.js';
+import {
+  MemoryDeadLetterSink,
+  faultyCounterSink,
+  sampleEvent,
+  type InjectedFault,
+} from './test-support/pipeline-doubles.js';
 import { createInProcessUserStateStore } from './state/index.js';
 
 const fixture = JSON.parse(
@@ -26,7 +33,7 @@ const sorted = (table: CounterTable) => [...table.entries()].sort(([a], [b]) => 
 
 async function provisioned(overrides: Record<string, string> = {}): Promise<Config> {
   const config = testConfig(overrides);
-  await ensureLocalResources(config, createKinesisClient(config), createDynamoClient(config));
+  await provisionPipeline(config, { kinesis: createKinesisClient(config), dynamo: createDynamoClient(config) });
   return config;
 }
 

@@ -13,7 +13,7 @@ import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumerOptions } from './consumer/local-consumer.js';
 import { readinessOf, type ProcessorMetrics } from './metrics.js';
 import type { BatchOutcome } from './pipeline.js';
-import { createPipelineFromConfig, ensureLocalResources, type PipelineOverrides } from './pipeline-from-config.js';
+import { createPipelineFromConfig, type PipelineOverrides } from './pipeline-from-config.js';
 
 /** Optional dependencies of {@link startProcessors}. */
 export interface StartProcessorsDeps extends PipelineOverrides {
@@ -21,8 +21,6 @@ export interface StartProcessorsDeps extends PipelineOverrides {
   consumerOptions?: Partial<LocalConsumerOptions>;
   /** Called after each batch is checkpointed with the commit time (epoch ms): freshness for the bench. */
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
-  /** Create missing streams and tables (default: only when endpoints are local). */
-  ensureResources?: boolean;
 }
 
 /** A running processor. */
@@ -33,7 +31,9 @@ export interface RunningProcessors {
 }
 
 /**
- * Starts the local consumer with the real sinks built from `config`.
+ * Starts the local consumer with the real sinks built from `config`. The stream and the
+ * tables must exist: it creates nothing (the CDK stacks do in AWS; locally `npm start`, the
+ * tests and the bench call local/provision.ts first).
  *
  * @example
  *   const processors = await startProcessors(loadConfig(), { onBatchCommitted: (o, at) => … });
@@ -42,8 +42,6 @@ export interface RunningProcessors {
 export async function startProcessors(config: Config, deps: StartProcessorsDeps = {}): Promise<RunningProcessors> {
   const runtime = await createPipelineFromConfig(config, deps);
   const { kinesis, dynamo, logger, metrics } = runtime;
-  const local = Boolean(config.aws.kinesisEndpoint || config.aws.dynamodbEndpoint);
-  if (deps.ensureResources ?? local) await ensureLocalResources(config, kinesis, dynamo);
 
   const checkpoints = createCheckpointStore(dynamo, config.dynamodb.checkpointTable, () =>
     metrics.dynamodbWrites.inc({ table: 'checkpoints' }),
@@ -60,12 +58,19 @@ export async function startProcessors(config: Config, deps: StartProcessorsDeps 
       pollIntervalMs: config.processors.pollIntervalMs,
       flushIntervalMs: config.processors.flushIntervalMs,
       batchMaxBytes: config.processors.batchMaxBytes,
+      batchMaxUserRecords: config.processors.batchMaxUserRecords,
       assignment: config.processors.shardAssignment,
       ...deps.consumerOptions,
     },
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
   });
-  await consumer.start();
+  try {
+    await consumer.start();
+  } catch (error) {
+    // e.g. the stream does not exist: release what createPipelineFromConfig opened.
+    await runtime.close();
+    throw error;
+  }
   let stopped: Promise<void> | undefined;
   return {
     metrics,
@@ -85,7 +90,7 @@ async function runAsProcess(): Promise<void> {
   const processors = await startProcessors(config, { logger });
   const metricsServer = await startMetricsServer(
     processors.metrics.registry,
-    config.ingest.host,
+    config.processors.metricsHost,
     config.processors.metricsPort,
     { readiness: () => readinessOf(processors.metrics) },
   );

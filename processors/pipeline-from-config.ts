@@ -12,11 +12,8 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config } from '../common/config.js';
 import type { CounterPlanSource } from '../common/counter-plan.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { SecretValue } from '../common/secrets/secret-value.js';
-import { ensureStream, ensureTable } from '../local/provision.js';
-import { CHECKPOINT_PARTITION_KEY } from './consumer/checkpoint-store.js';
 import { createCounterSink } from './counters/index.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { counterPlanSourceFromConfig } from './definitions/counter-plan-source.js';
@@ -144,27 +141,4 @@ export async function createPipelineFromConfig(
       await Promise.all(closers.map((close) => close()));
     },
   };
-}
-
-/**
- * Creates the streams and tables the processors use when they are missing. Only for local
- * endpoints (kinesalite/dynalite): in AWS the CDK stacks own them.
- */
-export async function ensureLocalResources(config: Config, kinesis: KinesisClient, dynamo: DynamoDBClient) {
-  const tasks: Promise<void>[] = [];
-  if (config.aws.kinesisEndpoint) {
-    tasks.push(ensureStream(kinesis, config.kinesis.streamName, config.kinesis.shardCount));
-    tasks.push(ensureStream(kinesis, config.kinesis.dlqStreamName, 1));
-  }
-  if (config.aws.dynamodbEndpoint) {
-    tasks.push(
-      ensureTable(dynamo, config.dynamodb.countersTable, {
-        partitionKey: COUNTER_PARTITION_KEY,
-        sortKey: COUNTER_SORT_KEY,
-        globalSecondaryIndexes: [METRIC_INDEX],
-      }),
-    );
-    tasks.push(ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: CHECKPOINT_PARTITION_KEY }));
-  }
-  await Promise.all(tasks);
 }

@@ -10,7 +10,7 @@ import {
   MemoryIndexSink,
   kinesisRecord,
   sampleEvent,
-} from './pipeline/test-doubles.js';
+} from './test-support/pipeline-doubles.js';
 import type { CounterSink, ShardBatch } from './types.js';
 
 const limits = { maxEventBytes: 8192, maxSegments: 10 };

@@ -19,15 +19,16 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
-import { testConfig, waitFor } from '../local/test-support.js';
+import { testConfig, waitFor } from '../local/test-support/test-config.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
-import { computeExpectedCounters, readCounters, type CounterTable } from './counters/index.js';
-import { generateWorkload } from './counters/test-workload.js';
+import { computeExpectedCounters, type CounterTable } from './test-support/counter-ground-truth.js';
+import { readCounters } from './test-support/read-counters.js';
+import { generateWorkload } from '../local/test-support/counter-workload.js';
 import { readDeadLetters } from './dead-letters/reader.js';
 import { startProcessors, type RunningProcessors } from './main.js';
 import type { ProcessorMetrics } from './metrics.js';
 import { startRecordedOpenSearch, type RecordedOpenSearch } from './opensearch/test-support/recorded-opensearch.js';
-import { ensureLocalResources } from './pipeline-from-config.js';
+import { provisionPipeline } from '../local/provision.js';
 import {
   buildPoisonProof,
   putProofRecords,
@@ -104,7 +105,7 @@ describe('poison records (kinesalite + dynalite + Redis + fake OpenSearch)', () 
       redisPrefixes.push(`xc:{${config.dynamodb.countersTable}}:`);
       const kinesis = createKinesisClient(config);
       const dynamo = createDynamoClient(config);
-      await ensureLocalResources(config, kinesis, dynamo);
+      await provisionPipeline(config, { kinesis, dynamo });
       const { positions, lastByShard } = await putProofRecords(kinesis, config.kinesis.streamName, proof.records);
       expect(lastByShard.size).toBe(2);
 

@@ -9,9 +9,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../common/logger.js';
 import { startCollectorHarness, type CollectorHarness } from '../ingest/test-support/collector-harness.js';
-import { waitFor } from '../local/test-support.js';
-import { seededRandom } from '../processors/counters/test-workload.js';
+import { waitFor } from '../local/test-support/test-config.js';
+import { seededRandom } from '../local/test-support/counter-workload.js';
 import { startProcessors, type RunningProcessors } from '../processors/main.js';
+import { provisionPipeline } from '../local/provision.js';
 import {
   compareCuped,
   compareRatio,
@@ -20,7 +21,7 @@ import {
   type RatioStats,
   type SampleStats,
 } from './stats/index.js';
-import { experimentBody, startTestApi, type TestApi } from './test-app.js';
+import { experimentBody, startTestApi, type TestApi } from './test-support/test-app.js';
 
 const CAP = 100;
 const COUNTRIES = ['US', 'DE'];
@@ -128,6 +129,7 @@ describe('ratio, capped and CUPED metrics end to end (collector â†’ kinesalite â
     expect(created.statusCode, created.body).toBe(201);
     // The processors learn the plan from the query API over HTTP, configured as deployed
     // (PROCESSOR_DEFINITIONS_API_URL).
+    await provisionPipeline(collector.config);
     const config = collector.config;
     processors = await startProcessors(
       { ...config, processors: { ...config.processors, definitions: { ...config.processors.definitions, apiUrl } } },

@@ -6,12 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../common/logger.js';
-import { waitFor } from '../local/test-support.js';
+import { waitFor } from '../local/test-support/test-config.js';
 import { startCollectorHarness, type CollectorHarness } from '../ingest/test-support/collector-harness.js';
 import { startProcessors, type RunningProcessors } from '../processors/main.js';
-import { seededRandom } from '../processors/counters/test-workload.js';
-import { srmReference, welchReference } from './results/independent-statistics.js';
-import { experimentBody, startTestApi, type TestApi } from './test-app.js';
+import { provisionPipeline } from '../local/provision.js';
+import { seededRandom } from '../local/test-support/counter-workload.js';
+import { srmReference, welchReference } from './test-support/independent-statistics.js';
+import { experimentBody, startTestApi, type TestApi } from './test-support/test-app.js';
 
 interface User {
   id: string;
@@ -74,6 +75,7 @@ describe('query API end to end (collector → kinesalite → processors → dyna
 
   beforeAll(async () => {
     collector = await startCollectorHarness();
+    await provisionPipeline(collector.config);
     processors = await startProcessors(collector.config, {
       logger: createSilentLogger(),
       consumerOptions: { pollIntervalMs: 50 },

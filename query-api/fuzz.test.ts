@@ -14,9 +14,9 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../local/test-support.js';
+import { randomName } from '../local/test-support/test-config.js';
 import type { EventSearch } from './search/event-search.js';
-import { experimentBody, startTestApi, type TestApi } from './test-app.js';
+import { experimentBody, startTestApi, type TestApi } from './test-support/test-app.js';
 
 const API_KEY = 'fuzz-key-0123456789';
 /** The largest error body any request may produce (bodies are capped at 256 KiB on the way in). */

@@ -8,12 +8,12 @@ import type { Redis } from 'ioredis';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../common/logger.js';
-import { randomName, waitFor } from '../local/test-support.js';
+import { randomName, waitFor } from '../local/test-support/test-config.js';
 import { startPrivateRedis, type PrivateRedis } from '../processors/state/test-support/private-redis.js';
 import { createMetricsServer } from './metrics-server.js';
 import { createQueryApiMetrics } from './metrics.js';
 import { connectQueryApiRedis } from './start-query-api.js';
-import { experimentBody, startTestApi, type TestApi } from './test-app.js';
+import { experimentBody, startTestApi, type TestApi } from './test-support/test-app.js';
 
 const API_KEY = 'outage-test-key';
 const headers = { 'x-api-key': API_KEY };

@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { inject } from 'vitest';
-import { randomName, testConfig, waitFor } from '../local/test-support.js';
-import { experimentBody } from './test-app.js';
-import { createTestSchema } from './test-database.js';
+import { randomName, testConfig, waitFor } from '../local/test-support/test-config.js';
+import { experimentBody } from './test-support/test-app.js';
+import { createTestSchema } from '../local/test-support/test-schema.js';
 import { startQueryApi } from './start-query-api.js';
 
 describe('startQueryApi', () => {

@@ -23,10 +23,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../../common/counter-layout.js';
-import { ensureStream, ensureTable } from '../../local/provision.js';
+import { ensureCheckpointTable, ensureCountersTable, ensureStream } from '../../local/provision.js';
 import { startStandIn, type StandIn } from '../../local/stand-ins.js';
-import { computeExpectedCounters } from '../../processors/counters/index.js';
+import { computeExpectedCounters } from '../../processors/test-support/counter-ground-truth.js';
 import { benchEnvironment, RESULTS_DIR, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 import { startChildService, type ChildService } from '../support/child-service.js';
@@ -137,8 +136,8 @@ export const flushIntervalScenario: BenchScenario = {
         };
         await ensureStream(kinesis, names.stream, shards);
         await ensureStream(kinesis, names.dlq, 1);
-        await ensureTable(dynamo, names.counters, { partitionKey: COUNTER_PARTITION_KEY, sortKey: COUNTER_SORT_KEY });
-        await ensureTable(dynamo, names.checkpoints, { partitionKey: 'shard_id' });
+        await ensureCountersTable(dynamo, names.counters, { metricIndex: false });
+        await ensureCheckpointTable(dynamo, names.checkpoints);
         const env: Record<string, string> = {
           AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,
           AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,

@@ -18,7 +18,7 @@ import autocannon, { type Result } from 'autocannon';
 import { createKinesisClient } from '../../common/aws-clients.js';
 import { ensureStream } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
-import { readAllRecords, type StreamRecordRead } from '../../local/stream-reader.js';
+import { readAllRecords, type StreamRecordRead } from '../../local/test-support/stream-reader.js';
 import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';

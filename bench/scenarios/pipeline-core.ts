@@ -17,7 +17,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { createCounterSink } from '../../processors/counters/index.js';
-import { generateWorkload } from '../../processors/counters/test-workload.js';
+import { generateWorkload } from '../../local/test-support/counter-workload.js';
 import { createProcessorMetrics } from '../../processors/metrics.js';
 import { createPipeline } from '../../processors/pipeline.js';
 import { createInProcessUserStateStore } from '../../processors/state/index.js';

@@ -20,13 +20,21 @@ import {
   encodeCellKey,
 } from '../../common/counter-layout.js';
 import type { IncomingEvent, StreamEvent } from '../../common/event-contract.js';
-import { ensureStream, ensureTable } from '../../local/provision.js';
+import { ensureCheckpointTable, ensureCountersTable, ensureStream } from '../../local/provision.js';
 import { startStandIn, type StandIn } from '../../local/stand-ins.js';
-import { computeExpectedCounters, readCounters } from '../../processors/counters/index.js';
+import { computeExpectedCounters } from '../../processors/test-support/counter-ground-truth.js';
+import { readCounters } from '../../processors/test-support/read-counters.js';
 import { describeDifferences, diffCounters } from '../counter-diff.js';
 import { benchEnvironment, RESULTS_DIR, type BenchReport, type BenchRow, type BenchTarget } from '../report.js';
 import type { BenchScenario, ScenarioContext } from '../scenario.js';
-import { cpuSecondsOf, currentRssOf, startChildService, type ChildService } from '../support/child-service.js';
+import {
+  cpuSecondsOf,
+  currentRssOf,
+  rssSplitOf,
+  startChildService,
+  type ChildService,
+  type RssSplitMiB,
+} from '../support/child-service.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
@@ -45,6 +53,42 @@ interface Sample {
   lagMs: number;
   rssMiB: Record<string, number | undefined>;
 }
+
+/** The issue's bound on the processors' resident memory, live and draining any backlog. */
+const PROCESSORS_RSS_LIMIT_MIB = 512;
+
+/**
+ * What the processors' memory is made of over one phase (MiB): VmHWM (the kernel's peak RSS), the
+ * largest sampled anonymous (heaps, buffers) and file-backed (code, memory maps such as LMDB's) RSS,
+ * and the largest V8 heap and external memory their stats lines reported (`process.memoryUsage()`).
+ */
+export interface MemoryPeaks {
+  rss: number;
+  anon: number;
+  file: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
+const emptyPeaks = (): MemoryPeaks => ({ rss: 0, anon: 0, file: 0, heapUsed: 0, heapTotal: 0, external: 0 });
+
+/** Raises `peaks` to a /proc sample and/or a stats line's `process.memoryUsage()`. */
+function notePeaks(peaks: MemoryPeaks, split?: RssSplitMiB, heap?: ProcessorStats['memoryMiB']): void {
+  if (split) {
+    peaks.rss = Math.max(peaks.rss, split.rss);
+    peaks.anon = Math.max(peaks.anon, split.anon);
+    peaks.file = Math.max(peaks.file, split.file);
+  }
+  if (heap) {
+    peaks.heapUsed = Math.max(peaks.heapUsed, heap.heapUsed);
+    peaks.heapTotal = Math.max(peaks.heapTotal, heap.heapTotal);
+    peaks.external = Math.max(peaks.external, heap.external);
+  }
+}
+
+const describePeaks = (label: string, peaks: MemoryPeaks): string =>
+  `${label}: processors peak RSS ${peaks.rss.toFixed(0)} MiB (VmHWM); largest samples: ${peaks.anon.toFixed(0)} MiB anonymous, ${peaks.file.toFixed(0)} MiB file-backed; V8 heap ${peaks.heapUsed.toFixed(0)} MiB used of ${peaks.heapTotal.toFixed(0)} MiB, external ${peaks.external.toFixed(0)} MiB`;
 
 export interface RunSettings {
   shape: WorkloadShape;
@@ -282,10 +326,9 @@ export const pipelineScenario: BenchScenario = {
       await ensureStream(kinesis, names.stream, settings.shards);
       await ensureStream(kinesis, names.dlq, 1);
       for (const table of [names.counters, names.backlogCounters, names.baseline]) {
-        await ensureTable(dynamo, table, { partitionKey: COUNTER_PARTITION_KEY, sortKey: COUNTER_SORT_KEY });
+        await ensureCountersTable(dynamo, table, { metricIndex: false });
       }
-      for (const table of [names.checkpoints, names.backlogCheckpoints])
-        await ensureTable(dynamo, table, { partitionKey: 'shard_id' });
+      for (const table of [names.checkpoints, names.backlogCheckpoints]) await ensureCheckpointTable(dynamo, table);
 
       const env = (counters: string, checkpoints: string): Record<string, string> => ({
         AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,
@@ -308,7 +351,11 @@ export const pipelineScenario: BenchScenario = {
       // Phase A: live.
       context.progress(0.03, 'phase A: starting collector and processors');
       let live: ProcessorStats | undefined;
-      const processors = await startProcessors(env(names.counters, names.checkpoints), (stats) => (live = stats));
+      const livePeaks = emptyPeaks();
+      const processors = await startProcessors(env(names.counters, names.checkpoints), (stats) => {
+        live = stats;
+        notePeaks(livePeaks, undefined, stats.memoryMiB);
+      });
       services.push(processors);
       const collector = await startChildService(
         `${SUPPORT}ingest-target.ts`,
@@ -318,6 +365,7 @@ export const pipelineScenario: BenchScenario = {
       services.push(collector);
       const sendCounters = { accepted: 0, rejected: 0, failedRequests: 0 };
       const sampler = setInterval(() => {
+        notePeaks(livePeaks, rssSplitOf(processors.process.pid));
         samples.push({
           t: (Date.now() - started) / 1000,
           accepted: sendCounters.accepted,
@@ -343,6 +391,7 @@ export const pipelineScenario: BenchScenario = {
       clearInterval(sampler);
       const collectorPeak = collector.peakRssMiB();
       const processorsPeak = processors.peakRssMiB();
+      livePeaks.rss = Math.max(livePeaks.rss, processorsPeak ?? 0);
       await collector.stop();
       await processors.stop();
       if (!caughtUp)
@@ -394,6 +443,8 @@ export const pipelineScenario: BenchScenario = {
       context.progress(0.6, 'phase B: processors draining the backlog');
       // One or more processor processes, each given a fixed set of shards (PROCESSOR_SHARD_ASSIGNMENT).
       const backlogStats: (ProcessorStats | undefined)[] = Array.from({ length: settings.processors });
+      const backlogPeaks = emptyPeaks();
+      const backlogMemory: { t: number; rss: number; anon: number; file: number }[] = [];
       const backlogStart = Date.now();
       const standInCpuBefore = standIns.map((standIn) => cpuSecondsOf(standIn.process.pid) ?? 0);
       // Started together, so their module loading overlaps and the drain window starts once.
@@ -404,13 +455,24 @@ export const pipelineScenario: BenchScenario = {
               ...env(names.backlogCounters, names.backlogCheckpoints),
               PROCESSOR_SHARD_ASSIGNMENT: `${index}/${settings.processors}`,
             },
-            (stats) => (backlogStats[index] = stats),
+            (stats) => {
+              backlogStats[index] = stats;
+              notePeaks(backlogPeaks, undefined, stats.memoryMiB);
+            },
           ),
         ),
       );
       services.push(...backlogProcessors);
+      // Sampled 4× a second: a backlog's peak is short (one large batch).
+      const backlogSampler = setInterval(() => {
+        const splits = backlogProcessors.map((child) => rssSplitOf(child.process.pid));
+        for (const split of splits) notePeaks(backlogPeaks, split);
+        const sum = (key: keyof RssSplitMiB) => splits.reduce((total, split) => total + (split?.[key] ?? 0), 0);
+        backlogMemory.push({ t: (Date.now() - started) / 1000, rss: sum('rss'), anon: sum('anon'), file: sum('file') });
+      }, 250);
       const countedInBacklog = () => backlogStats.reduce((sum, stats) => sum + (stats?.counted ?? 0), 0);
       await waitUntil(() => countedInBacklog() >= uniqueAccepted, SETTLE_TIMEOUT_MS);
+      clearInterval(backlogSampler);
       for (const child of backlogProcessors) await child.stop();
       const finishedStats = backlogStats.filter((stats): stats is ProcessorStats => stats !== undefined);
       // From the processors' own start (module loading excluded: the baseline runs in this process).
@@ -423,6 +485,8 @@ export const pipelineScenario: BenchScenario = {
       const oursPerSecond = backlogEvents / backlogSeconds;
       const oursWritesPerK = (backlogWrites / Math.max(1, backlogEvents)) * 1000;
       const peakRss = Math.max(...backlogProcessors.map((child) => child.peakRssMiB() ?? 0));
+      backlogPeaks.rss = Math.max(backlogPeaks.rss, peakRss);
+      notes.push(describePeaks('phase A (live)', livePeaks), describePeaks('phase B (backlog)', backlogPeaks));
       // Whose CPU the drain took: ours (the processors, module loading excluded) and the stand-ins'.
       const processorsCpu = finishedStats.reduce((sum, stats) => sum + stats.cpuSeconds, 0);
       const standInCpu = standIns.reduce(
@@ -438,6 +502,8 @@ export const pipelineScenario: BenchScenario = {
           'writes/1k events': oursWritesPerK,
           'CPU µs/event: processors / kinesalite+dynalite': `${perEvent(processorsCpu).toFixed(1)} / ${perEvent(standInCpu).toFixed(1)}`,
           'peak RSS MiB': peakRss > 0 ? peakRss : '—',
+          'RSS anon / file MiB': `${backlogPeaks.anon.toFixed(0)} / ${backlogPeaks.file.toFixed(0)}`,
+          'V8 heap used / total MiB': `${backlogPeaks.heapUsed.toFixed(0)} / ${backlogPeaks.heapTotal.toFixed(0)}`,
         },
       });
       await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
@@ -488,14 +554,26 @@ export const pipelineScenario: BenchScenario = {
         { title: 'Pipeline throughput and consumer lag (phase A)', leftLabel: 'events/s', rightLabel: 'lag (ms)' },
       );
       const memorySvg = renderLineChart(
-        (['collector', 'processors', 'kinesalite', 'dynalite'] as const).map((name, i) => ({
-          name: `${name} RSS MiB`,
-          points: samples
-            .filter((s) => s.rssMiB[name] !== undefined)
-            .map((s) => [s.t, s.rssMiB[name] as number] as [number, number]),
-          color: ['#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd'][i] as string,
-        })),
-        { title: 'Resident memory per process (phase A)', leftLabel: 'MiB' },
+        [
+          ...(['collector', 'processors', 'kinesalite', 'dynalite'] as const).map((name, i) => ({
+            name: `${name} RSS MiB`,
+            points: samples
+              .filter((s) => s.rssMiB[name] !== undefined)
+              .map((s) => [s.t, s.rssMiB[name] as number] as [number, number]),
+            color: ['#1f77b4', '#2ca02c', '#ff7f0e', '#9467bd'][i] as string,
+          })),
+          {
+            name: 'backlog processors RSS MiB',
+            points: backlogMemory.map((m) => [m.t, m.rss] as [number, number]),
+            color: '#d62728',
+          },
+          {
+            name: 'backlog processors anonymous RSS MiB',
+            points: backlogMemory.map((m) => [m.t, m.anon] as [number, number]),
+            color: '#8c564b',
+          },
+        ],
+        { title: 'Resident memory per process (phase A live, then phase B backlog)', leftLabel: 'MiB' },
       );
       await writeFile(join(settings.resultsDir, 'pipeline-throughput.svg'), throughputSvg);
       await writeFile(join(settings.resultsDir, 'pipeline-memory.svg'), memorySvg);
@@ -519,6 +597,12 @@ export const pipelineScenario: BenchScenario = {
           met: (liveStats?.freshnessMs.p99 ?? Infinity) <= 2000,
         },
       ];
+      const processorsPeakRss = Math.max(livePeaks.rss, backlogPeaks.rss);
+      targets.push({
+        description: `processors peak RSS ≤ ${PROCESSORS_RSS_LIMIT_MIB} MiB, live and draining the backlog`,
+        measured: `${livePeaks.rss.toFixed(0)} MiB live, ${backlogPeaks.rss.toFixed(0)} MiB backlog`,
+        met: processorsPeakRss > 0 && processorsPeakRss <= PROCESSORS_RSS_LIMIT_MIB,
+      });
       if (settings.durationSeconds) {
         const processorRss = samples.map((s) => s.rssMiB.processors).filter((v): v is number => v !== undefined);
         const early = processorRss[Math.floor(processorRss.length * 0.25)] ?? 0;
@@ -561,7 +645,7 @@ export const pipelineScenario: BenchScenario = {
         ],
         artifacts: ['pipeline-throughput.svg', 'pipeline-memory.svg'],
       };
-      (report as BenchReport & { timeline: Sample[] }).timeline = samples;
+      Object.assign(report, { timeline: samples, backlogMemory });
       kinesis.destroy();
       dynamo.destroy();
       return report;

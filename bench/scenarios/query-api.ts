@@ -12,14 +12,14 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { loadConfig } from '../../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
-import { ensureTable } from '../../local/provision.js';
+import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
+import { ensureCountersTable } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
 import { createQueryApi } from '../../query-api/app.js';
 import { createMemoryResultsCache, createRedisResultsCache } from '../../query-api/cache/results-cache.js';
 import { createDatabase } from '../../query-api/db/database.js';
 import { runMigrations } from '../../query-api/db/migrations.js';
-import { seededRandom, writeCells, type Cell } from '../../query-api/test-counters.js';
+import { seededRandom, writeCells, type Cell } from '../../query-api/test-support/simulated-counters.js';
 import { recordDynamoReads } from '../../query-api/test-support/dynamo-read-recorder.js';
 import { NEVER_CACHE } from '../../query-api/test-support/never-cache.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
@@ -161,10 +161,7 @@ export const queryApiScenario: BenchScenario = {
       await database.writer.query('DELETE FROM experiments WHERE key = $1', [EXPERIMENT_ID]);
       const dynamo = createDynamoClient(config);
       cleanups.push(() => Promise.resolve(dynamo.destroy()));
-      await ensureTable(dynamo, config.dynamodb.countersTable, {
-        partitionKey: COUNTER_PARTITION_KEY,
-        sortKey: COUNTER_SORT_KEY,
-      });
+      await ensureCountersTable(dynamo, config.dynamodb.countersTable, { metricIndex: false });
 
       context.progress(0.08, 'writing counters');
       const cells = buildCells();

@@ -18,13 +18,13 @@ import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { loadConfig } from '../../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
-import { ensureTable } from '../../local/provision.js';
+import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
+import { ensureCountersTable } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
 import { createQueryApi } from '../../query-api/app.js';
 import { createDatabase } from '../../query-api/db/database.js';
 import { runMigrations } from '../../query-api/db/migrations.js';
-import { seededRandom, writeCells, type Cell } from '../../query-api/test-counters.js';
+import { seededRandom, writeCells, type Cell } from '../../query-api/test-support/simulated-counters.js';
 import { NEVER_CACHE } from '../../query-api/test-support/never-cache.js';
 import { buildUiSite, pageWeightGzipped, UI_PAGE_WEIGHT_BUDGET_BYTES } from '../../query-api/ui/build-ui.js';
 import { launchChromium } from '../../query-api/ui/test-support/browser.js';
@@ -128,10 +128,7 @@ export const uiScenario: BenchScenario = {
       await runMigrations(database.writer);
       const dynamo = createDynamoClient(config);
       cleanups.push(() => Promise.resolve(dynamo.destroy()));
-      await ensureTable(dynamo, config.dynamodb.countersTable, {
-        partitionKey: COUNTER_PARTITION_KEY,
-        sortKey: COUNTER_SORT_KEY,
-      });
+      await ensureCountersTable(dynamo, config.dynamodb.countersTable, { metricIndex: false });
       await writeCells(dynamo, config.dynamodb.countersTable, EXPERIMENT_ID, buildCells());
 
       const uncachedApp = await createQueryApi(config, {

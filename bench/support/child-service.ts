@@ -31,6 +31,27 @@ export const peakRssOf = (pid: number | undefined): number | undefined => procSt
 /** Current resident set size of a process in MiB (VmRSS). */
 export const currentRssOf = (pid: number | undefined): number | undefined => procStatusMiB(pid, 'VmRSS');
 
+/** Resident memory of a process split as the kernel counts it (MiB): anonymous (heaps, buffers) vs file-backed (code, memory maps). */
+export interface RssSplitMiB {
+  rss: number;
+  anon: number;
+  file: number;
+  shmem: number;
+}
+
+/** RssAnon / RssFile / RssShmem of a process from /proc/<pid>/status; undefined without /proc. */
+export function rssSplitOf(pid: number | undefined): RssSplitMiB | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+    const split = { rss: field('VmRSS'), anon: field('RssAnon'), file: field('RssFile'), shmem: field('RssShmem') };
+    return Number.isFinite(split.rss) ? split : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux, whatever the kernel's HZ). */
 const USER_HZ = 100;
 

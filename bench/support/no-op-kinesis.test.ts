@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../../common/logger.js';
 import { startCollector, type RunningCollector } from '../../ingest/server.js';
 import { loadShardMap } from '../../ingest/stream-shards.js';
-import { testConfig } from '../../local/test-support.js';
+import { testConfig } from '../../local/test-support/test-config.js';
 import { createNoOpKinesis, evenShards } from './no-op-kinesis.js';
 
 let collector: RunningCollector | undefined;

@@ -31,6 +31,8 @@ export interface ProcessorStats {
   lagMs: number;
   /** Per-batch time in each stage (`processor_stage_seconds`), ms percentiles over the run's batches. */
   stagesMs: Partial<Record<FreshnessStage, { p50: number; p99: number; count: number }>>;
+  /** `process.memoryUsage()` at `at`, MiB: V8 heap used/total, external (Buffers' backing stores) and array buffers. */
+  memoryMiB: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   at: number;
 }
 
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
   });
   const { metrics, snapshot: stageSnapshot } = metricsWithStageRecorder();
   const cpuAtStart = process.cpuUsage();
-  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds' | 'stagesMs'> = {
+  const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds' | 'stagesMs' | 'memoryMiB'> = {
     counted: 0,
     duplicates: 0,
     replayed: 0,
@@ -118,6 +120,8 @@ async function main(): Promise<void> {
   const emit = async (): Promise<void> => {
     const lag = await processors.metrics.millisBehindLatest.get();
     const cpu = process.cpuUsage(cpuAtStart);
+    const memory = process.memoryUsage();
+    const mib = (bytes: number) => bytes / 2 ** 20;
     const line: ProcessorStats = {
       ...stats,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
@@ -130,6 +134,12 @@ async function main(): Promise<void> {
       },
       lagMs: Math.max(0, ...lag.values.map((v) => v.value)),
       stagesMs: stageSnapshot(),
+      memoryMiB: {
+        heapUsed: mib(memory.heapUsed),
+        heapTotal: mib(memory.heapTotal),
+        external: mib(memory.external),
+        arrayBuffers: mib(memory.arrayBuffers),
+      },
       at: Date.now(),
     };
     process.stdout.write(`${JSON.stringify({ stats: line })}\n`);

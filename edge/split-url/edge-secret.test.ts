@@ -4,8 +4,8 @@ import {
   startFakeSecretsManager,
   type FakeSecretsManager,
 } from '../../common/test-support/fake-secrets-manager.js';
-import { randomName } from '../../local/test-support.js';
-import { startExperimentApi, type ExperimentApiStub } from '../test-experiment-api.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { startExperimentApi, type ExperimentApiStub } from '../test-support/experiment-api-stub.js';
 import { silentLog } from './edge-log.js';
 import { createEdgeSecret, EDGE_SECRET_TTL_MS, type AwsCredentials } from './edge-secret.js';
 import { createExperimentSource } from './experiment-source.js';

@@ -6,8 +6,8 @@ import type {
 } from 'aws-lambda';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { assignVariant } from '../../common/assignment.js';
-import { randomName } from '../../local/test-support.js';
-import { startExperimentApi, type ExperimentApiStub } from '../test-experiment-api.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { startExperimentApi, type ExperimentApiStub } from '../test-support/experiment-api-stub.js';
 import {
   GOOGLEBOT_USER_AGENT,
   viewerRequestEvent,

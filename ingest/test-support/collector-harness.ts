@@ -6,8 +6,8 @@ import { createKinesisClient } from '../../common/aws-clients.js';
 import type { Config } from '../../common/config.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { ensureStream } from '../../local/provision.js';
-import { readAllRecords } from '../../local/stream-reader.js';
-import { testConfig } from '../../local/test-support.js';
+import { readAllRecords } from '../../local/test-support/stream-reader.js';
+import { testConfig } from '../../local/test-support/test-config.js';
 import { startCollector, type CollectorOverrides, type RunningCollector } from '../server.js';
 
 export interface CollectorHarness {

@@ -10,7 +10,7 @@
  */
 import { decodeCellKey, parsePairSegment } from '../../common/counter-layout.js';
 import { describeDifferences, diffCounters, type CellDifference } from '../../bench/counter-diff.js';
-import type { CounterCellValues, CounterTable } from '../../processors/counters/index.js';
+import type { CounterCellValues, CounterTable } from '../../processors/test-support/counter-ground-truth.js';
 
 export type CellKind = 'total' | 'segment' | 'pair';
 

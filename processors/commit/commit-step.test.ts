@@ -10,7 +10,7 @@ import {
   kinesisRecord,
   kplAggregate,
   sampleEvent,
-} from '../pipeline/test-doubles.js';
+} from '../test-support/pipeline-doubles.js';
 import type { CounterSink, RawKinesisRecord, ValidEvent } from '../types.js';
 import { createCommitStep, type CheckpointWrite } from './commit-step.js';
 

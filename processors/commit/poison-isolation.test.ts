@@ -12,18 +12,20 @@ import { afterAll, afterEach, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
 import type { Config } from '../../common/config.js';
 import { createSilentLogger } from '../../common/logger.js';
-import { randomName, testConfig, waitFor } from '../../local/test-support.js';
+import { randomName, testConfig, waitFor } from '../../local/test-support/test-config.js';
 import { createCheckpointStore } from '../consumer/checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumer } from '../consumer/local-consumer.js';
-import { computeExpectedCounters, createCounterSink, readCounters, type CounterTable } from '../counters/index.js';
+import { createCounterSink } from '../counters/index.js';
+import { computeExpectedCounters, type CounterTable } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
 import { createDeadLetterSink } from '../dead-letters/dead-letter-sink.js';
 import { readDeadLetters } from '../dead-letters/reader.js';
 import { createKinesisBatchHandler } from '../lambda/batch-handler.js';
-import { driveEventSourceMapping, readAsLambdaRecords } from '../lambda/test-support.js';
+import { driveEventSourceMapping, readAsLambdaRecords } from '../test-support/event-source-mapping.js';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
-import { ensureLocalResources } from '../pipeline-from-config.js';
-import { faultyCounterSink, type InjectedFault } from '../pipeline/test-doubles.js';
+import { provisionPipeline } from '../../local/provision.js';
+import { faultyCounterSink, type InjectedFault } from '../test-support/pipeline-doubles.js';
 import { createRedisUserStateStore, type UserStateStore } from '../state/index.js';
 import type { CounterSink } from '../types.js';
 import { refusingCounterSink } from './test-support/refusing-counter-sink.js';
@@ -51,7 +53,7 @@ async function provision(shards: number) {
   const config = testConfig({ KINESIS_SHARD_COUNT: String(shards) });
   const kinesis = createKinesisClient(config);
   const dynamo = createDynamoClient(config);
-  await ensureLocalResources(config, kinesis, dynamo);
+  await provisionPipeline(config, { kinesis, dynamo });
   return { config, kinesis, dynamo };
 }
 

@@ -1,5 +1,5 @@
 /**
- * Shard checkpoints in DynamoDB (partition key `shard_id`): the sequence number of the last
+ * Shard checkpoints in DynamoDB (layout: common/checkpoint-layout.ts): the sequence number of the last
  * Kinesis record whose batch every sink acknowledged, and whether the shard was read to its
  * end (needed before its children may start after a reshard).
  *
@@ -14,11 +14,16 @@ import {
   type AttributeValue,
   type DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
+import { CHECKPOINT_ATTRIBUTES, CHECKPOINT_PARTITION_KEY } from '../../common/checkpoint-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { padSequenceNumber } from '../sequence-number.js';
 
-/** The key attribute of the checkpoint table. */
-export const CHECKPOINT_PARTITION_KEY = 'shard_id';
+const {
+  sequenceNumber: SEQUENCE_NUMBER,
+  position: POSITION,
+  finished: FINISHED,
+  updatedAt: UPDATED_AT,
+} = CHECKPOINT_ATTRIBUTES;
 
 /** Where a shard's reading stands. */
 export interface ShardCheckpoint {
@@ -41,8 +46,8 @@ export interface CheckpointStore {
 
 function fromItem(item: Record<string, AttributeValue>): ShardCheckpoint {
   return {
-    ...(item.sequence_number?.S ? { sequenceNumber: item.sequence_number.S } : {}),
-    finished: item.finished?.BOOL === true,
+    ...(item[SEQUENCE_NUMBER]?.S ? { sequenceNumber: item[SEQUENCE_NUMBER].S } : {}),
+    finished: item[FINISHED]?.BOOL === true,
   };
 }
 
@@ -90,17 +95,17 @@ export function createCheckpointStore(
     },
 
     async save(shardId, sequenceNumber, options = {}) {
-      const sets = ['updated_at = :now'];
+      const sets = [`${UPDATED_AT} = :now`];
       const values: Record<string, AttributeValue> = { ':now': { N: String(Date.now()) } };
       let condition: string | undefined;
       if (sequenceNumber !== undefined) {
-        sets.push('sequence_number = :seq', '#position = :position');
+        sets.push(`${SEQUENCE_NUMBER} = :seq`, '#position = :position');
         values[':seq'] = { S: sequenceNumber };
         values[':position'] = { S: padSequenceNumber(sequenceNumber) };
         condition = 'attribute_not_exists(#position) OR #position <= :position';
       }
       if (options.finished) {
-        sets.push('finished = :finished');
+        sets.push(`${FINISHED} = :finished`);
         values[':finished'] = { BOOL: true };
       }
       try {
@@ -111,7 +116,7 @@ export function createCheckpointStore(
             Key: key(shardId),
             UpdateExpression: `SET ${sets.join(', ')}`,
             ConditionExpression: condition,
-            ExpressionAttributeNames: condition ? { '#position': 'position' } : undefined,
+            ExpressionAttributeNames: condition ? { '#position': POSITION } : undefined,
             ExpressionAttributeValues: values,
           }),
         );

@@ -6,7 +6,7 @@
  * with `computeExpectedCounters`. Only what kinesalite cannot do (throttling, iterator
  * expiry) is injected by wrapping the real Kinesis client.
  */
-import { MergeShardsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, MergeShardsCommand, SplitShardCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeCompactRecord } from '../../common/compact-records.js';
@@ -14,15 +14,20 @@ import type { Config } from '../../common/config.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { ensureStream } from '../../local/provision.js';
-import { testConfig, waitFor } from '../../local/test-support.js';
+import { testConfig, waitFor } from '../../local/test-support/test-config.js';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
-import { sampleEvent } from '../pipeline/test-doubles.js';
+import { sampleEvent } from '../test-support/pipeline-doubles.js';
 import { createRealSinks, deleteRedisKeys, sortedCells, type RealSinks } from '../test-support/real-sinks.js';
 import type { CounterSink } from '../types.js';
 import { createCheckpointStore } from './checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumer, type LocalConsumerOptions } from './local-consumer.js';
-import { interceptKinesis, kinesisServiceError, provisionConsumer, putPayloads } from './test-support.js';
+import {
+  interceptKinesis,
+  kinesisServiceError,
+  provisionConsumer,
+  putPayloads,
+} from '../test-support/consumer-streams.js';
 
 /** Heavy on two shared cores: real Redis, dynalite and kinesalite behind every batch. */
 const TEST_TIMEOUT_MS = 60_000;
@@ -337,7 +342,7 @@ describe('checkpoint store (dynalite)', () => {
   });
 });
 
-describe('local consumer: flush interval and batch bytes (kinesalite + dynalite + Redis, real sinks)', () => {
+describe('local consumer: flush interval and batch bounds (kinesalite + dynalite + Redis, real sinks)', () => {
   it(
     'gathers records across GetRecords calls for the flush interval and writes them as one batch',
     { timeout: TEST_TIMEOUT_MS },
@@ -410,6 +415,48 @@ describe('local consumer: flush interval and batch bytes (kinesalite + dynalite 
       const run = startConsumer(h, sinks);
       await run.consumer.start();
       await waitFor(() => sinks.counters.delivered === 40, 20_000, '40 events at the counter sink');
+      await expectExactCounters(sinks, sent);
+    },
+  );
+
+  it(
+    'cuts a batch at batchMaxUserRecords after de-aggregation, and asks GetRecords for no more than fits',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(1);
+      // 150 compact records of 4 events: 600 events in about 30 KB, far below the bytes bound.
+      const sent = events(600, 'user-records').map((e, i) => ({
+        ...e,
+        eventId: `0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f${String(i).padStart(4, '0')}`,
+      }));
+      const compact = Array.from({ length: 150 }, (_, r) => ({
+        partitionKey: `p${r}`,
+        data: encodeCompactRecord(sent.slice(r * 4, r * 4 + 4)),
+      }));
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, compact);
+      const limits: number[] = [];
+      const kinesis = new Proxy(h.kinesis, {
+        get(target, property, receiver) {
+          if (property !== 'send') return Reflect.get(target, property, receiver) as unknown;
+          return (command: { input: { Limit?: number } }) => {
+            if (command instanceof GetRecordsCommand) limits.push(command.input.Limit ?? 10_000);
+            return target.send(command as never);
+          };
+        },
+      });
+      const sinks = await realSinks(h);
+      // The interval alone would gather everything for a second: before, one batch of 600 events (one response).
+      // (The last, partial batch waits that second: caught up, a batch that is not full waits its interval.)
+      const run = startConsumer(h, sinks, { kinesis, options: { flushIntervalMs: 1_000, batchMaxUserRecords: 50 } });
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 600, 30_000, '600 events at the counter sink');
+      const sizes = sinks.counters.batches.map((batch) => batch.events.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(600);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(50);
+      // The first call probes with 100 records; once sizes are known, each asks for what is left of the batch
+      // (12 records of 4 events), not for 10,000 records.
+      expect(limits[0]).toBe(100);
+      expect(Math.max(...limits.slice(1))).toBeLessThanOrEqual(12);
       await expectExactCounters(sinks, sent);
     },
   );

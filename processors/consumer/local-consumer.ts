@@ -36,12 +36,16 @@ export interface LocalConsumerOptions extends ShardReaderOptions {
   assignment: ShardAssignment;
 }
 
-/** Documented defaults: 10,000 records per GetRecords, 200 ms idle poll (Kinesis allows 5 GetRecords/s per shard). */
+/**
+ * Documented defaults: at most 10,000 records per GetRecords, 200 ms idle poll (Kinesis allows 5 GetRecords/s
+ * per shard), batches of at most 2 MiB of record bytes and 20,000 user records (processors/README.md, "Memory bound").
+ */
 export const DEFAULT_CONSUMER_OPTIONS: Readonly<LocalConsumerOptions> = Object.freeze({
   batchMaxRecords: 10_000,
   pollIntervalMs: 200,
   flushIntervalMs: 0,
   batchMaxBytes: 2 * 1024 * 1024,
+  batchMaxUserRecords: 20_000,
   throttleRetry: { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5_000 },
   batchRetry: DEFAULT_RETRY_POLICY,
   shardRefreshMs: 5_000,

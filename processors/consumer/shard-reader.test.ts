@@ -47,6 +47,7 @@ async function read(responses: ScriptedResponse[], options: Partial<ShardReaderO
       pollIntervalMs: 200,
       flushIntervalMs: 0,
       batchMaxBytes: 1 << 20,
+      batchMaxUserRecords: 100_000,
       throttleRetry: NO_RETRY,
       batchRetry: NO_RETRY,
       ...options,

@@ -8,8 +8,11 @@
  *   touched counter cell is written about once per interval: the interval trades freshness
  *   for DynamoDB writes (bench/README.md has the measured table). Records that already waited
  *   in the stream while the previous batch was written do not wait another interval. A backlog
- *   is processed as fast as it is read: a batch is also cut at `batchMaxBytes` record bytes,
- *   which bounds memory whatever a record holds (a compact record carries hundreds of events).
+ *   is processed as fast as it is read.
+ * - Memory bound: a batch holds at most `batchMaxBytes` record bytes and `batchMaxUserRecords`
+ *   user records after de-aggregation (a compact or KPL record carries hundreds of events), and
+ *   each GetRecords call asks only for what is left of the batch (its `Limit` follows the shard's
+ *   record sizes: batch-budget.ts), so neither a response nor a batch grows with the backlog.
  * - Polling: once caught up with the tip, GetRecords calls start at least `pollIntervalMs`
  *   apart (counted from the previous call's start, so after a batch that took longer to write
  *   the next call goes at once), or earlier when the gathered records' flush is due.
@@ -36,6 +39,7 @@ import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import type { RawKinesisRecord } from '../types.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import { BatchBudget } from './batch-budget.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
 import { isExpiredIterator, isKinesisThrottle } from '../../common/kinesis/errors.js';
 
@@ -56,8 +60,13 @@ export interface ShardReaderOptions {
    * records gathered after it (0: each GetRecords response alone).
    */
   flushIntervalMs: number;
-  /** Largest batch in record bytes (before de-aggregation); a larger response is split. */
+  /** Largest batch in record bytes (before de-aggregation); GetRecords asks for no more, a larger response is split. */
   batchMaxBytes: number;
+  /**
+   * Largest batch in user records after de-aggregation (estimated before decoding from the
+   * shard's earlier batches: batch-budget.ts); GetRecords asks for no more, a larger response is split.
+   */
+  batchMaxUserRecords: number;
   /** Backoff for throttled Kinesis calls. */
   throttleRetry: RetryPolicy;
   /** Backoff for a batch whose sinks failed (retriable errors). */
@@ -77,24 +86,6 @@ export interface ShardReaderDeps {
   signal: AbortSignal;
   /** Called after each batch is checkpointed, with the commit time (epoch ms). */
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
-}
-
-/** Consecutive slices of `records` of at most `maxBytes` record bytes each (a larger record is a slice alone). */
-export function slicesByBytes(records: RawKinesisRecord[], maxBytes: number): RawKinesisRecord[][] {
-  const slices: RawKinesisRecord[][] = [];
-  let current: RawKinesisRecord[] = [];
-  let bytes = 0;
-  for (const record of records) {
-    if (current.length > 0 && bytes + record.data.byteLength > maxBytes) {
-      slices.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(record);
-    bytes += record.data.byteLength;
-  }
-  if (current.length > 0) slices.push(current);
-  return slices;
 }
 
 function toRawRecords(out: GetRecordsCommandOutput): RawKinesisRecord[] {
@@ -150,14 +141,22 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
   });
 
-  /** Commits `records` (the gathered batch) in slices of at most `batchMaxBytes`. */
+  const budget = new BatchBudget({
+    maxRecords: options.batchMaxRecords,
+    maxBytes: options.batchMaxBytes,
+    maxUserRecords: options.batchMaxUserRecords,
+  });
+
+  /** Commits `records` (the gathered batch) in slices within the batch bounds, learning their density. */
   const commitGathered = async (
     records: RawKinesisRecord[],
     shardEnded: boolean,
   ): Promise<Exclude<ShardReaderEnd, 'finished'> | undefined> => {
     const last = records.at(-1)!.sequenceNumber;
-    for (const slice of slicesByBytes(records, options.batchMaxBytes)) {
+    for (const slice of budget.slices(records)) {
+      let userRecords = 0;
       const result = await commitStep.commit({ shardId, records: slice }, async (outcome) => {
+        userRecords += outcome.userRecords;
         const finished = shardEnded && outcome.lastSequenceNumber === last;
         const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished });
         if (write === 'ok') committed = outcome.lastSequenceNumber;
@@ -165,6 +164,7 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
       });
       switch (result.status) {
         case 'committed':
+          budget.learn(slice, userRecords);
           break;
         case 'lease-lost':
           logger.warn(
@@ -186,7 +186,8 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
   let iterator = await newIterator();
   logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
   let gathered: RawKinesisRecord[] = [];
-  let gatheredBytes = 0;
+  /** Bytes and estimated user records of `gathered`. */
+  let gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
   /** When the first gathered record was read, and when it reached the stream (epoch ms). */
   let gatheringSince = 0;
   let arrivedAt = 0;
@@ -194,20 +195,23 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
   let lastPollAt = Number.NEGATIVE_INFINITY;
   while (iterator && !signal.aborted) {
     let out: GetRecordsCommandOutput;
+    // No more than what is left of the batch: a response never holds more than one batch.
+    const limit = budget.nextLimit(gatheredSize);
     try {
       const current = iterator;
       lastPollAt = Date.now();
-      out = await withRetry(
-        () => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: options.batchMaxRecords })),
-        { policy: options.throttleRetry, shouldRetry: isKinesisThrottle, onRetry: throttled('GetRecords') },
-      );
+      out = await withRetry(() => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: limit })), {
+        policy: options.throttleRetry,
+        shouldRetry: isKinesisThrottle,
+        onRetry: throttled('GetRecords'),
+      });
     } catch (error) {
       if (!isExpiredIterator(error)) throw error;
       metrics.iteratorRenewals.inc();
       logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
       // The new iterator starts after the checkpoint: what was gathered is read again.
       gathered = [];
-      gatheredBytes = 0;
+      gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
       iterator = await newIterator();
       continue;
     }
@@ -222,24 +226,25 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
         if (arrival !== undefined) observeStage(metrics, 'stream_to_read', (gatheringSince - arrival) / 1000);
         arrivedAt = Math.min(gatheringSince, arrival ?? gatheringSince);
       }
+      const userRecords = budget.observe(records);
       for (const record of records) {
         gathered.push(record);
-        gatheredBytes += record.data.byteLength;
+        gatheredSize.bytes += record.data.byteLength;
       }
+      gatheredSize.records += records.length;
+      gatheredSize.userRecords += userRecords;
     }
-    const caughtUp =
-      records.length < options.batchMaxRecords && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
+    const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
     // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
-    // waiting to join them); behind, they keep gathering for an interval from the first read (or to the bytes bound).
+    // waiting to join them); behind, they keep gathering for an interval from the first read (or until the batch is full).
     const flushAt = (caughtUp ? arrivedAt : gatheringSince) + options.flushIntervalMs;
     const flushDue =
-      gathered.length > 0 &&
-      (shardEnded || signal.aborted || Date.now() >= flushAt || gatheredBytes >= options.batchMaxBytes);
+      gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
     if (flushDue) {
       observeStage(metrics, 'gather', (Date.now() - gatheringSince) / 1000);
       const batch = gathered;
       gathered = [];
-      gatheredBytes = 0;
+      gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
       const ended = await commitGathered(batch, shardEnded);
       if (ended) return ended;
     } else if (shardEnded && gathered.length === 0) {

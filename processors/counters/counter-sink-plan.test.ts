@@ -11,15 +11,15 @@ import {
 } from '../../common/counter-plan.js';
 import { PipelineError } from '../../common/errors.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
-import { computeExpectedCounters } from './ground-truth.js';
-import { readCounters } from './read-counters.js';
-import { createCountersTable } from './test-delivery.js';
-import { toShardRecords } from './test-workload.js';
+import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { createCountersTable } from '../test-support/counter-delivery.js';
+import { toShardRecords } from '../../local/test-support/counter-workload.js';
 
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
@@ -137,6 +137,7 @@ describe('counter sink with a counter plan (dynalite)', () => {
         covariateSumSquares: 4,
         covariateCross: 15 * 2,
         cappedCovariateCross: 10 * 2,
+        converterCovariateSum: 2, // converting users: ann 2, bob 0
       });
       expect(table.get('checkout|control#click')).toEqual({
         events: 0,

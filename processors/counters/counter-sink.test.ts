@@ -8,7 +8,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { createLogger } from '../../common/logger.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import { Redis } from 'ioredis';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
@@ -16,10 +16,15 @@ import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
-import { computeExpectedCounters } from './ground-truth.js';
-import { readCounters } from './read-counters.js';
-import { createCountersTable, deliverWithRecuts, injectFaults, isInjectedCrash } from './test-delivery.js';
-import { generateWorkload, seededRandom, toShardRecords } from './test-workload.js';
+import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
+import {
+  createCountersTable,
+  deliverWithRecuts,
+  injectFaults,
+  isInjectedCrash,
+} from '../test-support/counter-delivery.js';
+import { generateWorkload, seededRandom, toShardRecords } from '../../local/test-support/counter-workload.js';
 
 const SHARD = 'shardId-000000000000';
 /** Tests that issue hundreds of dynalite writes: generous, because two cores are shared by the whole team. */

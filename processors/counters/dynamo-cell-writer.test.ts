@@ -11,13 +11,13 @@ import { createDynamoClient } from '../../common/aws-clients.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, watermarkAttribute } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
 import type { CellDelta, Contribution } from './aggregate.js';
 import { isTransientDynamoError, toSinkError, writeCellDeltas } from './dynamo-cell-writer.js';
 import { newSquareTotal } from './exact-value.js';
-import { readCounters } from './read-counters.js';
-import { createCountersTable } from './test-delivery.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { createCountersTable } from '../test-support/counter-delivery.js';
 
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };

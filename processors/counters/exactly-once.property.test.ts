@@ -9,8 +9,8 @@ import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { UserStateStore } from '../state/types.js';
 import { createCounterSink } from './counter-sink.js';
-import { computeExpectedCounters, type CounterTable } from './ground-truth.js';
-import { readCounters } from './read-counters.js';
+import { computeExpectedCounters, type CounterTable } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable, deliverWithRecuts, injectFaults } from '../test-support/counter-delivery.js';
 import {
   STATISTICS_WORKLOAD,

@@ -1,13 +1,7 @@
 /**
- * Exactly-once counters: the `CounterSink` over DynamoDB, its ground truth, and a reader
- * of the counters table. See README.md for the protocol.
+ * Exactly-once counters: the `CounterSink` over DynamoDB. See README.md for the protocol.
+ * The ground truth and the table reader that tests and the bench compare with live in
+ * processors/test-support/ (counter-ground-truth.ts, read-counters.ts).
  */
 export { createCounterSink, type CounterSinkDeps } from './counter-sink.js';
-export {
-  computeExpectedCounters,
-  type CounterCellValues,
-  type CounterTable,
-  type GroundTruthOptions,
-} from './ground-truth.js';
-export { readCounters } from './read-counters.js';
 export { isTransientDynamoError } from './dynamo-cell-writer.js';

@@ -14,10 +14,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, STATE_EPOCH_ITEM_KEY } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { establishStateEpoch, readRecordedEpoch, recordEpoch } from './state-epoch.js';
-import { createCountersTable } from './test-delivery.js';
+import { createCountersTable } from '../test-support/counter-delivery.js';
 
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
 const dynamo: DynamoDBClient = createDynamoClient(testConfig());

@@ -9,17 +9,17 @@ import { GetItemCommand, type DynamoDBClient, type GetItemCommandInput } from '@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { COUNTER_PARTITION_KEY, STATE_EPOCH_ITEM_KEY, watermarkAttribute } from '../../common/counter-layout.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import type { Contribution, CellDelta } from './aggregate.js';
 import { newSquareTotal } from './exact-value.js';
 import { createCounterSink } from './counter-sink.js';
 import { writeCellDeltas } from './dynamo-cell-writer.js';
-import { computeExpectedCounters } from './ground-truth.js';
-import { readCounters } from './read-counters.js';
-import { createCountersTable, injectFaults, isInjectedCrash } from './test-delivery.js';
-import { generateWorkload, toShardRecords } from './test-workload.js';
+import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { createCountersTable, injectFaults, isInjectedCrash } from '../test-support/counter-delivery.js';
+import { generateWorkload, toShardRecords } from '../../local/test-support/counter-workload.js';
 
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };

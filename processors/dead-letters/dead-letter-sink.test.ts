@@ -3,7 +3,7 @@ import { createKinesisClient } from '../../common/aws-clients.js';
 import { PipelineError } from '../../common/errors.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { ensureStream } from '../../local/provision.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import type { DeadLetter } from '../types.js';
 import { createDeadLetterSink } from './dead-letter-sink.js';
 import { originalBytes, type DeadLetterEnvelope } from './envelope.js';

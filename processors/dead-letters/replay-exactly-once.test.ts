@@ -7,13 +7,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { createSilentLogger } from '../../common/logger.js';
-import { testConfig } from '../../local/test-support.js';
-import { readCounters } from '../counters/read-counters.js';
-import { createCountersTable } from '../counters/test-delivery.js';
+import { testConfig } from '../../local/test-support/test-config.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { createCountersTable } from '../test-support/counter-delivery.js';
 import { createProcessorMetrics } from '../metrics.js';
 import { createEventIndexSink } from '../opensearch/event-index-sink.js';
 import { createPipeline } from '../pipeline.js';
-import { sampleEvent } from '../pipeline/test-doubles.js';
+import { sampleEvent } from '../test-support/pipeline-doubles.js';
 import { createCounterSink } from '../counters/counter-sink.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createDeadLetterSink } from './dead-letter-sink.js';

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { sampleEvent } from '../pipeline/test-doubles.js';
+import { sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { DeadLetter, DeliverySink } from '../types.js';
 import { decodeDeadLetter, encodeDeadLetter, type DeadLetterEnvelope } from './envelope.js';
 import { planReplay, replayRoute } from './replay.js';

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { kinesisRecord, kplAggregate, sampleEvent } from '../pipeline/test-doubles.js';
+import { kinesisRecord, kplAggregate, sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { RawKinesisRecord } from '../types.js';
-import { decodeShardBatch } from './decode-shard-batch.js';
+import { encodeCompactRecord } from '../../common/compact-records.js';
+import { decodeShardBatch, isAggregatedRecord } from './decode-shard-batch.js';
 
 const limits = { maxEventBytes: 8192, maxSegments: 10 };
 
@@ -118,5 +119,29 @@ describe('decodeShardBatch', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("isAggregatedRecord (the shard reader estimates a batch's user records with it)", () => {
+  it('agrees with decodeShardBatch on which records hold one user record and which may hold many', () => {
+    const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })];
+    const kpl = aggregate('1', events);
+    const compact: RawKinesisRecord = { sequenceNumber: '2', partitionKey: 'p', data: encodeCompactRecord(events) };
+    const plain = kinesisRecord('3', events[0]);
+    const cases: [RawKinesisRecord, boolean][] = [
+      [kpl, true],
+      [compact, true],
+      [plain, false],
+      // Already de-aggregated (the KCL hands over user records with their sub-sequence number): one each.
+      [{ ...kpl, subSequenceNumber: 0 }, false],
+      [{ ...compact, subSequenceNumber: 0 }, true],
+      [{ ...compact, subSequenceNumber: 3 }, false],
+    ];
+    for (const [record, aggregated] of cases) {
+      expect(isAggregatedRecord(record)).toBe(aggregated);
+      const decoded = decodeShardBatch({ shardId: 's', records: [record] }, limits);
+      if (!aggregated) expect(decoded.userRecords).toBe(1);
+    }
+    expect(decodeShardBatch({ shardId: 's', records: [kpl, compact] }, limits).userRecords).toBe(4);
   });
 });

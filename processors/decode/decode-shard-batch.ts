@@ -111,6 +111,16 @@ function addDeadRecord(decoded: DecodedBatch, record: RawKinesisRecord, rejectio
 }
 
 /**
+ * True when a Kinesis record may carry many user records (a compact record or a KPL aggregate),
+ * by the same tests `decodeShardBatch` uses to choose how to decode it; a plain record is one.
+ * Costs a few byte comparisons: the shard reader uses it to estimate a batch's user records.
+ */
+export function isAggregatedRecord(record: Pick<RawKinesisRecord, 'data' | 'subSequenceNumber'>): boolean {
+  if (record.subSequenceNumber !== undefined) return !record.subSequenceNumber && isCompactRecord(record.data);
+  return isCompactRecord(record.data) || isKplAggregate(record.data);
+}
+
+/**
  * Decodes a whole shard batch. Pure and synchronous: the pipeline's only CPU-bound step.
  *
  * @example

@@ -10,9 +10,9 @@ import { loadConfig } from '../../common/config.js';
 import { counterPlanOf, EMPTY_COUNTER_PLAN, type CounterPlan } from '../../common/counter-plan.js';
 import { createDefinitionClient } from '../../common/definition-client.js';
 import { isPipelineError } from '../../common/errors.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { startQueryApi, type RunningQueryApi } from '../../query-api/start-query-api.js';
-import { createTestSchema, type TestSchema } from '../../query-api/test-database.js';
+import { createTestSchema, type TestSchema } from '../../local/test-support/test-schema.js';
 import { classifyCommitError } from '../commit/classify-error.js';
 import { counterPlanSourceFromConfig, createDefinitionsPlanSource } from './counter-plan-source.js';
 

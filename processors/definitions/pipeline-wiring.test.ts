@@ -9,12 +9,13 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import { createSilentLogger } from '../../common/logger.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { startQueryApi, type RunningQueryApi } from '../../query-api/start-query-api.js';
-import { createTestSchema, type TestSchema } from '../../query-api/test-database.js';
+import { createTestSchema, type TestSchema } from '../../local/test-support/test-schema.js';
 import { classifyCommitError } from '../commit/classify-error.js';
-import { kinesisRecord, sampleEvent } from '../pipeline/test-doubles.js';
-import { createPipelineFromConfig, ensureLocalResources } from '../pipeline-from-config.js';
+import { kinesisRecord, sampleEvent } from '../test-support/pipeline-doubles.js';
+import { createPipelineFromConfig } from '../pipeline-from-config.js';
+import { provisionPipeline } from '../../local/provision.js';
 import type { ShardBatch } from '../types.js';
 
 const KEY = 'wiring-key';
@@ -55,7 +56,7 @@ const batchOf = (experimentId: string): ShardBatch => {
 async function runtimeFor(apiUrl: string) {
   const config = testConfig({ PROCESSOR_DEFINITIONS_API_URL: apiUrl, PROCESSOR_DEFINITIONS_API_KEY: KEY });
   const runtime = await createPipelineFromConfig(config, { logger: createSilentLogger(), index: null });
-  await ensureLocalResources(config, runtime.kinesis, runtime.dynamo);
+  await provisionPipeline(config, { kinesis: runtime.kinesis, dynamo: runtime.dynamo });
   const cells = async () => {
     const out = await runtime.dynamo.send(new ScanCommand({ TableName: config.dynamodb.countersTable }));
     return out.Items ?? [];

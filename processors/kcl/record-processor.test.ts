@@ -3,11 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
 import type { Config } from '../../common/config.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { testConfig } from '../../local/test-support.js';
-import { computeExpectedCounters, readCounters, type CounterTable } from '../counters/index.js';
-import { generateWorkload } from '../counters/test-workload.js';
-import { ensureLocalResources } from '../pipeline-from-config.js';
-import { MultiLangDaemonSimulator } from './multilang-daemon-simulator.js';
+import { testConfig } from '../../local/test-support/test-config.js';
+import { computeExpectedCounters, type CounterTable } from '../test-support/counter-ground-truth.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { generateWorkload } from '../../local/test-support/counter-workload.js';
+import { provisionPipeline } from '../../local/provision.js';
+import { MultiLangDaemonSimulator } from './test-support/multilang-daemon-simulator.js';
 
 const SHARD = 'shardId-000000000000';
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -30,7 +31,7 @@ function kclRecords(events: readonly (StreamEvent | string)[], firstSequence: nu
 }
 
 async function startRecordProcessor(config: Config) {
-  await ensureLocalResources(config, createKinesisClient(config), createDynamoClient(config));
+  await provisionPipeline(config, { kinesis: createKinesisClient(config), dynamo: createDynamoClient(config) });
   const child = spawn(process.execPath, ['--import', 'tsx', 'processors/kcl/main.ts'], {
     env: {
       ...process.env,

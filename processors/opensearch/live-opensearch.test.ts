@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createSilentLogger } from '../../common/logger.js';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createEventIndexSink } from './event-index-sink.js';
 import { indexTemplateName } from './index-template.js';
 import { createOpenSearchClient } from './opensearch-client.js';

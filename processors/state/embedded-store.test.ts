@@ -6,7 +6,7 @@ import { afterAll, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
-import { describeUserStateStoreContract } from './store-contract.js';
+import { describeUserStateStoreContract } from './test-support/store-contract.js';
 
 const directories: string[] = [];
 afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));

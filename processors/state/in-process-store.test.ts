@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from './in-process-store.js';
-import { describeUserStateStoreContract } from './store-contract.js';
+import { describeUserStateStoreContract } from './test-support/store-contract.js';
 
 describeUserStateStoreContract(
   'in-process store',

@@ -5,7 +5,7 @@
  * their first event, capped per dimension), and each user's running total per metric,
  * with the outcome of every not-yet-committed state change memoized under the record's
  * identity so a replay yields the same deltas. Every store (Redis, embedded LMDB,
- * in-process) runs the same rules; the shared contract suite (store-contract.ts) proves it.
+ * in-process) runs the same rules; the shared contract suite (test-support/store-contract.ts) proves it.
  *
  * Three guarantees beyond the rules:
  * - **Fencing.** `apply` reads the shard's committed position itself, inside the same atomic

@@ -9,15 +9,15 @@
  */
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { toWorkloadRecords } from '../consumer/workload-records.js';
-import { seededRandom } from '../counters/test-workload.js';
+import { toWorkloadRecords } from './workload-records.js';
+import { seededRandom } from '../../local/test-support/counter-workload.js';
 import {
   allCreated,
   loadFixture,
   type ReceivedRequest,
   type RecordedResponse,
 } from '../opensearch/test-support/recorded-opensearch.js';
-import { kplAggregate } from '../pipeline/test-doubles.js';
+import { kplAggregate } from './pipeline-doubles.js';
 import { compareSequenceNumbers } from '../sequence-number.js';
 import type { DeliverySink } from '../types.js';
 

@@ -6,10 +6,10 @@
  * admin-only where they should be and refuse bad parameters with 400 naming the field.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createQueryApi } from '../app.js';
 import { ADMIN_GROUP, EDITOR_GROUP } from '../auth/authenticate.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { auditEventCount, storedAuditEvents } from '../test-support/audit-chain.js';
 import { startLocalCognito, type LocalCognito } from '../test-support/local-cognito.js';
 import type { AuditEvent } from './audit-event.js';

@@ -11,7 +11,7 @@ import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuditKeyRing } from './audit-keys.js';
 import { verifyExport } from './verify-chain.js';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { seedAuditChain } from '../test-support/audit-chain.js';
 
 const EVENTS = 100_000;

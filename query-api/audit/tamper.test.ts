@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { storedAuditEvents } from '../test-support/audit-chain.js';
 
 const ADMIN_KEY = 'tamper-admin-key-0123456789';

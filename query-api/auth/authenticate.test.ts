@@ -6,8 +6,8 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { startLocalCognito, type LocalCognito } from '../test-support/local-cognito.js';
 import { EDITOR_GROUP } from './authenticate.js';
 

@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { randomName, waitFor } from '../../local/test-support.js';
+import { randomName, waitFor } from '../../local/test-support/test-config.js';
 import { createSilentLogger } from '../../common/logger.js';
 import { freePort } from '../../local/stand-ins.js';
 import { connectQueryApiRedis } from '../start-query-api.js';
-import { experimentBody, startTestApi } from '../test-app.js';
+import { experimentBody, startTestApi } from '../test-support/test-app.js';
 import { createMemoryResultsCache, createRedisResultsCache } from './results-cache.js';
 
 /** A computation that counts its calls and finishes only when released. */

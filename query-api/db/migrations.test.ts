@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testConfig } from '../../local/test-support.js';
+import { testConfig } from '../../local/test-support/test-config.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { createTestSchema, type TestSchema } from '../test-database.js';
+import { createTestSchema, type TestSchema } from '../../local/test-support/test-schema.js';
 import { createDatabase, type Database } from './database.js';
 import { MIGRATIONS, runMigrations } from './migrations.js';
 

@@ -3,11 +3,11 @@
  * machine's PostgreSQL, so the test can see which pool served each statement.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createAuditKeyRing } from '../audit/audit-keys.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { seedAuditChain } from '../test-support/audit-chain.js';
-import { createTestSchema, type TestSchema } from '../test-database.js';
+import { createTestSchema, type TestSchema } from '../../local/test-support/test-schema.js';
 import { createDatabase, type Database } from './database.js';
 import { runMigrations } from './migrations.js';
 

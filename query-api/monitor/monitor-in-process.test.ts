@@ -7,13 +7,12 @@
  */
 import { afterEach, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../../common/counter-layout.js';
 import { createLogger } from '../../common/logger.js';
 import { embeddedDatabaseEnv, startEmbeddedPostgres } from '../../local/embedded-postgres.js';
-import { ensureTable } from '../../local/provision.js';
-import { randomName, testConfig, waitFor } from '../../local/test-support.js';
+import { ensureCountersTable } from '../../local/provision.js';
+import { randomName, testConfig, waitFor } from '../../local/test-support/test-config.js';
 import { startQueryApi } from '../start-query-api.js';
-import { experimentBody } from '../test-app.js';
+import { experimentBody } from '../test-support/test-app.js';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -42,11 +41,7 @@ it(
     expect(config.database.poolSize + config.database.maxOverflow).toBe(1);
     const dynamo = createDynamoClient(config);
     cleanups.push(() => Promise.resolve(dynamo.destroy()));
-    await ensureTable(dynamo, config.dynamodb.countersTable, {
-      partitionKey: COUNTER_PARTITION_KEY,
-      sortKey: COUNTER_SORT_KEY,
-      globalSecondaryIndexes: [METRIC_INDEX],
-    });
+    await ensureCountersTable(dynamo, config.dynamodb.countersTable);
     const lines: LogLine[] = [];
     const logger = createLogger({
       level: 'info',

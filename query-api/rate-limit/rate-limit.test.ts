@@ -4,7 +4,7 @@
  * Real Cognito verification against a locally served JWKS, real PostgreSQL and dynalite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { startLocalCognito, type LocalCognito } from '../test-support/local-cognito.js';
 import { rateLimitKey } from './rate-limit-key.js';
 

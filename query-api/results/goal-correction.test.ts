@@ -1,6 +1,6 @@
 /**
  * The main results' correction across goal metrics × treatment variants, checked against
- * independent implementations (query-api/results/independent-statistics.ts: Holm and the
+ * independent implementations (query-api/test-support/independent-statistics.ts: Holm and the
  * fixed-horizon Welch interval; Benjamini-Hochberg written out below from the paper).
  */
 import fc from 'fast-check';
@@ -11,7 +11,7 @@ import { resolveAnalysisSettings } from './analysis-settings.js';
 import { assembleVariants } from './assemble-results.js';
 import type { VariantCells } from './cell-table.js';
 import { adjustedLevel, correctGoalMetrics } from './goal-correction.js';
-import { holmReference, welchReference, type Sample } from './independent-statistics.js';
+import { holmReference, welchReference, type Sample } from '../test-support/independent-statistics.js';
 
 const definition = (analysis: ExperimentDefinition['analysis']): ExperimentDefinition => ({
   key: 'goal-correction',

@@ -16,12 +16,7 @@ import { EXPOSURE_METRIC, encodeCellKey } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
 import type { StoredDefinition } from '../definitions/definition-store.js';
-import {
-  buildBreakdown,
-  segmentDimensionOf,
-  type Breakdown,
-  type BreakdownRequest,
-} from '../segments/segment-breakdown.js';
+import { buildBreakdown, segmentDimensionOf, type Breakdown, type BreakdownRequest } from './segment-breakdown.js';
 import { resolveAnalysisSettings, type AnalysisOptions, type AnalysisSettings } from './analysis-settings.js';
 import { assembleVariants, type VariantsResult } from './assemble-results.js';
 import { buildCellTable, type CellTable } from './cell-table.js';

@@ -5,10 +5,10 @@
  * guardrails left out. Real PostgreSQL and dynalite (startTestApi).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { holmReference, welchReference } from '../results/independent-statistics.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
-import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../test-counters.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { holmReference, welchReference } from '../test-support/independent-statistics.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
+import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../test-support/simulated-counters.js';
 
 const LAST_EVENT_AT = Date.parse('2026-11-20T12:00:00.000Z');
 const METRICS = [

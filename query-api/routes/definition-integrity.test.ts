@@ -4,14 +4,14 @@
  * request that is bad (400 naming field and rule) versus a database that is down (503).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { segmentsCacheKey } from '../cache/cache-keys.js';
 import { createQueryApi } from '../app.js';
 import { createDatabase } from '../db/database.js';
 import { databaseError } from '../definitions/definition-store.js';
 import { MAX_FLAG_VALUE_DEPTH } from '../definitions/definition-rules.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
-import { aggregateUsers, writeCells, type SimulatedUser } from '../test-counters.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
+import { aggregateUsers, writeCells, type SimulatedUser } from '../test-support/simulated-counters.js';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 
 let api: TestApi;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createAnthropicClient } from '../design/anthropic-client.js';
 import { DESIGN_REQUESTS_PER_MINUTE } from './design-routes.js';
 import { planSampleSize } from '../stats/power-plan.js';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { startFakeAnthropicServer, type FakeAnthropicServer } from '../test-support/fake-anthropic-server.js';
 
 const DESIGN_URL = '/api/v1/experiments/design';

@@ -3,10 +3,10 @@ import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
 import { EXPOSURE_METRIC } from '../../common/counter-layout.js';
-import { randomName, testConfig } from '../../local/test-support.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { handler as eventProcessor } from '../../processors/lambda-handler.js';
-import { ensureLocalResources } from '../../processors/pipeline-from-config.js';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { provisionPipeline } from '../../local/provision.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 
 /** The documented Kinesis event shape the Event Processor receives (its own test fixture). */
 const fixture = JSON.parse(
@@ -62,7 +62,7 @@ describe('GET /api/v1/metrics/{metricKey}/totals (counters written by the Event 
   beforeAll(async () => {
     // The processors' own local provisioning creates the table (with the metric-totals index).
     const config = testConfig();
-    await ensureLocalResources(config, createKinesisClient(config), createDynamoClient(config));
+    await provisionPipeline(config, { kinesis: createKinesisClient(config), dynamo: createDynamoClient(config) });
     Object.assign(process.env, {
       AWS_ENDPOINT_URL_KINESIS: config.aws.kinesisEndpoint,
       AWS_ENDPOINT_URL_DYNAMODB: config.aws.dynamodbEndpoint,

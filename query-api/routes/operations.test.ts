@@ -1,14 +1,14 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createQueryApi } from '../app.js';
 import { resultsCacheKey } from '../cache/cache-keys.js';
 import { createRedisResultsCache } from '../cache/results-cache.js';
 import { createDatabase } from '../db/database.js';
 import { createMetricsServer } from '../metrics-server.js';
 import { createQueryApiMetrics } from '../metrics.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 
 describe('operational routes and service qualities', () => {
   let api: TestApi;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 
 describe('POST /api/v1/experiments/power', () => {
   let api: TestApi;

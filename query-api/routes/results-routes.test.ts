@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPOSURE_METRIC, OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
-import { randomName } from '../../local/test-support.js';
-import { holmReference, srmReference, welchReference, type Sample } from '../results/independent-statistics.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
-import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../test-counters.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { holmReference, srmReference, welchReference, type Sample } from '../test-support/independent-statistics.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
+import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../test-support/simulated-counters.js';
 
 const LAST_EVENT_AT = Date.parse('2026-11-20T12:00:00.000Z');
 const COUNTRIES = ['US', 'DE', 'FR', 'JP', 'BR', 'IN', 'GB'];

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
-import { aggregateUsers, writeCells, type SimulatedUser } from '../test-counters.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
+import { aggregateUsers, writeCells, type SimulatedUser } from '../test-support/simulated-counters.js';
 
 let api: TestApi;
 const prefix = randomName('summary');

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assignVariant, evaluateFlag } from '../../common/assignment.js';
 import type { ExperimentDefinition, FlagDefinition } from '../../common/experiment-definition.js';
 import { startCollectorHarness, type CollectorHarness } from '../../ingest/test-support/collector-harness.js';
-import { waitFor } from '../../local/test-support.js';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { waitFor } from '../../local/test-support/test-config.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { launchHeadlessChromium, startPageServer, type PageServer } from '../test-support/sdk-browser-page.js';
 
 const ADMIN_KEY = 'browser-admin-key-0123';

@@ -24,9 +24,10 @@ import { createSplitUrlHandler } from '../../edge/split-url/split-url-handler.js
 import { createProducerTrackingCallback } from '../../ingest/growthbook-tracking.js';
 import { createProducer, type Producer } from '../../ingest/producer-client.js';
 import { startCollectorHarness, type CollectorHarness } from '../../ingest/test-support/collector-harness.js';
-import { waitFor } from '../../local/test-support.js';
+import { waitFor } from '../../local/test-support/test-config.js';
 import { startProcessors, type RunningProcessors } from '../../processors/main.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { provisionPipeline } from '../../local/provision.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import {
   edgeAttributes,
   landingRequest,
@@ -165,6 +166,7 @@ describe('official GrowthBook SDK against the running query API', () => {
 
   beforeAll(async () => {
     collector = await startCollectorHarness();
+    await provisionPipeline(collector.config);
     processors = await startProcessors(collector.config, {
       logger: createSilentLogger(),
       consumerOptions: { pollIntervalMs: 50 },

@@ -7,7 +7,7 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../common/logger.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { CLIENT_KEY_PATTERN } from './sdk-connection-store.js';
 import { SDK_PAYLOAD_REFRESH_SECONDS } from './sdk-payload-service.js';
 

@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomName } from '../../local/test-support.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { randomName } from '../../local/test-support/test-config.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { createEventSearch } from './event-search.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/${name}.json`, import.meta.url), 'utf8');

@@ -10,13 +10,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createSilentLogger } from '../../common/logger.js';
 import { freePort } from '../../local/stand-ins.js';
-import { randomName } from '../../local/test-support.js';
+import { randomName } from '../../local/test-support/test-config.js';
 import { createQueryApi } from '../app.js';
 import { EDITOR_GROUP } from '../auth/authenticate.js';
 import type { QueryApiInstance } from '../context.js';
 import { createQueryApiMetrics } from '../metrics.js';
 import { connectQueryApiRedis } from '../start-query-api.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { auditEventCount, storedAuditEvents } from '../test-support/audit-chain.js';
 import { startLocalCognito, type LocalCognito } from '../test-support/local-cognito.js';
 

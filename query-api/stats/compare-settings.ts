@@ -3,7 +3,7 @@
  * below can trust their inputs.
  */
 import { PipelineError } from '../../common/errors.js';
-import { alternativeFor, type Alternative } from './test-direction.js';
+import { alternativeFor, type Alternative } from './alternative-hypothesis.js';
 import type { CompareOptions, GaussianPrior, MetricKind, TestAlternative } from './types.js';
 
 /** gbstats' defaults: 95% intervals, sequential tuning N = 5000. */

@@ -15,7 +15,7 @@ import {
 import { fixedHorizonInference } from './fixed-horizon.js';
 import { assertValidSampleStats, sampleMoments, type SampleMoments } from './sample-moments.js';
 import { sequentialInference } from './sequential.js';
-import type { FrequentistInference } from './test-direction.js';
+import type { FrequentistInference } from './alternative-hypothesis.js';
 import type { CompareOptions, ComparisonWarning, Interval, SampleStats, VariantComparison } from './types.js';
 
 /**

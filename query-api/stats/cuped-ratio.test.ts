@@ -5,7 +5,7 @@
  * per-user values (the linearised values of R_post − θ·R_pre) on random data.
  */
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../processors/counters/test-workload.js';
+import { seededRandom } from '../../local/test-support/counter-workload.js';
 import { compareCupedRatio, cupedRatioTheta, type CupedRatioStats } from './cuped-ratio.js';
 import { compareRatio } from './ratio.js';
 

@@ -4,7 +4,7 @@
  * per-user values y − θx written out), on random data.
  */
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../processors/counters/test-workload.js';
+import { seededRandom } from '../../local/test-support/counter-workload.js';
 import { compareToControl } from './compare.js';
 import { compareCuped, cupedTheta, type CupedStats } from './cuped.js';
 

@@ -4,7 +4,7 @@
  */
 import { studentTCdf, studentTQuantile } from './distributions.js';
 import type { EffectEstimate } from './effect-moments.js';
-import type { Alternative, FrequentistInference } from './test-direction.js';
+import type { Alternative, FrequentistInference } from './alternative-hypothesis.js';
 
 /**
  * Interval and p-value of t = estimate / SE on ν degrees of freedom.

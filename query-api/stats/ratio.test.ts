@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../processors/counters/test-workload.js';
+import { seededRandom } from '../../local/test-support/counter-workload.js';
 import { compareToControl } from './compare.js';
-import { welchReference } from '../results/independent-statistics.js';
+import { welchReference } from '../test-support/independent-statistics.js';
 import { compareCuped } from './cuped.js';
 import { compareRatio, ratioMoments, type RatioStats } from './ratio.js';
 

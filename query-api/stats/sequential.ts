@@ -6,7 +6,7 @@
  * when the total sample size is near the tuning parameter N.
  */
 import type { EffectEstimate } from './effect-moments.js';
-import type { Alternative, FrequentistInference } from './test-direction.js';
+import type { Alternative, FrequentistInference } from './alternative-hypothesis.js';
 
 /**
  * Mixing parameter ρ for tuning N (eq. 161): ρ = √((−2 ln a + ln(−2 ln a + 1)) / N),

@@ -19,17 +19,11 @@ import {
   type CellKey,
 } from '../../common/counter-layout.js';
 import type { CounterPlan } from '../../common/counter-plan.js';
-import type { CellDelta, DeltaTotals, ExtraSums } from '../../processors/counters/aggregate.js';
+import type { CellDelta, ExtraSums } from '../../processors/counters/aggregate.js';
 import { writeCellDeltas } from '../../processors/counters/dynamo-cell-writer.js';
-import {
-  ExactTotal,
-  SQUARE_DECIMALS,
-  VALUE_DECIMALS,
-  formatScaled,
-  newSquareTotal,
-  toScaledValue,
-} from '../../processors/counters/exact-value.js';
+import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled, toScaledValue } from '../../processors/counters/exact-value.js';
 import type { CounterCell } from '../results/read-counters.js';
+import { singleContributionDelta } from './simulated-counters.js';
 
 /** One user's raw data: what the producer sent, before any aggregation. */
 export interface RawUser {
@@ -131,39 +125,8 @@ export function aggregatePlannedCells(users: readonly RawUser[], plan: CounterPl
 }
 
 /** The processors' delta of one planned cell: a single contribution at `position`. */
-function deltaOf(experimentId: string, cell: PlannedCell, position: string, lastEventAt: number): CellDelta {
-  const sum = new ExactTotal();
-  sum.addBig(cell.sum);
-  const sumSquares = newSquareTotal();
-  sumSquares.addBig(cell.sumSquares);
-  const extra = Object.keys(cell.extra).length > 0 ? cell.extra : undefined;
-  const totals: DeltaTotals = {
-    events: cell.events,
-    units: cell.units,
-    sum,
-    sumSquares,
-    extra,
-    lastEventAt,
-    minPosition: position,
-    maxPosition: position,
-  };
-  return {
-    experimentId,
-    sortKey: encodeCellKey(cell),
-    contributions: [
-      {
-        position,
-        events: cell.events,
-        units: cell.units,
-        sum: Number(cell.sum),
-        sumSquares,
-        receivedAt: lastEventAt,
-        extra,
-      },
-    ],
-    totals,
-  };
-}
+const deltaOf = (experimentId: string, cell: PlannedCell, position: string, lastEventAt: number): CellDelta =>
+  singleContributionDelta(experimentId, cell, { ...cell, lastEventAt }, position);
 
 /** Writes planned cells with the processors' conditional writer (shard `shardId-seed`, one position). */
 export async function writePlannedCells(

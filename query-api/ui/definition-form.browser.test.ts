@@ -7,7 +7,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
-import { startTestApi, type TestApi } from '../test-app.js';
+import { startTestApi, type TestApi } from '../test-support/test-app.js';
 import { NEVER_CACHE } from '../test-support/never-cache.js';
 import {
   launchChromium,

@@ -12,9 +12,10 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { createSilentLogger } from '../../common/logger.js';
 import { startCollectorHarness, type CollectorHarness } from '../../ingest/test-support/collector-harness.js';
-import { waitFor } from '../../local/test-support.js';
+import { waitFor } from '../../local/test-support/test-config.js';
 import { startProcessors, type RunningProcessors } from '../../processors/main.js';
-import { experimentBody, startTestApi, type TestApi } from '../test-app.js';
+import { provisionPipeline } from '../../local/provision.js';
+import { experimentBody, startTestApi, type TestApi } from '../test-support/test-app.js';
 import { createSnapshotStore } from '../monitor/snapshot-store.js';
 import { NEVER_CACHE } from '../test-support/never-cache.js';
 import { CLIENT_ID, startLocalCognito } from '../test-support/local-cognito.js';
@@ -45,6 +46,7 @@ describe('results pages in headless Chromium (collector → processors → query
 
   beforeAll(async () => {
     collector = await startCollectorHarness();
+    await provisionPipeline(collector.config);
     processors = await startProcessors(collector.config, {
       logger: createSilentLogger(),
       consumerOptions: { pollIntervalMs: 50 },
@@ -168,7 +170,7 @@ describe('results pages in headless Chromium (collector → processors → query
       metrics: [{ key: 'purchase', type: 'binomial', lowerIsBetter: false }],
       segmentDimensions: ['country'],
     });
-    expect(await page.locator('.changes').textContent()).toContain('created');
+    await page.locator('.changes', { hasText: 'created' }).waitFor();
   });
 
   it('shows the collector’s events as results with the expected numbers, then a segment breakdown', async () => {
@@ -436,7 +438,8 @@ describe('results pages in headless Chromium (collector → processors → query
       await page.getByLabel('Name', { exact: true }).fill('Signed in');
       await page.getByRole('button', { name: 'Create experiment' }).click();
       await page.getByRole('heading', { level: 1, name: 'Signed in' }).waitFor();
-      expect(await page.locator('.changes').textContent()).toContain('analyst-1@example.com');
+      // The change history loads after the page: wait for the author to show (fails on timeout).
+      await page.locator('.changes', { hasText: 'analyst-1@example.com' }).waitFor();
 
       const { refreshToken } = JSON.parse(
         (await page.evaluate<string | null>('sessionStorage.getItem("experiments-ui.credentials")')) ?? '{}',

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { StreamEvent } from '../../../common/event-contract.js';
-import { toWorkloadRecords, type WorkloadRecord } from '../../consumer/workload-records.js';
-import { generateWorkload, seededRandom } from '../../counters/test-workload.js';
-import { kplAggregate } from '../../pipeline/test-doubles.js';
+import { toWorkloadRecords, type WorkloadRecord } from '../../test-support/workload-records.js';
+import { generateWorkload, seededRandom } from '../../../local/test-support/counter-workload.js';
+import { kplAggregate } from '../../test-support/pipeline-doubles.js';
 import { compareSequenceNumbers } from '../../sequence-number.js';
 import type { ValidEvent } from '../../types.js';
 

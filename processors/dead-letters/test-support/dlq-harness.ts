@@ -8,7 +8,7 @@ import { createKinesisClient } from '../../../common/aws-clients.js';
 import type { Config } from '../../../common/config.js';
 import { createSilentLogger } from '../../../common/logger.js';
 import { ensureStream } from '../../../local/provision.js';
-import { testConfig } from '../../../local/test-support.js';
+import { testConfig } from '../../../local/test-support/test-config.js';
 import type { DeadLetter } from '../../types.js';
 import { buildDlqProgram } from '../cli-program.js';
 import { createDeadLetterSink } from '../dead-letter-sink.js';

@@ -3,7 +3,7 @@
  * segment values past a small cap, values that push running totals past a small limit, and
  * producer retries (an earlier eventId in a new record), in shard order.
  */
-import { seededRandom } from '../../counters/test-workload.js';
+import { seededRandom } from '../../../local/test-support/counter-workload.js';
 import { recordPosition } from '../../sequence-number.js';
 import type { StateRequest } from '../types.js';
 

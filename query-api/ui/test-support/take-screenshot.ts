@@ -5,21 +5,20 @@
  *
  * A query API on dynalite and PostgreSQL (DATABASE_URL in a schema of its own, else embedded
  * PGlite), an experiment with three variants, 3,000 simulated users written as counters
- * (test-counters.ts), a week of hourly result snapshots for the history chart, then
+ * (../../test-support/simulated-counters.ts), a week of hourly result snapshots for the history chart, then
  * headless Chromium on /ui/experiments/checkout-redesign.
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { createDynamoClient } from '../../../common/aws-clients.js';
 import { loadConfig } from '../../../common/config.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../../../common/counter-layout.js';
-import { ensureTable } from '../../../local/provision.js';
+import { ensureCountersTable } from '../../../local/provision.js';
 import { startStandIn } from '../../../local/stand-ins.js';
 import { createQueryApi } from '../../app.js';
 import { createDatabase } from '../../db/database.js';
 import { runMigrations } from '../../db/migrations.js';
 import { createSnapshotStore } from '../../monitor/snapshot-store.js';
-import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../../test-counters.js';
+import { aggregateUsers, seededRandom, writeCells, type SimulatedUser } from '../../test-support/simulated-counters.js';
 import { launchChromium } from './browser.js';
 import { startScratchDatabase } from '../../../local/scratch-database.js';
 
@@ -75,11 +74,7 @@ async function main(): Promise<void> {
     await runMigrations(database.writer);
     const dynamo = createDynamoClient(config);
     cleanups.push(() => Promise.resolve(dynamo.destroy()));
-    await ensureTable(dynamo, config.dynamodb.countersTable, {
-      partitionKey: COUNTER_PARTITION_KEY,
-      sortKey: COUNTER_SORT_KEY,
-      globalSecondaryIndexes: [METRIC_INDEX],
-    });
+    await ensureCountersTable(dynamo, config.dynamodb.countersTable);
     const app = await createQueryApi(config, { database, dynamo });
     cleanups.push(() => app.close());
     const created = await app.inject({

@@ -19,7 +19,7 @@ import {
 } from '../../common/counter-layout.js';
 import { EMPTY_COUNTER_PLAN, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled, toScaledValue } from './exact-value.js';
+import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled, toScaledValue } from '../counters/exact-value.js';
 
 type ExtraField = keyof typeof EXTRA_COUNTER_ATTRIBUTES;
 

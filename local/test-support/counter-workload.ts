@@ -7,7 +7,7 @@
 import { counterPlanOf, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
-import type { ValidEvent } from '../types.js';
+import type { ValidEvent } from '../../processors/types.js';
 
 /** mulberry32: a tiny seeded PRNG, so a failing property run can be replayed from its seed. */
 export function seededRandom(seed: number): () => number {

@@ -4,8 +4,8 @@
  */
 import pg from 'pg';
 import { inject } from 'vitest';
-import { schemaScopedUrl } from '../local/scratch-database.js';
-import { randomName } from '../local/test-support.js';
+import { schemaScopedUrl } from '../scratch-database.js';
+import { randomName } from './test-config.js';
 
 export interface TestSchema {
   /** Connection string whose sessions use only this schema. */

@@ -12,7 +12,7 @@ import {
   type SegmentValue,
 } from '../../common/counter-layout.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
-import { assembleVariants, applyCorrection, type VariantsResult } from '../results/assemble-results.js';
+import { assembleVariants, applyCorrection, type VariantsResult } from './assemble-results.js';
 import {
   exposedUsers,
   mergeVariantCells,
@@ -20,8 +20,8 @@ import {
   type CellDiscrepancy,
   type CellTable,
   type VariantCells,
-} from '../results/cell-table.js';
-import type { AnalysisOptions, Correction } from '../results/compute-results.js';
+} from './cell-table.js';
+import type { AnalysisOptions, Correction } from './compute-results.js';
 
 export interface BreakdownRequest {
   dimension: string;

@@ -1,6 +1,7 @@
 /**
- * Settings shared by the frequentist procedures: the level and which alternative a
- * one-sided test takes.
+ * The alternative hypothesis of the frequentist procedures (fixed-horizon and sequential):
+ * two-sided, or which side a one-sided test takes, and the shape of what they infer
+ * (interval bounds and p-value).
  */
 
 /** `two-sided`, or the one-sided alternative "treatment greater" / "treatment lesser". */

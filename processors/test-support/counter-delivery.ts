@@ -6,13 +6,12 @@
  * Not a test file itself.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../../common/counter-layout.js';
-import { ensureTable } from '../../local/provision.js';
+import { ensureCountersTable } from '../../local/provision.js';
 import type { CounterSink, ValidEvent } from '../types.js';
 
-/** Creates an empty counters table (layout of common/counter-layout.ts). */
+/** Creates an empty counters table (layout of common/counter-layout.ts; no metric-totals index: these tests never read it). */
 export async function createCountersTable(dynamo: DynamoDBClient, tableName: string): Promise<void> {
-  await ensureTable(dynamo, tableName, { partitionKey: COUNTER_PARTITION_KEY, sortKey: COUNTER_SORT_KEY });
+  await ensureCountersTable(dynamo, tableName, { metricIndex: false });
 }
 
 /** A real DynamoDB client whose `send` throws an injected fault once a call budget is spent. */

@@ -12,7 +12,7 @@ import {
   EXTRA_COUNTER_ATTRIBUTES,
   STATE_EPOCH_ITEM_KEY,
 } from '../../common/counter-layout.js';
-import type { CounterCellValues, CounterTable } from './ground-truth.js';
+import type { CounterCellValues, CounterTable } from './counter-ground-truth.js';
 
 /** Bounds the scan: a test or bench table beyond this many pages is a mistake, not a workload. */
 const MAX_PAGES = 10_000;

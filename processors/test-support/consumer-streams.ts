@@ -7,8 +7,7 @@ import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
 import type { Config } from '../../common/config.js';
-import { ensureStream, ensureTable } from '../../local/provision.js';
-import { CHECKPOINT_PARTITION_KEY } from './checkpoint-store.js';
+import { ensureCheckpointTable, ensureStream } from '../../local/provision.js';
 
 /** Clients for the config's endpoints, with the stream and the checkpoint table created. */
 export async function provisionConsumer(
@@ -19,7 +18,7 @@ export async function provisionConsumer(
   const dynamo = createDynamoClient(config);
   await Promise.all([
     ensureStream(kinesis, config.kinesis.streamName, shardCount),
-    ensureTable(dynamo, config.dynamodb.checkpointTable, { partitionKey: CHECKPOINT_PARTITION_KEY }),
+    ensureCheckpointTable(dynamo, config.dynamodb.checkpointTable),
   ]);
   return { kinesis, dynamo };
 }

@@ -28,8 +28,8 @@ import {
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import type { KinesisBatchHandler } from './batch-handler.js';
-import { shardIdOf } from './kinesis-event.js';
+import type { KinesisBatchHandler } from '../lambda/batch-handler.js';
+import { shardIdOf } from '../lambda/kinesis-event.js';
 
 const MAX_GET_RECORDS_CALLS = 1_000;
 

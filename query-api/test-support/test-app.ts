@@ -3,16 +3,15 @@
  * (migrated), a fresh counters table in the run's dynalite — driven with `app.inject()`.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { Config } from '../common/config.js';
-import { createDynamoClient } from '../common/aws-clients.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, METRIC_INDEX } from '../common/counter-layout.js';
-import { ensureTable } from '../local/provision.js';
-import { testConfig } from '../local/test-support.js';
-import { createQueryApi, type QueryApiDeps } from './app.js';
-import type { QueryApiInstance } from './context.js';
-import { createDatabase, type Database } from './db/database.js';
-import { runMigrations } from './db/migrations.js';
-import { createTestSchema, type TestSchema } from './test-database.js';
+import type { Config } from '../../common/config.js';
+import { createDynamoClient } from '../../common/aws-clients.js';
+import { ensureCountersTable } from '../../local/provision.js';
+import { testConfig } from '../../local/test-support/test-config.js';
+import { createQueryApi, type QueryApiDeps } from '../app.js';
+import type { QueryApiInstance } from '../context.js';
+import { createDatabase, type Database } from '../db/database.js';
+import { runMigrations } from '../db/migrations.js';
+import { createTestSchema, type TestSchema } from '../../local/test-support/test-schema.js';
 
 export interface TestApi {
   app: QueryApiInstance;
@@ -33,11 +32,7 @@ export async function startTestApi(
   const database = deps.database ?? createDatabase(config.database);
   await runMigrations(database.writer);
   const dynamo = createDynamoClient(config);
-  await ensureTable(dynamo, config.dynamodb.countersTable, {
-    partitionKey: COUNTER_PARTITION_KEY,
-    sortKey: COUNTER_SORT_KEY,
-    globalSecondaryIndexes: [METRIC_INDEX],
-  });
+  await ensureCountersTable(dynamo, config.dynamodb.countersTable);
   const app = await createQueryApi(config, { database, dynamo, ...deps });
   await app.ready();
   return {

@@ -6,7 +6,7 @@
  * Not a test file itself: the fault-injection proof and the bench use it.
  */
 import type { StreamEvent } from '../../common/event-contract.js';
-import { kplAggregate } from '../pipeline/test-doubles.js';
+import { kplAggregate } from './pipeline-doubles.js';
 
 /** One record to put. `events` are the valid events inside (none for a malformed record). */
 export interface WorkloadRecord {

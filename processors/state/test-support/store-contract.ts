@@ -3,9 +3,9 @@
  * file runs against its own store. Not a test file itself.
  */
 import { describe, expect, it } from 'vitest';
-import { recordPosition } from '../sequence-number.js';
-import { compactPosition } from './record-identity.js';
-import type { StateOutcome, StateRequest, UserStateStore } from './types.js';
+import { recordPosition } from '../../sequence-number.js';
+import { compactPosition } from '../record-identity.js';
+import type { StateOutcome, StateRequest, UserStateStore } from '../types.js';
 
 export interface StoreUnderTest {
   store: UserStateStore;

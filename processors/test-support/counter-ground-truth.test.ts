@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { EMPTY_COUNTER_PLAN, counterPlanOf } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { computeExpectedCounters } from './ground-truth.js';
+import { computeExpectedCounters } from './counter-ground-truth.js';
 
 let n = 0;
 const event = (userId: string, country: string, value = 1): StreamEvent => ({

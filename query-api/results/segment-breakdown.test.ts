@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { EXPOSURE_METRIC, OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import type { ExperimentDefinition } from '../../common/experiment-definition.js';
-import { buildCellTable } from '../results/cell-table.js';
-import type { CounterCell } from '../results/read-counters.js';
+import { buildCellTable } from './cell-table.js';
+import type { CounterCell } from './read-counters.js';
 import { buildBreakdown, segmentDimensionOf } from './segment-breakdown.js';
 
 const definition: ExperimentDefinition = {

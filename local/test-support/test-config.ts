@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../common/config.js';
+import { loadConfig, type Config } from '../../common/config.js';
 
 /** A short random suffix for stream, table and key names, so test files never collide. */
 export const randomName = (prefix: string): string => `${prefix}-${randomBytes(4).toString('hex')}`;

@@ -4,7 +4,7 @@
  * create resources with random names, so files never share state.
  */
 import type { TestProject } from 'vitest/node';
-import { startStandIn, type StandIn } from './stand-ins.js';
+import { startStandIn, type StandIn } from '../stand-ins.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { encodeCompactRecord } from '../../common/compact-records.js';
+import { sampleEvent } from '../test-support/pipeline-doubles.js';
+import type { RawKinesisRecord } from '../types.js';
+import { BatchBudget, PRIOR_BYTES_PER_USER_RECORD, PROBE_LIMIT } from './batch-budget.js';
+
+let sequence = 0;
+const plain = (bytes: number): RawKinesisRecord => ({
+  sequenceNumber: String(++sequence),
+  partitionKey: 'p',
+  data: Buffer.alloc(bytes, 0x20),
+});
+/** A compact record of `events` events (about 50 bytes each). */
+const compact = (events: number): RawKinesisRecord => ({
+  sequenceNumber: String(++sequence),
+  partitionKey: 'p',
+  data: encodeCompactRecord(
+    Array.from({ length: events }, (_, i) =>
+      sampleEvent({ eventId: `0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f${String(i).padStart(4, '0')}`, userId: `u${i}` }),
+    ),
+  ),
+});
+const sizeOf = (budget: BatchBudget, records: RawKinesisRecord[]) => ({
+  records: records.length,
+  bytes: records.reduce((sum, record) => sum + record.data.byteLength, 0),
+  userRecords: records.reduce((sum, record) => sum + budget.userRecordsOf(record), 0),
+});
+
+describe('BatchBudget: batch bounds in record bytes and user records after de-aggregation', () => {
+  it('probes with a few records while the shard is unknown, then asks for what is left of the batch', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 10_000, maxUserRecords: 1_000_000 });
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(PROBE_LIMIT);
+    const response = Array.from({ length: 10 }, () => plain(100));
+    budget.observe(response);
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(100);
+    expect(budget.nextLimit(sizeOf(budget, response))).toBe(90);
+    // Never 0 (a full batch is flushed before the next call), never above the GetRecords ceiling.
+    expect(budget.nextLimit({ records: 100, bytes: 10_000, userRecords: 100 })).toBe(1);
+    const small = new BatchBudget({ maxRecords: 5, maxBytes: 10_000, maxUserRecords: 1_000_000 });
+    expect(small.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(5);
+    small.observe([plain(1)]);
+    expect(small.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(5);
+  });
+
+  it('counts a plain record as one user record and estimates an aggregated one from the learned density', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1 << 20, maxUserRecords: 1_000 });
+    const record = compact(40);
+    // Before anything was decoded: the conservative prior (more user records than there are).
+    expect(budget.userRecordsOf(record)).toBe(record.data.byteLength / PRIOR_BYTES_PER_USER_RECORD);
+    expect(budget.userRecordsOf(record)).toBeGreaterThan(40);
+    expect(budget.userRecordsOf(plain(5_000))).toBe(1);
+    budget.learn([record, plain(300), plain(300)], 42);
+    expect(budget.userRecordsOf(record)).toBe(40);
+    // Later batches move the estimate halfway; a batch of plain records teaches nothing about aggregates.
+    budget.learn([record], 80); // bytes per user record: (B/40 + B/80) / 2 = 3B/160
+    expect(budget.userRecordsOf(record)).toBeCloseTo(160 / 3, 9);
+    budget.learn([plain(300)], 1);
+    expect(budget.userRecordsOf(record)).toBeCloseTo(160 / 3, 9);
+  });
+
+  it('limits a GetRecords call by user records, not by Kinesis records', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 2 << 20, maxUserRecords: 200 });
+    const record = compact(50);
+    budget.learn([record], 50);
+    budget.observe([record, compact(50)]);
+    // 2 MiB would take hundreds of such records; 200 user records take 4.
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(4);
+    expect(budget.nextLimit({ records: 3, bytes: 3 * record.data.byteLength, userRecords: 150 })).toBe(1);
+    expect(budget.isFull({ records: 3, bytes: 3 * record.data.byteLength, userRecords: 150 })).toBe(false);
+    expect(budget.isFull({ records: 4, bytes: 4 * record.data.byteLength, userRecords: 200 })).toBe(true);
+    // Not one more record of the last response's size fits: full.
+    expect(budget.isFull({ records: 3, bytes: 3 * record.data.byteLength, userRecords: 151 })).toBe(true);
+  });
+
+  it('never slices a response of exactly the Limit into a batch and a sliver', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 2 << 20, maxUserRecords: 20_000 });
+    // Density learned from other records: a 70-event record is estimated at a fraction of user records.
+    budget.learn([compact(50)], 50);
+    budget.observe([compact(70)]);
+    const limit = budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 });
+    const response = Array.from({ length: limit }, () => compact(70));
+    // Before: per-record estimates were rounded up, so these slices were [limit − 4, 4].
+    expect(budget.slices(response).map((slice) => slice.length)).toEqual([limit]);
+    expect(budget.isFull(sizeOf(budget, response))).toBe(true);
+  });
+
+  it('slices gathered records within both bounds, in order, at record boundaries', () => {
+    // A 30-event compact record is about 1.5 KB: the user records bind for those, the bytes for plain ones.
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 6_000, maxUserRecords: 100 });
+    const sample = compact(30);
+    budget.learn([sample], 30);
+    const records = [compact(30), compact(30), compact(30), compact(30), plain(3_600), plain(3_600), compact(30)];
+    const slices = budget.slices(records);
+    expect(slices.flat()).toEqual(records);
+    for (const slice of slices) {
+      const size = sizeOf(budget, slice);
+      if (slice.length > 1) {
+        expect(size.userRecords).toBeLessThanOrEqual(100);
+        expect(size.bytes).toBeLessThanOrEqual(6_000);
+      }
+    }
+    // Three 30-event records fit 100 user records; a 3.6 KB plain record fits 6 KB with a compact one, not with another.
+    expect(slices.map((slice) => slice.length)).toEqual([3, 2, 2]);
+    // A record larger than a bound alone is a slice of its own (it is never split).
+    const oversized = compact(200);
+    expect(budget.slices([oversized, compact(30)])).toEqual([[oversized], [expect.anything()]]);
+  });
+});
