@@ -4,25 +4,15 @@
  * counter sink's contract.
  */
 import type { EventRejection, StreamEvent } from '../common/event-contract.js';
+import type { KinesisRecord } from '../common/kinesis/record.js';
 
-/** A Kinesis record as every adapter (local consumer, Lambda, KCL) hands it to the pipeline. */
-export interface RawKinesisRecord {
-  sequenceNumber: string;
-  partitionKey: string;
-  data: Uint8Array;
-  /** Epoch ms, when the adapter knows it. */
-  approximateArrivalTimestamp?: number;
-  /**
-   * Set when the adapter hands over a user record already taken out of a KPL aggregate
-   * (the KCL daemon de-aggregates): the pipeline then uses it as is and does not de-aggregate again.
-   */
-  subSequenceNumber?: number;
-}
+/** A Kinesis record as every adapter (local consumer, Lambda, KCL) hands it to the pipeline: common/kinesis/record.ts. */
+export type { KinesisRecord } from '../common/kinesis/record.js';
 
 /** Records of one shard, in sequence order. The unit of work of the pipeline. */
 export interface ShardBatch {
   shardId: string;
-  records: readonly RawKinesisRecord[];
+  records: readonly KinesisRecord[];
 }
 
 /**

@@ -18,7 +18,8 @@ import autocannon, { type Result } from 'autocannon';
 import { createKinesisClient } from '../../common/aws-clients.js';
 import { ensureStream } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
-import { readAllRecords, type StreamRecordRead } from '../../local/test-support/stream-reader.js';
+import type { ShardRecord } from '../../common/kinesis/record.js';
+import { readAllRecords } from '../../local/test-support/stream-reader.js';
 import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
@@ -48,7 +49,7 @@ function buildBodies(): string[] {
 }
 
 /** User records in the stream: KPL aggregates split the way the processors split them. */
-function countUserRecords(records: readonly StreamRecordRead[]): number {
+function countUserRecords(records: readonly ShardRecord[]): number {
   return records.reduce((count, record, index) => {
     const split = deaggregateRecord(record, record.shardId, index);
     if (!split.ok) throw new Error(`corrupt aggregate in the stream: ${split.rejection.message}`);

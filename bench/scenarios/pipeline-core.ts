@@ -21,7 +21,7 @@ import { generateWorkload } from '../../local/test-support/counter-workload.js';
 import { createProcessorMetrics } from '../../processors/metrics.js';
 import { createPipeline } from '../../processors/pipeline.js';
 import { createInProcessUserStateStore } from '../../processors/state/index.js';
-import type { CounterSink, RawKinesisRecord, ShardBatch } from '../../processors/types.js';
+import type { CounterSink, KinesisRecord, ShardBatch } from '../../processors/types.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 
@@ -54,7 +54,7 @@ const best = (runs: Measurement[]): Measurement =>
 function toBatches(payloads: Buffer[], batchSize: number): ShardBatch[] {
   const batches: ShardBatch[] = [];
   for (let start = 0, sequence = 1; start < payloads.length; start += batchSize) {
-    const records: RawKinesisRecord[] = payloads.slice(start, start + batchSize).map((data) => ({
+    const records: KinesisRecord[] = payloads.slice(start, start + batchSize).map((data) => ({
       sequenceNumber: `4959${String(sequence++).padStart(52, '0')}`,
       partitionKey: 'bench',
       data,
@@ -73,7 +73,7 @@ function toCompactBatches(
   const batches: ShardBatch[] = [];
   let sequence = 1;
   for (let start = 0; start < events.length; start += batchSize) {
-    const records: RawKinesisRecord[] = [];
+    const records: KinesisRecord[] = [];
     const batchEvents = events.slice(start, start + batchSize);
     for (let offset = 0; offset < batchEvents.length; offset += perRecord) {
       const data = encodeCompactRecord(batchEvents.slice(offset, offset + perRecord));

@@ -5,12 +5,8 @@
  * redelivery double-counts — the bench measures its speed and cost, not its answers.)
  */
 import { UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { listShards } from '../../common/kinesis/list-shards.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, EXPOSURE_METRIC } from '../../common/counter-layout.js';
 import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
 import { deaggregateRecord } from '../../processors/decode/deaggregate.js';
@@ -100,6 +96,6 @@ async function consumeShard(options: BaselineOptions, shardId: string): Promise<
 
 /** Drains every shard from TRIM_HORIZON until caught up or the deadline; progress is updated live. */
 export async function runPerEventConsumer(options: BaselineOptions): Promise<void> {
-  const shards = (await options.kinesis.send(new ListShardsCommand({ StreamName: options.streamName }))).Shards ?? [];
+  const shards = await listShards(options.kinesis, options.streamName);
   await Promise.all(shards.map((shard) => consumeShard(options, shard.ShardId ?? '')));
 }

@@ -4,11 +4,11 @@
  * to the processors' decoding without reading the stream back.
  */
 import { PutRecordsCommand, type KinesisClient, type PutRecordsCommandOutput } from '@aws-sdk/client-kinesis';
-import type { RawKinesisRecord } from '../../processors/types.js';
+import type { KinesisRecord } from '../../processors/types.js';
 
 export class RecordingKinesis {
   /** Records Kinesis accepted, in call order. */
-  readonly written: RawKinesisRecord[] = [];
+  readonly written: KinesisRecord[] = [];
 
   constructor(private readonly real: KinesisClient) {}
 

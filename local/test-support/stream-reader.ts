@@ -2,29 +2,18 @@
  * Reads a whole stream from TRIM_HORIZON, every shard, for tests and benchmark checks.
  * Bounded: stops at the end of each shard's current data or after `maxRecords`.
  */
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
-
-export interface StreamRecordRead {
-  shardId: string;
-  sequenceNumber: string;
-  partitionKey: string;
-  explicitHashKey?: string;
-  data: Uint8Array;
-}
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { listShards } from '../../common/kinesis/list-shards.js';
+import type { ShardRecord } from '../../common/kinesis/record.js';
 
 /** All records currently in the stream, shard by shard, in sequence order within each shard. */
 export async function readAllRecords(
   kinesis: Pick<KinesisClient, 'send'>,
   streamName: string,
   maxRecords = 1_000_000,
-): Promise<StreamRecordRead[]> {
-  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: streamName }))).Shards ?? [];
-  const records: StreamRecordRead[] = [];
+): Promise<ShardRecord[]> {
+  const shards = await listShards(kinesis, streamName);
+  const records: ShardRecord[] = [];
   for (const shard of shards) {
     const shardId = shard.ShardId ?? '';
     let iterator = (

@@ -11,7 +11,7 @@ import {
   kplAggregate,
   sampleEvent,
 } from '../test-support/pipeline-doubles.js';
-import type { CounterSink, RawKinesisRecord, ValidEvent } from '../types.js';
+import type { CounterSink, KinesisRecord, ValidEvent } from '../types.js';
 import { createCommitStep, type CheckpointWrite } from './commit-step.js';
 
 const SHARD = 'shardId-000000000000';
@@ -68,7 +68,7 @@ describe('commit step (in-memory sinks)', () => {
       sampleEvent({ userId: 'poison' }),
       sampleEvent({ userId: 'b' }),
     ]);
-    const records: RawKinesisRecord[] = [
+    const records: KinesisRecord[] = [
       kinesisRecord(seq(1), sampleEvent({ userId: 'x' })),
       { sequenceNumber: seq(2), partitionKey: aggregate.partitionKey, data: aggregate.data },
       kinesisRecord(seq(3), sampleEvent({ userId: 'y' })),

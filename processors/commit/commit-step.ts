@@ -35,7 +35,7 @@ import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
 import { recordOutcome } from '../pipeline/record-outcome-metrics.js';
-import type { DeadLetter, DeadLetterSink, RawKinesisRecord, ShardBatch } from '../types.js';
+import type { DeadLetter, DeadLetterSink, KinesisRecord, ShardBatch } from '../types.js';
 import { classifyCommitError, describeError, type CommitErrorClass } from './classify-error.js';
 import { deadLetteredOutcome, sinkRejectedLetter, splitInHalves, userRecordsOf } from './isolate-record.js';
 
@@ -72,7 +72,7 @@ export type CommitStatus = 'committed' | 'retries-exhausted' | 'state-lost' | 'l
 export interface CommitResult {
   status: CommitStatus;
   /** First record not committed (undefined when committed). */
-  resumeAt?: RawKinesisRecord;
+  resumeAt?: KinesisRecord;
   /** The error that ended the batch early. */
   error?: unknown;
   /** Sums over the committed parts. */
@@ -89,7 +89,7 @@ export interface CommitStep {
 }
 
 type PartEnd =
-  { status: 'done' } | { status: Exclude<CommitStatus, 'committed'>; resumeAt: RawKinesisRecord; error?: unknown };
+  { status: 'done' } | { status: Exclude<CommitStatus, 'committed'>; resumeAt: KinesisRecord; error?: unknown };
 const DONE: PartEnd = { status: 'done' };
 
 async function sendLetters(sink: DeadLetterSink, letters: readonly DeadLetter[], metrics: ProcessorMetrics) {
@@ -141,7 +141,7 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
           },
         );
 
-      const ended = (kind: CommitErrorClass, error: unknown, resumeAt: RawKinesisRecord): PartEnd => {
+      const ended = (kind: CommitErrorClass, error: unknown, resumeAt: KinesisRecord): PartEnd => {
         if (kind === 'state-lost') {
           metrics.stateLost.set(1);
           return { status: 'state-lost', resumeAt, error };
@@ -153,7 +153,7 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
       /** Checkpoints (where a Kinesis record ends) and records the commit of a part. */
       const finish = async (
         outcome: BatchOutcome,
-        records: readonly RawKinesisRecord[],
+        records: readonly KinesisRecord[],
         followedBy: string | undefined,
       ): Promise<PartEnd> => {
         if (followedBy !== records.at(-1)!.sequenceNumber) {
@@ -182,7 +182,7 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
       };
 
       /** Runs a contiguous part; `followedBy` is the sequence number of the record after it in the batch. */
-      const part = async (records: readonly RawKinesisRecord[], followedBy: string | undefined): Promise<PartEnd> => {
+      const part = async (records: readonly KinesisRecord[], followedBy: string | undefined): Promise<PartEnd> => {
         let outcome: BatchOutcome;
         try {
           outcome = await attempt(() => pipeline.processBatch({ shardId, records }), 'batch');
@@ -195,7 +195,7 @@ export function createCommitStep(deps: CommitStepDeps): CommitStep {
 
       /** A part refused for good: bisect it, or dead-letter its one user record. */
       const isolate = async (
-        records: readonly RawKinesisRecord[],
+        records: readonly KinesisRecord[],
         followedBy: string | undefined,
         error: unknown,
       ): Promise<PartEnd> => {

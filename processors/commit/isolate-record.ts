@@ -6,16 +6,14 @@
 import { isPipelineError } from '../../common/errors.js';
 import { deaggregateRecord, isKplAggregate } from '../decode/deaggregate.js';
 import type { BatchOutcome } from '../pipeline/batch-outcome.js';
-import type { DeadLetter, DeliverySink, RawKinesisRecord } from '../types.js';
+import type { DeadLetter, DeliverySink, KinesisRecord } from '../types.js';
 import { describeError } from './classify-error.js';
 
 /** The dead-letter rule of a record a sink refused for good. */
 export const SINK_REJECTED_RULE = 'sink-rejected';
 
 /** Two contiguous halves (the first one the larger); `records` must hold at least two. */
-export function splitInHalves(
-  records: readonly RawKinesisRecord[],
-): [readonly RawKinesisRecord[], readonly RawKinesisRecord[]] {
+export function splitInHalves(records: readonly KinesisRecord[]): [readonly KinesisRecord[], readonly KinesisRecord[]] {
   const middle = Math.ceil(records.length / 2);
   return [records.slice(0, middle), records.slice(middle)];
 }
@@ -25,7 +23,7 @@ export function splitInHalves(
  * pipeline then takes them as they are), or undefined when `record` is not an aggregate of
  * two or more (plain, already a user record, or corrupt: decoding dead-letters those itself).
  */
-export function userRecordsOf(record: RawKinesisRecord, shardId: string): RawKinesisRecord[] | undefined {
+export function userRecordsOf(record: KinesisRecord, shardId: string): KinesisRecord[] | undefined {
   if (record.subSequenceNumber !== undefined || !isKplAggregate(record.data)) return undefined;
   const split = deaggregateRecord(record, shardId, 0);
   if (!split.ok || split.userRecords.length < 2) return undefined;
@@ -57,7 +55,7 @@ function takenByOf(error: unknown): DeliverySink[] {
  *   sinkRejectedLetter('shardId-0', record, new PipelineError('RECORD_REJECTED', 'total over the limit'))
  *   // reasons: [{ index: 0, field: '(event)', rule: 'sink-rejected', message: 'RECORD_REJECTED: total over the limit' }]
  */
-export function sinkRejectedLetter(shardId: string, record: RawKinesisRecord, error: unknown): DeadLetter {
+export function sinkRejectedLetter(shardId: string, record: KinesisRecord, error: unknown): DeadLetter {
   const takenBy = takenByOf(error);
   return {
     id: { shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: record.subSequenceNumber ?? 0 },
@@ -69,7 +67,7 @@ export function sinkRejectedLetter(shardId: string, record: RawKinesisRecord, er
 }
 
 /** The outcome of a part that was one dead-lettered user record. */
-export function deadLetteredOutcome(shardId: string, record: RawKinesisRecord, durationMs: number): BatchOutcome {
+export function deadLetteredOutcome(shardId: string, record: KinesisRecord, durationMs: number): BatchOutcome {
   return {
     shardId,
     lastSequenceNumber: record.sequenceNumber,

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import { sampleEvent } from '../test-support/pipeline-doubles.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 import { BatchBudget, PRIOR_BYTES_PER_USER_RECORD, PROBE_LIMIT } from './batch-budget.js';
 
 let sequence = 0;
-const plain = (bytes: number): RawKinesisRecord => ({
+const plain = (bytes: number): KinesisRecord => ({
   sequenceNumber: String(++sequence),
   partitionKey: 'p',
   data: Buffer.alloc(bytes, 0x20),
 });
 /** A compact record of `events` events (about 50 bytes each). */
-const compact = (events: number): RawKinesisRecord => ({
+const compact = (events: number): KinesisRecord => ({
   sequenceNumber: String(++sequence),
   partitionKey: 'p',
   data: encodeCompactRecord(
@@ -20,7 +20,7 @@ const compact = (events: number): RawKinesisRecord => ({
     ),
   ),
 });
-const sizeOf = (budget: BatchBudget, records: RawKinesisRecord[]) => ({
+const sizeOf = (budget: BatchBudget, records: KinesisRecord[]) => ({
   records: records.length,
   bytes: records.reduce((sum, record) => sum + record.data.byteLength, 0),
   userRecords: records.reduce((sum, record) => sum + budget.userRecordsOf(record), 0),

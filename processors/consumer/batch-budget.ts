@@ -24,7 +24,7 @@
  *   budget.learn(slice, outcome.userRecords);          // after the slice was decoded
  */
 import { isAggregatedRecord } from '../decode/decode-shard-batch.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 
 /** The bounds of one batch. */
 export interface BatchBounds {
@@ -68,13 +68,13 @@ export class BatchBudget {
    * when aggregated (a fraction, at least 1: sums of estimates match `nextLimit`'s, so a response of
    * exactly the Limit is never sliced into a batch and a sliver).
    */
-  userRecordsOf(record: RawKinesisRecord): number {
+  userRecordsOf(record: KinesisRecord): number {
     if (!isAggregatedRecord(record)) return 1;
     return Math.max(1, record.data.byteLength / this.#bytesPerUserRecord);
   }
 
   /** Notes the sizes of a GetRecords response, for the next call's Limit. Returns the response's estimated user records. */
-  observe(records: readonly RawKinesisRecord[]): number {
+  observe(records: readonly KinesisRecord[]): number {
     if (records.length === 0) return 0;
     let bytes = 0;
     let plain = 0;
@@ -123,10 +123,10 @@ export class BatchBudget {
    * Cuts `records` (in order) into slices within both bounds; a record larger than a bound
    * alone is a slice of its own. Cuts fall on Kinesis-record boundaries only.
    */
-  slices(records: RawKinesisRecord[]): RawKinesisRecord[][] {
+  slices(records: KinesisRecord[]): KinesisRecord[][] {
     const { maxBytes, maxUserRecords } = this.bounds;
-    const slices: RawKinesisRecord[][] = [];
-    let current: RawKinesisRecord[] = [];
+    const slices: KinesisRecord[][] = [];
+    let current: KinesisRecord[] = [];
     let bytes = 0;
     let userRecords = 0;
     for (const record of records) {
@@ -153,7 +153,7 @@ export class BatchBudget {
    * `records`. Plain records count one each; the rest are the aggregated records' user records.
    * The first observation replaces the prior; later ones are averaged with the estimate (half each).
    */
-  learn(records: readonly RawKinesisRecord[], userRecords: number): void {
+  learn(records: readonly KinesisRecord[], userRecords: number): void {
     let aggregatedBytes = 0;
     let plain = 0;
     for (const record of records) {

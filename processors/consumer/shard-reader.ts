@@ -37,7 +37,7 @@ import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { createCommitStep } from '../commit/commit-step.js';
 import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { BatchBudget } from './batch-budget.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
@@ -88,7 +88,7 @@ export interface ShardReaderDeps {
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
 }
 
-function toRawRecords(out: GetRecordsCommandOutput): RawKinesisRecord[] {
+function toRawRecords(out: GetRecordsCommandOutput): KinesisRecord[] {
   return (out.Records ?? []).map((record) => ({
     sequenceNumber: record.SequenceNumber!,
     partitionKey: record.PartitionKey ?? '',
@@ -149,7 +149,7 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
 
   /** Commits `records` (the gathered batch) in slices within the batch bounds, learning their density. */
   const commitGathered = async (
-    records: RawKinesisRecord[],
+    records: KinesisRecord[],
     shardEnded: boolean,
   ): Promise<Exclude<ShardReaderEnd, 'finished'> | undefined> => {
     const last = records.at(-1)!.sequenceNumber;
@@ -185,7 +185,7 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
 
   let iterator = await newIterator();
   logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
-  let gathered: RawKinesisRecord[] = [];
+  let gathered: KinesisRecord[] = [];
   /** Bytes and estimated user records of `gathered`. */
   let gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
   /** When the first gathered record was read, and when it reached the stream (epoch ms). */

@@ -6,17 +6,10 @@
  */
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient, type Shard } from '@aws-sdk/client-kinesis';
 import { classifyKinesisError } from '../../common/kinesis/errors.js';
+import type { ShardRecord } from '../../common/kinesis/record.js';
 import { listShards } from '../../common/kinesis/list-shards.js';
 import { withRetry, type RetryPolicy } from '../../common/retry.js';
 import { decodeDeadLetter, type DeadLetterEnvelope, type EnvelopeDecoding } from './envelope.js';
-
-/** A record as read from any stream, with its position. */
-export interface StreamRecord {
-  shardId: string;
-  sequenceNumber: string;
-  partitionKey: string;
-  data: Uint8Array;
-}
 
 /** Bounds of a whole-stream read. */
 export interface StreamReadOptions {
@@ -87,7 +80,7 @@ async function listAllShards(kinesis: KinesisClient, streamName: string, policy?
  */
 export async function readStreamFromStart<T>(
   options: StreamReadOptions,
-  select: (record: StreamRecord) => T | undefined,
+  select: (record: ShardRecord) => T | undefined,
 ): Promise<{ items: T[]; stoppedBy: ReadStop }> {
   const { kinesis, streamName, limit } = options;
   const deadline = Date.now() + (options.maxDurationMs ?? DEFAULT_MAX_DURATION_MS);

@@ -6,7 +6,7 @@
  */
 import { deaggregateSync } from 'aws-kinesis-agg';
 import type { EventRejection } from '../../common/event-contract.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 import type { UserRecord } from './user-record.js';
 
 /** The KPL aggregation format's magic number (aggregation-format.md, version 0.9.0). */
@@ -34,7 +34,7 @@ const asBuffer = (data: Uint8Array): Buffer =>
  * checksum) is reported, never thrown, so the caller can dead-letter it and move on.
  * `index` is the record's position in its batch, used in the rejection.
  */
-export function deaggregateRecord(record: RawKinesisRecord, shardId: string, index: number): Deaggregation {
+export function deaggregateRecord(record: KinesisRecord, shardId: string, index: number): Deaggregation {
   const plain = (): Deaggregation => ({
     ok: true,
     userRecords: [

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { kinesisRecord, kplAggregate, sampleEvent } from '../test-support/pipeline-doubles.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import { decodeShardBatch, isAggregatedRecord } from './decode-shard-batch.js';
 
 const limits = { maxEventBytes: 8192, maxSegments: 10 };
 
-function aggregate(sequenceNumber: string, payloads: unknown[]): RawKinesisRecord {
+function aggregate(sequenceNumber: string, payloads: unknown[]): KinesisRecord {
   const encoded = kplAggregate(payloads);
   return { sequenceNumber, partitionKey: encoded.partitionKey, data: encoded.data };
 }
@@ -126,9 +126,9 @@ describe("isAggregatedRecord (the shard reader estimates a batch's user records 
   it('agrees with decodeShardBatch on which records hold one user record and which may hold many', () => {
     const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })];
     const kpl = aggregate('1', events);
-    const compact: RawKinesisRecord = { sequenceNumber: '2', partitionKey: 'p', data: encodeCompactRecord(events) };
+    const compact: KinesisRecord = { sequenceNumber: '2', partitionKey: 'p', data: encodeCompactRecord(events) };
     const plain = kinesisRecord('3', events[0]);
-    const cases: [RawKinesisRecord, boolean][] = [
+    const cases: [KinesisRecord, boolean][] = [
       [kpl, true],
       [compact, true],
       [plain, false],

@@ -9,12 +9,12 @@
  */
 import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
 import type { EventRejection } from '../../common/event-contract.js';
-import type { DeadLetter, RawKinesisRecord, ShardBatch, ValidEvent } from '../types.js';
+import type { DeadLetter, KinesisRecord, ShardBatch, ValidEvent } from '../types.js';
 import { deaggregateRecord, isKplAggregate } from './deaggregate.js';
 import { decodeEvent, type DecodeLimits, type EventDecoding } from './decode-user-record.js';
 
 /** Where a user record's bytes came from: enough to dead-letter it later with the original bytes. */
-export type RecordSource = Pick<RawKinesisRecord, 'partitionKey' | 'data'>;
+export type RecordSource = Pick<KinesisRecord, 'partitionKey' | 'data'>;
 
 /** What decoding made of a batch. `validSources[i]` holds the bytes behind `valid[i]`. */
 export interface DecodedBatch {
@@ -76,7 +76,7 @@ class CompactEventSource implements RecordSource {
 /** A compact record's events, each with sub-sequence number = its index inside the record. */
 function addCompactRecord(
   decoded: DecodedBatch,
-  record: RawKinesisRecord,
+  record: KinesisRecord,
   recordIndex: number,
   limits: DecodeLimits,
 ): void {
@@ -100,7 +100,7 @@ function addCompactRecord(
   });
 }
 
-function addDeadRecord(decoded: DecodedBatch, record: RawKinesisRecord, rejection: EventRejection): void {
+function addDeadRecord(decoded: DecodedBatch, record: KinesisRecord, rejection: EventRejection): void {
   const index = decoded.userRecords++;
   decoded.deadLetters.push({
     id: { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber: 0 },
@@ -115,7 +115,7 @@ function addDeadRecord(decoded: DecodedBatch, record: RawKinesisRecord, rejectio
  * by the same tests `decodeShardBatch` uses to choose how to decode it; a plain record is one.
  * Costs a few byte comparisons: the shard reader uses it to estimate a batch's user records.
  */
-export function isAggregatedRecord(record: Pick<RawKinesisRecord, 'data' | 'subSequenceNumber'>): boolean {
+export function isAggregatedRecord(record: Pick<KinesisRecord, 'data' | 'subSequenceNumber'>): boolean {
   if (record.subSequenceNumber !== undefined) return !record.subSequenceNumber && isCompactRecord(record.data);
   return isCompactRecord(record.data) || isKplAggregate(record.data);
 }

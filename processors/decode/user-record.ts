@@ -1,6 +1,6 @@
 /**
  * A user record: one producer event as it sits in the stream, after KPL de-aggregation.
- * Kept separate from `RawKinesisRecord` because one Kinesis record may carry many of them.
+ * Kept separate from `KinesisRecord` because one Kinesis record may carry many of them.
  */
 import type { RecordIdentity } from '../types.js';
 

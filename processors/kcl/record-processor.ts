@@ -15,7 +15,7 @@ import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
 import { createCommitStep } from '../commit/commit-step.js';
 import type { Pipeline } from '../pipeline.js';
-import type { RawKinesisRecord } from '../types.js';
+import type { KinesisRecord } from '../types.js';
 
 /** Checkpoint errors the daemon reports that are worth retrying (KCL exception names). */
 const RETRIABLE_CHECKPOINT_ERRORS = new Set(['ThrottlingException', 'KinesisClientLibDependencyException']);
@@ -34,7 +34,7 @@ export interface KclRecordProcessorDeps {
   onFatal: (error: unknown) => void;
 }
 
-function toRawRecord(record: KclRecord): RawKinesisRecord {
+function toRawRecord(record: KclRecord): KinesisRecord {
   return {
     sequenceNumber: record.sequenceNumber,
     partitionKey: record.partitionKey,

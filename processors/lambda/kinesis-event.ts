@@ -4,7 +4,7 @@
  * grouping by shard anyway keeps the adapter correct if that ever changes.
  */
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
-import type { RawKinesisRecord, ShardBatch } from '../types.js';
+import type { KinesisRecord, ShardBatch } from '../types.js';
 
 /** The shard a Lambda Kinesis record came from (the part of `eventID` before the colon). */
 export function shardIdOf(record: KinesisStreamRecord): string {
@@ -12,7 +12,7 @@ export function shardIdOf(record: KinesisStreamRecord): string {
   return colon > 0 ? record.eventID.slice(0, colon) : record.eventID;
 }
 
-function toRawRecord(record: KinesisStreamRecord): RawKinesisRecord {
+function toRawRecord(record: KinesisStreamRecord): KinesisRecord {
   return {
     sequenceNumber: record.kinesis.sequenceNumber,
     partitionKey: record.kinesis.partitionKey,
@@ -24,7 +24,7 @@ function toRawRecord(record: KinesisStreamRecord): RawKinesisRecord {
 
 /** Splits an event into shard batches, keeping record order within each shard. */
 export function toShardBatches(event: KinesisStreamEvent): ShardBatch[] {
-  const byShard = new Map<string, RawKinesisRecord[]>();
+  const byShard = new Map<string, KinesisRecord[]>();
   for (const record of event.Records) {
     const shardId = shardIdOf(record);
     let records = byShard.get(shardId);

@@ -21,13 +21,9 @@
  * Streams and Lambda" and "Retain discarded batch records for a Kinesis Data Streams event
  * source in Lambda".
  */
-import {
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  ListShardsCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import type { KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+import { listShards } from '../../common/kinesis/list-shards.js';
 import type { KinesisBatchHandler } from '../lambda/batch-handler.js';
 import { shardIdOf } from '../lambda/kinesis-event.js';
 
@@ -38,7 +34,7 @@ export async function readAsLambdaRecords(
   kinesis: KinesisClient,
   streamName: string,
 ): Promise<Map<string, KinesisStreamRecord[]>> {
-  const shards = (await kinesis.send(new ListShardsCommand({ StreamName: streamName }))).Shards ?? [];
+  const shards = await listShards(kinesis, streamName);
   const byShard = new Map<string, KinesisStreamRecord[]>();
   for (const shard of shards) {
     const shardId = shard.ShardId!;

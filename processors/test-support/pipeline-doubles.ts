@@ -13,7 +13,7 @@ import type {
   DeadLetterSink,
   EventIndexSink,
   IndexResult,
-  RawKinesisRecord,
+  KinesisRecord,
   ValidEvent,
 } from '../types.js';
 
@@ -35,7 +35,7 @@ export function sampleEvent(overrides: Partial<StreamEvent> = {}): StreamEvent {
 }
 
 /** A Kinesis record carrying `payload` (an object is JSON-encoded, a string or bytes go as they are). */
-export function kinesisRecord(sequenceNumber: string, payload: unknown, partitionKey = 'pk'): RawKinesisRecord {
+export function kinesisRecord(sequenceNumber: string, payload: unknown, partitionKey = 'pk'): KinesisRecord {
   const data =
     payload instanceof Uint8Array
       ? payload
