@@ -324,8 +324,11 @@ describe('split-URL hardening (issue 11, real local experiment API)', () => {
         if (assignment.inExperiment) counts.control++;
         else counts.out++;
       }
-      for (const share of [counts.control, counts.b]) expect(share / 400).toBeGreaterThan(0.18);
-      for (const share of [counts.control, counts.b]) expect(share / 400).toBeLessThan(0.32);
+      // The experiment key (the hash seed) is random per run, so each share is a random draw:
+      // 0.25 ± 0.022 (one standard deviation at 400 viewers). ±5 sd (0.14–0.36) fails by chance
+      // about once in a million runs; ±3.2 sd, the old bounds, about once in 700: it did, in CI.
+      for (const share of [counts.control, counts.b]) expect(share / 400).toBeGreaterThan(0.14);
+      for (const share of [counts.control, counts.b]) expect(share / 400).toBeLessThan(0.36);
       expect(counts.out / 400).toBeGreaterThan(0.4);
       expect(counts.out / 400).toBeLessThan(0.6);
     });
