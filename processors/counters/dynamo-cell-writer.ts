@@ -33,7 +33,6 @@ import {
   COUNTER_PARTITION_KEY,
   COUNTER_SORT_KEY,
   EXTRA_COUNTER_ATTRIBUTES,
-  EXTRA_COUNTER_ATTRIBUTE_KINDS,
   METRIC_INDEX,
   metricIndexAttributes,
   watermarkAttribute,
@@ -42,7 +41,7 @@ import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
 import { totalContributions, type CellDelta, type DeltaTotals, type ExtraField } from './aggregate.js';
-import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
+import { EXTRA_DECIMALS, SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
 
 /** Re-reads of a watermark before giving up: more than one means a second writer on the shard. */
 const MAX_WATERMARK_ROUNDS = 4;
@@ -112,14 +111,6 @@ async function send<T>(context: CellWriteContext, what: string, call: () => Prom
     throw toSinkError(error, what);
   }
 }
-
-/** Decimals of each extra attribute: sums of values like `sum`, sums of products like `sum_squares`. */
-const EXTRA_DECIMALS = Object.fromEntries(
-  Object.entries(EXTRA_COUNTER_ATTRIBUTE_KINDS).map(([field, kind]) => [
-    field,
-    kind === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS,
-  ]),
-) as Readonly<Record<ExtraField, number>>;
 
 /** The ADD clauses of a delta, with their names and values filled in. */
 function addClauses(totals: DeltaTotals, names: Record<string, string>, values: Record<string, AttributeValue>) {

@@ -10,6 +10,8 @@
  * (0.1234567 counts as 0.123457). Integer values are exact up to the contract's MAX_EVENT_VALUE (1e8).
  */
 
+import { EXTRA_COUNTER_ATTRIBUTE_KINDS } from '../../common/counter-layout.js';
+
 /** Decimals kept from each event value; squares carry twice as many. */
 export const VALUE_DECIMALS = 6;
 
@@ -25,6 +27,17 @@ export function toScaledValue(value: number): bigint {
 
 /** Scale of a square: products of two scaled values carry 2 × VALUE_DECIMALS decimals. */
 export const SQUARE_DECIMALS = VALUE_DECIMALS * 2;
+
+/**
+ * Decimals of each extra cell attribute (common/counter-layout.ts): sums of values like `sum`,
+ * sums of products of two values like `sum_squares`.
+ */
+export const EXTRA_DECIMALS = Object.fromEntries(
+  Object.entries(EXTRA_COUNTER_ATTRIBUTE_KINDS).map(([field, kind]) => [
+    field,
+    kind === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS,
+  ]),
+) as Readonly<Record<keyof typeof EXTRA_COUNTER_ATTRIBUTE_KINDS, number>>;
 
 /** Exact increment of Σx² when a user's total moves from `before` to `before + value` (both scaled). */
 export function squareIncrement(before: bigint, value: bigint): bigint {

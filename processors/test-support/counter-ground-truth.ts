@@ -11,7 +11,6 @@
 import {
   EXPOSURE_METRIC,
   MAX_PAIR_DIMENSIONS,
-  EXTRA_COUNTER_ATTRIBUTE_KINDS,
   OTHER_SEGMENT_VALUE,
   encodeCellKey,
   encodePairSegment,
@@ -19,7 +18,13 @@ import {
 } from '../../common/counter-layout.js';
 import { EMPTY_COUNTER_PLAN, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled, toScaledValue } from '../counters/exact-value.js';
+import {
+  EXTRA_DECIMALS,
+  SQUARE_DECIMALS,
+  VALUE_DECIMALS,
+  formatScaled,
+  toScaledValue,
+} from '../counters/exact-value.js';
 
 type ExtraField = keyof typeof EXTRA_COUNTER_ATTRIBUTES;
 
@@ -63,14 +68,6 @@ interface ExactCell {
   sumSquares: bigint;
   extra: Partial<Record<ExtraField, bigint>>;
 }
-
-/** Decimals of each extra sum: sums of values like `sum`, sums of products like `sum_squares`. */
-const EXTRA_DECIMALS = Object.fromEntries(
-  Object.entries(EXTRA_COUNTER_ATTRIBUTE_KINDS).map(([field, kind]) => [
-    field,
-    kind === 'value' ? VALUE_DECIMALS : SQUARE_DECIMALS,
-  ]),
-) as Readonly<Record<ExtraField, number>>;
 
 /** Table keys of every cell a user feeds for one metric key: total, one per dimension, pairs of the first four. */
 function cellKeysOf(experimentId: string, variantId: string, metricKey: string, segments: [string, string][]) {
