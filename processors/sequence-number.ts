@@ -22,12 +22,18 @@ export function padSequenceNumber(sequenceNumber: string): string {
  * every counter item (one watermark per shard), and DynamoDB bills writes by item size.
  */
 export function recordPosition(sequenceNumber: string, subSequenceNumber: number): string {
+  const sub = String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
+  // The user records of one aggregated record share its sequence number: its prefix is built once.
+  if (sequenceNumber === lastPrefix.sequenceNumber) return `${lastPrefix.prefix}${sub}`;
   if (!SEQUENCE_NUMBER.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
   const digits =
     sequenceNumber.length > 1 && sequenceNumber[0] === '0' ? sequenceNumber.replace(/^0+(?=\d)/, '') : sequenceNumber;
-  const sub = String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
-  return `${String(digits.length).padStart(3, '0')}${digits}.${sub}`;
+  lastPrefix = { sequenceNumber, prefix: `${String(digits.length).padStart(3, '0')}${digits}.` };
+  return `${lastPrefix.prefix}${sub}`;
 }
+
+/** The last sequence number `recordPosition` saw and its position prefix (digit count, digits, '.'). */
+let lastPrefix: { sequenceNumber: string | undefined; prefix: string } = { sequenceNumber: undefined, prefix: '' };
 
 /** Negative, zero or positive like a comparator, for sequence numbers of any length. */
 export function compareSequenceNumbers(a: string, b: string): number {

@@ -112,8 +112,19 @@ async function send<T>(context: CellWriteContext, what: string, call: () => Prom
   }
 }
 
-/** The ADD clauses of a delta, with their names and values filled in. */
-function addClauses(totals: DeltaTotals, names: Record<string, string>, values: Record<string, AttributeValue>) {
+/** The extra sums of a delta that are written: those that are not 0, in the layout's order. */
+function writtenExtras(totals: DeltaTotals): [ExtraField, bigint][] {
+  const written: [ExtraField, bigint][] = [];
+  if (totals.extra === undefined) return written;
+  for (const field of Object.keys(EXTRA_DECIMALS) as ExtraField[]) {
+    const value = totals.extra[field];
+    if (value !== undefined && value !== 0n) written.push([field, value]);
+  }
+  return written;
+}
+
+/** The ADD clauses of a delta, with their names. */
+function addClauses(totals: DeltaTotals, extras: readonly [ExtraField, bigint][], names: Record<string, string>) {
   const clauses: string[] = [];
   if (totals.events !== 0) {
     clauses.push('#events :events', '#units :units', '#sum :sum', '#sq :sq');
@@ -121,47 +132,105 @@ function addClauses(totals: DeltaTotals, names: Record<string, string>, values: 
     names['#units'] = COUNTER_ATTRIBUTES.units;
     names['#sum'] = COUNTER_ATTRIBUTES.sum;
     names['#sq'] = COUNTER_ATTRIBUTES.sumSquares;
+  }
+  for (const [field] of extras) {
+    clauses.push(`#${field} :${field}`);
+    names[`#${field}`] = EXTRA_COUNTER_ATTRIBUTES[field];
+  }
+  return clauses;
+}
+
+/** The values of a delta's ADD clauses. */
+function addValues(
+  totals: DeltaTotals,
+  extras: readonly [ExtraField, bigint][],
+  values: Record<string, AttributeValue>,
+): void {
+  if (totals.events !== 0) {
     values[':events'] = { N: String(totals.events) };
     values[':units'] = { N: String(totals.units) };
     values[':sum'] = { N: totals.sum.format(VALUE_DECIMALS) };
     values[':sq'] = { N: totals.sumSquares.format(SQUARE_DECIMALS) };
   }
-  if (totals.extra !== undefined) {
-    for (const field of Object.keys(EXTRA_DECIMALS) as ExtraField[]) {
-      const value = totals.extra[field];
-      if (value === undefined || value === 0n) continue;
-      clauses.push(`#${field} :${field}`);
-      names[`#${field}`] = EXTRA_COUNTER_ATTRIBUTES[field];
-      values[`:${field}`] = { N: formatScaled(value, EXTRA_DECIMALS[field]) };
-    }
+  for (const [field, value] of extras) values[`:${field}`] = { N: formatScaled(value, EXTRA_DECIMALS[field]) };
+}
+
+/** The parts of an UpdateItem that depend only on the shard, the cell kind, the sums written and the condition. */
+interface UpdateTemplate {
+  names: Readonly<Record<string, string>>;
+  updateExpression: string;
+  conditionExpression: string;
+}
+
+function buildTemplate(
+  watermark: string,
+  indexed: boolean,
+  reapply: boolean,
+  totals: DeltaTotals,
+  extras: readonly [ExtraField, bigint][],
+): UpdateTemplate {
+  const names: Record<string, string> = {
+    '#last': COUNTER_ATTRIBUTES.lastEventAt,
+    '#wm': watermark,
+    ...(indexed ? { '#mk': METRIC_INDEX.partitionKey } : {}),
+  };
+  const adds = addClauses(totals, extras, names);
+  const set = `SET #wm = :position, #last = :last${indexed ? ', #mk = :mk' : ''}`;
+  return {
+    names,
+    updateExpression: adds.length > 0 ? `ADD ${adds.join(', ')} ${set}` : set,
+    conditionExpression: reapply ? '#wm = :expected' : 'attribute_not_exists(#wm) OR #wm < :first',
+  };
+}
+
+/**
+ * Templates of the plain deltas (events, units, Σx and Σx², no extra sums: most writes) per
+ * shard watermark, by kind (indexed total cell or not × first write or re-apply): built once
+ * per shard and shared by its writes, never mutated.
+ */
+const plainTemplates = new Map<string, (UpdateTemplate | undefined)[]>();
+
+function updateTemplate(
+  watermark: string,
+  indexed: boolean,
+  reapply: boolean,
+  totals: DeltaTotals,
+  extras: readonly [ExtraField, bigint][],
+): UpdateTemplate {
+  if (extras.length > 0 || totals.events === 0) return buildTemplate(watermark, indexed, reapply, totals, extras);
+  let kinds = plainTemplates.get(watermark);
+  if (kinds === undefined) {
+    if (plainTemplates.size >= 1_024) plainTemplates.clear(); // a process sees few shards
+    plainTemplates.set(watermark, (kinds = []));
   }
-  return clauses;
+  const kind = (indexed ? 2 : 0) + (reapply ? 1 : 0);
+  return (kinds[kind] ??= Object.freeze(buildTemplate(watermark, indexed, reapply, totals, extras)));
 }
 
 function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTotals, expectedWatermark?: string) {
   const indexed = metricIndexAttributes(cell.sortKey);
-  const names: Record<string, string> = {
-    '#last': COUNTER_ATTRIBUTES.lastEventAt,
-    '#wm': context.watermark,
-    ...(indexed ? { '#mk': METRIC_INDEX.partitionKey } : {}),
-  };
   const values: Record<string, AttributeValue> = {
     ':last': { N: String(totals.lastEventAt) },
     ':position': { S: totals.maxPosition },
-    ...(indexed ? { ':mk': { S: indexed.metric_key } } : {}),
-    ...(expectedWatermark === undefined
-      ? { ':first': { S: totals.minPosition } }
-      : { ':expected': { S: expectedWatermark } }),
   };
-  const adds = addClauses(totals, names, values);
-  const set = `SET #wm = :position, #last = :last${indexed ? ', #mk = :mk' : ''}`;
+  if (indexed) values[':mk'] = { S: indexed.metric_key };
+  if (expectedWatermark === undefined) values[':first'] = { S: totals.minPosition };
+  else values[':expected'] = { S: expectedWatermark };
+  const extras = writtenExtras(totals);
+  addValues(totals, extras, values);
+  const template = updateTemplate(
+    context.watermark,
+    indexed !== undefined,
+    expectedWatermark !== undefined,
+    totals,
+    extras,
+  );
   return new UpdateItemCommand({
     TableName: context.tableName,
     Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
-    UpdateExpression: adds.length > 0 ? `ADD ${adds.join(', ')} ${set}` : set,
-    ConditionExpression:
-      expectedWatermark === undefined ? 'attribute_not_exists(#wm) OR #wm < :first' : '#wm = :expected',
-    ExpressionAttributeNames: names,
+    UpdateExpression: template.updateExpression,
+    ConditionExpression: template.conditionExpression,
+    ExpressionAttributeNames: template.names,
     ExpressionAttributeValues: values,
   });
 }

@@ -26,7 +26,7 @@ import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { resolveStateLimits } from './limits.js';
 import { admissionKey, compactPosition, userStateKey } from './record-identity.js';
-import { applyStateRequest, stateLost, type Memo, type StateTables, type UserState } from './state-rules.js';
+import { applyStateRequests, stateLost, type Memo, type StateTables, type UserState } from './state-rules.js';
 import type { StateLimits, UserStateStore } from './types.js';
 
 export interface EmbeddedStoreOptions extends Partial<StateLimits> {
@@ -190,7 +190,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         sweepExpiredClaims(at);
         const touched = new Map<string, UserState>();
         const view = tables(at, touched);
-        const outcomes = requests.map((request) => applyStateRequest(view, shardId, request, limits));
+        const outcomes = applyStateRequests(view, shardId, requests, limits);
         for (const [key, user] of touched) users.putSync(key, encodeUser(user));
         return outcomes;
       });

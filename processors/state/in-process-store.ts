@@ -9,9 +9,19 @@ import { randomUUID } from 'node:crypto';
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { BoundedMap } from './bounded-map.js';
 import { admissionKey, compactPosition, userStateKey } from './record-identity.js';
-import { applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
+import {
+  applyStateRequests,
+  releaseCommittedMemos,
+  stateLost,
+  type RunningTotal,
+  type StateTables,
+  type UserState,
+} from './state-rules.js';
 import { resolveStateLimits } from './limits.js';
 import type { StateLimits, UserStateStore } from './types.js';
+
+/** Running totals with memos tracked per shard for dropping at commit (beyond: dropped at the user's next event). */
+const MAX_MEMO_HOLDERS = 1_000_000;
 
 export interface InProcessStoreOptions extends Partial<StateLimits> {
   /** Users kept (all experiments); default 1,000,000. */
@@ -44,6 +54,14 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
   const users = new BoundedMap<string, UserState>(options.maxUsers ?? 1_000_000);
   const admitted = new Map<string, Set<string>>();
   const committedByShard = new Map<string, string>();
+  /**
+   * Per shard, the running totals given memos since its last commit: markCommitted drops
+   * their committed memos at once, so memos die young (the rules would drop them only at the
+   * user's next event). Only an optimisation: past the bound the list is let go and the rules'
+   * own dropping remains.
+   */
+  const memoHolders = new Map<string, RunningTotal[]>();
+  let holdersOfCall: RunningTotal[] | undefined;
   const epoch = randomUUID();
 
   const tables: StateTables = {
@@ -61,19 +79,33 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       return value;
     },
     committed: (shardId) => committedByShard.get(shardId),
+    memosStarted(running) {
+      if (holdersOfCall !== undefined && holdersOfCall.length < MAX_MEMO_HOLDERS) holdersOfCall.push(running);
+    },
   };
 
   return {
     epoch: () => Promise.resolve(epoch),
     apply(shardId, expectedEpoch, requests) {
       if (expectedEpoch !== epoch) return Promise.reject(stateLost(expectedEpoch, epoch));
-      return Promise.resolve(requests.map((request) => applyStateRequest(tables, shardId, request, limits)));
+      let holders = memoHolders.get(shardId);
+      if (holders === undefined) memoHolders.set(shardId, (holders = []));
+      holdersOfCall = holders;
+      try {
+        return Promise.resolve(applyStateRequests(tables, shardId, requests, limits));
+      } finally {
+        holdersOfCall = undefined;
+      }
     },
     readCommitted: (shardId) => Promise.resolve(committedByShard.get(shardId)),
     markCommitted(shardId, position) {
       const compact = compactPosition(position);
       const current = committedByShard.get(shardId);
       if (current === undefined || current < compact) committedByShard.set(shardId, compact);
+      const holders = memoHolders.get(shardId);
+      if (holders !== undefined && holders.length > 0) {
+        memoHolders.set(shardId, releaseCommittedMemos(holders, shardId, committedByShard.get(shardId) as string));
+      }
       return Promise.resolve();
     },
     forgetExperiment(experimentId) {
@@ -86,6 +118,7 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       users.clear();
       claims.clear();
       admitted.clear();
+      memoHolders.clear();
       return Promise.resolve();
     },
     evictions: () => claims.evictions + users.evictions,

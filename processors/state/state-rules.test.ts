@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { compactPosition } from './record-identity.js';
-import { alignPartnerTotals, applyStateRequest, stateLost, type StateTables, type UserState } from './state-rules.js';
+import {
+  alignPartnerTotals,
+  applyStateRequest,
+  applyStateRequests,
+  releaseCommittedMemos,
+  stateLost,
+  type RunningTotal,
+  type StateTables,
+  type UserState,
+} from './state-rules.js';
 import type { StateRequest } from './types.js';
 
 /** The rules over plain maps, with every saved user kept for inspection. */
@@ -111,6 +120,30 @@ describe('the state rules', () => {
     expect(alignPartnerTotals(undefined, undefined)).toEqual([]);
     expect(alignPartnerTotals(undefined, ['a'])).toEqual([undefined]);
     expect(alignPartnerTotals(memoized, undefined)).toEqual([]);
+  });
+
+  it('tell the store which running totals started holding memos, and release them at a commit', () => {
+    const users = new Map<string, UserState>();
+    const holders: RunningTotal[] = [];
+    const tables: StateTables = {
+      ...mapTables().tables,
+      user: (key) => users.get(key),
+      saveUser: (key, user) => void users.set(key, user),
+      memosStarted: (running) => void holders.push(running),
+    };
+    applyStateRequests(tables, SHARD, [request(1), request(2), request(3, { userId: 'bob' })], LIMITS);
+    applyStateRequests(tables, 'shardId-000000000004', [request(4, { variantMetric: 'v#n' })], LIMITS);
+    applyStateRequests(tables, SHARD, [request(5, { userId: 'cy', scaledValue: 2_000n })], LIMITS); // refused: a memo too
+    const running = (userId: string, variantMetric = 'v#m') =>
+      users.get(`exp\u001f${userId}`)?.totals.find((total) => total.variantMetric === variantMetric) as RunningTotal;
+    // One entry per running total that went from no memo to one: ann's second event adds none.
+    expect(holders).toEqual([running('ann'), running('bob'), running('ann', 'v#n'), running('cy')]);
+    const kept = releaseCommittedMemos(holders, SHARD, compact(2));
+    expect(running('ann').memos).toEqual([]);
+    expect(running('ann', 'v#n').memos).toHaveLength(1); // another shard's memo: kept, and not this shard's to track
+    expect(kept).toEqual([running('bob'), running('cy')]);
+    expect(releaseCommittedMemos(kept, SHARD, compact(5))).toEqual([]);
+    expect([running('bob').memos, running('cy').memos]).toEqual([[], []]);
   });
 
   it('claim the eventId only for an applied event', () => {

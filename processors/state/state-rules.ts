@@ -58,6 +58,12 @@ export interface StateTables {
   admit(experimentId: string, dimension: string, value: string, cap: number): string;
   /** The shard's committed position (compact form). */
   committed(shardId: string): string | undefined;
+  /**
+   * Optional: told when a running total that held no memo gets one, so the store can drop the
+   * memos as soon as the shard commits past them (`releaseCommittedMemos`) instead of at the
+   * user's next event: a memo then dies young, before the garbage collector promotes it.
+   */
+  memosStarted?(running: RunningTotal): void;
 }
 
 /** The rules' bounds. */
@@ -66,22 +72,111 @@ export interface RuleLimits {
   userTotalLimit: bigint;
 }
 
-const abs = (value: bigint): bigint => (value < 0n ? -value : value);
-
 /** The one empty answer every outcome without covariates or partners shares (never mutated). */
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
- * Drops the memos of `shardId` at or before its committed position. Both sides of the
+ * What every request of one `apply` call shares: the shard's committed position (the call is
+ * atomic, so it cannot move meanwhile) and the identity prefix of the shard's records.
+ * Built once per call, not per request.
+ */
+interface ShardView {
+  /** `${shardTag}@` */
+  prefix: string;
+  /** The committed position (compact form), undefined when nothing is committed yet. */
+  committed: string | undefined;
+  /** `${prefix}${committed}`: a memo identity with the prefix at or below it is committed. */
+  committedIdentity: string;
+}
+
+function shardView(tables: StateTables, shardId: string): ShardView {
+  const prefix = `${shardTag(shardId)}@`;
+  const committed = tables.committed(shardId);
+  return { prefix, committed, committedIdentity: committed === undefined ? '' : `${prefix}${committed}` };
+}
+
+/** True when the memo is of the view's shard, at or before its committed position. */
+const isCommitted = (memo: Memo, view: ShardView): boolean =>
+  memo[0] <= view.committedIdentity && memo[0].startsWith(view.prefix);
+
+/**
+ * Drops the memos of the view's shard at or before its committed position. Both sides of the
  * comparison carry the same `<tag>@` prefix, so comparing whole identities compares the
  * positions; the array is rebuilt only when something is dropped.
  */
-function dropCommittedMemos(running: RunningTotal, shardId: string, committed: string): void {
+function dropCommittedMemos(running: RunningTotal, view: ShardView): void {
+  const memos = running.memos;
+  let index = 0;
+  while (index < memos.length && !isCommitted(memos[index] as Memo, view)) index++;
+  if (index === memos.length) return;
+  const kept = memos.slice(0, index);
+  for (index++; index < memos.length; index++) {
+    const memo = memos[index] as Memo;
+    if (!isCommitted(memo, view)) kept.push(memo);
+  }
+  running.memos = kept;
+}
+
+function pushMemo(tables: StateTables, running: RunningTotal, memo: Memo): void {
+  running.memos.push(memo);
+  if (running.memos.length === 1) tables.memosStarted?.(running);
+}
+
+/**
+ * Drops the memos at or before `committed` (compact form) of `shardId` from each running
+ * total, and returns those still holding memos of that shard (not committed yet). For stores
+ * that keep the running totals a shard gave memos to (`StateTables.memosStarted`).
+ */
+export function releaseCommittedMemos(
+  holders: readonly RunningTotal[],
+  shardId: string,
+  committed: string,
+): RunningTotal[] {
   const prefix = `${shardTag(shardId)}@`;
-  const committedIdentity = `${prefix}${committed}`;
-  const isCommitted = ([memoIdentity]: Memo): boolean =>
-    memoIdentity <= committedIdentity && memoIdentity.startsWith(prefix);
-  if (running.memos.some(isCommitted)) running.memos = running.memos.filter((memo) => !isCommitted(memo));
+  const view: ShardView = { prefix, committed, committedIdentity: `${prefix}${committed}` };
+  const kept: RunningTotal[] = [];
+  for (const running of holders) {
+    if (running.memos.length > 0) dropCommittedMemos(running, view);
+    if (running.memos.some((memo) => memo[0].startsWith(prefix))) kept.push(running);
+  }
+  return kept;
+}
+
+/** The user's running total of `variantMetric`, if any (a loop: this runs once per event). */
+function runningTotalOf(user: UserState, variantMetric: string): RunningTotal | undefined {
+  const totals = user.totals;
+  for (let i = 0; i < totals.length; i++) {
+    const running = totals[i] as RunningTotal;
+    if (running.variantMetric === variantMetric) return running;
+  }
+  return undefined;
+}
+
+/** The memo of the record `identity`, if any. */
+function memoOf(running: RunningTotal, identity: string): Memo | undefined {
+  const memos = running.memos;
+  for (let i = 0; i < memos.length; i++) {
+    const memo = memos[i] as Memo;
+    if (memo[0] === identity) return memo;
+  }
+  return undefined;
+}
+
+/**
+ * Applies a call's requests in order (see the module comment for the rules): what every
+ * synchronous store's `apply` runs inside its atomic step. The shard's committed position
+ * and identity prefix are read once for the call.
+ */
+export function applyStateRequests(
+  tables: StateTables,
+  shardId: string,
+  requests: readonly StateRequest[],
+  limits: RuleLimits,
+): StateOutcome[] {
+  const view = shardView(tables, shardId);
+  const outcomes = new Array<StateOutcome>(requests.length);
+  for (let i = 0; i < requests.length; i++) outcomes[i] = applyOne(tables, view, requests[i] as StateRequest, limits);
+  return outcomes;
 }
 
 /** Applies one request (see the module comment for the rules). */
@@ -91,20 +186,29 @@ export function applyStateRequest(
   request: StateRequest,
   limits: RuleLimits,
 ): StateOutcome {
-  const position = compactPosition(request.position);
-  const committed = tables.committed(shardId);
-  if (committed !== undefined && position <= committed) return { kind: 'committed' };
+  return applyOne(tables, shardView(tables, shardId), request, limits);
+}
 
-  const identity = `${shardTag(shardId)}@${position}`;
+/** The outcomes without data, shared (never mutated). */
+const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
+const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
+const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total-limit' });
+
+function applyOne(tables: StateTables, view: ShardView, request: StateRequest, limits: RuleLimits): StateOutcome {
+  const position = compactPosition(request.position);
+  const committed = view.committed;
+  if (committed !== undefined && position <= committed) return COMMITTED;
+
+  const identity = view.prefix + position;
   const holder = tables.claimHolder(request.eventId);
-  if (holder !== undefined && holder !== identity) return { kind: 'duplicate' };
+  if (holder !== undefined && holder !== identity) return DUPLICATE;
 
   const userKey = userStateKey(request.experimentId, request.userId);
   const user: UserState = tables.user(userKey) ?? { segments: undefined, totals: [] };
-  let running = user.totals.find((candidate) => candidate.variantMetric === request.variantMetric);
-  const memo = running?.memos.find(([memoIdentity]) => memoIdentity === identity);
+  let running = runningTotalOf(user, request.variantMetric);
+  const memo = running === undefined ? undefined : memoOf(running, identity);
   if (memo) {
-    if (memo[1] === 'refused') return { kind: 'refused', rule: 'user-total-limit' };
+    if (memo[1] === 'refused') return REFUSED;
     return {
       kind: 'applied',
       replay: true,
@@ -119,14 +223,14 @@ export function applyStateRequest(
     running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
     user.totals.push(running);
   }
-  if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, shardId, committed);
+  if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, view);
   const totalBefore = running.total;
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
-  if (abs(totalAfter) > limits.userTotalLimit) {
+  if (totalAfter > limits.userTotalLimit || -totalAfter > limits.userTotalLimit) {
     // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
-    running.memos.push([identity, 'refused']);
+    pushMemo(tables, running, [identity, 'refused']);
     tables.saveUser(userKey, user);
-    return { kind: 'refused', rule: 'user-total-limit' };
+    return REFUSED;
   }
   if (holder === undefined) tables.claim(request.eventId, identity);
   if (user.segments === undefined) {
@@ -141,7 +245,11 @@ export function applyStateRequest(
   // Read before this event's own total moves (a partner is another metric; this keeps it defined if not).
   const partnerTotals = request.partners?.length ? partnerTotalsOf(user, request.partners) : NONE;
   running.total = totalAfter;
-  running.memos.push(partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore]);
+  pushMemo(
+    tables,
+    running,
+    partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore],
+  );
   tables.saveUser(userKey, user);
   return {
     kind: 'applied',
@@ -174,7 +282,7 @@ export function alignPartnerTotals(
 
 /** The user's running total of each partner (`variant#metric`), `undefined` where there is none. */
 function partnerTotalsOf(user: UserState, partners: readonly string[]): (bigint | undefined)[] {
-  return partners.map((partner) => user.totals.find((running) => running.variantMetric === partner)?.total);
+  return partners.map((partner) => runningTotalOf(user, partner)?.total);
 }
 
 /**
