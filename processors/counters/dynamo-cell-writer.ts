@@ -39,7 +39,7 @@ import {
 } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../../common/retry.js';
+import { DEFAULT_RETRY_POLICY, withRetry, type RetryOptions, type RetryPolicy } from '../../common/retry.js';
 import { totalContributions, type CellDelta, type DeltaTotals, type ExtraField } from './aggregate.js';
 import { EXTRA_DECIMALS, SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
 
@@ -88,25 +88,36 @@ export interface CellWriterDeps {
   logger?: Logger;
 }
 
+/** What the writer asks DynamoDB, as named in retry logs and errors. */
+type RequestKind = 'counter update' | 'counter re-apply' | 'read counter watermark';
+
 interface CellWriteContext extends CellWriterDeps {
   watermark: string;
   requests: { count: number };
+  /** The retry options of each kind of request, built once per batch (not per cell). */
+  retry: Readonly<Record<RequestKind, RetryOptions>>;
 }
 
-async function send<T>(context: CellWriteContext, what: string, call: () => Promise<T>): Promise<T> {
+function retryOptionsOf(deps: CellWriterDeps): Record<RequestKind, RetryOptions> {
+  const options = (what: RequestKind): RetryOptions => ({
+    policy: deps.retryPolicy ?? DEFAULT_RETRY_POLICY,
+    shouldRetry: isTransientDynamoError,
+    onRetry: (error, attempt, delayMs) => deps.logger?.warn({ err: error, attempt, delayMs }, `${what}: retrying`),
+  });
+  return {
+    'counter update': options('counter update'),
+    'counter re-apply': options('counter re-apply'),
+    'read counter watermark': options('read counter watermark'),
+  };
+}
+
+/**
+ * Sends a request with the shared retries (`attempt` sends it once and counts it in
+ * `context.requests`); failures become PipelineErrors.
+ */
+async function send<T>(context: CellWriteContext, what: RequestKind, attempt: () => Promise<T>): Promise<T> {
   try {
-    return await withRetry(
-      async () => {
-        context.requests.count++;
-        return await call();
-      },
-      {
-        policy: context.retryPolicy ?? DEFAULT_RETRY_POLICY,
-        shouldRetry: isTransientDynamoError,
-        onRetry: (error, attempt, delayMs) =>
-          context.logger?.warn({ err: error, attempt, delayMs }, `${what}: retrying`),
-      },
-    );
+    return await withRetry(attempt, context.retry[what]);
   } catch (error) {
     throw toSinkError(error, what);
   }
@@ -236,8 +247,9 @@ function addDeltas(context: CellWriteContext, cell: CellDelta, totals: DeltaTota
 }
 
 async function readWatermark(context: CellWriteContext, cell: CellDelta): Promise<string | undefined> {
-  const out = await send(context, 'read counter watermark', () =>
-    context.dynamo.send(
+  const out = await send(context, 'read counter watermark', () => {
+    context.requests.count++;
+    return context.dynamo.send(
       new GetItemCommand({
         TableName: context.tableName,
         Key: { [COUNTER_PARTITION_KEY]: { S: cell.experimentId }, [COUNTER_SORT_KEY]: { S: cell.sortKey } },
@@ -245,8 +257,8 @@ async function readWatermark(context: CellWriteContext, cell: CellDelta): Promis
         ExpressionAttributeNames: { '#wm': context.watermark },
         ConsistentRead: true,
       }),
-    ),
-  );
+    );
+  });
   return out.Item?.[context.watermark]?.S;
 }
 
@@ -264,7 +276,10 @@ async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<vo
   const all = cell.totals ?? totalContributions(cell.contributions);
   if (!all) return;
   try {
-    await send(context, 'counter update', () => context.dynamo.send(addDeltas(context, cell, all)));
+    await send(context, 'counter update', () => {
+      context.requests.count++;
+      return context.dynamo.send(addDeltas(context, cell, all));
+    });
     return;
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
@@ -274,7 +289,10 @@ async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<vo
     const missing = totalContributions(cell.contributions, watermark);
     if (!missing) return;
     try {
-      await send(context, 'counter re-apply', () => context.dynamo.send(addDeltas(context, cell, missing, watermark)));
+      await send(context, 'counter re-apply', () => {
+        context.requests.count++;
+        return context.dynamo.send(addDeltas(context, cell, missing, watermark));
+      });
       return;
     } catch (error) {
       if (!isConditionFailure(error)) throw error;
@@ -296,7 +314,12 @@ export async function writeCellDeltas(
   shardId: string,
   cells: readonly CellDelta[],
 ): Promise<{ requests: number }> {
-  const context: CellWriteContext = { ...deps, watermark: watermarkAttribute(shardId), requests: { count: 0 } };
+  const context: CellWriteContext = {
+    ...deps,
+    watermark: watermarkAttribute(shardId),
+    requests: { count: 0 },
+    retry: retryOptionsOf(deps),
+  };
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < cells.length) {

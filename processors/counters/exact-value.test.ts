@@ -4,6 +4,7 @@ import {
   ExactTotal,
   addSquareIncrement,
   formatScaled,
+  formatScaledNumber,
   newSquareTotal,
   squareIncrement,
   toScaledValue,
@@ -24,6 +25,23 @@ it('formats scaled integers as plain decimals without trailing zeros', () => {
   expect(formatScaled(-5n, 6)).toBe('-0.000005');
   expect(formatScaled(0n, 12)).toBe('0');
   expect(formatScaled(42_000_000n, 6)).toBe('42');
+});
+
+it('formats a safe integer held as a number exactly as its BigInt, up to ±(2^53 − 1)', () => {
+  const edges = [0, 1, -1, 5, -5, 1_500_000, 42_000_000, -42_000_000, 999_999, 1_000_000, 1_000_001];
+  const safe = Number.MAX_SAFE_INTEGER;
+  edges.push(safe, -safe, safe - 1, safe - 999_999, -(safe - 1_000_000), 9_007_199_254_000_000);
+  for (const decimals of [0, 3, 6, 12]) {
+    for (const n of edges) expect(formatScaledNumber(n, decimals)).toBe(formatScaled(BigInt(n), decimals));
+  }
+  fc.assert(
+    fc.property(
+      fc.oneof(fc.maxSafeInteger(), fc.integer({ min: -1e7, max: 1e7 })),
+      fc.constantFrom(0, 3, 6, 12),
+      (n, decimals) => formatScaledNumber(n, decimals) === formatScaled(BigInt(n), decimals),
+    ),
+    { numRuns: 5_000 },
+  );
 });
 
 it('square increments telescope to the square of the final total, whatever the values', () => {

@@ -56,6 +56,37 @@ export function formatScaled(scaled: bigint, decimals: number): string {
   return `${negative ? '-' : ''}${whole}${fraction ? `.${fraction}` : ''}`;
 }
 
+/**
+ * `formatScaled` of a safe integer held as a number (|scaled| < 2^53), without a BigInt:
+ * what a batch's sums are, so each counter write formats them this way.
+ *
+ * @example
+ *   formatScaledNumber(-1_500_000, 6) // '-1.5'
+ */
+export function formatScaledNumber(scaled: number, decimals: number): string {
+  const negative = scaled < 0;
+  const magnitude = negative ? -scaled : scaled;
+  const scale = 10 ** decimals;
+  let whole = Math.floor(magnitude / scale);
+  let fraction = magnitude - whole * scale; // exact: both are integers below 2^53
+  // The division is rounded: near 2^53 its floor can be one off.
+  if (fraction < 0) {
+    whole -= 1;
+    fraction += scale;
+  } else if (fraction >= scale) {
+    whole += 1;
+    fraction -= scale;
+  }
+  const sign = negative ? '-' : '';
+  if (fraction === 0) return `${sign}${whole}`;
+  let digits = decimals;
+  while (fraction % 10 === 0) {
+    fraction /= 10;
+    digits--;
+  }
+  return `${sign}${whole}.${String(fraction).padStart(digits, '0')}`;
+}
+
 /** 2^53: integers below it in magnitude are exact doubles. */
 const EXACT_DOUBLE_LIMIT = 2 ** 53;
 const SQUARE_SCALE = 10n ** BigInt(SQUARE_DECIMALS);
@@ -116,6 +147,7 @@ export class ExactTotal {
   /** The total as a decimal string with `decimals` scaled decimals (what DynamoDB receives). */
   format(decimals: number): string {
     if (this.big === 0n && this.small === 0) return String(this.units); // whole units: an exact integer
+    if (this.big === 0n && this.units === 0) return formatScaledNumber(this.small, decimals);
     return formatScaled(this.value(), decimals);
   }
 }
