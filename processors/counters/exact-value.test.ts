@@ -16,6 +16,9 @@ it('rounds event values to 6 decimals, half away from zero, exactly', () => {
   expect(toScaledValue(-2.5)).toBe(-2_500_000n);
   expect(toScaledValue(0.0000004)).toBe(0n);
   expect(toScaledValue(1e12)).toBe(10n ** 18n);
+  expect(toScaledValue(-3)).toBe(-3_000_000n);
+  expect(toScaledValue(9_007_199_254)).toBe(9_007_199_254_000_000n); // the largest whose micro-units are a safe double
+  expect(toScaledValue(9_007_199_255)).toBe(9_007_199_255_000_000n); // beyond: multiplied as BigInts
   // Integers never go through a decimal string (1e21.toFixed() would be '1e+21').
   expect(toScaledValue(1e21)).toBe(10n ** 27n);
 });

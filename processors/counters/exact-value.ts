@@ -16,11 +16,16 @@ import { EXTRA_COUNTER_ATTRIBUTE_KINDS } from '../../common/counter-layout.js';
 export const VALUE_DECIMALS = 6;
 
 const SCALE = 10n ** BigInt(VALUE_DECIMALS);
+const MICRO_PER_VALUE = 10 ** VALUE_DECIMALS;
 
 /** An event value as an integer count of 10^-6 units (rounded half away from zero by `toFixed`). */
 export function toScaledValue(value: number): bigint {
   // Integers (most values: counts, impressions) skip the decimal string: the same result.
-  if (Number.isInteger(value)) return BigInt(value) * SCALE;
+  if (Number.isInteger(value)) {
+    // One BigInt instead of two while the product is an exact double (|value| ≤ 9e9: every contract value).
+    const micro = value * MICRO_PER_VALUE;
+    return Number.isSafeInteger(micro) ? BigInt(micro) : BigInt(value) * SCALE;
+  }
   const fixed = value.toFixed(VALUE_DECIMALS);
   return BigInt(fixed.replace('.', ''));
 }

@@ -146,6 +146,17 @@ describe('the state rules', () => {
     expect([running('bob').memos, running('cy').memos]).toEqual([[], []]);
   });
 
+  it('apply totals of exactly ±limit and refuse one unit beyond, on either side', () => {
+    const { tables } = mapTables();
+    const outcome = (n: number, userId: string, scaledValue: bigint) =>
+      applyStateRequest(tables, SHARD, request(n, { userId, scaledValue }), LIMITS).kind;
+    expect(outcome(1, 'up', 1_000n)).toBe('applied');
+    expect(outcome(2, 'up', 1n)).toBe('refused');
+    expect(outcome(3, 'down', -1_000n)).toBe('applied');
+    expect(outcome(4, 'down', -1n)).toBe('refused');
+    expect(outcome(5, 'down', 2_000n)).toBe('applied'); // −1,000 → +1,000
+  });
+
   it('claim the eventId only for an applied event', () => {
     const { tables, claims } = mapTables();
     applyStateRequest(tables, SHARD, request(1, { scaledValue: 2_000n }), LIMITS);

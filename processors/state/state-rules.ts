@@ -87,16 +87,26 @@ interface ShardView {
   committed: string | undefined;
   /** `${prefix}${committed}`: a memo identity with the prefix at or below it is committed. */
   committedIdentity: string;
+  /** −userTotalLimit (negated once per call, not per event). */
+  lowestTotal: bigint;
 }
 
-function shardView(tables: StateTables, shardId: string): ShardView {
+/** What tells a shard's committed memos from the others. */
+type CommittedView = Pick<ShardView, 'prefix' | 'committedIdentity'>;
+
+function shardView(tables: StateTables, shardId: string, limits: RuleLimits): ShardView {
   const prefix = `${shardTag(shardId)}@`;
   const committed = tables.committed(shardId);
-  return { prefix, committed, committedIdentity: committed === undefined ? '' : `${prefix}${committed}` };
+  return {
+    prefix,
+    committed,
+    committedIdentity: committed === undefined ? '' : `${prefix}${committed}`,
+    lowestTotal: -limits.userTotalLimit,
+  };
 }
 
 /** True when the memo is of the view's shard, at or before its committed position. */
-const isCommitted = (memo: Memo, view: ShardView): boolean =>
+const isCommitted = (memo: Memo, view: CommittedView): boolean =>
   memo[0] <= view.committedIdentity && memo[0].startsWith(view.prefix);
 
 /**
@@ -104,7 +114,7 @@ const isCommitted = (memo: Memo, view: ShardView): boolean =>
  * comparison carry the same `<tag>@` prefix, so comparing whole identities compares the
  * positions; the array is rebuilt only when something is dropped.
  */
-function dropCommittedMemos(running: RunningTotal, view: ShardView): void {
+function dropCommittedMemos(running: RunningTotal, view: CommittedView): void {
   const memos = running.memos;
   let index = 0;
   while (index < memos.length && !isCommitted(memos[index] as Memo, view)) index++;
@@ -133,7 +143,7 @@ export function releaseCommittedMemos(
   committed: string,
 ): RunningTotal[] {
   const prefix = `${shardTag(shardId)}@`;
-  const view: ShardView = { prefix, committed, committedIdentity: `${prefix}${committed}` };
+  const view: CommittedView = { prefix, committedIdentity: `${prefix}${committed}` };
   const kept: RunningTotal[] = [];
   for (const running of holders) {
     if (running.memos.length > 0) dropCommittedMemos(running, view);
@@ -173,7 +183,7 @@ export function applyStateRequests(
   requests: readonly StateRequest[],
   limits: RuleLimits,
 ): StateOutcome[] {
-  const view = shardView(tables, shardId);
+  const view = shardView(tables, shardId, limits);
   const outcomes = new Array<StateOutcome>(requests.length);
   for (let i = 0; i < requests.length; i++) outcomes[i] = applyOne(tables, view, requests[i] as StateRequest, limits);
   return outcomes;
@@ -186,7 +196,7 @@ export function applyStateRequest(
   request: StateRequest,
   limits: RuleLimits,
 ): StateOutcome {
-  return applyOne(tables, shardView(tables, shardId), request, limits);
+  return applyOne(tables, shardView(tables, shardId, limits), request, limits);
 }
 
 /** The outcomes without data, shared (never mutated). */
@@ -226,7 +236,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, view);
   const totalBefore = running.total;
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
-  if (totalAfter > limits.userTotalLimit || -totalAfter > limits.userTotalLimit) {
+  if (totalAfter > limits.userTotalLimit || totalAfter < view.lowestTotal) {
     // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
     pushMemo(tables, running, [identity, 'refused']);
     tables.saveUser(userKey, user);
