@@ -285,6 +285,62 @@ export interface Config {
   readonly monitor: MonitorConfig;
 }
 
+/*
+ * Each component receives only its slice of the configuration (issue #17): its entry point
+ * takes the top-level sections it reads and no others, so its signature says what it depends
+ * on and it cannot start reading another component's settings unnoticed. Helpers inside a
+ * component take a smaller `Pick<Config, …>` still (one section, when they read one). A full
+ * `Config` is assignable to every slice: whoever holds one (local/start.ts, the Lambda
+ * handlers, tests, benches) passes it as it is.
+ */
+
+/**
+ * What the collector reads (ingest/server.ts `startCollector`): its listener, limits and
+ * batching (`ingest`), the event contract limits, the stream it writes, the AWS client
+ * settings and the log level. Never a database, Redis, the audit keys or the tables.
+ *
+ * @example const collector = await startCollector(loadConfig()); // a full Config is a CollectorConfig
+ */
+export type CollectorConfig = Pick<Config, 'aws' | 'kinesis' | 'ingest' | 'events' | 'logLevel'>;
+
+/**
+ * What the processors read (processors/main.ts `startProcessors`, pipeline-from-config.ts):
+ * their own settings (`processors`: batching, state store, definitions, metrics listener),
+ * the streams, the counter and checkpoint tables, the OpenSearch index, the event limits,
+ * the AWS client settings and the log level. Not `ingest` (their metrics host is
+ * PROCESSORS_METRICS_HOST) and not `redis` (the state store's Redis is `processors.state`).
+ *
+ * @example const processors = await startProcessors(loadConfig());
+ */
+export type ProcessorsConfig = Pick<
+  Config,
+  'aws' | 'kinesis' | 'dynamodb' | 'opensearch' | 'events' | 'processors' | 'logLevel'
+>;
+
+/**
+ * What the query API reads (query-api/start-query-api.ts `startQueryApi`): its listeners and
+ * authentication (`queryApi`), PostgreSQL, the results cache's Redis, the audit keys, the
+ * counters table, OpenSearch, the design assistant, the AWS client settings and the log level;
+ * `monitor` and `kinesis` only for the monitor loop it runs inside itself with MONITOR_IN_PROCESS
+ * (`kinesis`: the dead-letter stream whose CloudWatch metrics the health source reads).
+ *
+ * @example const api = await startQueryApi(loadConfig());
+ */
+export type QueryApiConfig = Pick<
+  Config,
+  | 'aws'
+  | 'kinesis'
+  | 'dynamodb'
+  | 'database'
+  | 'redis'
+  | 'audit'
+  | 'opensearch'
+  | 'queryApi'
+  | 'anthropic'
+  | 'monitor'
+  | 'logLevel'
+>;
+
 /** Settings of the monitor job (query-api/monitor/README.md). */
 export interface MonitorConfig {
   readonly slack: { readonly botToken?: string; readonly defaultChannel?: string; readonly apiUrl: string };

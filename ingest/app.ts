@@ -36,8 +36,8 @@ export interface CollectorDeps {
   newEventId?: EventsRouteOptions['newEventId'];
 }
 
-/** Builds the collector app (not listening). */
-export async function buildCollectorApp(config: Config, deps: CollectorDeps) {
+/** Builds the collector app (not listening); of the configuration it reads `ingest` and `events` only. */
+export async function buildCollectorApp(config: Pick<Config, 'ingest' | 'events'>, deps: CollectorDeps) {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: config.ingest.maxBodyBytes,

@@ -7,7 +7,7 @@
 import { DescribeStreamSummaryCommand, KinesisClient } from '@aws-sdk/client-kinesis';
 import { pathToFileURL } from 'node:url';
 import { createKinesisClient } from '../common/aws-clients.js';
-import { loadConfig, type Config } from '../common/config.js';
+import { loadConfig, type CollectorConfig } from '../common/config.js';
 import { runMain, stopOnSignals } from '../common/lifecycle.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import { DEFAULT_RETRY_POLICY } from '../common/retry.js';
@@ -34,8 +34,14 @@ export interface CollectorOverrides {
   clock?: () => number;
 }
 
-/** Starts the collector on `config.ingest.host:port` (port 0 picks a free one). */
-export async function startCollector(config: Config, overrides: CollectorOverrides = {}): Promise<RunningCollector> {
+/**
+ * Starts the collector on `config.ingest.host:port` (port 0 picks a free one). It reads only
+ * its slice of the configuration, {@link CollectorConfig}.
+ */
+export async function startCollector(
+  config: CollectorConfig,
+  overrides: CollectorOverrides = {},
+): Promise<RunningCollector> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'collector' });
   const kinesis =
     overrides.kinesis ??

@@ -5,7 +5,7 @@
  * checkpointed first).
  */
 import { pathToFileURL } from 'node:url';
-import { loadConfig, type Config } from '../common/config.js';
+import { loadConfig, type ProcessorsConfig } from '../common/config.js';
 import { runMain, stopOnSignals } from '../common/lifecycle.js';
 import { createLogger } from '../common/logger.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -33,13 +33,17 @@ export interface RunningProcessors {
 /**
  * Starts the local consumer with the real sinks built from `config`. The stream and the
  * tables must exist: it creates nothing (the CDK stacks do in AWS; locally `npm start`, the
- * tests and the bench call local/provision.ts first).
+ * tests and the bench call local/provision.ts first). It reads only its slice of the
+ * configuration, {@link ProcessorsConfig}.
  *
  * @example
  *   const processors = await startProcessors(loadConfig(), { onBatchCommitted: (o, at) => … });
  *   await processors.stop();
  */
-export async function startProcessors(config: Config, deps: StartProcessorsDeps = {}): Promise<RunningProcessors> {
+export async function startProcessors(
+  config: ProcessorsConfig,
+  deps: StartProcessorsDeps = {},
+): Promise<RunningProcessors> {
   const runtime = await createPipelineFromConfig(config, deps);
   const { kinesis, dynamo, logger, metrics } = runtime;
 

@@ -10,7 +10,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
-import type { Config } from '../common/config.js';
+import type { Config, ProcessorsConfig } from '../common/config.js';
 import type { CounterPlanSource } from '../common/counter-plan.js';
 import { createLogger, type Logger } from '../common/logger.js';
 import type { SecretValue } from '../common/secrets/secret-value.js';
@@ -55,7 +55,7 @@ export interface PipelineRuntime {
  * template is installed here, at start-up, so a misconfigured cluster fails early.
  */
 async function createIndexSink(
-  config: Config,
+  config: Pick<Config, 'opensearch' | 'aws'>,
   logger: Logger,
   closers: (() => Promise<void>)[],
 ): Promise<EventIndexSink | undefined> {
@@ -68,14 +68,14 @@ async function createIndexSink(
 }
 
 /**
- * Builds the pipeline and its sinks from `config`.
+ * Builds the pipeline and its sinks from `config` (the processors' slice, {@link ProcessorsConfig}).
  *
  * @example
  *   const runtime = await createPipelineFromConfig(loadConfig());
  *   const outcome = await runtime.pipeline.processBatch(batch);
  */
 export async function createPipelineFromConfig(
-  config: Config,
+  config: ProcessorsConfig,
   overrides: PipelineOverrides = {},
 ): Promise<PipelineRuntime> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel, name: 'processors' });

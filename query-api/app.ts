@@ -172,8 +172,15 @@ async function checkNotSignedOut(
     throw new AuthenticationError('revoked-token', 'the bearer token was revoked (signed out); sign in again');
 }
 
-/** Builds the query API (not listening). Options are validated by `loadConfig`; the context is frozen here. */
-export async function createQueryApi(config: Config, deps: QueryApiDeps): Promise<QueryApiInstance> {
+/**
+ * Builds the query API (not listening). Options are validated by `loadConfig`; the context is frozen here.
+ * Of the configuration it reads its own section (`queryApi`), the audit keys, the results cache's
+ * settings (`redis`), the design assistant and the counters table (routes, through the context).
+ */
+export async function createQueryApi(
+  config: Pick<Config, 'queryApi' | 'audit' | 'redis' | 'anthropic' | 'dynamodb'>,
+  deps: QueryApiDeps,
+): Promise<QueryApiInstance> {
   const logger = deps.logger ?? createSilentLogger();
   const metrics = deps.metrics ?? createQueryApiMetrics();
   const redisKeyPrefix = deps.redisKeyPrefix ?? DEFAULT_REDIS_KEY_PREFIX;

@@ -52,7 +52,8 @@ declare module 'fastify' {
 }
 
 export interface QueryApiContext {
-  config: Config;
+  /** What routes read of the configuration: the counters table. */
+  config: Pick<Config, 'dynamodb'>;
   database: Database;
   dynamo: DynamoDBClient;
   redis?: Redis;

@@ -18,7 +18,7 @@
  *   await api.stop();
  */
 import { Redis } from 'ioredis';
-import type { Config } from '../common/config.js';
+import type { QueryApiConfig } from '../common/config.js';
 import { createDynamoClient } from '../common/aws-clients.js';
 import { PipelineError } from '../common/errors.js';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -65,8 +65,14 @@ export function connectQueryApiRedis(url: string, logger: Logger): Redis {
   return redis;
 }
 
-/** Starts the query API with whatever `deps` leaves out created from `config`. */
-export async function startQueryApi(config: Config, deps: Partial<QueryApiDeps> = {}): Promise<RunningQueryApi> {
+/**
+ * Starts the query API with whatever `deps` leaves out created from `config`, its slice of the
+ * configuration ({@link QueryApiConfig}).
+ */
+export async function startQueryApi(
+  config: QueryApiConfig,
+  deps: Partial<QueryApiDeps> = {},
+): Promise<RunningQueryApi> {
   const logger = deps.logger ?? createLogger({ level: config.logLevel, name: 'query-api' });
   if (!deps.database && !config.database.url) {
     throw new PipelineError(

@@ -18,12 +18,16 @@ export { createEmbeddedUserStateStore } from './embedded-store.js';
 /**
  * The store the configuration chose. Refuses to guess: without `PROCESSOR_STATE_STORE` and
  * without a Redis URL, a processor would count into memory and lose exactness on its first
- * restart, so this is a start-up error naming the variables.
+ * restart, so this is a start-up error naming the variables. Reads `processors` (the store and
+ * its limits) and `dynamodb` (the counters table names the store's keys).
  *
  * @example
  *   const state = createUserStateStoreFromConfig(loadConfig(), logger);
  */
-export function createUserStateStoreFromConfig(config: Config, logger?: Logger): UserStateStore {
+export function createUserStateStoreFromConfig(
+  config: Pick<Config, 'processors' | 'dynamodb'>,
+  logger?: Logger,
+): UserStateStore {
   const { state, segmentValueCap, dedupWindowSeconds } = config.processors;
   const limits = { segmentValueCap, dedupWindowSeconds };
   switch (state.kind) {

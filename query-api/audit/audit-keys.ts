@@ -54,7 +54,7 @@ export function createAuditKeyRing(current: string, previous: readonly string[] 
  * The key ring of a configuration. Throws CONFIG_INVALID naming AUDIT_HMAC_SECRET when it
  * is not set: the query API never changes state without signing the record of it.
  */
-export function auditKeyRingFromConfig(config: Config): AuditKeyRing {
+export function auditKeyRingFromConfig(config: Pick<Config, 'audit'>): AuditKeyRing {
   const secret = config.audit.hmacSecret;
   if (!secret) {
     throw new PipelineError(

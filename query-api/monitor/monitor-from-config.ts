@@ -18,7 +18,7 @@ import { createSendGridChannel } from './sendgrid-channel.js';
 import { createSlackChannel } from './slack-channel.js';
 
 /** The configured channels; logs each one that is skipped, with the variable to set. */
-export function alertChannelsFromConfig(config: Config, logger: Logger): AlertChannel[] {
+export function alertChannelsFromConfig(config: Pick<Config, 'monitor'>, logger: Logger): AlertChannel[] {
   const { slack, sendgrid } = config.monitor;
   const channels: AlertChannel[] = [];
   if (slack.botToken) {
@@ -49,7 +49,10 @@ export function alertChannelsFromConfig(config: Config, logger: Logger): AlertCh
  * deployment: the SDK's client, credentials from the default chain) or the processors' /metrics endpoints;
  * logs once when neither can say anything.
  */
-export function healthSourceFromConfig(config: Config, logger: Logger): ProcessorHealthSource {
+export function healthSourceFromConfig(
+  config: Pick<Config, 'monitor' | 'aws' | 'kinesis'>,
+  logger: Logger,
+): ProcessorHealthSource {
   if (config.monitor.healthSource === 'cloudwatch') {
     return createCloudWatchHealthSource({
       client: createCloudWatchClient(config, { maxAttempts: 2 }),

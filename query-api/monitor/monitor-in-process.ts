@@ -27,7 +27,7 @@ import { startMonitorLoop, type MonitorLoop } from './monitor-loop.js';
 
 /** Starts the loop (first run at once, then every MONITOR_INTERVAL seconds) on the given connections. */
 export function startInProcessMonitor(
-  config: Config,
+  config: Pick<Config, 'monitor' | 'queryApi' | 'dynamodb' | 'aws' | 'kinesis'>,
   deps: { database: Database; dynamo: DynamoDBClient; logger: Logger },
 ): MonitorLoop {
   const logger = deps.logger.child({ component: 'monitor' });

@@ -108,7 +108,7 @@ export interface Monitor {
 export const MONITOR_ANALYSIS = Object.freeze({});
 
 /** Monitor settings from the configuration (PUBLIC_BASE_URL, else the query API's own address). */
-export function monitorSettingsFromConfig(config: Config): MonitorSettings {
+export function monitorSettingsFromConfig(config: Pick<Config, 'monitor' | 'queryApi' | 'dynamodb'>): MonitorSettings {
   const host = config.queryApi.host === '0.0.0.0' ? '127.0.0.1' : config.queryApi.host;
   return {
     countersTable: config.dynamodb.countersTable,

@@ -26,7 +26,7 @@ export interface UiConfig {
 export const COGNITO_SCOPES = ['openid', 'email', 'profile'];
 
 /** Derives the pages' sign-in settings from the query API's configuration. */
-export function uiConfigOf(config: Config): UiConfig {
+export function uiConfigOf(config: Pick<Config, 'queryApi'>): UiConfig {
   const { cognito, cognitoDomain, apiKeys, adminApiKeys } = config.queryApi;
   const keys = apiKeys.length > 0 || adminApiKeys.length > 0;
   const hostedUi = cognito && cognitoDomain ? { domain: cognitoDomain, clientId: cognito.clientId } : null;

@@ -32,7 +32,7 @@ const escapeAttribute = (text: string): string =>
   text.replaceAll('&', '&amp;').replaceAll('"', '&quot;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 
 /** The Content-Security-Policy of every `/ui/` answer. */
-export function uiContentSecurityPolicy(config: Config): string {
+export function uiContentSecurityPolicy(config: Pick<Config, 'queryApi'>): string {
   const connect = ["'self'", ...(config.queryApi.cognitoDomain ? [config.queryApi.cognitoDomain] : [])];
   return [
     "default-src 'self'",
@@ -65,7 +65,7 @@ export function chooseEncoding(acceptEncoding: string | undefined): 'br' | 'gzip
 /** Registers the `/ui/` routes; builds (or reads) the site first. */
 export async function registerUiRoutes(
   app: QueryApiInstance,
-  config: Config,
+  config: Pick<Config, 'queryApi'>,
   options: { site?: UiSite } = {},
 ): Promise<void> {
   const site = options.site ?? (await loadUiSite());
