@@ -46,6 +46,22 @@ describe('extractJsonObject', () => {
     expect(extractJsonObject('[1, 2]')).toMatchObject({ ok: false, problem: 'no-json' });
   });
 
+  it('keeps a string holding ``` inside a fenced object (a fast-check counterexample of CI)', () => {
+    const object = { '': { '': { '```': 0 } } };
+    const text = `\n\`\`\`json\n${JSON.stringify(object, null, 2)}\n\`\`\`\n`;
+    expect(extractJsonObject(text)).toEqual({ ok: true, value: object });
+    expect(extractJsonObject('```json\n{"code": "```js\\nx()\\n```"}\n```')).toEqual({
+      ok: true,
+      value: { code: '```js\nx()\n```' },
+    });
+  });
+
+  it('takes the first fenced block holding an object, past blocks without one', () => {
+    const text = 'Setup:\n```bash\nnpm start\n```\nThe design:\n```json\n{"a": 1}\n```\nor {"b": 2}';
+    expect(extractJsonObject(text)).toEqual({ ok: true, value: { a: 1 } });
+    expect(extractJsonObject('```json\n{"a": 1')).toMatchObject({ ok: false, problem: 'invalid-json' });
+  });
+
   it('property: any JSON object survives being wrapped in prose or a fence', () => {
     const prose = fc.string().map((s) => s.replace(/[{}`]/g, ''));
     fc.assert(

@@ -12,7 +12,9 @@
 export type JsonExtraction =
   { ok: true; value: Record<string, unknown> } | { ok: false; problem: 'no-json' | 'invalid-json'; message: string };
 
-const FENCE = /```[A-Za-z0-9_-]*[ \t]*\r?\n([\s\S]*?)```/g;
+/** A fence's opening line; its block ends at the next ``` that is not inside the object's strings. */
+const FENCE_OPENING = /```[A-Za-z0-9_-]*[ \t]*\r?\n/g;
+const FENCE_MARK = '```';
 
 /** The first balanced `{…}` starting at or after `from`, or undefined. */
 function balancedObject(text: string, from: number): string | undefined {
@@ -44,13 +46,35 @@ function parseObject(candidate: string): JsonExtraction {
   }
 }
 
+/**
+ * The object of each fenced block in order: the balanced `{…}` that starts inside the block
+ * (before its closing mark). Strings in the object may hold ``` themselves: the object's end is
+ * found by its braces, and the block's closing mark is looked for after it.
+ */
+function* fencedObjects(text: string): Generator<string> {
+  const opening = new RegExp(FENCE_OPENING.source, 'g');
+  for (let match = opening.exec(text); match !== null; match = opening.exec(text)) {
+    const contentStart = match.index + match[0].length;
+    const objectStart = text.indexOf('{', contentStart);
+    const close = text.indexOf(FENCE_MARK, contentStart);
+    if (close < 0) return; // an unclosed fence: the whole-text fallback decides
+    if (objectStart < 0 || objectStart > close) {
+      opening.lastIndex = close + FENCE_MARK.length; // a block without an object (its closing mark is no opening)
+      continue;
+    }
+    const candidate = balancedObject(text, contentStart) as string;
+    yield candidate;
+    const afterObject = objectStart + candidate.length;
+    const closeAfterObject = text.indexOf(FENCE_MARK, afterObject);
+    if (closeAfterObject < 0) return;
+    opening.lastIndex = closeAfterObject + FENCE_MARK.length;
+  }
+}
+
 /** Extracts and parses the JSON object of a model's answer (see the module comment). */
 export function extractJsonObject(text: string): JsonExtraction {
   let firstFailure: JsonExtraction | undefined;
-  for (const match of text.matchAll(FENCE)) {
-    const inner = match[1] ?? '';
-    const candidate = balancedObject(inner, 0);
-    if (candidate === undefined) continue;
+  for (const candidate of fencedObjects(text)) {
     const parsed = parseObject(candidate);
     if (parsed.ok) return parsed;
     firstFailure ??= parsed;
