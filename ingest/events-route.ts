@@ -8,7 +8,6 @@
  * byte-buffer content-type parser for JSON and NDJSON, its error handler and the swagger
  * route hook, all set up before it is registered.
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import Type from 'typebox';
@@ -17,6 +16,7 @@ import { isPipelineError, PipelineError } from '../common/errors.js';
 import { createEventIdGenerator } from '../common/event-ids.js';
 import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
 import { sendError } from '../common/http-errors.js';
+import { matchingKeyIndex } from '../common/secrets/key-match.js';
 import { collectEvents, type CollectedEvent } from './collect-events.js';
 import { requestBodyFormat } from './content-type.js';
 import type { CollectorMetrics } from './metrics.js';
@@ -73,9 +73,7 @@ function refusalRule(error: unknown): string {
 }
 
 function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] | undefined): boolean {
-  if (typeof provided !== 'string') return false;
-  const candidate = Buffer.from(provided);
-  return expected.some((key) => key.length === candidate.length && timingSafeEqual(key, candidate));
+  return typeof provided === 'string' && matchingKeyIndex(expected, provided) >= 0;
 }
 
 /** The batcher's entry for an accepted event: its JSON bytes, or the event alone for compact records. */

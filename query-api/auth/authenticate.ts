@@ -13,11 +13,11 @@
  * With neither configured the API is open (local development) and says so at start-up.
  * Missing or invalid credentials are 401; valid credentials without the right are 403.
  */
-import { timingSafeEqual } from 'node:crypto';
 import { CognitoJwtVerifier } from 'aws-jwt-verify';
 import type { JwksCache } from 'aws-jwt-verify/jwk';
 import type { Config } from '../../common/config.js';
 import { PipelineError } from '../../common/errors.js';
+import { matchingKeyIndex } from '../../common/secrets/key-match.js';
 
 /** The Cognito group whose members may create and change experiments and flags. */
 export const EDITOR_GROUP = 'experiment-editors';
@@ -106,11 +106,6 @@ function cognitoVerifier(cognito: NonNullable<Config['queryApi']['cognito']>, jw
   };
 }
 
-function keyIndex(keys: readonly Buffer[], provided: string): number {
-  const candidate = Buffer.from(provided);
-  return keys.findIndex((key) => key.length === candidate.length && timingSafeEqual(key, candidate));
-}
-
 /** Builds the authenticator for the query API's settings. */
 export function createAuthenticator(settings: Config['queryApi'], options: AuthenticatorOptions = {}): Authenticator {
   const keys = settings.apiKeys.map((key) => Buffer.from(key));
@@ -129,11 +124,12 @@ export function createAuthenticator(settings: Config['queryApi'], options: Authe
       if (!enabled) return { kind: 'anonymous', subject: 'anonymous', canWrite: true, canAdminister: true };
       const apiKey = headers['x-api-key'];
       if (apiKey !== undefined) {
-        const adminIndex = typeof apiKey === 'string' && adminKeys.length > 0 ? keyIndex(adminKeys, apiKey) : -1;
+        const adminIndex =
+          typeof apiKey === 'string' && adminKeys.length > 0 ? matchingKeyIndex(adminKeys, apiKey) : -1;
         if (adminIndex >= 0) {
           return { kind: 'service', subject: `admin-key#${adminIndex}`, canWrite: true, canAdminister: true };
         }
-        const index = typeof apiKey === 'string' && keys.length > 0 ? keyIndex(keys, apiKey) : -1;
+        const index = typeof apiKey === 'string' && keys.length > 0 ? matchingKeyIndex(keys, apiKey) : -1;
         if (index < 0) throw new AuthenticationError('invalid-api-key', 'the x-api-key header is not a valid API key');
         return { kind: 'service', subject: `key#${index}`, canWrite: true };
       }
