@@ -376,6 +376,51 @@ describe('writeCellDeltas on dynalite', () => {
     });
   });
 
+  it('retries a transient failure of the watermark read and of the re-apply too, each logged by its name (injected: each fails once)', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const cell = (sequences: number[]): CellDelta => ({
+      experimentId,
+      sortKey: 'control#m',
+      contributions: sequences.map(contribution),
+    });
+    await writeCellDeltas({ dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY }, SHARD, [cell([1])]);
+    const lines: string[] = [];
+    const logger = createLogger({
+      level: 'warn',
+      destination: new Writable({
+        write(chunk: Buffer, _encoding, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    });
+    let readFailed = false;
+    let reapplyFailed = false;
+    const { client } = wrapped((command) => {
+      if (command instanceof GetItemCommand && !readFailed) {
+        readFailed = true;
+        throw awsError('InternalServerError', { $metadata: { httpStatusCode: 500 } });
+      }
+      const expected = command instanceof UpdateItemCommand && command.input.ConditionExpression === '#wm = :expected';
+      if (expected && !reapplyFailed) {
+        reapplyFailed = true;
+        throw awsError('ThrottlingException');
+      }
+    });
+    // A re-cut batch: record 1 is in the cell, record 2 is not. Update (condition fails), read ×2, re-apply ×2.
+    expect(
+      await writeCellDeltas(
+        { dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY, logger },
+        SHARD,
+        [cell([1, 2])],
+      ),
+    ).toEqual({ requests: 5 });
+    expect((await readCounters(dynamo, tableName)).get(`${experimentId}|control#m`)).toMatchObject({ events: 2 });
+    const messages = lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+    expect(messages).toEqual(['read counter watermark: retrying', 'counter re-apply: retrying']);
+  });
+
   it("gives up after the retry policy's attempts, not the default ones (injected: every write throttled)", async () => {
     const tableName = await freshTable();
     let writes = 0;
