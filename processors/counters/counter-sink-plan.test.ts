@@ -255,6 +255,7 @@ describe('counter sink with a counter plan (dynalite)', () => {
         code: 'DEPENDENCY_UNAVAILABLE',
         retriable: true,
         message: expect.stringContaining('counter plan of experiment checkout unavailable') as unknown,
+        cause: { message: 'definitions API unreachable' },
       });
       expect(state.requests).toHaveLength(0); // the state step never ran: nothing claimed, nothing fixed
       expect((await readCounters(dynamo, tableName)).size).toBe(0);
@@ -270,6 +271,50 @@ describe('counter sink with a counter plan (dynalite)', () => {
     const unavailable = new PipelineError('DEPENDENCY_UNAVAILABLE', 'query API answered 503');
     const { sink } = await setUp({ plans: { planOf: () => Promise.reject(unavailable) } });
     await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'ann' })]))).rejects.toBe(unavailable);
+  });
+
+  it('wraps a non-retriable PipelineError of the plan source as a retriable DEPENDENCY_UNAVAILABLE with it as the cause', async () => {
+    const refused = new PipelineError('SINK_REJECTED', 'query API answered 400');
+    const { sink } = await setUp({ plans: { planOf: () => Promise.reject(refused) } });
+    await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'ann' })]))).rejects.toMatchObject({
+      code: 'DEPENDENCY_UNAVAILABLE',
+      retriable: true,
+      cause: refused,
+    });
+  });
+
+  it('counts a conversion of a metric the plan does not name with base sums only (no partners asked)', async () => {
+    const { tableName, state, sink } = await setUp();
+    const events = [event({ userId: 'ann', metric: 'signup', value: 1 })];
+    await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
+    expect(state.requests.map((r) => [r.variantMetric, r.covariates, r.partners])).toEqual([
+      ['control#signup', undefined, undefined],
+    ]);
+    expect((await readCounters(dynamo, tableName)).get('checkout|control#signup')).toEqual({
+      events: 1,
+      units: 1,
+      sum: 1,
+      sumSquares: 1,
+    });
+  });
+
+  it('fails the batch with INTERNAL when the state store answers fewer partner totals than the request named', async () => {
+    const real = createInProcessUserStateStore();
+    stores.push({ state: real });
+    const short: UserStateStore = {
+      ...real,
+      apply: async (shardId, epoch, batch) =>
+        (await real.apply(shardId, epoch, batch)).map((outcome) =>
+          outcome.kind === 'applied' ? { ...outcome, partnerTotals: [] } : outcome,
+        ),
+    };
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const sink = createCounterSink({ dynamo, tableName, state: short, writeConcurrency: 2, plans: { planOf } });
+    await expect(
+      sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'ann', metric: 'revenue', value: 3 })])),
+    ).rejects.toMatchObject({ code: 'INTERNAL', message: 'state store answered 0 of 1 partner totals' });
+    expect((await readCounters(dynamo, tableName)).size).toBe(0);
   });
 
   it('without a plan source, counts base sums only (EMPTY_COUNTER_PLAN for every experiment)', async () => {
