@@ -46,6 +46,7 @@
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
 import { writeUuidBytes } from './event-ids.js';
+import { attachSortedSegments } from './sorted-segments.js';
 import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 export const COMPACT_MAGIC = [0x58, 0x43, 0x42] as const;
@@ -444,6 +445,7 @@ function segmentsOf(
   verdicts: StringVerdicts,
 ): Readonly<Record<string, string>> {
   const segments: Record<string, string> = {};
+  const pairs: [string, string][] = [];
   let valid = true;
   let previous: string | undefined;
   for (let i = 0; i < indices.length; i += 2) {
@@ -451,6 +453,7 @@ function segmentsOf(
     const value = indices[i + 1] as number;
     const name = stringAt(dimension);
     const text = stringAt(value);
+    pairs.push([name, text]);
     // A name such as `__proto__` must become a field, as JSON.parse makes it (assignment would not).
     if (name === '__proto__')
       Object.defineProperty(segments, name, { value: text, enumerable: true, writable: true, configurable: true });
@@ -459,6 +462,8 @@ function segmentsOf(
     previous = name;
     valid &&= verdicts.segmentKey(dimension) && verdicts.segmentValue(value);
   }
+  // Names ascend in a valid record: the pairs are the sorted segments the processors use.
+  if (valid) attachSortedSegments(segments, Object.freeze(pairs));
   Object.freeze(segments);
   if (valid) segmentsValid.add(segments);
   return segments;

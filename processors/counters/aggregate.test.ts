@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { CELL_ID_CACHE_LIMIT, aggregateCounterDeltas, cellIdCacheSize, totalContributions } from './aggregate.js';
+import { aggregateCounterDeltas, cellDirectorySize, totalContributions } from './aggregate.js';
+import { CELL_SLOT_LIMIT } from './cell-directory.js';
 
 /** An outcome's covariates and partner totals when the plan asks for none. */
 const NO_EXTRAS = { covariates: [], partnerTotals: [] };
@@ -93,17 +94,21 @@ it('reports the oldest position as minPosition even when contributions come out 
   expect(totalContributions(cell!.contributions)).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
 });
 
-it('bounds the cell-id cache: it grows to CELL_ID_CACHE_LIMIT entries and is emptied at the next new one', () => {
+it('bounds the cell directory: a batch that finds CELL_SLOT_LIMIT cells starts a new generation, and every cell is still counted once', () => {
   const prefix = `bound-${Math.random()}`;
   const batchOf = (from: number, count: number) =>
     Array.from({ length: count }, (_, i) => applied({ ...base, experimentId: `${prefix}-${from + i}` }, `p${i}`));
-  const before = cellIdCacheSize();
-  aggregateCounterDeltas(batchOf(0, 10));
-  expect(cellIdCacheSize()).toBe(before + 10);
-  const cells = aggregateCounterDeltas(batchOf(10, CELL_ID_CACHE_LIMIT - before - 10));
-  expect(cellIdCacheSize()).toBe(CELL_ID_CACHE_LIMIT);
-  expect(cells).toHaveLength(CELL_ID_CACHE_LIMIT - before - 10);
-  const [next] = aggregateCounterDeltas(batchOf(CELL_ID_CACHE_LIMIT, 1));
-  expect(cellIdCacheSize()).toBe(1);
-  expect(next).toMatchObject({ experimentId: `${prefix}-${CELL_ID_CACHE_LIMIT}`, sortKey: 'B#revenue' });
+  aggregateCounterDeltas([]); // starts a new generation if earlier tests filled this one
+  const before = cellDirectorySize();
+  const cells = aggregateCounterDeltas(batchOf(0, CELL_SLOT_LIMIT - before));
+  expect(cellDirectorySize()).toBe(CELL_SLOT_LIMIT);
+  expect(cells).toHaveLength(CELL_SLOT_LIMIT - before);
+  // The next batch starts empty: its cells are new slots, one delta per cell as ever.
+  const next = aggregateCounterDeltas([...batchOf(0, 2), ...batchOf(0, 2)]);
+  expect(cellDirectorySize()).toBe(2);
+  expect(next).toHaveLength(2);
+  expect(next.map((cell) => [cell.experimentId, cell.totals!.events])).toEqual([
+    [`${prefix}-0`, 2],
+    [`${prefix}-1`, 2],
+  ]);
 });

@@ -5,8 +5,9 @@
  *
  * Cost per event is what bounds the processors, so the hot loop allocates one contribution
  * per event and adds numbers, not BigInts: sums are exact integers of scaled units kept as
- * doubles below 2^53 (`ExactTotal`, exact-value.ts), and the cell ids an event feeds are
- * built once per (experiment, variant, metric, segments) and reused across batches.
+ * doubles below 2^53 (`ExactTotal`, exact-value.ts), and the cells an event feeds are
+ * resolved once per (experiment, variant, metric, segments) and reached through slots
+ * across batches (cell-directory.ts).
  *
  * The extra sums an experiment's counter plan asks for (capped, CUPED and ratio sums,
  * common/counter-plan.ts) are exact BigInts in `Contribution.extra`; events of metrics
@@ -16,7 +17,8 @@ import type { EXTRA_COUNTER_ATTRIBUTES } from '../../common/counter-layout.js';
 import type { CounterPlan, MetricCounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
 import type { StateOutcome } from '../state/types.js';
-import { cellSortKeys, metricKeyOf } from './cell-keys.js';
+import { CellDirectory, type CellSlot } from './cell-directory.js';
+import { metricKeyOf } from './cell-keys.js';
 import { ExactTotal, addSquareIncrement, newSquareTotal, toScaledValue } from './exact-value.js';
 
 /** The extra sums of a cell (common/counter-layout.ts, EXTRA_COUNTER_ATTRIBUTES). */
@@ -125,66 +127,41 @@ class CellAccumulator implements CellDelta {
   }
 }
 
-/** A cell's identity: its id in a batch's map, its experiment and its sort key. */
-interface CellId {
-  id: string;
-  experimentId: string;
-  sortKey: string;
-}
-
 /**
- * The cells of each (experiment, variant, metric, segments), shared across batches: the same
- * users and segment values come back, and a cached id string keeps its hash, so a batch's map
- * lookups do not hash a new string per cell and event.
+ * The cells of every process-wide (experiment, variant, metric, segments), kept across
+ * batches (cell-directory.ts): a batch reaches each cell through its slot, without a key
+ * string or a map lookup per cell and event.
  */
-const cellIdCache = new Map<string, CellId[]>();
-/** Entries the cell-id cache holds at most: reaching it empties the cache (memory stays bounded). */
-export const CELL_ID_CACHE_LIMIT = 50_000;
+const directory = new CellDirectory<CellAccumulator>();
 
-/** How many (experiment, variant, metric, segments) the cell-id cache holds now (for tests of its bound). */
-export const cellIdCacheSize = (): number => cellIdCache.size;
-
-function cellIdsOf(key: string, event: StreamEvent, metricKey: string, outcome: AppliedOutcome): CellId[] {
-  let ids = cellIdCache.get(key);
-  if (!ids) {
-    if (cellIdCache.size >= CELL_ID_CACHE_LIMIT) cellIdCache.clear();
-    ids = cellSortKeys(event.variantId, metricKey, outcome.segments).map((sortKey) => ({
-      id: `${event.experimentId}\u0000${sortKey}`,
-      experimentId: event.experimentId,
-      sortKey,
-    }));
-    cellIdCache.set(key, ids);
-  }
-  return ids;
-}
+/** How many cells the directory holds now (for tests of its bound, CELL_SLOT_LIMIT). */
+export const cellDirectorySize = (): number => directory.size;
 
 type AppliedOutcome = Extract<StateOutcome, { kind: 'applied' }>;
 
-/** Segments arrays seen before (stores hand out one array per user) and their key. */
-const segmentKeys = new WeakMap<object, string>();
-
-/** `segments` as one string (names and values cannot hold U+0000). */
-function segmentsKey(segments: readonly (readonly [string, string])[]): string {
-  let key = segmentKeys.get(segments);
-  if (key !== undefined) return key;
-  key = '';
-  for (const [dimension, value] of segments) key += `\u0000${dimension}\u0000${value}`;
-  segmentKeys.set(segments, key);
-  return key;
+/** The batch being aggregated: its directory stamp and the cells it touched, in first-touch order. */
+interface BatchCells {
+  stamp: number;
+  slots: CellSlot<CellAccumulator>[];
 }
 
 /** Adds a contribution to every cell of (experiment, variant, metric key, the user's segments). */
 function feedCells(
-  cells: Map<string, CellAccumulator>,
+  batch: BatchCells,
   event: StreamEvent,
   metricKey: string,
   outcome: AppliedOutcome,
   contribution: Contribution,
 ): void {
-  const key = `${event.experimentId}\u0001${event.variantId}\u0000${metricKey}${segmentsKey(outcome.segments)}`;
-  for (const cellId of cellIdsOf(key, event, metricKey, outcome)) {
-    let cell = cells.get(cellId.id);
-    if (!cell) cells.set(cellId.id, (cell = new CellAccumulator(cellId.experimentId, cellId.sortKey, contribution)));
+  const slots = directory.slotsOf(event.experimentId, event.variantId, metricKey, outcome.segments);
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i] as CellSlot<CellAccumulator>;
+    let cell = slot.value;
+    if (slot.stamp !== batch.stamp || cell === undefined) {
+      slot.stamp = batch.stamp;
+      slot.value = cell = new CellAccumulator(slot.experimentId, slot.sortKey, contribution);
+      batch.slots.push(slot);
+    }
     cell.contributions.push(contribution);
     addContribution(cell.totals, contribution);
   }
@@ -196,9 +173,9 @@ function feedCells(
  * exact growth of the user's squared total to Σx². With a counter plan it also adds the
  * extra sums (metricExtras, addRatioContributions, addCovariateContributions). Input must be in record order.
  */
-export function aggregateCounterDeltas(batch: readonly OutcomeOfEvent[]): CellDelta[] {
-  const cells = new Map<string, CellAccumulator>();
-  for (const { event, position, outcome, scaledValue, plan } of batch) {
+export function aggregateCounterDeltas(events: readonly OutcomeOfEvent[]): CellDelta[] {
+  const cells: BatchCells = { stamp: directory.beginBatch(), slots: [] };
+  for (const { event, position, outcome, scaledValue, plan } of events) {
     if (outcome.kind !== 'applied') continue;
     const scaled = scaledValue ?? toScaledValue(event.value);
     const before = outcome.totalBefore;
@@ -224,7 +201,14 @@ export function aggregateCounterDeltas(batch: readonly OutcomeOfEvent[]): CellDe
       addCovariateContributions(cells, event, plan.covariateMetrics, outcome, position);
     }
   }
-  return [...cells.values()];
+  // The slots let go of the batch's cells: the directory outlives them.
+  const deltas = new Array<CellDelta>(cells.slots.length);
+  for (let i = 0; i < cells.slots.length; i++) {
+    const slot = cells.slots[i] as CellSlot<CellAccumulator>;
+    deltas[i] = slot.value as CellAccumulator;
+    slot.value = undefined;
+  }
+  return deltas;
 }
 
 /** Contributions of extra sums alone carry no Σx² growth: one shared, never-written zero. */
@@ -310,7 +294,7 @@ export function metricExtras(
  * A ratio of a metric with itself adds the growth of T² on its numerator side only.
  */
 function addRatioContributions(
-  cells: Map<string, CellAccumulator>,
+  cells: BatchCells,
   event: StreamEvent,
   metricKey: string,
   metricPlan: MetricCounterPlan,
@@ -339,7 +323,7 @@ function addRatioContributions(
  * c the user's fixed covariate for that metric. Zero covariates add nothing.
  */
 function addCovariateContributions(
-  cells: Map<string, CellAccumulator>,
+  cells: BatchCells,
   event: StreamEvent,
   covariateMetrics: readonly string[],
   outcome: AppliedOutcome,

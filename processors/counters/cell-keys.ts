@@ -16,22 +16,6 @@ export function metricKeyOf(event: Pick<StreamEvent, 'type' | 'metric' | 'eventI
   return event.metric;
 }
 
-const NO_SEGMENTS: readonly (readonly [string, string])[] = Object.freeze([]);
-const sortedFrozen = new WeakMap<object, readonly (readonly [string, string])[]>();
-
-/** An event's segments as [dimension, value] pairs sorted by dimension: the order every store and cell uses. */
-export function sortedSegments(
-  segments: Readonly<Record<string, string>> | undefined,
-): readonly (readonly [string, string])[] {
-  if (!segments) return NO_SEGMENTS;
-  // Frozen segment objects are shared by many events (compact records share them per record).
-  const known = Object.isFrozen(segments) ? sortedFrozen.get(segments) : undefined;
-  if (known) return known;
-  const sorted = Object.entries(segments).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  if (Object.isFrozen(segments)) sortedFrozen.set(segments, sorted);
-  return sorted;
-}
-
 /**
  * Sort keys of every cell an event of this user feeds, total cell first.
  * `segments` are the user's fixed (already capped) values, sorted by dimension.
