@@ -45,7 +45,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
-import { writeUuidBytes } from './event-ids.js';
+import { uuidText, writeUuidBytes } from './event-ids.js';
 import { attachSortedSegments } from './sorted-segments.js';
 import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
@@ -228,8 +228,9 @@ class ByteReader {
   }
   uuid(): string {
     if (this.offset + UUID_BYTES > this.buffer.length) throw new FramingError('truncated eventId');
-    const hex = this.buffer.toString('hex', this.offset, (this.offset += UUID_BYTES));
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+    const text = uuidText(this.buffer, this.offset);
+    this.offset += UUID_BYTES;
+    return text;
   }
   string(): string {
     const length = this.varint();
@@ -330,7 +331,7 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
   };
   const verdicts = new StringVerdicts(strings);
   // Events of one record that share their segments share one (frozen) segments object.
-  const segmentObjects = new Map<string, Readonly<Record<string, string>>>();
+  const segmentObjects = new SegmentObjects();
 
   const eventCount = reader.varint();
   if (eventCount > reader.buffer.length) throw new FramingError(`event count ${eventCount} exceeds the record`);
@@ -353,17 +354,17 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
       if (segmentCount > reader.buffer.length)
         throw new FramingError(`segment count ${segmentCount} exceeds the record`);
       segmentIndices.length = 0;
-      let signature = '';
+      let hash = segmentCount;
       for (let s = 0; s < segmentCount; s++) {
         const dimension = reader.varint();
         const segmentValue = reader.varint();
         segmentIndices.push(dimension, segmentValue);
-        signature += `${dimension}:${segmentValue},`;
+        hash = Math.imul(Math.imul(hash ^ dimension, FNV_PRIME) ^ segmentValue, FNV_PRIME);
       }
-      segments = segmentObjects.get(signature);
+      segments = segmentObjects.find(hash, segmentIndices);
       if (!segments) {
         segments = segmentsOf(segmentIndices, stringAt, verdicts);
-        segmentObjects.set(signature, segments);
+        segmentObjects.add(hash, segmentIndices, segments);
       }
       valid &&= segmentsValid.has(segments);
     }
@@ -433,6 +434,37 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
     throw new FramingError(`${reader.buffer.length - reader.offset} bytes after the last event`);
   }
   return events;
+}
+
+/** FNV-1a's 32-bit prime: mixes a record's (dimension, value) string indices into one number. */
+const FNV_PRIME = 16777619;
+
+/**
+ * A record's segments objects by their (dimension, value) string indices: looked up by a hash
+ * of the indices and confirmed by comparing them, so reading an event builds no key string.
+ */
+class SegmentObjects {
+  readonly #byHash = new Map<number, { indices: number[]; segments: Readonly<Record<string, string>> }[]>();
+
+  find(hash: number, indices: readonly number[]): Readonly<Record<string, string>> | undefined {
+    const candidates = this.#byHash.get(hash);
+    if (candidates === undefined) return undefined;
+    for (const candidate of candidates) if (sameIndices(candidate.indices, indices)) return candidate.segments;
+    return undefined;
+  }
+
+  add(hash: number, indices: readonly number[], segments: Readonly<Record<string, string>>): void {
+    const entry = { indices: [...indices], segments };
+    const candidates = this.#byHash.get(hash);
+    if (candidates === undefined) this.#byHash.set(hash, [entry]);
+    else candidates.push(entry);
+  }
+}
+
+function sameIndices(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** Segment objects whose every name and value passed, in ascending dimension order without repeats. */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonicalEventId, createEventIdGenerator, writeUuidBytes } from './event-ids.js';
+import { canonicalEventId, createEventIdGenerator, uuidText, writeUuidBytes } from './event-ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -73,5 +73,31 @@ describe('writeUuidBytes', () => {
     ]) {
       expect(writeUuidBytes(Buffer.alloc(16), 0, malformed), malformed).toBe(false);
     }
+  });
+});
+
+describe('uuidText', () => {
+  it('reads any 16 bytes at any offset as the lower-case text writeUuidBytes reads back to them', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 40 }), fc.nat(), (bytes, at) => {
+        const offset = at % (bytes.length - 15);
+        const text = uuidText(bytes, offset);
+        expect(text).toBe(
+          Buffer.from(bytes.subarray(offset, offset + 16))
+            .toString('hex')
+            .replace(/^(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-'),
+        );
+        const back = Buffer.alloc(16);
+        expect(writeUuidBytes(back, 0, text)).toBe(true);
+        expect([...back]).toEqual([...bytes.subarray(offset, offset + 16)]);
+      }),
+    );
+  });
+
+  it('returns a new string each call (the scratch buffer is not shared with callers)', () => {
+    const first = uuidText(Buffer.alloc(16, 0xab), 0);
+    const second = uuidText(Buffer.alloc(16, 0x01), 0);
+    expect(first).toBe('abababab-abab-abab-abab-abababababab');
+    expect(second).toBe('01010101-0101-0101-0101-010101010101');
   });
 });

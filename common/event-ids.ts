@@ -54,6 +54,33 @@ const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
   return /^[0-9a-fA-F]$/.test(digit) ? Number.parseInt(digit, 16) : -1;
 });
 
+/** The two lower-case hex digits of each byte value, as character codes: HEX_PAIRS[2b], HEX_PAIRS[2b + 1]. */
+const HEX_PAIRS = Uint8Array.from({ length: 512 }, (_, i) =>
+  '0123456789abcdef'.charCodeAt(i % 2 === 0 ? i >> 5 : (i >> 1) & 15),
+);
+/** Where each of the 16 bytes' two digits go in `8-4-4-4-12`. */
+const UUID_DIGIT_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34] as const;
+/** The text being built (dashes stay in place); only read back as a new string. */
+const uuidScratch = Buffer.from('00000000-0000-0000-0000-000000000000', 'latin1');
+
+/**
+ * The text form (`8-4-4-4-12`, lower-case hex) of the 16 UUID bytes at `offset`: the inverse
+ * of `writeUuidBytes`, written into a scratch buffer and read out as one string (no hex
+ * string and slices per call).
+ *
+ * @example
+ *   uuidText(Buffer.from('0b3c2c7e8f4e4b7a9a510c1d2e3f4a5b', 'hex'), 0) // '0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b'
+ */
+export function uuidText(bytes: Uint8Array, offset: number): string {
+  for (let i = 0; i < 16; i++) {
+    const pair = (bytes[offset + i] as number) * 2;
+    const at = UUID_DIGIT_AT[i] as number;
+    uuidScratch[at] = HEX_PAIRS[pair] as number;
+    uuidScratch[at + 1] = HEX_PAIRS[pair + 1] as number;
+  }
+  return uuidScratch.toString('latin1');
+}
+
 /**
  * Writes the 16 bytes of a UUID given in its text form `8-4-4-4-12` (hex digits of either
  * case) at `offset`, reading the text once with no intermediate string. Returns false, having
