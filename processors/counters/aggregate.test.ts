@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { expect, it } from 'vitest';
+import { counterPlanOf } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { aggregateCounterDeltas, cellDirectorySize, totalContributions } from './aggregate.js';
+import { aggregateCounterDeltas, cellDirectorySize, type DeltaTotals, type OutcomeOfEvent } from './aggregate.js';
 import { CELL_SLOT_LIMIT } from './cell-directory.js';
 
 /** An outcome's covariates and partner totals when the plan asks for none. */
@@ -44,7 +46,7 @@ it('adds one contribution per applied event to the total, segment and pair cells
     'seg#country+device=US+ios#B#revenue',
   ]);
   const [total] = cells;
-  const all = totalContributions(total!.contributions)!;
+  const all = total!.totalsAfter(undefined)!;
   expect({ ...all, sum: all.sum.value(), sumSquares: all.sumSquares.value() }).toEqual({
     events: 2,
     units: 1,
@@ -58,8 +60,8 @@ it('adds one contribution per applied event to the total, segment and pair cells
   expect(total!.totals!.sum.format(6)).toBe('5');
   expect(total!.totals!.sumSquares.format(12)).toBe('25');
   // After a watermark at p1, only the second event is missing.
-  expect(totalContributions(total!.contributions, 'p1')).toMatchObject({ events: 1, units: 0, minPosition: 'p2' });
-  expect(totalContributions(total!.contributions, 'p2')).toBeUndefined();
+  expect(total!.totalsAfter('p1')).toMatchObject({ events: 1, units: 0, minPosition: 'p2' });
+  expect(total!.totalsAfter('p2')).toBeUndefined();
 });
 
 it('counts impressions under $exposure', () => {
@@ -86,12 +88,13 @@ it('keeps the latest receive time of a cell, whatever the record order', () => {
     applied({ ...base, receivedAt: 20 }, 'p2', 3_000_000n),
   ]);
   expect(cell!.totals!.lastEventAt).toBe(30);
-  expect(totalContributions(cell!.contributions)!.lastEventAt).toBe(30);
+  expect(cell!.totalsAfter(undefined)!.lastEventAt).toBe(30);
 });
 
 it('reports the oldest position as minPosition even when contributions come out of order', () => {
   const [cell] = aggregateCounterDeltas([applied(base, 'p2'), applied(base, 'p1', 3_000_000n)]);
-  expect(totalContributions(cell!.contributions)).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
+  expect(cell!.totals).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
+  expect(cell!.totalsAfter('p1')).toMatchObject({ minPosition: 'p2', maxPosition: 'p2', events: 1 });
 });
 
 it('bounds the cell directory: a batch that finds CELL_SLOT_LIMIT cells starts a new generation, and every cell is still counted once', () => {
@@ -111,4 +114,71 @@ it('bounds the cell directory: a batch that finds CELL_SLOT_LIMIT cells starts a
     [`${prefix}-0`, 2],
     [`${prefix}-1`, 2],
   ]);
+});
+
+/** A cell's totals as plain values (exact BigInts), for comparing sums of runs. */
+const plainTotals = (totals: DeltaTotals | undefined) =>
+  totals && {
+    events: totals.events,
+    units: totals.units,
+    sum: totals.sum.value(),
+    sumSquares: totals.sumSquares.value(),
+    extra: totals.extra ?? {},
+    lastEventAt: totals.lastEventAt,
+  };
+
+/** a + b, field by field (the extra sums per field, absent = 0). */
+function plus(a: ReturnType<typeof plainTotals>, b: ReturnType<typeof plainTotals>) {
+  if (!a || !b) return a ?? b;
+  const extra: Record<string, bigint> = { ...a.extra };
+  for (const [field, value] of Object.entries(b.extra)) extra[field] = (extra[field] ?? 0n) + value;
+  return {
+    events: a.events + b.events,
+    units: a.units + b.units,
+    sum: a.sum + b.sum,
+    sumSquares: a.sumSquares + b.sumSquares,
+    extra,
+    lastEventAt: Math.max(a.lastEventAt, b.lastEventAt),
+  };
+}
+
+it('re-derives what the records after any watermark add: the run before it plus totalsAfter is the whole batch, cell by cell', () => {
+  const capped = counterPlanOf({ metrics: [{ key: 'revenue', type: 'mean', lowerIsBetter: false, cap: 40 }] });
+  const eventArb = fc.record({
+    metric: fc.constantFrom('revenue', 'clicks'),
+    value: fc.oneof(fc.integer({ min: -50, max: 50 }), fc.double({ min: -50, max: 50, noNaN: true })),
+    before: fc.option(fc.integer({ min: -100, max: 100 }), { nil: undefined }),
+    country: fc.constantFrom('US', 'DE'),
+    duplicate: fc.boolean(),
+    withPlan: fc.boolean(),
+  });
+  fc.assert(
+    fc.property(fc.array(eventArb, { minLength: 1, maxLength: 30 }), fc.nat(), (drawn, at) => {
+      const batch: OutcomeOfEvent[] = drawn.map((d, i) => ({
+        event: { ...base, metric: d.metric, value: d.value, receivedAt: 1000 - i },
+        position: `p${String(i).padStart(3, '0')}`,
+        plan: d.withPlan ? capped : undefined,
+        outcome: d.duplicate
+          ? { kind: 'duplicate' }
+          : {
+              kind: 'applied',
+              replay: false,
+              segments: [['country', d.country]],
+              totalBefore: d.before === undefined ? undefined : BigInt(d.before) * 1_000_000n,
+              ...NO_EXTRAS,
+            },
+      }));
+      const cut = at % batch.length;
+      const watermark = batch[cut]!.position;
+      const whole = aggregateCounterDeltas(batch);
+      const upTo = aggregateCounterDeltas(batch.slice(0, cut + 1));
+      for (const cell of whole) {
+        const older = upTo.find((c) => c.experimentId === cell.experimentId && c.sortKey === cell.sortKey);
+        const newer = cell.totalsAfter(watermark);
+        expect(plus(plainTotals(older?.totals), plainTotals(newer))).toEqual(plainTotals(cell.totals));
+        if (newer) expect(newer.minPosition > watermark && newer.maxPosition <= cell.totals!.maxPosition).toBe(true);
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

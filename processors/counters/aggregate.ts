@@ -1,13 +1,15 @@
 /**
  * The pure core of the counter sink: turns a micro-batch of events and their state
- * outcomes into one delta per counter cell, keeping each record's contribution so a
- * partially applied cell can be re-applied from any watermark (DESIGN.md step 3).
+ * outcomes into one delta per counter cell (DESIGN.md step 3). A partially applied cell is
+ * re-applied from its watermark: `CellDelta.totalsAfter(watermark)` re-derives what the
+ * batch's records newer than it add, from the batch itself (it is rare: a replay, a re-cut
+ * batch after a crash), so a batch keeps no per-record contribution lists.
  *
- * Cost per event is what bounds the processors, so the hot loop allocates one contribution
- * per event and adds numbers, not BigInts: sums are exact integers of scaled units kept as
- * doubles below 2^53 (`ExactTotal`, exact-value.ts), and the cells an event feeds are
- * resolved once per (experiment, variant, metric, segments) and reached through slots
- * across batches (cell-directory.ts).
+ * Cost per event is what bounds the processors, so the hot loop allocates nothing per event
+ * and adds numbers, not BigInts: sums are exact integers of scaled units kept as doubles
+ * below 2^53 (`ExactTotal`, exact-value.ts), each event's increment lives in one reused
+ * scratch `Contribution`, and the cells an event feeds are resolved once per (experiment,
+ * variant, metric, segments) and reached through slots across batches (cell-directory.ts).
  *
  * The extra sums an experiment's counter plan asks for (capped, CUPED and ratio sums,
  * common/counter-plan.ts) are exact BigInts in `Contribution.extra`; events of metrics
@@ -31,7 +33,7 @@ export type ExtraField = keyof typeof EXTRA_COUNTER_ATTRIBUTES;
  */
 export type ExtraSums = { [field in ExtraField]?: bigint };
 
-/** What one record adds to the cells it feeds. Sums are scaled (see exact-value.ts). */
+/** What one record adds to each cell it feeds. Sums are scaled (see exact-value.ts). */
 export interface Contribution {
   position: string;
   events: number;
@@ -45,13 +47,17 @@ export interface Contribution {
   extra?: ExtraSums | undefined;
 }
 
-/** All of a batch's contributions to one cell (in record order), and their totals. */
+/** What a batch adds to one cell, and how to re-derive what its newer records add. */
 export interface CellDelta {
   experimentId: string;
   sortKey: string;
-  readonly contributions: readonly Contribution[];
-  /** `totalContributions(contributions)`, computed while aggregating: what the first write adds. */
-  readonly totals?: DeltaTotals;
+  /** What the whole batch adds to the cell (what the first write adds); undefined when nothing. */
+  readonly totals: DeltaTotals | undefined;
+  /**
+   * What the batch's records newer than `after` (a cell watermark) add; all of it when `after`
+   * is undefined, undefined when none is newer (the cell already holds all of them).
+   */
+  totalsAfter(after: string | undefined): DeltaTotals | undefined;
 }
 
 /** The totals of a run of contributions: what one UpdateItem adds. */
@@ -85,7 +91,8 @@ export interface OutcomeOfEvent {
   plan?: CounterPlan;
 }
 
-const newTotals = (first: Contribution): DeltaTotals => ({
+/** New totals holding nothing yet, for a run whose first contribution is `first`. */
+export const newTotals = (first: Contribution): DeltaTotals => ({
   events: 0,
   units: 0,
   sum: new ExactTotal(),
@@ -96,14 +103,19 @@ const newTotals = (first: Contribution): DeltaTotals => ({
   maxPosition: first.position,
 });
 
-/** Adds a contribution; contributions arrive in record order, so the newest is the last. */
-function addContribution(totals: DeltaTotals, c: Contribution): void {
+/**
+ * Adds a contribution (copying what it holds: a contribution may be reused afterwards).
+ * Contributions arrive in record order, so the newest is the last; the oldest is tracked
+ * anyway (a position is a string compare).
+ */
+export function addContribution(totals: DeltaTotals, c: Contribution): void {
   totals.events += c.events;
   totals.units += c.units;
   totals.sum.add(c.sum);
   totals.sumSquares.addTotal(c.sumSquares);
   if (c.extra !== undefined) addExtra((totals.extra ??= {}), c.extra);
   if (c.receivedAt > totals.lastEventAt) totals.lastEventAt = c.receivedAt;
+  if (c.position < totals.minPosition) totals.minPosition = c.position;
   totals.maxPosition = c.position;
 }
 
@@ -114,16 +126,47 @@ function addExtra(into: ExtraSums, extra: ExtraSums): void {
   }
 }
 
+/**
+ * A batch's events, kept by its cells to re-derive what the records newer than a watermark add
+ * (`CellDelta.totalsAfter`): the batch is aggregated again without the older records, once per
+ * distinct watermark asked (after a crash the cells of a batch hold one of a few watermarks).
+ */
+class BatchReplay {
+  readonly #byWatermark = new Map<string | undefined, Map<string, DeltaTotals>>();
+  constructor(private readonly events: readonly OutcomeOfEvent[]) {}
+
+  totalsAfter(after: string | undefined, cellId: string): DeltaTotals | undefined {
+    let totals = this.#byWatermark.get(after);
+    if (totals === undefined) {
+      if (this.#byWatermark.size >= MAX_REPLAYED_WATERMARKS) this.#byWatermark.clear();
+      totals = new Map();
+      for (const cell of aggregate(this.events, after, this)) totals.set(cell.id, cell.totals);
+      this.#byWatermark.set(after, totals);
+    }
+    return totals.get(cellId);
+  }
+}
+
+/** Re-derived watermarks a batch keeps the answers of (more would mean a second writer). */
+const MAX_REPLAYED_WATERMARKS = 16;
+
 /** A cell being built. */
 class CellAccumulator implements CellDelta {
-  readonly contributions: Contribution[] = [];
   readonly totals: DeltaTotals;
   constructor(
     readonly experimentId: string,
     readonly sortKey: string,
     first: Contribution,
+    private readonly replay: BatchReplay,
   ) {
     this.totals = newTotals(first);
+  }
+  /** The cell's id among a batch's cells. */
+  get id(): string {
+    return `${this.experimentId}\u0000${this.sortKey}`;
+  }
+  totalsAfter(after: string | undefined): DeltaTotals | undefined {
+    return after === undefined ? this.totals : this.replay.totalsAfter(after, this.id);
   }
 }
 
@@ -139,10 +182,11 @@ export const cellDirectorySize = (): number => directory.size;
 
 type AppliedOutcome = Extract<StateOutcome, { kind: 'applied' }>;
 
-/** The batch being aggregated: its directory stamp and the cells it touched, in first-touch order. */
+/** The batch being aggregated: its directory stamp, the cells it touched (first-touch order), its replay. */
 interface BatchCells {
   stamp: number;
   slots: CellSlot<CellAccumulator>[];
+  replay: BatchReplay;
 }
 
 /** Adds a contribution to every cell of (experiment, variant, metric key, the user's segments). */
@@ -159,13 +203,23 @@ function feedCells(
     let cell = slot.value;
     if (slot.stamp !== batch.stamp || cell === undefined) {
       slot.stamp = batch.stamp;
-      slot.value = cell = new CellAccumulator(slot.experimentId, slot.sortKey, contribution);
+      slot.value = cell = new CellAccumulator(slot.experimentId, slot.sortKey, contribution, batch.replay);
       batch.slots.push(slot);
     }
-    cell.contributions.push(contribution);
     addContribution(cell.totals, contribution);
   }
 }
+
+/** One event's increment, reused for every event (its fields are copied into the cells' totals). */
+const scratch: Contribution = {
+  position: '',
+  events: 1,
+  units: 0,
+  sum: 0,
+  sumSquares: newSquareTotal(),
+  receivedAt: 0,
+  extra: undefined,
+};
 
 /**
  * Groups the batch into cells. Duplicates contribute nothing; an applied event adds one
@@ -174,25 +228,32 @@ function feedCells(
  * extra sums (metricExtras, addRatioContributions, addCovariateContributions). Input must be in record order.
  */
 export function aggregateCounterDeltas(events: readonly OutcomeOfEvent[]): CellDelta[] {
-  const cells: BatchCells = { stamp: directory.beginBatch(), slots: [] };
+  return aggregate(events, undefined, new BatchReplay(events));
+}
+
+/** The cells of the batch's records after `after` (all when undefined). */
+function aggregate(
+  events: readonly OutcomeOfEvent[],
+  after: string | undefined,
+  replay: BatchReplay,
+): CellAccumulator[] {
+  const cells: BatchCells = { stamp: directory.beginBatch(), slots: [], replay };
+  const squares = scratch.sumSquares;
   for (const { event, position, outcome, scaledValue, plan } of events) {
     if (outcome.kind !== 'applied') continue;
+    if (after !== undefined && position <= after) continue;
     const scaled = scaledValue ?? toScaledValue(event.value);
     const before = outcome.totalBefore;
-    const sumSquares = newSquareTotal();
-    addSquareIncrement(sumSquares, before, event.value, scaled);
+    squares.clear();
+    addSquareIncrement(squares, before, event.value, scaled);
     const metricKey = metricKeyOf(event);
     const metricPlan = plan === undefined || plan.metrics.size === 0 ? undefined : plan.metrics.get(metricKey);
-    const contribution: Contribution = {
-      position,
-      events: 1,
-      units: before === undefined ? 1 : 0,
-      sum: Number(scaled),
-      sumSquares,
-      receivedAt: event.receivedAt,
-      extra: metricPlan === undefined ? undefined : metricExtras(metricPlan, scaled, before, outcome, metricKey),
-    };
-    feedCells(cells, event, metricKey, outcome, contribution);
+    scratch.position = position;
+    scratch.units = before === undefined ? 1 : 0;
+    scratch.sum = Number(scaled);
+    scratch.receivedAt = event.receivedAt;
+    scratch.extra = metricPlan === undefined ? undefined : metricExtras(metricPlan, scaled, before, outcome, metricKey);
+    feedCells(cells, event, metricKey, outcome, scratch);
     if (plan === undefined || plan.metrics.size === 0) continue;
     if (metricPlan !== undefined && metricPlan.ratios.length > 0) {
       addRatioContributions(cells, event, metricKey, metricPlan, scaled, outcome, position);
@@ -202,7 +263,7 @@ export function aggregateCounterDeltas(events: readonly OutcomeOfEvent[]): CellD
     }
   }
   // The slots let go of the batch's cells: the directory outlives them.
-  const deltas = new Array<CellDelta>(cells.slots.length);
+  const deltas = new Array<CellAccumulator>(cells.slots.length);
   for (let i = 0; i < cells.slots.length; i++) {
     const slot = cells.slots[i] as CellSlot<CellAccumulator>;
     deltas[i] = slot.value as CellAccumulator;
@@ -335,19 +396,4 @@ function addCovariateContributions(
     const extra: ExtraSums = { covariateSum: covariate, covariateSumSquares: covariate * covariate };
     feedCells(cells, event, metricKey, outcome, extraOnly(position, event.receivedAt, extra));
   }
-}
-
-/**
- * Adds up the contributions newer than `after` (all when `after` is undefined);
- * `undefined` when none is newer, i.e. the cell already holds all of them.
- */
-export function totalContributions(contributions: readonly Contribution[], after?: string): DeltaTotals | undefined {
-  let totals: DeltaTotals | undefined;
-  for (const c of contributions) {
-    if (after !== undefined && c.position <= after) continue;
-    totals ??= newTotals(c);
-    addContribution(totals, c);
-    if (c.position < totals.minPosition) totals.minPosition = c.position;
-  }
-  return totals;
 }

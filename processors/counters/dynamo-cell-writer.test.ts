@@ -13,11 +13,19 @@ import { PipelineError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
-import type { CellDelta, Contribution } from './aggregate.js';
-import { isTransientDynamoError, toSinkError, writeCellDeltas } from './dynamo-cell-writer.js';
+import type { Contribution } from './aggregate.js';
+import { isTransientDynamoError, toSinkError, writeCellDeltas as writeDeltas } from './dynamo-cell-writer.js';
+import { contributionCell, type ContributionCell } from './test-support/contribution-cells.js';
 import { newSquareTotal } from './exact-value.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';
+
+/** The writer, given each cell as its explicit contributions (test-support/contribution-cells.ts). */
+const writeCellDeltas = (
+  deps: Parameters<typeof writeDeltas>[0],
+  shardId: string,
+  cells: readonly ContributionCell[],
+): ReturnType<typeof writeDeltas> => writeDeltas(deps, shardId, cells.map(contributionCell));
 
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 };
@@ -150,7 +158,7 @@ describe('writeCellDeltas on dynalite', () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');
     const deps = { dynamo, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
-    const cell = (sequences: number[], sortKey = 'control#purchase'): CellDelta => ({
+    const cell = (sequences: number[], sortKey = 'control#purchase'): ContributionCell => ({
       experimentId,
       sortKey,
       contributions: sequences.map(contribution),
@@ -184,7 +192,7 @@ describe('writeCellDeltas on dynalite', () => {
       sumSquares: newSquareTotal(),
       extra: { crossSum },
     });
-    const cells = (sequences: number[]): CellDelta[] => [
+    const cells = (sequences: number[]): ContributionCell[] => [
       {
         experimentId,
         sortKey: 'control#purchase',
@@ -379,7 +387,7 @@ describe('writeCellDeltas on dynalite', () => {
   it('retries a transient failure of the watermark read and of the re-apply too, each logged by its name (injected: each fails once)', async () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');
-    const cell = (sequences: number[]): CellDelta => ({
+    const cell = (sequences: number[]): ContributionCell => ({
       experimentId,
       sortKey: 'control#m',
       contributions: sequences.map(contribution),
@@ -449,7 +457,7 @@ describe('writeCellDeltas on dynalite', () => {
   it('names the step that failed for good: the watermark read, or the re-apply', async () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');
-    const cell = (sequences: number[]): CellDelta => ({
+    const cell = (sequences: number[]): ContributionCell => ({
       experimentId,
       sortKey: 'control#m',
       contributions: sequences.map(contribution),

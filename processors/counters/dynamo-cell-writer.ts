@@ -40,7 +40,7 @@ import {
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryOptions, type RetryPolicy } from '../../common/retry.js';
-import { totalContributions, type CellDelta, type DeltaTotals, type ExtraField } from './aggregate.js';
+import type { CellDelta, DeltaTotals, ExtraField } from './aggregate.js';
 import { EXTRA_DECIMALS, SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled } from './exact-value.js';
 
 /** Re-reads of a watermark before giving up: more than one means a second writer on the shard. */
@@ -273,7 +273,7 @@ function isConditionFailure(error: unknown): boolean {
 
 /** Writes one cell: the whole delta, or after a failed condition only what the cell lacks. */
 async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
-  const all = cell.totals ?? totalContributions(cell.contributions);
+  const all = cell.totals;
   if (!all) return;
   try {
     await send(context, 'counter update', () => {
@@ -286,7 +286,7 @@ async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<vo
   }
   for (let round = 0; round < MAX_WATERMARK_ROUNDS; round++) {
     const watermark = await readWatermark(context, cell);
-    const missing = totalContributions(cell.contributions, watermark);
+    const missing = cell.totalsAfter(watermark);
     if (!missing) return;
     try {
       await send(context, 'counter re-apply', () => {

@@ -134,6 +134,13 @@ export class ExactTotal {
     }
   }
 
+  /** Back to 0 (an accumulator reused for one increment after another). */
+  clear(): void {
+    this.small = 0;
+    this.units = 0;
+    this.big = 0n;
+  }
+
   addBig(n: bigint): void {
     this.big += n;
   }

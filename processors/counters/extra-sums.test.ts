@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { counterPlanOf, EMPTY_COUNTER_PLAN, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { aggregateCounterDeltas, totalContributions, type CellDelta, type OutcomeOfEvent } from './aggregate.js';
+import { aggregateCounterDeltas, type CellDelta, type OutcomeOfEvent } from './aggregate.js';
 import { planCovariates } from './counter-sink.js';
 import { toScaledValue } from './exact-value.js';
 
@@ -65,8 +65,13 @@ it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100
     applied({ value: 3 }, 'p3', 12n * M, { covariates }),
   ]);
   const total = cellOf(cells, 'B#purchase');
-  // Per event: min(Ta,10) − min(Tb,10) = 4, 6, 0 and min(Ta,10)² − min(Tb,10)² = 16, 84, 0.
-  expect(total.contributions.map((c) => c.extra?.cappedSum)).toEqual([4n * M, 6n * M, undefined]);
+  // Per event: min(Ta,10) − min(Tb,10) = 4, 6, 0 and min(Ta,10)² − min(Tb,10)² = 16, 84, 0; the records
+  // after each watermark add 4 + 6 + 0, 6 + 0 and 0 (none left: the field is absent).
+  expect([undefined, 'p1', 'p2'].map((after) => total.totalsAfter(after)?.extra?.cappedSum)).toEqual([
+    10n * M,
+    6n * M,
+    undefined,
+  ]);
   expect(total.totals!.extra).toEqual({
     cappedSum: 10n * M,
     cappedSumSquares: 100n * M2,
@@ -80,7 +85,7 @@ it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100
   // The segment cell gets the very same contributions.
   expect(cellOf(cells, 'seg#country=US#B#purchase').totals!.extra).toEqual(total.totals!.extra);
   // A re-apply after watermark p1 adds only what the later events add.
-  expect(totalContributions(total.contributions, 'p1')!.extra).toEqual({
+  expect(total.totalsAfter('p1')!.extra).toEqual({
     cappedSum: 6n * M,
     cappedSumSquares: 84n * M2,
     covariateCross: 22n * M2,
@@ -93,10 +98,8 @@ it('the cap is an upper cap only: totals −5 → 15 give capped_sum −5 + 15 =
     applied({ value: -5 }, 'p1', undefined),
     applied({ value: 20 }, 'p2', -5n * M),
   ]);
-  expect(total!.contributions.map((c) => c.extra)).toEqual([
-    { cappedSum: -5n * M, cappedSumSquares: 25n * M2 },
-    { cappedSum: 15n * M, cappedSumSquares: 75n * M2 },
-  ]);
+  // The first event adds −5 and 25, the second 15 and 75.
+  expect(total!.totalsAfter('p1')!.extra).toEqual({ cappedSum: 15n * M, cappedSumSquares: 75n * M2 });
   expect(total!.totals!.extra).toEqual({ cappedSum: 10n * M, cappedSumSquares: 100n * M2 });
 });
 
@@ -149,10 +152,9 @@ it('ratio revenue/orders: each event adds δ × the partner total at that event;
     applied({ metric: 'revenue', value: 5 }, 'p3', 10n * M, { partnerTotals: [2n * M] }), // 5 × 2 = 10
   ]);
   const ratio = cellOf(cells, 'B#$ratio:revenue/orders');
-  expect(ratio.contributions.map((c) => [c.position, c.events, c.extra])).toEqual([
-    ['p2', 0, { crossSum: 20n * M2 }],
-    ['p3', 0, { crossSum: 10n * M2 }],
-  ]);
+  // p1 adds nothing (orders 0); p2 adds 20 and p3 10.
+  expect(ratio.totalsAfter('p2')).toMatchObject({ events: 0, extra: { crossSum: 10n * M2 }, minPosition: 'p3' });
+  expect(ratio.totalsAfter('p1')).toMatchObject({ events: 0, extra: { crossSum: 30n * M2 }, minPosition: 'p2' });
   expect(ratio.totals).toMatchObject({ events: 0, units: 0, extra: { crossSum: 30n * M2 }, minPosition: 'p2' });
   expect(cellOf(cells, 'seg#country=US#B#$ratio:revenue/orders').totals!.extra).toEqual({ crossSum: 30n * M2 });
   // The numerator's and denominator's own cells carry no extras (neither is capped nor CUPED).
@@ -175,7 +177,6 @@ it('experiments without extras (no plan, the empty plan, metrics the plan does n
   for (const noPlan of [undefined, EMPTY_COUNTER_PLAN]) {
     const item = applied({ value: 4 }, 'p1', undefined, { covariates: [['purchase', M]] });
     const cells = aggregateCounterDeltas([{ ...item, plan: noPlan }]);
-    expect(cells.every((cell) => cell.contributions.every((c) => c.extra === undefined))).toBe(true);
     expect(cells.every((cell) => cell.totals!.extra === undefined)).toBe(true);
   }
   const other = aggregateCounterDeltas([applied({ metric: 'signup', value: 4 }, 'p1', undefined)]);

@@ -12,14 +12,22 @@ import { COUNTER_PARTITION_KEY, STATE_EPOCH_ITEM_KEY, watermarkAttribute } from 
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
-import type { Contribution, CellDelta } from './aggregate.js';
+import type { Contribution } from './aggregate.js';
+import { contributionCell, type ContributionCell } from './test-support/contribution-cells.js';
 import { newSquareTotal } from './exact-value.js';
 import { createCounterSink } from './counter-sink.js';
-import { writeCellDeltas } from './dynamo-cell-writer.js';
+import { writeCellDeltas as writeDeltas } from './dynamo-cell-writer.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable, injectFaults, isInjectedCrash } from '../test-support/counter-delivery.js';
 import { generateWorkload, toShardRecords } from '../../local/test-support/counter-workload.js';
+
+/** The writer, given each cell as its explicit contributions (test-support/contribution-cells.ts). */
+const writeCellDeltas = (
+  deps: Parameters<typeof writeDeltas>[0],
+  shardId: string,
+  cells: readonly ContributionCell[],
+): ReturnType<typeof writeDeltas> => writeDeltas(deps, shardId, cells.map(contributionCell));
 
 const SHARD = 'shardId-000000000000';
 const FAST_RETRY = { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 5 };
@@ -68,7 +76,7 @@ describe('watermark read of the cell writer (real dynalite, requests captured by
     const { client, getItems } = capturingGetItems(dynamo);
     const deps = { dynamo: client, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
     const experimentId = randomName('e');
-    const cell = (sequences: number[]): CellDelta => ({
+    const cell = (sequences: number[]): ContributionCell => ({
       experimentId,
       sortKey: 'control#purchase',
       contributions: sequences.map(contribution),

@@ -136,17 +136,7 @@ export function singleContributionDelta(
   return {
     experimentId,
     sortKey: encodeCellKey(key),
-    contributions: [
-      {
-        position,
-        events: stats.events,
-        units: stats.units,
-        sum: Number(stats.sum),
-        sumSquares,
-        receivedAt: stats.lastEventAt,
-        extra,
-      },
-    ],
+    totalsAfter: (after) => (after !== undefined && position <= after ? undefined : totals),
     totals,
   };
 }
