@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { kinesisRecord, kplAggregate, sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { KinesisRecord } from '../types.js';
 import { encodeCompactRecord } from '../../common/compact-records.js';
-import { decodeShardBatch, isAggregatedRecord } from './decode-shard-batch.js';
+import { decodeShardBatch, isAggregatedRecord, validSourceOf } from './decode-shard-batch.js';
 
 const limits = { maxEventBytes: 8192, maxSegments: 10 };
 
@@ -33,7 +33,7 @@ describe('decodeShardBatch', () => {
       [1, 'b'],
       [2, 'c'],
     ]);
-    expect(decoded.validSources.map((s) => s.partitionKey)).toEqual(['pk-0', 'pk-1', 'pk-2']);
+    expect(decoded.validSources.map((s) => s?.partitionKey)).toEqual(['pk-0', 'pk-1', 'pk-2']);
   });
 
   it('dead-letters a corrupt aggregate whole and keeps going', () => {
@@ -119,6 +119,24 @@ describe('decodeShardBatch', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('validSourceOf (what a sink refusal dead-letters)', () => {
+  it('gives a plain record its own bytes and a compact record’s event its user as partition key and its JSON', () => {
+    const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })];
+    const plain = kinesisRecord('1', events[0]);
+    const compact: KinesisRecord = { sequenceNumber: '2', partitionKey: 'p', data: encodeCompactRecord(events) };
+    const decoded = decodeShardBatch({ shardId: 's', records: [plain, compact] }, limits);
+    expect(decoded.valid).toHaveLength(3);
+    expect(validSourceOf(decoded, 0)).toMatchObject({ partitionKey: plain.partitionKey, data: plain.data });
+    for (const position of [1, 2]) {
+      const source = validSourceOf(decoded, position)!;
+      const event = decoded.valid[position]!.event;
+      expect(source.partitionKey).toBe(event.userId);
+      expect(JSON.parse(Buffer.from(source.data).toString())).toEqual(event);
+    }
+    expect(validSourceOf(decoded, 3)).toBeUndefined();
   });
 });
 

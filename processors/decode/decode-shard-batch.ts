@@ -24,8 +24,12 @@ export interface DecodedBatch {
   records: number;
   userRecords: number;
   valid: ValidEvent[];
-  /** Original partition key and bytes of each valid event, so a later sink rejection can be dead-lettered. */
-  validSources: RecordSource[];
+  /**
+   * Original partition key and bytes of each valid event, so a later sink rejection can be
+   * dead-lettered; `undefined` for an event of a compact record, whose source is derived from
+   * the event itself when needed (`validSourceOf`): no object per event for the rare refusal.
+   */
+  validSources: (RecordSource | undefined)[];
   deadLetters: DeadLetter[];
   /** `performance.now()` when processing began, set by the pipeline to time the whole batch. */
   startedAt?: number;
@@ -62,6 +66,13 @@ function addUserRecord(
  * Where a compact record's event came from: its bytes, when a dead letter needs them, are the
  * event as JSON (what a replay writes back to the stream as a plain record), made on demand.
  */
+/** The source behind `decoded.valid[position]` (see `DecodedBatch.validSources`); undefined past the end. */
+export function validSourceOf(decoded: DecodedBatch, position: number): RecordSource | undefined {
+  const valid = decoded.valid[position];
+  if (valid === undefined) return undefined;
+  return decoded.validSources[position] ?? new CompactEventSource(valid.event.userId, valid.event);
+}
+
 class CompactEventSource implements RecordSource {
   #data: Uint8Array | undefined;
   constructor(
@@ -90,7 +101,7 @@ function addCompactRecord(
     const id = { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber };
     if (event.ok) {
       decoded.valid.push({ id, event: event.event });
-      decoded.validSources.push(new CompactEventSource(event.event.userId, event.event));
+      decoded.validSources.push(undefined); // derived when needed: validSourceOf
     } else {
       const userId = event.event['userId'];
       const source = new CompactEventSource(typeof userId === 'string' ? userId : record.partitionKey, event.event);

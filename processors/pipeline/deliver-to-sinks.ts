@@ -7,7 +7,7 @@
  */
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { PipelineError, isPipelineError, isRetriable } from '../../common/errors.js';
-import type { DecodedBatch } from '../decode/decode-shard-batch.js';
+import { validSourceOf, type DecodedBatch } from '../decode/decode-shard-batch.js';
 import type { ProcessorMetrics } from '../metrics.js';
 import type {
   CounterRefusal,
@@ -49,7 +49,7 @@ function indexRejectionLetters(decoded: DecodedBatch, rejected: { event: unknown
   return rejected.map(({ event, reason }) => {
     const position = decoded.valid.indexOf(event as DecodedBatch['valid'][number]);
     const valid = decoded.valid[position];
-    const source = decoded.validSources[position];
+    const source = validSourceOf(decoded, position);
     if (!valid || !source) throw new PipelineError('INTERNAL', 'index rejected an event that is not in the batch');
     return {
       id: valid.id,
@@ -78,7 +78,7 @@ const NO_INDEX_WRITES: IndexResult = { indexed: 0, rejected: [] };
 function refusalLetters(decoded: DecodedBatch, refused: readonly CounterRefusal[], indexed: boolean): DeadLetter[] {
   return refused.map(({ event, rule, message }) => {
     const position = decoded.valid.indexOf(event);
-    const source = decoded.validSources[position];
+    const source = validSourceOf(decoded, position);
     if (!source) throw new PipelineError('INTERNAL', 'the counters refused an event that is not in the batch');
     return {
       id: event.id,
