@@ -132,14 +132,15 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
       claims.putSync(eventId, [identity, expiresAt]);
       expiry.putSync([expiresAt, eventId], null);
     },
-    user(key) {
+    user(experimentId, userId) {
+      const key = userStateKey(experimentId, userId);
       const cached = touched.get(key);
       if (cached) return cached;
       const stored = users.get(key);
       return stored ? decodeUser(stored) : undefined;
     },
-    saveUser(key, user) {
-      touched.set(key, user);
+    saveUser(experimentId, userId, user) {
+      touched.set(userStateKey(experimentId, userId), user);
     },
     admit(experimentId, dimension, value, cap) {
       const key = admissionKey(experimentId, dimension);

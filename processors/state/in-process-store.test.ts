@@ -60,3 +60,32 @@ it('in-process store: keeps at most maxClaims eventId claims, counting what it f
   await store.apply('shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
 });
+
+it('in-process store: forgets the least recently written user over all experiments; a read alone keeps no user', async () => {
+  const store = createInProcessUserStateStore({ maxUsers: 2 });
+  const epoch = await store.epoch();
+  let n = 0;
+  const event = (experimentId: string, userId: string) => {
+    n++;
+    return {
+      eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      position: recordPosition(String(n), 0),
+      experimentId,
+      userId,
+      variantMetric: 'v#m',
+      segments: [],
+      scaledValue: 1n,
+    };
+  };
+  const shard = 'shardId-000000000000';
+  // The same user id in two experiments is two users; exp-a/ann is written first.
+  const first = event('exp-a', 'ann');
+  await store.apply(shard, epoch, [first, event('exp-b', 'ann')]);
+  // A replay of exp-a/ann's record reads the user and writes nothing: it stays the least recently written.
+  expect(await store.apply(shard, epoch, [first])).toMatchObject([{ kind: 'applied', replay: true }]);
+  await store.apply(shard, epoch, [event('exp-a', 'bob')]); // a third user: exp-a/ann goes
+  expect(store.evictions()).toBe(1);
+  expect(await store.apply(shard, epoch, [event('exp-b', 'ann')])).toMatchObject([{ totalBefore: 1n }]);
+  expect(await store.apply(shard, epoch, [event('exp-a', 'ann')])).toMatchObject([{ totalBefore: undefined }]);
+  expect(store.evictions()).toBe(2); // exp-a/ann came back in the place of exp-a/bob
+});

@@ -1,14 +1,18 @@
 /**
  * The in-process `UserStateStore`, for `npm start -- --in-memory` and tests. Same rules as
- * every store (state-rules.ts), held in bounded maps: when a bound is hit the least
- * recently used user (or claim) is forgotten and counted in `evictions`, and exactness is
- * no longer guaranteed for that user. Nothing survives the process: a restart is a new
- * epoch, which the counter sink reports as `STATE_LOST` if counters were written before.
+ * every store (state-rules.ts), held in bounded tables (bounded-map.ts): when a bound is hit
+ * the least recently written user (or the oldest claim) is forgotten and counted in
+ * `evictions`, and exactness is no longer guaranteed for that user. Nothing survives the
+ * process: a restart is a new epoch, which the counter sink reports as `STATE_LOST` if
+ * counters were written before.
+ *
+ * Per event the store looks up one claim and one user, by the request's own strings (no key
+ * is built), and keeps nothing per event beyond the claim and the memo the rules write.
  */
 import { randomUUID } from 'node:crypto';
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
-import { BoundedMap } from './bounded-map.js';
-import { admissionKey, compactPosition, userStateKey } from './record-identity.js';
+import { BoundedGroupedMap, ExpiringMap } from './bounded-map.js';
+import { compactPosition } from './record-identity.js';
 import {
   applyStateRequests,
   releaseCommittedMemos,
@@ -46,13 +50,15 @@ export interface InProcessUserStateStore extends UserStateStore {
  */
 export function createInProcessUserStateStore(options: InProcessStoreOptions = {}): InProcessUserStateStore {
   const limits = resolveStateLimits(options);
-  const claims = new BoundedMap<string, string>(
+  const claims = new ExpiringMap<string, string>(
     options.maxClaims ?? 5_000_000,
     limits.dedupWindowSeconds * 1000,
     options.now,
   );
-  const users = new BoundedMap<string, UserState>(options.maxUsers ?? 1_000_000);
-  const admitted = new Map<string, Set<string>>();
+  /** Users by experiment, then user id. */
+  const users = new BoundedGroupedMap<string, string, UserState>(options.maxUsers ?? 1_000_000);
+  /** Values admitted to their own cell, by experiment, then dimension. */
+  const admitted = new Map<string, Map<string, Set<string>>>();
   const committedByShard = new Map<string, string>();
   /**
    * Per shard, the running totals given memos since its last commit: markCommitted drops
@@ -67,12 +73,13 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
   const tables: StateTables = {
     claimHolder: (eventId) => claims.get(eventId),
     claim: (eventId, identity) => claims.set(eventId, identity),
-    user: (key) => users.get(key),
-    saveUser: (key, user) => users.set(key, user),
+    user: (experimentId, userId) => users.get(experimentId, userId),
+    saveUser: (experimentId, userId, user) => users.set(experimentId, userId, user),
     admit(experimentId, dimension, value, cap) {
-      const key = admissionKey(experimentId, dimension);
-      let values = admitted.get(key);
-      if (!values) admitted.set(key, (values = new Set()));
+      let dimensions = admitted.get(experimentId);
+      if (!dimensions) admitted.set(experimentId, (dimensions = new Map<string, Set<string>>()));
+      let values = dimensions.get(dimension);
+      if (!values) dimensions.set(dimension, (values = new Set()));
       if (values.has(value)) return value;
       if (values.size >= cap) return OTHER_SEGMENT_VALUE;
       values.add(value);
@@ -91,6 +98,8 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       let holders = memoHolders.get(shardId);
       if (holders === undefined) memoHolders.set(shardId, (holders = []));
       holdersOfCall = holders;
+      // One clock reading per call (like a Redis script's frozen time): expired claims go before any is read.
+      claims.advance();
       try {
         return Promise.resolve(applyStateRequests(tables, shardId, requests, limits));
       } finally {
@@ -109,9 +118,8 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       return Promise.resolve();
     },
     forgetExperiment(experimentId) {
-      const prefix = userStateKey(experimentId, '');
-      const forgotten = users.deleteWhere((key) => key.startsWith(prefix));
-      for (const key of [...admitted.keys()]) if (key.startsWith(admissionKey(experimentId, ''))) admitted.delete(key);
+      const forgotten = users.deleteGroup(experimentId);
+      admitted.delete(experimentId);
       return Promise.resolve(forgotten);
     },
     close() {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
-import { compactPosition } from './record-identity.js';
+import { compactPosition, userStateKey } from './record-identity.js';
 import {
   alignPartnerTotals,
   applyStateRequest,
@@ -21,8 +21,8 @@ function mapTables() {
   const tables: StateTables = {
     claimHolder: (eventId) => claims.get(eventId),
     claim: (eventId, identity) => void claims.set(eventId, identity),
-    user: (key) => users.get(key),
-    saveUser: (key, user) => void users.set(key, structuredClone(user)),
+    user: (experimentId, userId) => users.get(userStateKey(experimentId, userId)),
+    saveUser: (experimentId, userId, user) => void users.set(userStateKey(experimentId, userId), structuredClone(user)),
     admit: (_experimentId, _dimension, value) => value,
     committed: (shardId) => committed.get(shardId),
   };
@@ -127,8 +127,8 @@ describe('the state rules', () => {
     const holders: RunningTotal[] = [];
     const tables: StateTables = {
       ...mapTables().tables,
-      user: (key) => users.get(key),
-      saveUser: (key, user) => void users.set(key, user),
+      user: (experimentId, userId) => users.get(userStateKey(experimentId, userId)),
+      saveUser: (experimentId, userId, user) => void users.set(userStateKey(experimentId, userId), user),
       memosStarted: (running) => void holders.push(running),
     };
     applyStateRequests(tables, SHARD, [request(1), request(2), request(3, { userId: 'bob' })], LIMITS);

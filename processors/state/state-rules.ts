@@ -16,7 +16,7 @@
  *      partner totals, drop memos the shard has committed past → `applied`
  */
 import { PipelineError } from '../../common/errors.js';
-import { compactPosition, shardTag, userStateKey } from './record-identity.js';
+import { ShardRecordIdentities, shardTag } from './record-identity.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
 /**
@@ -51,9 +51,13 @@ export interface UserState {
 export interface StateTables {
   claimHolder(eventId: string): string | undefined;
   claim(eventId: string, identity: string): void;
-  user(key: string): UserState | undefined;
-  /** Called after every change of `user` (stores that serialise write it back here). */
-  saveUser(key: string, user: UserState): void;
+  /** The state of one user of one experiment (two keys: never joined into a new string per event). */
+  user(experimentId: string, userId: string): UserState | undefined;
+  /**
+   * Called after every change of a user, with the keys just read by `user` (stores that
+   * serialise write it back here; stores that keep it keep it recent).
+   */
+  saveUser(experimentId: string, userId: string, user: UserState): void;
   /** Admits `value` to its own cell for (experiment, dimension) unless `cap` values are in; returns the value to use. */
   admit(experimentId: string, dimension: string, value: string, cap: number): string;
   /** The shard's committed position (compact form). */
@@ -76,6 +80,13 @@ export interface RuleLimits {
 const NONE: readonly never[] = Object.freeze([]);
 
 /**
+ * The memos of a running total that holds none: shared and frozen, so a total whose memos
+ * are all committed holds no array of its own (most totals, between a user's events).
+ * `pushMemo` replaces it with a one-memo array; nothing else ever adds to it.
+ */
+const NO_MEMOS = Object.freeze([]) as unknown as Memo[];
+
+/**
  * What every request of one `apply` call shares: the shard's committed position (the call is
  * atomic, so it cannot move meanwhile) and the identity prefix of the shard's records.
  * Built once per call, not per request.
@@ -83,53 +94,61 @@ const NONE: readonly never[] = Object.freeze([]);
 interface ShardView {
   /** `${shardTag}@` */
   prefix: string;
-  /** The committed position (compact form), undefined when nothing is committed yet. */
-  committed: string | undefined;
-  /** `${prefix}${committed}`: a memo identity with the prefix at or below it is committed. */
-  committedIdentity: string;
+  /** The identities of the shard's records, and their fencing test. */
+  records: ShardRecordIdentities;
+  /**
+   * `${prefix}${committed}` (committed: the compact position), undefined when nothing is
+   * committed yet. Identities of the shard carry the same prefix, so comparing an identity
+   * with it compares positions: at or below it is committed.
+   */
+  committedIdentity: string | undefined;
   /** −userTotalLimit (negated once per call, not per event). */
   lowestTotal: bigint;
 }
-
-/** What tells a shard's committed memos from the others. */
-type CommittedView = Pick<ShardView, 'prefix' | 'committedIdentity'>;
 
 function shardView(tables: StateTables, shardId: string, limits: RuleLimits): ShardView {
   const prefix = `${shardTag(shardId)}@`;
   const committed = tables.committed(shardId);
   return {
     prefix,
-    committed,
-    committedIdentity: committed === undefined ? '' : `${prefix}${committed}`,
+    records: new ShardRecordIdentities(prefix, committed),
+    committedIdentity: committed === undefined ? undefined : `${prefix}${committed}`,
     lowestTotal: -limits.userTotalLimit,
   };
 }
 
-/** True when the memo is of the view's shard, at or before its committed position. */
-const isCommitted = (memo: Memo, view: CommittedView): boolean =>
-  memo[0] <= view.committedIdentity && memo[0].startsWith(view.prefix);
-
 /**
- * Drops the memos of the view's shard at or before its committed position. Both sides of the
- * comparison carry the same `<tag>@` prefix, so comparing whole identities compares the
- * positions; the array is rebuilt only when something is dropped.
+ * Drops the memos of the shard (`prefix`) at or before its committed position, in place (one
+ * pass, no new array), and tells whether a memo of the shard remains (one not committed yet).
+ * Both sides of the comparison carry the same `<tag>@` prefix, so comparing whole identities
+ * compares the positions.
  */
-function dropCommittedMemos(running: RunningTotal, view: CommittedView): void {
+function dropCommittedMemos(running: RunningTotal, prefix: string, committedIdentity: string): boolean {
   const memos = running.memos;
-  let index = 0;
-  while (index < memos.length && !isCommitted(memos[index] as Memo, view)) index++;
-  if (index === memos.length) return;
-  const kept = memos.slice(0, index);
-  for (index++; index < memos.length; index++) {
+  let kept = 0;
+  let ofShard = false;
+  for (let index = 0; index < memos.length; index++) {
     const memo = memos[index] as Memo;
-    if (!isCommitted(memo, view)) kept.push(memo);
+    const identity = memo[0];
+    if (identity.startsWith(prefix)) {
+      if (identity <= committedIdentity) continue;
+      ofShard = true;
+    }
+    if (kept !== index) memos[kept] = memo;
+    kept++;
   }
-  running.memos = kept;
+  if (kept === 0) running.memos = NO_MEMOS;
+  else if (kept !== memos.length) memos.length = kept;
+  return ofShard;
 }
 
 function pushMemo(tables: StateTables, running: RunningTotal, memo: Memo): void {
-  running.memos.push(memo);
-  if (running.memos.length === 1) tables.memosStarted?.(running);
+  if (running.memos.length > 0) {
+    running.memos.push(memo);
+    return;
+  }
+  running.memos = [memo];
+  tables.memosStarted?.(running);
 }
 
 /**
@@ -143,11 +162,11 @@ export function releaseCommittedMemos(
   committed: string,
 ): RunningTotal[] {
   const prefix = `${shardTag(shardId)}@`;
-  const view: CommittedView = { prefix, committedIdentity: `${prefix}${committed}` };
+  const committedIdentity = `${prefix}${committed}`;
   const kept: RunningTotal[] = [];
-  for (const running of holders) {
-    if (running.memos.length > 0) dropCommittedMemos(running, view);
-    if (running.memos.some((memo) => memo[0].startsWith(prefix))) kept.push(running);
+  for (let index = 0; index < holders.length; index++) {
+    const running = holders[index] as RunningTotal;
+    if (running.memos.length > 0 && dropCommittedMemos(running, prefix, committedIdentity)) kept.push(running);
   }
   return kept;
 }
@@ -205,16 +224,15 @@ const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
 const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total-limit' });
 
 function applyOne(tables: StateTables, view: ShardView, request: StateRequest, limits: RuleLimits): StateOutcome {
-  const position = compactPosition(request.position);
-  const committed = view.committed;
-  if (committed !== undefined && position <= committed) return COMMITTED;
+  const records = view.records;
+  if (records.read(request.position)) return COMMITTED;
+  const identity = records.identity();
+  const committed = view.committedIdentity;
 
-  const identity = view.prefix + position;
   const holder = tables.claimHolder(request.eventId);
   if (holder !== undefined && holder !== identity) return DUPLICATE;
 
-  const userKey = userStateKey(request.experimentId, request.userId);
-  const user: UserState = tables.user(userKey) ?? { segments: undefined, totals: [] };
+  const user: UserState = tables.user(request.experimentId, request.userId) ?? { segments: undefined, totals: [] };
   let running = runningTotalOf(user, request.variantMetric);
   const memo = running === undefined ? undefined : memoOf(running, identity);
   if (memo) {
@@ -230,19 +248,21 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   }
 
   if (!running) {
-    running = { variantMetric: request.variantMetric, total: undefined, memos: [] };
+    running = { variantMetric: request.variantMetric, total: undefined, memos: NO_MEMOS };
     user.totals.push(running);
   }
-  if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, view);
+  if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, view.prefix, committed);
   const totalBefore = running.total;
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
   if (totalAfter > limits.userTotalLimit || totalAfter < view.lowestTotal) {
     // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
     pushMemo(tables, running, [identity, 'refused']);
-    tables.saveUser(userKey, user);
+    tables.saveUser(request.experimentId, request.userId, user);
     return REFUSED;
   }
-  if (holder === undefined) tables.claim(request.eventId, identity);
+  // A string of its own (equal to `identity`): the memo's is flattened when compared at commit, and the
+  // claim, held for the whole de-dup window, then keeps the small two-part string only.
+  if (holder === undefined) tables.claim(request.eventId, records.identity());
   if (user.segments === undefined) {
     user.segments = request.segments.map(
       ([dimension, value]) =>
@@ -260,7 +280,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
     running,
     partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore],
   );
-  tables.saveUser(userKey, user);
+  tables.saveUser(request.experimentId, request.userId, user);
   return {
     kind: 'applied',
     replay: false,
