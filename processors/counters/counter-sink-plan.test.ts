@@ -15,7 +15,7 @@ import { randomName, testConfig } from '../../local/test-support/test-config.js'
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
-import { createCounterSink } from './counter-sink.js';
+import { createCounterSink, variantMetricOf } from './counter-sink.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';
@@ -327,5 +327,20 @@ describe('counter sink with a counter plan (dynalite)', () => {
     await sink.writeBatch(SHARD, toShardRecords(SHARD, events));
     expect(state.requests.every((r) => r.covariates === undefined && r.partners === undefined)).toBe(true);
     expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(events, { segmentValueCap: 50 }));
+  });
+});
+
+describe('variantMetricOf', () => {
+  it('joins variant and metric key with # and answers the same string object for the same pair', () => {
+    const first = variantMetricOf('control', 'purchase');
+    expect(first).toBe('control#purchase');
+    expect(variantMetricOf('control', 'purchase')).toBe(first);
+    expect(variantMetricOf('control', 'click')).toBe('control#click');
+    expect(variantMetricOf('treatment', 'purchase')).toBe('treatment#purchase');
+  });
+
+  it('stays bounded: past 100,000 pairs it starts over and still joins correctly', () => {
+    for (let i = 0; i < 100_001; i++) expect(variantMetricOf(`v${i}`, 'm')).toBe(`v${i}#m`);
+    expect(variantMetricOf('v0', 'm')).toBe('v0#m');
   });
 });

@@ -46,6 +46,36 @@ const EMPTY_RESULT: CounterWriteResult = Object.freeze({
   refused: [],
 });
 
+/** The joined pairs of `variantMetricOf`, by variant, then metric key. */
+const variantMetrics = new Map<string, Map<string, string>>();
+let variantMetricCount = 0;
+const VARIANT_METRIC_LIMIT = 100_000;
+
+/**
+ * `${variantId}#${metricKey}`, one string per pair for the process: the state rules match it
+ * against a user's running totals on every event, and the same string object compares by
+ * identity where a fresh one per event would compare character by character (and be
+ * allocated). Bounded: emptied when it holds VARIANT_METRIC_LIMIT pairs.
+ *
+ * @example
+ *   variantMetricOf('control', 'purchase') === variantMetricOf('control', 'purchase') // same object
+ */
+export function variantMetricOf(variantId: string, metricKey: string): string {
+  let byMetric = variantMetrics.get(variantId);
+  if (byMetric === undefined) variantMetrics.set(variantId, (byMetric = new Map<string, string>()));
+  let joined = byMetric.get(metricKey);
+  if (joined === undefined) {
+    if (variantMetricCount >= VARIANT_METRIC_LIMIT) {
+      variantMetrics.clear();
+      variantMetricCount = 0;
+      variantMetrics.set(variantId, (byMetric = new Map<string, string>()));
+    }
+    byMetric.set(metricKey, (joined = `${variantId}#${metricKey}`));
+    variantMetricCount++;
+  }
+  return joined;
+}
+
 function toStateRequest(event: ValidEvent['event'], position: string, plan: CounterPlan): StateRequest {
   const metricKey = metricKeyOf(event);
   const request: StateRequest = {
@@ -53,7 +83,7 @@ function toStateRequest(event: ValidEvent['event'], position: string, plan: Coun
     position,
     experimentId: event.experimentId,
     userId: event.userId,
-    variantMetric: `${event.variantId}#${metricKey}`,
+    variantMetric: variantMetricOf(event.variantId, metricKey),
     segments: sortedSegments(event.segments),
     scaledValue: toScaledValue(event.value),
   };
@@ -64,7 +94,7 @@ function toStateRequest(event: ValidEvent['event'], position: string, plan: Coun
   } else {
     const ratios = plan.metrics.get(metricKey)?.ratios;
     if (ratios !== undefined && ratios.length > 0) {
-      request.partners = ratios.map((ratio) => `${event.variantId}#${ratio.partner}`);
+      request.partners = ratios.map((ratio) => variantMetricOf(event.variantId, ratio.partner));
     }
   }
   return request;
