@@ -110,10 +110,12 @@ export function assembleVariants(
         const cuped = compareCupedMetric(metric, control, sample, settings);
         if (cuped) vsControl.cuped = cuped;
       }
-      metrics[metric.key] = {
-        ...describeSample(metric, sample, cells.get(variant.id)?.get(metric.key) ?? EMPTY_CELL),
+      metrics[metric.key] = describeSample(
+        metric,
+        sample,
+        cells.get(variant.id)?.get(metric.key) ?? EMPTY_CELL,
         vsControl,
-      };
+      );
     }
     return { variantId: variant.id, users: exposure.units, impressions: exposure.events, metrics };
   });
@@ -128,12 +130,18 @@ export function assembleVariants(
 
 const meanOf = (sum: number, n: number): number | null => (n > 0 ? sum / n : null);
 
-/** The per-variant figures of one metric (everything but the comparison). */
+/**
+ * The per-variant figures of one metric, with `vsControl` as given. The comparison is an
+ * argument, not spread onto the result afterwards: `{ ...figures, vsControl }` takes V8's
+ * slow path on Node 20 (about 0.5 µs an object, 50 per results request, per segment value
+ * in a breakdown).
+ */
 function describeSample(
   metric: MetricDefinition,
   sample: MetricSample,
   cell: { units: number; events: number },
-): Omit<MetricResult, 'vsControl'> {
+  vsControl: MetricResult['vsControl'],
+): MetricResult {
   if (sample.kind === 'ratio') {
     const { n, numerator, denominator, sumProducts } = sample.stats;
     const parts = ratioPartsOf(metric);
@@ -152,6 +160,7 @@ function describeSample(
         denominatorSumSquares: denominator.sumSquares,
         sumProducts,
       },
+      vsControl,
     };
   }
   const { n, sum, sumSquares } = sample.stats;
@@ -181,6 +190,7 @@ function describeSample(
           },
         }
       : {}),
+    vsControl,
   };
 }
 

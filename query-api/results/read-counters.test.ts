@@ -222,3 +222,86 @@ describe('results read only the cells the answer needs (real dynalite)', () => {
     });
   });
 });
+
+describe('decodeCounterItem', () => {
+  const statistics = {
+    events: { N: '12' },
+    units: { N: '5' },
+    sum: { N: '7.25' },
+    sum_squares: { N: '20.5' },
+    last_event_at: { N: String(LAST_EVENT_AT) },
+  };
+
+  it('decodes a total cell: exactly these fields, in this order, no `segment`', () => {
+    const cell = decodeCounterItem({ variant_metric: { S: 'control#revenue' }, ...statistics });
+    expect(cell).toStrictEqual({
+      variantId: 'control',
+      metricKey: 'revenue',
+      events: 12,
+      units: 5,
+      sum: 7.25,
+      sumSquares: 20.5,
+      lastEventAt: LAST_EVENT_AT,
+    });
+    expect(Object.keys(cell!)).toEqual([
+      'variantId',
+      'metricKey',
+      'events',
+      'units',
+      'sum',
+      'sumSquares',
+      'lastEventAt',
+    ]);
+  });
+
+  it('decodes segment and pair cells with their segment after the key fields; extras only when the item has them', () => {
+    const segment = decodeCounterItem({
+      variant_metric: {
+        S: encodeCellKey({ variantId: 'v1', metricKey: 'aov', segment: { dimension: 'country', value: 'US' } }),
+      },
+      ...statistics,
+      cross_sum: { N: '3.5' },
+    });
+    expect(Object.keys(segment!)).toEqual([
+      'variantId',
+      'metricKey',
+      'segment',
+      'events',
+      'units',
+      'sum',
+      'sumSquares',
+      'lastEventAt',
+      'crossSum',
+    ]);
+    expect(segment).toMatchObject({
+      variantId: 'v1',
+      metricKey: 'aov',
+      segment: { dimension: 'country', value: 'US' },
+    });
+    expect(segment!.crossSum).toBe(3.5);
+    const pair = decodeCounterItem({
+      variant_metric: {
+        S: encodeCellKey({
+          variantId: 'v1',
+          metricKey: EXPOSURE_METRIC,
+          segment: { dimension: 'country+device', value: 'US+ios' },
+        }),
+      },
+      events: { N: '1' },
+    });
+    expect(pair).toStrictEqual({
+      variantId: 'v1',
+      metricKey: EXPOSURE_METRIC,
+      segment: { dimension: 'country+device', value: 'US+ios' },
+      events: 1,
+      units: 0,
+      sum: 0,
+      sumSquares: 0,
+    });
+  });
+
+  it('skips items this layout did not write', () => {
+    expect(decodeCounterItem({ ...statistics })).toBeUndefined();
+    expect(decodeCounterItem({ variant_metric: { S: 'no-separator' }, ...statistics })).toBeUndefined();
+  });
+});

@@ -79,7 +79,14 @@ const PROJECTION = Object.keys(NAMES).join(', ');
 
 const numberOf = (value: AttributeValue | undefined): number => (value?.N === undefined ? 0 : Number(value.N));
 
-/** Decodes one item; undefined for items this layout did not write (they are skipped). */
+/**
+ * Decodes one item; undefined for items this layout did not write (they are skipped).
+ *
+ * The cell is written field by field, not as `{ ...key, events, … }`: on Node 20 an object
+ * literal that starts with a spread and goes on with named fields takes V8's slow path, about
+ * 3 µs a cell against under 0.5 µs (bench `query-api`: 55 cells per uncached results request,
+ * 2,805 per breakdown). The fields and their order are the same: `segment` only on segment cells.
+ */
 export function decodeCounterItem(item: Record<string, AttributeValue>): CounterCell | undefined {
   const sortKey = item[COUNTER_SORT_KEY]?.S;
   if (!sortKey) return undefined;
@@ -91,7 +98,9 @@ export function decodeCounterItem(item: Record<string, AttributeValue>): Counter
   }
   const lastEventAt = item[COUNTER_ATTRIBUTES.lastEventAt]?.N;
   const cell: CounterCell = {
-    ...key,
+    variantId: key.variantId,
+    metricKey: key.metricKey,
+    ...(key.segment === undefined ? {} : { segment: key.segment }),
     events: numberOf(item[COUNTER_ATTRIBUTES.events]),
     units: numberOf(item[COUNTER_ATTRIBUTES.units]),
     sum: numberOf(item[COUNTER_ATTRIBUTES.sum]),

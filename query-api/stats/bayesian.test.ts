@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { absolutePrior, gaussianPosterior } from './bayesian.js';
 import { compareToControl } from './compare.js';
+import { normalQuantile } from './distributions.js';
 
 describe('risk (expected loss)', () => {
   it('is never negative, also where its two terms cancel (|mean/sd| ≈ 8 gave −1.5e-18)', () => {
@@ -65,5 +66,17 @@ describe('absolutePrior', () => {
     const varianceOverflows = absolutePrior({ mean: 1, variance: 1e300, proper: true }, 1e10);
     expect(varianceOverflows.variance).toBe(Number.POSITIVE_INFINITY);
     expect(varianceOverflows.proper).toBe(false);
+  });
+});
+
+describe('credible interval level', () => {
+  it("is z₁₋α/₂ of each call's own α, also when levels alternate (the quantile is remembered for the last α only)", () => {
+    const effect = { estimate: 0.03, standardError: 0.01 };
+    for (const alpha of [0.05, 0.1, 0.05, 0.01, 0.01, 0.2, 0.05]) {
+      const posterior = gaussianPosterior(effect, undefined, alpha, false);
+      const halfWidth = normalQuantile(1 - alpha / 2) * 0.01;
+      expect(posterior.credibleLow).toBe(0.03 - halfWidth);
+      expect(posterior.credibleHigh).toBe(0.03 + halfWidth);
+    }
   });
 });
