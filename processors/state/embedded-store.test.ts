@@ -157,7 +157,10 @@ it('embedded store: keeps its data in the meta, claims, expiry, users and admitt
     expect(root.openDB<[string, number], string>({ name: 'claims' }).get(request(1).eventId)?.[1]).toBe(
       1_000 + 86_400_000,
     );
-    expect([...root.openDB({ name: 'expiry' }).getKeys()]).toEqual([[1_000 + 86_400_000, request(1).eventId]]);
+    // One expiry entry per call: keyed by its expiry and first claim, holding every eventId the call claimed.
+    expect([...root.openDB({ name: 'expiry' }).getRange()]).toEqual([
+      { key: [1_000 + 86_400_000, request(1).eventId], value: [request(1).eventId] },
+    ]);
     expect([...root.openDB<unknown, string>({ name: 'users' }).getKeys()]).toHaveLength(1);
     expect([...root.openDB<string[], string>({ name: 'admitted' }).getRange()].map(({ value }) => value)).toEqual([
       ['US'],
@@ -202,6 +205,10 @@ it('embedded store: judges claims by their expiry beyond the sweep limit, and ne
     await store.close();
     const root = open({ path: directory, maxDbs: 8 });
     try {
+      // The first sweep (at 60 s) took 2,000 of the entry's 2,100 claims and kept the other 100 in it for the next.
+      expect(
+        [...root.openDB<string[], [number, string]>({ name: 'expiry' }).getRange()].map(({ key }) => key[0]),
+      ).toEqual([120_000, 121_000]);
       expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()].sort()).toEqual(
         [eventId(2_099), eventId(5_000)].sort(),
       );
@@ -211,6 +218,68 @@ it('embedded store: judges claims by their expiry beyond the sweep limit, and ne
   } catch (error) {
     await store.close();
     throw error;
+  }
+});
+
+it('embedded store: sweeps at most 2,000 claims per call, keeping the rest of a larger entry for the next call', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const shard = 'shardId-000000000000';
+  const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+  const event = (n: number) => ({
+    ...request(n, `user-${n}`),
+    eventId: eventId(n),
+    position: recordPosition(String(n + 1), 0),
+  });
+  const epoch = await store.epoch();
+  await store.apply(
+    shard,
+    epoch,
+    Array.from({ length: 2_100 }, (_, n) => event(n)),
+  );
+  clock = 60_000;
+  await store.apply(shard, epoch, [event(9_000)]);
+  await store.close();
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    const left = [...root.openDB<unknown, string>({ name: 'claims' }).getKeys()];
+    expect(left).toHaveLength(101);
+    expect(left).toContain(eventId(2_099));
+    expect(left).not.toContain(eventId(1_999));
+    const entries = [...root.openDB<string[], [number, string]>({ name: 'expiry' }).getRange()];
+    expect(entries.map(({ key, value }) => [key[0], value.length])).toEqual([
+      [60_000, 100],
+      [120_000, 1],
+    ]);
+  } finally {
+    await root.close();
+  }
+});
+
+it('embedded store: sweeps expiry entries of the earlier form (one claim per entry, value null) like its own', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const epoch = await store.epoch();
+  await store.apply('shardId-000000000000', epoch, [request(1)]);
+  await store.close();
+  // Rewrite the index as an earlier version wrote it: [expiresAt, eventId] → null.
+  const root = open({ path: directory, maxDbs: 8 });
+  const expiry = root.openDB<string[] | null, [number, string]>({ name: 'expiry' });
+  await expiry.remove([60_000, request(1).eventId]);
+  await expiry.put([60_000, request(1).eventId], null);
+  await root.close();
+  const reopened = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  clock = 60_000;
+  await reopened.apply('shardId-000000000000', epoch, [request(3, 'cid')]);
+  await reopened.close();
+  const after = open({ path: directory, maxDbs: 8 });
+  try {
+    expect([...after.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
+    expect([...after.openDB({ name: 'expiry' }).getKeys()]).toEqual([[120_000, request(3).eventId]]);
+  } finally {
+    await after.close();
   }
 });
 

@@ -10,7 +10,9 @@
  * Sub-databases:
  *   meta      epoch → the store's epoch; p:<shardId> → committed position (compact)
  *   claims    eventId → [identity, expiresAt ms]
- *   expiry    [expiresAt ms, eventId] → null (an index to sweep expired claims)
+ *   expiry    [expiresAt ms, first eventId] → the eventIds one call claimed (an index to sweep
+ *             expired claims: one entry per call, not per claim; entries written before this
+ *             form hold null and name their one eventId in the key)
  *   users     <experiment>␟<user> → the user's state (segments, covariates, totals as decimal strings,
  *             memos with their partner totals)
  *   admitted  <experiment>␟<dimension> → values admitted to their own cell
@@ -113,7 +115,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
   }
   const meta: Database<string, string> = root.openDB({ name: 'meta', encoding: 'string' });
   const claims: Database<[string, number], string> = root.openDB({ name: 'claims' });
-  const expiry: Database<null, [number, string]> = root.openDB({ name: 'expiry' });
+  const expiry: Database<string[] | null, [number, string]> = root.openDB({ name: 'expiry' });
   const users: Database<StoredUser, string> = root.openDB({ name: 'users' });
   const admitted: Database<string[], string> = root.openDB({ name: 'admitted' });
 
@@ -122,15 +124,14 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
    * once at its end (`flushUsers`), inside the same write transaction: a user with several
    * events in a batch costs one read and one write, not one per event.
    */
-  const tables = (at: number, touched: Map<string, UserState>): StateTables => ({
+  const tables = (at: number, touched: Map<string, UserState>, claimed: string[]): StateTables => ({
     claimHolder(eventId) {
       const claim = claims.get(eventId);
       return claim && claim[1] > at ? claim[0] : undefined;
     },
     claim(eventId, identity) {
-      const expiresAt = at + dedupMs;
-      claims.putSync(eventId, [identity, expiresAt]);
-      expiry.putSync([expiresAt, eventId], null);
+      claims.putSync(eventId, [identity, at + dedupMs]);
+      claimed.push(eventId);
     },
     user(experimentId, userId) {
       const key = userStateKey(experimentId, userId);
@@ -153,12 +154,22 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     committed: (shardId) => meta.get(`p:${shardId}`),
   });
 
-  /** Removes claims whose de-dup window has passed (bounded per call); runs inside a write transaction. */
+  /**
+   * Removes claims whose de-dup window has passed, at most SWEEP_PER_BATCH per call (an entry
+   * with more keeps the rest for the next call); runs inside a write transaction. A claim renewed
+   * since (a later expiry) is kept: its newer entry sweeps it.
+   */
   const sweepExpiredClaims = (at: number): void => {
-    for (const { key } of expiry.getRange({ end: [at, '\uffff'], limit: SWEEP_PER_BATCH })) {
-      const [expiresAt, eventId] = key;
-      if (claims.get(eventId)?.[1] === expiresAt) claims.removeSync(eventId);
-      expiry.removeSync(key);
+    let budget = SWEEP_PER_BATCH;
+    for (const { key, value } of expiry.getRange({ end: [at, '\uffff'], limit: SWEEP_PER_BATCH })) {
+      if (budget <= 0) break;
+      const [expiresAt, firstEventId] = key;
+      const eventIds = value ?? [firstEventId];
+      const swept = eventIds.length <= budget ? eventIds : eventIds.slice(0, budget);
+      for (const eventId of swept) if (claims.get(eventId)?.[1] === expiresAt) claims.removeSync(eventId);
+      budget -= swept.length;
+      if (swept.length === eventIds.length) expiry.removeSync(key);
+      else expiry.putSync(key, eventIds.slice(swept.length));
     }
   };
 
@@ -190,9 +201,10 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         const at = now();
         sweepExpiredClaims(at);
         const touched = new Map<string, UserState>();
-        const view = tables(at, touched);
-        const outcomes = applyStateRequests(view, shardId, requests, limits);
+        const claimed: string[] = [];
+        const outcomes = applyStateRequests(tables(at, touched, claimed), shardId, requests, limits);
         for (const [key, user] of touched) users.putSync(key, encodeUser(user));
+        if (claimed.length > 0) expiry.putSync([at + dedupMs, claimed[0] as string], claimed);
         return outcomes;
       });
     },
