@@ -626,3 +626,37 @@ describe('compact record format: covariates (flag bit 1)', () => {
       expect(Object.keys(decoded.event['covariates'] as object)).toEqual(['__proto__', 'revenue']);
   });
 });
+
+describe('compact record format: segments objects shared across records', () => {
+  const segmentsOfRecord = (events: StreamEvent[]) => {
+    const decoded = decodeCompactRecord(encodeCompactRecord(events), 0, { maxSegments: 10 });
+    if (!decoded.ok) throw new Error('record rejected');
+    return decoded.events.map((result) => ({ ok: result.ok, segments: result.event.segments }));
+  };
+
+  it('gives events of different records with equal segments one frozen object, and different content different ones', () => {
+    const [first] = segmentsOfRecord([event({ segments: { country: 'DE', device: 'ios' } })]);
+    const [second, other] = segmentsOfRecord([
+      event({ userId: 'u-9', segments: { country: 'DE', device: 'ios' } }),
+      event({ segments: { country: 'DE', device: 'web' } }),
+    ]);
+    expect(second!.segments).toBe(first!.segments);
+    expect(Object.isFrozen(first!.segments)).toBe(true);
+    expect(other!.segments).toEqual({ country: 'DE', device: 'web' });
+    expect(other!.segments).not.toBe(first!.segments);
+  });
+
+  it('never confuses contents whose joined text is alike (names and values are length-prefixed)', () => {
+    const [a] = segmentsOfRecord([event({ segments: { a: 'b1:c' } })]);
+    const [b] = segmentsOfRecord([event({ segments: { a: 'b', '1:c': 'x' } })]);
+    expect(a!.segments).toEqual({ a: 'b1:c' });
+    expect(b!.segments).toEqual({ a: 'b', '1:c': 'x' });
+  });
+
+  it('judges a shared object by its content in every record: invalid segments stay invalid, valid ones valid', () => {
+    const bad = { country: 'DE\u0007' };
+    expect(segmentsOfRecord([event({ segments: bad })])[0]!.ok).toBe(false);
+    expect(segmentsOfRecord([event({ userId: 'u-2', segments: bad })])[0]!.ok).toBe(false);
+    expect(segmentsOfRecord([event({ segments: { country: 'DE' } })])[0]!.ok).toBe(true);
+  });
+});

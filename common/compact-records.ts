@@ -363,7 +363,7 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
       }
       segments = segmentObjects.find(hash, segmentIndices);
       if (!segments) {
-        segments = segmentsOf(segmentIndices, stringAt, verdicts);
+        segments = sharedSegmentsOf(segmentIndices, stringAt, verdicts);
         segmentObjects.add(hash, segmentIndices, segments);
       }
       valid &&= segmentsValid.has(segments);
@@ -465,6 +465,34 @@ function sameIndices(a: readonly number[], b: readonly number[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Segments objects by content, shared across records (each record has its own dictionary, so its
+ * own string indices): a record builds a key string per combination it holds, not an object.
+ * Bounded: emptied when it holds SHARED_SEGMENTS_LIMIT combinations.
+ */
+const sharedSegments = new Map<string, Readonly<Record<string, string>>>();
+const SHARED_SEGMENTS_LIMIT = 10_000;
+
+/** The one frozen segments object of this content (names and values in record order). */
+function sharedSegmentsOf(
+  indices: readonly number[],
+  stringAt: (index: number) => string,
+  verdicts: StringVerdicts,
+): Readonly<Record<string, string>> {
+  let key = '';
+  for (let i = 0; i < indices.length; i++) {
+    const text = stringAt(indices[i] as number);
+    key += `${text.length}:${text}`; // length-prefixed: no two contents share a key
+  }
+  let segments = sharedSegments.get(key);
+  if (segments === undefined) {
+    if (sharedSegments.size >= SHARED_SEGMENTS_LIMIT) sharedSegments.clear();
+    segments = segmentsOf(indices, stringAt, verdicts);
+    sharedSegments.set(key, segments);
+  }
+  return segments;
 }
 
 /** Segment objects whose every name and value passed, in ascending dimension order without repeats. */
