@@ -43,6 +43,30 @@ const request = (n: number, partial: Partial<StateRequest> = {}): StateRequest =
 });
 
 describe('the state rules', () => {
+  it("fix a user's segments as the request's own array when every value is admitted, and as a copy with (other) when one is capped", () => {
+    const { tables } = mapTables();
+    const admitOnlyUS: StateTables = { ...tables, admit: (_e, _d, value) => (value === 'US' ? value : '(other)') };
+    const segments = [
+      ['country', 'US'],
+      ['device', 'ios'],
+    ] as const;
+    const admitted = applyStateRequest(tables, SHARD, request(1, { segments }), LIMITS);
+    expect(admitted).toMatchObject({ kind: 'applied', segments });
+    expect(admitted.kind === 'applied' && admitted.segments).toBe(segments);
+    const capped = applyStateRequest(admitOnlyUS, SHARD, request(2, { userId: 'bob', segments }), LIMITS);
+    expect(capped).toMatchObject({
+      kind: 'applied',
+      segments: [
+        ['country', 'US'],
+        ['device', '(other)'],
+      ],
+    });
+    expect(segments).toEqual([
+      ['country', 'US'],
+      ['device', 'ios'],
+    ]);
+  });
+
   it('drop the memos of this shard that the committed position passed, and keep the others', () => {
     const { tables, users, committed } = mapTables();
     applyStateRequest(tables, SHARD, request(1), LIMITS);

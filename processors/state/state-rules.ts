@@ -264,10 +264,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   // claim, held for the whole de-dup window, then keeps the small two-part string only.
   if (holder === undefined) tables.claim(request.eventId, records.identity());
   if (user.segments === undefined) {
-    user.segments = request.segments.map(
-      ([dimension, value]) =>
-        [dimension, tables.admit(request.experimentId, dimension, value, limits.segmentValueCap)] as const,
-    );
+    user.segments = admittedSegments(tables, request, limits.segmentValueCap);
     if (request.covariates && request.covariates.length > 0) {
       user.covariates = request.covariates.map(([metric, value]) => [metric, value] as const);
     }
@@ -289,6 +286,29 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
     covariates: user.covariates ?? NONE,
     partnerTotals,
   };
+}
+
+/**
+ * The request's segments with each value admitted (capped values read `(other)`). When every
+ * value is admitted as it is, the request's own array is the answer: users with the same
+ * segments then share one array (decoders share it across events), and the cells reached
+ * through it are resolved once (counters/cell-directory.ts), not once per user.
+ */
+function admittedSegments(
+  tables: StateTables,
+  request: StateRequest,
+  cap: number,
+): readonly (readonly [string, string])[] {
+  const segments = request.segments;
+  let admitted: (readonly [string, string])[] | undefined;
+  for (let i = 0; i < segments.length; i++) {
+    const [dimension, value] = segments[i] as readonly [string, string];
+    const kept = tables.admit(request.experimentId, dimension, value, cap);
+    if (kept !== value) admitted ??= segments.slice(0, i);
+    if (admitted !== undefined)
+      admitted.push(kept === value ? (segments[i] as readonly [string, string]) : [dimension, kept]);
+  }
+  return admitted ?? segments;
 }
 
 /**
