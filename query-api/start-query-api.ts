@@ -97,7 +97,7 @@ export async function startQueryApi(
     const applied = await runMigrations(database.writer);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
 
-    const dynamo = deps.dynamo ?? createDynamoClient(config);
+    const dynamo = deps.dynamo ?? createDynamoClient(config, { cacheMiddleware: true }); // each read resolves its middleware once
     if (!deps.dynamo) cleanups.push(() => Promise.resolve(dynamo.destroy()));
 
     let redis = deps.redis;
