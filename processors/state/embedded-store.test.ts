@@ -154,9 +154,13 @@ it('embedded store: keeps its data in the meta, claims, expiry, users and admitt
     const meta = root.openDB<string, string>({ name: 'meta', encoding: 'string' });
     expect(meta.get('epoch')).toBe(epoch);
     expect(meta.get('p:shardId-000000000000')).toBe(compactPosition(recordPosition('1', 0)));
-    expect(root.openDB<[string, number], string>({ name: 'claims' }).get(request(1).eventId)?.[1]).toBe(
+    // A claim in the binary form: 0xc1, expiresAt (float64), the holder's identity.
+    const claim = root.openDB({ name: 'claims' }).getBinary(request(1).eventId) as Buffer;
+    expect([claim[0], claim.readDoubleLE(1), claim.toString('utf8', 9)]).toEqual([
+      0xc1,
       1_000 + 86_400_000,
-    );
+      `0@${compactPosition(recordPosition('1', 0))}`,
+    ]);
     // One expiry entry per call: keyed by its expiry and first claim, holding every eventId the call claimed.
     expect([...root.openDB({ name: 'expiry' }).getRange()]).toEqual([
       { key: [1_000 + 86_400_000, request(1).eventId], value: [request(1).eventId] },
@@ -300,7 +304,7 @@ it('embedded store: sweeps a claim in the first batch at or after its expiry, no
   }
 });
 
-it('embedded store: stores a user without covariates or partners as before them, and covariates and partner totals only when there are some', async () => {
+it('embedded store: writes users in the binary form, covariates and partner totals only when there are some', async () => {
   const directory = await newDirectory();
   const store = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
   const shard = 'shardId-000000000000';
@@ -313,17 +317,24 @@ it('embedded store: stores a user without covariates or partners as before them,
   const root = open({ path: directory, maxDbs: 8 });
   try {
     const users = root.openDB<unknown, string>({ name: 'users' });
-    const ann = compactPosition(recordPosition('1', 0));
-    const bob = compactPosition(recordPosition('2', 0));
-    expect(users.get('exp\u001fann')).toEqual({
-      s: [['country', 'US']],
-      t: [['v#m', '3000000', [[`0@${ann}`, null]]]],
-    });
-    expect(users.get('exp\u001fbob')).toEqual({
-      s: [['country', 'US']],
-      c: [['m', '-2500000']],
-      t: [['v#m', '3000000', [[`0@${bob}`, null, [null, null]]]]],
-    });
+    const ann = `0@${compactPosition(recordPosition('1', 0))}`;
+    const bob = `0@${compactPosition(recordPosition('2', 0))}`;
+    const string = (value: string) => [value.length, ...Buffer.from(value)];
+    const safe = (value: number) => {
+      const bytes = Buffer.alloc(8);
+      bytes.writeDoubleLE(value);
+      return [2, ...bytes];
+    };
+    // 0xc1; one segment (count + 1); no covariates (0); one total, its memo with no partner totals (0).
+    expect([...(users.getBinary('exp\u001fann') as Buffer)]).toEqual([
+      0xc1, 2, ...string('country'), ...string('US'), 0, 1, ...string('v#m'), ...safe(3_000_000), 1,
+      ...string(ann), 0, 0,
+    ]);
+    // One covariate; the memo holds two partner totals, both none yet.
+    expect([...(users.getBinary('exp\u001fbob') as Buffer)]).toEqual([
+      0xc1, 2, ...string('country'), ...string('US'), 2, ...string('m'), ...safe(-2_500_000), 1,
+      ...string('v#m'), ...safe(3_000_000), 1, ...string(bob), 0, 3, 0, 0,
+    ]);
   } finally {
     await root.close();
   }
@@ -346,5 +357,160 @@ it('embedded store: stores a user without covariates or partners as before them,
     ]);
   } finally {
     await reopened.close();
+  }
+});
+
+it('embedded store: keeps totals beyond 2^53 exact (written as decimal digits)', async () => {
+  const directory = await newDirectory();
+  const shard = 'shardId-000000000000';
+  const huge = 2n ** 70n + 7n;
+  const limits = { directory, userTotalLimit: 2n ** 80n };
+  const store = createEmbeddedUserStateStore(limits);
+  const epoch = await store.epoch();
+  await store.apply(shard, epoch, [{ ...request(1), scaledValue: huge, covariates: [['m', -huge]] }]);
+  await store.close();
+  const reopened = createEmbeddedUserStateStore(limits);
+  try {
+    expect(
+      await reopened.apply(shard, epoch, [
+        { ...request(1), scaledValue: huge, covariates: [['m', -huge]] }, // replay
+        { ...request(2), scaledValue: 1n },
+      ]),
+    ).toEqual([
+      { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined, covariates: [['m', -huge]], partnerTotals: [] },
+      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: huge, covariates: [['m', -huge]], partnerTotals: [] },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});
+
+it('embedded store: reads and writes a user without the memos its shard has committed past, keeping every other memo', async () => {
+  const directory = await newDirectory();
+  const shard = 'shardId-000000000000';
+  const other = 'shardId-000000000001';
+  const identity = (tag: string, n: number) => `${tag}@${compactPosition(recordPosition(String(n), 0))}`;
+  const store = createEmbeddedUserStateStore({ directory });
+  const epoch = await store.epoch();
+  await store.apply(shard, epoch, [request(1), { ...request(2), variantMetric: 'v#o' }]);
+  // Shard 1's record at an earlier position than shard 0 commits: another shard's memo, kept.
+  const fromOther = { ...request(9), position: recordPosition('1', 0), variantMetric: 'v#p' };
+  await store.apply(other, epoch, [fromOther]);
+  await store.markCommitted(shard, recordPosition('1', 0));
+  // Another metric of the same user: the memo of record 1 (v#m) is committed and is not written back.
+  await store.apply(shard, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
+  await store.close();
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    const blob = root.openDB<unknown, string>({ name: 'users' }).getBinary('exp\u001fann') as Buffer;
+    expect([1, 2, 3].map((n) => blob.includes(identity('0', n)))).toEqual([false, true, true]);
+    expect(blob.includes(identity('1', 1))).toBe(true);
+  } finally {
+    await root.close();
+  }
+  const reopened = createEmbeddedUserStateStore({ directory });
+  try {
+    expect(
+      await reopened.apply(shard, epoch, [
+        request(1), // committed
+        { ...request(2), variantMetric: 'v#o' }, // replay: its memo is kept
+        { ...request(3), variantMetric: 'v#n' }, // replay
+        request(4),
+      ]),
+    ).toEqual([
+      { kind: 'committed' },
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000n },
+    ]);
+    expect(await reopened.apply(other, epoch, [fromOther])).toEqual([
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});
+
+/**
+ * Every value as the version before the binary forms wrote it (msgpack: claims `[identity, expiresAt]`,
+ * users with decimal strings, `'!'` for a refused memo), written with `open()` directly: this
+ * version must read each as that version would have.
+ */
+it('embedded store: reads claims, users, expiry, meta and admitted values in the forms earlier versions wrote', async () => {
+  const directory = await newDirectory();
+  const shard = 'shardId-000000000000';
+  const identity = (n: number) => `0@${compactPosition(recordPosition(String(n), 0))}`;
+  const epoch = 'e0000000-0000-4000-8000-000000000000';
+  const root = open({ path: directory, maxDbs: 8 });
+  await root.openDB<string, string>({ name: 'meta', encoding: 'string' }).put('epoch', epoch);
+  await root.openDB<string, string>({ name: 'meta', encoding: 'string' }).put(`p:${shard}`, compactPosition(recordPosition('1', 0)));
+  const claims = root.openDB<[string, number], string>({ name: 'claims' });
+  await claims.put(request(2).eventId, [identity(2), 60_000]); // claimed by record 2, until 60 s
+  await claims.put(request(7).eventId, [identity(7), 30_000]); // expires at 30 s
+  await root.openDB<string[] | null, [number, string]>({ name: 'expiry' }).put([30_000, request(7).eventId], null);
+  await root.openDB<string[] | null, [number, string]>({ name: 'expiry' }).put([60_000, request(2).eventId], [request(2).eventId]);
+  const users = root.openDB<unknown, string>({ name: 'users' });
+  await users.put('exp\u001fann', {
+    s: [['country', 'US']],
+    c: [['m', '-2500000']],
+    t: [
+      [
+        'v#m',
+        '6000000',
+        [
+          [identity(1), '1000000'], // committed: dropped when ann is written
+          [identity(2), '3000000', ['5', null]],
+        ],
+      ],
+      ['v#r', null, [[identity(3), '!']]],
+    ],
+  });
+  await users.put('exp\u001fbob', { s: null, t: [] });
+  await root.openDB<string[], string>({ name: 'admitted' }).put('exp\u001fcountry', ['US']);
+  await root.close();
+
+  const store = createEmbeddedUserStateStore({ directory, segmentValueCap: 1, now: () => 10_000 });
+  try {
+    expect(await store.epoch()).toBe(epoch);
+    expect(await store.readCommitted(shard)).toBe(compactPosition(recordPosition('1', 0)));
+    const covariates = [['m', -2_500_000n]];
+    expect(
+      await store.apply(shard, epoch, [
+        request(1), // committed
+        { ...request(2), partners: ['v#a', 'v#b'] }, // replay of its memo: total before, partner totals
+        { ...request(4), eventId: request(2).eventId }, // claimed by record 2: duplicate
+        { ...request(3), variantMetric: 'v#r' }, // refused memo
+        request(5), // continues the stored total
+        { ...request(6, 'bob'), segments: [['country', 'FR']] }, // cap 1, US admitted: FR reads (other)
+        request(7), // its claim is held by this very record (until 30 s) and it has no memo: applied, claim kept
+      ]),
+    ).toEqual([
+      { kind: 'committed' },
+      { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000n, covariates, partnerTotals: [5n, undefined] },
+      { kind: 'duplicate' },
+      { kind: 'refused', rule: 'user-total-limit' },
+      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000n, covariates, partnerTotals: [] },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', '(other)']], totalBefore: undefined },
+      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 9_000_000n, covariates, partnerTotals: [] },
+    ]);
+  } finally {
+    await store.close();
+  }
+  // At 61 s the sweep reads the expiry of claims in the earlier form: claims 2 and 7 (never renewed) are gone.
+  const later = createEmbeddedUserStateStore({ directory, now: () => 61_000 });
+  try {
+    expect(await later.apply(shard, epoch, [{ ...request(8), eventId: request(2).eventId }])).toMatchObject([
+      { kind: 'applied', replay: false },
+    ]);
+  } finally {
+    await later.close();
+  }
+  const after = open({ path: directory, maxDbs: 8 });
+  try {
+    expect([...after.openDB<unknown, string>({ name: 'claims' }).getKeys()].sort()).toEqual(
+      [request(2).eventId, request(5).eventId, request(6).eventId].sort(), // 2: claimed again by record 8
+    );
+  } finally {
+    await after.close();
   }
 });
