@@ -327,13 +327,37 @@ it('embedded store: writes users in the binary form, covariates and partner tota
     };
     // 0xc1; one segment (count + 1); no covariates (0); one total, its memo with no partner totals (0).
     expect([...(users.getBinary('exp\u001fann') as Buffer)]).toEqual([
-      0xc1, 2, ...string('country'), ...string('US'), 0, 1, ...string('v#m'), ...safe(3_000_000), 1,
-      ...string(ann), 0, 0,
+      0xc1,
+      2,
+      ...string('country'),
+      ...string('US'),
+      0,
+      1,
+      ...string('v#m'),
+      ...safe(3_000_000),
+      1,
+      ...string(ann),
+      0,
+      0,
     ]);
     // One covariate; the memo holds two partner totals, both none yet.
     expect([...(users.getBinary('exp\u001fbob') as Buffer)]).toEqual([
-      0xc1, 2, ...string('country'), ...string('US'), 2, ...string('m'), ...safe(-2_500_000), 1,
-      ...string('v#m'), ...safe(3_000_000), 1, ...string(bob), 0, 3, 0, 0,
+      0xc1,
+      2,
+      ...string('country'),
+      ...string('US'),
+      2,
+      ...string('m'),
+      ...safe(-2_500_000),
+      1,
+      ...string('v#m'),
+      ...safe(3_000_000),
+      1,
+      ...string(bob),
+      0,
+      3,
+      0,
+      0,
     ]);
   } finally {
     await root.close();
@@ -377,8 +401,22 @@ it('embedded store: keeps totals beyond 2^53 exact (written as decimal digits)',
         { ...request(2), scaledValue: 1n },
       ]),
     ).toEqual([
-      { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined, covariates: [['m', -huge]], partnerTotals: [] },
-      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: huge, covariates: [['m', -huge]], partnerTotals: [] },
+      {
+        kind: 'applied',
+        replay: true,
+        segments: [['country', 'US']],
+        totalBefore: undefined,
+        covariates: [['m', -huge]],
+        partnerTotals: [],
+      },
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: huge,
+        covariates: [['m', -huge]],
+        partnerTotals: [],
+      },
     ]);
   } finally {
     await reopened.close();
@@ -443,12 +481,16 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
   const epoch = 'e0000000-0000-4000-8000-000000000000';
   const root = open({ path: directory, maxDbs: 8 });
   await root.openDB<string, string>({ name: 'meta', encoding: 'string' }).put('epoch', epoch);
-  await root.openDB<string, string>({ name: 'meta', encoding: 'string' }).put(`p:${shard}`, compactPosition(recordPosition('1', 0)));
+  await root
+    .openDB<string, string>({ name: 'meta', encoding: 'string' })
+    .put(`p:${shard}`, compactPosition(recordPosition('1', 0)));
   const claims = root.openDB<[string, number], string>({ name: 'claims' });
   await claims.put(request(2).eventId, [identity(2), 60_000]); // claimed by record 2, until 60 s
   await claims.put(request(7).eventId, [identity(7), 30_000]); // expires at 30 s
   await root.openDB<string[] | null, [number, string]>({ name: 'expiry' }).put([30_000, request(7).eventId], null);
-  await root.openDB<string[] | null, [number, string]>({ name: 'expiry' }).put([60_000, request(2).eventId], [request(2).eventId]);
+  await root
+    .openDB<string[] | null, [number, string]>({ name: 'expiry' })
+    .put([60_000, request(2).eventId], [request(2).eventId]);
   const users = root.openDB<unknown, string>({ name: 'users' });
   await users.put('exp\u001fann', {
     s: [['country', 'US']],
@@ -486,12 +528,33 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
       ]),
     ).toEqual([
       { kind: 'committed' },
-      { kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000n, covariates, partnerTotals: [5n, undefined] },
+      {
+        kind: 'applied',
+        replay: true,
+        segments: [['country', 'US']],
+        totalBefore: 3_000_000n,
+        covariates,
+        partnerTotals: [5n, undefined],
+      },
       { kind: 'duplicate' },
       { kind: 'refused', rule: 'user-total-limit' },
-      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000n, covariates, partnerTotals: [] },
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: 6_000_000n,
+        covariates,
+        partnerTotals: [],
+      },
       { ...NONE, kind: 'applied', replay: false, segments: [['country', '(other)']], totalBefore: undefined },
-      { kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 9_000_000n, covariates, partnerTotals: [] },
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: 9_000_000n,
+        covariates,
+        partnerTotals: [],
+      },
     ]);
   } finally {
     await store.close();
