@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open } from 'lmdb';
+import { open, type RootDatabase } from 'lmdb';
 import { afterAll, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
@@ -15,6 +15,16 @@ async function newDirectory(): Promise<string> {
   const directory = await mkdtemp(join(tmpdir(), 'embedded-state-'));
   directories.push(directory);
   return directory;
+}
+
+/** Opens the store's LMDB environment directly (the store closed), runs `read` on it and closes it again. */
+async function inspectEnvironment<T>(directory: string, read: (root: RootDatabase) => T): Promise<T> {
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    return read(root);
+  } finally {
+    await root.close();
+  }
 }
 
 describeUserStateStoreContract(
@@ -245,8 +255,7 @@ it('embedded store: sweeps at most 2,000 claims per call, keeping the rest of a 
   clock = 60_000;
   await store.apply(shard, epoch, [event(9_000)]);
   await store.close();
-  const root = open({ path: directory, maxDbs: 8 });
-  try {
+  await inspectEnvironment(directory, (root) => {
     const left = [...root.openDB<unknown, string>({ name: 'claims' }).getKeys()];
     expect(left).toHaveLength(101);
     expect(left).toContain(eventId(2_099));
@@ -256,9 +265,7 @@ it('embedded store: sweeps at most 2,000 claims per call, keeping the rest of a 
       [60_000, 100],
       [120_000, 1],
     ]);
-  } finally {
-    await root.close();
-  }
+  });
 });
 
 it('embedded store: sweeps expiry entries of the earlier form (one claim per entry, value null) like its own', async () => {
@@ -278,13 +285,10 @@ it('embedded store: sweeps expiry entries of the earlier form (one claim per ent
   clock = 60_000;
   await reopened.apply('shardId-000000000000', epoch, [request(3, 'cid')]);
   await reopened.close();
-  const after = open({ path: directory, maxDbs: 8 });
-  try {
-    expect([...after.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
-    expect([...after.openDB({ name: 'expiry' }).getKeys()]).toEqual([[120_000, request(3).eventId]]);
-  } finally {
-    await after.close();
-  }
+  await inspectEnvironment(directory, (root) => {
+    expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
+    expect([...root.openDB({ name: 'expiry' }).getKeys()]).toEqual([[120_000, request(3).eventId]]);
+  });
 });
 
 it('embedded store: sweeps a claim in the first batch at or after its expiry, not one batch later', async () => {
