@@ -53,3 +53,12 @@ it('starts a new generation only when a batch begins with the limit reached', ()
   expect(fresh).not.toBe(slots);
   expect(fresh[0]).toMatchObject({ experimentId: 'exp', sortKey: slots[0]!.sortKey, stamp: 0, value: undefined });
 });
+
+it('keeps its slots from batch to batch while below the limit', () => {
+  const directory = new CellDirectory<number>(100);
+  directory.beginBatch();
+  const slots = directory.slotsOf('exp', 'control', 'purchase', DE_IOS);
+  directory.beginBatch();
+  expect(directory.size).toBe(4);
+  expect(directory.slotsOf('exp', 'control', 'purchase', DE_IOS)).toBe(slots);
+});
