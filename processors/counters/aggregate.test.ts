@@ -182,3 +182,19 @@ it('re-derives what the records after any watermark add: the run before it plus 
     { numRuns: 300 },
   );
 });
+
+it('leaves nothing behind when a batch fails midway: the next batch counts its cells afresh', () => {
+  const experimentId = `failed-${Math.random()}`;
+  const event = { ...base, experimentId };
+  const outcome = { kind: 'applied' as const, replay: false, segments: [], totalBefore: undefined, ...NO_EXTRAS };
+  const noMetric = { ...event, metric: undefined }; // a conversion without a metric: its metric key cannot be had
+  expect(() =>
+    aggregateCounterDeltas([
+      { event, position: 'p1', outcome },
+      { event: noMetric, position: 'p2', outcome },
+    ]),
+  ).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
+  const [cell, ...rest] = aggregateCounterDeltas([{ event, position: 'p3', outcome }]);
+  expect(rest).toEqual([]);
+  expect(cell).toMatchObject({ experimentId, sortKey: 'B#revenue', totals: { events: 1, minPosition: 'p3' } });
+});
