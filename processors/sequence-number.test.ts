@@ -16,6 +16,14 @@ it('orders record positions like (sequence number, sub-sequence number), whateve
   expect(recordPosition('10', 3)).toBe('00210.000003');
 });
 
+it('pads every sub-sequence number alike, below and above the padded ones kept', () => {
+  const subs = [0, 9, 10, 999, 4095, 4096, 4097, 65_535, 999_999];
+  expect(subs.map((sub) => recordPosition('42', sub))).toEqual(
+    subs.map((sub) => `00242.${String(sub).padStart(6, '0')}`),
+  );
+  expect(recordPosition('42', 4095) < recordPosition('42', 4096)).toBe(true);
+});
+
 it('drops leading zeros, so one sequence number written two ways is one position', () => {
   expect(recordPosition('000123', 7)).toBe(recordPosition('123', 7));
   expect(recordPosition('0', 0)).toBe('0010.000000');

@@ -22,7 +22,7 @@ export function padSequenceNumber(sequenceNumber: string): string {
  * every counter item (one watermark per shard), and DynamoDB bills writes by item size.
  */
 export function recordPosition(sequenceNumber: string, subSequenceNumber: number): string {
-  const sub = String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
+  const sub = paddedSubSequence(subSequenceNumber);
   // The user records of one aggregated record share its sequence number: its prefix is built once.
   if (sequenceNumber === lastPrefix.sequenceNumber) return `${lastPrefix.prefix}${sub}`;
   if (!SEQUENCE_NUMBER.test(sequenceNumber)) throw new Error(`not a Kinesis sequence number: ${sequenceNumber}`);
@@ -30,6 +30,24 @@ export function recordPosition(sequenceNumber: string, subSequenceNumber: number
     sequenceNumber.length > 1 && sequenceNumber[0] === '0' ? sequenceNumber.replace(/^0+(?=\d)/, '') : sequenceNumber;
   lastPrefix = { sequenceNumber, prefix: `${String(digits.length).padStart(3, '0')}${digits}.` };
   return `${lastPrefix.prefix}${sub}`;
+}
+
+/**
+ * Sub-sequence numbers below this keep their padded text (the user records of one aggregated
+ * record are numbered from 0; the collector's compact records hold a few hundred events).
+ */
+const PADDED_SUB_SEQUENCES = 4096;
+const paddedSubSequences: string[] = Array.from({ length: PADDED_SUB_SEQUENCES }, (_, n) =>
+  String(n).padStart(SUB_SEQUENCE_WIDTH, '0'),
+);
+
+/** `subSequenceNumber` zero-padded to SUB_SEQUENCE_WIDTH; one string per event position is built no more. */
+function paddedSubSequence(subSequenceNumber: number): string {
+  if (subSequenceNumber >= 0 && subSequenceNumber < PADDED_SUB_SEQUENCES) {
+    const cached = paddedSubSequences[subSequenceNumber];
+    if (cached !== undefined) return cached;
+  }
+  return String(subSequenceNumber).padStart(SUB_SEQUENCE_WIDTH, '0');
 }
 
 /** The last sequence number `recordPosition` saw and its position prefix (digit count, digits, '.'). */

@@ -8,7 +8,7 @@ import { createLogger } from '../../common/logger.js';
 import { createProcessorMetrics } from '../metrics.js';
 import { scriptedKinesis, slowPipeline, type ScriptedResponse } from '../test-support/scripted-shard.js';
 import type { CheckpointStore } from './checkpoint-store.js';
-import { readShard, type ShardReaderOptions } from './shard-reader.js';
+import { BACKLOG_GATHER_MAX_MS, readShard, type ShardReaderOptions } from './shard-reader.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const NO_RETRY = { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
@@ -135,5 +135,48 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
     expect(batches).toEqual([{ at: 0, records: ['1', '2', '3', '4', '5'] }]);
     // One observation per batch (not per record) of the reader's stages and the checkpoint.
     expect(stageCounts).toEqual({ stream_to_read: 1, gather: 1, checkpoint: 1 });
+  });
+
+  /** `count` full responses of two old records each, from `first`, each call taking `latencyMs`. */
+  const behind = (first: number, count: number, latencyMs: number): ScriptedResponse[] =>
+    Array.from({ length: count }, (_, index) => ({
+      records: [
+        { sequenceNumber: String(first + 2 * index), arrivedMsAgo: 60_000 },
+        { sequenceNumber: String(first + 2 * index + 1), arrivedMsAgo: 60_000 },
+      ],
+      millisBehindLatest: 60_000,
+      latencyMs,
+    }));
+  const sequence = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => String(from + i));
+
+  it('behind the tip, gathers past the flush interval until the batch is full, then until caught up', async () => {
+    const { batches } = await read(
+      [
+        ...behind(1, 5, 200),
+        { records: [{ sequenceNumber: '11', arrivedMsAgo: 60_000 }], latencyMs: 200 },
+        ...empty(2),
+      ],
+      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchMaxUserRecords: 8 },
+      10,
+    );
+    // Before: a batch was due one flush interval after its first read (records 1–6 at 600 ms, then 7–11),
+    // so a backlog was written in interval-sized batches, one write per touched cell each.
+    expect(batches).toEqual([
+      { at: 800, records: sequence(1, 8) },
+      { at: 1210, records: sequence(9, 11) },
+    ]);
+  });
+
+  it(`behind the tip, a batch that fills slowly is processed ${BACKLOG_GATHER_MAX_MS} ms after its first read`, async () => {
+    const { batches } = await read(
+      [...behind(1, 5, 700), ...empty(2)],
+      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchMaxUserRecords: 100 },
+      10,
+    );
+    // Reads end at 700, 1400, 2100 and 2800: 700 + 2000 has passed, so records 1–8 go though the batch is not full.
+    expect(batches).toEqual([
+      { at: 2800, records: sequence(1, 8) },
+      { at: 3510, records: sequence(9, 10) },
+    ]);
   });
 });

@@ -7,8 +7,12 @@
  *   `ApproximateArrivalTimestamp`; since it was read when that is later or unknown), so each
  *   touched counter cell is written about once per interval: the interval trades freshness
  *   for DynamoDB writes (bench/README.md has the measured table). Records that already waited
- *   in the stream while the previous batch was written do not wait another interval. A backlog
- *   is processed as fast as it is read.
+ *   in the stream while the previous batch was written do not wait another interval.
+ * - Backlog: while the reader is behind the tip (a full response, or `MillisBehindLatest` > 0),
+ *   records gather until the batch is full or the reader catches up (at most
+ *   `BACKLOG_GATHER_MAX_MS`, so a slow read still commits), not just one flush interval: a backlog
+ *   is drained in full batches, and each touched cell is written once per batch, so the writes
+ *   per event fall as the batch grows (bench/README.md, "backlog drain").
  * - Memory bound: a batch holds at most `batchMaxBytes` record bytes and `batchMaxUserRecords`
  *   user records after de-aggregation (a compact or KPL record carries hundreds of events), and
  *   each GetRecords call asks only for what is left of the batch (its `Limit` follows the shard's
@@ -42,6 +46,13 @@ import type { CheckpointStore } from './checkpoint-store.js';
 import { BatchBudget } from './batch-budget.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
 import { isExpiredIterator, isKinesisThrottle } from '../../common/kinesis/errors.js';
+
+/**
+ * Longest time a reader behind the tip gathers one batch (from its first read) before it is
+ * processed though not full: long enough for a full batch from Kinesis (2 MB/s per shard) or
+ * kinesalite, short enough that a slow or throttled read still commits every few seconds.
+ */
+export const BACKLOG_GATHER_MAX_MS = 2_000;
 
 /** How a reader ended. `state-lost`: the state store lost data; the shard must not advance. */
 export type ShardReaderEnd = 'finished' | 'stopped' | 'lost' | 'state-lost';
@@ -236,8 +247,10 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     }
     const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
     // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
-    // waiting to join them); behind, they keep gathering for an interval from the first read (or until the batch is full).
-    const flushAt = (caughtUp ? arrivedAt : gatheringSince) + options.flushIntervalMs;
+    // waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
+    const flushAt = caughtUp
+      ? arrivedAt + options.flushIntervalMs
+      : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
     const flushDue =
       gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
     if (flushDue) {

@@ -11,7 +11,7 @@ import type { RetryPolicy } from '../../common/retry.js';
 import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import { recordPosition } from '../sequence-number.js';
 import type { CounterRefusal, CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
-import type { StateRequest, UserStateStore } from '../state/types.js';
+import type { StateOutcome, StateRequest, UserStateStore } from '../state/types.js';
 import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
 import { sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
@@ -76,9 +76,20 @@ export function variantMetricOf(variantId: string, metricKey: string): string {
   return joined;
 }
 
-function toStateRequest(event: ValidEvent['event'], position: string, plan: CounterPlan): StateRequest {
+/**
+ * One event on its way through the sink: its state request, and once the store answered, what
+ * the aggregation reads (`OutcomeOfEvent`). One object per event serves both steps.
+ */
+interface PendingEvent extends StateRequest, OutcomeOfEvent {
+  scaledValue: bigint;
+}
+
+/** The outcome of a pending event before the store answered (never read: replaced first). */
+const UNANSWERED: StateOutcome = Object.freeze({ kind: 'committed' });
+
+function toPendingEvent(event: ValidEvent['event'], position: string, plan: CounterPlan | undefined): PendingEvent {
   const metricKey = metricKeyOf(event);
-  const request: StateRequest = {
+  const request: PendingEvent = {
     eventId: event.eventId,
     position,
     experimentId: event.experimentId,
@@ -86,7 +97,11 @@ function toStateRequest(event: ValidEvent['event'], position: string, plan: Coun
     variantMetric: variantMetricOf(event.variantId, metricKey),
     segments: sortedSegments(event.segments),
     scaledValue: toScaledValue(event.value),
+    event,
+    outcome: UNANSWERED,
+    plan,
   };
+  if (plan === undefined) return request;
   if (plan.metrics.size === 0) return request;
   if (event.type === 'impression') {
     const covariates = planCovariates(event.covariates, plan.covariateMetrics);
@@ -197,11 +212,17 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       const stateEpoch = await currentEpoch();
       const plans = deps.plans === undefined ? undefined : await plansOfBatch(deps.plans, events);
       let batchEnd = '';
-      const requests = events.map(({ id, event }) => {
+      const requests = new Array<PendingEvent>(events.length);
+      for (let index = 0; index < events.length; index++) {
+        const { id, event } = events[index] as ValidEvent;
         const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
         if (position > batchEnd) batchEnd = position;
-        return toStateRequest(event, position, plans?.get(event.experimentId) ?? EMPTY_COUNTER_PLAN);
-      });
+        requests[index] = toPendingEvent(
+          event,
+          position,
+          plans === undefined ? undefined : (plans.get(event.experimentId) ?? EMPTY_COUNTER_PLAN),
+        );
+      }
       const metrics = deps.metrics;
       let stageStart = performance.now();
       /** Observes the stage that just ended and starts the next one. */
@@ -219,28 +240,23 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       const refused: CounterRefusal[] = [];
       let counted = 0;
       let duplicates = 0;
-      outcomes.forEach((outcome, index) => {
-        const valid = events[index] as ValidEvent;
-        if (outcome.kind === 'refused') refused.push(userTotalRefusal(valid));
+      for (let index = 0; index < outcomes.length; index++) {
+        const outcome = outcomes[index] as StateOutcome;
+        if (outcome.kind === 'refused') refused.push(userTotalRefusal(events[index] as ValidEvent));
         else if (outcome.kind === 'duplicate') duplicates++;
         else if (outcome.kind === 'applied') {
           counted++;
-          const request = requests[index] as StateRequest;
-          if (request.partners !== undefined && outcome.partnerTotals.length !== request.partners.length) {
+          const pending = requests[index] as PendingEvent;
+          if (pending.partners !== undefined && outcome.partnerTotals.length !== pending.partners.length) {
             throw new PipelineError(
               'INTERNAL',
-              `state store answered ${outcome.partnerTotals.length} of ${request.partners.length} partner totals`,
+              `state store answered ${outcome.partnerTotals.length} of ${pending.partners.length} partner totals`,
             );
           }
-          batch.push({
-            event: valid.event,
-            position: request.position,
-            outcome,
-            scaledValue: request.scaledValue,
-            plan: plans?.get(valid.event.experimentId),
-          });
+          pending.outcome = outcome;
+          batch.push(pending);
         }
-      });
+      }
       const cells = aggregateCounterDeltas(batch);
       stageStart = performance.now();
       const { requests: writeRequests } = await writeCellDeltas(deps, shardId, cells);

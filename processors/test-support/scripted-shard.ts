@@ -21,6 +21,8 @@ export interface ScriptedRecord {
 export interface ScriptedResponse {
   records: ScriptedRecord[];
   millisBehindLatest?: number;
+  /** Virtual milliseconds the call takes before it answers (default 0); arrivals count from its start. */
+  latencyMs?: number;
 }
 
 /** A fake Kinesis client answering from `responses`, and the (virtual) times of its GetRecords calls. */
@@ -38,7 +40,7 @@ export function scriptedKinesis(responses: readonly ScriptedResponse[]): {
     const response = responses[next++];
     if (!response) throw new Error('scripted Kinesis: GetRecords called after the shard ended');
     const ended = next >= responses.length;
-    return Promise.resolve({
+    const answer = {
       Records: response.records.map((record) => ({
         SequenceNumber: record.sequenceNumber,
         PartitionKey: 'pk',
@@ -47,7 +49,11 @@ export function scriptedKinesis(responses: readonly ScriptedResponse[]): {
       })),
       MillisBehindLatest: response.millisBehindLatest ?? 0,
       ...(ended ? {} : { NextShardIterator: `iterator-${next}` }),
-    });
+    };
+    const latencyMs = response.latencyMs ?? 0;
+    return latencyMs === 0
+      ? Promise.resolve(answer)
+      : new Promise((resolve) => setTimeout(() => resolve(answer), latencyMs));
   };
   return { kinesis: { send } as unknown as KinesisClient, getRecordsAt };
 }
