@@ -9,7 +9,7 @@
  *   for DynamoDB writes (bench/README.md has the measured table). Records that already waited
  *   in the stream while the previous batch was written do not wait another interval.
  * - Backlog: while the reader is behind the tip (a full response, or `MillisBehindLatest` > 0),
- *   records gather until the batch is full or the reader catches up (at most
+ *   records gather (unless the flush interval is 0) until the batch is full or the reader catches up (at most
  *   `BACKLOG_GATHER_MAX_MS`, so a slow read still commits), not just one flush interval: a backlog
  *   is drained in full batches, and each touched cell is written once per batch, so the writes
  *   per event fall as the batch grows (bench/README.md, "backlog drain").
@@ -248,9 +248,12 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
     // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
     // waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
+    // Without a flush interval (0) every response is a batch of its own, behind or not.
     const flushAt = caughtUp
       ? arrivedAt + options.flushIntervalMs
-      : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
+      : options.flushIntervalMs === 0
+        ? gatheringSince
+        : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
     const flushDue =
       gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
     if (flushDue) {
