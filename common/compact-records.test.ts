@@ -416,6 +416,23 @@ describe('compact record format: framing of hand-written bodies', () => {
     expect(ordered).toMatchObject({ ok: true, event: { segments: { a: 'user-1', b: 'user-1' } } });
   });
 
+  it('refuses dimensions out of order or repeated after the same pairs, listed once in order, were read', () => {
+    // Strings 4 and 5: 'e', 'd' (used by no other test, so the shared segments table starts without them).
+    const strings = dictionary('exp-1', 'treatment', 'user-1', 'purchase', 'e', 'd');
+    const record = (segments: number[]) => recordOfBody([...strings, 1, ...eventBytes({ segments })]);
+    const [ordered] = decodedEvents(record([5, 2, 4, 2]));
+    const [single] = decodedEvents(record([5, 2]));
+    expect(ordered).toMatchObject({ ok: true, event: { segments: { d: 'user-1', e: 'user-1' } } });
+    expect(single).toMatchObject({ ok: true, event: { segments: { d: 'user-1' } } });
+
+    const [outOfOrder] = decodedEvents(record([4, 2, 5, 2]));
+    expect(outOfOrder).toMatchObject({ ok: false, rejections: [{ field: 'segments', rule: 'key-order' }] });
+    expect(Object.keys(outOfOrder!.event.segments as object)).toEqual(['e', 'd']);
+    const [repeated] = decodedEvents(record([5, 2, 5, 2]));
+    expect(repeated).toMatchObject({ ok: false, rejections: [{ field: 'segments', rule: 'duplicate-key' }] });
+    expect(repeated!.event.segments).not.toBe(single!.event.segments);
+  });
+
   it('gives events with the same segments one frozen segments object', () => {
     const decoded = decodedEvents(
       encodeCompactRecord([event({ userId: 'a' }), event({ userId: 'b' }), event({ segments: { device: 'ios' } })]),

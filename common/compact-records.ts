@@ -46,6 +46,7 @@
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
 import { uuidText, writeUuidBytes } from './event-ids.js';
+import { fnv1a32 } from './hashing.js';
 import { attachSortedSegments } from './sorted-segments.js';
 import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
@@ -332,6 +333,7 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
   const verdicts = new StringVerdicts(strings);
   // Events of one record that share their segments share one (frozen) segments object.
   const segmentObjects = new SegmentObjects();
+  let hashes: StringHashes | undefined; // made when a segments combination is first looked up across records
 
   const eventCount = reader.varint();
   if (eventCount > reader.buffer.length) throw new FramingError(`event count ${eventCount} exceeds the record`);
@@ -363,7 +365,8 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
       }
       segments = segmentObjects.find(hash, segmentIndices);
       if (!segments) {
-        segments = sharedSegmentsOf(segmentIndices, stringAt, verdicts);
+        hashes ??= new StringHashes(stringCount, stringAt);
+        segments = sharedSegmentsOf(segmentIndices, stringAt, hashes, verdicts);
         segmentObjects.add(hash, segmentIndices, segments);
       }
       valid &&= segmentsValid.has(segments);
@@ -468,31 +471,81 @@ function sameIndices(a: readonly number[], b: readonly number[]): boolean {
 }
 
 /**
- * Segments objects by content, shared across records (each record has its own dictionary, so its
- * own string indices): a record builds a key string per combination it holds, not an object.
- * Bounded: emptied when it holds SHARED_SEGMENTS_LIMIT combinations.
+ * A record's dictionary strings' content hashes (fnv1a32), each computed when first asked for;
+ * 0 marks one not computed yet, so a string whose hash is 0 is given 1 (the table confirms every
+ * match by content, so a hash only has to be the same for the same content).
  */
-const sharedSegments = new Map<string, Readonly<Record<string, string>>>();
+class StringHashes {
+  readonly #hashes: Uint32Array;
+  constructor(
+    count: number,
+    private readonly stringAt: (index: number) => string,
+  ) {
+    this.#hashes = new Uint32Array(count);
+  }
+  /** The hash of string `index`; throws the framing error of `stringAt` for an index out of range. */
+  of(index: number): number {
+    const known = this.#hashes[index];
+    if (known !== undefined && known !== 0) return known;
+    const hash = fnv1a32(this.stringAt(index)) || 1;
+    this.#hashes[index] = hash;
+    return hash;
+  }
+}
+
+/** One segments object in the shared table, with the strings it was built from and the next of its hash. */
+interface SharedSegmentsEntry {
+  /** Dimension and value strings in record order (dimension, value, dimension, value, …). */
+  readonly texts: readonly string[];
+  readonly segments: Readonly<Record<string, string>>;
+  readonly next: SharedSegmentsEntry | undefined;
+}
+
+/**
+ * Segments objects by content, shared across records (each record has its own dictionary, so its
+ * own string indices): looked up by a hash of the strings' content hashes and confirmed by
+ * comparing the strings themselves, so two contents whose hashes collide keep their own objects
+ * and a lookup builds no key string. Bounded: emptied when it holds SHARED_SEGMENTS_LIMIT
+ * combinations.
+ */
+const sharedSegments = new Map<number, SharedSegmentsEntry>();
+let sharedSegmentsCount = 0;
 const SHARED_SEGMENTS_LIMIT = 10_000;
 
 /** The one frozen segments object of this content (names and values in record order). */
 function sharedSegmentsOf(
   indices: readonly number[],
   stringAt: (index: number) => string,
+  hashes: StringHashes,
   verdicts: StringVerdicts,
 ): Readonly<Record<string, string>> {
-  let key = '';
-  for (let i = 0; i < indices.length; i++) {
-    const text = stringAt(indices[i] as number);
-    key += `${text.length}:${text}`; // length-prefixed: no two contents share a key
+  let hash = indices.length;
+  for (let i = 0; i < indices.length; i++) hash = Math.imul(hash ^ hashes.of(indices[i] as number), FNV_PRIME);
+  hash >>>= 2; // 30 bits: a small integer on every V8 build, so the lookup boxes no number
+  let first = sharedSegments.get(hash);
+  for (let entry = first; entry !== undefined; entry = entry.next) {
+    if (sameTexts(entry.texts, indices, stringAt)) return entry.segments;
   }
-  let segments = sharedSegments.get(key);
-  if (segments === undefined) {
-    if (sharedSegments.size >= SHARED_SEGMENTS_LIMIT) sharedSegments.clear();
-    segments = segmentsOf(indices, stringAt, verdicts);
-    sharedSegments.set(key, segments);
+  if (sharedSegmentsCount >= SHARED_SEGMENTS_LIMIT) {
+    sharedSegments.clear();
+    sharedSegmentsCount = 0;
+    first = undefined;
   }
+  const segments = segmentsOf(indices, stringAt, verdicts);
+  // A loop, not `indices.map((index) => stringAt(index))`: a closure over a parameter would make every
+  // call (hits too) allocate a context for it.
+  const texts = new Array<string>(indices.length);
+  for (let i = 0; i < indices.length; i++) texts[i] = stringAt(indices[i] as number);
+  sharedSegments.set(hash, { texts, segments, next: first });
+  sharedSegmentsCount++;
   return segments;
+}
+
+/** Whether a shared entry's strings are the record's strings at `indices`, in order (=== compares content). */
+function sameTexts(texts: readonly string[], indices: readonly number[], stringAt: (index: number) => string): boolean {
+  if (texts.length !== indices.length) return false;
+  for (let i = 0; i < texts.length; i++) if (texts[i] !== stringAt(indices[i] as number)) return false;
+  return true;
 }
 
 /** Segment objects whose every name and value passed, in ascending dimension order without repeats. */
