@@ -41,7 +41,7 @@ const paddedSubSequences: string[] = Array.from({ length: PADDED_SUB_SEQUENCES }
   String(n).padStart(SUB_SEQUENCE_WIDTH, '0'),
 );
 
-/** `subSequenceNumber` zero-padded to SUB_SEQUENCE_WIDTH; one string per event position is built no more. */
+/** `subSequenceNumber` zero-padded to SUB_SEQUENCE_WIDTH: a kept string below PADDED_SUB_SEQUENCES (no two new strings per event). */
 function paddedSubSequence(subSequenceNumber: number): string {
   if (subSequenceNumber >= 0 && subSequenceNumber < PADDED_SUB_SEQUENCES) {
     const cached = paddedSubSequences[subSequenceNumber];

@@ -40,6 +40,32 @@ it('in-process store: counts evictions when more users arrive than it may keep',
   expect(store.evictions()).toBe(1);
 });
 
+it("in-process store: drops the memos of a shard as soon as it commits past them, not at the users' next events", async () => {
+  const store = createInProcessUserStateStore();
+  const epoch = await store.epoch();
+  const request = (shard: number, record: number, userId: string) => ({
+    eventId: `00000000-0000-4000-8000-0000000${shard}0${String(record).padStart(3, '0')}`,
+    position: recordPosition(String(record), 0),
+    experimentId: 'exp',
+    userId,
+    variantMetric: 'v#m',
+    segments: [],
+    scaledValue: 1n,
+  });
+  await store.apply('shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b'), request(1, 3, 'c')]);
+  await store.apply('shardId-000000000002', epoch, [request(2, 1, 'd'), request(2, 2, 'e')]);
+  expect(store.memosHeld()).toBe(5);
+  // Shard 1 commits past its first two records: their memos go now; record 3 and shard 2 keep theirs.
+  await store.markCommitted('shardId-000000000001', recordPosition('2', 0));
+  expect(store.memosHeld()).toBe(3);
+  await store.markCommitted('shardId-000000000001', recordPosition('3', 0));
+  await store.markCommitted('shardId-000000000002', recordPosition('2', 0));
+  expect(store.memosHeld()).toBe(0);
+  // A later call tracks its own memos again.
+  await store.apply('shardId-000000000001', epoch, [request(1, 4, 'a')]);
+  expect(store.memosHeld()).toBe(1);
+});
+
 it('in-process store: every store is a new epoch (a restart loses the state, and says so)', async () => {
   const before = createInProcessUserStateStore();
   const after = createInProcessUserStateStore();

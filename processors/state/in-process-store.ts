@@ -39,6 +39,11 @@ export interface InProcessStoreOptions extends Partial<StateLimits> {
 /** An in-process store plus its eviction count (non-zero means exactness may be lost). */
 export interface InProcessUserStateStore extends UserStateStore {
   readonly evictions: () => number;
+  /**
+   * Memos held by the running totals the store tracks for early release (diagnostics): what
+   * `markCommitted` has not dropped yet. 0 once every shard committed past its records.
+   */
+  readonly memosHeld: () => number;
 }
 
 /**
@@ -130,5 +135,10 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       return Promise.resolve();
     },
     evictions: () => claims.evictions + users.evictions,
+    memosHeld() {
+      let held = 0;
+      for (const holders of memoHolders.values()) for (const running of holders) held += running.memos.length;
+      return held;
+    },
   };
 }
