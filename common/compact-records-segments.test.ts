@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeCompactRecord, encodeCompactRecord } from './compact-records.js';
+import { decodeCompactRecord, encodeCompactRecord, SegmentObjects } from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
 import { fnv1a32 } from './hashing.js';
 
@@ -109,5 +109,45 @@ describe('compact record format: the shared segments table is bounded', () => {
     expect(afterFlood!.segments).not.toBe(first!.segments);
     expect(Object.isFrozen(afterFlood!.segments)).toBe(true);
     expect(afterFlood!.ok).toBe(true);
+  });
+});
+
+describe("compact record format: a record's segments objects by string indices (SegmentObjects)", () => {
+  const a = Object.freeze({ country: 'DE' });
+  const b = Object.freeze({ country: 'FR' });
+  const c = Object.freeze({ country: 'DE', plan: 'pro' });
+
+  it('answers what was added under the same hash and the same indices, and nothing else', () => {
+    const objects = new SegmentObjects();
+    expect(objects.find(7, [0, 1])).toBeUndefined();
+    objects.add(7, [0, 1], a);
+    expect(objects.find(7, [0, 1])).toBe(a);
+    expect(objects.find(8, [0, 1])).toBeUndefined(); // another hash
+    expect(objects.find(7, [0, 2])).toBeUndefined(); // same hash, another value index
+    expect(objects.find(7, [2, 1])).toBeUndefined(); // same hash, another dimension index
+  });
+
+  it('keeps every combination whose hashes collide, however their indices differ in value or length', () => {
+    const objects = new SegmentObjects();
+    objects.add(7, [0, 1], a);
+    objects.add(7, [0, 2], b);
+    objects.add(7, [0, 1, 3, 4], c);
+    expect(objects.find(7, [0, 1])).toBe(a);
+    expect(objects.find(7, [0, 2])).toBe(b);
+    expect(objects.find(7, [0, 1, 3, 4])).toBe(c);
+    // A prefix of a longer combination, or a longer one starting with a shorter: neither matches.
+    expect(objects.find(7, [0])).toBeUndefined();
+    expect(objects.find(7, [0, 2, 3, 4])).toBeUndefined();
+    expect(objects.find(7, [0, 1, 3])).toBeUndefined();
+    expect(objects.find(7, [0, 1, 3, 4, 5, 6])).toBeUndefined();
+  });
+
+  it('keeps its own copy of the indices (the reader reuses its array for the next event)', () => {
+    const objects = new SegmentObjects();
+    const scratch = [0, 1];
+    objects.add(7, scratch, a);
+    scratch[1] = 2;
+    expect(objects.find(7, [0, 1])).toBe(a);
+    expect(objects.find(7, scratch)).toBeUndefined();
   });
 });

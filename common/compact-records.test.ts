@@ -38,6 +38,23 @@ async function withFixedChecksum(record: Buffer): Promise<Buffer> {
 }
 
 describe('compact record format', () => {
+  it('round-trips an event with a string larger than the buffer the encoder starts with', () => {
+    // 128 three-byte characters: one string's 384 bytes exceed what the body writer holds (a few dozen bytes per string).
+    const userId = '€'.repeat(128);
+    const longSegments = Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`d${i}`, `${'€'.repeat(63)}${i}`]));
+    const cases: Partial<StreamEvent>[] = [
+      { type: 'impression', metric: undefined, value: 1, segments: undefined, userId },
+      { userId, segments: longSegments },
+    ];
+    for (const overrides of cases) {
+      const original = JSON.parse(JSON.stringify(event(overrides))) as StreamEvent; // without undefined fields
+      for (const compress of [false, true]) {
+        const [decoded] = decodedEvents(encodeCompactRecord([original], { compress }));
+        expect(decoded).toEqual({ ok: true, event: original });
+      }
+    }
+  });
+
   it('round-trips a workload exactly, with and without compression, in far fewer bytes than JSON', () => {
     const events = generateWorkload({ seed: 7, events: 500, users: 60, duplicateRate: 0 }).map((v) => v);
     for (const compress of [false, true]) {

@@ -443,10 +443,10 @@ function readEvents(reader: ByteReader, maxSegments: number, withCovariates: boo
 const FNV_PRIME = 16777619;
 
 /**
- * A record's segments objects by their (dimension, value) string indices: looked up by a hash
+ * (Exported for its tests.) A record's segments objects by their (dimension, value) string indices: looked up by a hash
  * of the indices and confirmed by comparing them, so reading an event builds no key string.
  */
-class SegmentObjects {
+export class SegmentObjects {
   readonly #byHash = new Map<number, { indices: number[]; segments: Readonly<Record<string, string>> }[]>();
 
   find(hash: number, indices: readonly number[]): Readonly<Record<string, string>> | undefined {

@@ -52,7 +52,8 @@ it("in-process store: drops the memos of a shard as soon as it commits past them
     segments: [],
     scaledValue: 1n,
   });
-  await store.apply('shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b'), request(1, 3, 'c')]);
+  await store.apply('shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b')]);
+  await store.apply('shardId-000000000001', epoch, [request(1, 3, 'c')]); // a second call before the commit
   await store.apply('shardId-000000000002', epoch, [request(2, 1, 'd'), request(2, 2, 'e')]);
   expect(store.memosHeld()).toBe(5);
   // Shard 1 commits past its first two records: their memos go now; record 3 and shard 2 keep theirs.
