@@ -804,6 +804,10 @@ describe('covariates: pre-exposure values on impressions (CUPED)', () => {
 
   it('holds each covariate to the metric-key rules and to the value bounds, naming the covariate', () => {
     expect(rulesOf({ ...impression, covariates: { 'bad key': 1 } })).toEqual(['covariates.bad key:pattern']);
+    const badKey = normalizeIncomingEvent({ ...impression, covariates: { 'bad key': 1 } }, context());
+    expect(badKey.ok ? [] : badKey.rejections.map((rejection) => rejection.message)).toEqual([
+      `covariate names are metric keys: they must match ${KEY_PATTERN} and be at most ${KEY_MAX_LENGTH} characters`,
+    ]);
     expect(rulesOf({ ...impression, covariates: { ['k'.repeat(KEY_MAX_LENGTH + 1)]: 1 } })).toEqual([
       `covariates.${'k'.repeat(KEY_MAX_LENGTH)}:pattern`,
     ]);
