@@ -473,6 +473,55 @@ it('embedded store: reads and writes a user without the memos its shard has comm
   }
 });
 
+it("embedded store: keeps the memo of a shard whose tag sorts before the committing shard's", async () => {
+  const directory = await newDirectory();
+  const store = createEmbeddedUserStateStore({ directory });
+  try {
+    const epoch = await store.epoch();
+    const earlier = 'shardId-000000000000'; // tag '0': its identities sort before those of shard 1
+    const committing = 'shardId-000000000001';
+    const fromEarlier = { ...request(9), position: recordPosition('5', 0), variantMetric: 'v#p' };
+    await store.apply(earlier, epoch, [fromEarlier]);
+    await store.apply(committing, epoch, [request(1)]);
+    await store.markCommitted(committing, recordPosition('1', 0));
+    // Shard 1 reads and writes the user back without its own committed memos only.
+    await store.apply(committing, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
+    expect(await store.apply(earlier, epoch, [fromEarlier])).toEqual([
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+    ]);
+  } finally {
+    await store.close();
+  }
+});
+
+it('embedded store: keeps strings of 128 UTF-8 bytes and more (a two-byte length) across a reopen', async () => {
+  const directory = await newDirectory();
+  const long = '€'.repeat(64); // 192 bytes
+  const segments = [
+    ['country', long],
+    [`d${'x'.repeat(63)}`, `${'ü'.repeat(63)}!`],
+  ] as const;
+  const first = createEmbeddedUserStateStore({ directory });
+  const epoch = await first.epoch();
+  const withLong = { ...request(1), segments, variantMetric: `v#${'m'.repeat(60)}` };
+  await first.apply('shardId-000000000000', epoch, [withLong]);
+  await first.close();
+  const reopened = createEmbeddedUserStateStore({ directory });
+  try {
+    expect(
+      await reopened.apply('shardId-000000000000', epoch, [
+        withLong,
+        { ...withLong, ...{ eventId: request(2).eventId, position: recordPosition('2', 0) } },
+      ]),
+    ).toEqual([
+      { ...NONE, kind: 'applied', replay: true, segments, totalBefore: undefined },
+      { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000n },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});
+
 /**
  * Every value as the version before the binary forms wrote it (msgpack: claims `[identity, expiresAt]`,
  * users with decimal strings, `'!'` for a refused memo), written with `open()` directly: this
