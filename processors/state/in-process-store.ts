@@ -7,25 +7,18 @@
  * counters were written before.
  *
  * Per event the store looks up one claim and one user, by the request's own strings (no key
- * is built), and keeps nothing per event beyond the claim and the memo the rules write.
+ * is built), and keeps nothing per event beyond the claim and the memo the rules write. Memos
+ * live in one log per shard (memo-log.ts), not on the users: a commit drops its shard's
+ * memos by cutting the log, without visiting a user.
  */
 import { randomUUID } from 'node:crypto';
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { BoundedGroupedMap, ExpiringMap } from './bounded-map.js';
 import { compactPosition } from './record-identity.js';
-import {
-  applyStateRequests,
-  releaseCommittedMemos,
-  stateLost,
-  type RunningTotal,
-  type StateTables,
-  type UserState,
-} from './state-rules.js';
+import { ShardMemoLog } from './memo-log.js';
+import { applyStateRequests, stateLost, type StateTables, type UserState } from './state-rules.js';
 import { resolveStateLimits } from './limits.js';
 import type { StateLimits, UserStateStore } from './types.js';
-
-/** Running totals with memos tracked per shard for dropping at commit (beyond: dropped at the user's next event). */
-const MAX_MEMO_HOLDERS = 1_000_000;
 
 export interface InProcessStoreOptions extends Partial<StateLimits> {
   /** Users kept (all experiments); default 1,000,000. */
@@ -40,8 +33,8 @@ export interface InProcessStoreOptions extends Partial<StateLimits> {
 export interface InProcessUserStateStore extends UserStateStore {
   readonly evictions: () => number;
   /**
-   * Memos held by the running totals the store tracks for early release (diagnostics): what
-   * `markCommitted` has not dropped yet. 0 once every shard committed past its records.
+   * Memos held (diagnostics): what `markCommitted` has not dropped yet. 0 once every shard
+   * committed past its records.
    */
   readonly memosHeld: () => number;
 }
@@ -65,14 +58,13 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
   /** Values admitted to their own cell, by experiment, then dimension. */
   const admitted = new Map<string, Map<string, Set<string>>>();
   const committedByShard = new Map<string, string>();
-  /**
-   * Per shard, the running totals given memos since its last commit: markCommitted drops
-   * their committed memos at once, so memos die young (the rules would drop them only at the
-   * user's next event). Only an optimisation: past the bound the list is let go and the rules'
-   * own dropping remains.
-   */
-  const memoHolders = new Map<string, RunningTotal[]>();
-  let holdersOfCall: RunningTotal[] | undefined;
+  /** Per shard, the memos of its records not committed yet. */
+  const memoLogs = new Map<string, ShardMemoLog>();
+  const memoLogOf = (shardId: string): ShardMemoLog => {
+    let log = memoLogs.get(shardId);
+    if (log === undefined) memoLogs.set(shardId, (log = new ShardMemoLog()));
+    return log;
+  };
   const epoch = randomUUID();
 
   const tables: StateTables = {
@@ -91,35 +83,24 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       return value;
     },
     committed: (shardId) => committedByShard.get(shardId),
-    memosStarted(running) {
-      if (holdersOfCall !== undefined && holdersOfCall.length < MAX_MEMO_HOLDERS) holdersOfCall.push(running);
-    },
+    memoLog: undefined, // the call's shard's, set by `apply`
   };
 
   return {
     epoch: () => Promise.resolve(epoch),
     apply(shardId, expectedEpoch, requests) {
       if (expectedEpoch !== epoch) return Promise.reject(stateLost(expectedEpoch, epoch));
-      let holders = memoHolders.get(shardId);
-      if (holders === undefined) memoHolders.set(shardId, (holders = []));
-      holdersOfCall = holders;
+      tables.memoLog = memoLogOf(shardId);
       // One clock reading per call (like a Redis script's frozen time): expired claims go before any is read.
       claims.advance();
-      try {
-        return Promise.resolve(applyStateRequests(tables, shardId, requests, limits));
-      } finally {
-        holdersOfCall = undefined;
-      }
+      return Promise.resolve(applyStateRequests(tables, shardId, requests, limits));
     },
     readCommitted: (shardId) => Promise.resolve(committedByShard.get(shardId)),
     markCommitted(shardId, position) {
       const compact = compactPosition(position);
       const current = committedByShard.get(shardId);
       if (current === undefined || current < compact) committedByShard.set(shardId, compact);
-      const holders = memoHolders.get(shardId);
-      if (holders !== undefined && holders.length > 0) {
-        memoHolders.set(shardId, releaseCommittedMemos(holders, shardId, committedByShard.get(shardId) as string));
-      }
+      memoLogs.get(shardId)?.commit(position);
       return Promise.resolve();
     },
     forgetExperiment(experimentId) {
@@ -131,13 +112,13 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
       users.clear();
       claims.clear();
       admitted.clear();
-      memoHolders.clear();
+      memoLogs.clear();
       return Promise.resolve();
     },
     evictions: () => claims.evictions + users.evictions,
     memosHeld() {
       let held = 0;
-      for (const holders of memoHolders.values()) for (const running of holders) held += running.memos.length;
+      for (const log of memoLogs.values()) held += log.size;
       return held;
     },
   };

@@ -63,11 +63,27 @@ export interface StateTables {
   /** The shard's committed position (compact form). */
   committed(shardId: string): string | undefined;
   /**
-   * Optional: told when a running total that held no memo gets one, so the store can drop the
-   * memos as soon as the shard commits past them (`releaseCommittedMemos`) instead of at the
-   * user's next event: a memo then dies young, before the garbage collector promotes it.
+   * Optional: where the store keeps the memos of the call's shard itself (the in-process store,
+   * memo-log.ts), instead of on the running totals where they are written back with the user
+   * (stores that persist users). The rules then never touch `RunningTotal.memos`.
    */
-  memosStarted?(running: RunningTotal): void;
+  memoLog?: MemoLog;
+}
+
+/**
+ * The memos of the call's shard, kept by the store: a memo is found by the record's position
+ * and answers only for the running total it was written for.
+ */
+export interface MemoLog {
+  /** The memo of the record at `position` written for `running`, if held. */
+  find(running: RunningTotal, position: string): Memo | undefined;
+  /** Memoizes the record at `position` (`before`: the total before it, or `'refused'`). */
+  add(
+    running: RunningTotal,
+    position: string,
+    before: Memo[1],
+    partnerTotals: readonly (bigint | undefined)[] | undefined,
+  ): void;
 }
 
 /** The rules' bounds. */
@@ -142,19 +158,15 @@ function dropCommittedMemos(running: RunningTotal, prefix: string, committedIden
   return ofShard;
 }
 
-function pushMemo(tables: StateTables, running: RunningTotal, memo: Memo): void {
-  if (running.memos.length > 0) {
-    running.memos.push(memo);
-    return;
-  }
-  running.memos = [memo];
-  tables.memosStarted?.(running);
+function pushMemo(running: RunningTotal, memo: Memo): void {
+  if (running.memos.length > 0) running.memos.push(memo);
+  else running.memos = [memo];
 }
 
 /**
  * Drops the memos at or before `committed` (compact form) of `shardId` from each running
- * total, and returns those still holding memos of that shard (not committed yet). For stores
- * that keep the running totals a shard gave memos to (`StateTables.memosStarted`).
+ * total, and returns those still holding memos of that shard (not committed yet): what a store
+ * that reads users with their memos runs to leave out the committed ones.
  */
 export function releaseCommittedMemos(
   holders: readonly RunningTotal[],
@@ -226,15 +238,23 @@ const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total
 function applyOne(tables: StateTables, view: ShardView, request: StateRequest, limits: RuleLimits): StateOutcome {
   const records = view.records;
   if (records.read(request.position)) return COMMITTED;
-  const identity = records.identity();
   const committed = view.committedIdentity;
+  const log = tables.memoLog;
 
   const holder = tables.claimHolder(request.eventId);
-  if (holder !== undefined && holder !== identity) return DUPLICATE;
+  // The identity is built only where it is compared or stored (a new two-part string each time).
+  if (holder !== undefined && holder !== records.identity()) return DUPLICATE;
 
   const user: UserState = tables.user(request.experimentId, request.userId) ?? { segments: undefined, totals: [] };
   let running = runningTotalOf(user, request.variantMetric);
-  const memo = running === undefined ? undefined : memoOf(running, identity);
+  const memo =
+    running === undefined
+      ? undefined
+      : log !== undefined
+        ? log.find(running, request.position)
+        : running.memos.length === 0
+          ? undefined
+          : memoOf(running, records.identity());
   if (memo) {
     if (memo[1] === 'refused') return REFUSED;
     return {
@@ -256,11 +276,12 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
   if (totalAfter > limits.userTotalLimit || totalAfter < view.lowestTotal) {
     // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
-    pushMemo(tables, running, [identity, 'refused']);
+    if (log !== undefined) log.add(running, request.position, 'refused', undefined);
+    else pushMemo(running, [records.identity(), 'refused']);
     tables.saveUser(request.experimentId, request.userId, user);
     return REFUSED;
   }
-  // A string of its own (equal to `identity`): the memo's is flattened when compared at commit, and the
+  // A string of its own, not the memo's: a memo's identity is flattened when compared at commit, and the
   // claim, held for the whole de-dup window, then keeps the small two-part string only.
   if (holder === undefined) tables.claim(request.eventId, records.identity());
   if (user.segments === undefined) {
@@ -272,11 +293,12 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   // Read before this event's own total moves (a partner is another metric; this keeps it defined if not).
   const partnerTotals = request.partners?.length ? partnerTotalsOf(user, request.partners) : NONE;
   running.total = totalAfter;
-  pushMemo(
-    tables,
-    running,
-    partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore],
-  );
+  if (log !== undefined) {
+    log.add(running, request.position, totalBefore, partnerTotals.length > 0 ? partnerTotals : undefined);
+  } else {
+    const identity = records.identity();
+    pushMemo(running, partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore]);
+  }
   tables.saveUser(request.experimentId, request.userId, user);
   return {
     kind: 'applied',
