@@ -304,7 +304,11 @@ class BinaryReader {
   #skipBigint(): void {
     const tag = this.buffer[this.position++];
     if (tag === SAFE_TAG) this.position += 8;
-    else if (tag === DECIMAL_TAG) this.position += this.count();
+    else if (tag === DECIMAL_TAG) {
+      // Not `this.position += this.count()`: that reads the position before count() moves it past the length.
+      const length = this.count();
+      this.position += length;
+    }
   }
 
   count(): number {

@@ -1,0 +1,415 @@
+/**
+ * The embedded store at its edges: the binary form where a length, a count or the scratch
+ * buffer changes shape, the reader's string cache when two strings share a slot, the memos a
+ * read skips, the claim window at its exact end and the sweep at its budget. Each case once
+ * let a mutant of embedded-store.ts survive (`npm run mutate`).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { open, type RootDatabase } from 'lmdb';
+import { afterAll, expect, it } from 'vitest';
+import { recordPosition } from '../sequence-number.js';
+import { createEmbeddedUserStateStore } from './embedded-store.js';
+import { compactPosition } from './record-identity.js';
+import type { StateRequest } from './types.js';
+
+const directories: string[] = [];
+afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
+
+async function newDirectory(): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), 'embedded-state-'));
+  directories.push(directory);
+  return directory;
+}
+
+/** Opens the store's LMDB environment directly (the store closed), runs `work` on it and closes it again. */
+async function withEnvironment<T>(directory: string, work: (root: RootDatabase) => T): Promise<T> {
+  const root = open({ path: directory, maxDbs: 8 });
+  try {
+    return work(root);
+  } finally {
+    await root.close();
+  }
+}
+
+const SHARD = 'shardId-000000000000';
+const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+const position = (n: number) => recordPosition(String(n), 0);
+/** The identity shard 0 stores for record `n` (claims, memos). */
+const identity = (n: number) => `0@${compactPosition(position(n))}`;
+
+/** Event `n` of shard 0's record `n`. */
+const request = (n: number, partial: Partial<StateRequest> = {}): StateRequest => ({
+  eventId: eventId(n),
+  position: position(n),
+  experimentId: 'exp',
+  userId: 'ann',
+  variantMetric: 'v#m',
+  segments: [['country', 'US']],
+  scaledValue: 3_000_000n,
+  ...partial,
+});
+
+/** What an applied outcome of a user without covariates, for a request without partners, also holds. */
+const NONE = { covariates: [], partnerTotals: [] };
+
+/**
+ * Writes `segments` for a user, then reads them back in a later call (users are read from
+ * LMDB at every call): the replay answers the segments as read, the next event continues the total.
+ */
+async function roundTripSegments(segments: readonly (readonly [string, string])[]): Promise<unknown> {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  try {
+    const epoch = await store.epoch();
+    await store.apply(SHARD, epoch, [request(1, { segments })]);
+    return await store.apply(SHARD, epoch, [request(1, { segments }), request(2, { segments })]);
+  } finally {
+    await store.close();
+  }
+}
+
+it('embedded store: keeps a user larger than its 4 KiB scratch buffer, with strings of exactly 128 bytes and long ones after shorter data', async () => {
+  const segments = [
+    ['a', 'x'.repeat(1_500)],
+    ['b', 'é'.repeat(100)], // 200 bytes, written at byte ~1,500: its bytes are moved past a two-byte length
+    ['c', 'y'.repeat(128)], // the first length that takes two bytes (0x80 0x01)
+    ['d', '€'.repeat(1_400)], // 4,200 bytes: runs past the first 4,096 bytes of the buffer
+  ] as const;
+  expect(await roundTripSegments(segments)).toEqual([
+    { ...NONE, kind: 'applied', replay: true, segments, totalBefore: undefined },
+    { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000n },
+  ]);
+});
+
+it('embedded store: keeps a string of three-byte characters that ends just past the end of the scratch buffer', async () => {
+  // 0xc1, the segment count (578: two bytes), 576 segments of 'dNNN' and 'x' (5 + 2 bytes each),
+  // then 't' (2 bytes): the value starts at byte 3 + 576 × 7 + 2 = 4,037 and needs 1 + 60 bytes,
+  // 2 more than the 4,096 the writer starts with. Room must be made for the worst case (3 bytes
+  // per UTF-16 unit plus the length), or the value is cut at the buffer's end.
+  const padding = Array.from({ length: 576 }, (_, i) => [`d${String(i).padStart(3, '0')}`, 'x'] as const);
+  const segments = [...padding, ['t', '€'.repeat(20)] as const];
+  expect(await roundTripSegments(segments)).toEqual([
+    { ...NONE, kind: 'applied', replay: true, segments, totalBefore: undefined },
+    { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000n },
+  ]);
+});
+
+/**
+ * The reader keeps short ASCII strings in 4,096 slots by a hash of their bytes. Strings that
+ * share a slot (found by search) must never be taken for one another, and strings of other
+ * characters must never be read as Latin-1.
+ */
+it("embedded store: reads back strings that share a slot of the reader's string cache, and short non-ASCII strings, as written", async () => {
+  const segments = [
+    ['k1', 'USamy'], // shares a slot with 'US' (and starts with it)
+    ['k2', 'US'],
+    ['k3', 'abc'], // shares a slot with 'gfq': same length, no character in common
+    ['k4', 'gfq'],
+    ['k5', 'b\u0003z'], // shares a slot with 'bP3', and spells the bytes before 'bP3' backwards
+    ['kz', 'bP3'],
+    ['k6', 'Zürich'],
+    ['k7', 'ü'], // no ASCII byte at all
+    ['k8', '€€'],
+  ] as const;
+  expect(await roundTripSegments(segments)).toEqual([
+    { ...NONE, kind: 'applied', replay: true, segments, totalBefore: undefined },
+    { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000n },
+  ]);
+});
+
+it('embedded store: keeps a user whose first event had no segments without segments, not waiting for some', async () => {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  try {
+    const epoch = await store.epoch();
+    await store.apply(SHARD, epoch, [request(1, { segments: [] })]);
+    // Segments are fixed at the first applied event: [] stays [], read back from LMDB.
+    expect(await store.apply(SHARD, epoch, [request(2)])).toEqual([
+      { ...NONE, kind: 'applied', replay: false, segments: [], totalBefore: 3_000_000n },
+    ]);
+  } finally {
+    await store.close();
+  }
+});
+
+it('embedded store: writes ±(2^53 − 1) as float64 and ±2^53 as decimal digits, and reads both back exactly', async () => {
+  const directory = await newDirectory();
+  const max = BigInt(Number.MAX_SAFE_INTEGER);
+  const covariates = [
+    ['a', max],
+    ['b', -max],
+    ['c', max + 1n],
+    ['d', -max - 1n],
+  ] as const;
+  const store = createEmbeddedUserStateStore({ directory });
+  const epoch = await store.epoch();
+  await store.apply(SHARD, epoch, [request(1, { covariates })]);
+  await store.close();
+  const string = (value: string) => [value.length, ...Buffer.from(value)];
+  const safe = (value: number) => {
+    const bytes = Buffer.alloc(8);
+    bytes.writeDoubleLE(value);
+    return [2, ...bytes];
+  };
+  const decimal = (value: bigint) => [3, ...string(value.toString())];
+  await withEnvironment(directory, (root) => {
+    expect([...(root.openDB<unknown, string>({ name: 'users' }).getBinary('exp\u001fann') as Buffer)]).toEqual([
+      0xc1,
+      2,
+      ...string('country'),
+      ...string('US'),
+      5,
+      ...string('a'),
+      ...safe(Number.MAX_SAFE_INTEGER),
+      ...string('b'),
+      ...safe(-Number.MAX_SAFE_INTEGER),
+      ...string('c'),
+      ...decimal(max + 1n),
+      ...string('d'),
+      ...decimal(-max - 1n),
+      1,
+      ...string('v#m'),
+      ...safe(3_000_000),
+      1,
+      ...string(identity(1)),
+      0,
+      0,
+    ]);
+  });
+  const reopened = createEmbeddedUserStateStore({ directory });
+  try {
+    expect(await reopened.apply(SHARD, epoch, [request(1, { covariates: [] })])).toEqual([
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined, covariates },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});
+
+/**
+ * A read skips the memos its shard has committed past without decoding them: each field of a
+ * skipped memo (a total before of either form, partner totals of every form) must be stepped
+ * over exactly, or what follows it is misread.
+ */
+it('embedded store: steps over committed memos with float64 and decimal totals and partner totals, and reads what follows', async () => {
+  const huge = 2n ** 70n;
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory(), userTotalLimit: 2n ** 80n });
+  try {
+    const epoch = await store.epoch();
+    // Totals in the user: v#n (memos 1, 5, 6), v#m (memos 2, 3, 4), v#z (memo 7).
+    await store.apply(SHARD, epoch, [
+      request(1, { variantMetric: 'v#n', scaledValue: 5n }),
+      request(2, { scaledValue: huge }),
+      request(3, { partners: ['v#n', 'v#m', 'v#x'] }), // before: decimal; partners: float64, decimal, none
+      request(4), // before: decimal
+      request(5, { variantMetric: 'v#n', scaledValue: 7n }), // before: float64
+      request(6, { variantMetric: 'v#n', scaledValue: 11n }),
+      request(7, { variantMetric: 'v#z', scaledValue: 1n }),
+    ]);
+    await store.markCommitted(SHARD, position(5));
+    const outcomes = await store.apply(SHARD, epoch, [
+      request(6, { variantMetric: 'v#n', scaledValue: 11n }), // replay: its memo follows a skipped float64 one
+      request(7, { variantMetric: 'v#z', scaledValue: 1n }), // replay: its total follows three skipped memos
+      request(8, { scaledValue: 1n }),
+      request(9, { variantMetric: 'v#n', scaledValue: 1n }),
+      request(10, { variantMetric: 'v#z', scaledValue: 1n }),
+    ]);
+    expect(
+      outcomes.map((outcome) => (outcome.kind === 'applied' ? [outcome.replay, outcome.totalBefore] : outcome)),
+    ).toEqual([
+      [true, 12n],
+      [true, undefined],
+      [false, huge + 6_000_000n],
+      [false, 23n],
+      [false, 1n],
+    ]);
+  } finally {
+    await store.close();
+  }
+});
+
+it("embedded store: keeps another shard's memo whose identity is shorter than the committing shard's tag", async () => {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  try {
+    const epoch = await store.epoch();
+    const committing = 'shardId-000123456789'; // prefix '123456789@': 10 bytes
+    const fromShard0 = request(1, { variantMetric: 'v#p' }); // identity '0@0110000': 9 bytes
+    expect(identity(1).length).toBeLessThan('123456789@'.length);
+    await store.apply(SHARD, epoch, [fromShard0]);
+    await store.apply(committing, epoch, [request(1, { eventId: eventId(101) })]);
+    await store.markCommitted(committing, position(1));
+    // The committing shard reads the user (skipping its own committed memo only) and writes it back.
+    await store.apply(committing, epoch, [request(2, { eventId: eventId(102), variantMetric: 'v#n' })]);
+    expect(await store.apply(SHARD, epoch, [fromShard0])).toEqual([
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
+    ]);
+  } finally {
+    await store.close();
+  }
+});
+
+/** Users as the version before the binary forms wrote them (msgpack, decimal strings), written with `open()`. */
+it('embedded store: reads a user of the earlier form for a shard with nothing committed, and writes it back without its committed memos', async () => {
+  const directory = await newDirectory();
+  const epoch = 'e0000000-0000-4000-8000-000000000000';
+  await withEnvironment(directory, (root) => {
+    root.openDB<string, string>({ name: 'meta', encoding: 'string' }).putSync('epoch', epoch);
+    root
+      .openDB<string, string>({ name: 'meta', encoding: 'string' })
+      .putSync(`p:${SHARD}`, compactPosition(position(1)));
+    const users = root.openDB<unknown, string>({ name: 'users' });
+    for (const userId of ['ann', 'bob']) {
+      users.putSync(`exp\u001f${userId}`, {
+        s: [['country', 'US']],
+        t: [
+          ['v#x', '1000000', [[identity(1), null]]], // committed (shard 0 is at record 1)
+          ['v#m', '3000000', [[identity(2), '0']]],
+        ],
+      });
+    }
+  });
+  const store = createEmbeddedUserStateStore({ directory });
+  try {
+    // Shard 1 has committed nothing: ann's memos are read as they are.
+    expect(
+      await store.apply('shardId-000000000001', epoch, [request(3, { position: position(3), userId: 'ann' })]),
+    ).toEqual([{ ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000n }]);
+    // Shard 0 rewrites bob in the binary form, without memo 1, though the call touches v#m only.
+    expect(await store.apply(SHARD, epoch, [request(4, { userId: 'bob' })])).toEqual([
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000n },
+    ]);
+  } finally {
+    await store.close();
+  }
+  await withEnvironment(directory, (root) => {
+    const bob = root.openDB<unknown, string>({ name: 'users' }).getBinary('exp\u001fbob') as Buffer;
+    expect(bob[0]).toBe(0xc1);
+    expect([bob.includes(identity(1)), bob.includes(identity(2)), bob.includes(identity(4))]).toEqual([
+      false,
+      true,
+      true,
+    ]);
+  });
+});
+
+/**
+ * A claim is held until its expiry, not at it: `expiresAt > now`, in every store (the
+ * in-process ExpiringMap drops an entry when `write time + ttl <= now`; the Redis script holds
+ * a claim while `claim time + window > now`). A claim beyond the sweep's budget is still on
+ * disk at its expiry and is judged by it, in either form.
+ */
+it('embedded store: holds a claim of the earlier form until its expiry and not at it, beyond the sweep budget', async () => {
+  const directory = await newDirectory();
+  const epoch = 'e0000000-0000-4000-8000-000000000000';
+  const late = 'ffffffff-0000-4000-8000-000000000000'; // its expiry entry sorts after the 2,000 others
+  await withEnvironment(directory, (root) => {
+    root.openDB<string, string>({ name: 'meta', encoding: 'string' }).putSync('epoch', epoch);
+    const claims = root.openDB<[string, number], string>({ name: 'claims' });
+    const expiry = root.openDB<null, [number, string]>({ name: 'expiry' });
+    root.transactionSync(() => {
+      for (let n = 0; n < 2_000; n++) {
+        claims.putSync(eventId(n), [identity(n), 60_000]);
+        expiry.putSync([60_000, eventId(n)], null);
+      }
+      claims.putSync(late, [identity(1), 60_000]);
+      expiry.putSync([60_000, late], null);
+    });
+  });
+  let clock = 59_999;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  try {
+    const retry = request(2, { eventId: late });
+    expect(await store.apply(SHARD, epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+    clock = 60_000; // the sweep takes the 2,000 claims before it: this one is left on disk, expired
+    expect(await store.apply(SHARD, epoch, [retry])).toMatchObject([{ kind: 'applied', replay: false }]);
+  } finally {
+    await store.close();
+  }
+});
+
+/**
+ * The sweep removes at most 2,000 claims per call, over as many expiry entries as that takes
+ * (one entry per call that claimed), stops there, and resumes where it stopped at the next call.
+ */
+it('embedded store: sweeps 2,000 claims over several expiry entries, stops within an entry, and resumes at the next call', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const event = (n: number) => request(n, { userId: `user-${n}` });
+  const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => event(from + i));
+  const epoch = await store.epoch();
+  await store.apply(SHARD, epoch, range(0, 1_500)); // entry at 60.000 s
+  clock = 1;
+  await store.apply(SHARD, epoch, range(1_500, 1_500)); // entry at 60.001 s
+  clock = 2;
+  await store.apply(SHARD, epoch, range(3_000, 10)); // entry at 60.002 s
+  clock = 60_002; // all three expired: 1,500 + 500 swept, 1,000 + 10 left
+  await store.apply(SHARD, epoch, [event(5_000)]);
+  await store.close();
+  const onDisk = () =>
+    withEnvironment(directory, (root) => ({
+      claims: [...root.openDB<unknown, string>({ name: 'claims' }).getKeys()].length,
+      entries: [...root.openDB<string[], [number, string]>({ name: 'expiry' }).getRange()].map(({ key, value }) => [
+        key[0],
+        value.length,
+      ]),
+    }));
+  expect(await onDisk()).toEqual({
+    claims: 1_000 + 10 + 1,
+    entries: [
+      [60_001, 1_000],
+      [60_002, 10],
+      [120_002, 1],
+    ],
+  });
+  const reopened = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 60_003 });
+  await reopened.apply(SHARD, epoch, [event(5_001)]);
+  await reopened.close();
+  expect(await onDisk()).toEqual({
+    claims: 2,
+    entries: [
+      [120_002, 1],
+      [120_003, 1],
+    ],
+  });
+});
+
+it('embedded store: sweeps an expiry entry whose claim is already gone (removed by hand)', async () => {
+  const directory = await newDirectory();
+  const first = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 0 });
+  const epoch = await first.epoch();
+  await first.apply(SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
+  await first.close();
+  await withEnvironment(directory, (root) => root.openDB({ name: 'claims' }).removeSync(eventId(1)));
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 60_000 });
+  try {
+    expect(await store.apply(SHARD, epoch, [request(3, { userId: 'cid' })])).toMatchObject([{ kind: 'applied' }]);
+  } finally {
+    await store.close();
+  }
+  await withEnvironment(directory, (root) => {
+    expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([eventId(3)]);
+    expect([...root.openDB({ name: 'expiry' }).getKeys()]).toEqual([[120_000, eventId(3)]]);
+  });
+});
+
+it('embedded store: a call without requests answers [] and writes nothing (no sweep)', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const epoch = await store.epoch();
+  await store.apply(SHARD, epoch, [request(1)]);
+  clock = 60_000;
+  expect(await store.apply(SHARD, epoch, [])).toEqual([]);
+  await store.close();
+  await withEnvironment(directory, (root) => {
+    expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([eventId(1)]);
+  });
+});
+
+it('embedded store: close releases the environment: a later call fails with SINK_FAILED', async () => {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  await store.epoch();
+  await store.close();
+  await expect(store.epoch()).rejects.toMatchObject({ code: 'SINK_FAILED' });
+});
