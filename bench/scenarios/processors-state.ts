@@ -68,14 +68,14 @@ function buildBatches(users: number, batchUsers: number, runTag: string): StateR
           eventId: uuid(user * 2),
           position: recordPosition(sequence, 0),
           variantMetric: 'control#$exposure',
-          scaledValue: 1_000_000n,
+          scaledValue: 1_000_000,
         },
         {
           ...base,
           eventId: uuid(user * 2 + 1),
           position: recordPosition(sequence, 1),
           variantMetric: 'control#purchase',
-          scaledValue: 19_990_000n,
+          scaledValue: 19_990_000,
         },
       );
     }

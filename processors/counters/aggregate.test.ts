@@ -35,7 +35,7 @@ it('adds one contribution per applied event to the total, segment and pair cells
     {
       event: { ...base, value: 2, receivedAt: 20 },
       position: 'p2',
-      outcome: { kind: 'applied', replay: true, segments, totalBefore: 3_000_000n, ...NO_EXTRAS },
+      outcome: { kind: 'applied', replay: true, segments, totalBefore: 3_000_000, ...NO_EXTRAS },
     },
     { event: base, position: 'p3', outcome: { kind: 'duplicate' } },
   ]);
@@ -78,21 +78,21 @@ it('counts impressions under $exposure', () => {
 const applied = (
   event: StreamEvent,
   position: string,
-  totalBefore?: bigint,
+  totalBefore?: number,
   segments: readonly (readonly [string, string])[] = [],
 ) => ({ event, position, outcome: { kind: 'applied' as const, replay: false, segments, totalBefore, ...NO_EXTRAS } });
 
 it('keeps the latest receive time of a cell, whatever the record order', () => {
   const [cell] = aggregateCounterDeltas([
     applied({ ...base, receivedAt: 30 }, 'p1'),
-    applied({ ...base, receivedAt: 20 }, 'p2', 3_000_000n),
+    applied({ ...base, receivedAt: 20 }, 'p2', 3_000_000),
   ]);
   expect(cell!.totals!.lastEventAt).toBe(30);
   expect(cell!.totalsAfter(undefined)!.lastEventAt).toBe(30);
 });
 
 it('reports the oldest position as minPosition even when contributions come out of order', () => {
-  const [cell] = aggregateCounterDeltas([applied(base, 'p2'), applied(base, 'p1', 3_000_000n)]);
+  const [cell] = aggregateCounterDeltas([applied(base, 'p2'), applied(base, 'p1', 3_000_000)]);
   expect(cell!.totals).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
   expect(cell!.totalsAfter('p1')).toMatchObject({ minPosition: 'p2', maxPosition: 'p2', events: 1 });
 });
@@ -164,7 +164,7 @@ it('re-derives what the records after any watermark add: the run before it plus 
               kind: 'applied',
               replay: false,
               segments: [['country', d.country]],
-              totalBefore: d.before === undefined ? undefined : BigInt(d.before) * 1_000_000n,
+              totalBefore: d.before === undefined ? undefined : d.before * 1_000_000,
               ...NO_EXTRAS,
             },
       }));

@@ -21,7 +21,7 @@ import type { StreamEvent } from '../../common/event-contract.js';
 import type { StateOutcome } from '../state/types.js';
 import { CellDirectory, type CellSlot } from './cell-directory.js';
 import { metricKeyOf } from './cell-keys.js';
-import { ExactTotal, addSquareIncrement, newSquareTotal, toScaledValue } from './exact-value.js';
+import { ExactTotal, addSquareIncrement, newSquareTotal, scaledNumber, toScaledValue } from './exact-value.js';
 
 /** The extra sums of a cell (common/counter-layout.ts, EXTRA_COUNTER_ATTRIBUTES). */
 export type ExtraField = keyof typeof EXTRA_COUNTER_ATTRIBUTES;
@@ -82,8 +82,8 @@ export interface OutcomeOfEvent {
   event: StreamEvent;
   position: string;
   outcome: StateOutcome;
-  /** The event's value as `toScaledValue` gives it, when the caller has it already. */
-  scaledValue?: bigint;
+  /** The event's value as `scaledNumber` gives it, when the caller has it already. */
+  scaledValue?: number;
   /**
    * The experiment's counter plan (EMPTY_COUNTER_PLAN when absent). Must be the plan the
    * state request was built with: `partnerTotals` answer its ratio memberships in order.
@@ -242,7 +242,7 @@ function aggregate(
   for (const { event, position, outcome, scaledValue, plan } of events) {
     if (outcome.kind !== 'applied') continue;
     if (after !== undefined && position <= after) continue;
-    const scaled = scaledValue ?? toScaledValue(event.value);
+    const scaled = scaledValue ?? scaledNumber(event.value);
     const before = outcome.totalBefore;
     squares.clear();
     addSquareIncrement(squares, before, event.value, scaled);
@@ -250,7 +250,7 @@ function aggregate(
     const metricPlan = plan === undefined || plan.metrics.size === 0 ? undefined : plan.metrics.get(metricKey);
     scratch.position = position;
     scratch.units = before === undefined ? 1 : 0;
-    scratch.sum = Number(scaled);
+    scratch.sum = scaled;
     scratch.receivedAt = event.receivedAt;
     scratch.extra = metricPlan === undefined ? undefined : metricExtras(metricPlan, scaled, before, outcome, metricKey);
     feedCells(cells, event, metricKey, outcome, scratch);
@@ -285,9 +285,9 @@ const extraOnly = (position: string, receivedAt: number, extra: ExtraSums): Cont
   extra,
 });
 
-/** The user's fixed covariate for `metricKey` (0 when their first event carried none). */
+/** The user's fixed covariate for `metricKey` (0 when their first event carried none), as a BigInt for products. */
 function covariateOf(outcome: AppliedOutcome, metricKey: string): bigint {
-  for (const [key, value] of outcome.covariates) if (key === metricKey) return value;
+  for (const [key, value] of outcome.covariates) if (key === metricKey) return BigInt(value);
   return 0n;
 }
 
@@ -316,16 +316,18 @@ function scaledCapOf(metricPlan: MetricCounterPlan & { cap: number }): bigint {
  */
 export function metricExtras(
   metricPlan: MetricCounterPlan,
-  scaled: bigint,
-  before: bigint | undefined,
+  scaledValue: number,
+  before: number | undefined,
   outcome: AppliedOutcome,
   metricKey: string,
 ): ExtraSums | undefined {
+  // Products of two scaled values reach 10^28: the extra sums are exact BigInts.
+  const scaled = BigInt(scaledValue);
   let extra: ExtraSums | undefined;
   let cappedDelta: bigint | undefined;
   if (metricPlan.cap !== undefined) {
     const cap = scaledCapOf(metricPlan as MetricCounterPlan & { cap: number });
-    const totalBefore = before ?? 0n;
+    const totalBefore = BigInt(before ?? 0);
     const cappedBefore = capped(totalBefore, cap);
     const cappedAfter = capped(totalBefore + scaled, cap);
     cappedDelta = cappedAfter - cappedBefore;
@@ -359,19 +361,20 @@ function addRatioContributions(
   event: StreamEvent,
   metricKey: string,
   metricPlan: MetricCounterPlan,
-  scaled: bigint,
+  scaledValue: number,
   outcome: AppliedOutcome,
   position: string,
 ): void {
-  if (scaled === 0n) return;
+  if (scaledValue === 0) return;
+  const scaled = BigInt(scaledValue); // cross products reach 10^28: exact BigInts
   metricPlan.ratios.forEach((ratio, index) => {
     let cross: bigint;
     if (ratio.partner === metricKey) {
       if (ratio.side !== 'numerator') return;
-      const before = outcome.totalBefore ?? 0n;
+      const before = BigInt(outcome.totalBefore ?? 0);
       cross = 2n * before * scaled + scaled * scaled;
     } else {
-      cross = scaled * (outcome.partnerTotals[index] ?? 0n);
+      cross = scaled * BigInt(outcome.partnerTotals[index] ?? 0);
     }
     if (cross === 0n) return;
     feedCells(cells, event, ratio.cellMetricKey, outcome, extraOnly(position, event.receivedAt, { crossSum: cross }));

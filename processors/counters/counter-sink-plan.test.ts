@@ -180,8 +180,8 @@ describe('counter sink with a counter plan (dynalite)', () => {
       [
         'control#$exposure',
         [
-          ['click', 1_000_000n],
-          ['purchase', 2_500_000n],
+          ['click', 1_000_000],
+          ['purchase', 2_500_000],
         ],
         undefined,
       ],

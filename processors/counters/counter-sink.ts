@@ -16,7 +16,7 @@ import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
 import { sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
 import { writeCellDeltas } from './dynamo-cell-writer.js';
-import { toScaledValue } from './exact-value.js';
+import { scaledNumber } from './exact-value.js';
 import { establishStateEpoch } from './state-epoch.js';
 
 export interface CounterSinkDeps {
@@ -81,7 +81,7 @@ export function variantMetricOf(variantId: string, metricKey: string): string {
  * the aggregation reads (`OutcomeOfEvent`). One object per event serves both steps.
  */
 interface PendingEvent extends StateRequest, OutcomeOfEvent {
-  scaledValue: bigint;
+  scaledValue: number;
 }
 
 /** The outcome of a pending event before the store answered (never read: replaced first). */
@@ -96,7 +96,7 @@ function toPendingEvent(event: ValidEvent['event'], position: string, plan: Coun
     userId: event.userId,
     variantMetric: variantMetricOf(event.variantId, metricKey),
     segments: sortedSegments(event.segments),
-    scaledValue: toScaledValue(event.value),
+    scaledValue: scaledNumber(event.value),
     event,
     outcome: UNANSWERED,
     plan,
@@ -122,12 +122,12 @@ function toPendingEvent(event: ValidEvent['event'], position: string, plan: Coun
 export function planCovariates(
   covariates: Readonly<Record<string, number>> | undefined,
   covariateMetrics: readonly string[],
-): [string, bigint][] {
-  const scaled: [string, bigint][] = [];
+): [string, number][] {
+  const scaled: [string, number][] = [];
   if (covariates === undefined) return scaled;
   for (const metricKey of covariateMetrics) {
     const value = Object.hasOwn(covariates, metricKey) ? covariates[metricKey] : undefined;
-    if (value !== undefined) scaled.push([metricKey, toScaledValue(value)]);
+    if (value !== undefined) scaled.push([metricKey, scaledNumber(value)]);
   }
   return scaled;
 }

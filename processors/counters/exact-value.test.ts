@@ -6,6 +6,7 @@ import {
   formatScaled,
   formatScaledNumber,
   newSquareTotal,
+  scaledNumber,
   squareIncrement,
   toScaledValue,
 } from './exact-value.js';
@@ -83,7 +84,7 @@ describe('ExactTotal and addSquareIncrement (doubles below 2^53, BigInt beyond)'
           for (const value of values) {
             const scaled = toScaledValue(value);
             sum.add(Number(scaled));
-            addSquareIncrement(squares, total, value, scaled);
+            addSquareIncrement(squares, total === undefined ? undefined : Number(total), value, Number(scaled));
             expectedSum += scaled;
             expectedSquares += squareIncrement(total ?? 0n, scaled);
             total = (total ?? 0n) + scaled;
@@ -104,7 +105,7 @@ describe('ExactTotal and addSquareIncrement (doubles below 2^53, BigInt beyond)'
     expect(total.value()).toBe(10n ** 16n);
     expect(total.format(6)).toBe('10000000000');
     const squares = newSquareTotal();
-    addSquareIncrement(squares, 99_000_000_000_000n, 1e8, toScaledValue(1e8)); // product beyond 2^53: BigInt path
+    addSquareIncrement(squares, 99_000_000_000_000, 1e8, scaledNumber(1e8)); // product beyond 2^53: BigInt path
     expect(squares.value()).toBe(squareIncrement(99_000_000_000_000n, 100_000_000_000_000n));
   });
 });
@@ -162,31 +163,32 @@ describe('ExactTotal at the 2^53 boundary, where doubles stop being exact', () =
 });
 
 describe('addSquareIncrement: whole-unit fast path and exact fallback agree', () => {
-  const viaBigInt = (before: bigint | undefined, value: number): bigint =>
-    squareIncrement(before ?? 0n, toScaledValue(value));
-  const viaWriter = (before: bigint | undefined, value: number): bigint => {
+  const viaBigInt = (before: number | undefined, value: number): bigint =>
+    squareIncrement(BigInt(before ?? 0), toScaledValue(value));
+  const viaWriter = (before: number | undefined, value: number): bigint => {
     const squares = newSquareTotal();
-    addSquareIncrement(squares, before, value, toScaledValue(value));
+    addSquareIncrement(squares, before, value, scaledNumber(value));
     return squares.value();
   };
 
   it.each([
     ['a first value', undefined, 7],
-    ['a whole value on a whole total', 3_000_000n, 4],
-    ['a whole value on a fractional total', 2_500_000n, 3],
-    ['a fractional value', 3_000_000n, 0.25],
-    ['a negative value', 5_000_000n, -2],
-    ['an increment just below 2^53', 0n, 94_906_265],
-    ['an increment beyond 2^53', 99_000_000_000_000n, 1e8],
-    ['a total beyond 2^53 micro-units', 2n ** 60n, 1],
-  ] as [string, bigint | undefined, number][])('%s', (_name, before, value) => {
+    ['a whole value on a whole total', 3_000_000, 4],
+    ['a whole value on a fractional total', 2_500_000, 3],
+    ['a fractional value', 3_000_000, 0.25],
+    ['a negative value', 5_000_000, -2],
+    ['an increment just below 2^53', 0, 94_906_265],
+    ['an increment beyond 2^53', 99_000_000_000_000, 1e8],
+    ['a total at the largest user-total limit (2^52 micro-units)', 2 ** 52, 1],
+    ['a whole-unit total at the largest limit, a whole value', 4_503_599_000_000, 7],
+  ] as [string, number | undefined, number][])('%s', (_name, before, value) => {
     expect(viaWriter(before, value)).toBe(viaBigInt(before, value));
   });
 
   it('keeps whole values in whole units², so their Σx² formats as an integer', () => {
     const squares = newSquareTotal();
-    addSquareIncrement(squares, undefined, 3, toScaledValue(3));
-    addSquareIncrement(squares, 3_000_000n, 2, toScaledValue(2));
+    addSquareIncrement(squares, undefined, 3, scaledNumber(3));
+    addSquareIncrement(squares, 3_000_000, 2, scaledNumber(2));
     expect(squares.format(12)).toBe('25');
     expect(squares.big).toBe(0n);
   });

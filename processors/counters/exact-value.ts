@@ -30,6 +30,27 @@ export function toScaledValue(value: number): bigint {
   return BigInt(fixed.replace('.', ''));
 }
 
+/** Largest |scaled| kept as a number: every integer up to 2^53 is an exact double. */
+const MAX_SAFE_SCALED = Number.MAX_SAFE_INTEGER;
+
+/**
+ * `toScaledValue` as a number, which is what the state and the aggregation compute with: exact,
+ * since every contract value (|value| ≤ MAX_EVENT_VALUE = 1e8) scales to an integer of at most
+ * 1e14, far below 2^53, so no BigInt is made per event. Throws for a value whose scaled form is
+ * not a safe integer (never a contract-valid one).
+ *
+ * @example
+ *   scaledNumber(1.5) // 1_500_000
+ *   scaledNumber(0.1234567) // 123_457 (rounded to VALUE_DECIMALS, like toScaledValue)
+ */
+export function scaledNumber(value: number): number {
+  const scaled = Number.isInteger(value)
+    ? value * MICRO_PER_VALUE // exact while the product is a safe integer
+    : Number(value.toFixed(VALUE_DECIMALS).replace('.', ''));
+  if (scaled <= MAX_SAFE_SCALED && scaled >= -MAX_SAFE_SCALED) return scaled;
+  throw new RangeError(`value ${value} is beyond the exact range of a scaled number (±2^53 units of 10^-6)`);
+}
+
 /** Scale of a square: products of two scaled values carry 2 × VALUE_DECIMALS decimals. */
 export const SQUARE_DECIMALS = VALUE_DECIMALS * 2;
 
@@ -172,22 +193,19 @@ export class ExactTotal {
  */
 export function addSquareIncrement(
   squares: ExactTotal,
-  before: bigint | undefined,
+  before: number | undefined,
   value: number,
-  scaled: bigint,
+  scaled: number,
 ): void {
-  if (Number.isInteger(value)) {
-    const beforeMicro = before === undefined ? 0 : Number(before);
-    // A safe integer here means `before` converted exactly (beyond 2^53 it would not).
-    if (Number.isSafeInteger(beforeMicro) && beforeMicro % MICRO_PER_UNIT === 0) {
-      const increment = value * (2 * (beforeMicro / MICRO_PER_UNIT) + value);
-      if (increment < EXACT_DOUBLE_LIMIT && increment > -EXACT_DOUBLE_LIMIT) {
-        squares.addUnits(increment);
-        return;
-      }
+  const beforeMicro = before ?? 0;
+  if (Number.isInteger(value) && beforeMicro % MICRO_PER_UNIT === 0) {
+    const increment = value * (2 * (beforeMicro / MICRO_PER_UNIT) + value);
+    if (increment < EXACT_DOUBLE_LIMIT && increment > -EXACT_DOUBLE_LIMIT) {
+      squares.addUnits(increment);
+      return;
     }
   }
-  squares.addBig(squareIncrement(before ?? 0n, scaled));
+  squares.addBig(squareIncrement(BigInt(beforeMicro), BigInt(scaled)));
 }
 
 /** A new Σx² accumulator (SQUARE_DECIMALS scaled units, whole units² on the fast path). */

@@ -3,10 +3,11 @@ import { counterPlanOf, EMPTY_COUNTER_PLAN, type CounterPlan } from '../../commo
 import type { StreamEvent } from '../../common/event-contract.js';
 import { aggregateCounterDeltas, type CellDelta, type OutcomeOfEvent } from './aggregate.js';
 import { planCovariates } from './counter-sink.js';
-import { toScaledValue } from './exact-value.js';
+import { scaledNumber } from './exact-value.js';
 
 const M = 1_000_000n; // one unit, scaled like `sum`
 const M2 = M * M; // one unit², scaled like `sum_squares`
+const m = 1_000_000; // one unit, scaled, as the state's numbers hold it
 
 const plan: CounterPlan = counterPlanOf({
   metrics: [
@@ -35,8 +36,8 @@ const event = (partial: Partial<StreamEvent>): StreamEvent => ({
 const applied = (
   partial: Partial<StreamEvent>,
   position: string,
-  totalBefore: bigint | undefined,
-  extras: { covariates?: [string, bigint][]; partnerTotals?: (bigint | undefined)[]; plan?: CounterPlan } = {},
+  totalBefore: number | undefined,
+  extras: { covariates?: [string, number][]; partnerTotals?: (number | undefined)[]; plan?: CounterPlan } = {},
 ): OutcomeOfEvent => ({
   event: event(partial),
   position,
@@ -58,11 +59,11 @@ const cellOf = (cells: CellDelta[], sortKey: string): CellDelta => {
 };
 
 it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100 (sum 15, sum_squares 225)', () => {
-  const covariates: [string, bigint][] = [['purchase', 2n * M]];
+  const covariates: [string, number][] = [['purchase', 2 * m]];
   const cells = aggregateCounterDeltas([
     applied({ value: 4 }, 'p1', undefined, { covariates }),
-    applied({ value: 8 }, 'p2', 4n * M, { covariates }),
-    applied({ value: 3 }, 'p3', 12n * M, { covariates }),
+    applied({ value: 8 }, 'p2', 4 * m, { covariates }),
+    applied({ value: 3 }, 'p3', 12 * m, { covariates }),
   ]);
   const total = cellOf(cells, 'B#purchase');
   // Per event: min(Ta,10) − min(Tb,10) = 4, 6, 0 and min(Ta,10)² − min(Tb,10)² = 16, 84, 0; the records
@@ -96,7 +97,7 @@ it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100
 it('the cap is an upper cap only: totals −5 → 15 give capped_sum −5 + 15 = 10, capped_sum_squares 25 + 75 = 100', () => {
   const [total] = aggregateCounterDeltas([
     applied({ value: -5 }, 'p1', undefined),
-    applied({ value: 20 }, 'p2', -5n * M),
+    applied({ value: 20 }, 'p2', -5 * m),
   ]);
   // The first event adds −5 and 25, the second 15 and 75.
   expect(total!.totalsAfter('p1')!.extra).toEqual({ cappedSum: 15n * M, cappedSumSquares: 75n * M2 });
@@ -107,20 +108,20 @@ it('a fractional cap is scaled like values (cap 2.5, totals 1.25 → 3.75: cappe
   const fractional = counterPlanOf({ metrics: [{ key: 'purchase', type: 'mean', lowerIsBetter: false, cap: 2.5 }] });
   const [total] = aggregateCounterDeltas([
     applied({ value: 1.25 }, 'p1', undefined, { plan: fractional }),
-    applied({ value: 2.5 }, 'p2', toScaledValue(1.25), { plan: fractional }),
+    applied({ value: 2.5 }, 'p2', scaledNumber(1.25), { plan: fractional }),
   ]);
   expect(total!.totals!.extra).toEqual({ cappedSum: 2_500_000n, cappedSumSquares: 6_250_000n * M });
 });
 
 it("the user's first impression adds its covariates to every CUPED metric's cells (events 0), later ones add nothing", () => {
-  const covariates: [string, bigint][] = [
-    ['click', 1n * M],
-    ['purchase', -3n * M],
+  const covariates: [string, number][] = [
+    ['click', 1 * m],
+    ['purchase', -3 * m],
   ];
   const impression = { type: 'impression' as const, metric: undefined };
   const cells = aggregateCounterDeltas([
     applied(impression, 'p1', undefined, { covariates }),
-    applied(impression, 'p2', 1n * M, { covariates }),
+    applied(impression, 'p2', 1 * m, { covariates }),
   ]);
   expect(cells.map((c) => c.sortKey).sort()).toEqual([
     'B#$exposure',
@@ -141,15 +142,15 @@ it("the user's first impression adds its covariates to every CUPED metric's cell
   expect(cellOf(cells, 'seg#country=US#B#click').totals!.extra).toEqual({ covariateSum: M, covariateSumSquares: M2 });
   expect(cellOf(cells, 'B#$exposure').totals).toMatchObject({ events: 2, units: 1, extra: undefined });
   // A covariate of 0 (or none) adds nothing: no cell.
-  const none = aggregateCounterDeltas([applied(impression, 'p1', undefined, { covariates: [['click', 0n]] })]);
+  const none = aggregateCounterDeltas([applied(impression, 'p1', undefined, { covariates: [['click', 0]] })]);
   expect(none.map((c) => c.sortKey)).toEqual(['B#$exposure', 'seg#country=US#B#$exposure']);
 });
 
 it('ratio revenue/orders: each event adds δ × the partner total at that event; Σ is N·D (15 × 2 = 30)', () => {
   const cells = aggregateCounterDeltas([
     applied({ metric: 'revenue', value: 10 }, 'p1', undefined, { partnerTotals: [undefined] }), // orders: none yet → 0
-    applied({ metric: 'orders', value: 2 }, 'p2', undefined, { partnerTotals: [10n * M] }), // 2 × 10 = 20
-    applied({ metric: 'revenue', value: 5 }, 'p3', 10n * M, { partnerTotals: [2n * M] }), // 5 × 2 = 10
+    applied({ metric: 'orders', value: 2 }, 'p2', undefined, { partnerTotals: [10 * m] }), // 2 × 10 = 20
+    applied({ metric: 'revenue', value: 5 }, 'p3', 10 * m, { partnerTotals: [2 * m] }), // 5 × 2 = 10
   ]);
   const ratio = cellOf(cells, 'B#$ratio:revenue/orders');
   // p1 adds nothing (orders 0); p2 adds 20 and p3 10.
@@ -168,14 +169,14 @@ it('a ratio of a metric with itself adds the growth of T² once (totals 3 → 5:
   });
   const cells = aggregateCounterDeltas([
     applied({ metric: 'm', value: 3 }, 'p1', undefined, { plan: self, partnerTotals: [undefined, undefined] }),
-    applied({ metric: 'm', value: 2 }, 'p2', 3n * M, { plan: self, partnerTotals: [3n * M, 3n * M] }),
+    applied({ metric: 'm', value: 2 }, 'p2', 3 * m, { plan: self, partnerTotals: [3 * m, 3 * m] }),
   ]);
   expect(cellOf(cells, 'B#$ratio:m/m').totals!.extra).toEqual({ crossSum: 25n * M2 });
 });
 
 it('experiments without extras (no plan, the empty plan, metrics the plan does not name) carry no extra sums', () => {
   for (const noPlan of [undefined, EMPTY_COUNTER_PLAN]) {
-    const item = applied({ value: 4 }, 'p1', undefined, { covariates: [['purchase', M]] });
+    const item = applied({ value: 4 }, 'p1', undefined, { covariates: [['purchase', m]] });
     const cells = aggregateCounterDeltas([{ ...item, plan: noPlan }]);
     expect(cells.every((cell) => cell.totals!.extra === undefined)).toBe(true);
   }
@@ -188,8 +189,8 @@ it('experiments without extras (no plan, the empty plan, metrics the plan does n
 
 it("state requests carry an impression's covariates restricted to the CUPED metrics, scaled and sorted", () => {
   expect(planCovariates({ unused: 7, purchase: 1.5, click: -2 }, plan.covariateMetrics)).toEqual([
-    ['click', -2n * M],
-    ['purchase', 1_500_000n],
+    ['click', -2 * m],
+    ['purchase', 1_500_000],
   ]);
   expect(planCovariates(undefined, plan.covariateMetrics)).toEqual([]);
   expect(planCovariates({ unused: 1 }, plan.covariateMetrics)).toEqual([]);

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
+import { asBinary, open, type RootDatabase } from 'lmdb';
 import { afterAll, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
@@ -70,7 +70,7 @@ const request = (n: number, userId = 'ann') => ({
   userId,
   variantMetric: 'v#m',
   segments: [['country', 'US']] as const,
-  scaledValue: 3_000_000n,
+  scaledValue: 3_000_000,
 });
 
 it('embedded store: keeps claims, totals, memos, the committed position and the epoch across a reopen', async () => {
@@ -92,9 +92,9 @@ it('embedded store: keeps claims, totals, memos, the committed position and the 
     ]);
     expect(outcomes).toEqual([
       { kind: 'committed' },
-      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000n },
+      { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: 3_000_000 },
       { kind: 'duplicate' },
-      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000n },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 6_000_000 },
     ]);
   } finally {
     await reopened.close();
@@ -134,8 +134,8 @@ it('embedded store: a batch that fails midway is a SINK_FAILED and commits nothi
   const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
   try {
     const epoch = await store.epoch();
-    // The second request is malformed (no value), so the rules throw inside the transaction.
-    const broken = { ...request(2, 'bob'), scaledValue: undefined } as unknown as ReturnType<typeof request>;
+    // The second request is malformed (no segments), so the rules throw inside the transaction.
+    const broken = { ...request(2, 'bob'), segments: undefined } as unknown as ReturnType<typeof request>;
     await expect(store.apply('shardId-000000000000', epoch, [request(1), broken])).rejects.toMatchObject({
       code: 'SINK_FAILED',
       message: 'embedded state store transaction failed',
@@ -315,7 +315,7 @@ it('embedded store: writes users in the binary form, covariates and partner tota
   const epoch = await store.epoch();
   await store.apply(shard, epoch, [
     request(1),
-    { ...request(2, 'bob'), covariates: [['m', -2_500_000n]], partners: ['v#other', 'v#m'] },
+    { ...request(2, 'bob'), covariates: [['m', -2_500_000]], partners: ['v#other', 'v#m'] },
   ]);
   await store.close();
   const root = open({ path: directory, maxDbs: 8 });
@@ -371,7 +371,7 @@ it('embedded store: writes users in the binary form, covariates and partner tota
   try {
     expect(
       await reopened.apply(shard, epoch, [
-        { ...request(2, 'bob'), covariates: [['m', 1n]], partners: ['v#other', 'v#m'] },
+        { ...request(2, 'bob'), covariates: [['m', 1]], partners: ['v#other', 'v#m'] },
       ]),
     ).toEqual([
       {
@@ -379,7 +379,7 @@ it('embedded store: writes users in the binary form, covariates and partner tota
         replay: true,
         segments: [['country', 'US']],
         totalBefore: undefined,
-        covariates: [['m', -2_500_000n]],
+        covariates: [['m', -2_500_000]],
         partnerTotals: [undefined, undefined],
       },
     ]);
@@ -388,11 +388,14 @@ it('embedded store: writes users in the binary form, covariates and partner tota
   }
 });
 
-it('embedded store: keeps totals beyond 2^53 exact (written as decimal digits)', async () => {
+it('embedded store: refuses a user-total limit beyond 2^52, and keeps totals at that limit exact across a reopen', async () => {
   const directory = await newDirectory();
+  expect(() => createEmbeddedUserStateStore({ directory, userTotalLimit: 2 ** 52 + 1 })).toThrow(
+    expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('userTotalLimit') }),
+  );
   const shard = 'shardId-000000000000';
-  const huge = 2n ** 70n + 7n;
-  const limits = { directory, userTotalLimit: 2n ** 80n };
+  const huge = 2 ** 52 - 3;
+  const limits = { directory, userTotalLimit: 2 ** 52 };
   const store = createEmbeddedUserStateStore(limits);
   const epoch = await store.epoch();
   await store.apply(shard, epoch, [{ ...request(1), scaledValue: huge, covariates: [['m', -huge]] }]);
@@ -402,7 +405,8 @@ it('embedded store: keeps totals beyond 2^53 exact (written as decimal digits)',
     expect(
       await reopened.apply(shard, epoch, [
         { ...request(1), scaledValue: huge, covariates: [['m', -huge]] }, // replay
-        { ...request(2), scaledValue: 1n },
+        { ...request(2), scaledValue: 3 },
+        { ...request(3), scaledValue: 1 }, // would pass the limit
       ]),
     ).toEqual([
       {
@@ -421,6 +425,42 @@ it('embedded store: keeps totals beyond 2^53 exact (written as decimal digits)',
         covariates: [['m', -huge]],
         partnerTotals: [],
       },
+      { kind: 'refused', rule: 'user-total-limit' },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});
+
+it('embedded store: reads a total an earlier version wrote as decimal digits (tag 3)', async () => {
+  const directory = await newDirectory();
+  const shard = 'shardId-000000000000';
+  const store = createEmbeddedUserStateStore({ directory });
+  const epoch = await store.epoch();
+  await store.apply(shard, epoch, [{ ...request(1), scaledValue: 5 }]);
+  await store.markCommitted(shard, request(1).position);
+  await store.close();
+  // The user as this version wrote it, its total 5 (tag 2, a float64) rewritten as tag 3, the digits "123".
+  const root = open({ path: directory, maxDbs: 8 });
+  const users = root.openDB<unknown, string>({ name: 'users' });
+  const [key] = [...users.getKeys()] as string[];
+  const bytes = users.getBinary(key as string) as Buffer;
+  const float = Buffer.alloc(8);
+  float.writeDoubleLE(5);
+  const at = bytes.indexOf(Buffer.concat([Buffer.from([2]), float]));
+  expect(at).toBeGreaterThan(0);
+  const rewritten = Buffer.concat([
+    bytes.subarray(0, at),
+    Buffer.from([3, 3]),
+    Buffer.from('123'),
+    bytes.subarray(at + 9),
+  ]);
+  await users.put(key as string, asBinary(rewritten));
+  await root.close();
+  const reopened = createEmbeddedUserStateStore({ directory });
+  try {
+    expect(await reopened.apply(shard, epoch, [{ ...request(2), scaledValue: 1 }])).toMatchObject([
+      { kind: 'applied', replay: false, totalBefore: 123 },
     ]);
   } finally {
     await reopened.close();
@@ -463,7 +503,7 @@ it('embedded store: reads and writes a user without the memos its shard has comm
       { kind: 'committed' },
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
-      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000n },
+      { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000 },
     ]);
     expect(await reopened.apply(other, epoch, [fromOther])).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
@@ -515,7 +555,7 @@ it('embedded store: keeps strings of 128 UTF-8 bytes and more (a two-byte length
       ]),
     ).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments, totalBefore: undefined },
-      { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000n },
+      { ...NONE, kind: 'applied', replay: false, segments, totalBefore: 3_000_000 },
     ]);
   } finally {
     await reopened.close();
@@ -568,7 +608,7 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
   try {
     expect(await store.epoch()).toBe(epoch);
     expect(await store.readCommitted(shard)).toBe(compactPosition(recordPosition('1', 0)));
-    const covariates = [['m', -2_500_000n]];
+    const covariates = [['m', -2_500_000]];
     expect(
       await store.apply(shard, epoch, [
         request(1), // committed
@@ -585,9 +625,9 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
         kind: 'applied',
         replay: true,
         segments: [['country', 'US']],
-        totalBefore: 3_000_000n,
+        totalBefore: 3_000_000,
         covariates,
-        partnerTotals: [5n, undefined],
+        partnerTotals: [5, undefined],
       },
       { kind: 'duplicate' },
       { kind: 'refused', rule: 'user-total-limit' },
@@ -595,7 +635,7 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
         kind: 'applied',
         replay: false,
         segments: [['country', 'US']],
-        totalBefore: 6_000_000n,
+        totalBefore: 6_000_000,
         covariates,
         partnerTotals: [],
       },
@@ -604,7 +644,7 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
         kind: 'applied',
         replay: false,
         segments: [['country', 'US']],
-        totalBefore: 9_000_000n,
+        totalBefore: 9_000_000,
         covariates,
         partnerTotals: [],
       },

@@ -56,7 +56,7 @@ export interface EmbeddedStoreOptions extends Partial<StateLimits> {
 }
 
 /**
- * A user's state as an earlier version stored it (msgpack): bigints as decimal strings. `c`
+ * A user's state as an earlier version stored it (msgpack): totals as decimal strings. `c`
  * (covariates) and a memo's third element (partner totals) were written only when present.
  * Still read; this version writes the binary form (`UserWriter`).
  */
@@ -67,11 +67,11 @@ interface StoredUser {
 }
 type StoredMemo = [identity: string, before: string | null, partnerTotals?: (string | null)[]];
 
-const bigintOrUndefined = (value: string | null): bigint | undefined => (value === null ? undefined : BigInt(value));
+const numberOrUndefined = (value: string | null): number | undefined => (value === null ? undefined : Number(value));
 
 const decodeMemo = ([identity, before, partnerTotals]: StoredMemo): Memo => {
-  const memo: Memo = [identity, before === '!' ? 'refused' : bigintOrUndefined(before)];
-  if (partnerTotals) memo.push(partnerTotals.map(bigintOrUndefined));
+  const memo: Memo = [identity, before === '!' ? 'refused' : numberOrUndefined(before)];
+  if (partnerTotals) memo.push(partnerTotals.map(numberOrUndefined));
   return memo;
 };
 
@@ -80,11 +80,11 @@ const decodeStoredUser = (stored: StoredUser): UserState => {
     segments: stored.s ?? undefined,
     totals: stored.t.map(([variantMetric, total, memos]) => ({
       variantMetric,
-      total: bigintOrUndefined(total),
+      total: numberOrUndefined(total),
       memos: memos.map(decodeMemo),
     })),
   };
-  if (stored.c) user.covariates = stored.c.map(([metric, value]) => [metric, BigInt(value)] as const);
+  if (stored.c) user.covariates = stored.c.map(([metric, value]) => [metric, Number(value)] as const);
   return user;
 };
 
@@ -110,24 +110,25 @@ type FastBuffer = Buffer & {
 const msgpackOf = (db: Database<unknown, string>): { decode(bytes: Uint8Array): unknown } =>
   (db as unknown as { decoder: { decode(bytes: Uint8Array): unknown } }).decoder;
 
-/** Tags of an optional bigint in the binary form. */
+/** Tags of an optional scaled integer in the binary form. */
 const NONE_TAG = 0;
 const REFUSED_TAG = 1;
-/** A safe integer (|v| ≤ 2^53 − 1, every total under the default ±10^14 limit): float64, one BigInt() to read. */
+/** A safe integer (every total: the user-total limit is at most 2^52, limits.ts): float64. */
 const SAFE_TAG = 2;
-/** Anything larger: its decimal digits (a length-prefixed string). */
+/**
+ * Its decimal digits (a length-prefixed string): what earlier versions wrote beyond 2^53, when a
+ * store could be given a larger limit. Still read; never written.
+ */
 const DECIMAL_TAG = 3;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const MIN_SAFE = -MAX_SAFE;
 
 /**
  * Writes values in the binary form into one scratch buffer, reused for every put: LMDB copies
  * a value into its page inside the synchronous put, so the bytes are free again at once.
  *
  * User: 0xc1, segments (count + 1, 0 = none yet; then dimension, value), covariates (count + 1,
- * 0 = none; then metric, bigint), totals (count; then variant#metric, optional bigint total,
- * memo count, then per memo: identity, optional bigint or "refused", partner count + 1 (0 = the
- * memo names none) and that many optional bigints). Counts are LEB128 varints, strings a varint
+ * 0 = none; then metric, scaled integer), totals (count; then variant#metric, optional scaled total,
+ * memo count, then per memo: identity, optional scaled integer or "refused", partner count + 1 (0 = the
+ * memo names none) and that many optional scaled integers). Counts are LEB128 varints, strings a varint
  * byte length and UTF-8, numbers little-endian.
  *
  * Claim: 0xc1, expiresAt (float64 ms), then the holder's identity in UTF-8 to the end.
@@ -200,15 +201,12 @@ class BinaryWriter {
     this.position = this.buffer.writeDoubleLE(value, this.position);
   }
 
-  bigint(value: bigint | undefined | 'refused'): void {
+  scaled(value: number | undefined | 'refused'): void {
     if (value === undefined) this.byte(NONE_TAG);
     else if (value === 'refused') this.byte(REFUSED_TAG);
-    else if (value <= MAX_SAFE && value >= MIN_SAFE) {
+    else {
       this.byte(SAFE_TAG);
-      this.double(Number(value));
-    } else {
-      this.byte(DECIMAL_TAG);
-      this.string(value.toString());
+      this.double(value);
     }
   }
 
@@ -229,9 +227,9 @@ class BinaryWriter {
     else {
       this.count(covariates.length + 1);
       for (let i = 0; i < covariates.length; i++) {
-        const [metric, value] = covariates[i] as readonly [string, bigint];
+        const [metric, value] = covariates[i] as readonly [string, number];
         this.string(metric);
-        this.bigint(value);
+        this.scaled(value);
       }
     }
     const totals = user.totals;
@@ -239,17 +237,17 @@ class BinaryWriter {
     for (let i = 0; i < totals.length; i++) {
       const running = totals[i] as RunningTotal;
       this.string(running.variantMetric);
-      this.bigint(running.total);
+      this.scaled(running.total);
       const memos = running.memos;
       this.count(memos.length);
       for (let j = 0; j < memos.length; j++) {
         const [identity, before, partnerTotals] = memos[j] as Memo;
         this.string(identity);
-        this.bigint(before);
+        this.scaled(before);
         if (partnerTotals === undefined) this.count(0);
         else {
           this.count(partnerTotals.length + 1);
-          for (let k = 0; k < partnerTotals.length; k++) this.bigint(partnerTotals[k]);
+          for (let k = 0; k < partnerTotals.length; k++) this.scaled(partnerTotals[k]);
         }
       }
     }
@@ -300,8 +298,8 @@ class BinaryReader {
     return buffer.compare(committed.identity, 0, committed.identity.length, start, start + length) <= 0;
   }
 
-  /** Moves past an optional bigint. */
-  #skipBigint(): void {
+  /** Moves past an optional scaled integer. */
+  #skipScaled(): void {
     const tag = this.buffer[this.position++];
     if (tag === SAFE_TAG) this.position += 8;
     else if (tag === DECIMAL_TAG) {
@@ -360,21 +358,21 @@ class BinaryReader {
     return read;
   }
 
-  bigint(): bigint | undefined | 'refused' {
+  scaled(): number | undefined | 'refused' {
     const tag = this.buffer[this.position++];
     if (tag === NONE_TAG) return undefined;
     if (tag === REFUSED_TAG) return 'refused';
     if (tag === SAFE_TAG) {
       const value = this.buffer.readDoubleLE(this.position);
       this.position += 8;
-      return BigInt(value);
+      return value;
     }
-    return BigInt(this.string());
+    return Number(this.string());
   }
 
-  /** A bigint that cannot be "refused" (totals, covariates, partner totals). */
-  total(): bigint | undefined {
-    return this.bigint() as bigint | undefined;
+  /** A scaled integer that cannot be "refused" (totals, covariates, partner totals). */
+  total(): number | undefined {
+    return this.scaled() as number | undefined;
   }
 
   /** The user, without the memos `committed` names (none when it is undefined). */
@@ -390,8 +388,8 @@ class BinaryReader {
     const user: UserState = { segments, totals: [] };
     const covariateCount = this.count() - 1;
     if (covariateCount >= 0) {
-      const covariates = new Array<readonly [string, bigint]>(covariateCount);
-      for (let i = 0; i < covariateCount; i++) covariates[i] = [this.string(), this.total() as bigint];
+      const covariates = new Array<readonly [string, number]>(covariateCount);
+      for (let i = 0; i < covariateCount; i++) covariates[i] = [this.string(), this.total() as number];
       user.covariates = covariates;
     }
     const totalCount = this.count();
@@ -405,18 +403,18 @@ class BinaryReader {
         const identityLength = this.count();
         if (committed !== undefined && this.#committed(identityLength, committed)) {
           this.position += identityLength;
-          this.#skipBigint();
+          this.#skipScaled();
           const partnerCount = this.count() - 1;
-          for (let k = 0; k < partnerCount; k++) this.#skipBigint();
+          for (let k = 0; k < partnerCount; k++) this.#skipScaled();
           continue;
         }
         const identity = this.buffer.utf8Slice(this.position, (this.position += identityLength));
-        const before = this.bigint();
+        const before = this.scaled();
         const partnerCount = this.count() - 1;
         let memo: Memo;
         if (partnerCount < 0) memo = [identity, before];
         else {
-          const partnerTotals = new Array<bigint | undefined>(partnerCount);
+          const partnerTotals = new Array<number | undefined>(partnerCount);
           for (let k = 0; k < partnerCount; k++) partnerTotals[k] = this.total();
           memo = [identity, before, partnerTotals];
         }

@@ -34,7 +34,7 @@ it('in-process store: counts evictions when more users arrive than it may keep',
     userId,
     variantMetric: 'v#m',
     segments: [],
-    scaledValue: 1n,
+    scaledValue: 1,
   }));
   await store.apply('shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
@@ -50,7 +50,7 @@ it("in-process store: drops the memos of a shard as soon as it commits past them
     userId,
     variantMetric: 'v#m',
     segments: [],
-    scaledValue: 1n,
+    scaledValue: 1,
   });
   await store.apply('shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b')]);
   await store.apply('shardId-000000000001', epoch, [request(1, 3, 'c')]); // a second call before the commit
@@ -82,7 +82,7 @@ it('in-process store: keeps at most maxClaims eventId claims, counting what it f
     userId,
     variantMetric: 'v#m',
     segments: [],
-    scaledValue: 1n,
+    scaledValue: 1,
   }));
   await store.apply('shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
@@ -101,7 +101,7 @@ it('in-process store: forgets the least recently written user over all experimen
       userId,
       variantMetric: 'v#m',
       segments: [],
-      scaledValue: 1n,
+      scaledValue: 1,
     };
   };
   const shard = 'shardId-000000000000';
@@ -112,7 +112,7 @@ it('in-process store: forgets the least recently written user over all experimen
   expect(await store.apply(shard, epoch, [first])).toMatchObject([{ kind: 'applied', replay: true }]);
   await store.apply(shard, epoch, [event('exp-a', 'bob')]); // a third user: exp-a/ann goes
   expect(store.evictions()).toBe(1);
-  expect(await store.apply(shard, epoch, [event('exp-b', 'ann')])).toMatchObject([{ totalBefore: 1n }]);
+  expect(await store.apply(shard, epoch, [event('exp-b', 'ann')])).toMatchObject([{ totalBefore: 1 }]);
   expect(await store.apply(shard, epoch, [event('exp-a', 'ann')])).toMatchObject([{ totalBefore: undefined }]);
   expect(store.evictions()).toBe(2); // exp-a/ann came back in the place of exp-a/bob
 });

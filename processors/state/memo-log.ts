@@ -17,8 +17,8 @@
  *
  * @example
  *   const log = new ShardMemoLog();
- *   log.add(running, position, 0n, undefined); // as the rules apply the record
- *   log.find(running, position);               // → [position, 0n] on a replay
+ *   log.add(running, position, 0, undefined); // as the rules apply the record
+ *   log.find(running, position);              // → [position, 0] on a replay
  *   log.commit(position);                      // the shard committed: the memo goes
  */
 import type { Memo, MemoLog, RunningTotal } from './state-rules.js';
@@ -31,7 +31,7 @@ export class ShardMemoLog implements MemoLog {
   #positions: string[] = [];
   #runnings: (RunningTotal | undefined)[] = [];
   #befores: Memo[1][] = [];
-  #partners: (readonly (bigint | undefined)[] | undefined)[] = [];
+  #partners: (readonly (number | undefined)[] | undefined)[] = [];
   /** The first entry held (the ones before it are committed and cleared). */
   #head = 0;
 
@@ -60,7 +60,7 @@ export class ShardMemoLog implements MemoLog {
     running: RunningTotal,
     position: string,
     before: Memo[1],
-    partnerTotals: readonly (bigint | undefined)[] | undefined,
+    partnerTotals: readonly (number | undefined)[] | undefined,
   ): void {
     const positions = this.#positions;
     const end = positions.length;

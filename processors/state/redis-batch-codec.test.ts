@@ -15,10 +15,19 @@ const request = (eventId: string, sequence: string, sub = 0): StateRequest => ({
     ['country', 'US'],
     ['device', 'ios'],
   ],
-  scaledValue: -2_500_000n,
+  scaledValue: -2_500_000,
 });
 
 describe('encodeChunk', () => {
+  it('refuses a request whose value is not a safe integer (INTERNAL), like the synchronous stores', () => {
+    for (const scaledValue of [Number.NaN, 0.5, 2 ** 53]) {
+      const requests = [{ ...request('00000000-0000-4000-8000-000000000001', '1'), scaledValue }];
+      expect(() => encodeChunk(requests, 0, 1, '7')).toThrow(
+        expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('not a safe integer') }),
+      );
+    }
+  });
+
   it('lays out the count, the smallest and largest position, the fixed bytes and six strings per request', () => {
     const requests = [
       request('0123abcd-0000-4000-8000-00000000000a', '20', 1),
@@ -59,8 +68,8 @@ describe('encodeChunk', () => {
       ...plain,
       partners: ['control#sessions', 'control#$exposure'],
       covariates: [
-        ['revenue', -12_500_000n],
-        ['sessions', 3n],
+        ['revenue', -12_500_000],
+        ['sessions', 3],
       ],
     };
     const empty: StateRequest = { ...plain, partners: [], covariates: [] };
@@ -76,16 +85,16 @@ describe('encodeChunk', () => {
     expect(strings(empty)).toEqual(strings(plain));
     expect(strings(plain)[3]).toBe('control#purchase');
     // Covariates without segments still follow a ␝.
-    expect(strings({ ...plain, segments: [], covariates: [['m', 1n]] })[5]).toBe('\u001dm\u001f1');
+    expect(strings({ ...plain, segments: [], covariates: [['m', 1]] })[5]).toBe('\u001dm\u001f1');
   });
 
   it('refuses a covariate the Lua could not keep exactly (beyond ±2^52 scaled), and takes ±2^52', () => {
-    const at = (value: bigint) => ({
+    const at = (value: number) => ({
       ...request('00000000-0000-4000-8000-000000000001', '1'),
       covariates: [['m', value]] as const,
     });
-    for (const value of [2n ** 52n, -(2n ** 52n)]) expect(() => encodeChunk([at(value)], 0, 1, '0')).not.toThrow();
-    for (const value of [2n ** 52n + 1n, -(2n ** 52n) - 1n]) {
+    for (const value of [2 ** 52, -(2 ** 52)]) expect(() => encodeChunk([at(value)], 0, 1, '0')).not.toThrow();
+    for (const value of [2 ** 52 + 1, -(2 ** 52) - 1]) {
       expect(() => encodeChunk([at(value)], 0, 1, '0')).toThrow(
         expect.objectContaining({
           code: 'INTERNAL',
@@ -126,8 +135,8 @@ describe('readOutcomes', () => {
         covariates: [],
         partnerTotals: [],
       },
-      { kind: 'applied', replay: true, segments: [], totalBefore: -1500n, covariates: [], partnerTotals: [] },
-      expect.objectContaining({ kind: 'applied', replay: false, totalBefore: 42n }),
+      { kind: 'applied', replay: true, segments: [], totalBefore: -1500, covariates: [], partnerTotals: [] },
+      expect.objectContaining({ kind: 'applied', replay: false, totalBefore: 42 }),
     ]);
     expect(into[5]).toHaveProperty('segments', (into[3] as { segments: unknown }).segments);
   });
@@ -146,12 +155,12 @@ describe('readOutcomes', () => {
         segments: [['country', 'US']],
         totalBefore: undefined,
         covariates: [
-          ['revenue', -12_500_000n],
-          ['sessions', 0n],
+          ['revenue', -12_500_000],
+          ['sessions', 0],
         ],
-        partnerTotals: [5n, undefined],
+        partnerTotals: [5, undefined],
       },
-      { kind: 'applied', replay: true, segments: [], totalBefore: 7n, covariates: [['m', 1n]], partnerTotals: [-12n] },
+      { kind: 'applied', replay: true, segments: [], totalBefore: 7, covariates: [['m', 1]], partnerTotals: [-12] },
       {
         kind: 'applied',
         replay: false,

@@ -8,7 +8,7 @@ import { writeUuidBytes } from '../../common/event-ids.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import { REQUEST_FIXED_BYTES, USER_BUCKETS } from './redis-scripts.js';
 import { compactPosition } from './record-identity.js';
-import { stateLost } from './state-rules.js';
+import { notScaled, stateLost } from './state-rules.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
 /**
@@ -22,7 +22,7 @@ function writeEventId(target: Buffer, offset: number, eventId: string): void {
 }
 
 /** Largest |covariate| (scaled) the Lua keeps exactly: doubles hold integers exactly up to 2^53. */
-const MAX_EXACT_COVARIATE = 2n ** 52n;
+const MAX_EXACT_COVARIATE = 2 ** 52;
 
 /**
  * "dim␟value␞dim␟value", then "␝metric␟value␞…" when the request carries covariates: the
@@ -36,7 +36,7 @@ function encodeSegments(segments: StateRequest['segments'], covariates: StateReq
   }
   if (covariates === undefined || covariates.length === 0) return text;
   for (let i = 0; i < covariates.length; i++) {
-    const [metric, value] = covariates[i] as readonly [string, bigint];
+    const [metric, value] = covariates[i] as readonly [string, number];
     if (value > MAX_EXACT_COVARIATE || value < -MAX_EXACT_COVARIATE) {
       throw new PipelineError('INTERNAL', `state request covariate ${metric} is beyond ±2^52 (scaled): ${value}`);
     }
@@ -72,15 +72,15 @@ function parseSegments(encoded: string): readonly (readonly [string, string])[] 
 }
 
 /** "metric=value␞…" (scaled integers): a user's covariates. Parsed per outcome (they differ per user). */
-function parseCovariates(encoded: string): readonly (readonly [string, bigint])[] {
+function parseCovariates(encoded: string): readonly (readonly [string, number])[] {
   return encoded.split('\u001e').map((part) => {
     const equals = part.indexOf('=');
-    return [part.slice(0, equals), BigInt(part.slice(equals + 1))] as const;
+    return [part.slice(0, equals), Number(part.slice(equals + 1))] as const;
   });
 }
 
-/** A total in a reply: a decimal integer, or "-" for none. */
-const totalOf = (text: string): bigint | undefined => (text === '-' ? undefined : BigInt(text));
+/** A total in a reply: a decimal integer (exact as a number: |total| ≤ 2^52), or "-" for none. */
+const totalOf = (text: string): number | undefined => (text === '-' ? undefined : Number(text));
 
 const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
 const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
@@ -143,6 +143,7 @@ export function encodeChunk(
   let largest = '';
   for (let i = 0; i < count; i++) {
     const request = requests[from + i] as StateRequest;
+    if (!Number.isSafeInteger(request.scaledValue)) throw notScaled(request);
     const position = compactPosition(request.position);
     // Compact positions are ASCII: JavaScript's string order is their byte order.
     if (i === 0 || position < smallest) smallest = position;
@@ -160,7 +161,7 @@ export function encodeChunk(
       request.experimentId,
       request.userId,
       encodeVariantMetric(request.variantMetric, request.partners),
-      request.scaledValue.toString(),
+      String(request.scaledValue),
       encodeSegments(request.segments, request.covariates),
     );
   }

@@ -103,7 +103,7 @@ const request = {
   userId: 'ann',
   variantMetric: 'v#m',
   segments: [['country', 'US']] as const,
-  scaledValue: 1n,
+  scaledValue: 1,
 };
 
 /** Every key under `prefix`, by name (binary parts as latin1), with its TTL in ms and its encoding. */
@@ -217,7 +217,7 @@ it('Redis store (stored format 3): a user without covariates costs the very byte
       eventId: '00000000-0000-4000-8000-000000000002',
       position: recordPosition('2', 0),
       userId: 'bob',
-      covariates: [['m', -2_500_000n]] as const,
+      covariates: [['m', -2_500_000]] as const,
       partners: ['v#other', 'v#m'],
     };
     const partnered = {
@@ -225,13 +225,13 @@ it('Redis store (stored format 3): a user without covariates costs the very byte
       eventId: '00000000-0000-4000-8000-000000000003',
       position: recordPosition('3', 0),
       variantMetric: 'v#n',
-      scaledValue: 5n,
+      scaledValue: 5,
       partners: ['v#m'],
     };
     expect(await store.apply(shard, epoch, [request, bob, partnered])).toMatchObject([
       { covariates: [], partnerTotals: [] },
-      { covariates: [['m', -2_500_000n]], partnerTotals: [undefined, undefined] },
-      { covariates: [], partnerTotals: [1n], totalBefore: undefined },
+      { covariates: [['m', -2_500_000]], partnerTotals: [undefined, undefined] },
+      { covariates: [], partnerTotals: [1], totalBefore: undefined },
     ]);
     // ann: 1 segment (dimension 1, value 1), total of metric 1 = 1 (zig-zag 2), then metric 2 (v#n) = 5: format 2's bytes.
     expect((await admin.hgetBuffer(bucketKey(keyPrefix, 'exp', 'ann'), 'ann'))?.toString('hex')).toBe('0101010102020a');
@@ -281,7 +281,7 @@ it('Redis store: upgrades a stored-format-2 store in place, keeping its epoch, u
       eventId: '00000000-0000-4000-8000-000000000002',
       position: recordPosition('2', 0),
       variantMetric: 'v#n',
-      covariates: [['m', 7n]] as const,
+      covariates: [['m', 7]] as const,
       partners: ['v#m'],
     };
     expect(await store.apply(shard, oldEpoch, [{ ...request, partners: ['v#n'] }, next])).toEqual([
@@ -301,7 +301,7 @@ it('Redis store: upgrades a stored-format-2 store in place, keeping its epoch, u
         segments: [['country', 'US']],
         totalBefore: undefined,
         covariates: [],
-        partnerTotals: [3_000_000n],
+        partnerTotals: [3_000_000],
       },
     ]);
   } finally {
@@ -361,7 +361,7 @@ it("Redis store: sizes a claim generation's partitions from the previous generat
 });
 
 it('Redis store: refuses a user-total limit its Lua cannot keep exactly', () => {
-  expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: 2n ** 53n })).toThrow(
+  expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: 2 ** 53 })).toThrow(
     expect.objectContaining({ code: 'CONFIG_INVALID' }),
   );
 });
@@ -407,7 +407,7 @@ describe('Redis store against its own redis-server', () => {
   });
 
   it('sends a 1,200-request batch as 3 script calls in one pipeline, answering exactly as the in-process store', async () => {
-    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000n };
+    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000 };
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'chunks:', ...limits });
     const reference = createInProcessUserStateStore(limits);
     const shard = 'shardId-000000000007';
@@ -451,7 +451,7 @@ describe('Redis store against its own redis-server', () => {
   });
 
   it('answers a 1,200-request batch with covariates and ratio partners exactly as the in-process store, redelivered and committed midway', async () => {
-    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000n };
+    const limits = { segmentValueCap: 5, userTotalLimit: 30_000_000 };
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'ratio:', ...limits });
     const reference = createInProcessUserStateStore(limits);
     const shard = 'shardId-000000000008';
@@ -473,8 +473,8 @@ describe('Redis store against its own redis-server', () => {
       expect(appliedOutcomes.some((outcome) => outcome.covariates.length === 0)).toBe(true);
       const partnerTotals = appliedOutcomes.flatMap((outcome) => outcome.partnerTotals);
       expect(partnerTotals.some((total) => total === undefined)).toBe(true);
-      expect(partnerTotals.some((total) => total !== undefined && total < 0n)).toBe(true);
-      expect(partnerTotals.some((total) => total !== undefined && total > 0n)).toBe(true);
+      expect(partnerTotals.some((total) => total !== undefined && total < 0)).toBe(true);
+      expect(partnerTotals.some((total) => total !== undefined && total > 0)).toBe(true);
       // Later records move the partners; the redelivered batch still answers with its memos.
       await both(requests.next(300));
       await both(batch);
@@ -594,13 +594,13 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     expect(() =>
       createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', cluster: true, keyPrefix: 'xc:table:' }),
     ).toThrow('the state key prefix xc:table: has no {hash tag}');
-    const largest = 2n ** 52n;
+    const largest = 2 ** 52;
     const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: largest });
     void store.close();
-    expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: largest + 1n })).toThrow(
+    expect(() => createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', userTotalLimit: largest + 1 })).toThrow(
       expect.objectContaining({
         code: 'CONFIG_INVALID',
-        message: `the Redis state store keeps running totals exactly up to ${largest} (scaled), not ${largest + 1n}`,
+        message: `userTotalLimit must be an integer from 0 to 2^52 (${largest}, scaled), so running totals stay exact; got ${largest + 1}`,
       }),
     );
   });
@@ -744,10 +744,10 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
       // Forgotten experiments see ann as new; the others still know her total.
       expect(again.map((outcome) => outcome.kind === 'applied' && outcome.totalBefore)).toEqual([
         undefined,
-        1n,
+        1,
         undefined,
         undefined,
-        1n,
+        1,
       ]);
     } finally {
       await store.close();

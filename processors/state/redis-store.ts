@@ -39,9 +39,6 @@ export interface RedisStoreOptions extends Partial<StateLimits> {
 
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 
-/** Largest running total the Lua keeps exactly (doubles are exact integers up to 2^53; sums of two such stay exact). */
-const MAX_EXACT_TOTAL = 2n ** 52n;
-
 /**
  * The start-up error for a store written in stored format 1: it is never read as a later format.
  * STATE_LOST, so the processors stop and page instead of counting on an unreadable state.
@@ -157,18 +154,13 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
       `the state key prefix ${prefix} has no {hash tag}: in cluster mode one event's keys would sit in several slots`,
     );
   }
+  // At most 2^52 (limits.ts): the Lua's numbers are doubles, which keep such totals and their sums exactly.
   const limits = resolveStateLimits(options);
-  if (limits.userTotalLimit > MAX_EXACT_TOTAL) {
-    throw new PipelineError(
-      'CONFIG_INVALID',
-      `the Redis state store keeps running totals exactly up to ${MAX_EXACT_TOTAL} (scaled), not ${limits.userTotalLimit}`,
-    );
-  }
   const fixedArgs = [
     prefix,
     String(limits.dedupWindowSeconds * 1000),
     String(limits.segmentValueCap),
-    limits.userTotalLimit.toString(),
+    String(limits.userTotalLimit),
   ];
   const redis = connect(options.redisUrl, options.cluster ?? false);
   redis.on('error', (error: unknown) => options.logger?.warn({ err: error }, 'redis connection error'));

@@ -30,7 +30,7 @@ function mapTables() {
 }
 
 const SHARD = 'shardId-000000000003';
-const LIMITS = { segmentValueCap: 50, userTotalLimit: 1_000n };
+const LIMITS = { segmentValueCap: 50, userTotalLimit: 1_000 };
 const request = (n: number, partial: Partial<StateRequest> = {}): StateRequest => ({
   eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
   position: recordPosition(String(n), 0),
@@ -38,7 +38,7 @@ const request = (n: number, partial: Partial<StateRequest> = {}): StateRequest =
   userId: 'ann',
   variantMetric: 'v#m',
   segments: [['country', 'US']],
-  scaledValue: 10n,
+  scaledValue: 10,
   ...partial,
 });
 
@@ -97,26 +97,26 @@ describe('the state rules', () => {
     const memosOf = () => users.get('exp\u001fann')?.totals.find(({ variantMetric }) => variantMetric === 'v#m')?.memos;
     // A memo without partners is the two-element memo of before (no third element, not even undefined).
     expect(memosOf()).toEqual([
-      ['3@' + compact(2), undefined, [10n, undefined]],
-      ['3@' + compact(3), 10n],
+      ['3@' + compact(2), undefined, [10, undefined]],
+      ['3@' + compact(3), 10],
     ]);
     expect(memosOf()?.[1]).toHaveLength(2);
     committed.set(SHARD, compact(3));
     applyStateRequest(tables, SHARD, request(4), LIMITS);
-    expect(memosOf()).toEqual([['3@' + compact(4), 20n]]);
+    expect(memosOf()).toEqual([['3@' + compact(4), 20]]);
   });
 
   it('keep no covariates on a user whose first event carried none (an empty list included)', () => {
     const { tables, users } = mapTables();
     applyStateRequest(tables, SHARD, request(1, { covariates: [] }), LIMITS);
-    applyStateRequest(tables, SHARD, request(2, { userId: 'bob', covariates: [['m', 4n]] }), LIMITS);
+    applyStateRequest(tables, SHARD, request(2, { userId: 'bob', covariates: [['m', 4]] }), LIMITS);
     expect(users.get('exp\u001fann')).not.toHaveProperty('covariates');
-    expect(users.get('exp\u001fbob')?.covariates).toEqual([['m', 4n]]);
+    expect(users.get('exp\u001fbob')?.covariates).toEqual([['m', 4]]);
   });
 
   it('answer a replay with one partner total per partner the request names, even after the plan changed', () => {
     const { tables } = mapTables();
-    applyStateRequest(tables, SHARD, request(1, { variantMetric: 'v#d', scaledValue: 5n }), LIMITS);
+    applyStateRequest(tables, SHARD, request(1, { variantMetric: 'v#d', scaledValue: 5 }), LIMITS);
     applyStateRequest(tables, SHARD, request(2), LIMITS);
     applyStateRequest(tables, SHARD, request(3, { partners: ['v#d'] }), LIMITS);
     // Written without partners, replayed with one: that partner answers undefined (every time).
@@ -127,20 +127,20 @@ describe('the state rules', () => {
     // Written with one, replayed with two, with none, with the same one.
     expect(applyStateRequest(tables, SHARD, request(3, { partners: ['v#d', 'v#e'] }), LIMITS)).toMatchObject({
       replay: true,
-      partnerTotals: [5n, undefined],
+      partnerTotals: [5, undefined],
     });
     expect(applyStateRequest(tables, SHARD, request(3), LIMITS)).toMatchObject({ replay: true, partnerTotals: [] });
     expect(applyStateRequest(tables, SHARD, request(3, { partners: ['v#d'] }), LIMITS)).toMatchObject({
       replay: true,
-      partnerTotals: [5n],
+      partnerTotals: [5],
     });
   });
 
   it('align memoized partner totals by position, reusing the memoized array when the counts match', () => {
-    const memoized = [1n, undefined];
+    const memoized = [1, undefined];
     expect(alignPartnerTotals(memoized, ['a', 'b'])).toBe(memoized);
-    expect(alignPartnerTotals(memoized, ['a'])).toEqual([1n]);
-    expect(alignPartnerTotals(memoized, ['a', 'b', 'c'])).toEqual([1n, undefined, undefined]);
+    expect(alignPartnerTotals(memoized, ['a'])).toEqual([1]);
+    expect(alignPartnerTotals(memoized, ['a', 'b', 'c'])).toEqual([1, undefined, undefined]);
     expect(alignPartnerTotals(undefined, undefined)).toEqual([]);
     expect(alignPartnerTotals(undefined, ['a'])).toEqual([undefined]);
     expect(alignPartnerTotals(memoized, undefined)).toEqual([]);
@@ -155,7 +155,7 @@ describe('the state rules', () => {
     };
     applyStateRequests(tables, SHARD, [request(1), request(2), request(3, { userId: 'bob' })], LIMITS);
     applyStateRequests(tables, 'shardId-000000000004', [request(4, { variantMetric: 'v#n' })], LIMITS);
-    applyStateRequests(tables, SHARD, [request(5, { userId: 'cy', scaledValue: 2_000n })], LIMITS); // refused: a memo too
+    applyStateRequests(tables, SHARD, [request(5, { userId: 'cy', scaledValue: 2_000 })], LIMITS); // refused: a memo too
     const running = (userId: string, variantMetric = 'v#m') =>
       users.get(`exp\u001f${userId}`)?.totals.find((total) => total.variantMetric === variantMetric) as RunningTotal;
     const holders = [running('ann'), running('bob'), running('ann', 'v#n'), running('cy')];
@@ -170,22 +170,39 @@ describe('the state rules', () => {
 
   it('apply totals of exactly ±limit and refuse one unit beyond, on either side', () => {
     const { tables } = mapTables();
-    const outcome = (n: number, userId: string, scaledValue: bigint) =>
+    const outcome = (n: number, userId: string, scaledValue: number) =>
       applyStateRequest(tables, SHARD, request(n, { userId, scaledValue }), LIMITS).kind;
-    expect(outcome(1, 'up', 1_000n)).toBe('applied');
-    expect(outcome(2, 'up', 1n)).toBe('refused');
-    expect(outcome(3, 'down', -1_000n)).toBe('applied');
-    expect(outcome(4, 'down', -1n)).toBe('refused');
-    expect(outcome(5, 'down', 2_000n)).toBe('applied'); // −1,000 → +1,000
+    expect(outcome(1, 'up', 1_000)).toBe('applied');
+    expect(outcome(2, 'up', 1)).toBe('refused');
+    expect(outcome(3, 'down', -1_000)).toBe('applied');
+    expect(outcome(4, 'down', -1)).toBe('refused');
+    expect(outcome(5, 'down', 2_000)).toBe('applied'); // −1,000 → +1,000
   });
 
   it('claim the eventId only for an applied event', () => {
     const { tables, claims } = mapTables();
-    applyStateRequest(tables, SHARD, request(1, { scaledValue: 2_000n }), LIMITS);
+    applyStateRequest(tables, SHARD, request(1, { scaledValue: 2_000 }), LIMITS);
     expect(claims.size).toBe(0);
     applyStateRequest(tables, SHARD, request(2), LIMITS);
     expect([...claims.values()]).toEqual([`3@${compact(2)}`]);
   });
+});
+
+describe('a request whose value is not a safe integer', () => {
+  it.each([Number.NaN, 1.5, 2 ** 53, Number.POSITIVE_INFINITY])(
+    'is refused with INTERNAL before anything changes (%s)',
+    (scaledValue) => {
+      const { tables, users, claims } = mapTables();
+      applyStateRequest(tables, SHARD, request(1), LIMITS);
+      const before = structuredClone([...users.entries()]);
+      expect(() => applyStateRequest(tables, SHARD, request(2, { scaledValue }), LIMITS)).toThrow(
+        expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('not a safe integer') }),
+      );
+      expect([...users.entries()]).toEqual(before);
+      expect([...claims.keys()]).toEqual([request(1).eventId]);
+      expect(applyStateRequest(tables, SHARD, request(3), LIMITS)).toMatchObject({ kind: 'applied', totalBefore: 10 });
+    },
+  );
 });
 
 describe('stateLost', () => {

@@ -26,14 +26,14 @@ import type { StateOutcome, StateRequest } from './types.js';
  */
 export type Memo = [
   identity: string,
-  before: bigint | undefined | 'refused',
-  partnerTotals?: readonly (bigint | undefined)[],
+  before: number | undefined | 'refused',
+  partnerTotals?: readonly (number | undefined)[],
 ];
 
 /** A user's running total for one variant and metric, and the memos of uncommitted records. */
 export interface RunningTotal {
   variantMetric: string;
-  total: bigint | undefined;
+  total: number | undefined;
   memos: Memo[];
 }
 
@@ -43,7 +43,7 @@ export interface RunningTotal {
  */
 export interface UserState {
   segments: readonly (readonly [string, string])[] | undefined;
-  covariates?: readonly (readonly [string, bigint])[];
+  covariates?: readonly (readonly [string, number])[];
   totals: RunningTotal[];
 }
 
@@ -82,14 +82,14 @@ export interface MemoLog {
     running: RunningTotal,
     position: string,
     before: Memo[1],
-    partnerTotals: readonly (bigint | undefined)[] | undefined,
+    partnerTotals: readonly (number | undefined)[] | undefined,
   ): void;
 }
 
 /** The rules' bounds. */
 export interface RuleLimits {
   segmentValueCap: number;
-  userTotalLimit: bigint;
+  userTotalLimit: number;
 }
 
 /** The one empty answer every outcome without covariates or partners shares (never mutated). */
@@ -119,7 +119,7 @@ interface ShardView {
    */
   committedIdentity: string | undefined;
   /** −userTotalLimit (negated once per call, not per event). */
-  lowestTotal: bigint;
+  lowestTotal: number;
 }
 
 function shardView(tables: StateTables, shardId: string, limits: RuleLimits): ShardView {
@@ -230,12 +230,23 @@ export function applyStateRequest(
   return applyOne(tables, shardView(tables, shardId, limits), request, limits);
 }
 
+/** The error for a request whose value is not a scaled integer: a defect of the caller, never counted. */
+export function notScaled(request: Pick<StateRequest, 'eventId' | 'scaledValue'>): PipelineError {
+  return new PipelineError(
+    'INTERNAL',
+    `state request ${request.eventId} has scaledValue ${String(request.scaledValue)}: not a safe integer (scaledNumber makes one)`,
+  );
+}
+
 /** The outcomes without data, shared (never mutated). */
 const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
 const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
 const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total-limit' });
 
 function applyOne(tables: StateTables, view: ShardView, request: StateRequest, limits: RuleLimits): StateOutcome {
+  // Checked before anything changes: a value that is not a safe integer (NaN, a fraction, beyond 2^53)
+  // would poison the user's running total for good.
+  if (!Number.isSafeInteger(request.scaledValue)) throw notScaled(request);
   const records = view.records;
   if (records.read(request.position)) return COMMITTED;
   const committed = view.committedIdentity;
@@ -273,7 +284,8 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   }
   if (committed !== undefined && running.memos.length > 0) dropCommittedMemos(running, view.prefix, committed);
   const totalBefore = running.total;
-  const totalAfter = (totalBefore ?? 0n) + request.scaledValue;
+  // Exact whenever it is kept: only a sum beyond 2^53 can round, and the limit (at most 2^52, limits.ts) refuses it.
+  const totalAfter = (totalBefore ?? 0) + request.scaledValue;
   if (totalAfter > limits.userTotalLimit || totalAfter < view.lowestTotal) {
     // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
     if (log !== undefined) log.add(running, request.position, 'refused', undefined);
@@ -340,12 +352,12 @@ function admittedSegments(
  * answer by position and any partner beyond them answers `undefined`, the same on every replay.
  *
  * @example
- *   alignPartnerTotals([5n], ['v#d', 'v#e']) // → [5n, undefined]
+ *   alignPartnerTotals([5], ['v#d', 'v#e']) // → [5, undefined]
  */
 export function alignPartnerTotals(
-  memoized: readonly (bigint | undefined)[] | undefined,
+  memoized: readonly (number | undefined)[] | undefined,
   partners: readonly string[] | undefined,
-): readonly (bigint | undefined)[] {
+): readonly (number | undefined)[] {
   const count = partners?.length ?? 0;
   const held = memoized ?? NONE;
   if (held.length === count) return held;
@@ -353,7 +365,7 @@ export function alignPartnerTotals(
 }
 
 /** The user's running total of each partner (`variant#metric`), `undefined` where there is none. */
-function partnerTotalsOf(user: UserState, partners: readonly string[]): (bigint | undefined)[] {
+function partnerTotalsOf(user: UserState, partners: readonly string[]): (number | undefined)[] {
   return partners.map((partner) => runningTotalOf(user, partner)?.total);
 }
 

@@ -32,14 +32,17 @@ export interface StateRequest {
   variantMetric: string;
   /** The event's segments as [dimension, value], sorted by dimension. */
   segments: readonly (readonly [string, string])[];
-  /** The event's value, scaled (see counters/exact-value.ts). */
-  scaledValue: bigint;
+  /**
+   * The event's value, scaled (`scaledNumber`, counters/exact-value.ts): an exact integer. Totals
+   * are numbers too: bounded by ±userTotalLimit ≤ 2^52, every sum the rules form is an exact double.
+   */
+  scaledValue: number;
   /**
    * The event's covariates as [metric key, scaled value], sorted by key, restricted to the
    * experiment's CUPED metrics (common/counter-plan.ts); absent or empty when none. Like
    * `segments`, fixed at the user's first applied event: later events' covariates are ignored.
    */
-  covariates?: readonly (readonly [string, bigint])[];
+  covariates?: readonly (readonly [string, number])[];
   /**
    * Running totals (`${variantId}#${metricKey}` of the same user) whose value at this event the
    * counters need: the ratio partners of the event's metric. Answered in `partnerTotals`, in
@@ -63,14 +66,14 @@ export type StateOutcome =
       /** The user's segment values, fixed at their first event; capped values read `(other)`. */
       segments: readonly (readonly [string, string])[];
       /** The user's total for this variant and metric before this event; `undefined` = first event. */
-      totalBefore: bigint | undefined;
+      totalBefore: number | undefined;
       /** The user's covariates, fixed at their first event (sorted by metric key; empty when none). */
-      covariates: readonly (readonly [string, bigint])[];
+      covariates: readonly (readonly [string, number])[];
       /**
        * Per `request.partners` (same order), the user's running total of that partner at this
        * event (`undefined`: none yet); memoized, so a replay answers the same. Empty without partners.
        */
-      partnerTotals: readonly (bigint | undefined)[];
+      partnerTotals: readonly (number | undefined)[];
     };
 
 /**
@@ -108,6 +111,9 @@ export interface StateLimits {
   segmentValueCap: number;
   /** How long an eventId claim lasts: producer retries within it are counted once. */
   dedupWindowSeconds: number;
-  /** Largest |running total| of one user per variant and metric, scaled (default: MAX_USER_TOTAL × 10^6). */
-  userTotalLimit: bigint;
+  /**
+   * Largest |running total| of one user per variant and metric, scaled (default: MAX_USER_TOTAL × 10^6);
+   * at most MAX_USER_TOTAL_LIMIT (2^52), so running totals and their sums stay exact doubles.
+   */
+  userTotalLimit: number;
 }

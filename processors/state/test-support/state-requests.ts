@@ -48,7 +48,7 @@ export function stateRequestStream(seed: number, users: number, options: { ratio
             ['country', `C${Math.floor(random() * 8)}`],
             ['device', random() < 0.5 ? 'ios' : 'web'],
           ],
-          scaledValue: BigInt(Math.round((random() - 0.3) * 20_000_000)),
+          scaledValue: Math.round((random() - 0.3) * 20_000_000),
         };
         if (options.ratio) {
           const metric = ['$exposure', 'revenue', 'sessions'][Math.floor(random() * 3)] as string;
@@ -57,8 +57,8 @@ export function stateRequestStream(seed: number, users: number, options: { ratio
           if (metric === 'sessions') request.partners = [`${variant}#revenue`, `${variant}#$exposure`];
           if (random() < 0.5) {
             request.covariates = [
-              ['revenue', BigInt(Math.round((random() - 0.5) * 2e14))],
-              ['sessions', BigInt(Math.floor(random() * 5)) * 1_000_000n],
+              ['revenue', Math.round((random() - 0.5) * 2e14)],
+              ['sessions', Math.floor(random() * 5) * 1_000_000],
             ];
           }
         }

@@ -20,7 +20,7 @@ export interface StoreUnderTest {
 export interface StoreFactoryOptions {
   cap: number;
   dedupWindowSeconds?: number;
-  userTotalLimit?: bigint;
+  userTotalLimit?: number;
 }
 
 const SHARD = 'shardId-000000000001';
@@ -37,7 +37,7 @@ function request(partial: Partial<StateRequest> = {}): StateRequest {
     userId: 'ann',
     variantMetric: 'control#purchase',
     segments: [['country', 'US']],
-    scaledValue: 1_000_000n,
+    scaledValue: 1_000_000,
     ...partial,
   };
 }
@@ -46,7 +46,7 @@ function request(partial: Partial<StateRequest> = {}): StateRequest {
 type Applied = Extract<StateOutcome, { kind: 'applied' }>;
 function applied(
   replay: boolean,
-  totalBefore: bigint | undefined,
+  totalBefore: number | undefined,
   extra: Partial<Omit<Applied, 'kind' | 'replay' | 'totalBefore'>> = {},
 ): Applied {
   return {
@@ -85,17 +85,17 @@ export function describeUserStateStoreContract(
 
     it('keeps running totals per user and metric, and marks the first event', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const first = request({ scaledValue: 2_000_000n });
-        const second = request({ scaledValue: 3_500_000n, position: at(eventNumber + 100) });
+        const first = request({ scaledValue: 2_000_000 });
+        const second = request({ scaledValue: 3_500_000, position: at(eventNumber + 100) });
         const otherMetric = request({ variantMetric: 'control#click', position: at(eventNumber + 200) });
         const outcomes = await store.apply(SHARD, epoch, [first, second, otherMetric]);
-        expect(outcomes).toEqual([applied(false, undefined), applied(false, 2_000_000n), applied(false, undefined)]);
+        expect(outcomes).toEqual([applied(false, undefined), applied(false, 2_000_000), applied(false, undefined)]);
       }));
 
     it('answers a replayed record exactly as the first time, and a producer retry as a duplicate', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const first = request({ scaledValue: 5n });
-        const second = request({ scaledValue: 7n });
+        const first = request({ scaledValue: 5 });
+        const second = request({ scaledValue: 7 });
         const retry = { ...first, position: at(eventNumber + 50) };
         const once = await store.apply(SHARD, epoch, [first, second, retry]);
         const again = await store.apply(SHARD, epoch, [first, second, retry]);
@@ -155,22 +155,22 @@ export function describeUserStateStoreContract(
 
     it('fences: a record at or before the committed position changes nothing, even with its memo gone', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const first = request({ scaledValue: 1n });
-        const second = request({ scaledValue: 2n });
+        const first = request({ scaledValue: 1 });
+        const second = request({ scaledValue: 2 });
         await store.apply(SHARD, epoch, [first, second]);
         await store.markCommitted(SHARD, second.position);
         await store.markCommitted(SHARD, first.position); // never moves back
         expect(await store.readCommitted(SHARD)).toBe(compactPosition(second.position));
-        const later = request({ scaledValue: 4n });
-        expect(await store.apply(SHARD, epoch, [later])).toMatchObject([{ totalBefore: 3n, replay: false }]);
+        const later = request({ scaledValue: 4 });
+        expect(await store.apply(SHARD, epoch, [later])).toMatchObject([{ totalBefore: 3, replay: false }]);
         // A stale writer delivering the committed records again (their memos were dropped above).
         expect(await store.apply(SHARD, epoch, [first, second])).toEqual([
           { kind: 'committed' },
           { kind: 'committed' },
         ]);
         // The total was not advanced by the stale delivery.
-        const next = request({ scaledValue: 8n });
-        expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ totalBefore: 7n }]);
+        const next = request({ scaledValue: 8 });
+        expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ totalBefore: 7 }]);
         // Another shard's committed position does not fence this one.
         expect(await store.apply(OTHER_SHARD, epoch, [request({ position: first.position })])).toMatchObject([
           { kind: 'applied' },
@@ -178,31 +178,31 @@ export function describeUserStateStoreContract(
       }));
 
     it('refuses an event that takes the user total past the limit, remembers the refusal, keeps the total', () =>
-      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
-        const fits = request({ scaledValue: 6n });
-        const over = request({ scaledValue: 5n });
-        const negativeOver = request({ scaledValue: -17n, userId: 'bob' });
-        const after = request({ scaledValue: 4n });
+      withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
+        const fits = request({ scaledValue: 6 });
+        const over = request({ scaledValue: 5 });
+        const negativeOver = request({ scaledValue: -17, userId: 'bob' });
+        const after = request({ scaledValue: 4 });
         const outcomes = await store.apply(SHARD, epoch, [fits, over, negativeOver, after]);
         expect(outcomes).toEqual([
           applied(false, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
           { kind: 'refused', rule: 'user-total-limit' },
-          applied(false, 6n),
+          applied(false, 6),
         ]);
         // A replay of the refused record is refused again: its memo answers.
         expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
         // A refused first event fixes nothing: bob's first applied event decides his segments.
         expect(
-          await store.apply(SHARD, epoch, [request({ userId: 'bob', scaledValue: 1n, segments: [['country', 'FR']] })]),
+          await store.apply(SHARD, epoch, [request({ userId: 'bob', scaledValue: 1, segments: [['country', 'FR']] })]),
         ).toMatchObject([{ kind: 'applied', segments: [['country', 'FR']], totalBefore: undefined }]);
       }));
 
     it('a refused event claims nothing: the same eventId in another record (a dead-letter replay) is judged afresh', () =>
-      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
-        const base = request({ scaledValue: 8n });
-        const over = request({ scaledValue: 5n });
-        const down = request({ scaledValue: -6n });
+      withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
+        const base = request({ scaledValue: 8 });
+        const over = request({ scaledValue: 5 });
+        const down = request({ scaledValue: -6 });
         expect(await store.apply(SHARD, epoch, [base, over, down])).toMatchObject([
           { kind: 'applied' },
           { kind: 'refused' },
@@ -210,148 +210,146 @@ export function describeUserStateStoreContract(
         ]);
         // Replayed from the dead-letter stream: same eventId, new record; the total (2) leaves room now.
         const replayed = { ...over, position: at(eventNumber + 10) };
-        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2n }]);
+        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2 }]);
       }));
 
     it('a refusal is memoized: replayed after the total moved, it is still refused', () =>
-      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
-        const base = request({ scaledValue: 8n });
-        const over = request({ scaledValue: 5n });
-        const down = request({ scaledValue: -6n });
+      withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
+        const base = request({ scaledValue: 8 });
+        const over = request({ scaledValue: 5 });
+        const down = request({ scaledValue: -6 });
         await store.apply(SHARD, epoch, [base, over, down]);
         // Total is 2 now: the same record would fit, but its answer must not change.
         expect(await store.apply(SHARD, epoch, [base, over, down])).toEqual([
           applied(true, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
-          applied(true, 8n),
+          applied(true, 8),
         ]);
       }));
 
     it('fixes covariates with the segments at the first applied event and answers them on every outcome and replay', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
         const covariates = [
-          ['revenue', 12_500_000n],
-          ['sessions', -3n],
+          ['revenue', 12_500_000],
+          ['sessions', -3],
         ] as const;
         const impression = request({ variantMetric: 'control#$exposure', covariates });
-        const conversion = request({ variantMetric: N, scaledValue: 4n });
+        const conversion = request({ variantMetric: N, scaledValue: 4 });
         // A later impression's covariates (and segments) are ignored: the first applied event fixed them.
         const later = request({
           variantMetric: 'control#$exposure',
           segments: [['country', 'FR']],
-          covariates: [['revenue', 1n]],
+          covariates: [['revenue', 1]],
         });
-        const withoutSegments = request({ userId: 'cai', segments: [], covariates: [['sessions', 0n]] });
+        const withoutSegments = request({ userId: 'cai', segments: [], covariates: [['sessions', 0]] });
         const bob = request({ userId: 'bob' });
         const batch = [impression, conversion, later, withoutSegments, bob];
         const first = await store.apply(SHARD, epoch, batch);
         expect(first).toEqual([
           applied(false, undefined, { covariates }),
           applied(false, undefined, { covariates }),
-          applied(false, 1_000_000n, { covariates }),
-          applied(false, undefined, { segments: [], covariates: [['sessions', 0n]] }),
+          applied(false, 1_000_000, { covariates }),
+          applied(false, undefined, { segments: [], covariates: [['sessions', 0]] }),
           applied(false, undefined),
         ]);
         expect(await store.apply(SHARD, epoch, batch)).toEqual(first.map((outcome) => ({ ...outcome, replay: true })));
-        const next = request({ variantMetric: N, scaledValue: 1n });
-        expect(await store.apply(SHARD, epoch, [next])).toEqual([applied(false, 4n, { covariates })]);
+        const next = request({ variantMetric: N, scaledValue: 1 });
+        expect(await store.apply(SHARD, epoch, [next])).toEqual([applied(false, 4, { covariates })]);
       }));
 
     it("a user's first event without covariates fixes none: a later impression's covariates are ignored", () =>
-      withStore({ cap: 50, userTotalLimit: 10n }, async (store, epoch) => {
-        const conversion = request({ variantMetric: N, scaledValue: 2n });
+      withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
+        const conversion = request({ variantMetric: N, scaledValue: 2 });
         const impression = request({
           variantMetric: 'control#$exposure',
-          scaledValue: 1n,
-          covariates: [['revenue', 9n]],
+          scaledValue: 1,
+          covariates: [['revenue', 9]],
         });
         expect(await store.apply(SHARD, epoch, [conversion, impression])).toEqual([
           applied(false, undefined),
           applied(false, undefined),
         ]);
         // A refused first event fixes no covariates either: bob's first applied event decides them.
-        const refused = request({ userId: 'bob', scaledValue: 11n, covariates: [['revenue', 1n]] });
-        const fits = request({ userId: 'bob', scaledValue: 1n, covariates: [['revenue', 2n]] });
+        const refused = request({ userId: 'bob', scaledValue: 11, covariates: [['revenue', 1]] });
+        const fits = request({ userId: 'bob', scaledValue: 1, covariates: [['revenue', 2]] });
         expect(await store.apply(SHARD, epoch, [refused, fits])).toEqual([
           { kind: 'refused', rule: 'user-total-limit' },
-          applied(false, undefined, { covariates: [['revenue', 2n]] }),
+          applied(false, undefined, { covariates: [['revenue', 2]] }),
         ]);
       }));
 
     it('answers partner totals as of each event, in record order when N and D events interleave in a batch', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
         const outcomes = await store.apply(SHARD, epoch, [
-          request({ variantMetric: N, scaledValue: 2_000_000n, partners: [D] }),
-          request({ variantMetric: D, scaledValue: 5n, partners: [N] }),
-          request({ variantMetric: N, scaledValue: 3n, partners: [D] }),
-          request({ variantMetric: D, scaledValue: -7n, partners: [N] }),
+          request({ variantMetric: N, scaledValue: 2_000_000, partners: [D] }),
+          request({ variantMetric: D, scaledValue: 5, partners: [N] }),
+          request({ variantMetric: N, scaledValue: 3, partners: [D] }),
+          request({ variantMetric: D, scaledValue: -7, partners: [N] }),
           // Another user, another variant, and a partner no one has a total of: none of them mixes in.
-          request({ userId: 'bob', variantMetric: N, scaledValue: 1n, partners: [D] }),
-          request({ variantMetric: 'treatment#sessions', scaledValue: 1n, partners: ['treatment#revenue'] }),
-          request({ variantMetric: N, scaledValue: 1n, partners: [D, 'control#refunds', 'treatment#sessions'] }),
+          request({ userId: 'bob', variantMetric: N, scaledValue: 1, partners: [D] }),
+          request({ variantMetric: 'treatment#sessions', scaledValue: 1, partners: ['treatment#revenue'] }),
+          request({ variantMetric: N, scaledValue: 1, partners: [D, 'control#refunds', 'treatment#sessions'] }),
         ]);
         expect(outcomes).toEqual([
           applied(false, undefined, { partnerTotals: [undefined] }),
-          applied(false, undefined, { partnerTotals: [2_000_000n] }),
-          applied(false, 2_000_000n, { partnerTotals: [5n] }),
-          applied(false, 5n, { partnerTotals: [2_000_003n] }),
+          applied(false, undefined, { partnerTotals: [2_000_000] }),
+          applied(false, 2_000_000, { partnerTotals: [5] }),
+          applied(false, 5, { partnerTotals: [2_000_003] }),
           applied(false, undefined, { partnerTotals: [undefined] }),
           applied(false, undefined, { partnerTotals: [undefined] }),
-          applied(false, 2_000_003n, { partnerTotals: [-2n, undefined, 1n] }),
+          applied(false, 2_000_003, { partnerTotals: [-2, undefined, 1] }),
         ]);
       }));
 
     it('replays the memoized partner totals, even after the partner total moved', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const session = request({ variantMetric: D, scaledValue: 5n, partners: [N] });
-        const purchase = request({ variantMetric: N, scaledValue: 40n, partners: [D] });
+        const session = request({ variantMetric: D, scaledValue: 5, partners: [N] });
+        const purchase = request({ variantMetric: N, scaledValue: 40, partners: [D] });
         const first = await store.apply(SHARD, epoch, [session, purchase]);
         expect(first).toEqual([
           applied(false, undefined, { partnerTotals: [undefined] }),
-          applied(false, undefined, { partnerTotals: [5n] }),
+          applied(false, undefined, { partnerTotals: [5] }),
         ]);
         // The partner moves (a later record), then the earlier records are delivered again.
-        const laterSession = request({ variantMetric: D, scaledValue: 10n, partners: [N] });
-        expect(await store.apply(SHARD, epoch, [laterSession])).toEqual([applied(false, 5n, { partnerTotals: [40n] })]);
-        expect(await store.apply(SHARD, epoch, [purchase])).toEqual([
-          applied(true, undefined, { partnerTotals: [5n] }),
-        ]);
+        const laterSession = request({ variantMetric: D, scaledValue: 10, partners: [N] });
+        expect(await store.apply(SHARD, epoch, [laterSession])).toEqual([applied(false, 5, { partnerTotals: [40] })]);
+        expect(await store.apply(SHARD, epoch, [purchase])).toEqual([applied(true, undefined, { partnerTotals: [5] })]);
         expect(await store.apply(SHARD, epoch, [session, purchase, laterSession])).toEqual([
           applied(true, undefined, { partnerTotals: [undefined] }),
-          applied(true, undefined, { partnerTotals: [5n] }),
-          applied(true, 5n, { partnerTotals: [40n] }),
+          applied(true, undefined, { partnerTotals: [5] }),
+          applied(true, 5, { partnerTotals: [40] }),
         ]);
       }));
 
     it('drops the partner totals with the memo at commit: a redelivery is committed, later records read the totals anew', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const session = request({ variantMetric: D, scaledValue: 5n, partners: [N] });
-        const purchase = request({ variantMetric: N, scaledValue: 40n, partners: [D] });
+        const session = request({ variantMetric: D, scaledValue: 5, partners: [N] });
+        const purchase = request({ variantMetric: N, scaledValue: 40, partners: [D] });
         await store.apply(SHARD, epoch, [session, purchase]);
         await store.markCommitted(SHARD, purchase.position);
-        const next = request({ variantMetric: N, scaledValue: 1n, partners: [D] });
+        const next = request({ variantMetric: N, scaledValue: 1, partners: [D] });
         expect(await store.apply(SHARD, epoch, [session, purchase, next])).toEqual([
           { kind: 'committed' },
           { kind: 'committed' },
-          applied(false, 40n, { partnerTotals: [5n] }),
+          applied(false, 40, { partnerTotals: [5] }),
         ]);
       }));
 
     it('answers duplicates, committed and refused records with partners as without, and a refusal moves no partner', () =>
-      withStore({ cap: 50, userTotalLimit: 100n }, async (store, epoch) => {
-        const purchase = request({ variantMetric: N, scaledValue: 60n, partners: [D] });
+      withStore({ cap: 50, userTotalLimit: 100 }, async (store, epoch) => {
+        const purchase = request({ variantMetric: N, scaledValue: 60, partners: [D] });
         const retry = { ...purchase, position: at(eventNumber + 10) };
-        const over = request({ variantMetric: N, scaledValue: 50n, partners: [D] });
-        const session = request({ variantMetric: D, scaledValue: 2n, partners: [N] });
+        const over = request({ variantMetric: N, scaledValue: 50, partners: [D] });
+        const session = request({ variantMetric: D, scaledValue: 2, partners: [N] });
         expect(await store.apply(SHARD, epoch, [purchase, retry, over, session])).toEqual([
           applied(false, undefined, { partnerTotals: [undefined] }),
           { kind: 'duplicate' },
           { kind: 'refused', rule: 'user-total-limit' },
           // The refused purchase did not count: N is still 60.
-          applied(false, undefined, { partnerTotals: [60n] }),
+          applied(false, undefined, { partnerTotals: [60] }),
         ]);
         // Redelivered after the partner moved: the refusal is still a refusal, the retry still a duplicate.
-        expect(await store.apply(SHARD, epoch, [request({ variantMetric: D, scaledValue: 1n })])).toMatchObject([
+        expect(await store.apply(SHARD, epoch, [request({ variantMetric: D, scaledValue: 1 })])).toMatchObject([
           { kind: 'applied', partnerTotals: [] },
         ]);
         expect(await store.apply(SHARD, epoch, [retry, over])).toEqual([
@@ -367,9 +365,9 @@ export function describeUserStateStoreContract(
 
     it('answers a replay with one partner total per partner named, even when the plan changed since (by position, undefined beyond)', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const session = request({ variantMetric: D, scaledValue: 5n });
-        const purchase = request({ variantMetric: N, scaledValue: 40n });
-        const partnered = request({ variantMetric: N, scaledValue: 1n, partners: [D] });
+        const session = request({ variantMetric: D, scaledValue: 5 });
+        const purchase = request({ variantMetric: N, scaledValue: 40 });
+        const partnered = request({ variantMetric: N, scaledValue: 1, partners: [D] });
         await store.apply(SHARD, epoch, [session, purchase, partnered]);
         expect(
           await store.apply(SHARD, epoch, [
@@ -381,10 +379,10 @@ export function describeUserStateStoreContract(
           ]),
         ).toEqual([
           applied(true, undefined, { partnerTotals: [undefined] }),
-          applied(true, 40n, { partnerTotals: [5n, undefined] }),
-          applied(true, 40n),
-          applied(true, 40n),
-          applied(true, 40n, { partnerTotals: [5n] }),
+          applied(true, 40, { partnerTotals: [5, undefined] }),
+          applied(true, 40),
+          applied(true, 40),
+          applied(true, 40, { partnerTotals: [5] }),
         ]);
       }));
 
@@ -466,7 +464,7 @@ export function describeUserStateStoreContract(
           request({ experimentId: 'exp-b', userId: 'ann' }),
         ]);
         expect(a).toMatchObject({ kind: 'applied', totalBefore: undefined });
-        expect(b).toMatchObject({ kind: 'applied', totalBefore: 1_000_000n });
+        expect(b).toMatchObject({ kind: 'applied', totalBefore: 1_000_000 });
       }));
   });
 }
