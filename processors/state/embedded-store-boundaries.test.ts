@@ -364,9 +364,9 @@ it('embedded store: sweeps 2,000 claims over several expiry entries, stops withi
   const onDisk = () =>
     withEnvironment(directory, (root) => ({
       claims: [...root.openDB<unknown, string>({ name: 'claims' }).getKeys()].length,
-      entries: [...root.openDB<string[], [number, string]>({ name: 'expiry' }).getRange()].map(({ key, value }) => [
+      entries: [...root.openDB<string, [number, string]>({ name: 'expiry' }).getRange()].map(({ key, value }) => [
         key[0],
-        value.length,
+        value.split('\u001f').length,
       ]),
     }));
   expect(await onDisk()).toEqual({

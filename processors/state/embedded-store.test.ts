@@ -173,7 +173,7 @@ it('embedded store: keeps its data in the meta, claims, expiry, users and admitt
     ]);
     // One expiry entry per call: keyed by its expiry and first claim, holding every eventId the call claimed.
     expect([...root.openDB({ name: 'expiry' }).getRange()]).toEqual([
-      { key: [1_000 + 86_400_000, request(1).eventId], value: [request(1).eventId] },
+      { key: [1_000 + 86_400_000, request(1).eventId], value: request(1).eventId },
     ]);
     expect([...root.openDB<unknown, string>({ name: 'users' }).getKeys()]).toHaveLength(1);
     expect([...root.openDB<string[], string>({ name: 'admitted' }).getRange()].map(({ value }) => value)).toEqual([
@@ -260,26 +260,35 @@ it('embedded store: sweeps at most 2,000 claims per call, keeping the rest of a 
     expect(left).toHaveLength(101);
     expect(left).toContain(eventId(2_099));
     expect(left).not.toContain(eventId(1_999));
-    const entries = [...root.openDB<string[], [number, string]>({ name: 'expiry' }).getRange()];
-    expect(entries.map(({ key, value }) => [key[0], value.length])).toEqual([
+    const entries = [...root.openDB<string, [number, string]>({ name: 'expiry' }).getRange()];
+    expect(entries.map(({ key, value }) => [key[0], value.split('\u001f').length])).toEqual([
       [60_000, 100],
       [120_000, 1],
     ]);
   });
 });
 
-it('embedded store: sweeps expiry entries of the earlier form (one claim per entry, value null) like its own', async () => {
+it.each([
+  ['one claim per entry, value null', 'null'],
+  ['one entry per call, an array of its eventIds', 'array'],
+] as const)('embedded store: sweeps expiry entries of an earlier form (%s) like its own', async (_name, form) => {
   const directory = await newDirectory();
   let clock = 0;
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   const epoch = await store.epoch();
-  await store.apply('shardId-000000000000', epoch, [request(1)]);
+  await store.apply('shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
   await store.close();
-  // Rewrite the index as an earlier version wrote it: [expiresAt, eventId] → null.
+  // Rewrite the index as an earlier version wrote it.
+  const [first, second] = [request(1).eventId, request(2).eventId];
   const root = open({ path: directory, maxDbs: 8 });
   const expiry = root.openDB<string[] | null, [number, string]>({ name: 'expiry' });
-  await expiry.remove([60_000, request(1).eventId]);
-  await expiry.put([60_000, request(1).eventId], null);
+  await expiry.remove([60_000, first]);
+  if (form === 'null') {
+    await expiry.put([60_000, first], null);
+    await expiry.put([60_000, second], null);
+  } else {
+    await expiry.put([60_000, first], [first, second]);
+  }
   await root.close();
   const reopened = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   clock = 60_000;
