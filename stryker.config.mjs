@@ -23,6 +23,7 @@ export default {
     'processors/counters/counter-sink.ts',
     'processors/state/state-rules.ts',
     'processors/state/in-process-store.ts',
+    'processors/state/memo-log.ts',
     'processors/state/embedded-store.ts',
     'processors/state/redis-store.ts',
     'query-api/stats/*.ts',

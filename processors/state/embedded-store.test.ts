@@ -679,3 +679,40 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
     await after.close();
   }
 });
+
+it('embedded store: users read with equal segments share one array (what the cell directory finds cells by); others keep their own, exactly', async () => {
+  const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
+  try {
+    const epoch = await store.epoch();
+    const shard = 'shardId-000000000000';
+    const usZurich = [
+      ['city', 'Zürich'],
+      ['country', 'CH'],
+    ] as const;
+    const usZug = [
+      ['city', 'Zug'],
+      ['country', 'CH'],
+    ] as const;
+    const first = [
+      { ...request(1, 'ann'), segments: usZurich },
+      { ...request(2, 'bob'), segments: usZurich },
+      { ...request(3, 'cid'), segments: usZug },
+      { ...request(4, 'dan'), segments: [] },
+    ];
+    await store.apply(shard, epoch, first);
+    await store.markCommitted(shard, request(4).position);
+    // Each user is read back from LMDB by the next call: their fixed segments come from the reader.
+    const outcomes = await store.apply(shard, epoch, [
+      { ...request(5, 'ann'), segments: [] },
+      { ...request(6, 'bob'), segments: [] },
+      { ...request(7, 'cid'), segments: [] },
+      { ...request(8, 'dan'), segments: usZug },
+    ]);
+    const segments = outcomes.map((outcome) => (outcome.kind === 'applied' ? outcome.segments : undefined));
+    expect(segments).toEqual([usZurich, usZurich, usZug, []]);
+    expect(segments[0]).toBe(segments[1]);
+    expect(segments[2]).not.toBe(segments[0]);
+  } finally {
+    await store.close();
+  }
+});

@@ -267,6 +267,9 @@ class BinaryWriter {
 const SEEN_LENGTH = 32;
 const SEEN_SLOTS = 4096;
 
+/** Distinct segments combinations the reader keeps one array of (then it starts again). */
+const SEGMENT_ARRAYS_KEPT = 10_000;
+
 /**
  * What a call's reads leave out: the memos of its shard at or before the shard's committed
  * position. The rules never read them (such a record is answered `committed` before any memo is
@@ -376,16 +379,39 @@ class BinaryReader {
     return this.scaled() as number | undefined;
   }
 
+  /**
+   * Segments arrays read before, by their bytes: users share few combinations, and handing out
+   * one array per combination lets the cell directory find a user's cells by the array
+   * (counters/cell-directory.ts) instead of building a key string per event. Bounded.
+   */
+  #segmentsByBytes = new Map<string, readonly (readonly [string, string])[]>();
+
+  /** `count` segments: the known array of the same bytes, or a new one (then known). */
+  #segments(count: number): readonly (readonly [string, string])[] {
+    const start = this.position;
+    for (let i = 0; i < 2 * count; i++) {
+      const length = this.count();
+      this.position += length;
+    }
+    const bytes = this.buffer.latin1Slice(start, this.position); // one character per byte: equal bytes, equal keys
+    const known = this.#segmentsByBytes.get(bytes);
+    if (known !== undefined) return known;
+    const end = this.position;
+    this.position = start;
+    const segments = new Array<readonly [string, string]>(count);
+    for (let i = 0; i < count; i++) segments[i] = [this.string(), this.string()];
+    this.position = end;
+    if (this.#segmentsByBytes.size >= SEGMENT_ARRAYS_KEPT) this.#segmentsByBytes = new Map();
+    this.#segmentsByBytes.set(bytes, segments);
+    return segments;
+  }
+
   /** The user, without the memos `committed` names (none when it is undefined). */
   user(buffer: FastBuffer, committed: CommittedMemos | undefined): UserState {
     this.buffer = buffer;
     this.position = 1;
     const segmentCount = this.count() - 1;
-    let segments: (readonly [string, string])[] | undefined;
-    if (segmentCount >= 0) {
-      segments = new Array<readonly [string, string]>(segmentCount);
-      for (let i = 0; i < segmentCount; i++) segments[i] = [this.string(), this.string()];
-    }
+    const segments = segmentCount < 0 ? undefined : this.#segments(segmentCount);
     const user: UserState = { segments, totals: [] };
     const covariateCount = this.count() - 1;
     if (covariateCount >= 0) {
@@ -503,6 +529,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     touched: Map<string, UserState>,
     claimed: string[],
     committed: CommittedMemos | undefined,
+    admittedOfCall: Map<string, Set<string>>,
   ): StateTables => ({
     claimHolder(eventId) {
       const bytes = claims.getBinaryFast(eventId) as FastBuffer | undefined;
@@ -528,10 +555,13 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     },
     admit(experimentId, dimension, value, cap) {
       const key = admissionKey(experimentId, dimension);
-      const values = admitted.get(key) ?? [];
-      if (values.includes(value)) return value;
-      if (values.length >= cap) return OTHER_SEGMENT_VALUE;
-      admitted.putSync(key, [...values, value]);
+      // Read (and decoded) once per call, not once per user's first event.
+      let values = admittedOfCall.get(key);
+      if (values === undefined) admittedOfCall.set(key, (values = new Set(admitted.get(key) ?? [])));
+      if (values.has(value)) return value;
+      if (values.size >= cap) return OTHER_SEGMENT_VALUE;
+      values.add(value);
+      admitted.putSync(key, [...values]);
       return value;
     },
     committed: (shardId) => meta.get(`p:${shardId}`),
@@ -595,7 +625,12 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
                 prefix: Buffer.from(`${shardTag(shardId)}@`),
                 identity: Buffer.from(`${shardTag(shardId)}@${committed}`),
               };
-        const outcomes = applyStateRequests(tables(at, touched, claimed, committedMemos), shardId, requests, limits);
+        const outcomes = applyStateRequests(
+          tables(at, touched, claimed, committedMemos, new Map()),
+          shardId,
+          requests,
+          limits,
+        );
         // Every user touched was read without its shard's committed memos: none is written back.
         for (const [key, user] of touched) users.putSync(key, asBinary(writer.user(user)));
         if (claimed.length > 0) expiry.putSync([at + dedupMs, claimed[0] as string], claimed.join(EXPIRY_SEPARATOR));
