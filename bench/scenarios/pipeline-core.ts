@@ -131,6 +131,30 @@ function constantStateStandIn(): UserStateStore {
   };
 }
 
+/**
+ * The floor of any state kept in JS hash tables: per event, one eventId claim looked up and
+ * inserted and one (experiment, user) entry looked up and inserted, nothing else (no rules, no
+ * aggregation, no outcome). Fresh tables per pass, like the stores. A measuring device.
+ */
+function hashTableFloorSink(): CounterSink {
+  const claims = new Map<string, string>();
+  const users = new Map<string, Map<string, { events: number }>>();
+  return {
+    writeBatch(_shardId, valid) {
+      for (let i = 0; i < valid.length; i++) {
+        const event = (valid[i] as (typeof valid)[number]).event;
+        if (claims.get(event.eventId) === undefined) claims.set(event.eventId, 'claimed');
+        let group = users.get(event.experimentId);
+        if (group === undefined) users.set(event.experimentId, (group = new Map<string, { events: number }>()));
+        const user = group.get(event.userId);
+        if (user === undefined) group.set(event.userId, { events: 1 });
+        else user.events++;
+      }
+      return Promise.resolve({ counted: valid.length, duplicates: 0, cells: 0, writeRequests: 0, refused: [] });
+    },
+  };
+}
+
 function pipelineWith(counters: CounterSink) {
   return createPipeline({
     counters,
@@ -264,6 +288,10 @@ export const pipelineCoreScenario: BenchScenario = {
     const runAggregatedSmall = runAggregatedOn(smallCompactBatches);
     const runAggregatedEmbedded = runAggregatedOn(compactBatches, undefined, stores.embedded);
     const runAggregatedConstant = runAggregatedOn(compactBatches, undefined, stores.constant);
+    const runHashTableFloor = async () => {
+      const floor = pipelineWith(hashTableFloorSink());
+      for (const batch of compactBatches) await floor.processBatch(batch);
+    };
 
     // Two phases, each alternating with its own baseline passes: the aggregation variant
     // builds per-user state, and its garbage must not be collected on the core's time.
@@ -278,6 +306,7 @@ export const pipelineCoreScenario: BenchScenario = {
       aggregatedSmall: [] as Measurement[],
       aggregatedEmbedded: [] as Measurement[],
       aggregatedConstant: [] as Measurement[],
+      hashTableFloor: [] as Measurement[],
     };
     await measure(eventCount, baseline); // warm-up: JIT and caches
     await measure(eventCount, runCore);
@@ -295,6 +324,7 @@ export const pipelineCoreScenario: BenchScenario = {
     await measure(eventCount, runAggregatedSmall);
     await measure(eventCount, runAggregatedEmbedded);
     await measure(eventCount, runAggregatedConstant);
+    await measure(eventCount, runHashTableFloor);
     for (let pass = 0; pass < passes; pass++) {
       runs.aggregationBaseline.push(await measure(eventCount, baseline));
       runs.aggregated.push(await measure(eventCount, runAggregated));
@@ -302,6 +332,7 @@ export const pipelineCoreScenario: BenchScenario = {
       runs.aggregatedSmall.push(await measure(eventCount, runAggregatedSmall));
       runs.aggregatedEmbedded.push(await measure(eventCount, runAggregatedEmbedded));
       runs.aggregatedConstant.push(await measure(eventCount, runAggregatedConstant));
+      runs.hashTableFloor.push(await measure(eventCount, runHashTableFloor));
       context.progress((passes + pass + 1) / (2 * passes), `aggregation pass ${pass + 1}/${passes}`);
     }
     await rm(stateRoot, { recursive: true, force: true });
@@ -315,7 +346,7 @@ export const pipelineCoreScenario: BenchScenario = {
         'µs/event (CPU)': (m.cpuSeconds / m.events) * 1e6,
       },
     });
-    const [b, c, cc, cs, b2, a, ac, as, ae, ak] = [
+    const [b, c, cc, cs, b2, a, ac, as, ae, ak, af] = [
       best(runs.baseline),
       best(runs.core),
       best(runs.coreCompact),
@@ -326,6 +357,7 @@ export const pipelineCoreScenario: BenchScenario = {
       best(runs.aggregatedSmall),
       best(runs.aggregatedEmbedded),
       best(runs.aggregatedConstant),
+      best(runs.hashTableFloor),
     ];
     rows.push(
       row('baseline: JSON.parse loop', b),
@@ -338,6 +370,7 @@ export const pipelineCoreScenario: BenchScenario = {
       row(`counter path, compact records, ${SMALL_BATCH_EVENTS.toLocaleString('en')}-event batches`, as),
       row('counter path, compact records (embedded LMDB state, no-op DynamoDB)', ae),
       row('sink + aggregation alone: compact records, state answered by a constant stand-in', ak),
+      row('floor of a hash-table state: pipeline core + one claim and one user Map lookup/insert per event', af),
     );
     const usPerEvent = (m: Measurement) => (m.cpuSeconds / m.events) * 1e6;
     const coreRatio = perCpu(c) / perCpu(b);
@@ -391,7 +424,7 @@ export const pipelineCoreScenario: BenchScenario = {
         'Same record bytes for every variant, measured alternately with a baseline in the same process (core phase, then aggregation phase); best of the passes.',
         'Throughput is per CPU-second of this process, i.e. per core: the pipeline runs on one thread.',
         `Baseline checksum ${sink > 0 ? 'ok' : 'zero'} (keeps the parse from being optimised away).`,
-        `Where the counter path's CPU goes, compact records, µs per event (best passes): decode + validate ${usPerEvent(cc).toFixed(2)} (pipeline core), the sink and the aggregation ${(usPerEvent(ak) - usPerEvent(cc)).toFixed(2)} (constant stand-in row minus the core), the in-process state ${(usPerEvent(ac) - usPerEvent(ak)).toFixed(2)} (in-process row minus the stand-in row), the embedded state ${(usPerEvent(ae) - usPerEvent(ak)).toFixed(2)}; JSON.parse ${usPerEvent(b2).toFixed(2)}.`,
+        `Where the counter path's CPU goes, compact records, µs per event (best passes): decode + validate ${usPerEvent(cc).toFixed(2)} (pipeline core), the sink and the aggregation ${(usPerEvent(ak) - usPerEvent(cc)).toFixed(2)} (constant stand-in row minus the core), the in-process state ${(usPerEvent(ac) - usPerEvent(ak)).toFixed(2)} (in-process row minus the stand-in row), the embedded state ${(usPerEvent(ae) - usPerEvent(ak)).toFixed(2)}; JSON.parse ${usPerEvent(b2).toFixed(2)}. The hash tables alone (a claim and a user Map lookup and insert per event, floor row minus the core) take ${(usPerEvent(af) - usPerEvent(cc)).toFixed(2)}: the rest of the state's cost is the rules' per-event work and objects, not the tables.`,
         `Counter path, compact records, the counter sink's stages (processor_stage_seconds, wall time), µs per event, median of the passes: ${stageSummary(compactStages, eventCount)}.`,
       ],
     };
