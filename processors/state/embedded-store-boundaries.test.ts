@@ -4,34 +4,13 @@
  * read skips, the claim window at its exact end and the sweep at its budget. Each case once
  * let a mutant of embedded-store.ts survive (`npm run mutate`).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { asBinary, open, type RootDatabase } from 'lmdb';
-import { afterAll, expect, it } from 'vitest';
+import { asBinary } from 'lmdb';
+import { expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
+import { newDirectory, withEnvironment } from './test-support/embedded-directories.js';
 import type { StateRequest } from './types.js';
-
-const directories: string[] = [];
-afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
-
-async function newDirectory(): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), 'embedded-state-'));
-  directories.push(directory);
-  return directory;
-}
-
-/** Opens the store's LMDB environment directly (the store closed), runs `work` on it and closes it again. */
-async function withEnvironment<T>(directory: string, work: (root: RootDatabase) => T): Promise<T> {
-  const root = open({ path: directory, maxDbs: 8 });
-  try {
-    return work(root);
-  } finally {
-    await root.close();
-  }
-}
 
 const SHARD = 'shardId-000000000000';
 const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;

@@ -1,31 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { asBinary, open, type RootDatabase } from 'lmdb';
-import { afterAll, expect, it } from 'vitest';
+import { asBinary, open } from 'lmdb';
+import { expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
+import { newDirectory, withEnvironment as inspectEnvironment } from './test-support/embedded-directories.js';
 import { describeUserStateStoreContract } from './test-support/store-contract.js';
-
-const directories: string[] = [];
-afterAll(() => Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true }))));
-
-async function newDirectory(): Promise<string> {
-  const directory = await mkdtemp(join(tmpdir(), 'embedded-state-'));
-  directories.push(directory);
-  return directory;
-}
-
-/** Opens the store's LMDB environment directly (the store closed), runs `read` on it and closes it again. */
-async function inspectEnvironment<T>(directory: string, read: (root: RootDatabase) => T): Promise<T> {
-  const root = open({ path: directory, maxDbs: 8 });
-  try {
-    return read(root);
-  } finally {
-    await root.close();
-  }
-}
 
 describeUserStateStoreContract(
   'embedded (LMDB) store',
