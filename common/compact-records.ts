@@ -77,115 +77,242 @@ export interface CompactEncodeOptions {
   compress?: boolean;
 }
 
+/**
+ * Growable bytes the encoder writes into. Two live for the module's lifetime and are reused by
+ * every call (encoding is synchronous and copies what it wrote into the record it returns), so
+ * a record costs no scratch allocation once they have grown to the largest record written.
+ */
 class ByteWriter {
   buffer: Buffer;
+  private view: DataView;
   offset = 0;
   constructor(size: number) {
-    this.buffer = Buffer.allocUnsafe(size);
+    this.buffer = Buffer.allocUnsafeSlow(size);
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   }
   ensure(bytes: number): void {
     if (this.offset + bytes <= this.buffer.length) return;
-    const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.offset + bytes));
+    const grown = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.offset + bytes));
     this.buffer.copy(grown, 0, 0, this.offset);
     this.buffer = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
   varint(value: number): void {
     this.ensure(5);
-    let rest = value;
-    while (rest >= 0x80) {
-      this.buffer[this.offset++] = (rest & 0x7f) | 0x80;
-      rest >>>= 7;
-    }
-    this.buffer[this.offset++] = rest;
-  }
-  byte(value: number): void {
-    this.ensure(1);
-    this.buffer[this.offset++] = value;
+    this.offset = putVarint(this.buffer, this.offset, value);
   }
   double(value: number): void {
     this.ensure(8);
-    this.offset = this.buffer.writeDoubleLE(value, this.offset);
+    this.offset = this.putDouble(this.offset, value);
   }
-  uuid(eventId: string): void {
-    this.ensure(UUID_BYTES);
-    if (!writeUuidBytes(this.buffer, this.offset, eventId)) throw new Error(`eventId ${eventId} is not a UUID`);
-    this.offset += UUID_BYTES;
+  /** Writes a little-endian f64 at `at`, already ensured; returns the offset after it. */
+  putDouble(at: number, value: number): number {
+    this.view.setFloat64(at, value, true);
+    return at + 8;
   }
-  bytes(data: Buffer): void {
-    this.ensure(data.length);
-    data.copy(this.buffer, this.offset);
-    this.offset += data.length;
+  /**
+   * A dictionary string: varint byte length, then its UTF-8 bytes. Short ASCII text (ids, keys,
+   * most values) is copied code unit by code unit behind a one-byte length, text of up to 42
+   * code units is written by `Buffer#write` behind one (its UTF-8 is below 128 bytes); a
+   * JavaScript loop is the cheaper of the two below about 24 characters.
+   */
+  string(text: string): void {
+    const length = text.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 code unit (4 per surrogate pair).
+    this.ensure(5 + 3 * length);
+    const buffer = this.buffer;
+    if (length < SHORT_STRING_LENGTH) {
+      let at = this.offset + 1;
+      let i = 0;
+      for (; i < length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) break;
+        buffer[at++] = code;
+      }
+      if (i === length) {
+        buffer[this.offset] = length;
+        this.offset = at;
+        return;
+      }
+    }
+    if (3 * length < 0x80) {
+      const bytes = buffer.write(text, this.offset + 1, 'utf8');
+      buffer[this.offset] = bytes;
+      this.offset += 1 + bytes;
+      return;
+    }
+    this.varint(Buffer.byteLength(text, 'utf8'));
+    this.offset += buffer.write(text, this.offset, 'utf8');
+  }
+  /** Copies what was written to `target` at `offset`. */
+  copyTo(target: Buffer, offset: number): void {
+    this.buffer.copy(target, offset, 0, this.offset);
   }
 }
 
-const compareCodeUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+let encoderScratch: { events: ByteWriter; strings: ByteWriter } | undefined;
+/** Slots of the encoder's table of recent strings (a power of two). */
+const RECENT_SLOTS = 256;
+const RECENT_MASK = RECENT_SLOTS - 1;
+let recentStrings: (string | undefined)[] | undefined;
+let recentIndexes: Int32Array | undefined;
+/** Names of one event's segments or covariates, sorted in place (no entries arrays per event). */
+const sortedNames: string[] = [];
+
+/**
+ * Puts the own enumerable keys of `record` (what `Object.entries` lists) into `sortedNames`, in
+ * strictly ascending code-unit order (insertion sort: a handful of keys, usually sorted already),
+ * and returns how many there are.
+ */
+function sortNames(record: object): number {
+  let count = 0;
+  for (const name in record) {
+    if (!Object.hasOwn(record, name)) continue;
+    let at = count++;
+    while (at > 0 && (sortedNames[at - 1] as string) > name) {
+      sortedNames[at] = sortedNames[at - 1] as string;
+      at--;
+    }
+    sortedNames[at] = name;
+  }
+  return count;
+}
+
+/** Writes `value` as a varint at `at` of a buffer with room for it; returns the offset after it. */
+function putVarint(buffer: Buffer, at: number, value: number): number {
+  let offset = at;
+  let rest = value;
+  while (rest >= 0x80) {
+    buffer[offset++] = (rest & 0x7f) | 0x80;
+    rest >>>= 7;
+  }
+  buffer[offset++] = rest;
+  return offset;
+}
+
+/**
+ * zlib level of a compressed body. Level 3 instead of zlib's default 6: on the collector's records
+ * (about 125 events) it takes half the CPU (0.30 against 0.70 µs per event) for 1–2% more bytes
+ * (1,628 against 1,599 for 125 events with the collector's ids; 3,589 against 3,559 with random
+ * ids). Any level inflates the same.
+ */
+const DEFLATE_LEVEL = 3;
+
+/** Below this many code units, a string's ASCII is copied by a loop rather than by `Buffer#write`. */
+const SHORT_STRING_LENGTH = 24;
+
+/** Most bytes of an event without its segments and covariates: type, eventId, 4 varints, 3 f64s, the segment count. */
+const EVENT_MAX_BYTES = 1 + UUID_BYTES + 4 * 5 + 3 * 8 + 5;
+/** Most bytes of one segment: two varints. */
+const SEGMENT_MAX_BYTES = 2 * 5;
+
+const varintLength = (value: number): number => (value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : 4);
 
 /**
  * Encodes contract-valid stream events (the collector's normalised events) into one compact
  * record. Throws on an eventId that is not a UUID (the contract guarantees one).
  *
+ * The events are written as they come, each new string into the dictionary at once (so its
+ * index is its position), into reused scratch bytes; the record is then allocated once at its
+ * exact size and the two parts copied in.
+ *
  * @example
  *   const data = encodeCompactRecord(events, { compress: false }); // → PutRecords `Data`
  */
 export function encodeCompactRecord(events: readonly StreamEvent[], options: CompactEncodeOptions = {}): Buffer {
+  encoderScratch ??= { events: new ByteWriter(64 * 1024), strings: new ByteWriter(16 * 1024) };
+  const { events: eventsOut, strings: stringsOut } = encoderScratch;
+  eventsOut.offset = 0;
+  stringsOut.offset = 0;
   const strings = new Map<string, number>();
+  // In front of the map, a small table of recent strings by a cheap hash of their ends: the
+  // experiments, variants, metrics and segments an event repeats are found with one comparison.
+  const recent = (recentStrings ??= new Array<string | undefined>(RECENT_SLOTS));
+  const recentIndex = (recentIndexes ??= new Int32Array(RECENT_SLOTS));
+  recent.fill(undefined);
   const indexOf = (text: string): number => {
+    const length = text.length;
+    const slot = length === 0 ? 0 : (length * 31 + text.charCodeAt(0) * 7 + text.charCodeAt(length - 1)) & RECENT_MASK;
+    if (recent[slot] === text) return recentIndex[slot] as number;
     let index = strings.get(text);
     if (index === undefined) {
       if (!text.isWellFormed()) throw new Error(`string ${JSON.stringify(text)} is not well-formed Unicode`);
       strings.set(text, (index = strings.size));
+      stringsOut.string(text);
     }
+    recent[slot] = text;
+    recentIndex[slot] = index;
     return index;
   };
-  const eventsOut = new ByteWriter(64 * events.length + 16);
-  const withCovariates = events.some((event) => event.covariates !== undefined);
+  let withCovariates = false;
+  for (let i = 0; i < events.length && !withCovariates; i++) withCovariates = events[i]?.covariates !== undefined;
   eventsOut.varint(events.length);
   for (const event of events) {
-    eventsOut.byte(event.type === 'conversion' ? 1 : 0);
-    eventsOut.uuid(event.eventId);
-    eventsOut.varint(indexOf(event.experimentId));
-    eventsOut.varint(indexOf(event.variantId));
-    eventsOut.varint(indexOf(event.userId));
-    eventsOut.varint(event.metric === undefined ? 0 : indexOf(event.metric) + 1);
-    eventsOut.double(event.value);
-    eventsOut.double(event.timestamp);
-    eventsOut.double(event.receivedAt);
-    const segments = event.segments ? Object.entries(event.segments).sort(([a], [b]) => compareCodeUnits(a, b)) : [];
-    eventsOut.varint(segments.length);
-    for (const [dimension, value] of segments) {
-      eventsOut.varint(indexOf(dimension));
-      eventsOut.varint(indexOf(value));
+    const segments = event.segments;
+    const segmentCount = segments === undefined ? 0 : sortNames(segments);
+    // Room for the whole event but its covariates, checked once: the writes below are unchecked.
+    eventsOut.ensure(EVENT_MAX_BYTES + segmentCount * SEGMENT_MAX_BYTES);
+    const buffer = eventsOut.buffer;
+    let at = eventsOut.offset;
+    buffer[at++] = event.type === 'conversion' ? 1 : 0;
+    if (!writeUuidBytes(buffer, at, event.eventId)) throw new Error(`eventId ${event.eventId} is not a UUID`);
+    at = putVarint(buffer, at + UUID_BYTES, indexOf(event.experimentId));
+    at = putVarint(buffer, at, indexOf(event.variantId));
+    at = putVarint(buffer, at, indexOf(event.userId));
+    at = putVarint(buffer, at, event.metric === undefined ? 0 : indexOf(event.metric) + 1);
+    at = eventsOut.putDouble(at, event.value);
+    at = eventsOut.putDouble(at, event.timestamp);
+    at = eventsOut.putDouble(at, event.receivedAt);
+    at = putVarint(buffer, at, segmentCount);
+    for (let i = 0; i < segmentCount; i++) {
+      const dimension = sortedNames[i] as string;
+      at = putVarint(buffer, at, indexOf(dimension));
+      at = putVarint(buffer, at, indexOf((segments as Record<string, string>)[dimension] as string));
     }
+    eventsOut.offset = at;
     if (!withCovariates) continue;
-    if (event.covariates === undefined) {
+    const covariates = event.covariates;
+    if (covariates === undefined) {
       eventsOut.varint(0);
       continue;
     }
-    const covariates = Object.entries(event.covariates).sort(([a], [b]) => compareCodeUnits(a, b));
-    eventsOut.varint(covariates.length + 1);
-    for (const [name, value] of covariates) {
+    const covariateCount = sortNames(covariates);
+    eventsOut.varint(covariateCount + 1);
+    for (let i = 0; i < covariateCount; i++) {
+      const name = sortedNames[i] as string;
       eventsOut.varint(indexOf(name));
-      eventsOut.double(value);
+      eventsOut.double(covariates[name] as number);
     }
   }
-  const body = new ByteWriter(eventsOut.offset + 32 * strings.size + 16);
-  body.varint(strings.size);
-  for (const text of strings.keys()) {
-    const bytes = Buffer.from(text, 'utf8');
-    body.varint(bytes.length);
-    body.bytes(bytes);
+  sortedNames.length = 0;
+  const countBytes = varintLength(strings.size);
+  const bodyBytes = countBytes + stringsOut.offset + eventsOut.offset;
+  const writeBody = (target: Buffer, at: number): void => {
+    let count = strings.size;
+    for (let i = 0; i < countBytes; i++, count >>>= 7)
+      target[at + i] = (count & 0x7f) | (i < countBytes - 1 ? 0x80 : 0);
+    stringsOut.copyTo(target, at + countBytes);
+    eventsOut.copyTo(target, at + countBytes + stringsOut.offset);
+  };
+  let record: Buffer;
+  let stored: Buffer;
+  if (options.compress) {
+    const body = Buffer.allocUnsafe(bodyBytes);
+    writeBody(body, 0);
+    stored = deflateRawSync(body, { level: DEFLATE_LEVEL });
+    record = Buffer.allocUnsafe(HEADER_BYTES + stored.length);
+    stored.copy(record, HEADER_BYTES);
+  } else {
+    record = Buffer.allocUnsafe(HEADER_BYTES + bodyBytes);
+    writeBody(record, HEADER_BYTES);
+    stored = record.subarray(HEADER_BYTES);
   }
-  body.bytes(eventsOut.buffer.subarray(0, eventsOut.offset));
-  let stored = body.buffer.subarray(0, body.offset);
-  if (options.compress) stored = deflateRawSync(stored);
-  const record = Buffer.allocUnsafe(HEADER_BYTES + stored.length);
   record[0] = COMPACT_MAGIC[0];
   record[1] = COMPACT_MAGIC[1];
   record[2] = COMPACT_MAGIC[2];
   record[3] = COMPACT_FORMAT_VERSION;
   record[4] = (options.compress ? FLAG_DEFLATE : 0) | (withCovariates ? FLAG_COVARIATES : 0);
   record.writeUInt32LE(crc32(stored), 5);
-  stored.copy(record, HEADER_BYTES);
   return record;
 }
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { canonicalEventId, createEventIdGenerator, uuidText, writeUuidBytes } from './event-ids.js';
+import { describe, expect, it, vi } from 'vitest';
+import { canonicalEventId, createEventIdGenerator, makesCanonicalIds, uuidText, writeUuidBytes } from './event-ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -28,6 +28,8 @@ describe('canonicalEventId', () => {
 
   it('leaves generated ids as they are: they are canonical already', () => {
     const next = createEventIdGenerator();
+    expect(makesCanonicalIds(next)).toBe(true);
+    expect(makesCanonicalIds(() => 'ABCDEF00-0000-7000-8000-00000000000A')).toBe(false);
     for (let i = 0; i < 100; i++) {
       const id = next();
       expect(canonicalEventId(id)).toBe(id);
@@ -99,5 +101,94 @@ describe('uuidText', () => {
     const second = uuidText(Buffer.alloc(16, 0x01), 0);
     expect(first).toBe('abababab-abab-abab-abab-abababababab');
     expect(second).toBe('01010101-0101-0101-0101-010101010101');
+  });
+});
+
+describe('createEventIdGenerator within one millisecond', () => {
+  const frozenAt = Date.parse('2026-11-26T20:00:00.123Z');
+
+  it('counts up in rand_a: the ids of one millisecond ascend, share the time and random part, and stay v7', () => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(frozenAt);
+    try {
+      const next = createEventIdGenerator();
+      // The counter starts below 2,048, so 2,000 ids never reach its end (4,096).
+      const ids = Array.from({ length: 2000 }, next);
+      for (const id of ids) {
+        expect(id).toMatch(UUID_V7);
+        expect(parseInt(id.replaceAll('-', '').slice(0, 12), 16)).toBe(frozenAt);
+        expect(id.slice(19)).toBe((ids[0] as string).slice(19));
+      }
+      for (let i = 1; i < ids.length; i++) {
+        expect(parseInt((ids[i] as string).slice(15, 18), 16)).toBe(
+          parseInt((ids[i - 1] as string).slice(15, 18), 16) + 1,
+        );
+      }
+      expect([...ids].sort()).toEqual(ids);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('draws a new random part when the counter runs out, so ids stay distinct past 4,096 in one millisecond', () => {
+    const now = vi.spyOn(Date, 'now').mockReturnValue(frozenAt);
+    try {
+      const next = createEventIdGenerator();
+      const ids = Array.from({ length: 20_000 }, next);
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(new Set(ids.map((id) => id.slice(19))).size).toBeGreaterThanOrEqual(5);
+      for (const id of ids) expect(id).toMatch(UUID_V7);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('starts a new series in a new millisecond, and two generators draw different random parts', () => {
+    let clock = frozenAt;
+    const now = vi.spyOn(Date, 'now').mockImplementation(() => clock);
+    try {
+      const next = createEventIdGenerator();
+      const first = next();
+      clock += 1;
+      const second = next();
+      expect(parseInt(second.replaceAll('-', '').slice(0, 12), 16)).toBe(frozenAt + 1);
+      expect(second.slice(19)).not.toBe(first.slice(19));
+      expect(createEventIdGenerator()().slice(19)).not.toBe(second.slice(19));
+    } finally {
+      now.mockRestore();
+    }
+  });
+});
+
+describe('createEventIdGenerator given the time', () => {
+  const millisOf = (id: string): number => parseInt(id.replaceAll('-', '').slice(0, 12), 16);
+
+  it('carries the millisecond it is given (the receive time), without reading the clock', () => {
+    const now = vi.spyOn(Date, 'now');
+    try {
+      const next = createEventIdGenerator();
+      const at = Date.UTC(2026, 10, 26, 20, 0, 0, 7);
+      const ids = Array.from({ length: 100 }, () => next(at));
+      expect(now).not.toHaveBeenCalled();
+      for (const id of ids) {
+        expect(id).toMatch(UUID_V7);
+        expect(millisOf(id)).toBe(at);
+      }
+      expect(new Set(ids).size).toBe(ids.length);
+      expect(millisOf(next(0))).toBe(0);
+      expect(millisOf(next(2 ** 48 - 1))).toBe(2 ** 48 - 1);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
+  it('takes the clock for a time 48 bits cannot carry', () => {
+    const next = createEventIdGenerator();
+    for (const wrong of [-1, 2 ** 48, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const before = Date.now();
+      const id = next(wrong);
+      expect(id).toMatch(UUID_V7);
+      expect(millisOf(id)).toBeGreaterThanOrEqual(before);
+      expect(millisOf(id)).toBeLessThanOrEqual(Date.now());
+    }
   });
 });

@@ -1,35 +1,97 @@
 /**
- * Fast UUIDv7 event ids. The `uuid` library draws fresh random bytes on every call
- * (~5 µs, half of the collector's per-event validation cost); here it gets its 16 random
- * bytes from a pooled buffer refilled by the OS CSPRNG 1,024 ids at a time (~0.3 µs).
- * Ids keep the v7 layout (48-bit millisecond time, version 7, RFC variant); within one
- * millisecond their order is random, which RFC 9562 allows and nothing here relies on.
+ * Fast UUIDv7 event ids (RFC 9562 §5.7), built as text with no per-id bytes or hex
+ * conversion: `tttttttt-tttt-7ccc-Vrrr-rrrrrrrrrrrr` is 48 bits of millisecond time, version 7,
+ * a 12-bit counter in `rand_a` (RFC 9562 §6.2, method 1), the RFC variant and 62 random bits.
+ * The time part is formatted once per millisecond; the random part (`rand_b`) is drawn once per
+ * millisecond from a pooled buffer the OS CSPRNG refills; the counter starts at a random value
+ * below 2,048 and counts up, so the ids of one millisecond are distinct and ascending, and an id
+ * is three strings joined (about 0.05 µs against 0.5 µs for the `uuid` library with pooled
+ * random bytes, the largest part of which was building the text). Past 4,096 ids in one
+ * millisecond (4 million a second, far beyond a collector) the random part is drawn again: the
+ * ids stay distinct, their order within that millisecond is then random (RFC 9562 allows both).
  */
 import { randomFillSync } from 'node:crypto';
-import { v7 } from 'uuid';
 
-const ID_RANDOM_BYTES = 16;
-const POOL_IDS = 1024;
+const HEX_DIGITS = '0123456789abcdef';
+/** Random bytes one id series takes: 8 for the variant nibble and `rand_b`, 2 for the counter's start. */
+const SERIES_RANDOM_BYTES = 10;
+const POOL_SERIES = 1024;
+/** `rand_a` holds 12 bits; a series starts below half of that so it has room to count. */
+const COUNTER_LIMIT = 4096;
+const COUNTER_START_LIMIT = 2048;
+/** The first millisecond past `unix_ts_ms`'s 48 bits (year 10889). */
+const MAX_MILLISECOND = 2 ** 48;
+
+const hex = (value: number, digits: number): string => value.toString(16).padStart(digits, '0');
+
+/** `7ccc-` for every counter value: the version digit, `rand_a` and the dash after it. */
+let counterTexts: readonly string[] | undefined;
+const counterText = (): readonly string[] =>
+  (counterTexts ??= Array.from({ length: COUNTER_LIMIT }, (_, counter) => `7${hex(counter, 3)}-`));
 
 /**
- * Returns a generator of UUIDv7 strings backed by its own random pool.
+ * Returns a generator of UUIDv7 strings backed by its own random pool (see the module comment).
+ * The id's time is `now` when given (epoch ms; the collector passes the request's receive time,
+ * one clock read per request instead of one per event), the clock's otherwise.
  *
  * @example
  *   const newEventId = createEventIdGenerator();
  *   newEventId(); // '01a20ba1-4725-720f-a74c-b0ca2a5ee1c2'
+ *   newEventId(); // '01a20ba1-4725-7210-a74c-b0ca2a5ee1c2' (same millisecond: the counter moved on)
+ *   newEventId(Date.UTC(2026, 10, 26)); // '019cbc5e-9800-7…' (that millisecond)
  */
-export function createEventIdGenerator(): () => string {
-  const pool = Buffer.allocUnsafe(ID_RANDOM_BYTES * POOL_IDS);
+export function createEventIdGenerator(): (now?: number) => string {
+  const counters = counterText();
+  const pool = Buffer.allocUnsafe(SERIES_RANDOM_BYTES * POOL_SERIES);
   let offset = pool.length;
-  return () => {
-    if (offset + ID_RANDOM_BYTES > pool.length) {
+  let millisecond = -1;
+  /** `tttttttt-tttt-` of `millisecond`. */
+  let timeText = '';
+  /** `Vrrr-rrrrrrrrrrrr`: the variant and `rand_b` of the current series. */
+  let randomText = '';
+  let counter = COUNTER_LIMIT;
+
+  const startSeries = (): void => {
+    if (offset + SERIES_RANDOM_BYTES > pool.length) {
       randomFillSync(pool);
       offset = 0;
     }
-    const random = pool.subarray(offset, offset + ID_RANDOM_BYTES);
-    offset += ID_RANDOM_BYTES;
-    return v7({ random });
+    // 16 hex digits: the low 2 bits of the first go under the variant, the other 15 digits follow.
+    const digits = pool.toString('hex', offset, offset + 8);
+    const variant = HEX_DIGITS[0x8 | (Number.parseInt(digits.slice(0, 1), 16) & 0x3)] as string;
+    randomText = `${variant}${digits.slice(1, 4)}-${digits.slice(4)}`;
+    counter = pool.readUInt16LE(offset + 8) % COUNTER_START_LIMIT;
+    offset += SERIES_RANDOM_BYTES;
   };
+
+  const generate = (time?: number): string => {
+    // 48 bits of epoch ms: anything else (a clock gone wrong) takes the system clock's time.
+    const now = time !== undefined && Number.isInteger(time) && time >= 0 && time < MAX_MILLISECOND ? time : Date.now();
+    if (now !== millisecond) {
+      millisecond = now;
+      const time = hex(now, 12);
+      timeText = `${time.slice(0, 8)}-${time.slice(8)}-`;
+      startSeries();
+    } else if (counter >= COUNTER_LIMIT) startSeries();
+    return timeText + (counters[counter++] as string) + randomText;
+  };
+  canonicalGenerators.add(generate);
+  return generate;
+}
+
+/** The generators `createEventIdGenerator` made: their ids are lower case already. */
+const canonicalGenerators = new WeakSet<object>();
+
+/**
+ * True when `generator` is one of `createEventIdGenerator`'s, whose ids need no `canonicalEventId`
+ * (lower-casing a new id cost the collector about 0.1 µs per event); false for any other function.
+ *
+ * @example
+ *   makesCanonicalIds(createEventIdGenerator()); // true
+ *   makesCanonicalIds(() => crypto.randomUUID()); // false
+ */
+export function makesCanonicalIds(generator: object): boolean {
+  return canonicalGenerators.has(generator);
 }
 
 /**
@@ -48,10 +110,12 @@ export function canonicalEventId(eventId: string): string {
 /** Length of a UUID's text, `8-4-4-4-12` hex digits. */
 const UUID_TEXT_LENGTH = 36;
 const DASH = 0x2d;
-/** The value of each hex digit by character code (either case); -1 for any other ASCII character. */
-const HEX_DIGIT_VALUE = Int8Array.from({ length: 128 }, (_, code) => {
+/** Not a hex digit: a value no digit pair reaches below 0x100, however it is shifted and or-ed. */
+const NOT_HEX = 0x100;
+/** The value of each hex digit by character code (either case); NOT_HEX for any other ASCII character. */
+const HEX_DIGIT_VALUE = Int16Array.from({ length: 128 }, (_, code) => {
   const digit = String.fromCharCode(code);
-  return /^[0-9a-fA-F]$/.test(digit) ? Number.parseInt(digit, 16) : -1;
+  return /^[0-9a-fA-F]$/.test(digit) ? Number.parseInt(digit, 16) : NOT_HEX;
 });
 
 /** The two lower-case hex digits of each byte value, as character codes: HEX_PAIRS[2b], HEX_PAIRS[2b + 1]. */
@@ -94,20 +158,22 @@ export function uuidText(bytes: Uint8Array, offset: number): string {
  */
 export function writeUuidBytes(target: Uint8Array, offset: number, text: string): boolean {
   if (text.length !== UUID_TEXT_LENGTH) return false;
-  let at = offset;
-  for (let i = 0; i < UUID_TEXT_LENGTH;) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (text.charCodeAt(i) !== DASH) return false;
-      i++;
-      continue;
-    }
-    const high = text.charCodeAt(i);
-    const low = text.charCodeAt(i + 1);
-    const byte =
-      high < 128 && low < 128 ? ((HEX_DIGIT_VALUE[high] as number) << 4) | (HEX_DIGIT_VALUE[low] as number) : -1;
-    if (byte < 0) return false;
-    target[at++] = byte;
-    i += 2;
+  if (
+    text.charCodeAt(8) !== DASH ||
+    text.charCodeAt(13) !== DASH ||
+    text.charCodeAt(18) !== DASH ||
+    text.charCodeAt(23) !== DASH
+  )
+    return false;
+  // One check at the end: a non-hex digit sets bit 8 or above of its byte, a non-ASCII one (≥ 0x80) once shifted.
+  let invalid = 0;
+  for (let i = 0; i < 16; i++) {
+    const at = UUID_DIGIT_AT[i] as number;
+    const high = text.charCodeAt(at);
+    const low = text.charCodeAt(at + 1);
+    const byte = ((HEX_DIGIT_VALUE[high & 0x7f] as number) << 4) | (HEX_DIGIT_VALUE[low & 0x7f] as number);
+    invalid |= byte | ((high | low) << 1);
+    target[offset + i] = byte;
   }
-  return true;
+  return invalid < NOT_HEX;
 }

@@ -3,7 +3,9 @@
  * reads (the caller passes `now`), no `process.env`.
  *
  * The fast path is one compiled schema check plus a few cheap rules; only invalid
- * events pay for building error details.
+ * events pay for building error details. The collector goes first through
+ * `normalizeCommonEvent`, one pass over a parsed event's fields that answers for the common
+ * event exactly as `normalizeIncomingEvent` would, and leaves every other event to it.
  */
 import type { TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -18,13 +20,18 @@ import {
   IncomingEventSchema,
   KEY_MAX_LENGTH,
   KEY_PATTERN,
+  MAX_COVARIATES,
+  MAX_EVENT_VALUE,
+  SEGMENT_VALUE_MAX_LENGTH,
   StreamEventSchema,
   SUPPORTED_CONTRACT_VERSIONS,
+  USER_ID_MAX_LENGTH,
+  UUID_PATTERN,
   type EventRejection,
   type IncomingEvent,
   type StreamEvent,
 } from './event-contract.js';
-import { canonicalEventId } from './event-ids.js';
+import { canonicalEventId, makesCanonicalIds } from './event-ids.js';
 
 const incomingValidator = Compile(IncomingEventSchema);
 const streamValidator = Compile(StreamEventSchema);
@@ -55,8 +62,11 @@ export interface NormalizeContext {
   /** Receive time (epoch ms); also the reference for the timestamp window. */
   now: number;
   limits: EventLimits;
-  /** Generates an eventId for events that have none (UUIDv7 in the collector). */
-  newEventId: () => string;
+  /**
+   * Generates an eventId for events that have none (UUIDv7 in the collector), given the receive
+   * time (`now`), which a time-ordered id may carry instead of reading the clock again.
+   */
+  newEventId: (receivedAt: number) => string;
   /**
    * Whether to return the event as JSON (default true). A writer of compact records needs only
    * the event: the `max-size` rule is then decided on an upper bound of the JSON length
@@ -373,7 +383,7 @@ export function normalizeIncomingEvent(input: unknown, ctx: NormalizeContext): E
 
   const normalized: StreamEvent = {
     version: event.version ?? CURRENT_CONTRACT_VERSION,
-    eventId: canonicalEventId(event.eventId ?? ctx.newEventId()),
+    eventId: canonicalEventId(event.eventId ?? ctx.newEventId(ctx.now)),
     type: event.type,
     experimentId: event.experimentId,
     variantId: event.variantId,
@@ -457,14 +467,24 @@ export function jsonByteBound(event: StreamEvent): number {
       segments++;
     }
   }
-  let covariateBytes = 0;
+  let covariates = -1;
   if (event.covariates !== undefined) {
-    covariateBytes = COVARIATES_FRAME_BYTES;
+    covariates = 0;
     for (const key in event.covariates) {
       codeUnits += key.length;
-      covariateBytes += COVARIATE_FRAME_BYTES + MAX_JSON_NUMBER_LENGTH;
+      covariates++;
     }
   }
+  return jsonByteBoundOf(codeUnits, segments, covariates);
+}
+
+/**
+ * `jsonByteBound` from its counts: the code units of every string (keys of segments and
+ * covariates included), the number of segments, and of covariates (-1: no `covariates` field).
+ */
+function jsonByteBoundOf(codeUnits: number, segments: number, covariates: number): number {
+  const covariateBytes =
+    covariates < 0 ? 0 : COVARIATES_FRAME_BYTES + covariates * (COVARIATE_FRAME_BYTES + MAX_JSON_NUMBER_LENGTH);
   return (
     STREAM_EVENT_FRAME_BYTES +
     4 * MAX_JSON_NUMBER_LENGTH +
@@ -532,4 +552,283 @@ export function validateStreamEvent(
   }
   const eventId = canonicalEventId(input.eventId);
   return { ok: true, event: eventId === input.eventId ? input : { ...input, eventId } };
+}
+
+/**
+ * Per ASCII code, whether a text of that one character passes `accepts`: the contract's own
+ * checks, read once at start-up into a table the fast path below indexes by character code.
+ */
+const asciiTable = (accepts: (text: string) => boolean): Uint8Array =>
+  Uint8Array.from({ length: 128 }, (_, code) => (accepts(String.fromCharCode(code)) ? 1 : 0));
+/** KEY_PATTERN is `[first][next]*`: which ASCII characters may open a key, and which may follow. */
+const KEY_FIRST = asciiTable((text) => keyCheck.Check(text));
+const KEY_NEXT = asciiTable((text) => keyCheck.Check(`a${text}`));
+const USER_ID_ASCII = asciiTable((text) => userIdCheck.Check(text) && !controlOrBidiCharacter.test(text));
+const SEGMENT_VALUE_ASCII = asciiTable((text) => segmentValueCheck.Check(text));
+const uuidPattern = new RegExp(UUID_PATTERN);
+const incomingTimestamp = IncomingEventSchema.properties.timestamp as unknown as { anyOf: readonly TSchema[] };
+const timestampTextCheck = Compile(incomingTimestamp.anyOf[0] as TSchema);
+/** The one version the fast path takes without looking further (any other goes the full way). */
+const FAST_PATH_VERSION = SUPPORTED_CONTRACT_VERSIONS.includes(CURRENT_CONTRACT_VERSION)
+  ? CURRENT_CONTRACT_VERSION
+  : NaN;
+
+/**
+ * An ASCII identifier the contract accepts as experimentId, variantId, metric, segment name or
+ * covariate name: 1 to KEY_MAX_LENGTH characters matching KEY_PATTERN, checked character by
+ * character (a third cheaper than the regular expression on these short texts). False for
+ * anything else, non-ASCII included: the caller then takes the full path.
+ */
+function isPlainKey(text: string): boolean {
+  const length = text.length;
+  if (length === 0 || length > KEY_MAX_LENGTH) return false;
+  let code = text.charCodeAt(0);
+  if (code >= 128 || KEY_FIRST[code] === 0) return false;
+  for (let i = 1; i < length; i++) {
+    code = text.charCodeAt(i);
+    if (code >= 128 || KEY_NEXT[code] === 0) return false;
+  }
+  return true;
+}
+
+/** A userId every rule accepts (schema, well-formedness, no control or bidi character); a false answer decides nothing. */
+function isPlainUserId(text: string): boolean {
+  const length = text.length;
+  if (length === 0 || length > USER_ID_MAX_LENGTH) return false;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128) return userIdCheck.Check(text) && text.isWellFormed() && !controlOrBidiCharacter.test(text);
+    if (USER_ID_ASCII[code] === 0) return false;
+  }
+  return true;
+}
+
+/** A segment value every rule accepts (schema, well-formedness); a false answer decides nothing. */
+function isPlainSegmentValue(text: string): boolean {
+  const length = text.length;
+  if (length === 0 || length > SEGMENT_VALUE_MAX_LENGTH) return false;
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 128) return segmentValueCheck.Check(text) && text.isWellFormed();
+    if (SEGMENT_VALUE_ASCII[code] === 0) return false;
+  }
+  return true;
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
+
+/**
+ * The stream event, its keys in the order `normalizeIncomingEvent` writes them (the JSON
+ * records' bytes), built as one literal per shape instead of with conditional spreads.
+ */
+function streamEventOf(
+  version: number,
+  eventId: string,
+  type: StreamEvent['type'],
+  experimentId: string,
+  variantId: string,
+  userId: string,
+  metric: string | undefined,
+  value: number,
+  segments: Record<string, string> | undefined,
+  covariates: Record<string, number> | undefined,
+  timestamp: number,
+  receivedAt: number,
+): StreamEvent {
+  if (covariates !== undefined) {
+    return metric === undefined
+      ? segments === undefined
+        ? { version, eventId, type, experimentId, variantId, userId, value, covariates, timestamp, receivedAt }
+        : {
+            version,
+            eventId,
+            type,
+            experimentId,
+            variantId,
+            userId,
+            value,
+            segments,
+            covariates,
+            timestamp,
+            receivedAt,
+          }
+      : segments === undefined
+        ? { version, eventId, type, experimentId, variantId, userId, metric, value, covariates, timestamp, receivedAt }
+        : {
+            version,
+            eventId,
+            type,
+            experimentId,
+            variantId,
+            userId,
+            metric,
+            value,
+            segments,
+            covariates,
+            timestamp,
+            receivedAt,
+          };
+  }
+  return metric === undefined
+    ? segments === undefined
+      ? { version, eventId, type, experimentId, variantId, userId, value, timestamp, receivedAt }
+      : { version, eventId, type, experimentId, variantId, userId, value, segments, timestamp, receivedAt }
+    : segments === undefined
+      ? { version, eventId, type, experimentId, variantId, userId, metric, value, timestamp, receivedAt }
+      : { version, eventId, type, experimentId, variantId, userId, metric, value, segments, timestamp, receivedAt };
+}
+
+/** A string as JSON: quoted as it is, or escaped by `JSON.stringify` when it holds a quote or a backslash. */
+const jsonText = (text: string): string =>
+  text.includes('"') || text.includes('\\') ? JSON.stringify(text) : `"${text}"`;
+
+/**
+ * `JSON.stringify(event)` for an event the fast path accepted, built from its parts (about twice
+ * as fast): every key and identifier matched KEY_PATTERN or is a UUID or the type, so needs no
+ * escaping; the userId and the segment values hold no control character and no lone surrogate,
+ * so they need escaping only for a quote or a backslash (`jsonText`); numbers are finite, whose
+ * JSON is their `String`. The property test holds it to `JSON.stringify`.
+ */
+function streamEventJson(event: StreamEvent): string {
+  let json = `{"version":${event.version},"eventId":"${event.eventId}","type":"${event.type}","experimentId":"${event.experimentId}","variantId":"${event.variantId}","userId":${jsonText(event.userId)}`;
+  if (event.metric !== undefined) json += `,"metric":"${event.metric}"`;
+  json += `,"value":${event.value}`;
+  const { segments, covariates } = event;
+  if (segments !== undefined) {
+    let separator = '';
+    json += ',"segments":{';
+    for (const key in segments) {
+      json += `${separator}"${key}":${jsonText(segments[key] as string)}`;
+      separator = ',';
+    }
+    json += '}';
+  }
+  if (covariates !== undefined) {
+    let separator = '';
+    json += ',"covariates":{';
+    for (const key in covariates) {
+      json += `${separator}"${key}":${covariates[key]}`;
+      separator = ',';
+    }
+    json += '}';
+  }
+  return `${json},"timestamp":${event.timestamp},"receivedAt":${event.receivedAt}}`;
+}
+
+/** A new eventId from the context's generator, lower-cased unless the generator's ids are already. */
+function generatedEventId(ctx: NormalizeContext): string {
+  const id = ctx.newEventId(ctx.now);
+  return makesCanonicalIds(ctx.newEventId) ? id : canonicalEventId(id);
+}
+
+/**
+ * The collector's fast path for the common event, for a value `JSON.parse` returned (a plain
+ * object of own, enumerable data properties): one pass over its fields that accepts only what
+ * every rule of `normalizeIncomingEvent` accepts and builds the same stream event, or
+ * `undefined` — a rule broken, a non-ASCII key, a timestamp outside the window, an event near
+ * the size limit, anything it is not sure of — when the caller must take
+ * `normalizeIncomingEvent`. Results, rejections and messages are therefore
+ * `normalizeIncomingEvent`'s for every input (the property test in validate-event.test.ts holds
+ * the two to that). Not for objects built in code: a non-enumerable property is invisible here.
+ *
+ * @example
+ *   const result = normalizeCommonEvent(candidate, ctx) ?? normalizeIncomingEvent(candidate, ctx);
+ */
+export function normalizeCommonEvent(input: unknown, ctx: NormalizeContext): EventValidation | undefined {
+  if (!isPlainObject(input)) return undefined;
+  const { version, eventId, type, experimentId, variantId, userId, metric, value, segments, covariates, timestamp } =
+    input;
+  if (type !== 'impression' && type !== 'conversion') return undefined;
+  if (typeof experimentId !== 'string' || !isPlainKey(experimentId)) return undefined;
+  if (typeof variantId !== 'string' || !isPlainKey(variantId)) return undefined;
+  if (typeof userId !== 'string' || !isPlainUserId(userId)) return undefined;
+  // The four required fields, then each optional one present: all the event's keys, or one is unknown.
+  let fields = 4;
+  let codeUnits = type.length + experimentId.length + variantId.length + userId.length;
+  if (version !== undefined) {
+    if (version !== FAST_PATH_VERSION) return undefined;
+    fields++;
+  }
+  if (eventId !== undefined) {
+    if (typeof eventId !== 'string' || !uuidPattern.test(eventId)) return undefined;
+    fields++;
+  }
+  if (metric !== undefined) {
+    if (typeof metric !== 'string' || !isPlainKey(metric)) return undefined;
+    codeUnits += metric.length;
+    fields++;
+  } else if (type === 'conversion') return undefined;
+  if (value !== undefined) {
+    // Finite and within the bounds (NaN fails both comparisons).
+    if (typeof value !== 'number' || !(value >= -MAX_EVENT_VALUE && value <= MAX_EVENT_VALUE)) return undefined;
+    fields++;
+  }
+  let segmentCount = 0;
+  if (segments !== undefined) {
+    if (!isPlainObject(segments)) return undefined;
+    const maxSegments = ctx.limits.maxSegments;
+    for (const key in segments) {
+      const text = segments[key];
+      if (++segmentCount > maxSegments || !isPlainKey(key)) return undefined;
+      if (typeof text !== 'string' || !isPlainSegmentValue(text)) return undefined;
+      codeUnits += key.length + text.length;
+    }
+    fields++;
+  }
+  let covariateCount = -1;
+  if (covariates !== undefined) {
+    if (type !== 'impression' || !isPlainObject(covariates)) return undefined;
+    covariateCount = 0;
+    for (const key in covariates) {
+      const number = covariates[key];
+      if (++covariateCount > MAX_COVARIATES || !isPlainKey(key)) return undefined;
+      if (typeof number !== 'number' || !(number >= -MAX_EVENT_VALUE && number <= MAX_EVENT_VALUE)) return undefined;
+      codeUnits += key.length;
+    }
+    fields++;
+  }
+  const { now, limits } = ctx;
+  let time = now;
+  if (timestamp !== undefined) {
+    if (typeof timestamp === 'number') {
+      if (!Number.isInteger(timestamp)) return undefined;
+      time = timestamp;
+    } else if (typeof timestamp === 'string' && timestampTextCheck.Check(timestamp) && timestamp.isWellFormed()) {
+      time = Date.parse(timestamp);
+    } else return undefined;
+    fields++;
+  }
+  // Inside the contract's range and the receive-time window (NaN fails every comparison); the receive time too.
+  if (!(time >= EVENT_TIME_MIN_MS && time < EVENT_TIME_END_MS)) return undefined;
+  if (!(time >= now - limits.maxAgeMs && time <= now + limits.maxFutureMs)) return undefined;
+  if (!(now >= EVENT_TIME_MIN_MS && now < EVENT_TIME_END_MS)) return undefined;
+  let keys = 0;
+  for (const _key in input) keys++;
+  if (keys !== fields) return undefined;
+
+  const id = typeof eventId === 'string' ? canonicalEventId(eventId) : generatedEventId(ctx);
+  const normalized = streamEventOf(
+    version === undefined ? CURRENT_CONTRACT_VERSION : FAST_PATH_VERSION,
+    id,
+    type,
+    experimentId,
+    variantId,
+    userId,
+    metric,
+    value === undefined ? 1 : value,
+    segments as Record<string, string> | undefined,
+    covariates as Record<string, number> | undefined,
+    time,
+    now,
+  );
+  if (ctx.serialize === false) {
+    const bound = jsonByteBoundOf(codeUnits + id.length, segmentCount, covariateCount);
+    if (bound > limits.maxEventBytes) return undefined;
+    return { ok: true, event: normalized, serialized: undefined, jsonBytes: bound };
+  }
+  const serialized = streamEventJson(normalized);
+  const bytes = Buffer.byteLength(serialized);
+  if (bytes > limits.maxEventBytes) return undefined;
+  return { ok: true, event: normalized, serialized, jsonBytes: bytes };
 }

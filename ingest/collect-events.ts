@@ -13,7 +13,7 @@ import {
   type EventRejection,
   type StreamEvent,
 } from '../common/event-contract.js';
-import { normalizeIncomingEvent } from '../common/validate-event.js';
+import { normalizeCommonEvent, normalizeIncomingEvent, type NormalizeContext } from '../common/validate-event.js';
 import type { ParsedBody } from './parse-body.js';
 import { RejectionSummary } from './rejection-summary.js';
 
@@ -94,39 +94,48 @@ function oversizedShape(candidate: unknown, index: number, limits: EventLimits):
  */
 export function collectEvents(
   body: ParsedBody,
-  context: { now: number; limits: EventLimits; newEventId: () => string; serialize?: boolean },
+  context: { now: number; limits: EventLimits; newEventId: (receivedAt: number) => string; serialize?: boolean },
 ): CollectResult {
   const valid: CollectedEvent[] = [];
   const defects: unknown[] = [];
   const rejected = new RejectionSummary();
-  const unparsed = new Set(body.rejections.map((rejection) => rejection.index));
-  rejected.addAll(body.rejections);
-  body.candidates.forEach((candidate, index) => {
-    if (unparsed.has(index)) return;
-    const oversized = oversizedShape(candidate, index, context.limits);
-    if (oversized) {
-      rejected.add(oversized);
-      return;
-    }
+  const { candidates, rejections } = body;
+  const unparsed = rejections.length === 0 ? undefined : new Set(rejections.map((rejection) => rejection.index));
+  rejected.addAll(rejections);
+  // One context for every event, its index moved along (the validator keeps no reference to it).
+  const ctx: NormalizeContext = {
+    index: 0,
+    now: context.now,
+    limits: context.limits,
+    newEventId: context.newEventId,
+    serialize: context.serialize,
+  };
+  for (let index = 0; index < candidates.length; index++) {
+    if (unparsed?.has(index)) continue;
+    const candidate = candidates[index];
+    ctx.index = index;
     let result: ReturnType<typeof normalizeIncomingEvent>;
     try {
-      result = normalizeIncomingEvent(candidate, {
-        index,
-        now: context.now,
-        limits: context.limits,
-        newEventId: context.newEventId,
-        serialize: context.serialize,
-      });
+      // The common event in one pass; anything else the full way, behind the cheap structural screen.
+      const common = normalizeCommonEvent(candidate, ctx);
+      if (common === undefined) {
+        const oversized = oversizedShape(candidate, index, context.limits);
+        if (oversized) {
+          rejected.add(oversized);
+          continue;
+        }
+      }
+      result = common ?? normalizeIncomingEvent(candidate, ctx);
     } catch (error) {
       // One event must not fail the request (and the events beside it) with a 500.
       defects.push(error);
       const message = 'the collector could not validate this event (a defect on our side, logged); it was not written';
       rejected.add({ index, field: '(event)', rule: VALIDATOR_DEFECT, message });
-      return;
+      continue;
     }
     if (result.ok)
       valid.push({ index, event: result.event, serialized: result.serialized, jsonBytes: result.jsonBytes });
     else rejected.addAll(result.rejections);
-  });
+  }
   return { valid, rejected, defects };
 }

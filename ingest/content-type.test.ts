@@ -48,4 +48,22 @@ describe('requestBodyFormat', () => {
     }
     expect.unreachable('a 10,000-character charset was accepted');
   });
+
+  it('answers a header read again as the first time, whichever headers came between', () => {
+    const headers = ['application/x-ndjson', 'application/json; charset=latin1', 'application/json', 'text/plain'];
+    const first = headers.map((header) => refusal(header) ?? requestBodyFormat(header));
+    expect(first).toEqual([
+      'ndjson',
+      { status: 415, details: { rule: 'charset', charset: 'latin1' } },
+      'json',
+      { status: 415, details: { rule: 'media-type' } },
+    ]);
+    for (const round of [1, 2]) {
+      for (const [i, header] of [...headers, ...headers.slice().reverse()].entries()) {
+        const expected = first[headers.indexOf(header)];
+        expect(refusal(header) ?? requestBodyFormat(header), `round ${round}, ${i}: ${header}`).toEqual(expected);
+      }
+    }
+    expect(refusal(undefined)).toEqual({ status: 415, details: { rule: 'media-type' } });
+  });
 });

@@ -29,6 +29,9 @@ export function bodyFormatOf(contentType: string | undefined): BodyFormat | unde
   return mediaType === undefined ? undefined : FORMAT_BY_MEDIA_TYPE.get(mediaType);
 }
 
+/** The last header `requestBodyFormat` accepted, and its format. */
+let lastAccepted: { contentType: string | undefined; format: BodyFormat } = { contentType: undefined, format: 'json' };
+
 /**
  * The body format a request announces, or a `PipelineError('UNSUPPORTED_MEDIA_TYPE')` (415) whose
  * `details.rule` is `media-type` (not JSON or NDJSON) or `charset` (a charset other than UTF-8).
@@ -40,6 +43,8 @@ export function bodyFormatOf(contentType: string | undefined): BodyFormat | unde
  *   requestBodyFormat('application/json; charset=utf-16')  // throws: 415, details.rule 'charset'
  */
 export function requestBodyFormat(contentType: string | undefined): BodyFormat {
+  // Producers send the same header on every request (twice read per request: before and after the body).
+  if (contentType !== undefined && contentType === lastAccepted.contentType) return lastAccepted.format;
   const format = bodyFormatOf(contentType);
   if (contentType === undefined || format === undefined) {
     throw new PipelineError(
@@ -62,5 +67,6 @@ export function requestBodyFormat(contentType: string | undefined): BodyFormat {
       );
     }
   }
+  lastAccepted = { contentType, format };
   return format;
 }

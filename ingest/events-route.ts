@@ -34,8 +34,8 @@ export interface EventsRouteOptions {
   submit: (entries: readonly StreamEntry[]) => Promise<EntryOutcome[]>;
   /** Epoch milliseconds (`receivedAt`, timestamp checks); `Date.now` by default. */
   clock?: () => number;
-  /** Ids of events sent without one; UUIDv7 by default. */
-  newEventId?: () => string;
+  /** Ids of events sent without one, given the request's receive time; UUIDv7 of that millisecond by default. */
+  newEventId?: (receivedAt: number) => string;
 }
 
 const ErrorSchema = Type.Object({
@@ -76,12 +76,17 @@ function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] 
   return typeof provided === 'string' && matchingKeyIndex(expected, provided) >= 0;
 }
 
-/** The batcher's entry for an accepted event: its JSON bytes, or the event alone for compact records. */
+/**
+ * The batcher's entry for an accepted event: the event with its JSON text (encoded when the
+ * PutRecords call is built), or the event alone for compact records; one shape for both.
+ */
 function streamEntryOf(collected: CollectedEvent): StreamEntry {
-  const partitionKey = collected.event.userId;
-  return collected.serialized === undefined
-    ? { partitionKey, event: collected.event, jsonBytes: collected.jsonBytes }
-    : { partitionKey, data: Buffer.from(collected.serialized), event: collected.event };
+  return {
+    partitionKey: collected.event.userId,
+    event: collected.event,
+    jsonBytes: collected.jsonBytes,
+    json: collected.serialized,
+  };
 }
 
 /**

@@ -34,16 +34,19 @@ export const MAX_AGGREGATE_BYTES = 256 * 1024;
  */
 export interface UserRecord {
   partitionKey: string;
-  /** The event as JSON (serialized from `event` when absent). */
+  /** The event as JSON (encoded from `json`, or serialized from `event`, when absent). */
   data?: Uint8Array;
+  /** The event as JSON text, when `data` is absent and the caller has it. */
+  json?: string;
   /** The event behind `data`, for the compact format (parsed from `data` when absent). */
   event?: StreamEvent;
   bytes: number;
 }
 
-/** A user record's JSON bytes: its `data`, or its event serialized (JSON and KPL streams carry JSON). */
+/** A user record's JSON bytes: its `data`, its JSON text encoded, or its event serialized (JSON and KPL streams carry JSON). */
 export function userRecordData(record: UserRecord): Uint8Array {
   if (record.data !== undefined) return record.data;
+  if (record.json !== undefined) return Buffer.from(record.json);
   if (record.event === undefined) throw new Error('a user record needs its data or its event');
   return Buffer.from(JSON.stringify(record.event));
 }

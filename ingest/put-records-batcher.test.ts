@@ -129,6 +129,47 @@ describe('PutRecordsBatcher: outcomes per submit (kinesalite, one partition key 
     });
   }
 
+  for (const format of ['json', 'kpl'] as const) {
+    it(`writes the JSON text an entry carries (what the json collector submits) byte for byte in the ${format} format, counting its length while buffered`, async () => {
+      const stream = randomName(`text-${format}`);
+      await ensureStream(kinesis, stream, 1);
+      const shardMap = await loadShardMap(kinesis, stream);
+      const batcher = new PutRecordsBatcher({
+        kinesis,
+        streamName: stream,
+        lingerMs: 20,
+        maxBufferBytes: 1024 * 1024,
+        concurrency: 1,
+        retryPolicy: DEFAULT_RETRY_POLICY,
+        ...(format === 'kpl' ? { shardMap: () => shardMap } : {}),
+      });
+      const events = Array.from({ length: 4 }, (_, i) => entryFor(`zoë-${i}`, i).event as StreamEvent);
+      // Text the batcher could not have made itself (indented, non-ASCII): what it writes is the caller's.
+      const texts = events.map((event) => JSON.stringify(event, null, 1));
+      const entries: StreamEntry[] = events.map((event, i) => ({
+        partitionKey: event.userId,
+        event,
+        json: texts[i],
+        jsonBytes: Buffer.byteLength(texts[i] as string),
+      }));
+      const written = batcher.submit(entries);
+      expect(batcher.bufferedBytes).toBe(
+        entries.reduce(
+          (sum, entry) =>
+            sum + Buffer.byteLength(texts[entries.indexOf(entry)] as string) + Buffer.byteLength(entry.partitionKey),
+          0,
+        ),
+      );
+      expect((await written).every((outcome) => outcome.ok)).toBe(true);
+      const records = await readAllRecords(kinesis, stream);
+      const read = records.flatMap((record, index): unknown[] => {
+        const split = deaggregateRecord(record, record.shardId, index);
+        return split.ok ? split.userRecords.map((u) => Buffer.from(u.data).toString('utf8')) : [split.rejection];
+      });
+      expect(read).toEqual(texts);
+    });
+  }
+
   it('resolves an empty submit at once with no outcomes', async () => {
     const batcher = new PutRecordsBatcher({
       kinesis,

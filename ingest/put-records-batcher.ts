@@ -24,9 +24,11 @@ const PUT_RECORDS_MAX_BYTES = PUT_RECORDS_LIMITS.maxBytes;
 
 /**
  * One event to write: its JSON bytes (what a `json` stream carries and the byte limits count),
- * or — for a compact-record batcher — the event alone with an upper bound of its JSON length
- * (`jsonByteBound`), which the byte limits count instead. A batcher that writes JSON or KPL
- * records serializes an event given alone.
+ * or the event with its JSON text and that text's exact UTF-8 length (the collector's JSON
+ * records: the bytes are encoded only when the PutRecords call is built, so no Buffer per event
+ * waits out the linger), or — for a compact-record batcher — the event alone with an upper bound
+ * of its JSON length (`jsonByteBound`), which the byte limits count instead. A batcher that
+ * writes JSON or KPL records serializes an event given alone.
  */
 export type StreamEntry =
   | {
@@ -35,7 +37,15 @@ export type StreamEntry =
       /** The event itself, for the compact format (parsed from `data` when absent). */
       event?: StreamEvent;
     }
-  | { partitionKey: string; data?: undefined; event: StreamEvent; jsonBytes: number };
+  | {
+      partitionKey: string;
+      data?: undefined;
+      event: StreamEvent;
+      /** The UTF-8 length of `json` when given, else an upper bound of the event's JSON length. */
+      jsonBytes: number;
+      /** The event as JSON, when the caller has it (serialized from `event` when absent). */
+      json?: string;
+    };
 
 export type EntryOutcome =
   { ok: true; shardId: string; sequenceNumber: string } | { ok: false; errorCode: string; message: string };
@@ -142,8 +152,14 @@ export class PutRecordsBatcher {
    * Throws `BACKPRESSURE` at once when the entries do not fit in the buffer.
    */
   submit(entries: readonly StreamEntry[]): Promise<EntryOutcome[]> {
+    // Each entry measured once (a partition key's UTF-8 length is a native call).
+    const sizes = new Array<number>(entries.length);
     let total = 0;
-    for (const entry of entries) total += entryBytes(entry);
+    for (let index = 0; index < entries.length; index++) {
+      const bytes = entryBytes(entries[index] as StreamEntry);
+      sizes[index] = bytes;
+      total += bytes;
+    }
     if (this.bufferedBytes + total > this.options.maxBufferBytes) {
       throw new PipelineError('BACKPRESSURE', 'the collector buffer is full; retry after the indicated delay', {
         details: { retryAfterSeconds: 1 },
@@ -158,8 +174,9 @@ export class PutRecordsBatcher {
         pending[index] = {
           partitionKey: entry.partitionKey,
           data: entry.data,
+          json: entry.data === undefined ? entry.json : undefined,
           event: entry.event,
-          bytes: entryBytes(entry),
+          bytes: sizes[index] as number,
           slot,
           index,
         };

@@ -55,12 +55,13 @@ export function summarizeStreamOutcomes(
   let missing = 0;
   const rejections: EventRejection[] = [];
   const failedByCode = new Map<string, number>();
-  events.forEach(({ index }, i) => {
+  for (let i = 0; i < events.length; i++) {
     const outcome = outcomes[i];
     if (outcome?.ok) {
       accepted++;
-      return;
+      continue;
     }
+    const { index } = events[i] as { index: number };
     if (outcome === undefined) missing++;
     const errorCode = outcome === undefined ? MISSING_OUTCOME : outcome.errorCode;
     failedByCode.set(errorCode, (failedByCode.get(errorCode) ?? 0) + 1);
@@ -70,7 +71,7 @@ export function summarizeStreamOutcomes(
       rule: STREAM_WRITE_FAILED,
       message: `the stream did not accept the event (${errorCode}); retry it`,
     });
-  });
+  }
   const answer: StreamAnswer =
     accepted > 0 ? { status: 202 } : { status: 503, retryAfterSeconds: STREAM_UNAVAILABLE_RETRY_AFTER_SECONDS };
   const summary: StreamOutcomeSummary = { ...answer, accepted, rejections, failedByCode };
