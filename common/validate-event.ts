@@ -591,29 +591,36 @@ function isPlainKey(text: string): boolean {
   return true;
 }
 
-/** A userId every rule accepts (schema, well-formedness, no control or bidi character); a false answer decides nothing. */
-function isPlainUserId(text: string): boolean {
+/**
+ * Free text (a userId, a segment value) of 1 to `maxLength` code units every rule accepts: ASCII
+ * characters by the table; at the first non-ASCII one, `fullCheck` decides for the whole text.
+ * A false answer decides nothing (the caller takes the full path).
+ */
+function isPlainText(
+  text: string,
+  maxLength: number,
+  ascii: Uint8Array,
+  fullCheck: (text: string) => boolean,
+): boolean {
   const length = text.length;
-  if (length === 0 || length > USER_ID_MAX_LENGTH) return false;
+  if (length === 0 || length > maxLength) return false;
   for (let i = 0; i < length; i++) {
     const code = text.charCodeAt(i);
-    if (code >= 128) return userIdCheck.Check(text) && text.isWellFormed() && !controlOrBidiCharacter.test(text);
-    if (USER_ID_ASCII[code] === 0) return false;
+    if (code >= 128) return fullCheck(text);
+    if (ascii[code] === 0) return false;
   }
   return true;
 }
 
-/** A segment value every rule accepts (schema, well-formedness); a false answer decides nothing. */
-function isPlainSegmentValue(text: string): boolean {
-  const length = text.length;
-  if (length === 0 || length > SEGMENT_VALUE_MAX_LENGTH) return false;
-  for (let i = 0; i < length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 128) return segmentValueCheck.Check(text) && text.isWellFormed();
-    if (SEGMENT_VALUE_ASCII[code] === 0) return false;
-  }
-  return true;
-}
+/** The userId rules: schema, well-formedness, no control or bidi character. */
+const userIdAccepted = (text: string): boolean =>
+  userIdCheck.Check(text) && text.isWellFormed() && !controlOrBidiCharacter.test(text);
+/** The segment value rules: schema, well-formedness. */
+const segmentValueAccepted = (text: string): boolean => segmentValueCheck.Check(text) && text.isWellFormed();
+
+const isPlainUserId = (text: string): boolean => isPlainText(text, USER_ID_MAX_LENGTH, USER_ID_ASCII, userIdAccepted);
+const isPlainSegmentValue = (text: string): boolean =>
+  isPlainText(text, SEGMENT_VALUE_MAX_LENGTH, SEGMENT_VALUE_ASCII, segmentValueAccepted);
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype;
