@@ -407,3 +407,29 @@ it('embedded store: close releases the environment: a later call fails with SINK
   await store.close();
   await expect(store.epoch()).rejects.toMatchObject({ code: 'SINK_FAILED' });
 });
+
+it('embedded store: a user value cut short fails its call with SINK_FAILED instead of being misread, and other users are still served', async () => {
+  const directory = await newDirectory();
+  const store = createEmbeddedUserStateStore({ directory });
+  const epoch = await store.epoch();
+  await store.apply(SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
+  await store.close();
+  await withEnvironment(directory, (root) => {
+    const users = root.openDB<unknown, string>({ name: 'users' });
+    const bytes = users.getBinary('exp\u001fann') as Buffer;
+    // Cut inside the totals: the last count's bytes say more follows.
+    users.putSync('exp\u001fann', asBinary(Buffer.concat([bytes.subarray(0, bytes.length - 2), Buffer.from([0x80])])));
+  });
+  const reopened = createEmbeddedUserStateStore({ directory });
+  try {
+    await expect(reopened.apply(SHARD, epoch, [request(3)])).rejects.toMatchObject({
+      code: 'SINK_FAILED',
+      cause: expect.objectContaining({ message: expect.stringContaining('corrupt state') }),
+    });
+    expect(await reopened.apply(SHARD, epoch, [request(4, { userId: 'bob' })])).toMatchObject([
+      { kind: 'applied', replay: false, totalBefore: 3_000_000 },
+    ]);
+  } finally {
+    await reopened.close();
+  }
+});

@@ -450,6 +450,13 @@ class BinaryReader {
       }
       totals.push({ variantMetric, total, memos });
     }
+    // LMDB hands out a view on a larger buffer: a value cut short reads on into what follows it
+    // instead of failing, so a user whose contents do not end exactly at its last byte is refused.
+    if (this.position !== buffer.length) {
+      throw new Error(
+        `a stored user of ${buffer.length} bytes does not end where its contents do (${this.position}): corrupt state`,
+      );
+    }
     return user;
   }
 }
