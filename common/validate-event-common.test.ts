@@ -223,6 +223,10 @@ describe('normalizeCommonEvent: the fast path of the collector', () => {
       { ...conversion, value: MAX_EVENT_VALUE },
       { ...impression, segments: Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`d${i}`, 'v'])) },
       { ...impression, covariates: Object.fromEntries(Array.from({ length: MAX_COVARIATES }, (_, i) => [`m${i}`, i])) },
+      // Every shape of event with covariates: with or without a metric, with or without segments.
+      { ...impression, segments: undefined, covariates: { revenue: 2 } },
+      { ...impression, metric: 'revenue', covariates: { revenue: 2 } },
+      { ...impression, metric: 'revenue', segments: undefined, covariates: { revenue: 2 } },
     ];
     for (const event of events) {
       for (const serialize of [true, false]) {
@@ -268,6 +272,17 @@ describe('normalizeCommonEvent: the fast path of the collector', () => {
       { ...conversion, value: MAX_EVENT_VALUE * 2 },
       { ...conversion, timestamp: NOW + 600_000 },
       { ...conversion, timestamp: 'yesterday' },
+      // A one-element array whose text is a UUID (a regular expression test would take it as one).
+      { ...impression, eventId: ['0b3c2c7e-8f4e-4b7a-9a51-0c1d2e3f4a5b'] },
+      // Covariate values that compare as numbers without being numbers.
+      { ...impression, covariates: { revenue: '5' } },
+      { ...impression, covariates: { revenue: null } },
+      { ...impression, covariates: { revenue: true } },
+      // U+0080, the first code past ASCII (a C1 control), first and later in a key, and in a userId.
+      { ...impression, experimentId: '\u0080exp' },
+      { ...impression, experimentId: 'exp\u0080' },
+      { ...impression, segments: { 'country\u0080': 'DE' } },
+      { ...impression, userId: 'user\u0080' },
       [impression],
       null,
     ];
@@ -293,10 +308,43 @@ describe('normalizeCommonEvent: the fast path of the collector', () => {
     }
   });
 
+  it('leaves a timestamp outside the date range to the full path, when the receive-time window reaches past it', () => {
+    // The receive time inside the range, the timestamp inside the window but at or past an end of the range.
+    for (const [now, timestamp] of [
+      [EVENT_TIME_END_MS - 1000, EVENT_TIME_END_MS],
+      [EVENT_TIME_END_MS - 1000, EVENT_TIME_END_MS + 1000],
+      [EVENT_TIME_MIN_MS + 1000, EVENT_TIME_MIN_MS - 1],
+    ]) {
+      const input = parsed({ ...conversion, timestamp });
+      expect(normalizeCommonEvent(input, context({ now })), String(timestamp)).toBeUndefined();
+      expect(normalizeIncomingEvent(input, context({ now }))).toMatchObject({
+        ok: false,
+        rejections: [expect.objectContaining({ field: 'timestamp', rule: 'date-range' })],
+      });
+    }
+    // The receive time exactly at the end of the range (which excludes it).
+    const atEnd = parsed({ ...conversion, timestamp: EVENT_TIME_END_MS - 1000 });
+    expect(normalizeCommonEvent(atEnd, context({ now: EVENT_TIME_END_MS }))).toBeUndefined();
+    // Just inside both ends, the fast path answers as the full path.
+    expect(
+      expectSameAsFullPath(
+        parsed({ ...conversion, timestamp: EVENT_TIME_END_MS - 1 }),
+        context({ now: EVENT_TIME_END_MS - 1000 }),
+      ),
+    ).toBe(true);
+    expect(
+      expectSameAsFullPath(
+        parsed({ ...conversion, timestamp: EVENT_TIME_MIN_MS }),
+        context({ now: EVENT_TIME_MIN_MS + 1000 }),
+      ),
+    ).toBe(true);
+  });
+
   it('leaves objects that JSON.parse does not make to the full path: other prototypes, inherited fields', () => {
     const inheritedSegments = Object.create({ inherited: 'x' }) as Record<string, string>;
     inheritedSegments['country'] = 'DE';
     for (const input of [
+      undefined,
       Object.assign(Object.create(null) as object, impression),
       Object.assign(Object.create({ extra: 1 }) as object, impression),
       { ...impression, segments: inheritedSegments },

@@ -24,6 +24,35 @@ it('rounds event values to 6 decimals, half away from zero, exactly', () => {
   expect(toScaledValue(1e21)).toBe(10n ** 27n);
 });
 
+describe('scaledNumber: exact scaled values as numbers, refused beyond ±(2^53 − 1)', () => {
+  it('scales integers and fractions like toScaledValue, up to the largest safe scaled values', () => {
+    for (const value of [0, 1, -1, 1.5, 0.1234567, -2.5, 1e8, -1e8, 9_007_199_254, -9_007_199_254]) {
+      expect(scaledNumber(value)).toBe(Number(toScaledValue(value)));
+    }
+    // The doubles next to ±(2^53 − 1) scaled units print as …990 and …992 with toFixed(6): the first is kept.
+    expect(scaledNumber(9_007_199_254.74099)).toBe(9_007_199_254_740_990);
+    expect(scaledNumber(-9_007_199_254.74099)).toBe(-9_007_199_254_740_990);
+  });
+
+  it('throws a RangeError for a value whose scaled form is not a safe integer, either sign', () => {
+    const beyond = [
+      9_007_199_255, // an integer: 9,007,199,255,000,000 units
+      9_007_199_254.740992, // a fraction: exactly 2^53 units
+      9_007_199_254.740993, // '9007199254740993' parses to 2^53 as a double: refused, not rounded
+      1e10,
+      Number.MAX_VALUE,
+      Infinity,
+      NaN,
+    ];
+    for (const value of [...beyond, ...beyond.map((v) => -v)]) {
+      expect(() => scaledNumber(value)).toThrow(RangeError);
+    }
+    expect(() => scaledNumber(-1e10)).toThrow(
+      'value -10000000000 is beyond the exact range of a scaled number (±2^53 units of 10^-6)',
+    );
+  });
+});
+
 it('formats scaled integers as plain decimals without trailing zeros', () => {
   expect(formatScaled(1_500_000n, 6)).toBe('1.5');
   expect(formatScaled(-5n, 6)).toBe('-0.000005');
@@ -181,6 +210,8 @@ describe('addSquareIncrement: whole-unit fast path and exact fallback agree', ()
     ['an increment beyond 2^53', 99_000_000_000_000, 1e8],
     ['a total at the largest user-total limit (2^52 micro-units)', 2 ** 52, 1],
     ['a whole-unit total at the largest limit, a whole value', 4_503_599_000_000, 7],
+    // 321 × (2 × 14,029,905,381,056 + 321) = 2^53 + 1, which rounds to 2^53 as a double: not exact, so BigInt.
+    ['an increment of 2^53 + 1, which rounds to 2^53 as a double', 14_029_905_381_056_000_000, 321],
   ] as [string, number | undefined, number][])('%s', (_name, before, value) => {
     expect(viaWriter(before, value)).toBe(viaBigInt(before, value));
   });

@@ -67,20 +67,40 @@ describe('the shard memo log', () => {
     expect([log.size, log.find(bob, at(2)), log.find(ann, at(3))]).toEqual([2, [at(2), 2, [9]], [at(3), 3]]);
   });
 
-  it('keeps every answer right across the cuts of its arrays after many commits', () => {
+  it('keeps every answer right across the cuts of its arrays after many commits, partner totals included', () => {
     const log = new ShardMemoLog();
     const totals = [running('a'), running('b'), running('c')];
+    // Odd records carry partner totals (their own number), even ones none: each array must be cut alike.
+    const partnersOf = (record: number) => (record % 2 === 1 ? [record, undefined] : undefined);
+    const memoOf = (record: number) =>
+      record % 2 === 1 ? [at(record), record, [record, undefined]] : [at(record), record];
     let record = 0;
     for (let round = 0; round < 30; round++) {
       for (let i = 0; i < 200; i++, record++)
-        log.add(totals[record % 3] as RunningTotal, at(record), record, undefined);
+        log.add(totals[record % 3] as RunningTotal, at(record), record, partnersOf(record));
       // Commit all but the last 150 records: the log holds a window that slides over the arrays.
       log.commit(at(record - 151));
       expect(log.size).toBe(150);
-      for (const probe of [record - 151, record - 150, record - 75, record - 1]) {
+      for (const probe of [record - 151, record - 150, record - 149, record - 75, record - 2, record - 1]) {
         const memo = log.find(totals[probe % 3] as RunningTotal, at(probe));
-        expect(memo).toEqual(probe <= record - 151 ? undefined : [at(probe), probe]);
+        expect(memo).toEqual(probe <= record - 151 ? undefined : memoOf(probe));
       }
     }
+  });
+
+  it('replaces the memo of the last position it holds, instead of holding that position twice', () => {
+    // A replay of the shard's last record after its user was forgotten: a new running total, the same position.
+    const log = new ShardMemoLog();
+    const forgotten = running();
+    const again = running();
+    log.add(forgotten, at(1), 1, undefined);
+    log.add(forgotten, at(2), 2, [4]);
+    log.add(again, at(2), 'refused', undefined);
+    expect(log.size).toBe(2);
+    expect(log.find(again, at(2))).toEqual([at(2), 'refused']);
+    expect(log.find(forgotten, at(2))).toBeUndefined();
+    expect(log.find(forgotten, at(1))).toEqual([at(1), 1]);
+    log.add(again, at(3), 3, undefined); // and appends after it as before
+    expect([log.size, log.find(again, at(3))]).toEqual([3, [at(3), 3]]);
   });
 });

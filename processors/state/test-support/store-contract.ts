@@ -143,6 +143,33 @@ export function describeUserStateStoreContract(
         ]);
       }));
 
+    it('keeps a value admitted before in its own cell once the cap is full, in the same call and in later ones', () =>
+      withStore({ cap: 2 }, async (store, epoch) => {
+        const segmentsOf = (outcomes: readonly StateOutcome[]) =>
+          outcomes.map((outcome) => (outcome.kind === 'applied' ? outcome.segments : outcome));
+        const first = await store.apply(
+          SHARD,
+          epoch,
+          [
+            ['u1', 'US'],
+            ['u2', 'FR'],
+            ['u3', 'FR'], // the cap is full: FR is admitted already
+            ['u4', 'DE'], // a new value: (other)
+          ].map(([userId, country]) => request({ userId, segments: [['country', country as string]] })),
+        );
+        expect(segmentsOf(first)).toEqual([
+          [['country', 'US']],
+          [['country', 'FR']],
+          [['country', 'FR']],
+          [['country', '(other)']],
+        ]);
+        const later = await store.apply(SHARD, epoch, [
+          request({ userId: 'u5', segments: [['country', 'US']] }),
+          request({ userId: 'u6', segments: [['country', 'JP']] }),
+        ]);
+        expect(segmentsOf(later)).toEqual([[['country', 'US']], [['country', '(other)']]]);
+      }));
+
     it('lets exactly one record claim an eventId when two shards race for it', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
         const contested = request();
