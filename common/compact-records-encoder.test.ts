@@ -67,7 +67,7 @@ function referenceEncode(events: readonly StreamEvent[], compress: boolean): Buf
   for (const text of strings.keys()) {
     const utf8 = Buffer.from(text, 'utf8');
     varint(utf8.length);
-    bytes.push(...utf8);
+    for (const byte of utf8) bytes.push(byte); // no spread: a long string would overflow the stack
   }
   const body = Buffer.from([...bytes, ...eventBytes]);
   const header = Buffer.from([0x58, 0x43, 0x42, 1, (compress ? 1 : 0) | (withCovariates ? 2 : 0), 0, 0, 0, 0]);
@@ -90,7 +90,18 @@ const text = fc.oneof(
   fc.stringMatching(/^[a-z0-9-]{1,12}$/),
   fc.string({ unit: 'grapheme', maxLength: 60 }),
   fc.string({ unit: 'grapheme-ascii', minLength: 20, maxLength: 200 }),
-  fc.constantFrom('ü', 'zoë-1', '日本語', '😀'.repeat(30), 'x'.repeat(43), 'y'.repeat(128)),
+  // U+007F and U+0080 are the edges of the ASCII fast path (one byte, then two).
+  fc.constantFrom(
+    'ü',
+    'zoë-1',
+    '日本語',
+    '😀'.repeat(30),
+    'x'.repeat(43),
+    'y'.repeat(128),
+    '\u007f',
+    'a\u0080',
+    '\u0080',
+  ),
 );
 const number = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer());
 const streamEvent: fc.Arbitrary<StreamEvent> = fc
@@ -111,6 +122,22 @@ const streamEvent: fc.Arbitrary<StreamEvent> = fc
     { requiredKeys: ['eventId', 'type', 'experimentId', 'variantId', 'userId', 'value', 'timestamp', 'receivedAt'] },
   )
   .map((event) => ({ version: 1, ...event }));
+
+/** A contract-valid impression numbered `i`, with `fields` over it. */
+function eventAt(i: number, fields: Partial<StreamEvent> = {}): StreamEvent {
+  return {
+    version: 1,
+    eventId: `0190a1b2-c3d4-7e5f-8a9b-${String(i).padStart(12, '0')}`,
+    type: 'impression',
+    experimentId: 'exp-1',
+    variantId: 'control',
+    userId: `user-${i}`,
+    value: 1,
+    timestamp: 1_700_000_000_000 + i,
+    receivedAt: 1_700_000_000_000 + i,
+    ...fields,
+  };
+}
 
 describe('compact record encoder', () => {
   it('writes the bytes of the reference encoder, with and without compression (the body before it) (property)', () => {
@@ -139,6 +166,49 @@ describe('compact record encoder', () => {
     // The encoder reuses its scratch bytes: a small record after a large one is still exact.
     const few = many.slice(0, 3);
     expect(encodeCompactRecord(few)).toEqual(referenceEncode(few, false));
+  });
+
+  it('writes the one-byte and two-byte edges of UTF-8 in short strings (U+007F, U+0080)', () => {
+    const events = ['\u007f', '\u0080', 'ab\u0080', 'x\u07ff', '\u0800'].map((userId, i) =>
+      eventAt(i, { userId, segments: { d: userId } }),
+    );
+    const record = encodeCompactRecord(events);
+    expect(record).toEqual(referenceEncode(events, false));
+    expect(record.includes(Buffer.from('ab\u0080', 'utf8'))).toBe(true);
+  });
+
+  it('counts dictionaries of 127, 128, 16,383 and 16,384 strings in one, two and three varint bytes', () => {
+    const counts: [number, number[]][] = [
+      [127, [0x7f]],
+      [128, [0x80, 0x01]],
+      [16_383, [0xff, 0x7f]],
+      [16_384, [0x80, 0x80, 0x01]],
+    ];
+    for (const [size, varint] of counts) {
+      // One event brings experiment, variant and user; the rest are segment dimensions and values.
+      const segments: Record<string, string> = {};
+      for (let i = 0; i < Math.floor((size - 3) / 2); i++) segments[`d${String(i).padStart(5, '0')}`] = `v${i}`;
+      if ((size - 3) % 2 === 1) segments['z'] = 'v0'; // one string more: 'v0' is there already
+      const events = [eventAt(0, { segments })];
+      const record = encodeCompactRecord(events);
+      expect(record).toEqual(referenceEncode(events, false));
+      // The body starts after the 9-byte header: the string count, then the first string's length ('exp-1').
+      expect([...record.subarray(9, 9 + varint.length + 1)], `${size} strings`).toEqual([...varint, 5]);
+    }
+  });
+
+  it('grows its scratch bytes for a string longer than twice their size, and for events with thousands of segments', () => {
+    // 200,000 two-byte characters (400 KB of UTF-8, 600 KB ensured): more than twice any scratch the tests before grew.
+    const long = [eventAt(0, { userId: '\u00e9'.repeat(200_000) })];
+    expect(encodeCompactRecord(long)).toEqual(referenceEncode(long, false));
+    // Twenty events of 2,000 segments each (about 8 KB per event) cross the scratch's end at least
+    // twice; each must be ensured in full before its unchecked writes.
+    const wide = Array.from({ length: 20 }, (_, e) => {
+      const segments: Record<string, string> = {};
+      for (let i = 0; i < 2000; i++) segments[`d${String(i).padStart(4, '0')}`] = `v${(i + e) % 7}`;
+      return eventAt(e, { segments });
+    });
+    expect(encodeCompactRecord(wide)).toEqual(referenceEncode(wide, false));
   });
 
   it('sorts names by code units and lists only own segments, as Object.entries does', () => {

@@ -206,7 +206,8 @@ const EVENT_MAX_BYTES = 1 + UUID_BYTES + 4 * 5 + 3 * 8 + 5;
 /** Most bytes of one segment: two varints. */
 const SEGMENT_MAX_BYTES = 2 * 5;
 
-const varintLength = (value: number): number => (value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : 4);
+/** The dictionary's string count as a varint, written before the body's size is known (5 bytes hold any count). */
+const stringCountVarint = Buffer.alloc(5);
 
 /**
  * Encodes contract-valid stream events (the collector's normalised events) into one compact
@@ -285,12 +286,10 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
     }
   }
   sortedNames.length = 0;
-  const countBytes = varintLength(strings.size);
+  const countBytes = putVarint(stringCountVarint, 0, strings.size);
   const bodyBytes = countBytes + stringsOut.offset + eventsOut.offset;
   const writeBody = (target: Buffer, at: number): void => {
-    let count = strings.size;
-    for (let i = 0; i < countBytes; i++, count >>>= 7)
-      target[at + i] = (count & 0x7f) | (i < countBytes - 1 ? 0x80 : 0);
+    stringCountVarint.copy(target, at, 0, countBytes);
     stringsOut.copyTo(target, at + countBytes);
     eventsOut.copyTo(target, at + countBytes + stringsOut.offset);
   };
