@@ -10,6 +10,9 @@ import { renderTable, writeReport } from './report.js';
 import type { BenchScenario } from './scenario.js';
 import { scenarios, DEFAULT_SCENARIO } from './scenarios/index.js';
 
+// The SDK's notice that Node 20 support ends (printed once per process) is not a bench result.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 async function runScenario(
   scenario: BenchScenario,
   options: Record<string, string | boolean | undefined>,

@@ -9,6 +9,7 @@ import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Agent } from 'node:http';
 import type { Config } from './config.js';
+import { createJsonItemClient, type DynamoItemClient } from './dynamo-item-client.js';
 
 /** Credentials for local stand-ins, which accept any. Never used against AWS endpoints. */
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -51,6 +52,24 @@ export function createDynamoClient(config: Pick<Config, 'aws'>, options: ClientO
     maxAttempts: options.maxAttempts ?? 3,
     cacheMiddleware: options.cacheMiddleware ?? false,
     ...localOptions(config.aws.dynamodbEndpoint, options.maxSockets ?? 64),
+  });
+}
+
+/**
+ * The counter writes' client (common/dynamo-item-client.ts): DynamoDB's JSON protocol without the
+ * SDK's per-request pipeline, on `dynamo`'s credentials and region, to the same endpoint
+ * (`AWS_ENDPOINT_URL_DYNAMODB`, else the region's).
+ */
+export function createDynamoItemClient(
+  config: Pick<Config, 'aws'>,
+  dynamo: DynamoDBClient,
+  options: { maxSockets: number },
+): DynamoItemClient {
+  return createJsonItemClient({
+    endpoint: config.aws.dynamodbEndpoint ?? `https://dynamodb.${config.aws.region}.amazonaws.com`,
+    region: config.aws.region,
+    credentials: () => dynamo.config.credentials(),
+    maxSockets: options.maxSockets,
   });
 }
 

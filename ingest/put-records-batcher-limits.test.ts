@@ -427,6 +427,20 @@ describe('observer and logs', () => {
     expect(line && JSON.parse(line)).toMatchObject({ failed: 1, attempts: 3, errorCode: 'InternalFailure' });
   });
 
+  it('logs nothing at warn or above when every entry is written, a retried one included', async () => {
+    const { logger, lines } = capturingLogger('warn');
+    const { batcher, faulty } = batcherWith(
+      { failEntry: (call, key) => (call === 0 && key === 'retried' ? 'ThrottlingException' : undefined) },
+      { logger },
+    );
+    const outcomes = await batcher.submit([entry('written'), entry('retried')]);
+    expect(okCount(outcomes)).toBe(2);
+    expect(faulty.calls).toBe(2);
+    // The outcomes resolve as Kinesis answers; the call ends (and would log) after that.
+    await batcher.drain();
+    expect(lines).toEqual([]);
+  });
+
   it('logs a non-retriable call failure with the error and the records it cost', async () => {
     const { logger, lines } = capturingLogger('error');
     const failure = Object.assign(new Error('injected refusal'), { name: 'AccessDeniedException' });

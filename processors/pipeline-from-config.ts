@@ -9,7 +9,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
-import { createDynamoClient, createKinesisClient } from '../common/aws-clients.js';
+import { createDynamoClient, createDynamoItemClient, createKinesisClient } from '../common/aws-clients.js';
 import type { Config, ProcessorsConfig } from '../common/config.js';
 import type { CounterPlanSource } from '../common/counter-plan.js';
 import { createLogger, type Logger } from '../common/logger.js';
@@ -85,6 +85,12 @@ export async function createPipelineFromConfig(
     overrides.dynamo ??
     createDynamoClient(config, { maxSockets: config.processors.writeConcurrency * 2, cacheMiddleware: true });
   const closers: (() => Promise<void>)[] = [];
+  // Counter writes go through the JSON client (common/dynamo-item-client.ts), unless a test
+  // handed in its own DynamoDB client (instrumented or faulty): then through that one.
+  const items = overrides.dynamo
+    ? undefined
+    : createDynamoItemClient(config, dynamo, { maxSockets: config.processors.writeConcurrency * 2 });
+  if (items) closers.push(() => Promise.resolve(items.close()));
 
   let counters = overrides.counters;
   if (!counters) {
@@ -104,6 +110,7 @@ export async function createPipelineFromConfig(
           counterPlanSourceFromConfig(config.processors.definitions, logger, overrides.definitionsApiKey));
     counters = createCounterSink({
       dynamo,
+      ...(items ? { items } : {}),
       tableName: config.dynamodb.countersTable,
       state,
       writeConcurrency: config.processors.writeConcurrency,

@@ -3,6 +3,7 @@
  * sub-command of `npm run bench`.
  */
 import type { BenchScenario } from '../scenario.js';
+import { counterWritesScenario } from './counter-writes.js';
 import { edgeScenario } from './edge.js';
 import { flushIntervalScenario } from './flush-interval.js';
 import { ingestScenario } from './ingest.js';
@@ -22,6 +23,7 @@ export const scenarios: BenchScenario[] = [
   queryApiScenario,
   flushIntervalScenario,
   recordFormatScenario,
+  counterWritesScenario,
   uiScenario,
 ];
 

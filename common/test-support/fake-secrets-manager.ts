@@ -8,9 +8,12 @@
  * 403 `InvalidSignatureException` on a mismatch. Tests change a secret's value (a rotation)
  * with `put` and count reads.
  */
-import { createHash, createHmac, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody, signatureMatches } from './sigv4-verify.js';
+
+export { FAKE_AWS_CREDENTIALS } from './sigv4-verify.js';
 
 export interface FakeSecretsManager {
   /** `http://127.0.0.1:<port>`, for the client's `endpoint`. */
@@ -30,48 +33,6 @@ const ACCOUNT = '123456789012';
 function send(response: ServerResponse, status: number, body: unknown): void {
   response.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': randomUUID() });
   response.end(JSON.stringify(body));
-}
-
-/** Credentials the fake accepts (they never leave the machine). */
-export const FAKE_AWS_CREDENTIALS = { accessKeyId: 'AKIDFAKE', secretAccessKey: 'fake-secret' };
-
-const AUTHORIZATION =
-  /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/;
-
-/** Recomputes the request's SigV4 signature from what was received; true when it matches. */
-function signatureMatches(request: IncomingMessage, body: string): boolean {
-  const match = AUTHORIZATION.exec(String(request.headers.authorization ?? ''));
-  if (!match) return false;
-  const [, accessKeyId, day = '', region = '', service = '', signedHeaderList = '', signature] = match;
-  if (accessKeyId !== FAKE_AWS_CREDENTIALS.accessKeyId) return false;
-  const amzDate = String(request.headers['x-amz-date'] ?? '');
-  const names = signedHeaderList.split(';');
-  const url = new URL(request.url ?? '/', 'http://fake');
-  const canonicalRequest = [
-    request.method,
-    url.pathname,
-    url.searchParams.toString(),
-    ...names.map((name) => `${name}:${String(request.headers[name] ?? '').trim()}`),
-    '',
-    signedHeaderList,
-    createHash('sha256').update(body).digest('hex'),
-  ].join('\n');
-  const scope = `${day}/${region}/${service}/aws4_request`;
-  const stringToSign = [
-    'AWS4-HMAC-SHA256',
-    amzDate,
-    scope,
-    createHash('sha256').update(canonicalRequest).digest('hex'),
-  ].join('\n');
-  let key: Buffer | string = `AWS4${FAKE_AWS_CREDENTIALS.secretAccessKey}`;
-  for (const part of [day, region, service, 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
-  return createHmac('sha256', key).update(stringToSign).digest('hex') === signature;
-}
-
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Starts the fake on an ephemeral port. */

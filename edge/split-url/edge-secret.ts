@@ -7,14 +7,14 @@
  *
  * The AWS SDK would not fit the bundle budget (edge/build.ts), so this module speaks the one
  * call it needs itself: `GetSecretValue` over AWS JSON 1.1, signed with Signature Version 4
- * (node:crypto). The value is cached for `ttlMs`; `refresh()` reads it again (after the API
+ * (`aws4`). The value is cached for `ttlMs`; `refresh()` reads it again (after the API
  * refused the key); when a read fails, the last good value keeps being served.
  *
  * @example
  *   const apiKey = createEdgeSecret({ secretId: 'experimentation/edge/split-url-api-key', region: 'us-east-1' });
  *   await apiKey.get();
  */
-import { createHash, createHmac } from 'node:crypto';
+import aws4 from 'aws4';
 
 /** How long a read key is used before Secrets Manager is asked again. */
 export const EDGE_SECRET_TTL_MS = 5 * 60_000;
@@ -58,52 +58,44 @@ export function runtimeCredentials(): AwsCredentials {
   };
 }
 
-const sha256Hex = (data: string): string => createHash('sha256').update(data, 'utf8').digest('hex');
-const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
-
 /**
- * Signature Version 4 headers for a POST of `body` to `url` (`service` in `region`) at `date`.
- * Signed: content-type, host, x-amz-date, x-amz-target and, with temporary credentials,
- * x-amz-security-token.
+ * Signature Version 4 headers (by `aws4`, the project's one signer) for a POST of `body` to `url`
+ * (`service` in `region`) at `date`. Signed: content-type, host, x-amz-date, x-amz-target and,
+ * with temporary credentials, x-amz-security-token.
  */
 export function signedHeaders(
   request: { url: string; body: string; target: string; region: string; service: string; date: Date },
   credentials: AwsCredentials,
 ): Record<string, string> {
-  const amzDate = request.date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
-  const day = amzDate.slice(0, 8);
   const url = new URL(request.url);
   const headers: Record<string, string> = {
     'content-type': 'application/x-amz-json-1.1',
     host: url.host,
-    'x-amz-date': amzDate,
+    'x-amz-date': request.date
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, ''),
     ...(credentials.sessionToken ? { 'x-amz-security-token': credentials.sessionToken } : {}),
     'x-amz-target': request.target,
   };
-  const names = Object.keys(headers).sort();
-  const canonicalRequest = [
-    'POST',
-    url.pathname || '/',
-    '',
-    ...names.map((name) => `${name}:${(headers[name] ?? '').trim()}`),
-    '',
-    names.join(';'),
-    sha256Hex(request.body),
-  ].join('\n');
-  const scope = `${day}/${request.region}/${request.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-  const signingKey = hmac(
-    hmac(hmac(hmac(`AWS4${credentials.secretAccessKey}`, day), request.region), request.service),
-    'aws4_request',
+  // doNotModifyHeaders: sign exactly these (fetch sets content-length itself); the signer then
+  // takes its time from `datetime`, not from the header.
+  const signer = new aws4.RequestSigner(
+    {
+      host: url.host,
+      method: 'POST',
+      path: url.pathname || '/',
+      service: request.service,
+      region: request.region,
+      headers,
+      body: request.body,
+      doNotModifyHeaders: true,
+    },
+    credentials,
   );
-  const signature = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest('hex');
-  return {
-    ...headers,
-    authorization: `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`,
-  };
+  signer.datetime = headers['x-amz-date'];
+  const signed = signer.sign();
+  return { ...headers, authorization: String(signed.headers?.['Authorization']) };
 }
 
 /** A cached secret value; one read at a time; the last good value survives a failed read. */

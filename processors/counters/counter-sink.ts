@@ -4,6 +4,7 @@
  * position. README.md in this folder explains the protocol and what it assumes.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoItemClient } from '../../common/dynamo-item-client.js';
 import { EMPTY_COUNTER_PLAN, type CounterPlan, type CounterPlanSource } from '../../common/counter-plan.js';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
@@ -21,6 +22,8 @@ import { establishStateEpoch } from './state-epoch.js';
 
 export interface CounterSinkDeps {
   dynamo: DynamoDBClient;
+  /** The counter writes' client (dynamo-cell-writer.ts, `CellWriterDeps.items`); absent: `dynamo`. */
+  items?: DynamoItemClient;
   tableName: string;
   /** The per-event state; its limits (segment cap, de-dup window, user-total limit) apply. */
   state: UserStateStore;

@@ -7,15 +7,14 @@
 import { DeleteItemCommand, GetItemCommand, UpdateItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createDynamoClient } from '../../common/aws-clients.js';
+import { createDynamoClient, createDynamoItemClient } from '../../common/aws-clients.js';
 import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, watermarkAttribute } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
-import { recordPosition } from '../sequence-number.js';
 import type { Contribution } from './aggregate.js';
 import { isTransientDynamoError, toSinkError, writeCellDeltas as writeDeltas } from './dynamo-cell-writer.js';
-import { contributionCell, type ContributionCell } from './test-support/contribution-cells.js';
+import { contributionCell, oneEventContribution, type ContributionCell } from './test-support/contribution-cells.js';
 import { newSquareTotal } from './exact-value.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';
@@ -113,18 +112,7 @@ describe('toSinkError', () => {
   });
 });
 
-const contribution = (sequence: number): Contribution => {
-  const sumSquares = newSquareTotal();
-  sumSquares.addUnits(1);
-  return {
-    position: recordPosition(`4959${String(sequence).padStart(52, '0')}`, 0),
-    events: 1,
-    units: 1,
-    sum: 1_000_000,
-    sumSquares,
-    receivedAt: 1_700_000_000_000 + sequence,
-  };
-};
+const contribution = oneEventContribution;
 
 async function freshTable(): Promise<string> {
   const tableName = randomName('cells');
@@ -153,11 +141,17 @@ function wrapped(before: (command: object) => Promise<void> | void = () => undef
   return { client, seen };
 }
 
-describe('writeCellDeltas on dynalite', () => {
+// The protocol through both clients of the counter writes: the SDK's, and the JSON client the processors use.
+const jsonItems = createDynamoItemClient(testConfig(), dynamo, { maxSockets: 4 });
+afterAll(() => jsonItems.close());
+describe.each([
+  { client: 'the SDK client', items: {} },
+  { client: 'the JSON client', items: { items: jsonItems } },
+])('writeCellDeltas on dynalite, through $client', ({ items }) => {
   it('counts its requests: one per new cell; a re-cut cell adds a consistent read and a re-apply', async () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');
-    const deps = { dynamo, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
+    const deps = { dynamo, ...items, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
     const cell = (sequences: number[], sortKey = 'control#purchase'): ContributionCell => ({
       experimentId,
       sortKey,
@@ -178,7 +172,7 @@ describe('writeCellDeltas on dynalite', () => {
   it('ADDs the non-zero extra sums of a delta, on the first write and on the re-apply path alike', async () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');
-    const deps = { dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const deps = { dynamo, ...items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
     const M = 1_000_000n;
     const withExtra = (sequence: number, extra: Contribution['extra']): Contribution => ({
       ...contribution(sequence),
@@ -249,7 +243,7 @@ describe('writeCellDeltas on dynalite', () => {
       extra: { crossSum },
     });
     const sortKey = 'control#$ratio:a/b';
-    const deps = { dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const deps = { dynamo, ...items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
     await writeCellDeltas(deps, SHARD, [{ experimentId, sortKey, contributions: [cross(1, 7n), cross(2, -7n)] }]);
     const { Item } = await dynamo.send(
       new GetItemCommand({
@@ -265,13 +259,15 @@ describe('writeCellDeltas on dynalite', () => {
 
   it('sends nothing for a cell without contributions, and nothing at all for no cells', async () => {
     const tableName = await freshTable();
-    const deps = { dynamo, tableName, writeConcurrency: 4, retryPolicy: FAST_RETRY };
+    const deps = { dynamo, ...items, tableName, writeConcurrency: 4, retryPolicy: FAST_RETRY };
     expect(
       await writeCellDeltas(deps, SHARD, [{ experimentId: randomName('e'), sortKey: 'control#x', contributions: [] }]),
     ).toEqual({ requests: 0 });
     expect(await writeCellDeltas(deps, SHARD, [])).toEqual({ requests: 0 });
   });
+});
 
+describe('writeCellDeltas on dynalite', () => {
   it('refuses after 4 rounds when the watermark keeps moving (injected: a second writer bumps it before each re-apply)', async () => {
     const tableName = await freshTable();
     const experimentId = randomName('e');

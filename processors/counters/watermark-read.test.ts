@@ -10,11 +10,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { COUNTER_PARTITION_KEY, STATE_EPOCH_ITEM_KEY, watermarkAttribute } from '../../common/counter-layout.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
-import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
-import type { Contribution } from './aggregate.js';
-import { contributionCell, type ContributionCell } from './test-support/contribution-cells.js';
-import { newSquareTotal } from './exact-value.js';
+import { contributionCell, oneEventContribution, type ContributionCell } from './test-support/contribution-cells.js';
 import { createCounterSink } from './counter-sink.js';
 import { writeCellDeltas as writeDeltas } from './dynamo-cell-writer.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
@@ -53,21 +50,7 @@ function capturingGetItems(real: DynamoDBClient): { client: DynamoDBClient; getI
 const cellReads = (getItems: readonly GetItemCommandInput[]) =>
   getItems.filter((input) => input.Key?.[COUNTER_PARTITION_KEY]?.S !== STATE_EPOCH_ITEM_KEY.partition);
 
-/** Σx² growth of a user's first event of value `units` (whole units², the fast path). */
-const squareTotalOf = (units: number) => {
-  const total = newSquareTotal();
-  total.addUnits(units * units);
-  return total;
-};
-
-const contribution = (sequence: number): Contribution => ({
-  position: recordPosition(`4959${String(sequence).padStart(52, '0')}`, 0),
-  events: 1,
-  units: 1,
-  sum: 1_000_000,
-  sumSquares: squareTotalOf(1),
-  receivedAt: 1_700_000_000_000 + sequence,
-});
+const contribution = oneEventContribution;
 
 describe('watermark read of the cell writer (real dynalite, requests captured by a client wrapper)', () => {
   it('reads the watermark with ConsistentRead: true before re-applying a re-cut batch', async () => {

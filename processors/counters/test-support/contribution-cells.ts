@@ -3,7 +3,9 @@
  * that need exact control over positions (the aggregation itself keeps no contribution lists:
  * aggregate.ts re-derives what is newer than a watermark from the batch).
  */
+import { recordPosition } from '../../sequence-number.js';
 import { addContribution, newTotals, type CellDelta, type Contribution, type DeltaTotals } from '../aggregate.js';
+import { newSquareTotal } from '../exact-value.js';
 
 /**
  * Adds up the contributions newer than `after` (all when `after` is undefined);
@@ -32,5 +34,19 @@ export function contributionCell(cell: ContributionCell): CellDelta & Contributi
     ...cell,
     totals: totalContributions(cell.contributions),
     totalsAfter: (after) => totalContributions(cell.contributions, after),
+  };
+}
+
+/** The contribution of record `sequence` (subsequence 0) holding one first event of value 1 of a user. */
+export function oneEventContribution(sequence: number): Contribution {
+  const sumSquares = newSquareTotal();
+  sumSquares.addUnits(1);
+  return {
+    position: recordPosition(`4959${String(sequence).padStart(52, '0')}`, 0),
+    events: 1,
+    units: 1,
+    sum: 1_000_000,
+    sumSquares,
+    receivedAt: 1_700_000_000_000 + sequence,
   };
 }
