@@ -14,6 +14,7 @@ export default {
     'common/targeting-regex-safety.ts',
     'common/validate-event.ts',
     'common/compact-records.ts',
+    'common/dynamo-item-client.ts',
     'common/errors.ts',
     'common/retry.ts',
     'processors/counters/aggregate.ts',

@@ -6,7 +6,8 @@
  * failure is also classified by the cell writer, which decides retries on it.
  */
 import { GetItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable } from '../local/provision.js';
 import { freePort } from '../local/stand-ins.js';
 import { randomName, testConfig } from '../local/test-support/test-config.js';
@@ -92,27 +93,33 @@ describe('JSON item client on dynalite', () => {
   });
 });
 
-describe('JSON item client against a fake DynamoDB (signatures, errors, silence)', () => {
+describe('JSON item client against a fake DynamoDB (signatures, sockets, errors, silence)', () => {
   let fake: FakeDynamoDB;
-  let items: DynamoItemClient;
   let credentials: ItemClientCredentials = FAKE_AWS_CREDENTIALS;
+  const opened: DynamoItemClient[] = [];
   beforeAll(async () => {
     fake = await startFakeDynamoDB();
-    items = createJsonItemClient({
-      endpoint: fake.endpoint,
+  });
+  afterEach(() => {
+    for (const made of opened.splice(0)) made.close();
+  });
+  afterAll(() => fake.close());
+  /** A client of the fake, made inside each test (so everything it does runs under the test). */
+  const client = (options: { endpoint?: string; maxSockets?: number } = {}): DynamoItemClient => {
+    const made = createJsonItemClient({
+      endpoint: options.endpoint ?? fake.endpoint,
       region: 'eu-west-1',
       credentials: () => Promise.resolve(credentials),
-      maxSockets: 2,
+      maxSockets: options.maxSockets ?? 2,
       requestTimeoutMs: 200,
     });
-  });
-  afterAll(async () => {
-    items.close();
-    await fake.close();
-  });
+    opened.push(made);
+    return made;
+  };
   const input = { TableName: 'counters', Key: { pk: { S: 'e' }, sk: { S: 'v#m' } }, UpdateExpression: 'ADD #n :n' };
 
-  it('signs each request as AWS checks it, names the operation, sends the input as the body', async () => {
+  it('signs each request as AWS checks it, names the operation and the host with its port, sends the input as the body', async () => {
+    const items = client();
     fake.answer(() => ({ status: 200, body: '{}' }));
     fake.requests.length = 0;
     await items.updateItem(input);
@@ -124,10 +131,29 @@ describe('JSON item client against a fake DynamoDB (signatures, errors, silence)
     ]);
     expect(fake.requests[0]?.input).toEqual(input);
     expect(fake.requests[0]?.headers['content-type']).toBe('application/x-amz-json-1.0');
+    expect(fake.requests[0]?.headers.host).toBe(new URL(fake.endpoint).host);
     expect(fake.requests[0]?.headers.authorization).toMatch(/\/eu-west-1\/dynamodb\/aws4_request, /);
   });
 
+  it('keeps its sockets alive and at most maxSockets open, and closes them on close()', async () => {
+    fake.answer(() => ({ status: 200, body: '{}' }));
+    fake.requests.length = 0;
+    for (let wait = 0; wait < 50 && (await fake.openConnections()) > 0; wait++) await delay(10);
+    const items = client({ maxSockets: 2 });
+    await items.updateItem(input);
+    await items.updateItem(input);
+    await Promise.all(Array.from({ length: 6 }, () => items.updateItem(input)));
+    const ports = new Set(fake.requests.map((request) => request.clientPort));
+    expect(fake.requests).toHaveLength(8);
+    expect(ports.size).toBeLessThanOrEqual(2);
+    expect(await fake.openConnections()).toBeGreaterThan(0);
+    items.close();
+    for (let wait = 0; wait < 50 && (await fake.openConnections()) > 0; wait++) await delay(10);
+    expect(await fake.openConnections()).toBe(0);
+  });
+
   it('asks for credentials on every request: a session token is sent and signed, rotated keys are used', async () => {
+    const items = client();
     fake.answer(() => ({ status: 200, body: '{}' }));
     fake.requests.length = 0;
     credentials = { ...FAKE_AWS_CREDENTIALS, sessionToken: 'token-1' };
@@ -143,6 +169,7 @@ describe('JSON item client against a fake DynamoDB (signatures, errors, silence)
   });
 
   it('turns throttling and 5xx answers into errors the writer retries, by name and status', async () => {
+    const items = client();
     fake.answer(() => ({
       status: 400,
       body: dynamoErrorBody('ThrottlingException', 'Rate of requests exceeds the allowed throughput.'),
@@ -168,27 +195,42 @@ describe('JSON item client against a fake DynamoDB (signatures, errors, silence)
   });
 
   it('fails a request the server never answers with TimeoutError (retried), and the client goes on', async () => {
+    const items = client();
     fake.answer(() => 'silence');
     const started = Date.now();
     const silent = await failureOf(items.updateItem(input));
     expect(silent).toMatchObject({ name: 'TimeoutError', message: 'DynamoDB UpdateItem: no answer for 200 ms' });
+    expect(silent.$metadata).toStrictEqual({});
     expect(Date.now() - started).toBeGreaterThanOrEqual(150);
     expect(isTransientDynamoError(silent)).toBe(true);
     fake.answer(() => ({ status: 200, body: '{}' }));
     await items.updateItem(input);
   });
 
-  it('rejects with the socket error when nothing listens (ECONNREFUSED: retried)', async () => {
-    const closed = createJsonItemClient({
-      endpoint: `http://127.0.0.1:${await freePort()}`,
-      region: 'eu-west-1',
-      credentials: () => Promise.resolve(FAKE_AWS_CREDENTIALS),
-      maxSockets: 1,
-    });
-    const refused = await failureOf(closed.updateItem(input));
-    expect(refused).toMatchObject({ code: 'ECONNREFUSED' });
+  it('rejects an answer cut off halfway with the socket error (retried), and the client goes on', async () => {
+    const items = client();
+    fake.answer(() => 'cut');
+    const cut = await failureOf(items.getItem({ TableName: 'counters', Key: input.Key }));
+    expect(cut).toMatchObject({ code: 'ECONNRESET' });
+    expect(isTransientDynamoError(cut)).toBe(true);
+    fake.answer(() => ({ status: 200, body: '{}' }));
+    await items.updateItem(input);
+  });
+
+  it('rejects with the socket error when nothing listens (ECONNREFUSED: retried), at the port the endpoint names', async () => {
+    const port = await freePort();
+    const refused = await failureOf(client({ endpoint: `http://127.0.0.1:${port}` }).updateItem(input));
+    expect(refused).toMatchObject({ code: 'ECONNREFUSED', port });
     expect(isTransientDynamoError(refused)).toBe(true);
-    closed.close();
+  });
+
+  it('speaks TLS to an https endpoint (a plain HTTP server fails its handshake), on port 443 when it names none', async () => {
+    const tls = await failureOf(client({ endpoint: fake.endpoint.replace('http:', 'https:') }).updateItem(input));
+    expect(tls).toMatchObject({ code: expect.stringMatching(/^(EPROTO|ERR_SSL_)/) as unknown });
+    const defaultPort = await failureOf(client({ endpoint: 'https://127.0.0.1' }).updateItem(input));
+    expect(defaultPort).toMatchObject({ code: 'ECONNREFUSED', port: 443 });
+    const plainDefault = await failureOf(client({ endpoint: 'http://127.0.0.1' }).updateItem(input));
+    expect(plainDefault).toMatchObject({ code: 'ECONNREFUSED', port: 80 });
   });
 });
 
@@ -207,6 +249,15 @@ describe('errorOfAnswer', () => {
     });
     expect(errorOfAnswer(503, '')).toMatchObject({ name: 'InternalServerError', message: 'DynamoDB answered 503' });
     expect(errorOfAnswer(413, 'too large')).toMatchObject({ name: 'HTTP413', message: 'DynamoDB answered 413' });
-    expect(errorOfAnswer(400, JSON.stringify({ __type: 42 }))).toMatchObject({ name: 'HTTP400' });
+    expect(errorOfAnswer(400, JSON.stringify({ __type: 42, message: 'kept' }))).toMatchObject({
+      name: 'HTTP400',
+      message: 'kept',
+    });
+    expect(errorOfAnswer(400, JSON.stringify({ __type: 'a#Odd', message: 42 }))).toMatchObject({
+      name: 'Odd',
+      message: 'DynamoDB answered 400 Odd',
+    });
+    expect(errorOfAnswer(500, 'oops')).toMatchObject({ name: 'InternalServerError', message: 'DynamoDB answered 500' });
+    expect(errorOfAnswer(499, '')).toMatchObject({ name: 'HTTP499' });
   });
 });

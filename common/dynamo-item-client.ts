@@ -25,8 +25,8 @@
  *
  * Limits of the JSON client, by design: no binary (`B`, `BS`) attribute values (the counter
  * layout has none: JSON would not carry them as the protocol wants), no clock-skew correction,
- * and outside a local endpoint the regional endpoint `https://dynamodb.<region>.amazonaws.com`
- * (no FIPS or dual-stack endpoint; set `AWS_ENDPOINT_URL_DYNAMODB` for one).
+ * and without `AWS_ENDPOINT_URL_DYNAMODB` the regional endpoint `https://dynamodb.<region>.amazonaws.com`
+ * (no FIPS, dual-stack or China-region endpoint: set `AWS_ENDPOINT_URL_DYNAMODB` for one).
  *
  * @example
  *   const items = createJsonItemClient({ endpoint, region: 'eu-west-1', credentials: dynamo.config.credentials, maxSockets: 32 });
@@ -129,7 +129,7 @@ export function createJsonItemClient(options: JsonItemClientOptions): DynamoItem
     : new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
   const send = secure ? httpsRequest : httpRequest;
   const port = url.port === '' ? (secure ? 443 : 80) : Number(url.port);
-  const path = url.pathname === '' ? '/' : url.pathname;
+  const path = url.pathname; // at least '/'
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const region = options.region;
 

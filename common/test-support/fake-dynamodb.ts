@@ -9,20 +9,27 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FAKE_AWS_CREDENTIALS, readBody, signatureMatches } from './sigv4-verify.js';
 
-/** What the fake answers one request: a status and body, or `'silence'` (it never answers). */
-export type FakeDynamoAnswer = { status: number; body: string } | 'silence';
+/**
+ * What the fake answers one request: a status and body; `'silence'` (it never answers); or
+ * `'cut'` (a 200 whose body stops halfway: the connection is dropped, as a failing proxy does).
+ */
+export type FakeDynamoAnswer = { status: number; body: string } | 'silence' | 'cut';
 
 export interface FakeDynamoRequest {
   /** `X-Amz-Target`, e.g. `DynamoDB_20120810.UpdateItem`. */
   target: string;
   headers: IncomingHttpHeaders;
   input: unknown;
+  /** The client's port of the connection it came on (one per socket: keep-alive reuse shows here). */
+  clientPort: number | undefined;
 }
 
 export interface FakeDynamoDB {
   /** `http://127.0.0.1:<port>`. */
   readonly endpoint: string;
   readonly requests: FakeDynamoRequest[];
+  /** Connections open to the fake now (a client's idle keep-alive sockets included). */
+  openConnections(): Promise<number>;
   /** Replaces how the fake answers a correctly signed request (default: 200 `{}`). */
   answer(script: (request: FakeDynamoRequest) => FakeDynamoAnswer): void;
   close(): Promise<void>;
@@ -45,6 +52,7 @@ export async function startFakeDynamoDB(
         target: String(request.headers['x-amz-target'] ?? ''),
         headers: request.headers,
         input: JSON.parse(body || 'null') as unknown,
+        clientPort: request.socket.remotePort,
       };
       requests.push(recorded);
       const answer: FakeDynamoAnswer = signatureMatches(request, body, credentials)
@@ -57,6 +65,12 @@ export async function startFakeDynamoDB(
             ),
           };
       if (answer === 'silence') return;
+      if (answer === 'cut') {
+        response.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'content-length': '100' });
+        response.write('{"Item":');
+        setTimeout(() => response.socket?.destroy(), 20);
+        return;
+      }
       response.writeHead(answer.status, { 'content-type': 'application/x-amz-json-1.0' });
       response.end(answer.body);
     })();
@@ -66,6 +80,10 @@ export async function startFakeDynamoDB(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    openConnections: () =>
+      new Promise<number>((resolve, reject) =>
+        server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+      ),
     answer(next) {
       script = next;
     },

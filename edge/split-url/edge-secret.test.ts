@@ -33,7 +33,7 @@ const edgeSecret = (secretId: string, clock = fakeClock(), credentials: AwsCrede
     now: clock.now,
   });
 
-describe('edge secret (own SigV4 GetSecretValue) against a fake Secrets Manager', () => {
+describe('edge secret (GetSecretValue signed by aws4) against a fake Secrets Manager', () => {
   it('reads the first key with a signature the fake accepts, caches it for the TTL, then reads again', async () => {
     const secretId = randomName('edge/split-url-api-key');
     fake.put(secretId, JSON.stringify({ keys: 'edge-key-1,older-key' }));
