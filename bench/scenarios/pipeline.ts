@@ -210,7 +210,10 @@ export async function startProcessors(
   env: Record<string, string>,
   onStats: (stats: ProcessorStats) => void,
 ): Promise<ChildService> {
+  // BENCH_PROCESSORS_NODE_ARGS="--max-old-space-size=256 …": Node flags for the processors only (bench/README.md).
+  const execArgv = (process.env.BENCH_PROCESSORS_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
   return startChildService(`${SUPPORT}processors-target.ts`, [], env, {
+    execArgv,
     onMessage: (message) => {
       if (message.stats) onStats(message.stats as ProcessorStats);
     },

@@ -76,13 +76,18 @@ export async function startChildService(
   script: string,
   args: string[],
   env: Record<string, string>,
-  options: { timeoutMs?: number; onMessage?: (message: Record<string, unknown>) => void } = {},
+  options: {
+    timeoutMs?: number;
+    onMessage?: (message: Record<string, unknown>) => void;
+    /** Node flags for this child (e.g. `--max-old-space-size=256`), before the script. */
+    execArgv?: readonly string[];
+  } = {},
 ): Promise<ChildService> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   // BENCH_CPU_PROFILE_DIR=<dir>: every child writes a V8 CPU profile there when it exits (bench/README.md).
   const profileDir = process.env.BENCH_CPU_PROFILE_DIR;
   const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', script, ...args], {
+  const child = spawn(process.execPath, [...profile, ...(options.execArgv ?? []), '--import', 'tsx', script, ...args], {
     env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
