@@ -85,15 +85,15 @@ export async function createPipelineFromConfig(
     overrides.dynamo ??
     createDynamoClient(config, { maxSockets: config.processors.writeConcurrency * 2, cacheMiddleware: true });
   const closers: (() => Promise<void>)[] = [];
-  // Counter writes go through the JSON client (common/dynamo-item-client.ts), unless a test
-  // handed in its own DynamoDB client (instrumented or faulty): then through that one.
-  const items = overrides.dynamo
-    ? undefined
-    : createDynamoItemClient(config, dynamo, { maxSockets: config.processors.writeConcurrency * 2 });
-  if (items) closers.push(() => Promise.resolve(items.close()));
 
   let counters = overrides.counters;
   if (!counters) {
+    // Counter writes go through the JSON client (common/dynamo-item-client.ts), unless a test
+    // handed in its own DynamoDB client (instrumented or faulty): then through that one.
+    const items = overrides.dynamo
+      ? undefined
+      : createDynamoItemClient(config, dynamo, { maxSockets: config.processors.writeConcurrency * 2 });
+    if (items) closers.push(() => Promise.resolve(items.close()));
     const state = createUserStateStoreFromConfig(config, logger);
     closers.push(() => state.close());
     logger.info(
