@@ -134,3 +134,36 @@ describe('PROCESSOR_SHARD_ASSIGNMENT', () => {
     expect(() => loadConfig({ PROCESSOR_SHARD_ASSIGNMENT: 'half' })).toThrow(/PROCESSOR_SHARD_ASSIGNMENT/);
   });
 });
+
+describe('processors batch budget (per process)', () => {
+  it('reads the budget in bytes and user records, with per-process defaults', () => {
+    expect(loadConfig({}).processors).toMatchObject({
+      batchBudgetBytes: 16 * 1024 * 1024,
+      batchBudgetUserRecords: 200_000,
+    });
+    expect(
+      loadConfig({ PROCESSOR_BATCH_BUDGET_BYTES: '1048576', PROCESSOR_BATCH_BUDGET_USER_RECORDS: '5000' }).processors,
+    ).toMatchObject({ batchBudgetBytes: 1_048_576, batchBudgetUserRecords: 5_000 });
+    expect(() => loadConfig({ PROCESSOR_BATCH_BUDGET_USER_RECORDS: '10' })).toThrow(
+      /PROCESSOR_BATCH_BUDGET_USER_RECORDS="10" \(minimum/,
+    );
+  });
+
+  it('refuses the per-shard names of earlier versions, naming what replaced them (not ignored while a default applies)', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PROCESSOR_BATCH_MAX_USER_RECORDS: '20000', PROCESSOR_BATCH_MAX_BYTES: '' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(PipelineError);
+    expect(error).toMatchObject({ code: 'CONFIG_INVALID' });
+    expect((error as PipelineError).message).toBe(
+      'Invalid configuration: PROCESSOR_BATCH_MAX_USER_RECORDS is now PROCESSOR_BATCH_BUDGET_USER_RECORDS ' +
+        '(per process, divided among the shards it reads, no longer per shard)',
+    );
+    expect(() => loadConfig({ PROCESSOR_BATCH_MAX_BYTES: '2097152' })).toThrow(
+      /PROCESSOR_BATCH_MAX_BYTES is now PROCESSOR_BATCH_BUDGET_BYTES/,
+    );
+  });
+});

@@ -107,10 +107,20 @@ const EnvSchema = Type.Object({
   PROCESSOR_POLL_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 200 }),
   /** Records wait up to this long to be processed together: one counter write per touched cell and interval (bench/README.md). */
   PROCESSOR_FLUSH_INTERVAL_MS: Type.Integer({ minimum: 0, maximum: 60_000, default: 250 }),
-  /** Largest batch in record bytes: bounds the processors' memory whatever one record holds. */
-  PROCESSOR_BATCH_MAX_BYTES: Type.Integer({ minimum: 64 * 1024, maximum: 256 * 1024 * 1024, default: 2 * 1024 * 1024 }),
-  /** Largest batch in user records after de-aggregation (a compact or KPL record holds hundreds): bounds the processors' memory per shard. */
-  PROCESSOR_BATCH_MAX_USER_RECORDS: Type.Integer({ minimum: 100, maximum: 1_000_000, default: 20_000 }),
+  /**
+   * Record bytes one processors process holds in its batches at most, divided among the shards it reads: bounds its
+   * memory whatever one record holds.
+   */
+  PROCESSOR_BATCH_BUDGET_BYTES: Type.Integer({
+    minimum: 64 * 1024,
+    maximum: 1024 * 1024 * 1024,
+    default: 16 * 1024 * 1024,
+  }),
+  /**
+   * User records after de-aggregation (a compact or KPL record holds hundreds) one processors process holds in its
+   * batches at most, divided among the shards it reads; lowered to what the heap holds (processors/README.md).
+   */
+  PROCESSOR_BATCH_BUDGET_USER_RECORDS: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 200_000 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
   /** `<index>/<of>`: this process reads shards whose number is index modulo of (several local processes, no lease manager). */
   PROCESSOR_SHARD_ASSIGNMENT: Type.String({ default: '0/1', pattern: '^[0-9]+/[0-9]+$' }),
@@ -250,8 +260,10 @@ export interface Config {
     readonly batchMaxRecords: number;
     readonly pollIntervalMs: number;
     readonly flushIntervalMs: number;
-    readonly batchMaxBytes: number;
-    readonly batchMaxUserRecords: number;
+    /** Record bytes in the process's batches in hand, all shards together. */
+    readonly batchBudgetBytes: number;
+    /** User records in the process's batches in hand, all shards together. */
+    readonly batchBudgetUserRecords: number;
     /** Shards this process reads (processors/consumer/shard-assignment.ts). */
     readonly shardAssignment: { readonly index: number; readonly of: number };
     readonly writeConcurrency: number;
@@ -403,6 +415,21 @@ function readKnownVariables(env: Record<string, string | undefined>): Record<str
   return raw;
 }
 
+/**
+ * Variables an earlier version read, with what took their place: set, they stop the process with a
+ * message naming the new variable, rather than being ignored while the default applies.
+ */
+const RENAMED_VARIABLES: Readonly<Record<string, { now: string; why: string }>> = Object.freeze({
+  PROCESSOR_BATCH_MAX_BYTES: {
+    now: 'PROCESSOR_BATCH_BUDGET_BYTES',
+    why: 'per process, divided among the shards it reads, no longer per shard',
+  },
+  PROCESSOR_BATCH_MAX_USER_RECORDS: {
+    now: 'PROCESSOR_BATCH_BUDGET_USER_RECORDS',
+    why: 'per process, divided among the shards it reads, no longer per shard',
+  },
+});
+
 function describeRule(error: { keyword: string; message: string }): string {
   return `${error.keyword}: ${error.message}`;
 }
@@ -418,6 +445,11 @@ const splitList = (value: string): string[] =>
  * message names every bad variable and the rule it broke.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const renamed = Object.entries(RENAMED_VARIABLES).filter(([old]) => env[old] !== undefined && env[old] !== '');
+  if (renamed.length > 0) {
+    const problems = renamed.map(([old, { now, why }]) => `${old} is now ${now} (${why})`);
+    throw new PipelineError('CONFIG_INVALID', `Invalid configuration: ${problems.join('; ')}`, { details: problems });
+  }
   const raw = readKnownVariables(env);
   const withDefaults = Value.Default(EnvSchema, raw) as Record<string, unknown>;
   if (!Value.Check(EnvSchema, withDefaults)) {
@@ -526,8 +558,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMaxRecords: e.PROCESSOR_BATCH_MAX_RECORDS,
       pollIntervalMs: e.PROCESSOR_POLL_INTERVAL_MS,
       flushIntervalMs: e.PROCESSOR_FLUSH_INTERVAL_MS,
-      batchMaxBytes: e.PROCESSOR_BATCH_MAX_BYTES,
-      batchMaxUserRecords: e.PROCESSOR_BATCH_MAX_USER_RECORDS,
+      batchBudgetBytes: e.PROCESSOR_BATCH_BUDGET_BYTES,
+      batchBudgetUserRecords: e.PROCESSOR_BATCH_BUDGET_USER_RECORDS,
       shardAssignment,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
       metricsHost: e.PROCESSORS_METRICS_HOST ?? e.LISTEN_HOST,

@@ -31,6 +31,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../common/config.js';
 import { localAuditSecret } from './audit-secret.js';
 import { embeddedDatabaseEnv, startEmbeddedPostgres, type EmbeddedPostgres } from './embedded-postgres.js';
+import { processorsNodeArgs } from '../processors/node-args.js';
 import { processorDefinitionsEnv } from './processor-definitions-env.js';
 import { provisionPipeline } from './provision.js';
 import { startStandIn, type StandIn } from './stand-ins.js';
@@ -51,12 +52,21 @@ const say = (line: string): void => void process.stdout.write(`${line}\n`);
 /** The address to reach a listener bound to `host` from this machine (a wildcard bind: loopback). */
 const reachable = (host: string): string => (host === '0.0.0.0' ? '127.0.0.1' : host);
 
-function startService(name: string, script: string, env: NodeJS.ProcessEnv, args: string[] = []): Service {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+function startService(
+  name: string,
+  script: string,
+  env: NodeJS.ProcessEnv,
+  options: { args?: string[]; nodeArgs?: string[] } = {},
+): Service {
+  const child = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', script, ...(options.args ?? [])],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const label = `[${name}]`.padEnd(13);
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => say(`${label} ${line}`));
@@ -195,7 +205,14 @@ async function main(): Promise<void> {
       `http://${reachable(config.queryApi.host)}:${config.queryApi.port}`,
       () => randomBytes(24).toString('hex'),
     );
-    services.push(startService('processors', 'processors/main.ts', { ...env, ...stateEnv, ...definitions.processors }));
+    services.push(
+      startService(
+        'processors',
+        'processors/main.ts',
+        { ...env, ...stateEnv, ...definitions.processors },
+        { nodeArgs: processorsNodeArgs(env) },
+      ),
+    );
     const processorsMetricsUrl = `http://${reachable(config.processors.metricsHost)}:${config.processors.metricsPort}/metrics`;
     const monitorEnv: NodeJS.ProcessEnv = {
       PROCESSORS_METRICS_URLS: env.PROCESSORS_METRICS_URLS || processorsMetricsUrl,
@@ -223,7 +240,12 @@ async function main(): Promise<void> {
     // With PostgreSQL: the monitor (snapshots, alerts) every MONITOR_INTERVAL seconds as its own
     // process, once the query API has migrated (query-api/monitor/README.md).
     if (!monitorInProcess) {
-      const monitorService = startService('monitor', 'query-api/monitor/cli.ts', { ...env, ...monitorEnv }, ['watch']);
+      const monitorService = startService(
+        'monitor',
+        'query-api/monitor/cli.ts',
+        { ...env, ...monitorEnv },
+        { args: ['watch'] },
+      );
       services.push(monitorService);
       monitorService.child.once('exit', (code, signal) => {
         if (stopping) return;

@@ -105,7 +105,7 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
   });
 
   it(
-    'as a child process, serves /metrics on PROCESSORS_METRICS_HOST (not LISTEN_HOST) and exits 0 on SIGTERM after checkpointing what it read',
+    'as a child process, serves /metrics on PROCESSORS_METRICS_HOST (not LISTEN_HOST), fits its batch budget to a small heap, and exits 0 on SIGTERM after checkpointing what it read',
     { timeout: 90_000 },
     async () => {
       const config = testConfig({ KINESIS_SHARD_COUNT: '1' });
@@ -131,7 +131,8 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
         PROCESSOR_STATE_STORE: 'embedded',
         PROCESSOR_STATE_DIR: await mkdtemp(join(tmpdir(), 'processors-state-')),
       };
-      const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
+      // A 96 MiB old space (a 144 MiB heap limit): too small for the default budget of 200,000 user records.
+      const child = spawn(process.execPath, ['--max-old-space-size=96', '--import', 'tsx', 'processors/main.ts'], {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -141,6 +142,16 @@ describe('startProcessors (kinesalite + dynalite, real counter and dead-letter s
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       try {
         await waitFor(() => output.includes('local consumer started'), 45_000, 'the consumer to start');
+        // (144 − 100 MiB reserve) ÷ 1 KiB per user record in flight = 45,056, said with what to change.
+        const lowered = output.split('\n').find((line) => line.includes('"code":"BATCH_BUDGET_LOWERED"'));
+        expect(lowered).toBeDefined();
+        expect(JSON.parse(lowered!)).toMatchObject({
+          level: 'warn',
+          userRecords: 45_056,
+          configured: 200_000,
+          heapLimitMiB: 144,
+          msg: expect.stringContaining('--max-old-space-size in NODE_OPTIONS'),
+        });
         expect(output).toContain('OpenSearch indexing is off');
         const metricsUrl = await waitFor(
           () => /"url":"(http:\/\/127\.0\.0\.1:\d+)\/metrics","msg":"processors metrics served"/.exec(output)?.[1],

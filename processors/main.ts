@@ -5,10 +5,17 @@
  * checkpointed first).
  */
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { loadConfig, type ProcessorsConfig } from '../common/config.js';
 import { runMain, stopOnSignals } from '../common/lifecycle.js';
-import { createLogger } from '../common/logger.js';
+import { createLogger, type Logger } from '../common/logger.js';
 import { startMetricsServer } from './metrics-server.js';
+import {
+  fitBudgetToHeap,
+  HEAP_BYTES_PER_USER_RECORD,
+  HEAP_RESERVE_BYTES,
+  type BatchBounds,
+} from './consumer/batch-budget.js';
 import { createCheckpointStore } from './consumer/checkpoint-store.js';
 import { createLocalConsumer, type LocalConsumerOptions } from './consumer/local-consumer.js';
 import { readinessOf, type ProcessorMetrics } from './metrics.js';
@@ -21,6 +28,34 @@ export interface StartProcessorsDeps extends PipelineOverrides {
   consumerOptions?: Partial<LocalConsumerOptions>;
   /** Called after each batch is checkpointed with the commit time (epoch ms): freshness for the bench. */
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
+  /** The V8 heap limit the batch budget is fitted to; default this process's (`v8.getHeapStatistics`). */
+  heapLimitBytes?: number;
+}
+
+/**
+ * The configured batch budget, lowered to what the heap holds (`fitBudgetToHeap`); says which it is, and
+ * what to change when it had to be lowered.
+ */
+function batchBudgetForHeap(config: ProcessorsConfig, heapLimitBytes: number, logger: Logger): BatchBounds {
+  const { batchMaxRecords, batchBudgetBytes, batchBudgetUserRecords } = config.processors;
+  const budget = fitBudgetToHeap(
+    { maxRecords: batchMaxRecords, maxBytes: batchBudgetBytes, maxUserRecords: batchBudgetUserRecords },
+    heapLimitBytes,
+  );
+  const heapLimitMiB = Math.round(heapLimitBytes / 2 ** 20);
+  const fields = { userRecords: budget.maxUserRecords, bytes: budget.maxBytes, heapLimitMiB };
+  if (budget.maxUserRecords < batchBudgetUserRecords) {
+    logger.warn(
+      { ...fields, configured: batchBudgetUserRecords, code: 'BATCH_BUDGET_LOWERED' },
+      `PROCESSOR_BATCH_BUDGET_USER_RECORDS=${batchBudgetUserRecords} does not fit a ${heapLimitMiB} MiB heap ` +
+        `(about ${HEAP_BYTES_PER_USER_RECORD} bytes per user record in flight beside ${HEAP_RESERVE_BYTES / 2 ** 20} MiB): ` +
+        `batches hold at most ${budget.maxUserRecords} user records in all. Give Node a larger heap ` +
+        '(--max-old-space-size in NODE_OPTIONS) or set a smaller budget to silence this.',
+    );
+  } else {
+    logger.info(fields, 'batch budget: user records and record bytes in flight, divided among the shards read');
+  }
+  return budget;
 }
 
 /** A running processor. */
@@ -46,6 +81,7 @@ export async function startProcessors(
 ): Promise<RunningProcessors> {
   const runtime = await createPipelineFromConfig(config, deps);
   const { kinesis, dynamo, logger, metrics } = runtime;
+  const budget = batchBudgetForHeap(config, deps.heapLimitBytes ?? getHeapStatistics().heap_size_limit, logger);
 
   const checkpoints = createCheckpointStore(dynamo, config.dynamodb.checkpointTable, () =>
     metrics.dynamodbWrites.inc({ table: 'checkpoints' }),
@@ -61,8 +97,8 @@ export async function startProcessors(
       batchMaxRecords: config.processors.batchMaxRecords,
       pollIntervalMs: config.processors.pollIntervalMs,
       flushIntervalMs: config.processors.flushIntervalMs,
-      batchMaxBytes: config.processors.batchMaxBytes,
-      batchMaxUserRecords: config.processors.batchMaxUserRecords,
+      batchBudgetBytes: budget.maxBytes,
+      batchBudgetUserRecords: budget.maxUserRecords,
       assignment: config.processors.shardAssignment,
       ...deps.consumerOptions,
     },

@@ -11,6 +11,7 @@
  * kinesalite, dynalite, the collector, the processors and the baseline each run in their
  * own process; this process only generates load and measures.
  */
+import { processorsNodeArgs } from '../../processors/node-args.js';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { createDynamoClient, createKinesisClient } from '../../common/aws-clients.js';
 import {
@@ -210,8 +211,10 @@ export async function startProcessors(
   env: Record<string, string>,
   onStats: (stats: ProcessorStats) => void,
 ): Promise<ChildService> {
-  // BENCH_PROCESSORS_NODE_ARGS="--max-old-space-size=256 …": Node flags for the processors only (bench/README.md).
-  const execArgv = (process.env.BENCH_PROCESSORS_NODE_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+  // The processors' Node flags are npm start's (processors/node-args.ts: the old-space cap), unless
+  // BENCH_PROCESSORS_NODE_ARGS="--max-old-space-size=320 …" names others (bench/README.md).
+  const flags = process.env.BENCH_PROCESSORS_NODE_ARGS;
+  const execArgv = flags === undefined ? processorsNodeArgs(process.env) : flags.split(' ').filter((arg) => arg !== '');
   return startChildService(`${SUPPORT}processors-target.ts`, [], env, {
     execArgv,
     onMessage: (message) => {

@@ -2,7 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import { sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { KinesisRecord } from '../types.js';
-import { BatchBudget, PRIOR_BYTES_PER_USER_RECORD, PROBE_LIMIT } from './batch-budget.js';
+import {
+  BatchBudget,
+  fitBudgetToHeap,
+  HEAP_BYTES_PER_USER_RECORD,
+  HEAP_RESERVE_BYTES,
+  MIN_SHARE,
+  PRIOR_BYTES_PER_USER_RECORD,
+  PROBE_LIMIT,
+  ProcessBatchBudget,
+} from './batch-budget.js';
 
 let sequence = 0;
 const plain = (bytes: number): KinesisRecord => ({
@@ -104,5 +113,106 @@ describe('BatchBudget: batch bounds in record bytes and user records after de-ag
     // A record larger than a bound alone is a slice of its own (it is never split).
     const oversized = compact(200);
     expect(budget.slices([oversized, compact(30)])).toEqual([[oversized], [expect.anything()]]);
+  });
+});
+
+describe('ProcessBatchBudget: one budget per process, divided among the shards it reads', () => {
+  const total = { maxRecords: 10_000, maxBytes: 16 << 20, maxUserRecords: 200_000 };
+
+  it('gives each reader an equal share of bytes and user records (not of the GetRecords Limit), following joins and leaves', () => {
+    const process = new ProcessBatchBudget(total);
+    expect(process.share()).toEqual(total); // nobody reading yet: the whole budget
+    const leaveA = process.join();
+    expect(process.share()).toEqual(total);
+    const leaveB = process.join();
+    const leaveC = process.join();
+    expect(process.readers).toBe(3);
+    expect(process.share()).toEqual({
+      maxRecords: 10_000,
+      maxBytes: Math.floor((16 << 20) / 3),
+      maxUserRecords: 66_666,
+    });
+    leaveB();
+    leaveB(); // a second leave gives nothing back twice
+    expect(process.readers).toBe(2);
+    expect(process.share()).toEqual({ maxRecords: 10_000, maxBytes: 8 << 20, maxUserRecords: 100_000 });
+    leaveA();
+    leaveC();
+    expect(process.readers).toBe(0);
+    expect(process.share()).toEqual(total);
+  });
+
+  it('never shares below MIN_SHARE (a batch stays worth its writes), nor above the whole budget', () => {
+    const many = new ProcessBatchBudget(total);
+    for (let i = 0; i < 10_000; i++) many.join();
+    expect(many.share()).toEqual({ maxRecords: 10_000, ...MIN_SHARE });
+    const tiny = new ProcessBatchBudget({ maxRecords: 10, maxBytes: 1_000, maxUserRecords: 8 });
+    tiny.join();
+    tiny.join();
+    expect(tiny.share()).toEqual({ maxRecords: 10, maxBytes: 1_000, maxUserRecords: 8 });
+  });
+
+  it('a shard budget reading a share sees the share of the moment: a second shard halves the next Limit and the cuts', () => {
+    const process = new ProcessBatchBudget({ maxRecords: 10_000, maxBytes: 1 << 20, maxUserRecords: 400 });
+    process.join();
+    const budget = new BatchBudget(() => process.share());
+    const response = Array.from({ length: 10 }, () => plain(100));
+    budget.observe(response);
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(400);
+    expect(budget.slices(Array.from({ length: 400 }, () => plain(100))).map((slice) => slice.length)).toEqual([400]);
+    const leave = process.join();
+    expect(budget.bounds.maxUserRecords).toBe(200);
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(200);
+    expect(budget.isFull({ records: 200, bytes: 20_000, userRecords: 200 })).toBe(true);
+    expect(budget.slices(Array.from({ length: 400 }, () => plain(100))).map((slice) => slice.length)).toEqual([
+      200, 200,
+    ]);
+    leave();
+    expect(budget.isFull({ records: 200, bytes: 20_000, userRecords: 200 })).toBe(false);
+  });
+});
+
+describe('fitBudgetToHeap: the process budget lowered to what the heap holds', () => {
+  const total = { maxRecords: 10_000, maxBytes: 16 << 20, maxUserRecords: 200_000 };
+  const MiB = 2 ** 20;
+
+  it('keeps a budget the heap holds, and lowers one it does not to (limit − reserve) ÷ bytes per user record', () => {
+    expect(HEAP_RESERVE_BYTES).toBe(100 * MiB);
+    expect(HEAP_BYTES_PER_USER_RECORD).toBe(1024);
+    expect(fitBudgetToHeap(total, 4144 * MiB)).toEqual(total); // Node's default heap on this machine
+    expect(fitBudgetToHeap(total, 304 * MiB)).toEqual(total); // --max-old-space-size=256: 208,896 fit
+    expect(fitBudgetToHeap(total, 144 * MiB)).toEqual({ ...total, maxUserRecords: 45_056 }); // 96: 44 MiB ÷ 1 KiB
+    expect(fitBudgetToHeap(total, 100 * MiB + 150 * 1024 + 1023)).toEqual({ ...total, maxUserRecords: 150 });
+  });
+
+  it('never lowers below MIN_SHARE, however small the heap', () => {
+    expect(fitBudgetToHeap(total, 50 * MiB)).toEqual({ ...total, maxUserRecords: MIN_SHARE.maxUserRecords });
+    expect(fitBudgetToHeap({ ...total, maxUserRecords: 40 }, 50 * MiB)).toEqual({ ...total, maxUserRecords: 40 });
+  });
+});
+
+describe('BatchBudget.sample: the first response teaches the density before anything was decoded', () => {
+  it('counts one aggregated record of the response, once, so the first batch is not cut at the prior', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1 << 20, maxUserRecords: 1_000 });
+    const record = compact(40);
+    const response = [plain(300), record, compact(40)];
+    expect(budget.userRecordsOf(record)).toBeGreaterThan(40); // the prior
+    budget.sample(response);
+    expect(budget.userRecordsOf(record)).toBe(40);
+    expect(budget.bytesPerUserRecord).toBe(record.data.byteLength / 40);
+    // Learned: a later sample changes nothing (decoded batches teach from then on).
+    budget.sample([compact(5)]);
+    expect(budget.userRecordsOf(record)).toBe(40);
+    // Before: 100 probed records of 40 events counted as a full batch of 1,000 user records.
+    expect(budget.isFull({ records: 20, bytes: 20 * record.data.byteLength, userRecords: 20 * 40 })).toBe(false);
+  });
+
+  it('learns nothing from plain records (one user record each already)', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1 << 20, maxUserRecords: 1_000 });
+    budget.sample([plain(300), plain(400)]);
+    expect(budget.bytesPerUserRecord).toBe(PRIOR_BYTES_PER_USER_RECORD);
+    const record = compact(40);
+    budget.sample([record]);
+    expect(budget.userRecordsOf(record)).toBe(40);
   });
 });

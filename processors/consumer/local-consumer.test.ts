@@ -377,7 +377,7 @@ describe('local consumer: flush interval and batch bounds (kinesalite + dynalite
   );
 
   it(
-    'cuts a batch at batchMaxBytes of record bytes, however long the flush interval',
+    'cuts a batch at batchBudgetBytes of record bytes (one shard: the whole budget), however long the flush interval',
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       const h = await harness(1);
@@ -387,7 +387,7 @@ describe('local consumer: flush interval and batch bounds (kinesalite + dynalite
       const sinks = await realSinks(h);
       const run = startConsumer(h, sinks, {
         // Room for about three records per batch; the interval alone would wait a minute.
-        options: { flushIntervalMs: 60_000, batchMaxBytes: Math.floor(recordBytes * 3.5) },
+        options: { flushIntervalMs: 60_000, batchBudgetBytes: Math.floor(recordBytes * 3.5) },
       });
       await run.consumer.start();
       await waitFor(() => sinks.counters.delivered === 12, 20_000, '12 events at the counter sink');
@@ -420,7 +420,7 @@ describe('local consumer: flush interval and batch bounds (kinesalite + dynalite
   );
 
   it(
-    'cuts a batch at batchMaxUserRecords after de-aggregation, and asks GetRecords for no more than fits',
+    'cuts a batch at batchBudgetUserRecords after de-aggregation, and asks GetRecords for no more than fits',
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       const h = await harness(1);
@@ -447,7 +447,7 @@ describe('local consumer: flush interval and batch bounds (kinesalite + dynalite
       const sinks = await realSinks(h);
       // The interval alone would gather everything for a second: before, one batch of 600 events (one response).
       // (The last, partial batch waits that second: caught up, a batch that is not full waits its interval.)
-      const run = startConsumer(h, sinks, { kinesis, options: { flushIntervalMs: 1_000, batchMaxUserRecords: 50 } });
+      const run = startConsumer(h, sinks, { kinesis, options: { flushIntervalMs: 1_000, batchBudgetUserRecords: 50 } });
       await run.consumer.start();
       await waitFor(() => sinks.counters.delivered === 600, 30_000, '600 events at the counter sink');
       const sizes = sinks.counters.batches.map((batch) => batch.events.length);
@@ -457,6 +457,27 @@ describe('local consumer: flush interval and batch bounds (kinesalite + dynalite
       // (12 records of 4 events), not for 10,000 records.
       expect(limits[0]).toBe(100);
       expect(Math.max(...limits.slice(1))).toBeLessThanOrEqual(12);
+      await expectExactCounters(sinks, sent);
+    },
+  );
+
+  it(
+    'divides the batch budget among the shards it reads: two shards, half the user records each',
+    { timeout: TEST_TIMEOUT_MS },
+    async () => {
+      const h = await harness(2);
+      // Plain records (one user record each, so the bound is exact) spread over both shards by their partition keys.
+      const sent = events(600, 'two-shards');
+      await putPayloads(h.kinesis, h.config.kinesis.streamName, records(sent));
+      const sinks = await realSinks(h);
+      const run = startConsumer(h, sinks, { options: { flushIntervalMs: 1_000, batchBudgetUserRecords: 400 } });
+      await run.consumer.start();
+      await waitFor(() => sinks.counters.delivered === 600, 30_000, '600 events at the counter sink');
+      expect(new Set(sinks.counters.batches.map((batch) => batch.shardId)).size).toBe(2);
+      const sizes = sinks.counters.batches.map((batch) => batch.events.length);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(600);
+      // Before: each shard's batches had the whole budget (400 user records), twice the process's bound in all.
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(200);
       await expectExactCounters(sinks, sent);
     },
   );

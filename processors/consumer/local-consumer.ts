@@ -20,6 +20,7 @@ import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY } from '../../common/retry.js';
 import type { ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
+import { ProcessBatchBudget } from './batch-budget.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
 import { readShard, type ShardReaderOptions } from './shard-reader.js';
@@ -38,14 +39,15 @@ export interface LocalConsumerOptions extends ShardReaderOptions {
 
 /**
  * Documented defaults: at most 10,000 records per GetRecords, 200 ms idle poll (Kinesis allows 5 GetRecords/s
- * per shard), batches of at most 2 MiB of record bytes and 20,000 user records (processors/README.md, "Memory bound").
+ * per shard), batches in hand of at most 16 MiB of record bytes and 200,000 user records in all, divided among
+ * the shards the process reads (processors/README.md, "Memory bound").
  */
 export const DEFAULT_CONSUMER_OPTIONS: Readonly<LocalConsumerOptions> = Object.freeze({
   batchMaxRecords: 10_000,
   pollIntervalMs: 200,
   flushIntervalMs: 0,
-  batchMaxBytes: 2 * 1024 * 1024,
-  batchMaxUserRecords: 20_000,
+  batchBudgetBytes: 16 * 1024 * 1024,
+  batchBudgetUserRecords: 200_000,
   throttleRetry: { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 5_000 },
   batchRetry: DEFAULT_RETRY_POLICY,
   shardRefreshMs: 5_000,
@@ -97,8 +99,15 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
   let wakeRefresh = new AbortController();
   let refreshLoop: Promise<void> | undefined;
 
+  // One budget for every shard this process reads: more shards, smaller batches, the same memory.
+  const processBudget = new ProcessBatchBudget({
+    maxRecords: options.batchMaxRecords,
+    maxBytes: options.batchBudgetBytes,
+    maxUserRecords: options.batchBudgetUserRecords,
+  });
+
   const startReader = (shardId: string) => {
-    const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger })
+    const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger, processBudget })
       .then((end) => {
         if (end === 'finished') finished.add(shardId);
         if (end === 'state-lost') {

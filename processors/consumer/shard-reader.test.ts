@@ -46,8 +46,8 @@ async function read(responses: ScriptedResponse[], options: Partial<ShardReaderO
       batchMaxRecords: 100,
       pollIntervalMs: 200,
       flushIntervalMs: 0,
-      batchMaxBytes: 1 << 20,
-      batchMaxUserRecords: 100_000,
+      batchBudgetBytes: 1 << 20,
+      batchBudgetUserRecords: 100_000,
       throttleRetry: NO_RETRY,
       batchRetry: NO_RETRY,
       ...options,
@@ -156,7 +156,7 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
         { records: [{ sequenceNumber: '11', arrivedMsAgo: 60_000 }], latencyMs: 200 },
         ...empty(2),
       ],
-      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchMaxUserRecords: 8 },
+      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchBudgetUserRecords: 8 },
       10,
     );
     // Before: a batch was due one flush interval after its first read (records 1–6 at 600 ms, then 7–11),
@@ -170,7 +170,7 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
   it(`behind the tip, a batch that fills slowly is processed ${BACKLOG_GATHER_MAX_MS} ms after its first read`, async () => {
     const { batches } = await read(
       [...behind(1, 5, 700), ...empty(2)],
-      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchMaxUserRecords: 100 },
+      { flushIntervalMs: 250, pollIntervalMs: 50, batchMaxRecords: 2, batchBudgetUserRecords: 100 },
       10,
     );
     // Reads end at 700, 1400, 2100 and 2800: 700 + 2000 has passed, so records 1–8 go though the batch is not full.
