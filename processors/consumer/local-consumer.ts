@@ -107,6 +107,7 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
   });
 
   const startReader = (shardId: string) => {
+    const leave = processBudget.join(); // a share of the budget while this shard is read
     const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger, processBudget })
       .then((end) => {
         if (end === 'finished') finished.add(shardId);
@@ -130,6 +131,7 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
         await interruptibleSleep(options.readerRestartDelayMs, stopping.signal);
       })
       .finally(() => {
+        leave();
         readers.delete(shardId);
         wakeRefresh.abort(); // a finished parent may unblock its children at once
       });

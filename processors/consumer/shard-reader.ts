@@ -102,7 +102,10 @@ export interface ShardReaderDeps {
   signal: AbortSignal;
   /** Called after each batch is checkpointed, with the commit time (epoch ms). */
   onBatchCommitted?: (outcome: BatchOutcome, committedAt: number) => void;
-  /** The process budget this reader takes a share of while it reads; default: one of its own (the whole budget). */
+  /**
+   * The process budget this reader reads its share of (the consumer joins it while the reader runs);
+   * default: one of its own, the whole budget in `options`.
+   */
   processBudget?: ProcessBatchBudget;
 }
 
@@ -159,146 +162,139 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     ...(deps.onBatchCommitted ? { onBatchCommitted: deps.onBatchCommitted } : {}),
   });
 
+  // The reader's share of its process's budget, read before every decision (the consumer divides it).
   const processBudget = deps.processBudget ?? processBatchBudget(options);
   const budget = new BatchBudget(() => processBudget.share());
-  const leave = processBudget.join();
-  try {
-    return await readLoop();
-  } finally {
-    leave();
-  }
 
-  async function readLoop(): Promise<ShardReaderEnd> {
-    /** Commits `records` (the gathered batch) in slices within the batch bounds, learning their density. */
-    const commitGathered = async (
-      records: KinesisRecord[],
-      shardEnded: boolean,
-    ): Promise<Exclude<ShardReaderEnd, 'finished'> | undefined> => {
-      const last = records.at(-1)!.sequenceNumber;
-      for (const slice of budget.slices(records)) {
-        let userRecords = 0;
-        const result = await commitStep.commit({ shardId, records: slice }, async (outcome) => {
-          userRecords += outcome.userRecords;
-          const finished = shardEnded && outcome.lastSequenceNumber === last;
-          const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished });
-          if (write === 'ok') committed = outcome.lastSequenceNumber;
-          return write;
-        });
-        switch (result.status) {
-          case 'committed':
-            budget.learn(slice, userRecords);
-            break;
-          case 'lease-lost':
-            logger.warn(
-              { sequenceNumber: result.resumeAt?.sequenceNumber },
-              'a newer checkpoint exists; giving up the shard',
-            );
-            return 'lost';
-          case 'state-lost':
-            return 'state-lost';
-          case 'stopped':
-            return 'stopped';
-          case 'retries-exhausted':
-            throw result.error;
-        }
-      }
-      return undefined;
-    };
-
-    let iterator = await newIterator();
-    logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
-    let gathered: KinesisRecord[] = [];
-    /** Bytes and estimated user records of `gathered`. */
-    let gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
-    /** When the first gathered record was read, and when it reached the stream (epoch ms). */
-    let gatheringSince = 0;
-    let arrivedAt = 0;
-    /** When the last GetRecords call started: polls are spaced from it. */
-    let lastPollAt = Number.NEGATIVE_INFINITY;
-    while (iterator && !signal.aborted) {
-      let out: GetRecordsCommandOutput;
-      // No more than what is left of the batch: a response never holds more than one batch.
-      const limit = budget.nextLimit(gatheredSize);
-      try {
-        const current = iterator;
-        lastPollAt = Date.now();
-        out = await withRetry(() => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: limit })), {
-          policy: options.throttleRetry,
-          shouldRetry: isKinesisThrottle,
-          onRetry: throttled('GetRecords'),
-        });
-      } catch (error) {
-        if (!isExpiredIterator(error)) throw error;
-        metrics.iteratorRenewals.inc();
-        logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
-        // The new iterator starts after the checkpoint: what was gathered is read again.
-        gathered = [];
-        gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
-        iterator = await newIterator();
-        continue;
-      }
-      if (out.MillisBehindLatest !== undefined)
-        metrics.millisBehindLatest.set({ shard: shardId }, out.MillisBehindLatest);
-      const records = toRawRecords(out);
-      const shardEnded = !out.NextShardIterator;
-      if (records.length > 0) {
-        if (gathered.length === 0) {
-          gatheringSince = Date.now();
-          const arrival = records[0]!.approximateArrivalTimestamp;
-          if (arrival !== undefined) observeStage(metrics, 'stream_to_read', (gatheringSince - arrival) / 1000);
-          arrivedAt = Math.min(gatheringSince, arrival ?? gatheringSince);
-        }
-        budget.sample(records);
-        const userRecords = budget.observe(records);
-        for (const record of records) {
-          gathered.push(record);
-          gatheredSize.bytes += record.data.byteLength;
-        }
-        gatheredSize.records += records.length;
-        gatheredSize.userRecords += userRecords;
-      }
-      const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
-      // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
-      // waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
-      // Without a flush interval (0) every response is a batch of its own, behind or not.
-      const flushAt = caughtUp
-        ? arrivedAt + options.flushIntervalMs
-        : options.flushIntervalMs === 0
-          ? gatheringSince
-          : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
-      const flushDue =
-        gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
-      if (flushDue) {
-        observeStage(metrics, 'gather', (Date.now() - gatheringSince) / 1000);
-        const batch = gathered;
-        gathered = [];
-        gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
-        const ended = await commitGathered(batch, shardEnded);
-        if (ended) return ended;
-      } else if (shardEnded && gathered.length === 0) {
-        await deps.checkpoints.save(shardId, undefined, { finished: true });
-        metrics.checkpoints.inc({ result: 'ok' });
-      }
-      if (shardEnded) {
-        logger.info({ sequenceNumber: committed }, 'shard finished (SHARD_END)');
-        return 'finished';
-      }
-      iterator = out.NextShardIterator;
-      if (caughtUp) {
-        // Poll again a poll interval after the previous call started, or in time for the flush of what is gathered.
-        const now = Date.now();
-        const untilPoll = Math.max(0, lastPollAt + options.pollIntervalMs - now);
-        const untilFlush = gathered.length > 0 ? Math.max(0, flushAt - now) : Infinity;
-        await interruptibleSleep(Math.min(untilPoll, untilFlush), signal);
+  /** Commits `records` (the gathered batch) in slices within the batch bounds, learning their density. */
+  const commitGathered = async (
+    records: KinesisRecord[],
+    shardEnded: boolean,
+  ): Promise<Exclude<ShardReaderEnd, 'finished'> | undefined> => {
+    const last = records.at(-1)!.sequenceNumber;
+    for (const slice of budget.slices(records)) {
+      let userRecords = 0;
+      const result = await commitStep.commit({ shardId, records: slice }, async (outcome) => {
+        userRecords += outcome.userRecords;
+        const finished = shardEnded && outcome.lastSequenceNumber === last;
+        const write = await deps.checkpoints.save(shardId, outcome.lastSequenceNumber, { finished });
+        if (write === 'ok') committed = outcome.lastSequenceNumber;
+        return write;
+      });
+      switch (result.status) {
+        case 'committed':
+          budget.learn(slice, userRecords);
+          break;
+        case 'lease-lost':
+          logger.warn(
+            { sequenceNumber: result.resumeAt?.sequenceNumber },
+            'a newer checkpoint exists; giving up the shard',
+          );
+          return 'lost';
+        case 'state-lost':
+          return 'state-lost';
+        case 'stopped':
+          return 'stopped';
+        case 'retries-exhausted':
+          throw result.error;
       }
     }
-    if (gathered.length > 0) {
-      // Stopped while gathering: finish what is in hand (nothing is lost either way: it is not checkpointed).
-      const ended = await commitGathered(gathered, false);
+    return undefined;
+  };
+
+  let iterator = await newIterator();
+  logger.info({ from: committed ?? 'TRIM_HORIZON' }, 'reading shard');
+  let gathered: KinesisRecord[] = [];
+  /** Bytes and estimated user records of `gathered`. */
+  let gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
+  /** When the first gathered record was read, and when it reached the stream (epoch ms). */
+  let gatheringSince = 0;
+  let arrivedAt = 0;
+  /** When the last GetRecords call started: polls are spaced from it. */
+  let lastPollAt = Number.NEGATIVE_INFINITY;
+  while (iterator && !signal.aborted) {
+    let out: GetRecordsCommandOutput;
+    // No more than what is left of the batch: a response never holds more than one batch.
+    const limit = budget.nextLimit(gatheredSize);
+    try {
+      const current = iterator;
+      lastPollAt = Date.now();
+      out = await withRetry(() => kinesis.send(new GetRecordsCommand({ ShardIterator: current, Limit: limit })), {
+        policy: options.throttleRetry,
+        shouldRetry: isKinesisThrottle,
+        onRetry: throttled('GetRecords'),
+      });
+    } catch (error) {
+      if (!isExpiredIterator(error)) throw error;
+      metrics.iteratorRenewals.inc();
+      logger.info({ after: committed }, 'shard iterator expired; renewing from the checkpoint');
+      // The new iterator starts after the checkpoint: what was gathered is read again.
+      gathered = [];
+      gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
+      iterator = await newIterator();
+      continue;
+    }
+    if (out.MillisBehindLatest !== undefined)
+      metrics.millisBehindLatest.set({ shard: shardId }, out.MillisBehindLatest);
+    const records = toRawRecords(out);
+    const shardEnded = !out.NextShardIterator;
+    if (records.length > 0) {
+      if (gathered.length === 0) {
+        gatheringSince = Date.now();
+        const arrival = records[0]!.approximateArrivalTimestamp;
+        if (arrival !== undefined) observeStage(metrics, 'stream_to_read', (gatheringSince - arrival) / 1000);
+        arrivedAt = Math.min(gatheringSince, arrival ?? gatheringSince);
+      }
+      budget.sample(records);
+      const userRecords = budget.observe(records);
+      for (const record of records) {
+        gathered.push(record);
+        gatheredSize.bytes += record.data.byteLength;
+      }
+      gatheredSize.records += records.length;
+      gatheredSize.userRecords += userRecords;
+    }
+    const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
+    // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
+    // waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
+    // Without a flush interval (0) every response is a batch of its own, behind or not.
+    const flushAt = caughtUp
+      ? arrivedAt + options.flushIntervalMs
+      : options.flushIntervalMs === 0
+        ? gatheringSince
+        : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
+    const flushDue =
+      gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
+    if (flushDue) {
+      observeStage(metrics, 'gather', (Date.now() - gatheringSince) / 1000);
+      const batch = gathered;
+      gathered = [];
+      gatheredSize = { records: 0, bytes: 0, userRecords: 0 };
+      const ended = await commitGathered(batch, shardEnded);
       if (ended) return ended;
+    } else if (shardEnded && gathered.length === 0) {
+      await deps.checkpoints.save(shardId, undefined, { finished: true });
+      metrics.checkpoints.inc({ result: 'ok' });
     }
-    return 'stopped';
+    if (shardEnded) {
+      logger.info({ sequenceNumber: committed }, 'shard finished (SHARD_END)');
+      return 'finished';
+    }
+    iterator = out.NextShardIterator;
+    if (caughtUp) {
+      // Poll again a poll interval after the previous call started, or in time for the flush of what is gathered.
+      const now = Date.now();
+      const untilPoll = Math.max(0, lastPollAt + options.pollIntervalMs - now);
+      const untilFlush = gathered.length > 0 ? Math.max(0, flushAt - now) : Infinity;
+      await interruptibleSleep(Math.min(untilPoll, untilFlush), signal);
+    }
   }
+  if (gathered.length > 0) {
+    // Stopped while gathering: finish what is in hand (nothing is lost either way: it is not checkpointed).
+    const ended = await commitGathered(gathered, false);
+    if (ended) return ended;
+  }
+  return 'stopped';
 }
 
 /** A process budget of the reader's own: the whole budget in its options. */
