@@ -598,9 +598,10 @@ export const pipelineScenario: BenchScenario = {
           met: writeRatio >= 50,
         },
         {
-          description: 'p99 freshness ≤ 2 s (live, at the rate achieved)',
+          // Issue #20: ≤ 1 s at a sustained 10k events/s (`--duration 90 --rate 10000`); measured at the rate achieved.
+          description: 'p99 freshness ≤ 1 s (live, at the rate achieved)',
           measured: `${liveStats?.freshnessMs.p99 ?? '—'} ms at ${acceptedPerSecond.toFixed(0)} events/s`,
-          met: (liveStats?.freshnessMs.p99 ?? Infinity) <= 2000,
+          met: (liveStats?.freshnessMs.p99 ?? Infinity) <= 1000,
         },
       ];
       const processorsPeakRss = Math.max(livePeaks.rss, backlogPeaks.rss);
