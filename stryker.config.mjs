@@ -30,6 +30,7 @@ export default {
     'query-api/stats/*.ts',
     '!**/*.test.ts',
     'ingest/put-records-batcher.ts',
+    'processors/consumer/batch-budget.ts',
   ],
   // Two cores: one mutant at a time per core, and generous timeouts (integration tests use dynalite/Redis).
   concurrency: 2,

@@ -216,3 +216,50 @@ describe('BatchBudget.sample: the first response teaches the density before anyt
     expect(budget.userRecordsOf(record)).toBe(40);
   });
 });
+
+describe('BatchBudget: the edges of full, slices and learning', () => {
+  it('is full when either bound is reached, or when one more record of the last response would cross it', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1_000, maxUserRecords: 10 });
+    // Nothing observed yet: full only at a bound.
+    expect(budget.isFull({ records: 9, bytes: 999, userRecords: 9.5 })).toBe(false);
+    expect(budget.isFull({ records: 1, bytes: 1_000, userRecords: 1 })).toBe(true);
+    expect(budget.isFull({ records: 10, bytes: 10, userRecords: 10 })).toBe(true);
+    budget.observe([plain(100), plain(100)]); // records of 100 bytes, one user record each
+    expect(budget.isFull({ records: 9, bytes: 900, userRecords: 9 })).toBe(false); // exactly one more fits
+    expect(budget.isFull({ records: 9, bytes: 901, userRecords: 9 })).toBe(true); // one more would cross the bytes
+    expect(budget.isFull({ records: 5, bytes: 500, userRecords: 9.5 })).toBe(true); // or the user records
+    expect(budget.isFull({ records: 5, bytes: 500, userRecords: 9 })).toBe(false);
+  });
+
+  it('an empty response changes nothing it learned from the last one', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 10_000, maxUserRecords: 1_000_000 });
+    budget.observe(Array.from({ length: 4 }, () => plain(100)));
+    expect(budget.observe([])).toBe(0);
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(100);
+  });
+
+  it('estimates a mixed response from its share of plain records and its aggregated bytes', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1 << 30, maxUserRecords: 1_000 });
+    const record = compact(40);
+    budget.learn([record], 40);
+    // One plain and one aggregated record per two: 0.5 + 40 / 2 = 20.5 user records per Kinesis record.
+    budget.observe([plain(100), record]);
+    expect(budget.nextLimit({ records: 0, bytes: 0, userRecords: 0 })).toBe(Math.floor(1_000 / 20.5));
+  });
+
+  it('cuts at a bound only when the next record would cross it, and makes no slice of nothing', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 300, maxUserRecords: 1_000 });
+    const records = Array.from({ length: 6 }, () => plain(100));
+    expect(budget.slices(records).map((slice) => slice.length)).toEqual([3, 3]); // 300 bytes fit exactly
+    expect(budget.slices([])).toEqual([]);
+  });
+
+  it('learns nothing from a slice whose aggregated records decoded to no user records', () => {
+    const budget = new BatchBudget({ maxRecords: 10_000, maxBytes: 1 << 20, maxUserRecords: 1_000 });
+    const record = compact(40);
+    budget.learn([record, plain(100)], 1); // the plain record's one; the compact record gave nothing
+    expect(budget.bytesPerUserRecord).toBe(PRIOR_BYTES_PER_USER_RECORD);
+    budget.learn([record], 40);
+    expect(budget.userRecordsOf(record)).toBe(40);
+  });
+});
