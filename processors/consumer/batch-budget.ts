@@ -69,17 +69,18 @@ export const MIN_SHARE: Readonly<Pick<BatchBounds, 'maxBytes' | 'maxUserRecords'
 /**
  * One batch budget per process, divided among the shards it reads: every reader holds one batch at
  * a time, so a process's batches in hand hold at most `total` record bytes and user records,
- * however many shards it was given. Each reader `join`s while it reads and gets an equal share
- * (`share()`: the total bytes and user records divided by the readers, at least {@link MIN_SHARE};
+ * however many shards it was given. The consumer `join`s for each reader while it runs, and each
+ * reader gets an equal share (`share()`: the total bytes and user records divided by the readers,
+ * at least {@link MIN_SHARE};
  * `maxRecords`, a GetRecords `Limit`, is not divided). Shares follow the readers: when a shard
  * ends or a child starts, the others' next GetRecords calls and cuts use the new share (a batch
  * already gathered under a larger share is cut at the new one before it is processed).
  *
  * @example
- *   const process = new ProcessBatchBudget({ maxRecords: 10_000, maxBytes: 16 << 20, maxUserRecords: 200_000 });
- *   const leave = process.join();                      // a reader starts
- *   const budget = new BatchBudget(() => process.share()); // 100,000 user records each while two read
- *   leave();                                           // the reader ended
+ *   const perProcess = new ProcessBatchBudget({ maxRecords: 10_000, maxBytes: 16 << 20, maxUserRecords: 200_000 });
+ *   const leave = perProcess.join();                          // a reader starts
+ *   const budget = new BatchBudget(() => perProcess.share()); // 100,000 user records each while two read
+ *   leave();                                                  // the reader ended
  */
 export class ProcessBatchBudget {
   #readers = 0;
