@@ -264,6 +264,28 @@ describe('hashToBucket (GrowthBook compatible)', () => {
 });
 
 describe('bucketRanges', () => {
+  it('keeps weights summing to exactly 0.99 or 1.01, as GrowthBook does (it falls back only below 0.99 or above 1.01)', () => {
+    // 0.33 + 0.33 + 0.33 is exactly 0.99 in doubles: a rounded three-way split GrowthBook keeps (before: equal thirds).
+    const rounded = bucketRanges(3, 1, [0.33, 0.33, 0.33]);
+    expect(rounded.map(([start]) => start)).toEqual([0, 0.33, 0.66]);
+    expect(rounded[2]![1]).toBeCloseTo(0.99, 12);
+    expect(chooseVariant(0.3332, rounded)).toBe(1);
+    expect(chooseVariant(0.995, rounded)).toBe(-1);
+    // 0.5 + 0.51 is exactly 1.01: kept too; just beyond either bound falls back to equal weights.
+    expect(bucketRanges(2, 1, [0.5, 0.51])).toEqual([
+      [0, 0.5],
+      [0.5, 1.01],
+    ]);
+    expect(bucketRanges(2, 1, [0.5, 0.511])).toEqual([
+      [0, 0.5],
+      [0.5, 1],
+    ]);
+    expect(bucketRanges(2, 1, [0.5, 0.489])).toEqual([
+      [0, 0.5],
+      [0.5, 1],
+    ]);
+  });
+
   it.each(GROWTHBOOK_RANGE_CASES)('%s', (_name, count, coverage, weights, expected) => {
     const ranges = bucketRanges(count, coverage, weights ?? undefined);
     expect(ranges).toHaveLength(expected.length);

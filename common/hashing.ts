@@ -61,7 +61,10 @@ export function equalWeights(count: number): number[] {
   return Array.from({ length: count }, () => 1 / count);
 }
 
-/** Weights within this distance of 1 are accepted as summing to 1 (rounded UI percentages). */
+/**
+ * Weights summing to 1 ± this are kept (rounded UI percentages); GrowthBook falls back to equal weights only below
+ * 0.99 or above 1.01, so the bounds themselves are kept (0.33 + 0.33 + 0.33 is exactly 0.99 in doubles).
+ */
 const WEIGHT_SUM_TOLERANCE = 0.01;
 
 /**
@@ -79,7 +82,8 @@ export function bucketRanges(variantCount: number, coverage = 1, weights?: reado
   let effective: readonly number[] = weights ?? equalWeights(variantCount);
   if (effective.length !== variantCount) effective = equalWeights(variantCount);
   const total = effective.reduce((sum, weight) => sum + weight, 0);
-  if (Math.abs(total - 1) > WEIGHT_SUM_TOLERANCE) effective = equalWeights(variantCount);
+  // Not |total − 1| > 0.01: in doubles |0.99 − 1| is 0.010000000000000009, which would refuse 0.99.
+  if (total < 1 - WEIGHT_SUM_TOLERANCE || total > 1 + WEIGHT_SUM_TOLERANCE) effective = equalWeights(variantCount);
   let cumulative = 0;
   return effective.map((weight) => {
     const start = cumulative;

@@ -39,7 +39,11 @@ const INTERNAL_ALTERNATIVE: Record<TestAlternative, Alternative> = {
 export function resolveCompareSettings(options: CompareOptions): CompareSettings {
   const lowerIsBetter = options.lowerIsBetter ?? false;
   const problems: string[] = [];
-  const explicit = options.alternative === undefined ? undefined : INTERNAL_ALTERNATIVE[options.alternative];
+  // Own keys only: 'constructor' or 'toString' would find Object.prototype's functions.
+  const explicit =
+    options.alternative !== undefined && Object.hasOwn(INTERNAL_ALTERNATIVE, options.alternative)
+      ? INTERNAL_ALTERNATIVE[options.alternative]
+      : undefined;
   if (options.alternative !== undefined && explicit === undefined) {
     problems.push("alternative must be 'two-sided', 'greater' or 'less'");
   }

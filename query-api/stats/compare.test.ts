@@ -141,6 +141,12 @@ describe("compareToControl, the alternative stated directly (a definition's anal
     expect(() =>
       compareToControl(welchControl, welchTreatment, { kind: 'mean', alternative: 'bigger' as 'greater' }),
     ).toThrow(/alternative must be 'two-sided', 'greater' or 'less'/);
+    // Before: the names of Object.prototype's members passed (the lookup found the inherited function).
+    for (const inherited of ['constructor', 'toString', '__proto__']) {
+      expect(() =>
+        compareToControl(welchControl, welchTreatment, { kind: 'mean', alternative: inherited as 'greater' }),
+      ).toThrow(/alternative must be 'two-sided', 'greater' or 'less'/);
+    }
   });
 });
 

@@ -71,4 +71,51 @@ describe('sampleRatioMismatch', () => {
     expect(() => sampleRatioMismatch([1, 2], [0, 0])).toThrow(PipelineError);
     expect(() => sampleRatioMismatch([1, 2], [1, Number.NaN])).toThrow(PipelineError);
   });
+
+  it('has nothing to compare with a single weighted variant: p = 1, however many users it has', () => {
+    // k = 1 variant with positive weight: 0 degrees of freedom, every user is where the split puts them.
+    expect(sampleRatioMismatch([1200, 0], [1, 0])).toEqual({ pValue: 1, mismatch: false });
+    expect(sampleRatioMismatch([1200], [1])).toEqual({ pValue: 1, mismatch: false });
+  });
+
+  it('rejects a negative weight even when another weight is positive', () => {
+    expect(() => sampleRatioMismatch([10, 10], [1, -1])).toThrow(
+      'invalid SRM input: weights must be finite and non-negative',
+    );
+  });
+
+  it('names every problem of the input in its message and details (VALIDATION_FAILED, 400)', () => {
+    const error = thrownBy(() => sampleRatioMismatch([1, -2, 3], [-1, 0]));
+    const problems = [
+      'one weight per variant is required',
+      'users must be non-negative integers',
+      'weights must be finite and non-negative',
+      'at least one weight must be positive',
+    ];
+    expect(error).toBeInstanceOf(PipelineError);
+    expect(error).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      statusCode: 400,
+      message: `invalid SRM input: ${problems.join('; ')}`,
+    });
+    expect((error as PipelineError).details).toEqual({
+      observedUsers: [1, -2, 3],
+      expectedWeights: [-1, 0],
+      problems,
+    });
+    // One problem alone reads as that problem.
+    expect(thrownBy(() => sampleRatioMismatch([1, 2], [0, 0]))).toMatchObject({
+      message: 'invalid SRM input: at least one weight must be positive',
+      details: { problems: ['at least one weight must be positive'] },
+    });
+  });
 });
+
+function thrownBy(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to throw');
+}
