@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { fnv1a32 } from '../../common/hashing.js';
 import { recordPosition } from '../sequence-number.js';
 import { encodeChunk, readOutcomes } from './redis-batch-codec.js';
 import { compactPosition } from './record-identity.js';
@@ -104,6 +105,33 @@ describe('encodeChunk', () => {
     }
   });
 
+  it('sends the smallest and the largest position of a chunk whatever the order of its requests', () => {
+    // The script fences the chunk and names its memos by this range: a wrong end misses a record.
+    const requests = [
+      request('00000000-0000-4000-8000-000000000001', '20'),
+      request('00000000-0000-4000-8000-000000000002', '9'),
+      request('00000000-0000-4000-8000-000000000003', '100'),
+      request('00000000-0000-4000-8000-000000000004', '50'),
+    ];
+    expect(encodeChunk(requests, 0, 4, '0').slice(0, 3)).toEqual([
+      '4',
+      compactPosition(requests[1]!.position),
+      compactPosition(requests[2]!.position),
+    ]);
+  });
+
+  it('gives two records whose identities share the first 32-bit hash different 64-bit claim tokens', () => {
+    // Two records of shard 0 whose identities ("0@<compact position>") collide in FNV-1a 32 (found by search).
+    const first = recordPosition('49590338271490256608559692538361571095921575989436687322', 0);
+    const second = recordPosition('49590338271490256608559692538361571095921575989607325934', 0);
+    expect(fnv1a32(`0@${compactPosition(first)}`)).toBe(fnv1a32(`0@${compactPosition(second)}`));
+    const eventId = '00000000-0000-4000-8000-000000000001';
+    const tokenOf = (position: string) =>
+      (encodeChunk([{ ...request(eventId, '1'), position }], 0, 1, '0')[3] as Buffer).subarray(16, 24);
+    expect(tokenOf(first).subarray(0, 4).equals(tokenOf(second).subarray(0, 4))).toBe(true);
+    expect(tokenOf(first).equals(tokenOf(second))).toBe(false);
+  });
+
   it.each([
     ['too short', '0123abcd-0000-4000-8000-00000000000'],
     ['not hex', '0123abcg-0000-4000-8000-00000000000a'],
@@ -172,6 +200,37 @@ describe('readOutcomes', () => {
     ]);
     // Users with covariates share the parsed segments of users without.
     expect(into[0]).toHaveProperty('segments', (into[2] as { segments: unknown }).segments);
+  });
+
+  it('reads an empty reply (a chunk of no requests) as no outcomes', () => {
+    const into: StateOutcome[] = [];
+    readOutcomes([], 'e', into);
+    readOutcomes([''], 'e', into);
+    expect(into).toEqual([]);
+  });
+
+  it('shares one parsed segments array per user text across replies, keeping at most 10,000 texts', () => {
+    const segmentsOf = (text: string): unknown => {
+      const into: StateOutcome[] = [];
+      readOutcomes(['a1:-', text], 'e', into);
+      return (into[0] as { segments: unknown }).segments;
+    };
+    let shared = segmentsOf('bound=a');
+    expect(shared).toEqual([['bound', 'a']]);
+    expect(segmentsOf('bound=b')).toEqual([['bound', 'b']]);
+    expect(segmentsOf('bound=a')).toBe(shared);
+    // New texts until the cache starts over (other tests filled it partly): it then holds one text, and a.
+    let fresh = 0;
+    while (segmentsOf('bound=a') === shared) {
+      segmentsOf(`bound=${fresh++}`);
+      expect(fresh).toBeLessThanOrEqual(10_000);
+    }
+    shared = segmentsOf('bound=a');
+    for (let i = 0; i < 9_998; i++) segmentsOf(`bound=again-${i}`);
+    expect(segmentsOf('bound=a')).toBe(shared); // 10,000 texts held
+    segmentsOf('bound=one-more');
+    expect(segmentsOf('bound=a')).not.toBe(shared); // the 10,001st started it over
+    expect(segmentsOf('bound=a')).toEqual([['bound', 'a']]);
   });
 
   it('turns an epoch mismatch into STATE_LOST naming both epochs', () => {

@@ -174,6 +174,7 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
     );
     for (const step of [
       `(key ${keyPrefix}epoch)`,
+      'Counting stopped. Either run the earlier version against this store, or start the new format empty',
       `delete ${keyPrefix}epoch, then run`,
       '`npm run state -- accept-loss --yes`',
       `format-1 keys (${keyPrefix}u:*, ${keyPrefix}a:*, ${keyPrefix}c:*) are no longer read`,
@@ -502,6 +503,242 @@ describe('Redis store against its own redis-server', () => {
       await store.close();
     }
   });
+
+  /** Calls of `command` the server has answered so far (INFO commandstats). */
+  const commandCalls = async (redis: Redis | Cluster, command: string): Promise<number> =>
+    Number(
+      new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(String(await redis.call('INFO', 'commandstats')))?.[1] ??
+        0,
+    );
+
+  it('keys its state under xc: when given no prefix', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url });
+    try {
+      const epoch = await store.epoch();
+      await store.apply('shardId-000000000000', epoch, [request]);
+      expect(await store.redis.get('xc:epoch:3')).toBe(epoch);
+      expect(await store.redis.exists('xc:m:shardId-000000000000')).toBe(1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('sends a batch of exactly two chunks (1,000 requests) as two script calls', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'two-chunks:' });
+    try {
+      const epoch = await store.epoch();
+      const batch = stateRequestStream(23, 90).next(1000);
+      const callsBefore = await commandCalls(store.redis, 'evalsha');
+      expect(await store.apply('shardId-000000000000', epoch, batch)).toHaveLength(1000);
+      expect(await commandCalls(store.redis, 'evalsha')).toBe(callsBefore + 2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('runs the whole batch again when its scripts vanish between two chunks (SCRIPT FLUSH mid-pipeline): the chunk that ran answers with replays', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'flush-midway:' });
+    const reference = createInProcessUserStateStore({});
+    const shard = 'shardId-000000000000';
+    const batch = stateRequestStream(24, 90).next(1000);
+    // The first pipeline gets a real SCRIPT FLUSH between its two script calls (its reply is taken out).
+    const realPipeline = store.redis.pipeline.bind(store.redis);
+    let injected = false;
+    (store.redis as { pipeline: () => ReturnType<typeof realPipeline> }).pipeline = () => {
+      const pipeline = realPipeline();
+      if (injected) return pipeline;
+      injected = true;
+      const loose = pipeline as unknown as { evalsha: (...args: unknown[]) => unknown };
+      const evalsha = loose.evalsha.bind(pipeline);
+      let calls = 0;
+      loose.evalsha = (...args: unknown[]) => {
+        if (++calls === 2) pipeline.script('FLUSH');
+        return evalsha(...args);
+      };
+      const exec = pipeline.exec.bind(pipeline);
+      pipeline.exec = async () => {
+        const replies = (await exec()) ?? [];
+        expect(replies[1]).toEqual([null, 'OK']);
+        expect((replies[2]?.[0] as Error | null)?.message).toMatch(/^NOSCRIPT/);
+        return [replies[0], ...replies.slice(2)] as Awaited<ReturnType<typeof exec>>;
+      };
+      return pipeline;
+    };
+    try {
+      const [actual, expected] = await Promise.all([
+        store.apply(shard, await store.epoch(), batch),
+        reference.apply(shard, await reference.epoch(), batch),
+      ]);
+      expect(injected).toBe(true);
+      expect(actual).toEqual(
+        expected.map((outcome, i) => (i < 500 && outcome.kind === 'applied' ? { ...outcome, replay: true } : outcome)),
+      );
+      expect(actual.slice(500).some((outcome) => outcome.kind === 'applied' && !outcome.replay)).toBe(true);
+    } finally {
+      await store.close();
+      await reference.close();
+    }
+  });
+
+  it('fails a batch at once on a script error other than NOSCRIPT: no reload, no second run', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'script-error:' });
+    try {
+      const epoch = await store.epoch();
+      await store.apply('shardId-000000000000', epoch, [request]); // scripts loaded
+      await store.redis.del('script-error:epoch:3');
+      await store.redis.rpush('script-error:epoch:3', epoch); // its read fails inside the script
+      const [runs, loads] = [
+        await commandCalls(store.redis, 'evalsha'),
+        await commandCalls(store.redis, 'script\\|load'),
+      ];
+      await expect(store.apply('shardId-000000000000', epoch, [request])).rejects.toMatchObject({
+        code: 'SINK_FAILED',
+        message: expect.stringMatching(/^state script failed: .*WRONGTYPE/),
+      });
+      expect(await commandCalls(store.redis, 'evalsha')).toBe(runs + 1);
+      expect(await commandCalls(store.redis, 'script\\|load')).toBe(loads);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('reports a committed-position write that fails: at once for an error other than NOSCRIPT, and when its EVAL after NOSCRIPT fails', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'mark-fails:' });
+    const shard = 'shardId-000000000000';
+    try {
+      await store.markCommitted(shard, request.position); // scripts loaded
+      // The committed position of another type: the script's read of it fails inside Redis.
+      await store.redis.del(`mark-fails:p:${shard}`);
+      await store.redis.rpush(`mark-fails:p:${shard}`, 'x');
+      const evals = await commandCalls(store.redis, 'eval');
+      const failure = (): Promise<unknown> =>
+        store.markCommitted(shard, recordPosition('2', 0)).then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+      const direct = await failure();
+      expect(direct).toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        message: 'Redis committed position write failed',
+      });
+      expect(String((direct as Error).cause)).toMatch(/WRONGTYPE/);
+      expect(await commandCalls(store.redis, 'eval')).toBe(evals); // not tried again by EVAL
+      await store.redis.script('FLUSH');
+      const afterFallback = await failure();
+      expect(afterFallback).toMatchObject({
+        code: 'DEPENDENCY_UNAVAILABLE',
+        message: 'Redis committed position write failed',
+      });
+      expect(String((afterFallback as Error).cause)).toMatch(/WRONGTYPE/);
+      expect(await commandCalls(store.redis, 'eval')).toBe(evals + 1);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('fences and replays a batch whose records are out of order exactly as the in-process store', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'out-of-order:' });
+    const reference = createInProcessUserStateStore({});
+    const shard = 'shardId-000000000000';
+    const at = (sequence: string, eventId: string): StateRequest => ({
+      ...request,
+      eventId,
+      position: recordPosition(sequence, 0),
+    });
+    const [two, five, nine] = [
+      at('2', '00000000-0000-4000-8000-000000000002'),
+      at('5', '00000000-0000-4000-8000-000000000005'),
+      at('9', '00000000-0000-4000-8000-000000000009'),
+    ];
+    const both = async (batch: StateRequest[]) => {
+      const [actual, expected] = await Promise.all([
+        store.apply(shard, await store.epoch(), batch),
+        reference.apply(shard, await reference.epoch(), batch),
+      ]);
+      expect(actual).toEqual(expected);
+      return actual;
+    };
+    try {
+      await both([two]);
+      await Promise.all([store.markCommitted(shard, two.position), reference.markCommitted(shard, two.position)]);
+      // The committed record comes back between two new ones, neither first nor last: fenced, never counted again.
+      expect(await both([nine, two, five])).toMatchObject([
+        { kind: 'applied', replay: false, totalBefore: 1 },
+        { kind: 'committed' },
+        { kind: 'applied', replay: false, totalBefore: 2 },
+      ]);
+      // Redelivered, the batch's largest record (its first) still answers from its memo, as does the last.
+      expect(await both([nine])).toMatchObject([{ kind: 'applied', replay: true, totalBefore: 1 }]);
+      expect(await both([five])).toMatchObject([{ kind: 'applied', replay: true, totalBefore: 2 }]);
+    } finally {
+      await store.close();
+      await reference.close();
+    }
+  });
+
+  it('tells a producer retry in another record from a redelivery even when the two claim tokens share their first 32 bits', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'token-collision:' });
+    const shard = 'shardId-000000000000';
+    // Two records of shard 0 whose identities ("0@<compact position>") collide in FNV-1a 32 (found by search).
+    const first = recordPosition('49590338271490256608559692538361571095921575989436687322', 0);
+    const second = recordPosition('49590338271490256608559692538361571095921575989607325934', 0);
+    expect(fnv1a32(`0@${compactPosition(first)}`)).toBe(fnv1a32(`0@${compactPosition(second)}`));
+    try {
+      const epoch = await store.epoch();
+      expect(await store.apply(shard, epoch, [{ ...request, position: first }])).toMatchObject([
+        { kind: 'applied', replay: false },
+      ]);
+      // The same event sent again by its producer, in the other record: a duplicate, not counted twice.
+      expect(await store.apply(shard, epoch, [{ ...request, position: second }])).toEqual([{ kind: 'duplicate' }]);
+      expect(await store.apply(shard, epoch, [{ ...request, position: first }])).toMatchObject([
+        { kind: 'applied', replay: true },
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('forgets an experiment whose users fill more than one SCAN page, every one of them', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'forget-many:' });
+    const shard = 'shardId-000000000000';
+    const users = 3000; // over 2,000 of the 4,096 user buckets: several pages of SCAN COUNT 1000
+    const batch = (sequence: string) =>
+      Array.from({ length: users }, (_, i) => ({
+        ...request,
+        experimentId: 'crowd',
+        userId: `user-${i}`,
+        eventId: `00000000-0000-4000-8${sequence.padStart(3, '0')}-${String(i).padStart(12, '0')}`,
+        position: recordPosition(sequence, i),
+      }));
+    try {
+      const epoch = await store.epoch();
+      await store.apply(shard, epoch, batch('1'));
+      expect(await store.forgetExperiment('crowd')).toBe(users);
+      expect(await store.redis.keys('forget-many:us:crowd*')).toEqual([]);
+      const again = await store.apply(shard, epoch, batch('2'));
+      expect(again.every((outcome) => outcome.kind === 'applied' && outcome.totalBefore === undefined)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('closes gracefully: work in flight when close() is called still gets its answer', async () => {
+    const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'close-in-flight:' });
+    const pauser = new Redis(server.url, { lazyConnect: true });
+    try {
+      const epoch = await store.epoch();
+      await store.apply('shardId-000000000000', epoch, [request]); // scripts loaded
+      // Redis holds every other client's commands for 300 ms: the batch is sent, its answer pending.
+      await pauser.call('CLIENT', 'PAUSE', '300', 'ALL');
+      const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
+      const inFlight = store.apply('shardId-000000000000', epoch, [next]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await store.close();
+      await expect(inFlight).resolves.toMatchObject([{ kind: 'applied', replay: false, totalBefore: 1 }]);
+    } finally {
+      await pauser.quit();
+    }
+  });
 });
 
 it('Redis store: will not start on a Redis that may evict (its own redis-server with volatile-lru)', async () => {
@@ -521,6 +758,12 @@ it('Redis store: refuses a Redis that may evict keys, naming the policy', () => 
     expect.objectContaining({ code: 'CONFIG_INVALID' }),
   );
   expect(() => assertNoEviction('# Memory\r\nmaxmemory_policy:noeviction\r\n')).not.toThrow();
+  expect(() => assertNoEviction('# Memory\r\nmaxmemory_policy:allkeys-lfu\r\n')).toThrow(
+    `the state store's Redis runs with maxmemory-policy allkeys-lfu; exactly-once state needs noeviction ` +
+      '(a dedicated store, never the results cache: see processors/README.md "State store")',
+  );
+  // A server that does not report a policy (no such line) is taken: nothing says it evicts.
+  expect(() => assertNoEviction('# Memory\r\nused_memory:1048576\r\nmaxmemory:0\r\n')).not.toThrow();
 });
 
 it('Redis store: reports an unreachable Redis as a retriable DEPENDENCY_UNAVAILABLE', async () => {
@@ -607,11 +850,19 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
 
   it('logs connection errors to its logger', async () => {
     const warnings: string[] = [];
-    const logger = { warn: (_fields: unknown, message: string) => warnings.push(message) } as unknown as Logger;
+    const fields: unknown[] = [];
+    const logger = {
+      warn: (logged: unknown, message: string) => {
+        fields.push(logged);
+        warnings.push(message);
+      },
+    } as unknown as Logger;
     const store = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:1', logger });
     try {
       await expect(store.readCommitted(SHARD)).rejects.toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE' });
       expect(warnings).toContain('redis connection error');
+      // The error itself, for the operator: what refused the connection.
+      expect(fields).toContainEqual({ err: expect.objectContaining({ code: 'ECONNREFUSED' }) });
     } finally {
       store.redis.disconnect();
     }
