@@ -614,7 +614,11 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         return created;
       }),
     apply(shardId, epoch, requests) {
-      if (requests.length === 0) return Promise.resolve([]);
+      if (requests.length === 0) {
+        // Nothing to apply, but the epoch is checked all the same: a caller on lost state learns it here too.
+        const actual = meta.get('epoch');
+        return actual === epoch ? Promise.resolve([]) : Promise.reject(stateLost(epoch, actual));
+      }
       return inTransaction(() => {
         const actual = meta.get('epoch');
         if (actual !== epoch) throw stateLost(epoch, actual);

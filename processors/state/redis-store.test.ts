@@ -868,13 +868,14 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     }
   });
 
-  it('names the operation that failed, with the cause, on a closed connection; an empty batch needs no Redis', async () => {
+  it('names the operation that failed, with the cause, on a closed connection; an empty batch too (its epoch is checked)', async () => {
     const store = newStore();
     const epoch = await store.epoch();
     await store.close();
     const failures: [string, () => Promise<unknown>][] = [
       ['Redis epoch read failed', () => store.epoch()],
       ['Redis state update failed', () => store.apply(SHARD, epoch, [request])],
+      ['Redis state update failed', () => store.apply(SHARD, epoch, [])],
       ['Redis committed position read failed', () => store.readCommitted(SHARD)],
       ['Redis committed position write failed', () => store.markCommitted(SHARD, request.position)],
       ['Redis forget experiment failed', () => store.forgetExperiment('exp')],
@@ -887,7 +888,6 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
       expect(error).toMatchObject({ code: 'DEPENDENCY_UNAVAILABLE', retriable: true, message });
       expect((error as Error).cause).toBeInstanceOf(Error);
     }
-    expect(await store.apply(SHARD, epoch, [])).toEqual([]);
     // Closing again is harmless.
     await expect(store.close()).resolves.toBeUndefined();
   });

@@ -19,7 +19,7 @@ import {
   STATE_FORMAT_VERSION,
 } from './redis-scripts.js';
 import { resolveStateLimits } from './limits.js';
-import { alignPartnerTotals } from './state-rules.js';
+import { alignPartnerTotals, stateLost } from './state-rules.js';
 import { compactPosition, shardTag } from './record-identity.js';
 import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
 
@@ -212,8 +212,13 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
       }
     },
     async apply(shardId, epoch, requests) {
-      if (requests.length === 0) return [];
       try {
+        if (requests.length === 0) {
+          // Nothing to apply, but the epoch is checked all the same: a caller on lost state learns it here too.
+          const actual = await redis.get(epochKey);
+          if (actual !== epoch) throw stateLost(epoch, actual ?? undefined);
+          return [];
+        }
         await loadScripts();
         let replies = await runBatch(shardId, epoch, requests);
         if (replies.some(([error]) => error?.message.startsWith('NOSCRIPT'))) {

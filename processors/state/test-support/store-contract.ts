@@ -413,13 +413,19 @@ export function describeUserStateStoreContract(
         ]);
       }));
 
-    it('keeps one epoch, and fails with STATE_LOST when called with another', () =>
+    it('keeps one epoch, and fails with STATE_LOST when called with another, with requests or without', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
         expect(await store.epoch()).toBe(epoch);
         await expect(store.apply(SHARD, 'another-epoch', [request()])).rejects.toMatchObject({
           code: 'STATE_LOST',
           retriable: false,
         });
+        // Before: an empty call answered [] whatever the epoch (embedded and Redis stores).
+        await expect(store.apply(SHARD, 'another-epoch', [])).rejects.toMatchObject({
+          code: 'STATE_LOST',
+          retriable: false,
+        });
+        expect(await store.apply(SHARD, epoch, [])).toEqual([]);
       }));
 
     if (features.canLoseData)
