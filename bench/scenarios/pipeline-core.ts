@@ -14,8 +14,9 @@
  *                        aggregation alone: the difference to the in-process row is the state's
  *
  * Batches are what the processors form while draining a backlog: a GetRecords page of
- * PROCESSOR_BATCH_MAX_RECORDS JSON records, and compact records up to 20,000 events (`--batch-events`). The counter sink's per-batch work (one conditional
- * write per touched cell, the commit) shrinks per event as batches grow, so the counter path
+ * PROCESSOR_BATCH_MAX_RECORDS JSON records, and compact records up to 20,000 events
+ * (`--batch-events`). The counter sink's per-batch work (one conditional write per touched
+ * cell, the commit) shrinks per event as batches grow, so the counter path
  * is also measured over 1,000-event batches (a live shard at about 4k events/s flushing every
  * 250 ms) for comparison.
  *

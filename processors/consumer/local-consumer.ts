@@ -20,10 +20,9 @@ import type { Logger } from '../../common/logger.js';
 import { DEFAULT_RETRY_POLICY } from '../../common/retry.js';
 import type { ProcessorMetrics } from '../metrics.js';
 import type { BatchOutcome, Pipeline } from '../pipeline.js';
-import { ProcessBatchBudget } from './batch-budget.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { interruptibleSleep } from './interruptible-sleep.js';
-import { readShard, type ShardReaderOptions } from './shard-reader.js';
+import { processBatchBudget, readShard, type ShardReaderOptions } from './shard-reader.js';
 import { ALL_SHARDS, assignedTo, type ShardAssignment } from './shard-assignment.js';
 import { shardsReadyToRead, type ShardLineage } from './shard-lineage.js';
 
@@ -100,11 +99,7 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
   let refreshLoop: Promise<void> | undefined;
 
   // One budget for every shard this process reads: more shards, smaller batches, the same memory.
-  const processBudget = new ProcessBatchBudget({
-    maxRecords: options.batchMaxRecords,
-    maxBytes: options.batchBudgetBytes,
-    maxUserRecords: options.batchBudgetUserRecords,
-  });
+  const processBudget = processBatchBudget(options);
 
   const startReader = (shardId: string) => {
     const leave = processBudget.join(); // a share of the budget while this shard is read

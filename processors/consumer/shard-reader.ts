@@ -297,8 +297,8 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
   return 'stopped';
 }
 
-/** A process budget of the reader's own: the whole budget in its options. */
-function processBatchBudget(options: ShardReaderOptions): ProcessBatchBudget {
+/** A process budget of the consumer options' bounds (a reader given none has one of its own: the whole budget). */
+export function processBatchBudget(options: ShardReaderOptions): ProcessBatchBudget {
   return new ProcessBatchBudget({
     maxRecords: options.batchMaxRecords,
     maxBytes: options.batchBudgetBytes,
