@@ -166,8 +166,9 @@ describe('LambdaStack', () => {
     const sourceMap = synthesized.bundledFile(lambdas, 'EventProcessor', 'index.mjs.map');
     expect(bundle).toContain('batchItemFailures');
     expect(sourceMap).toContain('processors/lambda-handler.ts');
-    // The OpenSearch sink is imported lazily; it must still be inside the one-file bundle.
+    // The OpenSearch sink is imported lazily (when an endpoint is set); it must still be inside the one-file bundle.
     expect(sourceMap).toContain('processors/opensearch/from-config.ts');
+    expect(sourceMap).toContain('processors/opensearch/event-index-sink.ts');
   });
 
   it('bundles the Assignment and Flag Evaluation functions from edge/', () => {

@@ -18,6 +18,7 @@ import { createCounterSink } from './counters/index.js';
 import { createDeadLetterSink } from './dead-letters/dead-letter-sink.js';
 import { counterPlanSourceFromConfig } from './definitions/counter-plan-source.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
+import { createEventIndexSinkFromConfig } from './opensearch/from-config.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { createUserStateStoreFromConfig } from './state/index.js';
 import type { CounterSink, DeadLetterSink, EventIndexSink } from './types.js';
@@ -50,17 +51,16 @@ export interface PipelineRuntime {
 }
 
 /**
- * The index sink for the config, or undefined when indexing is off (the sink module logs
- * which). Loaded lazily so runs without OpenSearch never load its client. The index
- * template is installed here, at start-up, so a misconfigured cluster fails early.
+ * The index sink for the config, or undefined when indexing is off (from-config.ts logs
+ * which, and loads the OpenSearch client only when it is on). The index template is
+ * installed here, at start-up, so a misconfigured cluster fails early.
  */
 async function createIndexSink(
   config: Pick<Config, 'opensearch' | 'aws'>,
   logger: Logger,
   closers: (() => Promise<void>)[],
 ): Promise<EventIndexSink | undefined> {
-  const { createEventIndexSinkFromConfig } = await import('./opensearch/from-config.js');
-  const sink = createEventIndexSinkFromConfig(config, logger);
+  const sink = await createEventIndexSinkFromConfig(config, logger);
   if (!sink) return undefined;
   await sink.start();
   closers.push(() => sink.stop());

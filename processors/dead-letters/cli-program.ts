@@ -14,6 +14,7 @@ import type { Config } from '../../common/config.js';
 import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
 import type { EventIndexSinkHandle } from '../opensearch/event-index-sink.js';
+import { createEventIndexSinkFromConfig } from '../opensearch/from-config.js';
 import { createDeadLetterSink } from './dead-letter-sink.js';
 import { originalBytes, type DeadLetterEnvelope } from './envelope.js';
 import { hasReasonRule, readDeadLetters, type ReadDeadLetter } from './reader.js';
@@ -123,15 +124,14 @@ function summaryLines(summary: ReplaySummary, streamName: string): string[] {
 
 /**
  * Where `replay` sends letters the counters already took: the OpenSearch sink built from
- * config as the pipeline builds it (loaded lazily, so runs without OpenSearch never load its
- * client), or undefined when indexing is off.
+ * config as the pipeline builds it (from-config.ts loads the OpenSearch client only when an
+ * endpoint is set), or undefined when indexing is off.
  */
 async function indexTargetFromConfig(
   deps: DlqProgramDeps,
 ): Promise<{ target: IndexReplayTarget; sink: EventIndexSinkHandle } | undefined> {
   const { config } = deps;
-  const { createEventIndexSinkFromConfig } = await import('../opensearch/from-config.js');
-  const sink = createEventIndexSinkFromConfig(config, deps.logger);
+  const sink = await createEventIndexSinkFromConfig(config, deps.logger);
   if (!sink) return undefined;
   const deadLetters = createDeadLetterSink({
     kinesis: deps.kinesis,

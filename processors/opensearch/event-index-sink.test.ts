@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../common/config.js';
@@ -15,6 +18,8 @@ import {
   type RecordedOpenSearch,
 } from './test-support/recorded-opensearch.js';
 
+/** The repository root (the child process resolves the project's modules from there). */
+const REPOSITORY_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FAST_RETRIES = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 5 };
 const ids = (request: { actions: { _id: string }[] }) => request.actions.map((action) => action._id.slice(-2));
 
@@ -185,7 +190,7 @@ describe('OpenSearch event index sink (recorded OpenSearch responses)', () => {
 });
 
 describe('createEventIndexSinkFromConfig', () => {
-  it('is off without OPENSEARCH_ENDPOINT and says so in the log', () => {
+  it('is off without OPENSEARCH_ENDPOINT and says so in the log', async () => {
     const lines: string[] = [];
     const logger = pino(
       { level: 'info' },
@@ -196,13 +201,41 @@ describe('createEventIndexSinkFromConfig', () => {
         },
       }),
     );
-    expect(createEventIndexSinkFromConfig(loadConfig({}), logger)).toBeUndefined();
+    expect(await createEventIndexSinkFromConfig(loadConfig({}), logger)).toBeUndefined();
     expect(lines.join('')).toContain('OpenSearch indexing is off (OPENSEARCH_ENDPOINT not set)');
   });
 
+  it('leaves the OpenSearch client unloaded when indexing is off: building the pipeline from config loads none of it', async () => {
+    // A fresh process, so no other test has loaded the client: the processors' start-up, counters and dead
+    // letters handed in (nothing else is opened), then the CommonJS module cache is read.
+    const script = `
+      const { createRequire } = await import('node:module');
+      const { loadConfig } = await import('./common/config.ts');
+      const { createPipelineFromConfig } = await import('./processors/pipeline-from-config.ts');
+      const runtime = await createPipelineFromConfig(loadConfig({ LOG_LEVEL: 'silent' }), {
+        counters: { writeBatch: async () => ({ counted: 0, duplicates: 0, cells: 0, writeRequests: 0, refused: [] }) },
+        deadLetters: { send: async () => {} },
+      });
+      await runtime.close();
+      const loaded = Object.keys(createRequire(process.cwd() + '/').cache);
+      console.log(JSON.stringify({
+        opensearch: loaded.filter((path) => path.includes('@opensearch-project')).length,
+        awsSdk: loaded.filter((path) => path.includes('@aws-sdk/client-dynamodb')).length,
+      }));`;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', '--input-type=module', '--eval', script],
+      { cwd: REPOSITORY_ROOT, timeout: 60_000 },
+    );
+    // The DynamoDB client is loaded (the count proves the cache is read); the OpenSearch client is not.
+    const loaded = JSON.parse(stdout.trim().split('\n').pop() as string) as { opensearch: number; awsSdk: number };
+    expect(loaded.opensearch).toBe(0);
+    expect(loaded.awsSdk).toBeGreaterThan(0);
+  }, 70_000);
+
   it('creates a sink for the configured endpoint and prefix (recorded OpenSearch responses)', async () => {
     server = await startRecordedOpenSearch([loadFixture('bulk-success')]);
-    const sink = createEventIndexSinkFromConfig(
+    const sink = await createEventIndexSinkFromConfig(
       loadConfig({ OPENSEARCH_ENDPOINT: server.url, OPENSEARCH_INDEX_PREFIX: FIXTURE_INDEX_PREFIX }),
       createSilentLogger(),
     );

@@ -10,13 +10,22 @@ import { recordPosition } from '../sequence-number.js';
 import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
 import { newDirectory, withEnvironment } from './test-support/embedded-directories.js';
-import type { StateRequest } from './types.js';
+import type { StateRequest, UserStateStore } from './types.js';
 
 const SHARD = 'shardId-000000000000';
 const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const position = (n: number) => recordPosition(String(n), 0);
 /** The identity shard 0 stores for record `n` (claims, memos). */
 const identity = (n: number) => `0@${compactPosition(position(n))}`;
+
+/** Runs `work` on the store, then closes it (so the directory can be opened directly). */
+async function withStore<T>(store: UserStateStore, work: (store: UserStateStore) => Promise<T>): Promise<T> {
+  try {
+    return await work(store);
+  } finally {
+    await store.close();
+  }
+}
 
 /** Event `n` of shard 0's record `n`. */
 const request = (n: number, partial: Partial<StateRequest> = {}): StateRequest => ({
@@ -365,6 +374,47 @@ it('embedded store: sweeps 2,000 claims over several expiry entries, stops withi
       [120_002, 1],
       [120_003, 1],
     ],
+  });
+});
+
+/**
+ * Under a sustained load of calls larger than 2,000 requests the claims table must not grow: a
+ * call sweeps up to two expired claims per request (at least 2,000). Before, a call swept 2,000
+ * whatever its size, and every call of 3,000 left 1,000 expired claims more on disk.
+ */
+it('embedded store: keeps one window of claims under a sustained load of calls over 2,000 requests (the sweep grows with the call)', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const open = () => createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const epoch = await withStore(open(), (store) => store.epoch());
+  const held: number[] = [];
+  for (let call = 0; call < 4; call++) {
+    clock = call * 60_000; // every earlier call's claims have expired
+    const requests = Array.from({ length: 3_000 }, (_, i) => request(call * 3_000 + i, { userId: `user-${i % 500}` }));
+    const outcomes = await withStore(open(), (store) => store.apply(SHARD, epoch, requests));
+    expect(outcomes.every((outcome) => outcome.kind === 'applied')).toBe(true);
+    held.push(await withEnvironment(directory, (root) => [...root.openDB({ name: 'claims' }).getKeys()].length));
+  }
+  // Each call swept all 3,000 claims of the call before it (a budget of 6,000): one call's claims are held.
+  expect(held).toEqual([3_000, 3_000, 3_000, 3_000]);
+});
+
+/** A call of fewer than 1,000 requests still sweeps 2,000 expired claims (the floor of the budget). */
+it('embedded store: a small call sweeps 2,000 expired claims, a call of 1,500 sweeps 3,000', async () => {
+  const directory = await newDirectory();
+  let clock = 0;
+  const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
+  const epoch = await store.epoch();
+  const event = (n: number) => request(n, { userId: `user-${n % 700}` });
+  const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => event(from + i));
+  await store.apply(SHARD, epoch, range(0, 7_000));
+  clock = 60_000;
+  await store.apply(SHARD, epoch, range(10_000, 1)); // sweeps 2,000: 5,000 expired left
+  clock = 60_001;
+  await store.apply(SHARD, epoch, range(20_000, 1_500)); // sweeps 3,000: 2,000 expired left
+  await store.close();
+  await withEnvironment(directory, (root) => {
+    expect([...root.openDB({ name: 'claims' }).getKeys()].length).toBe(2_000 + 1 + 1_500);
   });
 });
 

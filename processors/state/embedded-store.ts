@@ -474,8 +474,20 @@ const NO_MEMOS = Object.freeze([]) as unknown as Memo[];
  */
 const EXPIRY_SEPARATOR = '\u001f';
 
-/** Expired claims removed per batch, so a sweep never makes one batch slow. */
-const SWEEP_PER_BATCH = 2_000;
+/**
+ * Expired claims a call removes at least, and per request of the call: a call adds at most one
+ * claim per request, so removing up to two per request lets the sweep outpace any sustained
+ * load once claims expire, and the table holds about one de-dup window of claims. A fixed
+ * budget per call could not: at 2,000 per call whatever its size, calls of 100,000 requests
+ * (a backlog drain) added 50 times what they removed, and the table grew as long as the load
+ * lasted. The budget grows with the call, so a sweep still costs a call at most what its own
+ * claims cost.
+ */
+const SWEEP_MIN = 2_000;
+const SWEEP_PER_REQUEST = 2;
+
+/** The most expired claims a call of `requests` requests removes (see SWEEP_MIN). */
+const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_REQUEST * requests);
 
 /**
  * Opens (or creates) the embedded store in `directory`.
@@ -575,13 +587,12 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
   });
 
   /**
-   * Removes claims whose de-dup window has passed, at most SWEEP_PER_BATCH per call (an entry
-   * with more keeps the rest for the next call); runs inside a write transaction. A claim renewed
-   * since (a later expiry) is kept: its newer entry sweeps it.
+   * Removes claims whose de-dup window has passed, at most `budget` (`sweepBudget` of the call; an
+   * entry with more keeps the rest for the next call); runs inside a write transaction. A claim
+   * renewed since (a later expiry) is kept: its newer entry sweeps it.
    */
-  const sweepExpiredClaims = (at: number): void => {
-    let budget = SWEEP_PER_BATCH;
-    for (const { key, value } of expiry.getRange({ end: [at, '\uffff'], limit: SWEEP_PER_BATCH })) {
+  const sweepExpiredClaims = (at: number, budget: number): void => {
+    for (const { key, value } of expiry.getRange({ end: [at, '\uffff'], limit: budget })) {
       if (budget <= 0) break;
       const [expiresAt, firstEventId] = key;
       const eventIds = typeof value === 'string' ? value.split(EXPIRY_SEPARATOR) : (value ?? [firstEventId]);
@@ -623,7 +634,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         const actual = meta.get('epoch');
         if (actual !== epoch) throw stateLost(epoch, actual);
         const at = now();
-        sweepExpiredClaims(at);
+        sweepExpiredClaims(at, sweepBudget(requests.length));
         const touched = new Map<string, UserState>();
         const claimed: string[] = [];
         const committed = meta.get(`p:${shardId}`);
