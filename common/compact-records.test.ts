@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { crc32, deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../local/test-support/counter-workload.js';
-import { decodeCompactRecord, encodeCompactRecord, isCompactRecord } from './compact-records.js';
+import {
+  decodeCompactRecord,
+  encodeCompactRecord,
+  InvalidCompactEvent,
+  isCompactRecord,
+  readCompactRecord,
+} from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
 import { validateStreamEvent } from './validate-event.js';
 
@@ -53,6 +59,44 @@ describe('compact record format', () => {
         expect(decoded).toEqual({ ok: true, event: original });
       }
     }
+  });
+
+  it('decodes every event shape with its fields in one fixed order, the same through both readers', () => {
+    // The JSON text of a decoded event is what a dead letter or the index sink writes: its key order is the
+    // decoder's fixed one (required fields, then metric, segments and covariates when present), whatever the shape.
+    const ORDER = [
+      'version',
+      'eventId',
+      'type',
+      'experimentId',
+      'variantId',
+      'userId',
+      'value',
+      'timestamp',
+      'receivedAt',
+      'metric',
+      'segments',
+      'covariates',
+    ];
+    const shapes: Partial<StreamEvent>[] = [
+      {}, // a conversion with segments
+      { segments: undefined }, // a conversion without segments
+      { type: 'impression', metric: undefined, value: 1 }, // an impression with segments
+      { type: 'impression', metric: undefined, value: 1, segments: undefined }, // an impression without segments
+      { type: 'impression', metric: undefined, value: 1, covariates: { orders: 2, revenue: 3.5 } },
+      { type: 'impression', metric: undefined, value: 1, segments: undefined, covariates: { orders: 2 } },
+    ];
+    const originals = shapes.map((overrides) => JSON.parse(JSON.stringify(event(overrides))) as StreamEvent);
+    const record = encodeCompactRecord(originals);
+    const read = readCompactRecord(record, 0, LIMITS);
+    if (!read.ok) throw new Error(read.rejection.message);
+    expect(read.events).toEqual(originals);
+    expect(read.events.map((decoded) => Object.keys(decoded))).toEqual(
+      originals.map((original) => ORDER.filter((key) => key in original)),
+    );
+    expect(decodedEvents(record).map((decoded) => decoded.ok && JSON.stringify(decoded.event))).toEqual(
+      read.events.map((decoded) => JSON.stringify(decoded)),
+    );
   });
 
   it('round-trips a workload exactly, with and without compression, in far fewer bytes than JSON', () => {
@@ -375,6 +419,22 @@ describe('compact record format: framing of hand-written bodies', () => {
     const badChecksum = recordOfBody([0, 0]);
     badChecksum.writeUInt8(badChecksum.readUInt8(5) ^ 1, 5);
     expect(rejectionOf(badChecksum)?.message).toBe('compact record checksum mismatch');
+  });
+
+  it('lists an invalid event in its place between valid ones: as InvalidCompactEvent (readCompactRecord), as ok: false (decodeCompactRecord)', () => {
+    const record = recordOfBody([...STRINGS, 3, ...eventBytes({}), ...eventBytes({ type: 7 }), ...eventBytes({})]);
+    const read = readCompactRecord(record, 0, LIMITS);
+    if (!read.ok) throw new Error(read.rejection.message);
+    expect(read.events.map((e) => (e instanceof InvalidCompactEvent ? e.rejections[0]?.rule : e.type))).toEqual([
+      'conversion',
+      'enum',
+      'conversion',
+    ]);
+    const [first, second, third] = decodedEvents(record);
+    expect([first?.ok, second?.ok, third?.ok]).toEqual([true, false, true]);
+    const invalid = read.events[1] as InvalidCompactEvent;
+    expect(second).toEqual({ ok: false, rejections: invalid.rejections, event: invalid.event });
+    expect(first).toEqual({ ok: true, event: read.events[0] });
   });
 
   it('refuses an unknown type byte by the enum rule, showing the byte', () => {

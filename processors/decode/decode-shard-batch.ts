@@ -7,7 +7,7 @@
  * the collector's format), plain JSON records (one event each; older producers and replays)
  * and KPL aggregates of JSON records (`deaggregateRecord`).
  */
-import { decodeCompactRecord, isCompactRecord } from '../../common/compact-records.js';
+import { InvalidCompactEvent, isCompactRecord, readCompactRecord } from '../../common/compact-records.js';
 import type { EventRejection } from '../../common/event-contract.js';
 import type { DeadLetter, KinesisRecord, ShardBatch, ValidEvent } from '../types.js';
 import { deaggregateRecord, isKplAggregate } from './deaggregate.js';
@@ -91,16 +91,18 @@ function addCompactRecord(
   recordIndex: number,
   limits: DecodeLimits,
 ): void {
-  const result = decodeCompactRecord(record.data, recordIndex, limits);
+  const result = readCompactRecord(record.data, recordIndex, limits);
   if (!result.ok) {
     addDeadRecord(decoded, record, result.rejection);
     return;
   }
-  result.events.forEach((event, subSequenceNumber) => {
+  const events = result.events;
+  for (let subSequenceNumber = 0; subSequenceNumber < events.length; subSequenceNumber++) {
+    const event = events[subSequenceNumber] as (typeof events)[number];
     const index = decoded.userRecords++;
     const id = { shardId: decoded.shardId, sequenceNumber: record.sequenceNumber, subSequenceNumber };
-    if (event.ok) {
-      decoded.valid.push({ id, event: event.event });
+    if (!(event instanceof InvalidCompactEvent)) {
+      decoded.valid.push({ id, event });
       decoded.validSources.push(undefined); // derived when needed: validSourceOf
     } else {
       const userId = event.event['userId'];
@@ -108,7 +110,7 @@ function addCompactRecord(
       const reasons = event.rejections.map((rejection) => ({ ...rejection, index }));
       decoded.deadLetters.push({ id, partitionKey: source.partitionKey, data: source.data, reasons });
     }
-  });
+  }
 }
 
 function addDeadRecord(decoded: DecodedBatch, record: KinesisRecord, rejection: EventRejection): void {
