@@ -10,7 +10,8 @@ import {
   readCompactRecord,
 } from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
-import { validateStreamEvent } from './validate-event.js';
+import { DEFAULT_EVENT_LIMITS } from './config.js';
+import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
 
 const LIMITS = { maxSegments: 10 };
 const AT = Date.UTC(2026, 0, 1);
@@ -61,9 +62,9 @@ describe('compact record format', () => {
     }
   });
 
-  it('decodes every event shape with its fields in one fixed order, the same through both readers', () => {
-    // The JSON text of a decoded event is what a dead letter or the index sink writes: its key order is the
-    // decoder's fixed one (required fields, then metric, segments and covariates when present), whatever the shape.
+  it('decodes every event shape with its fields in the order of the JSON records, the same through both readers', () => {
+    // The JSON text of a decoded event is what a dead letter or the index sink writes: whatever the shape and the
+    // record format, its keys come in the order normalizeIncomingEvent writes them into JSON records.
     const ORDER = [
       'version',
       'eventId',
@@ -71,12 +72,12 @@ describe('compact record format', () => {
       'experimentId',
       'variantId',
       'userId',
-      'value',
-      'timestamp',
-      'receivedAt',
       'metric',
+      'value',
       'segments',
       'covariates',
+      'timestamp',
+      'receivedAt',
     ];
     const shapes: Partial<StreamEvent>[] = [
       {}, // a conversion with segments
@@ -97,6 +98,17 @@ describe('compact record format', () => {
     expect(decodedEvents(record).map((decoded) => decoded.ok && JSON.stringify(decoded.event))).toEqual(
       read.events.map((decoded) => JSON.stringify(decoded)),
     );
+    // The collector's JSON path gives each event the very same keys in the same order.
+    const viaJson = originals.map(({ receivedAt, ...incoming }) => {
+      const normalized = normalizeIncomingEvent(incoming, {
+        index: 0,
+        now: receivedAt, // the collector sets receivedAt
+        limits: DEFAULT_EVENT_LIMITS,
+        newEventId: () => incoming.eventId,
+      });
+      return normalized.ok ? Object.keys(normalized.event) : normalized.rejections;
+    });
+    expect(read.events.map((decoded) => Object.keys(decoded))).toEqual(viaJson);
   });
 
   it('round-trips a workload exactly, with and without compression, in far fewer bytes than JSON', () => {

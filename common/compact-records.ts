@@ -48,7 +48,7 @@ import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type Str
 import { uuidText, writeUuidBytes } from './event-ids.js';
 import { fnv1a32 } from './hashing.js';
 import { attachSortedSegments } from './sorted-segments.js';
-import { streamFieldChecks, validateStreamEvent } from './validate-event.js';
+import { streamEventOf, streamFieldChecks, validateStreamEvent } from './validate-event.js';
 
 export const COMPACT_MAGIC = [0x58, 0x43, 0x42] as const;
 export const COMPACT_FORMAT_VERSION = 1;
@@ -581,19 +581,20 @@ function readEvents(
     const userId = stringAt(user);
     const type = typeByte === 1 ? 'conversion' : 'impression';
     const metric = metricPlusOne === 0 ? undefined : stringAt(metricPlusOne - 1);
-    // One literal, then the optional fields in a fixed order (no spreads): events of one shape share a hidden class.
+    // The contract's one literal per shape (validate-event.ts): events of both record formats share their hidden classes.
     const event = streamEventOf(
+      CURRENT_CONTRACT_VERSION,
       eventId,
       type,
       experimentId,
       variantId,
       userId,
-      value,
-      timestamp,
-      receivedAt,
       metric,
+      value,
       segments,
       covariates,
+      timestamp,
+      receivedAt,
     );
     valid &&=
       verdicts.key(experiment) &&
@@ -611,51 +612,6 @@ function readEvents(
     throw new FramingError(`${reader.buffer.length - reader.offset} bytes after the last event`);
   }
   return events;
-}
-
-/**
- * The event as `JSON.parse` would give it: the fields in the contract's order, optional ones only
- * when present. One object literal per common shape (with or without a metric, with segments, no
- * covariates), so the object is allocated with every field in it: a field added after a literal
- * goes to a separate properties array, one more allocation per event.
- */
-function streamEventOf(
-  eventId: string,
-  type: StreamEvent['type'],
-  experimentId: string,
-  variantId: string,
-  userId: string,
-  value: number,
-  timestamp: number,
-  receivedAt: number,
-  metric: string | undefined,
-  segments: Readonly<Record<string, string>> | undefined,
-  covariates: Record<string, number> | undefined,
-): StreamEvent {
-  const version = CURRENT_CONTRACT_VERSION;
-  if (covariates === undefined && segments !== undefined) {
-    if (metric !== undefined) {
-      return {
-        version,
-        eventId,
-        type,
-        experimentId,
-        variantId,
-        userId,
-        value,
-        timestamp,
-        receivedAt,
-        metric,
-        segments,
-      };
-    }
-    return { version, eventId, type, experimentId, variantId, userId, value, timestamp, receivedAt, segments };
-  }
-  const event: StreamEvent = { version, eventId, type, experimentId, variantId, userId, value, timestamp, receivedAt };
-  if (metric !== undefined) event.metric = metric;
-  if (segments !== undefined) event.segments = segments;
-  if (covariates !== undefined) event.covariates = covariates;
-  return event;
 }
 
 /** FNV-1a's 32-bit prime: mixes a record's (dimension, value) string indices into one number. */

@@ -627,9 +627,11 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> =>
 
 /**
  * The stream event, its keys in the order `normalizeIncomingEvent` writes them (the JSON
- * records' bytes), built as one literal per shape instead of with conditional spreads.
+ * records' bytes), built as one literal per shape instead of with conditional spreads (a field
+ * added after a literal goes to a separate properties array: one more allocation per event).
+ * The compact decoder builds its events here too, so both record formats give one shape.
  */
-function streamEventOf(
+export function streamEventOf(
   version: number,
   eventId: string,
   type: StreamEvent['type'],
