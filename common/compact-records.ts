@@ -327,7 +327,6 @@ export type CompactDecoding = { ok: true; events: CompactEventDecoding[] } | { o
  * valid events (which it lists as they are, without a wrapper object each).
  */
 export class InvalidCompactEvent {
-  readonly ok = false;
   constructor(
     readonly rejections: EventRejection[],
     /** The event as read, for its dead letter. */

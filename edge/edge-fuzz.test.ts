@@ -283,6 +283,13 @@ describe('edge fuzz suite (fast-check, real local experiment API)', () => {
       })),
     );
 
+  /**
+   * The definition client, with a fetch timeout far above the production 2 s: these properties are about
+   * bad payloads, and a real local API slowed by a loaded machine (it answered in over 2 s once, under a
+   * mutation run beside CI) must not read as a bad payload answered DEPENDENCY_UNAVAILABLE.
+   */
+  const fuzzClient = () => createDefinitionClient({ apiUrl: api.url, apiKey: api.apiKey, timeoutMs: 30_000 });
+
   const checkAnswer = (answer: unknown) => {
     expect(JSON.stringify(answer).length).toBeLessThanOrEqual(MAX_INVOCATION_ANSWER_BYTES);
     if (answer !== null && typeof answer === 'object' && 'error' in answer) {
@@ -293,7 +300,7 @@ describe('edge fuzz suite (fast-check, real local experiment API)', () => {
   };
 
   it('Assignment handler: never throws, answers bad payloads with a bounded VALIDATION_FAILED/NOT_FOUND', async () => {
-    const assign = createAssignmentHandler({ client: createDefinitionClient({ apiUrl: api.url, apiKey: api.apiKey }) });
+    const assign = createAssignmentHandler({ client: fuzzClient() });
     await fc.assert(
       fc.asyncProperty(
         payload('experimentKey', () => key),
@@ -304,9 +311,7 @@ describe('edge fuzz suite (fast-check, real local experiment API)', () => {
   });
 
   it('Flag Evaluation handler: never throws, answers bad payloads with a bounded VALIDATION_FAILED/NOT_FOUND', async () => {
-    const evaluate = createFlagEvaluationHandler({
-      client: createDefinitionClient({ apiUrl: api.url, apiKey: api.apiKey }),
-    });
+    const evaluate = createFlagEvaluationHandler({ client: fuzzClient() });
     await fc.assert(
       fc.asyncProperty(
         payload('flagKey', () => flagKey),
