@@ -212,7 +212,8 @@ describe('results read only the cells the answer needs (real dynalite)', () => {
     const requested = recorder.reads.map(
       (read) => Object.values((read.input as { RequestItems: Record<string, { Keys: unknown[] }> }).RequestItems)[0]!,
     );
-    expect(requested.map((request) => request.Keys.length)).toEqual([...Array(10).fill(100), 20]);
+    // Chunks of at most 100 keys; with reads in flight together the SDK may send them in another order.
+    expect(requested.map((request) => request.Keys.length).sort((a, b) => b - a)).toEqual([...Array(10).fill(100), 20]);
     expect(recorder.maxInFlight).toBe(MAX_PARALLEL_READS);
     expect(recorder.sortKeys()).toHaveLength(40);
     body.variants.forEach((variant: { users: number; metrics: Record<string, { users: number }> }, i: number) => {
