@@ -21,12 +21,18 @@ import { RejectionSummary } from './rejection-summary.js';
 const CONTRACT_FIELDS = Object.keys(IncomingEventSchema.properties).length;
 const MAX_EVENT_KEYS = 2 * CONTRACT_FIELDS;
 
+/**
+ * An accepted event, shaped as the batcher's `StreamEntry` so the route submits these objects
+ * themselves (no second object per event).
+ */
 export interface CollectedEvent {
   /** Position in the request, for error reporting. */
   index: number;
+  /** The event's userId: the Kinesis partition key. */
+  partitionKey: string;
   event: StreamEvent;
   /** The event as JSON; absent when the collector writes compact records (`serialize: false`). */
-  serialized: string | undefined;
+  json: string | undefined;
   /** Its JSON length in bytes, or an upper bound of it when not serialized (what the buffer limits count). */
   jsonBytes: number;
 }
@@ -134,7 +140,13 @@ export function collectEvents(
       continue;
     }
     if (result.ok)
-      valid.push({ index, event: result.event, serialized: result.serialized, jsonBytes: result.jsonBytes });
+      valid.push({
+        index,
+        partitionKey: result.event.userId,
+        event: result.event,
+        json: result.serialized,
+        jsonBytes: result.jsonBytes,
+      });
     else rejected.addAll(result.rejections);
   }
   return { valid, rejected, defects };

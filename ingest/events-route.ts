@@ -17,7 +17,7 @@ import { createEventIdGenerator } from '../common/event-ids.js';
 import { EventRejectionSchema, IncomingEventSchema } from '../common/event-contract.js';
 import { sendError } from '../common/http-errors.js';
 import { matchingKeyIndex } from '../common/secrets/key-match.js';
-import { collectEvents, type CollectedEvent } from './collect-events.js';
+import { collectEvents } from './collect-events.js';
 import { requestBodyFormat } from './content-type.js';
 import type { CollectorMetrics } from './metrics.js';
 import { decodeUtf8Body, parseBody } from './parse-body.js';
@@ -74,19 +74,6 @@ function refusalRule(error: unknown): string {
 
 function apiKeyMatches(expected: readonly Buffer[], provided: string | string[] | undefined): boolean {
   return typeof provided === 'string' && matchingKeyIndex(expected, provided) >= 0;
-}
-
-/**
- * The batcher's entry for an accepted event: the event with its JSON text (encoded when the
- * PutRecords call is built), or the event alone for compact records; one shape for both.
- */
-function streamEntryOf(collected: CollectedEvent): StreamEntry {
-  return {
-    partitionKey: collected.event.userId,
-    event: collected.event,
-    jsonBytes: collected.jsonBytes,
-    json: collected.serialized,
-  };
 }
 
 /**
@@ -170,7 +157,7 @@ export const eventsRoute: FastifyPluginAsyncTypebox<EventsRouteOptions> = (app, 
       }
       let outcomes: EntryOutcome[];
       try {
-        outcomes = await submit(valid.map(streamEntryOf));
+        outcomes = await submit(valid);
       } catch (error) {
         if (error instanceof PipelineError && error.code === 'BACKPRESSURE')
           metrics.throttled.inc({ reason: 'backpressure' });
