@@ -11,6 +11,7 @@ import {
 } from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
 import { DEFAULT_EVENT_LIMITS } from './config.js';
+import { createEventIdGenerator } from './event-ids.js';
 import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
 
 const LIMITS = { maxSegments: 10 };
@@ -603,6 +604,31 @@ describe('compact record format: framing of hand-written bodies', () => {
     expect(() => encodeCompactRecord([event({ userId: 'u\ud800' })])).toThrow(
       'string "u\\ud800" is not well-formed Unicode',
     );
+  });
+
+  it('names the one bad eventId among many, wherever it is, and reads every other one right', () => {
+    // The ids are written as one joined text: a bad id must not shift or hide its neighbours'.
+    const ids = Array.from({ length: 9 }, (_, i) => `0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a${String(i).padStart(2, '0')}`);
+    for (const bad of [
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a\u00e9b',
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4\u0130bc',
+      'short',
+    ]) {
+      for (const at of [0, 4, 8]) {
+        const events = ids.map((eventId, i) => event({ eventId: i === at ? bad : eventId }));
+        expect(() => encodeCompactRecord(events), `${bad} at ${at}`).toThrow(`eventId ${bad} is not a UUID`);
+      }
+    }
+    const record = encodeCompactRecord(ids.map((eventId) => event({ eventId: eventId.toUpperCase() })));
+    expect(decodedEvents(record).map((decoded) => decoded.event.eventId)).toEqual(ids);
+  });
+
+  it("writes the collector's generated ids (strings built by concatenation) as their bytes", () => {
+    const newEventId = createEventIdGenerator();
+    const ids = Array.from({ length: 300 }, (_, i) => newEventId(Date.UTC(2026, 10, 27) + (i >> 6)));
+    const record = encodeCompactRecord(ids.map((eventId) => event({ eventId })));
+    expect(decodedEvents(record).map((decoded) => decoded.event.eventId)).toEqual(ids);
+    expect(record.includes(Buffer.from((ids[299] as string).replaceAll('-', ''), 'hex'))).toBe(true);
   });
 });
 

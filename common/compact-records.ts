@@ -45,7 +45,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
-import { uuidText, writeUuidBytes } from './event-ids.js';
+import { uuidText, writeUuidBytesFromAscii } from './event-ids.js';
 import { fnv1a32 } from './hashing.js';
 import { attachSortedSegments } from './sorted-segments.js';
 import { streamEventOf, streamFieldChecks, validateStreamEvent } from './validate-event.js';
@@ -206,6 +206,40 @@ const EVENT_MAX_BYTES = 1 + UUID_BYTES + 4 * 5 + 3 * 8 + 5;
 /** Most bytes of one segment: two varints. */
 const SEGMENT_MAX_BYTES = 2 * 5;
 
+/** Length of a UUID's text. */
+const UUID_TEXT_LENGTH = 36;
+/** The eventIds of the record being encoded, joined into one string (reused). */
+const eventIdTexts: string[] = [];
+/** Their ASCII bytes, `UUID_TEXT_LENGTH` per event (grown as needed). */
+let eventIdAscii = Buffer.alloc(0);
+
+/**
+ * Writes the events' eventIds, as text, into `eventIdAscii` (36 bytes each) with one join and
+ * one native write: reading each id's string instead flattens an id built by concatenation (the
+ * collector's), which cost more than the rest of its bytes. Throws on an id that is not 36 ASCII
+ * characters; `writeUuidBytesFromAscii` checks the rest.
+ */
+function writeEventIdAscii(events: readonly StreamEvent[]): Buffer {
+  const count = events.length;
+  for (let i = 0; i < count; i++) {
+    const eventId = (events[i] as StreamEvent).eventId;
+    if (eventId.length !== UUID_TEXT_LENGTH) throw new Error(`eventId ${eventId} is not a UUID`);
+    eventIdTexts[i] = eventId;
+  }
+  eventIdTexts.length = count;
+  const text = eventIdTexts.join('');
+  eventIdTexts.length = 0;
+  if (eventIdAscii.length < text.length)
+    eventIdAscii = Buffer.allocUnsafeSlow(Math.max(text.length, 2 * eventIdAscii.length));
+  // As many bytes as characters only when every character is ASCII (UTF-8 writes others as 2–3 bytes).
+  const written = eventIdAscii.write(text, 0, 'utf8');
+  if (written !== text.length) {
+    const nonAscii = events.find((event) => Buffer.byteLength(event.eventId) !== event.eventId.length) as StreamEvent;
+    throw new Error(`eventId ${nonAscii.eventId} is not a UUID`);
+  }
+  return eventIdAscii;
+}
+
 /** The dictionary's string count as a varint, written before the body's size is known (5 bytes hold any count). */
 const stringCountVarint = Buffer.alloc(5);
 
@@ -247,8 +281,10 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
   };
   let withCovariates = false;
   for (let i = 0; i < events.length && !withCovariates; i++) withCovariates = events[i]?.covariates !== undefined;
+  const eventIds = writeEventIdAscii(events);
   eventsOut.varint(events.length);
-  for (const event of events) {
+  for (let e = 0; e < events.length; e++) {
+    const event = events[e] as StreamEvent;
     const segments = event.segments;
     const segmentCount = segments === undefined ? 0 : sortNames(segments);
     // Room for the whole event but its covariates, checked once: the writes below are unchecked.
@@ -256,7 +292,8 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
     const buffer = eventsOut.buffer;
     let at = eventsOut.offset;
     buffer[at++] = event.type === 'conversion' ? 1 : 0;
-    if (!writeUuidBytes(buffer, at, event.eventId)) throw new Error(`eventId ${event.eventId} is not a UUID`);
+    if (!writeUuidBytesFromAscii(buffer, at, eventIds, e * UUID_TEXT_LENGTH))
+      throw new Error(`eventId ${event.eventId} is not a UUID`);
     at = putVarint(buffer, at + UUID_BYTES, indexOf(event.experimentId));
     at = putVarint(buffer, at, indexOf(event.variantId));
     at = putVarint(buffer, at, indexOf(event.userId));

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { canonicalEventId, createEventIdGenerator, makesCanonicalIds, uuidText, writeUuidBytes } from './event-ids.js';
+import {
+  canonicalEventId,
+  createEventIdGenerator,
+  makesCanonicalIds,
+  uuidText,
+  writeUuidBytes,
+  writeUuidBytesFromAscii,
+} from './event-ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -190,5 +197,50 @@ describe('createEventIdGenerator given the time', () => {
       expect(millisOf(id)).toBeGreaterThanOrEqual(before);
       expect(millisOf(id)).toBeLessThanOrEqual(Date.now());
     }
+  });
+});
+
+describe('writeUuidBytesFromAscii', () => {
+  it("gives writeUuidBytes' answer and bytes for the same characters, at any position of the text", () => {
+    const texts = fc.oneof(
+      fc.uuid().map((uuid) => uuid.toUpperCase()),
+      fc.uuid(),
+      fc.string({ unit: 'binary-ascii', minLength: 36, maxLength: 36 }),
+      fc
+        .uuid()
+        .chain((uuid) =>
+          fc
+            .tuple(fc.integer({ min: 0, max: 35 }), fc.string({ unit: 'binary-ascii', minLength: 1, maxLength: 1 }))
+            .map(([at, char]) => uuid.slice(0, at) + char + uuid.slice(at + 1)),
+        ),
+    );
+    fc.assert(
+      fc.property(texts, fc.integer({ min: 0, max: 40 }), (text, at) => {
+        const ascii = Buffer.concat([Buffer.alloc(at, 0x30), Buffer.from(text, 'latin1')]);
+        const fromAscii = Buffer.alloc(16, 0xee);
+        const fromText = Buffer.alloc(16, 0xee);
+        const ok = writeUuidBytes(fromText, 0, text);
+        expect(writeUuidBytesFromAscii(fromAscii, 0, ascii, at)).toBe(ok);
+        if (ok) expect(fromAscii).toEqual(fromText);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('refuses bytes that are not ASCII and text that does not fit in the array', () => {
+    const valid = Buffer.from('0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid, 0)).toBe(true);
+    for (const [at, byte] of [
+      [0, 0xb0],
+      [35, 0xe1],
+      [17, 0xc6],
+    ] as const) {
+      const text = Buffer.from(valid);
+      text[at] = byte;
+      expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, text, 0), `byte ${byte} at ${at}`).toBe(false);
+    }
+    expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid, 1)).toBe(false);
+    expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid.subarray(0, 35), 0)).toBe(false);
+    expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid, -1)).toBe(false);
   });
 });
