@@ -14,7 +14,7 @@ import {
   type StreamEvent,
 } from '../common/event-contract.js';
 import { normalizeCommonEvent, normalizeIncomingEvent, type NormalizeContext } from '../common/validate-event.js';
-import type { ParsedBody } from './parse-body.js';
+import { assertBodyDepth, type ParsedBody } from './parse-body.js';
 import { RejectionSummary } from './rejection-summary.js';
 
 /** Fields of the contract; an event with more than twice as many keys is refused without a field-by-field walk. */
@@ -90,7 +90,9 @@ function oversizedShape(candidate: unknown, index: number, limits: EventLimits):
 
 /**
  * Validates every candidate; invalid ones never take valid ones down with them. The caller
- * has already bounded the number of candidates (`parseBody`'s `maxEvents`).
+ * has already bounded the number of candidates (`parseBody`'s `maxEvents`). A body whose depth
+ * `parseBody` left unchecked is checked here unless every candidate is a valid event (an event
+ * nests at most two levels): throws `max-depth` as `parseBody` would have.
  *
  * @example
  *   const { valid, rejected } = collectEvents(parseBody(text, 'json', { maxEvents: 500 }), {
@@ -149,5 +151,7 @@ export function collectEvents(
       });
     else rejected.addAll(result.rejections);
   }
+  if (body.uncheckedDepthText !== undefined && valid.length < candidates.length)
+    assertBodyDepth(body.uncheckedDepthText);
   return { valid, rejected, defects };
 }

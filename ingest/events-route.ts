@@ -140,7 +140,10 @@ export const eventsRoute: FastifyPluginAsyncTypebox<EventsRouteOptions> = (app, 
       const format = requestBodyFormat(request.headers['content-type']);
       const raw: unknown = request.body;
       const text = decodeUtf8Body(Buffer.isBuffer(raw) ? raw : Buffer.alloc(0));
-      const parsed = parseBody(text, format, { maxEvents: config.ingest.maxEventsPerRequest });
+      const parsed = parseBody(text, format, {
+        maxEvents: config.ingest.maxEventsPerRequest,
+        deferDepthCheck: true,
+      });
       const { valid, rejected, defects } = collectEvents(parsed, {
         now: clock(),
         limits: config.events,
