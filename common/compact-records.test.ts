@@ -11,7 +11,7 @@ import {
 } from './compact-records.js';
 import type { StreamEvent } from './event-contract.js';
 import { DEFAULT_EVENT_LIMITS } from './config.js';
-import { createEventIdGenerator } from './event-ids.js';
+import { createEventIdGenerator, writeUuidBytes } from './event-ids.js';
 import { normalizeIncomingEvent, validateStreamEvent } from './validate-event.js';
 
 const LIMITS = { maxSegments: 10 };
@@ -621,6 +621,23 @@ describe('compact record format: framing of hand-written bodies', () => {
     }
     const record = encodeCompactRecord(ids.map((eventId) => event({ eventId: eventId.toUpperCase() })));
     expect(decodedEvents(record).map((decoded) => decoded.event.eventId)).toEqual(ids);
+  });
+
+  it("takes the eventId bytes a caller gives, byte for byte the record the ids' text gives", () => {
+    const ids = Array.from({ length: 7 }, (_, i) => `0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a${String(i).padStart(2, '0')}`);
+    const events = ids.map((eventId) => event({ eventId }));
+    const slab = Buffer.alloc(16 * ids.length + 3, 0xee);
+    ids.forEach((id, i) => writeUuidBytes(slab, 3 + 16 * i, id));
+    // Bytes for some events only (the others are read from their text), from anywhere in the slab.
+    const given = { bytes: ids.map((_, i) => (i % 3 === 1 ? undefined : slab)), at: ids.map((_, i) => 3 + 16 * i) };
+    expect(encodeCompactRecord(events, {}, given)).toEqual(encodeCompactRecord(events));
+    const all = { bytes: ids.map(() => slab), at: given.at };
+    expect(encodeCompactRecord(events, { compress: true }, all)).toEqual(
+      encodeCompactRecord(events, { compress: true }),
+    );
+    // Given bytes are taken as they are: what they say is what the record says.
+    const other = { bytes: [slab, ...ids.slice(1).map(() => undefined)], at: [3 + 16 * 6, ...given.at.slice(1)] };
+    expect(decodedEvents(encodeCompactRecord(events, {}, other))[0]?.event.eventId).toBe(ids[6]);
   });
 
   it("writes the collector's generated ids (strings built by concatenation) as their bytes", () => {

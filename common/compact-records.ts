@@ -219,13 +219,15 @@ let eventIdAscii = Buffer.alloc(0);
  * collector's), which cost more than the rest of its bytes. Throws on an id that is not 36 ASCII
  * characters; `writeUuidBytesFromAscii` checks the rest.
  */
-function writeEventIdAscii(events: readonly StreamEvent[]): Buffer {
-  const count = events.length;
-  for (let i = 0; i < count; i++) {
+function writeEventIdAscii(events: readonly StreamEvent[], given: EventIdBytes | undefined): Buffer {
+  let count = 0;
+  for (let i = 0; i < events.length; i++) {
+    if (given?.bytes[i] !== undefined) continue;
     const eventId = (events[i] as StreamEvent).eventId;
     if (eventId.length !== UUID_TEXT_LENGTH) throw new Error(`eventId ${eventId} is not a UUID`);
-    eventIdTexts[i] = eventId;
+    eventIdTexts[count++] = eventId;
   }
+  if (count === 0) return eventIdAscii;
   eventIdTexts.length = count;
   const text = eventIdTexts.join('');
   eventIdTexts.length = 0;
@@ -238,6 +240,16 @@ function writeEventIdAscii(events: readonly StreamEvent[]): Buffer {
     throw new Error(`eventId ${nonAscii.eventId} is not a UUID`);
   }
   return eventIdAscii;
+}
+
+/**
+ * The eventIds' 16 bytes where the caller has them already (the collector's generated ids, see
+ * `eventIdBytesWriter`), by event position: `bytes[i]` from `at[i]`, or `bytes[i]` undefined
+ * for an event whose id is read from its text.
+ */
+export interface EventIdBytes {
+  bytes: readonly (Uint8Array | undefined)[];
+  at: readonly number[];
 }
 
 /** The dictionary's string count as a varint, written before the body's size is known (5 bytes hold any count). */
@@ -254,7 +266,11 @@ const stringCountVarint = Buffer.alloc(5);
  * @example
  *   const data = encodeCompactRecord(events, { compress: false }); // → PutRecords `Data`
  */
-export function encodeCompactRecord(events: readonly StreamEvent[], options: CompactEncodeOptions = {}): Buffer {
+export function encodeCompactRecord(
+  events: readonly StreamEvent[],
+  options: CompactEncodeOptions = {},
+  eventIdBytes?: EventIdBytes,
+): Buffer {
   encoderScratch ??= { events: new ByteWriter(64 * 1024), strings: new ByteWriter(16 * 1024) };
   const { events: eventsOut, strings: stringsOut } = encoderScratch;
   eventsOut.offset = 0;
@@ -281,7 +297,8 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
   };
   let withCovariates = false;
   for (let i = 0; i < events.length && !withCovariates; i++) withCovariates = events[i]?.covariates !== undefined;
-  const eventIds = writeEventIdAscii(events);
+  const eventIds = writeEventIdAscii(events, eventIdBytes);
+  let eventIdTextAt = 0;
   eventsOut.varint(events.length);
   for (let e = 0; e < events.length; e++) {
     const event = events[e] as StreamEvent;
@@ -292,8 +309,15 @@ export function encodeCompactRecord(events: readonly StreamEvent[], options: Com
     const buffer = eventsOut.buffer;
     let at = eventsOut.offset;
     buffer[at++] = event.type === 'conversion' ? 1 : 0;
-    if (!writeUuidBytesFromAscii(buffer, at, eventIds, e * UUID_TEXT_LENGTH))
-      throw new Error(`eventId ${event.eventId} is not a UUID`);
+    const given = eventIdBytes?.bytes[e];
+    if (given !== undefined) {
+      const from = eventIdBytes?.at[e] as number;
+      for (let i = 0; i < UUID_BYTES; i++) buffer[at + i] = given[from + i] as number;
+    } else {
+      if (!writeUuidBytesFromAscii(buffer, at, eventIds, eventIdTextAt))
+        throw new Error(`eventId ${event.eventId} is not a UUID`);
+      eventIdTextAt += UUID_TEXT_LENGTH;
+    }
     at = putVarint(buffer, at + UUID_BYTES, indexOf(event.experimentId));
     at = putVarint(buffer, at, indexOf(event.variantId));
     at = putVarint(buffer, at, indexOf(event.userId));

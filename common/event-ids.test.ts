@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import {
   canonicalEventId,
   createEventIdGenerator,
+  eventIdBytesWriter,
   makesCanonicalIds,
   uuidText,
   writeUuidBytes,
@@ -242,5 +243,56 @@ describe('writeUuidBytesFromAscii', () => {
     expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid, 1)).toBe(false);
     expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid.subarray(0, 35), 0)).toBe(false);
     expect(writeUuidBytesFromAscii(Buffer.alloc(16), 0, valid, -1)).toBe(false);
+  });
+});
+
+describe('eventIdBytesWriter', () => {
+  const textBytes = (id: string): Buffer => {
+    const bytes = Buffer.alloc(16);
+    expect(writeUuidBytes(bytes, 0, id)).toBe(true);
+    return bytes;
+  };
+
+  it("writes the last id's bytes as its text reads, across milliseconds, series and counters run out", () => {
+    const next = createEventIdGenerator();
+    const writeLast = eventIdBytesWriter(next);
+    expect(writeLast).toBeDefined();
+    const start = Date.parse('2026-11-27T10:00:00.000Z');
+    // Some milliseconds take one id, some over 4,096 (a new random series mid-millisecond).
+    const perMillisecond = [1, 3, 5000, 1, 9000, 2, 4096, 4097];
+    let checked = 0;
+    for (const [i, count] of perMillisecond.entries()) {
+      for (let k = 0; k < count; k++) {
+        const id = next(start + i * 7);
+        const bytes = Buffer.alloc(20, 0xee);
+        expect(writeLast?.(id, bytes, 2)).toBe(true);
+        expect(bytes.subarray(2, 18)).toEqual(textBytes(id));
+        expect([bytes[0], bytes[1], bytes[18], bytes[19]]).toEqual([0xee, 0xee, 0xee, 0xee]);
+        checked++;
+      }
+    }
+    expect(checked).toBe(perMillisecond.reduce((a, b) => a + b, 0));
+    // The largest millisecond the ids can carry (48 bits), whose halves are both non-zero.
+    const last = next(2 ** 48 - 1);
+    const bytes = Buffer.alloc(16);
+    expect(writeLast?.(last, bytes, 0)).toBe(true);
+    expect(bytes).toEqual(textBytes(last));
+  });
+
+  it('writes nothing for an id that is not the last one, and has no writer for another generator', () => {
+    const next = createEventIdGenerator();
+    const writeLast = eventIdBytesWriter(next);
+    const earlier = next(Date.UTC(2026, 10, 27));
+    const latest = next(Date.UTC(2026, 10, 27));
+    const bytes = Buffer.alloc(16, 0xee);
+    expect(writeLast?.(earlier, bytes, 0)).toBe(false);
+    expect(writeLast?.('0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', bytes, 0)).toBe(false);
+    expect(bytes).toEqual(Buffer.alloc(16, 0xee));
+    // The same id as a string of its own (equal text, not the same string) is the same id.
+    expect(writeLast?.(`${latest.slice(0, 10)}${latest.slice(10)}`, bytes, 0)).toBe(true);
+    expect(bytes).toEqual(textBytes(latest));
+    expect(eventIdBytesWriter(createEventIdGenerator())).not.toBe(writeLast);
+    expect(eventIdBytesWriter(() => crypto.randomUUID())).toBeUndefined();
+    expect(eventIdBytesWriter(createEventIdGenerator())?.(latest, bytes, 0)).toBe(false);
   });
 });

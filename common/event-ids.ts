@@ -50,12 +50,19 @@ export function createEventIdGenerator(): (now?: number) => string {
   /** `Vrrr-rrrrrrrrrrrr`: the variant and `rand_b` of the current series. */
   let randomText = '';
   let counter = COUNTER_LIMIT;
+  /** The 8 bytes of the current series' variant and `rand_b`, as the id's last 8 bytes. */
+  const seriesBytes = Buffer.alloc(8);
+  /** The id returned last, for `eventIdBytesWriter`. */
+  let lastId: string | undefined;
 
   const startSeries = (): void => {
     if (offset + SERIES_RANDOM_BYTES > pool.length) {
       randomFillSync(pool);
       offset = 0;
     }
+    // The text's first digit keeps its low 2 bits under the variant (below): so do the bytes.
+    seriesBytes[0] = 0x80 | ((pool[offset] as number) & 0x3f);
+    pool.copy(seriesBytes, 1, offset + 1, offset + 8);
     // 16 hex digits: the low 2 bits of the first go under the variant, the other 15 digits follow.
     const digits = pool.toString('hex', offset, offset + 8);
     const variant = HEX_DIGITS[0x8 | (Number.parseInt(digits.slice(0, 1), 16) & 0x3)] as string;
@@ -73,10 +80,49 @@ export function createEventIdGenerator(): (now?: number) => string {
       timeText = `${time.slice(0, 8)}-${time.slice(8)}-`;
       startSeries();
     } else if (counter >= COUNTER_LIMIT) startSeries();
-    return timeText + (counters[counter++] as string) + randomText;
+    lastId = timeText + (counters[counter++] as string) + randomText;
+    return lastId;
   };
   canonicalGenerators.add(generate);
+  lastIdWriters.set(generate, (id, target, at) => {
+    if (id !== lastId) return false;
+    // unix_ts_ms, big-endian 48 bits (below 2^48: two exact halves).
+    const high = Math.floor(millisecond / 0x1000000);
+    const low = millisecond % 0x1000000;
+    target[at] = high >>> 16;
+    target[at + 1] = (high >>> 8) & 0xff;
+    target[at + 2] = high & 0xff;
+    target[at + 3] = low >>> 16;
+    target[at + 4] = (low >>> 8) & 0xff;
+    target[at + 5] = low & 0xff;
+    const last = counter - 1;
+    target[at + 6] = 0x70 | (last >>> 8);
+    target[at + 7] = last & 0xff;
+    for (let i = 0; i < 8; i++) target[at + 8 + i] = seriesBytes[i] as number;
+    return true;
+  });
   return generate;
+}
+
+/** Writes the bytes of the id a generator returned last, when `id` is that id (the very string). */
+type LastIdWriter = (id: string, target: Uint8Array, at: number) => boolean;
+const lastIdWriters = new WeakMap<object, LastIdWriter>();
+
+/**
+ * For a generator of `createEventIdGenerator`, a function that writes the 16 bytes of the id it
+ * returned last at `target[at]` and returns true, when `id` is that very string (the one it
+ * returned, not an equal one made elsewhere); false, writing nothing, for any other id.
+ * `undefined` for any other generator. The compact encoder takes these bytes instead of reading
+ * the id's text back (the text is built by concatenation: reading it flattens it first).
+ *
+ * @example
+ *   const newEventId = createEventIdGenerator();
+ *   const writeLast = eventIdBytesWriter(newEventId);
+ *   const id = newEventId(Date.now());
+ *   writeLast?.(id, bytes, 0); // true: bytes 0–15 are the id's, as writeUuidBytes(bytes, 0, id) writes them
+ */
+export function eventIdBytesWriter(generator: object): LastIdWriter | undefined {
+  return lastIdWriters.get(generator);
 }
 
 /** The generators `createEventIdGenerator` made: their ids are lower case already. */

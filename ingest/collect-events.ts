@@ -13,9 +13,12 @@ import {
   type EventRejection,
   type StreamEvent,
 } from '../common/event-contract.js';
+import { eventIdBytesWriter } from '../common/event-ids.js';
 import { normalizeCommonEvent, normalizeIncomingEvent, type NormalizeContext } from '../common/validate-event.js';
 import { assertBodyDepth, type ParsedBody } from './parse-body.js';
 import { RejectionSummary } from './rejection-summary.js';
+
+const UUID_BYTES = 16;
 
 /** Fields of the contract; an event with more than twice as many keys is refused without a field-by-field walk. */
 const CONTRACT_FIELDS = Object.keys(IncomingEventSchema.properties).length;
@@ -35,6 +38,13 @@ export interface CollectedEvent {
   json: string | undefined;
   /** Its JSON length in bytes, or an upper bound of it when not serialized (what the buffer limits count). */
   jsonBytes: number;
+  /**
+   * The eventId's 16 bytes, from `eventIdAt`, when the collector generated the id and writes compact
+   * records (`serialize: false`) with its own generator: the encoder copies them instead of reading
+   * the id's text back. Shared by the request's events.
+   */
+  eventIdBytes: Uint8Array | undefined;
+  eventIdAt: number;
 }
 
 export interface CollectResult {
@@ -108,6 +118,9 @@ export function collectEvents(
   const defects: unknown[] = [];
   const rejected = new RejectionSummary();
   const { candidates, rejections } = body;
+  // Generated ids' bytes, for compact records: written by the generator, not read back from the text.
+  const writeEventIdBytes = context.serialize === false ? eventIdBytesWriter(context.newEventId) : undefined;
+  let eventIdBytes: Buffer | undefined;
   const unparsed = rejections.length === 0 ? undefined : new Set(rejections.map((rejection) => rejection.index));
   rejected.addAll(rejections);
   // One context for every event, its index moved along (the validator keeps no reference to it).
@@ -141,15 +154,25 @@ export function collectEvents(
       rejected.add({ index, field: '(event)', rule: VALIDATOR_DEFECT, message });
       continue;
     }
-    if (result.ok)
-      valid.push({
-        index,
-        partitionKey: result.event.userId,
-        event: result.event,
-        json: result.serialized,
-        jsonBytes: result.jsonBytes,
-      });
-    else rejected.addAll(result.rejections);
+    if (!result.ok) {
+      rejected.addAll(result.rejections);
+      continue;
+    }
+    let bytes: Buffer | undefined;
+    const at = valid.length * UUID_BYTES;
+    if (writeEventIdBytes !== undefined && (candidate as { eventId?: unknown }).eventId === undefined) {
+      eventIdBytes ??= Buffer.allocUnsafe(candidates.length * UUID_BYTES);
+      if (writeEventIdBytes(result.event.eventId, eventIdBytes, at)) bytes = eventIdBytes;
+    }
+    valid.push({
+      index,
+      partitionKey: result.event.userId,
+      event: result.event,
+      json: result.serialized,
+      jsonBytes: result.jsonBytes,
+      eventIdBytes: bytes,
+      eventIdAt: at,
+    });
   }
   if (body.uncheckedDepthText !== undefined && valid.length < candidates.length)
     assertBodyDepth(body.uncheckedDepthText);

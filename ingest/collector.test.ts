@@ -270,6 +270,31 @@ describe('collector with the compact record format', () => {
       events.map((e) => ({ userId: e.userId as string, value: e.value as number })).sort(byUser),
     );
   });
+
+  it('writes the eventIds it generates as UUIDv7 of the receive time, one per event, concurrent requests included', async () => {
+    const requests = Array.from({ length: 4 }, (_, r) =>
+      Array.from({ length: 150 }, (_, i) => sampleEvent({ userId: `generated-${r}-${i}` })),
+    );
+    const responses = await Promise.all(requests.map((events) => h.post(events)));
+    expect(responses.map((response) => response.body)).toEqual(requests.map(() => allAccepted(150)));
+
+    const records = await readAllRecords(h.kinesis, h.config.kinesis.streamName);
+    const ids: string[] = [];
+    for (const record of records) {
+      const decoded = decodeCompactRecord(record.data, 0, { maxSegments: 10 });
+      if (!decoded.ok) throw new Error(decoded.rejection.message);
+      for (const event of decoded.events) {
+        if (!event.ok) throw new Error(JSON.stringify(event.rejections));
+        if (!event.event.userId.startsWith('generated-')) continue;
+        expect(event.event.eventId).toMatch(UUID_V7);
+        // The id's 48-bit time is the receive time the collector gave it.
+        expect(parseInt(event.event.eventId.replaceAll('-', '').slice(0, 12), 16)).toBe(event.event.receivedAt);
+        ids.push(event.event.eventId);
+      }
+    }
+    expect(ids).toHaveLength(600);
+    expect(new Set(ids).size).toBe(600);
+  });
 });
 
 describe('collector: CORS for pages that post events from the browser', () => {

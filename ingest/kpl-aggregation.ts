@@ -40,6 +40,9 @@ export interface UserRecord {
   json?: string;
   /** The event behind `data`, for the compact format (parsed from `data` when absent). */
   event?: StreamEvent;
+  /** Its eventId's 16 bytes, from `eventIdAt`, when the caller has them (compact format only). */
+  eventIdBytes?: Uint8Array;
+  eventIdAt?: number;
   bytes: number;
 }
 
@@ -147,6 +150,7 @@ export function packCompactByShard<R extends UserRecord>(
   const packed: AggregatedRecord<R>[] = [];
   for (const group of groupByShard(records, shardMap)) {
     let events: StreamEvent[] = [];
+    let eventIds: { bytes: (Uint8Array | undefined)[]; at: number[] } = { bytes: [], at: [] };
     let refs: R[] = [];
     let bytes = 0;
     let partitionKey = '';
@@ -155,10 +159,11 @@ export function packCompactByShard<R extends UserRecord>(
       packed.push({
         partitionKey,
         explicitHashKey: group.hashKey,
-        data: encodeCompactRecord(events, options),
+        data: encodeCompactRecord(events, options, eventIds),
         records: refs,
       });
       events = [];
+      eventIds = { bytes: [], at: [] };
       refs = [];
       bytes = 0;
     };
@@ -166,6 +171,8 @@ export function packCompactByShard<R extends UserRecord>(
       if (events.length > 0 && bytes + record.bytes > MAX_AGGREGATE_BYTES) seal();
       if (events.length === 0) partitionKey = record.partitionKey;
       events.push(userRecordEvent(record));
+      eventIds.bytes.push(record.eventIdBytes);
+      eventIds.at.push(record.eventIdAt ?? 0);
       refs.push(record);
       bytes += record.bytes;
     }

@@ -45,6 +45,9 @@ export type StreamEntry =
       jsonBytes: number;
       /** The event as JSON, when the caller has it (serialized from `event` when absent). */
       json?: string;
+      /** The eventId's 16 bytes from `eventIdAt`, when the caller has them (compact records take them as they are). */
+      eventIdBytes?: Uint8Array;
+      eventIdAt?: number;
     };
 
 export type EntryOutcome =
@@ -171,11 +174,14 @@ export class PutRecordsBatcher {
       const pending: PendingEntry[] = new Array<PendingEntry>(entries.length);
       for (let index = 0; index < entries.length; index++) {
         const entry = entries[index] as StreamEntry;
+        const alone = entry.data === undefined;
         pending[index] = {
           partitionKey: entry.partitionKey,
           data: entry.data,
-          json: entry.data === undefined ? entry.json : undefined,
+          json: alone ? entry.json : undefined,
           event: entry.event,
+          eventIdBytes: alone ? entry.eventIdBytes : undefined,
+          eventIdAt: alone ? entry.eventIdAt : undefined,
           bytes: sizes[index] as number,
           slot,
           index,
