@@ -92,7 +92,11 @@ async function runTarget(
   env: Record<string, string>,
   load: (url: string) => Promise<Result>,
 ): Promise<TargetRun> {
-  const target = await startChildService(TARGET_SCRIPT, [mode], env);
+  // BENCH_COLLECTOR_NODE_ARGS="<flags>": Node/V8 flags for the collector targets (not the bare route), to try one.
+  const flags = mode === 'bare' ? '' : (process.env.BENCH_COLLECTOR_NODE_ARGS ?? '');
+  const target = await startChildService(TARGET_SCRIPT, [mode], env, {
+    execArgv: flags.split(' ').filter((flag) => flag !== ''),
+  });
   try {
     const cpuBefore = cpuSecondsOf(target.process.pid);
     const result = await load(target.url);
