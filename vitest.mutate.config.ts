@@ -22,6 +22,8 @@ export default defineConfig({
       'query-api/stats/**/*.test.ts',
       'ingest/put-records*.test.ts',
       'ingest/collector.test.ts',
+      'ingest/collect-events.test.ts',
+      'ingest/parse-body.test.ts',
     ],
   },
 });

@@ -638,6 +638,15 @@ describe('compact record format: framing of hand-written bodies', () => {
     // Given bytes are taken as they are: what they say is what the record says.
     const other = { bytes: [slab, ...ids.slice(1).map(() => undefined)], at: [3 + 16 * 6, ...given.at.slice(1)] };
     expect(decodedEvents(encodeCompactRecord(events, {}, other))[0]?.event.eventId).toBe(ids[6]);
+    // Bytes that would run past their array are refused, not read as zeros.
+    for (const at of [slab.length - 15, -1, Number.NaN]) {
+      expect(() => encodeCompactRecord([events[0]!], {}, { bytes: [slab], at: [at] }), `at ${at}`).toThrow(
+        `the bytes given for eventId ${ids[0]} are outside their array (at ${at})`,
+      );
+    }
+    expect(encodeCompactRecord([events[0]!], {}, { bytes: [slab], at: [slab.length - 16] })).toHaveLength(
+      encodeCompactRecord([events[0]!]).length,
+    );
   });
 
   it("writes the collector's generated ids (strings built by concatenation) as their bytes", () => {

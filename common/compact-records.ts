@@ -312,6 +312,8 @@ export function encodeCompactRecord(
     const given = eventIdBytes?.bytes[e];
     if (given !== undefined) {
       const from = eventIdBytes?.at[e] as number;
+      if (!(from >= 0 && from + UUID_BYTES <= given.length))
+        throw new Error(`the bytes given for eventId ${event.eventId} are outside their array (at ${from})`);
       for (let i = 0; i < UUID_BYTES; i++) buffer[at + i] = given[from + i] as number;
     } else {
       if (!writeUuidBytesFromAscii(buffer, at, eventIds, eventIdTextAt))

@@ -104,14 +104,15 @@ export function createEventIdGenerator(): (now?: number) => string {
   return generate;
 }
 
-/** Writes the bytes of the id a generator returned last, when `id` is that id (the very string). */
+/** Writes the bytes of the id a generator returned last, when `id` is that id. */
 type LastIdWriter = (id: string, target: Uint8Array, at: number) => boolean;
 const lastIdWriters = new WeakMap<object, LastIdWriter>();
 
 /**
  * For a generator of `createEventIdGenerator`, a function that writes the 16 bytes of the id it
- * returned last at `target[at]` and returns true, when `id` is that very string (the one it
- * returned, not an equal one made elsewhere); false, writing nothing, for any other id.
+ * returned last at `target[at]` and returns true, when `id` is that id (the string it returned:
+ * a pointer comparison; an equal string made elsewhere is compared by its text); false, writing
+ * nothing, for any other id.
  * `undefined` for any other generator. The compact encoder takes these bytes instead of reading
  * the id's text back (the text is built by concatenation: reading it flattens it first).
  *
