@@ -24,6 +24,7 @@ export default defineConfig({
       'ingest/collector.test.ts',
       'ingest/collect-events.test.ts',
       'ingest/parse-body.test.ts',
+      'ingest/kpl-aggregation.test.ts',
     ],
   },
 });

@@ -170,6 +170,14 @@ describe('createEventIdGenerator within one millisecond', () => {
 describe('createEventIdGenerator given the time', () => {
   const millisOf = (id: string): number => parseInt(id.replaceAll('-', '').slice(0, 12), 16);
 
+  it('formats the first millisecond it is given, the earliest ones included', () => {
+    for (const time of [0, 1, 2]) {
+      const id = createEventIdGenerator()(time);
+      expect(id).toMatch(UUID_V7);
+      expect(millisOf(id)).toBe(time);
+    }
+  });
+
   it('carries the millisecond it is given (the receive time), without reading the clock', () => {
     const now = vi.spyOn(Date, 'now');
     try {
