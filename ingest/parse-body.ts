@@ -37,7 +37,7 @@ export interface ParseLimits {
    * Parse a JSON array body of at most `DEFER_DEPTH_CHECK_MAX_CHARS` before checking its depth,
    * and leave the check to the caller (`ParsedBody.uncheckedDepthText`): a body whose every
    * candidate is a valid event is three levels deep at most, so only a body with an invalid
-   * candidate needs the scan (half the cost of `JSON.parse` on an ordinary body). Every error
+   * candidate needs the scan (a quarter to a half of what `JSON.parse` costs on an ordinary body). Every error
    * this function throws is still the one the scan-first order gives.
    */
   deferDepthCheck?: boolean;
