@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import { isPipelineError } from '../common/errors.js';
 import { collectEvents } from './collect-events.js';
-import { DEFER_DEPTH_CHECK_MAX_CHARS, MAX_BODY_DEPTH, parseBody } from './parse-body.js';
+import {
+  DEFER_DEPTH_CHECK_MAX_CHARS,
+  MAX_BODY_DEPTH,
+  assertBodyDepth,
+  decodeUtf8Body,
+  parseBody,
+} from './parse-body.js';
 import { eventArbitrary } from './test-support/collector-arbitraries.js';
 
 /**
@@ -56,9 +62,9 @@ describe('parseBody: the max-depth rule on JSON bodies', () => {
 
   it('decides like the character-by-character reading on any mix of quotes, backslashes and brackets', () => {
     const text = fc
-      .array(fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ',', ':'), { maxLength: 80 })
+      .array(fc.constantFrom('"', '\\', '[', ']', '{', '}', 'a', ',', ':', '\n'), { maxLength: 80 })
       .map((chars) => chars.join(''));
-    // Deep prefixes make the limit reachable, so both answers occur.
+    // Deep prefixes make the limit reachable, so both answers occur. A newline is whitespace in JSON: it starts nothing again.
     const body = fc.tuple(fc.nat({ max: MAX_BODY_DEPTH + 2 }), text).map(([levels, rest]) => '['.repeat(levels) + rest);
     let refused = 0;
     fc.assert(
@@ -66,6 +72,14 @@ describe('parseBody: the max-depth rule on JSON bodies', () => {
         const expected = referenceDepthExceeds(candidate);
         if (expected) refused++;
         expect(refusedForDepth(candidate)).toBe(expected);
+        // The check parseBody leaves to the caller (deferDepthCheck) is the same rule.
+        let deferredRefused = false;
+        try {
+          assertBodyDepth(candidate);
+        } catch (error) {
+          deferredRefused = isPipelineError(error) && (error.details as { rule?: string }).rule === 'max-depth';
+        }
+        expect(deferredRefused).toBe(expected);
       }),
       { numRuns: 5_000 },
     );
@@ -148,5 +162,132 @@ describe('parseBody with deferDepthCheck: the depth scan after JSON.parse, for s
     );
     // The runs reached every way out: events answered, and each whole-body rule.
     expect([...seen].sort()).toEqual(['json', 'max-depth', 'max-events', undefined].sort());
+  });
+});
+
+/** The NDJSON depth rule read character by character: a newline ends a string and starts again at depth 0. */
+function referenceNdjsonDepthExceeds(text: string): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"' || c === '\n') inString = false;
+      continue;
+    }
+    if (c === '"') inString = true;
+    else if (c === '{' || c === '[') {
+      if (++depth > MAX_BODY_DEPTH) return true;
+    } else if (c === '}' || c === ']') depth = Math.max(0, depth - 1);
+    else if (c === '\n') depth = 0;
+  }
+  return false;
+}
+
+const ruleOfParse = (text: string, format: 'json' | 'ndjson', maxEvents = 1_000_000): string | undefined => {
+  try {
+    parseBody(text, format, { maxEvents });
+    return undefined;
+  } catch (error) {
+    return isPipelineError(error) ? String((error.details as { rule?: string }).rule) : `untyped: ${String(error)}`;
+  }
+};
+
+describe('parseBody: the max-depth rule on NDJSON bodies', () => {
+  it('counts each line from depth 0, ends a string at a newline, and refuses one level beyond the limit', () => {
+    expect(ruleOfParse(deep(MAX_BODY_DEPTH), 'ndjson')).toBeUndefined();
+    expect(ruleOfParse(deep(MAX_BODY_DEPTH + 1), 'ndjson')).toBe('max-depth');
+    // Two lines of 10 levels each: 20 only if the newline did not start again.
+    expect(ruleOfParse(`${'['.repeat(10)}\n${'['.repeat(10)}`, 'ndjson')).toBeUndefined();
+    // Closing brackets take the depth down, never below 0.
+    expect(ruleOfParse(`]]]]${'['.repeat(MAX_BODY_DEPTH)}`, 'ndjson')).toBeUndefined();
+    expect(ruleOfParse(`${'[]'.repeat(40)}${'{'.repeat(MAX_BODY_DEPTH)}`, 'ndjson')).toBeUndefined();
+    // Brackets in a string do not count; an escaped quote does not end it; a newline does.
+    const brackets = '['.repeat(MAX_BODY_DEPTH + 1);
+    expect(ruleOfParse(`"${brackets}"`, 'ndjson')).toBeUndefined();
+    expect(ruleOfParse(`"a\\"${brackets}"`, 'ndjson')).toBeUndefined();
+    expect(ruleOfParse(`"unterminated\n${brackets}`, 'ndjson')).toBe('max-depth');
+    expect(ruleOfParse(`{"a":"b"}\n${'{"a":'.repeat(MAX_BODY_DEPTH + 1)}`, 'ndjson')).toBe('max-depth');
+  });
+
+  it('decides like the character-by-character reading on any mix of quotes, backslashes, brackets and newlines', () => {
+    const text = fc
+      .array(fc.constantFrom('"', '\\', '[', ']', '{', '}', '\n', 'a', ','), { maxLength: 80 })
+      .map((chars) => chars.join(''));
+    const body = fc.tuple(fc.nat({ max: MAX_BODY_DEPTH + 2 }), text).map(([levels, rest]) => '['.repeat(levels) + rest);
+    let refused = 0;
+    fc.assert(
+      fc.property(body, (candidate) => {
+        const expected = referenceNdjsonDepthExceeds(candidate);
+        if (expected) refused++;
+        expect(ruleOfParse(candidate, 'ndjson') === 'max-depth').toBe(expected);
+      }),
+      { numRuns: 5_000 },
+    );
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it('skips blank lines, parses each other line alone and names a bad one without losing the rest', () => {
+    const parsed = parseBody('{"a":1}\n   \n\t\n{bad\n\u00a0{"b":2}\u00a0\n', 'ndjson', { maxEvents: 3 });
+    // Unicode spaces around a line (here no-break spaces, which JSON.parse alone refuses) are trimmed too.
+    expect(parsed.candidates).toEqual([{ a: 1 }, undefined, { b: 2 }]);
+    expect(parsed.rejections).toHaveLength(1);
+    expect(parsed.rejections[0]).toMatchObject({ index: 1, field: '(event)', rule: 'invalid-json' });
+    expect(parsed.rejections[0]?.message).toMatch(/^line is not valid JSON: /);
+    expect(ruleOfParse('{}\n{}\n   \n{}', 'ndjson', 2)).toBe('max-events');
+  });
+});
+
+describe('parseBody and decodeUtf8Body: whole-request errors name their rule and say what is wrong', () => {
+  const errorOf = (run: () => unknown): { message: string; details: unknown; statusCode: number } => {
+    try {
+      run();
+    } catch (error) {
+      if (isPipelineError(error))
+        return { message: error.message, details: error.details, statusCode: error.statusCode };
+      throw error;
+    }
+    throw new Error('no error');
+  };
+
+  it('gives each rule its message and details', () => {
+    expect(errorOf(() => decodeUtf8Body(Buffer.from([0x5b, 0xff, 0x5d])))).toEqual({
+      message: 'the body is not valid UTF-8 (rule utf-8)',
+      details: { rule: 'utf-8' },
+      statusCode: 400,
+    });
+    expect(decodeUtf8Body(Buffer.from('\ufeff[{"userId":"zoë"}]'))).toBe('[{"userId":"zoë"}]');
+    expect(errorOf(() => parseBody(deep(MAX_BODY_DEPTH + 1), 'json', { maxEvents: 5 }))).toEqual({
+      message: `the body is nested deeper than ${MAX_BODY_DEPTH} levels (rule max-depth)`,
+      details: { rule: 'max-depth', limit: MAX_BODY_DEPTH },
+      statusCode: 400,
+    });
+    expect(errorOf(() => parseBody('[1,', 'json', { maxEvents: 5 })).message).toMatch(/^body is not valid JSON: ./);
+    expect(errorOf(() => parseBody('[1,2,3]', 'json', { maxEvents: 2 }))).toEqual({
+      message: 'the request carries 3 events; at most 2 are accepted per request (rule max-events): split it',
+      details: { rule: 'max-events', limit: 2, events: 3 },
+      statusCode: 413,
+    });
+  });
+
+  it('refuses null, a number or an object without an events array as a shape, never with a TypeError', () => {
+    for (const text of ['null', '5', '"text"', '{}', '{"events":{}}', 'true']) {
+      for (const deferDepthCheck of [false, true]) {
+        expect(ruleOfParse(text, 'json'), text).toBe('shape');
+        expect(
+          errorOf(() => parseBody(text, 'json', { maxEvents: 5, deferDepthCheck })).details,
+          `${text} (deferred: ${deferDepthCheck})`,
+        ).toEqual({ rule: 'shape' });
+      }
+    }
+  });
+
+  it('defers the depth scan for an array of exactly DEFER_DEPTH_CHECK_MAX_CHARS, not one character more', () => {
+    const fill = (length: number): string => `["${'a'.repeat(length - 4)}"]`;
+    const limits = { maxEvents: 5, deferDepthCheck: true };
+    expect(fill(DEFER_DEPTH_CHECK_MAX_CHARS)).toHaveLength(DEFER_DEPTH_CHECK_MAX_CHARS);
+    expect(parseBody(fill(DEFER_DEPTH_CHECK_MAX_CHARS), 'json', limits).uncheckedDepthText).toBeDefined();
+    expect(parseBody(fill(DEFER_DEPTH_CHECK_MAX_CHARS + 1), 'json', limits).uncheckedDepthText).toBeUndefined();
   });
 });
