@@ -45,7 +45,7 @@
  */
 import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { CURRENT_CONTRACT_VERSION, MAX_COVARIATES, type EventRejection, type StreamEvent } from './event-contract.js';
-import { uuidText, writeUuidBytesFromAscii } from './event-ids.js';
+import { UUID_BYTES, UUID_TEXT_LENGTH, uuidText, writeUuidBytesFromAscii } from './event-ids.js';
 import { fnv1a32 } from './hashing.js';
 import { attachSortedSegments } from './sorted-segments.js';
 import { streamEventOf, streamFieldChecks, validateStreamEvent } from './validate-event.js';
@@ -57,7 +57,6 @@ const FLAG_DEFLATE = 1;
 const FLAG_COVARIATES = 2;
 const KNOWN_FLAGS = FLAG_DEFLATE | FLAG_COVARIATES;
 const HEADER_BYTES = 9;
-const UUID_BYTES = 16;
 /** Largest body accepted after decompression: a Kinesis record is at most 1 MiB; deflate gains well under 32×. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 
@@ -206,8 +205,6 @@ const EVENT_MAX_BYTES = 1 + UUID_BYTES + 4 * 5 + 3 * 8 + 5;
 /** Most bytes of one segment: two varints. */
 const SEGMENT_MAX_BYTES = 2 * 5;
 
-/** Length of a UUID's text. */
-const UUID_TEXT_LENGTH = 36;
 /** The eventIds of the record being encoded, joined into one string (reused). */
 const eventIdTexts: string[] = [];
 /** Their ASCII bytes, `UUID_TEXT_LENGTH` per event (grown as needed). */

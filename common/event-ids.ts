@@ -155,7 +155,9 @@ export function canonicalEventId(eventId: string): string {
 }
 
 /** Length of a UUID's text, `8-4-4-4-12` hex digits. */
-const UUID_TEXT_LENGTH = 36;
+export const UUID_TEXT_LENGTH = 36;
+/** Bytes of a UUID. */
+export const UUID_BYTES = 16;
 const DASH = 0x2d;
 /** Not a hex digit: a value no digit pair reaches below 0x100, however it is shifted and or-ed. */
 const NOT_HEX = 0x100;

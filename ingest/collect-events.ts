@@ -13,12 +13,10 @@ import {
   type EventRejection,
   type StreamEvent,
 } from '../common/event-contract.js';
-import { eventIdBytesWriter } from '../common/event-ids.js';
+import { UUID_BYTES, eventIdBytesWriter } from '../common/event-ids.js';
 import { normalizeCommonEvent, normalizeIncomingEvent, type NormalizeContext } from '../common/validate-event.js';
 import { assertBodyDepth, type ParsedBody } from './parse-body.js';
 import { RejectionSummary } from './rejection-summary.js';
-
-const UUID_BYTES = 16;
 
 /** Fields of the contract; an event with more than twice as many keys is refused without a field-by-field walk. */
 const CONTRACT_FIELDS = Object.keys(IncomingEventSchema.properties).length;

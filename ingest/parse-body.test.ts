@@ -14,34 +14,41 @@ import { eventArbitrary } from './test-support/collector-arbitraries.js';
 
 /**
  * The depth rule read character by character (a backslash in a string skips the next character;
- * brackets inside strings do not count), as a reference for the collector's faster JSON scan.
+ * brackets inside strings do not count), as a reference for the collector's faster JSON scan. In
+ * NDJSON a newline also ends a string and starts again at depth 0.
  */
-function referenceDepthExceeds(text: string): boolean {
+function referenceDepthExceeds(text: string, format: 'json' | 'ndjson' = 'json'): boolean {
+  const lines = format === 'ndjson';
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (inString) {
       if (c === '\\') i++;
-      else if (c === '"') inString = false;
+      else if (c === '"' || (lines && c === '\n')) inString = false;
       continue;
     }
     if (c === '"') inString = true;
     else if (c === '{' || c === '[') {
       if (++depth > MAX_BODY_DEPTH) return true;
     } else if (c === '}' || c === ']') depth = Math.max(0, depth - 1);
+    else if (lines && c === '\n') depth = 0;
   }
   return false;
 }
 
-function refusedForDepth(text: string): boolean {
+/** The rule of the typed error `run` throws, or undefined when it throws none. */
+const ruleOf = (run: () => unknown): string | undefined => {
   try {
-    parseBody(text, 'json', { maxEvents: 1_000_000 });
-    return false;
+    run();
+    return undefined;
   } catch (error) {
-    return isPipelineError(error) && (error.details as { rule?: string }).rule === 'max-depth';
+    return isPipelineError(error) ? String((error.details as { rule?: string }).rule) : `untyped: ${String(error)}`;
   }
-}
+};
+
+const refusedForDepth = (text: string): boolean =>
+  ruleOf(() => parseBody(text, 'json', { maxEvents: 1_000_000 })) === 'max-depth';
 
 const deep = (levels: number): string => `${'['.repeat(levels)}${']'.repeat(levels)}`;
 
@@ -73,13 +80,7 @@ describe('parseBody: the max-depth rule on JSON bodies', () => {
         if (expected) refused++;
         expect(refusedForDepth(candidate)).toBe(expected);
         // The check parseBody leaves to the caller (deferDepthCheck) is the same rule.
-        let deferredRefused = false;
-        try {
-          assertBodyDepth(candidate);
-        } catch (error) {
-          deferredRefused = isPipelineError(error) && (error.details as { rule?: string }).rule === 'max-depth';
-        }
-        expect(deferredRefused).toBe(expected);
+        expect(ruleOf(() => assertBodyDepth(candidate)) === 'max-depth').toBe(expected);
       }),
       { numRuns: 5_000 },
     );
@@ -89,15 +90,6 @@ describe('parseBody: the max-depth rule on JSON bodies', () => {
 
 describe('parseBody with deferDepthCheck: the depth scan after JSON.parse, for small arrays', () => {
   const limits = { maxEvents: 20, deferDepthCheck: true };
-  const ruleOf = (run: () => unknown): string | undefined => {
-    try {
-      run();
-      return undefined;
-    } catch (error) {
-      return isPipelineError(error) ? String((error as { details?: { rule?: string } }).details?.rule) : 'not typed';
-    }
-  };
-
   it('parses a small deep array and leaves its text to be checked; checks a wrapper, a bad body or a large one first', () => {
     const small = `[${deep(MAX_BODY_DEPTH + 4)}]`;
     expect(parseBody(small, 'json', limits).uncheckedDepthText).toBe(small);
@@ -165,34 +157,8 @@ describe('parseBody with deferDepthCheck: the depth scan after JSON.parse, for s
   });
 });
 
-/** The NDJSON depth rule read character by character: a newline ends a string and starts again at depth 0. */
-function referenceNdjsonDepthExceeds(text: string): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"' || c === '\n') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    else if (c === '{' || c === '[') {
-      if (++depth > MAX_BODY_DEPTH) return true;
-    } else if (c === '}' || c === ']') depth = Math.max(0, depth - 1);
-    else if (c === '\n') depth = 0;
-  }
-  return false;
-}
-
-const ruleOfParse = (text: string, format: 'json' | 'ndjson', maxEvents = 1_000_000): string | undefined => {
-  try {
-    parseBody(text, format, { maxEvents });
-    return undefined;
-  } catch (error) {
-    return isPipelineError(error) ? String((error.details as { rule?: string }).rule) : `untyped: ${String(error)}`;
-  }
-};
+const ruleOfParse = (text: string, format: 'json' | 'ndjson', maxEvents = 1_000_000): string | undefined =>
+  ruleOf(() => parseBody(text, format, { maxEvents }));
 
 describe('parseBody: the max-depth rule on NDJSON bodies', () => {
   it('counts each line from depth 0, ends a string at a newline, and refuses one level beyond the limit', () => {
@@ -219,7 +185,7 @@ describe('parseBody: the max-depth rule on NDJSON bodies', () => {
     let refused = 0;
     fc.assert(
       fc.property(body, (candidate) => {
-        const expected = referenceNdjsonDepthExceeds(candidate);
+        const expected = referenceDepthExceeds(candidate, 'ndjson');
         if (expected) refused++;
         expect(ruleOfParse(candidate, 'ndjson') === 'max-depth').toBe(expected);
       }),
