@@ -29,7 +29,7 @@ import { computeExpectedCounters } from '../../processors/test-support/counter-g
 import { benchEnvironment, RESULTS_DIR, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 import { startChildService, type ChildService } from '../support/child-service.js';
-import { FRESHNESS_STAGES } from '../../processors/metrics.js';
+import { describeStages } from '../support/describe-stages.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { checkCorrectness, sendWorkload, startProcessors, waitUntil, type RunSettings } from './pipeline.js';
@@ -57,11 +57,7 @@ interface IntervalResult {
 
 /** One note line: p50 / p99 ms per batch of every stage, in pipeline order. */
 function stageBreakdown(result: IntervalResult): string {
-  const parts = FRESHNESS_STAGES.flatMap((stage) => {
-    const times = result.stagesMs[stage];
-    return times ? [`${stage} ${times.p50.toFixed(1)} / ${times.p99.toFixed(1)}`] : [];
-  });
-  return `flush ${result.intervalSeconds} s, where a batch's time goes (p50 / p99 ms over ${result.batches} batches): ${parts.join(', ')}`;
+  return `flush ${result.intervalSeconds} s, where a batch's time goes (p50 / p99 ms over ${result.batches} batches): ${describeStages(result.stagesMs)}`;
 }
 
 const usd = (value: number): string => (value >= 100 ? `$${value.toFixed(0)}` : `$${value.toFixed(2)}`);

@@ -48,6 +48,33 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
       'B. baseline: one UpdateItem ADD per event',
     ]);
     expect(report.ratios['baseline / processors DynamoDB writes per event']).toBeGreaterThan(1);
+
+    // Whose CPU each phase took, and where a live batch's time went: what bounds the run, in its own notes.
+    const live = report.notes.find((note) => note.startsWith('phase A (live): CPU per accepted event'));
+    const livePerProcess =
+      /collector ([\d.]+), processors ([\d.]+), kinesalite ([\d.]+), dynalite ([\d.]+), load generator and bench ([\d.]+); ([\d.]+) in all, so the \d+ cores are full at [\d,]+ events\/s$/.exec(
+        live ?? '',
+      );
+    expect(livePerProcess, live).not.toBeNull();
+    const [collector, processors, kinesalite, dynalite, bench, all] = (livePerProcess ?? []).slice(1).map(Number);
+    for (const micros of [collector, processors, kinesalite, dynalite, bench]) expect(micros).toBeGreaterThan(0);
+    expect(all).toBeCloseTo(collector! + processors! + kinesalite! + dynalite! + bench!, 0);
+    expect(report.notes).toContainEqual(
+      expect.stringMatching(
+        /^phase A \(live\), where a batch's time goes \(p50 \/ p99 ms over \d+ batches\): .*stream_to_read [\d.]+ \/ [\d.]+, .*state [\d.]+ \/ [\d.]+, cell_writes [\d.]+ \/ [\d.]+/,
+      ),
+    );
+    const split = report.notes
+      .map((note) =>
+        /^phase B \(backlog\): the processors' ([\d.]+) µs .* are ([\d.]+) on the main thread .* and ([\d.]+) on their other threads/.exec(
+          note,
+        ),
+      )
+      .find((match) => match !== null);
+    expect(split, report.notes.join('\n')).toBeDefined();
+    const [total, main, others] = (split ?? []).slice(1).map(Number);
+    expect(main).toBeGreaterThan(0);
+    expect(main! + others!).toBeCloseTo(total!, 0);
     expect(fractions.at(-1)).toBeGreaterThan(0.5);
 
     const files = await writeReport(report, dir);

@@ -36,11 +36,12 @@ import {
   type ChildService,
   type RssSplitMiB,
 } from '../support/child-service.js';
+import { describeStages } from '../support/describe-stages.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const SUPPORT = new URL('../support/', import.meta.url).pathname;
@@ -223,6 +224,23 @@ export async function startProcessors(
   });
 }
 
+/**
+ * The live phase's CPU per accepted event of every process on the machine's cores, and the rate at which they
+ * would fill them: `cpuSeconds` in the order collector, processors, kinesalite, dynalite, this process (the load
+ * generator and the bench).
+ */
+function liveCpuNote(cpuSeconds: readonly number[], acceptedEvents: number): string {
+  const perEvent = cpuSeconds.map((seconds) => (seconds / Math.max(1, acceptedEvents)) * 1e6);
+  const total = perEvent.reduce((sum, micros) => sum + micros, 0);
+  const cores = availableParallelism();
+  const [collector, processors, kinesalite, dynalite, bench] = perEvent.map((micros) => micros.toFixed(1));
+  return (
+    `phase A (live): CPU per accepted event, µs: collector ${collector}, processors ${processors}, kinesalite ${kinesalite}, ` +
+    `dynalite ${dynalite}, load generator and bench ${bench}; ${total.toFixed(1)} in all, so the ${cores} cores are full at ` +
+    `${Math.round((cores / total) * 1e6).toLocaleString('en-US')} events/s`
+  );
+}
+
 export async function checkCorrectness(
   label: string,
   dynamo: ReturnType<typeof createDynamoClient>,
@@ -385,6 +403,15 @@ export const pipelineScenario: BenchScenario = {
           },
         });
       }, 1000);
+      // Whose CPU the live phase took, per process (the 2 cores are shared: this separates ours from the stand-ins').
+      const liveCpuOf = (): number[] => {
+        const bench = process.cpuUsage();
+        return [
+          ...[collector, processors, kinesalite, dynalite].map((child) => cpuSecondsOf(child.process.pid) ?? 0),
+          (bench.user + bench.system) / 1e6,
+        ];
+      };
+      const liveCpuBefore = liveCpuOf();
       const { accepted, startedAt, endedAt } = await sendWorkload(collector.url, settings, sendCounters, (fraction) =>
         context.progress(
           0.05 + 0.45 * Math.min(1, fraction),
@@ -395,6 +422,7 @@ export const pipelineScenario: BenchScenario = {
       context.progress(0.5, 'phase A: waiting for the processors to catch up');
       const caughtUp = await waitUntil(() => (live?.counted ?? 0) >= uniqueAccepted, SETTLE_TIMEOUT_MS);
       clearInterval(sampler);
+      const liveCpu = liveCpuOf().map((seconds, index) => seconds - (liveCpuBefore[index] ?? 0));
       const collectorPeak = collector.peakRssMiB();
       const processorsPeak = processors.peakRssMiB();
       livePeaks.rss = Math.max(livePeaks.rss, processorsPeak ?? 0);
@@ -423,6 +451,13 @@ export const pipelineScenario: BenchScenario = {
       notes.push(
         `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; ${((liveStats?.userRecords ?? 0) / Math.max(1, liveStats?.kinesisRecords ?? 1)).toFixed(1)} events per Kinesis record (${settings.format} records); max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms`,
       );
+
+      notes.push(liveCpuNote(liveCpu, sendCounters.accepted));
+      if (liveStats) {
+        notes.push(
+          `phase A (live), where a batch's time goes (p50 / p99 ms over ${liveStats.batches} batches): ${describeStages(liveStats.stagesMs)}`,
+        );
+      }
 
       const expected = computeExpectedCounters(accepted, { segmentValueCap: SEGMENT_VALUE_CAP });
       if (settings.injectMiscount) {
@@ -495,6 +530,9 @@ export const pipelineScenario: BenchScenario = {
       notes.push(describePeaks('phase A (live)', livePeaks), describePeaks('phase B (backlog)', backlogPeaks));
       // Whose CPU the drain took: ours (the processors, module loading excluded) and the stand-ins'.
       const processorsCpu = finishedStats.reduce((sum, stats) => sum + stats.cpuSeconds, 0);
+      const processorsMainThreadCpu = finishedStats.every((stats) => stats.mainThreadCpuSeconds !== undefined)
+        ? finishedStats.reduce((sum, stats) => sum + (stats.mainThreadCpuSeconds ?? 0), 0)
+        : undefined;
       const standInCpu = standIns.reduce(
         (sum, standIn, i) => sum + ((cpuSecondsOf(standIn.process.pid) ?? 0) - (standInCpuBefore[i] ?? 0)),
         0,
@@ -512,6 +550,11 @@ export const pipelineScenario: BenchScenario = {
           'V8 heap used / total MiB': `${backlogPeaks.heapUsed.toFixed(0)} / ${backlogPeaks.heapTotal.toFixed(0)}`,
         },
       });
+      if (processorsMainThreadCpu !== undefined) {
+        notes.push(
+          `phase B (backlog): the processors' ${perEvent(processorsCpu).toFixed(1)} µs of CPU per event are ${perEvent(processorsMainThreadCpu).toFixed(1)} on the main thread (JavaScript, LMDB, system calls) and ${perEvent(processorsCpu - processorsMainThreadCpu).toFixed(1)} on their other threads (V8's garbage-collector helpers, libuv's pool)`,
+        );
+      }
       await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
 
       context.progress(0.8, 'phase B: baseline (one UpdateItem ADD per event)');

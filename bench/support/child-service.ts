@@ -55,14 +55,32 @@ export function rssSplitOf(pid: number | undefined): RssSplitMiB | undefined {
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ: 100 on Linux, whatever the kernel's HZ). */
 const USER_HZ = 100;
 
+/** CPU seconds (user + system) of a /proc `stat` file (a process's or one thread's). */
+function cpuSecondsOfStat(stat: string): number {
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; undefined without /proc. */
 export function cpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return cpuSecondsOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds (user + system) of a process's main thread, the JavaScript thread (its thread id is the pid),
+ * from /proc/<pid>/task/<pid>/stat; undefined without /proc. The process's figure (`cpuSecondsOf`) less this one
+ * is what its other threads took: V8's garbage-collector helpers, libuv's pool.
+ */
+export function mainThreadCpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    return cpuSecondsOfStat(readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }

@@ -9,6 +9,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../../common/config.js';
 import { startProcessors } from '../../processors/main.js';
 import { createProcessorMetrics, FRESHNESS_STAGES, type FreshnessStage } from '../../processors/metrics.js';
+import { mainThreadCpuSecondsOf } from './child-service.js';
 
 export interface ProcessorStats {
   counted: number;
@@ -25,6 +26,8 @@ export interface ProcessorStats {
   startedAt: number;
   /** CPU seconds this process spent since `startedAt` (module loading excluded). */
   cpuSeconds: number;
+  /** Of `cpuSeconds`, the main (JavaScript) thread's; the rest is V8's GC helpers and libuv's pool (undefined without /proc). */
+  mainThreadCpuSeconds?: number | undefined;
   firstCommitAt?: number;
   lastCommitAt?: number;
   freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
@@ -85,6 +88,7 @@ async function main(): Promise<void> {
   });
   const { metrics, snapshot: stageSnapshot } = metricsWithStageRecorder();
   const cpuAtStart = process.cpuUsage();
+  const mainThreadCpuAtStart = mainThreadCpuSecondsOf(process.pid);
   const stats: Omit<ProcessorStats, 'freshnessMs' | 'lagMs' | 'at' | 'cpuSeconds' | 'stagesMs' | 'memoryMiB'> = {
     counted: 0,
     duplicates: 0,
@@ -120,11 +124,16 @@ async function main(): Promise<void> {
   const emit = async (): Promise<void> => {
     const lag = await processors.metrics.millisBehindLatest.get();
     const cpu = process.cpuUsage(cpuAtStart);
+    const mainThreadCpu = mainThreadCpuSecondsOf(process.pid);
     const memory = process.memoryUsage();
     const mib = (bytes: number) => bytes / 2 ** 20;
     const line: ProcessorStats = {
       ...stats,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      mainThreadCpuSeconds:
+        mainThreadCpu === undefined || mainThreadCpuAtStart === undefined
+          ? undefined
+          : mainThreadCpu - mainThreadCpuAtStart,
       freshnessMs: {
         p50: freshness.getValueAtPercentile(50),
         p95: freshness.getValueAtPercentile(95),
