@@ -25,8 +25,8 @@
  * (LevelDB) 14 µs with getMany + batch; LMDB's synchronous reads let it run the same
  * synchronous rules as the in-process store, and it is safe across processes.
  *
- * Per event the LMDB B-tree work (a claim read and write, a user read and write, the commit's
- * share of dirty pages) is most of the cost, so what is around it is kept lean: values in a
+ * Per event the LMDB B-tree work (a claim's put, which refuses to overwrite and so finds a claim held
+ * without a read of its own; a user read and write; the commit's share of dirty pages) is most of the cost, so what is around it is kept lean: values in a
  * binary form of their own (no msgpack, no decimal strings, one scratch buffer for every put),
  * and a user read without the memos its shard has committed past (`CommittedMemos`), so they are
  * neither decoded nor written back and blobs stay small (apply, 100,000 events in calls of
@@ -489,6 +489,9 @@ const SWEEP_PER_REQUEST = 2;
 /** The most expired claims a call of `requests` requests removes (see SWEEP_MIN). */
 const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_REQUEST * requests);
 
+/** A put that leaves an existing value and answers false (LMDB's MDB_NOOVERWRITE). */
+const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
+
 /**
  * Opens (or creates) the embedded store in `directory`.
  *
@@ -528,6 +531,17 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     return bytes.readDoubleLE(1);
   };
 
+  /** The holder of `eventId`'s claim, in either form, unless it expired by `at`. */
+  const liveClaimHolder = (eventId: string, at: number): string | undefined => {
+    const bytes = claims.getBinaryFast(eventId) as FastBuffer | undefined;
+    if (bytes === undefined) return undefined;
+    if (bytes[0] !== BINARY_FORM) {
+      const [identity, expiresAt] = claimsMsgpack.decode(bytes) as [string, number];
+      return expiresAt > at ? identity : undefined;
+    }
+    return bytes.readDoubleLE(1) > at ? bytes.utf8Slice(9, bytes.length) : undefined;
+  };
+
   /** A user in either form, without the memos `committed` names. */
   const readUser = (key: string, committed: CommittedMemos | undefined): UserState | undefined => {
     const bytes = users.getBinaryFast(key) as FastBuffer | undefined;
@@ -550,18 +564,24 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     committed: CommittedMemos | undefined,
     admittedOfCall: Map<string, Set<string>>,
   ): StateTables => ({
-    claimHolder(eventId) {
-      const bytes = claims.getBinaryFast(eventId) as FastBuffer | undefined;
-      if (bytes === undefined) return undefined;
-      if (bytes[0] !== BINARY_FORM) {
-        const [identity, expiresAt] = claimsMsgpack.decode(bytes) as [string, number];
-        return expiresAt > at ? identity : undefined;
-      }
-      return bytes.readDoubleLE(1) > at ? bytes.utf8Slice(9, bytes.length) : undefined;
-    },
-    claim(eventId, identity) {
-      claims.putSync(eventId, asBinary(writer.claim(identity, at + dedupMs)));
-      claimed.push(eventId);
+    oneStepClaims: {
+      claimUnlessHeld(eventId, identity) {
+        // Almost every eventId is new: one put that refuses to overwrite claims it, where a get and a put would
+        // walk the B-tree twice. A claim found is read (a retry, a replay, or an expired claim to replace).
+        // putSync answers whether it wrote (lmdb's README; its type declarations say void).
+        const written = claims.putSync(eventId, asBinary(writer.claim(identity, at + dedupMs)), NO_OVERWRITE);
+        if (!(written as unknown as boolean)) {
+          const holder = liveClaimHolder(eventId, at);
+          if (holder !== undefined) return holder;
+          claims.putSync(eventId, asBinary(writer.claim(identity, at + dedupMs)));
+        }
+        claimed.push(eventId);
+        return undefined;
+      },
+      release(eventId) {
+        // The call's expiry entry still names it: the sweep skips an eventId whose claim is gone.
+        claims.removeSync(eventId);
+      },
     },
     user(experimentId, userId) {
       const key = userStateKey(experimentId, userId);

@@ -47,10 +47,48 @@ export interface UserState {
   totals: RunningTotal[];
 }
 
-/** What the rules read and write; each store backs it with its own maps or database. */
-export interface StateTables {
+/**
+ * What the rules read and write; each store backs it with its own maps or database. Claims come
+ * in one of two forms (`TwoStepClaims` or `OneStepClaims`).
+ */
+export type StateTables = TablesOfUsers & (TwoStepClaims | OneStepClaimTables);
+
+/** Claims looked up, then made once the event counts. */
+export interface TwoStepClaims {
+  /** The live claim's holder (a record identity), if any. */
   claimHolder(eventId: string): string | undefined;
+  /** Claims `eventId` for `identity` (no live claim holds it: `claimHolder` said so). */
   claim(eventId: string, identity: string): void;
+  oneStepClaims?: undefined;
+}
+
+/** The tables of a store that claims as it looks up. */
+export interface OneStepClaimTables {
+  oneStepClaims: OneStepClaims;
+  claimHolder?: undefined;
+  claim?: undefined;
+}
+
+/**
+ * Claims made with their lookup, for a store where that saves a step: LMDB makes a claim with one
+ * put that refuses to overwrite, where a lookup and a put walk its B-tree twice (the embedded
+ * store's apply, 300,000 events over 60,000 users in calls of 50,000, six alternating pairs:
+ * 8.8–10.6 → 8.4–9.4 µs per event, lower in every pair). The rules release a claim made this way
+ * on every way out but a fresh count (a refusal, a memo's answer), so the claims held after a call
+ * are the ones the two-step form leaves.
+ */
+export interface OneStepClaims {
+  /**
+   * Claims `eventId` for `identity` unless a live claim holds it, and answers that holder;
+   * undefined means claimed now (an expired claim is replaced).
+   */
+  claimUnlessHeld(eventId: string, identity: string): string | undefined;
+  /** Drops the claim `claimUnlessHeld` just made for `eventId`. */
+  release(eventId: string): void;
+}
+
+/** The users, admissions and positions every store keeps (StateTables less its claims). */
+export interface TablesOfUsers {
   /** The state of one user of one experiment (two keys: never joined into a new string per event). */
   user(experimentId: string, userId: string): UserState | undefined;
   /**
@@ -252,9 +290,14 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   const committed = view.committedIdentity;
   const log = tables.memoLog;
 
-  const holder = tables.claimHolder(request.eventId);
   // The identity is built only where it is compared or stored (a new two-part string each time).
+  const holder =
+    tables.oneStepClaims === undefined
+      ? tables.claimHolder(request.eventId)
+      : tables.oneStepClaims.claimUnlessHeld(request.eventId, records.identity());
   if (holder !== undefined && holder !== records.identity()) return DUPLICATE;
+  /** A claim made just now with its lookup: released below unless the event counts afresh. */
+  const claimedNow = holder === undefined ? tables.oneStepClaims : undefined;
 
   const user: UserState = tables.user(request.experimentId, request.userId) ?? { segments: undefined, totals: [] };
   let running = runningTotalOf(user, request.variantMetric);
@@ -267,6 +310,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
           ? undefined
           : memoOf(running, records.identity());
   if (memo) {
+    claimedNow?.release(request.eventId);
     if (memo[1] === 'refused') return REFUSED;
     return {
       kind: 'applied',
@@ -287,15 +331,17 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
   // Exact whenever it is kept: only a sum beyond 2^53 can round, and the limit (at most 2^52, limits.ts) refuses it.
   const totalAfter = (totalBefore ?? 0) + request.scaledValue;
   if (totalAfter > limits.userTotalLimit || totalAfter < view.lowestTotal) {
-    // Not claimed: the event was not counted, so a replay of its dead letter (another record) is judged afresh.
+    // Not claimed (a claim made with its lookup is released below): the event was not counted, so a replay of
+    // its dead letter (another record) is judged afresh.
     if (log !== undefined) log.add(running, request.position, 'refused', undefined);
     else pushMemo(running, [records.identity(), 'refused']);
     tables.saveUser(request.experimentId, request.userId, user);
+    claimedNow?.release(request.eventId);
     return REFUSED;
   }
   // A string of its own, not the memo's: a memo's identity is flattened when compared at commit, and the
   // claim, held for the whole de-dup window, then keeps the small two-part string only.
-  if (holder === undefined) tables.claim(request.eventId, records.identity());
+  if (holder === undefined && tables.oneStepClaims === undefined) tables.claim(request.eventId, records.identity());
   if (user.segments === undefined) {
     user.segments = admittedSegments(tables, request, limits.segmentValueCap);
     if (request.covariates && request.covariates.length > 0) {

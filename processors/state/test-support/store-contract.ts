@@ -240,6 +240,18 @@ export function describeUserStateStoreContract(
         expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2 }]);
       }));
 
+    it('a replayed refusal claims nothing either: its eventId in a later record (a dead-letter replay) is judged afresh', () =>
+      withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
+        const base = request({ scaledValue: 8 });
+        const over = request({ scaledValue: 5 });
+        const down = request({ scaledValue: -6 });
+        await store.apply(SHARD, epoch, [base, over, down]);
+        // The batch again (a retry before its commit): the memo answers the refusal, and no claim is left behind.
+        expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
+        const replayed = { ...over, position: at(eventNumber + 10) };
+        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2 }]);
+      }));
+
     it('a refusal is memoized: replayed after the total moved, it is still refused', () =>
       withStore({ cap: 50, userTotalLimit: 10 }, async (store, epoch) => {
         const base = request({ scaledValue: 8 });
@@ -445,6 +457,18 @@ export function describeUserStateStoreContract(
         await harness.advanceSeconds(1.5);
         const lateRetry = { ...original, position: at(eventNumber + 20) };
         expect(await store.apply(SHARD, epoch, [lateRetry])).toMatchObject([{ kind: 'applied', replay: false }]);
+      }));
+
+    it('a replay after its claim expired claims nothing: a producer retry in a later record then counts', () =>
+      withStore({ cap: 50, dedupWindowSeconds: 2 }, async (store, epoch, harness) => {
+        if (!harness.advanceSeconds) throw new Error('the suite needs advanceSeconds');
+        const original = request({ scaledValue: 3 });
+        await store.apply(SHARD, epoch, [original]);
+        await harness.advanceSeconds(2.5);
+        // Not committed yet: the record's memo answers its replay, whatever became of its claim.
+        expect(await store.apply(SHARD, epoch, [original])).toEqual([applied(true, undefined)]);
+        const lateRetry = { ...original, position: at(eventNumber + 20) };
+        expect(await store.apply(SHARD, epoch, [lateRetry])).toEqual([applied(false, 3)]);
       }));
 
     it("forgets an experiment's admitted segment values with it, and keeps the others' (cap 1)", () =>
