@@ -552,7 +552,7 @@ export const pipelineScenario: BenchScenario = {
       });
       if (processorsMainThreadCpu !== undefined) {
         notes.push(
-          `phase B (backlog): the processors' ${perEvent(processorsCpu).toFixed(1)} µs of CPU per event are ${perEvent(processorsMainThreadCpu).toFixed(1)} on the main thread (JavaScript, LMDB, system calls) and ${perEvent(processorsCpu - processorsMainThreadCpu).toFixed(1)} on their other threads (V8's garbage-collector helpers, libuv's pool)`,
+          `phase B (backlog): the processors' ${perEvent(processorsCpu).toFixed(1)} µs of CPU per event are ${perEvent(processorsMainThreadCpu).toFixed(1)} on the main thread (JavaScript, LMDB, system calls) and ${perEvent(processorsCpu - processorsMainThreadCpu).toFixed(1)} on their other threads (V8's garbage-collector and compiler threads, LMDB's flush thread)`,
         );
       }
       await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);

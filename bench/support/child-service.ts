@@ -75,7 +75,7 @@ export function cpuSecondsOf(pid: number | undefined): number | undefined {
 /**
  * CPU seconds (user + system) of a process's main thread, the JavaScript thread (its thread id is the pid),
  * from /proc/<pid>/task/<pid>/stat; undefined without /proc. The process's figure (`cpuSecondsOf`) less this one
- * is what its other threads took: V8's garbage-collector helpers, libuv's pool.
+ * is what its other threads took: V8's garbage-collector and compiler threads, LMDB's flush thread, libuv's pool.
  */
 export function mainThreadCpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;

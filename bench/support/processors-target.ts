@@ -26,7 +26,7 @@ export interface ProcessorStats {
   startedAt: number;
   /** CPU seconds this process spent since `startedAt` (module loading excluded). */
   cpuSeconds: number;
-  /** Of `cpuSeconds`, the main (JavaScript) thread's; the rest is V8's GC helpers and libuv's pool (undefined without /proc). */
+  /** Of `cpuSeconds`, the main (JavaScript) thread's; the rest is V8's GC and compiler threads and LMDB's flush thread (undefined without /proc). */
   mainThreadCpuSeconds?: number | undefined;
   firstCommitAt?: number;
   lastCommitAt?: number;
