@@ -16,6 +16,7 @@ export default defineConfig({
       'processors/state/**/*.test.ts',
       'processors/counters/**/*.test.ts',
       'processors/pipeline.test.ts',
+      'processors/decode/**/*.test.ts',
       'processors/consumer/batch-budget.test.ts',
       'processors/consumer/shard-reader.test.ts',
       'processors/consumer/local-consumer.test.ts',

@@ -122,6 +122,105 @@ describe('decodeShardBatch', () => {
   });
 });
 
+describe('decodeShardBatch: compact records', () => {
+  it('dead-letters a corrupt compact record whole, counted as one user record, and numbers what follows on', () => {
+    const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })];
+    const corrupt = encodeCompactRecord(events);
+    corrupt[corrupt.length - 1] = corrupt[corrupt.length - 1]! ^ 0xff; // the checksum no longer matches
+    const records: KinesisRecord[] = [
+      { sequenceNumber: '1', partitionKey: 'p-1', data: corrupt },
+      { sequenceNumber: '2', partitionKey: 'p-2', data: encodeCompactRecord(events) },
+    ];
+    const decoded = decodeShardBatch({ shardId: 's', records }, limits);
+    expect(decoded.deadLetters).toEqual([
+      {
+        id: { shardId: 's', sequenceNumber: '1', subSequenceNumber: 0 },
+        partitionKey: 'p-1',
+        data: corrupt,
+        reasons: [{ index: 0, field: '(record)', rule: 'compact-record', message: 'compact record checksum mismatch' }],
+      },
+    ]);
+    expect(decoded.userRecords).toBe(3);
+    expect(
+      decoded.valid.map((valid) => [valid.id.sequenceNumber, valid.id.subSequenceNumber, valid.event.userId]),
+    ).toEqual([
+      ['2', 0, 'a'],
+      ['2', 1, 'b'],
+    ]);
+  });
+
+  it('dead-letters an invalid event of a compact record alone: its user as partition key, its JSON, its own index', () => {
+    const events = [
+      sampleEvent({ userId: 'a' }),
+      sampleEvent({ userId: 'b', segments: { country: 'FR', device: 'ios', plan: 'pro' } }),
+      sampleEvent({ userId: 'c' }),
+    ];
+    const plain = kinesisRecord('1', sampleEvent({ userId: 'z' }));
+    const compact: KinesisRecord = { sequenceNumber: '2', partitionKey: 'p', data: encodeCompactRecord(events) };
+    // Two segments at most: the second event has three.
+    const decoded = decodeShardBatch({ shardId: 's', records: [plain, compact] }, { ...limits, maxSegments: 2 });
+    expect(decoded.userRecords).toBe(4);
+    expect(decoded.valid.map((valid) => [valid.id.subSequenceNumber, valid.event.userId])).toEqual([
+      [0, 'z'],
+      [0, 'a'],
+      [2, 'c'],
+    ]);
+    expect(decoded.deadLetters).toHaveLength(1);
+    const [dead] = decoded.deadLetters;
+    expect(dead!.id).toEqual({ shardId: 's', sequenceNumber: '2', subSequenceNumber: 1 });
+    expect(dead!.partitionKey).toBe('b');
+    expect(JSON.parse(Buffer.from(dead!.data).toString())).toMatchObject({ userId: 'b', eventId: events[1]!.eventId });
+    expect(dead!.reasons.length).toBeGreaterThan(0);
+    for (const reason of dead!.reasons) expect(reason).toMatchObject({ index: 2, field: 'segments' });
+  });
+});
+
+describe('decodeShardBatch: plain records at the size limit', () => {
+  it('takes a record of exactly maxEventBytes and refuses one byte more, naming both sizes', () => {
+    const bytes = Buffer.from(JSON.stringify(sampleEvent()));
+    const fits = decodeShardBatch(
+      { shardId: 's', records: [kinesisRecord('1', bytes)] },
+      {
+        ...limits,
+        maxEventBytes: bytes.byteLength,
+      },
+    );
+    expect(fits.valid).toHaveLength(1);
+    const over = decodeShardBatch(
+      { shardId: 's', records: [kinesisRecord('1', bytes)] },
+      {
+        ...limits,
+        maxEventBytes: bytes.byteLength - 1,
+      },
+    );
+    expect(over.deadLetters[0]!.reasons).toEqual([
+      {
+        index: 0,
+        field: '(event)',
+        rule: 'max-size',
+        message: `record is ${bytes.byteLength} bytes; the limit is ${bytes.byteLength - 1}`,
+      },
+    ]);
+  });
+
+  it("names a record that is not JSON, with the parser's reason", () => {
+    const decoded = decodeShardBatch({ shardId: 's', records: [kinesisRecord('1', '{"userId": ')] }, limits);
+    expect(decoded.deadLetters[0]!.reasons).toEqual([
+      { index: 0, field: '(event)', rule: 'json', message: expect.stringMatching(/^not valid JSON: \S/) },
+    ]);
+  });
+
+  it('names bytes that are not UTF-8', () => {
+    const decoded = decodeShardBatch(
+      { shardId: 's', records: [kinesisRecord('1', Uint8Array.from([0x7b, 0xff, 0x7d]))] },
+      limits,
+    );
+    expect(decoded.deadLetters[0]!.reasons).toEqual([
+      { index: 0, field: '(event)', rule: 'well-formed-unicode', message: 'record is not valid UTF-8' },
+    ]);
+  });
+});
+
 describe('validSourceOf (what a sink refusal dead-letters)', () => {
   it('gives a plain record its own bytes and a compact record’s event its user as partition key and its JSON', () => {
     const events = [sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })];
