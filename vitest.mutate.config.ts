@@ -23,7 +23,7 @@ export default defineConfig({
       'query-api/stats/**/*.test.ts',
       'ingest/put-records*.test.ts',
       'ingest/collector.test.ts',
-      'ingest/collect-events.test.ts',
+      'ingest/collect-events*.test.ts',
       'ingest/parse-body.test.ts',
       'ingest/kpl-aggregation.test.ts',
     ],

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodeCompactRecord } from '../common/compact-records.js';
 import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import { createEventIdGenerator, uuidText } from '../common/event-ids.js';
-import { collectEvents } from './collect-events.js';
+import { IncomingEventSchema, MAX_COVARIATES } from '../common/event-contract.js';
+import { collectEvents, VALIDATOR_DEFECT } from './collect-events.js';
 import { packCompactByShard } from './kpl-aggregation.js';
 import { parseBody } from './parse-body.js';
 import { ShardMap } from './shard-map.js';
@@ -81,5 +82,87 @@ describe('collectEvents: the bytes of generated eventIds, for compact records', 
     });
     const result = decodeCompactRecord(record!.data, 0, DEFAULT_EVENT_LIMITS);
     expect(result.ok && result.events[0]?.ok && result.events[0].event.eventId).toBe(producerId);
+  });
+});
+
+describe('collectEvents: the structural screen before the full validator (rule max-properties)', () => {
+  const contractFields = Object.keys(IncomingEventSchema.properties).length;
+  const maxEventKeys = 2 * contractFields;
+  const base = {
+    type: 'impression',
+    experimentId: 'exp',
+    variantId: 'control',
+    userId: 'u',
+    timestamp: '2026-11-27T09:59:00Z',
+  };
+  const run = (candidates: unknown[]) =>
+    collectEvents(
+      { candidates, rejections: [] },
+      { now, limits: DEFAULT_EVENT_LIMITS, newEventId: createEventIdGenerator() },
+    );
+  const keyed = (count: number, prefix: string) =>
+    Object.fromEntries(Array.from({ length: count }, (_, i) => [`${prefix}${i}`, 1]));
+
+  it('refuses an event with more fields than twice the contract, by name and count, and takes the events beside it', () => {
+    // The text timestamp keeps these off the one-pass path, so the screen runs first.
+    const over = { ...base, ...keyed(maxEventKeys + 1 - Object.keys(base).length, 'x') };
+    const atLimit = { ...base, ...keyed(maxEventKeys - Object.keys(base).length, 'x') };
+    const result = run([base, over, atLimit]);
+    expect(result.valid.map((event) => event.index)).toEqual([0]);
+    expect(result.defects).toEqual([]);
+    const rejected = result.rejected.report().rejected;
+    expect(rejected.find((rejection) => rejection.index === 1)).toEqual({
+      index: 1,
+      field: '(event)',
+      rule: 'max-properties',
+      message: `event has more than ${maxEventKeys} fields; the contract has ${contractFields}`,
+    });
+    // At the limit the screen lets it through: the validator names the unknown fields instead.
+    expect(rejected.filter((rejection) => rejection.index === 2).map((rejection) => rejection.rule)).not.toContain(
+      'max-properties',
+    );
+  });
+
+  it('refuses segments with more dimensions than the limit, and takes exactly the limit', () => {
+    const max = DEFAULT_EVENT_LIMITS.maxSegments;
+    const over = { ...base, segments: Object.fromEntries(Array.from({ length: max + 1 }, (_, i) => [`d${i}`, 'v'])) };
+    const atLimit = { ...base, segments: Object.fromEntries(Array.from({ length: max }, (_, i) => [`d${i}`, 'v'])) };
+    const result = run([over, atLimit]);
+    expect(result.valid.map((event) => event.index)).toEqual([1]);
+    expect(result.rejected.report().rejected).toEqual([
+      {
+        index: 0,
+        field: 'segments',
+        rule: 'max-properties',
+        message: `segments has more than ${max} dimensions; at most ${max} are allowed`,
+      },
+    ]);
+  });
+
+  it('refuses covariates with more metrics than the limit, and takes exactly the limit', () => {
+    const over = { ...base, covariates: keyed(MAX_COVARIATES + 1, 'm') };
+    const atLimit = { ...base, covariates: keyed(MAX_COVARIATES, 'm') };
+    const result = run([over, atLimit]);
+    expect(result.valid.map((event) => event.index)).toEqual([1]);
+    expect(result.rejected.report().rejected).toEqual([
+      {
+        index: 0,
+        field: 'covariates',
+        rule: 'max-properties',
+        message: `covariates has more than ${MAX_COVARIATES} metrics; at most ${MAX_COVARIATES} are allowed`,
+      },
+    ]);
+  });
+
+  it('leaves what is not a plain object to the validator: null, arrays, long text, and segments given as text or an array', () => {
+    const longArray = Array.from({ length: maxEventKeys + 5 }, () => 1);
+    const longText = 'x'.repeat(maxEventKeys + 5);
+    const result = run([null, longArray, longText, { ...base, segments: longArray }, { ...base, segments: longText }]);
+    // Refused by the validator's own rules, not the screen's, and not as a defect of ours.
+    expect(result.defects).toEqual([]);
+    const rejected = result.rejected.report().rejected;
+    expect([...new Set(rejected.map((rejection) => rejection.index))].sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(rejected.map((rejection) => rejection.rule)).not.toContain('max-properties');
+    expect(rejected.map((rejection) => rejection.rule)).not.toContain(VALIDATOR_DEFECT);
   });
 });

@@ -3,7 +3,7 @@ import { decodeCompactRecord, isCompactRecord } from '../common/compact-records.
 import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
 import type { StreamEvent } from '../common/event-contract.js';
 import { createEventIdGenerator, eventIdBytesWriter } from '../common/event-ids.js';
-import { MAX_AGGREGATE_BYTES, packCompactByShard } from './kpl-aggregation.js';
+import { aggregateByShard, MAX_AGGREGATE_BYTES, packCompactByShard, userRecordData } from './kpl-aggregation.js';
 import { ShardMap } from './shard-map.js';
 
 const shards = new ShardMap([
@@ -64,5 +64,91 @@ describe('packCompactByShard: records sealed at MAX_AGGREGATE_BYTES, each with i
         .map((entry) => entries.indexOf(entry));
       expect(order).toEqual([...order].sort((a, b) => a - b));
     }
+  });
+});
+
+describe('aggregateByShard and packCompactByShard: where a record is sealed', () => {
+  const oneShard = new ShardMap([{ shardId: 'only', startingHashKey: 0n, endingHashKey: 2n ** 128n - 1n }]);
+  const streamEvent = (userId: string): StreamEvent => ({
+    version: 1,
+    eventId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+    type: 'impression',
+    experimentId: 'exp',
+    variantId: 'control',
+    userId,
+    value: 1,
+    timestamp: Date.UTC(2026, 10, 27, 10),
+    receivedAt: Date.UTC(2026, 10, 27, 10),
+  });
+
+  it('aggregates KPL user records up to MAX_AGGREGATE_BYTES (data + key + 16 each), then starts the next', () => {
+    // Key 'k': a record counts its data's length + 17.
+    const record = (name: string, dataBytes: number) => ({
+      name,
+      partitionKey: 'k',
+      data: Buffer.alloc(dataBytes, 0x61),
+      bytes: dataBytes,
+    });
+    const first = 1_000;
+    const fitting = [record('a', first), record('b', MAX_AGGREGATE_BYTES - 2 * 17 - first)];
+    expect(aggregateByShard(fitting, oneShard).map((aggregate) => aggregate.records.map((r) => r.name))).toEqual([
+      ['a', 'b'],
+    ]);
+    const overflowing = [record('a', first), record('b', MAX_AGGREGATE_BYTES - 2 * 17 - first + 1), record('c', 10)];
+    const aggregates = aggregateByShard(overflowing, oneShard);
+    expect(aggregates.map((aggregate) => aggregate.records.map((r) => r.name))).toEqual([['a'], ['b', 'c']]);
+    for (const aggregate of aggregates) expect(aggregate.explicitHashKey).toBe(aggregates[0]!.explicitHashKey);
+    // A record larger than the bound alone still gets an aggregate of its own, not an empty one before it.
+    const large = aggregateByShard([record('x', MAX_AGGREGATE_BYTES + 5)], oneShard);
+    expect(large.map((aggregate) => aggregate.records.map((r) => r.name))).toEqual([['x']]);
+  });
+
+  it('packs compact records up to MAX_AGGREGATE_BYTES of the entries’ counted bytes, then starts the next', () => {
+    const entry = (userId: string, bytes: number) => ({ partitionKey: userId, event: streamEvent(userId), bytes });
+    const names = (records: ReturnType<typeof packCompactByShard<ReturnType<typeof entry>>>) =>
+      records.map((record) => record.records.map((r) => r.partitionKey));
+    expect(
+      names(
+        packCompactByShard([entry('a', 1_000), entry('b', MAX_AGGREGATE_BYTES - 1_000)], oneShard, { compress: false }),
+      ),
+    ).toEqual([['a', 'b']]);
+    const split = packCompactByShard(
+      [entry('a', 1_000), entry('b', MAX_AGGREGATE_BYTES - 999), entry('c', 1)],
+      oneShard,
+      {
+        compress: false,
+      },
+    );
+    expect(names(split)).toEqual([['a'], ['b', 'c']]);
+    expect(split.map((record) => record.partitionKey)).toEqual(['a', 'b']);
+  });
+
+  it('reads an entry’s event from its JSON bytes when it carries no event, and refuses an entry with neither', () => {
+    const event = streamEvent('from-bytes');
+    const [record] = packCompactByShard(
+      [{ partitionKey: 'p', data: Buffer.from(JSON.stringify(event)), bytes: 10 }],
+      oneShard,
+      { compress: false },
+    );
+    const decoded = decodeCompactRecord(record!.data, 0, DEFAULT_EVENT_LIMITS);
+    if (!decoded.ok) throw new Error(decoded.rejection.message);
+    expect(decoded.events.map((read) => (read.ok ? read.event : read))).toEqual([event]);
+    expect(() => packCompactByShard([{ partitionKey: 'p', bytes: 10 }], oneShard, { compress: false })).toThrow(
+      'a user record needs its data or its event',
+    );
+  });
+});
+
+describe('userRecordData: the JSON bytes of a KPL or JSON record', () => {
+  const event = { userId: 'u' } as unknown as StreamEvent;
+  it('takes the bytes given, else the JSON text given, else the event serialized; refuses a record with none', () => {
+    const data = Buffer.from('{"given":true}');
+    expect(userRecordData({ partitionKey: 'p', data, json: '{"json":1}', event, bytes: 0 })).toBe(data);
+    // The text as given (its spacing too), not the event serialized again.
+    expect(
+      Buffer.from(userRecordData({ partitionKey: 'p', json: '{ "userId": "u" }', event, bytes: 0 })).toString(),
+    ).toBe('{ "userId": "u" }');
+    expect(Buffer.from(userRecordData({ partitionKey: 'p', event, bytes: 0 })).toString()).toBe('{"userId":"u"}');
+    expect(() => userRecordData({ partitionKey: 'p', bytes: 0 })).toThrow('a user record needs its data or its event');
   });
 });

@@ -1,0 +1,38 @@
+import { describe, expect, it, vi } from 'vitest';
+import { DEFAULT_EVENT_LIMITS } from '../common/config.js';
+import { createEventIdGenerator } from '../common/event-ids.js';
+import type * as ValidateEvent from '../common/validate-event.js';
+import { collectEvents, VALIDATOR_DEFECT } from './collect-events.js';
+
+// The validator never throws by design; this stands in a defect that makes it throw on one event.
+vi.mock('../common/validate-event.js', async (importOriginal) => {
+  const original = await importOriginal<typeof ValidateEvent>();
+  const defect = (candidate: unknown) => (candidate as { userId?: unknown } | null)?.userId === 'defect';
+  return {
+    ...original,
+    normalizeCommonEvent: (candidate: unknown, context: ValidateEvent.NormalizeContext) => {
+      if (defect(candidate)) throw new Error('validator defect');
+      return original.normalizeCommonEvent(candidate, context);
+    },
+  };
+});
+
+describe('collectEvents with a validator that throws (injected defect: normalizeCommonEvent mocked)', () => {
+  it('refuses only the event it threw on, with a rule of its own, hands the error over for logging and keeps the others', () => {
+    const event = (userId: string) => ({ type: 'impression', experimentId: 'exp', variantId: 'control', userId });
+    const result = collectEvents(
+      { candidates: [event('a'), event('defect'), event('c')], rejections: [] },
+      { now: Date.now(), limits: DEFAULT_EVENT_LIMITS, newEventId: createEventIdGenerator() },
+    );
+    expect(result.valid.map((collected) => collected.event.userId)).toEqual(['a', 'c']);
+    expect(result.defects).toEqual([new Error('validator defect')]);
+    expect(result.rejected.report().rejected).toEqual([
+      {
+        index: 1,
+        field: '(event)',
+        rule: VALIDATOR_DEFECT,
+        message: 'the collector could not validate this event (a defect on our side, logged); it was not written',
+      },
+    ]);
+  });
+});
