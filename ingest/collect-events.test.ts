@@ -123,33 +123,26 @@ describe('collectEvents: the structural screen before the full validator (rule m
     );
   });
 
-  it('refuses segments with more dimensions than the limit, and takes exactly the limit', () => {
-    const max = DEFAULT_EVENT_LIMITS.maxSegments;
-    const over = { ...base, segments: Object.fromEntries(Array.from({ length: max + 1 }, (_, i) => [`d${i}`, 'v'])) };
-    const atLimit = { ...base, segments: Object.fromEntries(Array.from({ length: max }, (_, i) => [`d${i}`, 'v'])) };
-    const result = run([over, atLimit]);
-    expect(result.valid.map((event) => event.index)).toEqual([1]);
-    expect(result.rejected.report().rejected).toEqual([
-      {
-        index: 0,
-        field: 'segments',
-        rule: 'max-properties',
-        message: `segments has more than ${max} dimensions; at most ${max} are allowed`,
-      },
+  it.each([
+    {
+      field: 'segments',
+      limit: DEFAULT_EVENT_LIMITS.maxSegments,
+      noun: 'dimensions',
+      value: (count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`d${i}`, 'v'])),
+    },
+    { field: 'covariates', limit: MAX_COVARIATES, noun: 'metrics', value: (count: number) => keyed(count, 'm') },
+  ])('refuses $field with more $noun than the limit, and takes exactly the limit', ({ field, limit, noun, value }) => {
+    const result = run([
+      { ...base, [field]: value(limit + 1) },
+      { ...base, [field]: value(limit) },
     ]);
-  });
-
-  it('refuses covariates with more metrics than the limit, and takes exactly the limit', () => {
-    const over = { ...base, covariates: keyed(MAX_COVARIATES + 1, 'm') };
-    const atLimit = { ...base, covariates: keyed(MAX_COVARIATES, 'm') };
-    const result = run([over, atLimit]);
     expect(result.valid.map((event) => event.index)).toEqual([1]);
     expect(result.rejected.report().rejected).toEqual([
       {
         index: 0,
-        field: 'covariates',
+        field,
         rule: 'max-properties',
-        message: `covariates has more than ${MAX_COVARIATES} metrics; at most ${MAX_COVARIATES} are allowed`,
+        message: `${field} has more than ${limit} ${noun}; at most ${limit} are allowed`,
       },
     ]);
   });
