@@ -25,10 +25,9 @@
  * (LevelDB) 14 µs with getMany + batch; LMDB's synchronous reads let it run the same
  * synchronous rules as the in-process store, and it is safe across processes.
  *
- * Per event the LMDB B-tree work (a claim's put, which refuses to overwrite and so finds a claim
- * held without a read of its own; a user read and write; the commit's share of dirty pages) is
- * most of the cost, so what is around it is kept lean: values in a binary form of their own (no
- * msgpack, no decimal strings, one scratch buffer for every put),
+ * Per event the LMDB B-tree work (a claim's put, which refuses to overwrite and so finds a held claim without
+ * a read of its own; a user read and write; the commit's share of dirty pages) is most of the cost, so what is
+ * around it is kept lean: values in a binary form of their own (no msgpack, no decimal strings, one scratch buffer for every put),
  * and a user read without the memos its shard has committed past (`CommittedMemos`), so they are
  * neither decoded nor written back and blobs stay small (apply, 100,000 events in calls of
  * 1,000 over 10,000 users: 18.5-20.4 → 14.3-15.4 µs per event).
