@@ -151,6 +151,31 @@ describe('compareCuped', () => {
     );
   });
 
+  it('falls back to the unadjusted comparison when Var(x) is too small for a finite θ (found by the fast-check property)', () => {
+    // Var(x) of about 3e-324 (a sum of squares of 1e-323): Cov(y, x)/Var(x) overflowed to Infinity, served as θ.
+    const control = {
+      n: 2,
+      sum: -2.5073713603713584e-81,
+      sumSquares: 3.1434555697196045e-162,
+      covariateSum: 0,
+      covariateSumSquares: 0,
+      sumProducts: 2.6645352591003757e-15,
+    };
+    const treatment = {
+      n: 2,
+      sum: 0,
+      sumSquares: 5e-324,
+      covariateSum: 0,
+      covariateSumSquares: 1e-323,
+      sumProducts: 0,
+    };
+    expect(cupedTheta(control, treatment)).toBe(0);
+    const result = compareCuped(control, treatment, { sequential: false });
+    expect(result.theta).toBe(0);
+    expect(result.varianceReduction).toBe(0);
+    expect(result.adjusted).toEqual(result.unadjusted);
+  });
+
   it('keeps the guards of the unadjusted comparison (too few users) and refuses impossible statistics', () => {
     const tiny = { n: 1, sum: 1, sumSquares: 1, covariateSum: 1, covariateSumSquares: 1, sumProducts: 1 };
     const result = compareCuped(tiny, gbstatsTreatment, {});

@@ -50,7 +50,9 @@ export interface CupedComparison {
 }
 
 /**
- * Pooled θ = Cov(y, x)/Var(x) over both arms; 0 when either pooled variance is 0.
+ * Pooled θ = Cov(y, x)/Var(x) over both arms; 0 when either pooled variance is 0, or when Var(x)
+ * is so small that the quotient is not a finite number (a covariate sum of squares near the
+ * smallest double: no adjustment is possible, and the answer must stay JSON).
  *
  * @example cupedTheta(control, treatment) // −0.011403 for gbstats' test_sequential_test_runs_ra
  */
@@ -63,7 +65,8 @@ export function cupedTheta(control: CupedStats, treatment: CupedStats): number {
   const varianceX = (control.covariateSumSquares + treatment.covariateSumSquares - (sumX * sumX) / n) / (n - 1);
   if (!(varianceX > 0) || !(varianceY > 0)) return 0;
   const covariance = (control.sumProducts + treatment.sumProducts - (sumY * sumX) / n) / (n - 1);
-  return covariance / varianceX;
+  const theta = covariance / varianceX;
+  return Number.isFinite(theta) ? theta : 0;
 }
 
 interface AdjustedArm {
