@@ -7,6 +7,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../local/test-support/counter-workload.js';
+import {
+  compareOptions,
+  expectServable,
+  sumAndSquares,
+  sumOfProducts,
+  users,
+} from '../test-support/arbitrary-statistics.js';
 import { compareCupedRatio, cupedRatioTheta, type CupedRatioStats } from './cuped-ratio.js';
 import { compareRatio } from './ratio.js';
 
@@ -166,41 +173,27 @@ function pick(stats: CupedRatioStats) {
 }
 
 describe('compareCupedRatio on arbitrary statistics (fast-check)', () => {
-  const finiteOrNullEverywhere = (value: unknown): boolean => {
-    if (typeof value === 'number') return Number.isFinite(value);
-    if (Array.isArray(value)) return value.every(finiteOrNullEverywhere);
-    if (value !== null && typeof value === 'object') return Object.values(value).every(finiteOrNullEverywhere);
-    return true;
-  };
-  const part = fc.record({
-    sum: fc.double({ min: -1e9, max: 1e9, noNaN: true }),
-    sumSquares: fc.double({ min: 0, max: 1e18, noNaN: true }),
-  });
-  const product = fc.double({ min: -1e18, max: 1e18, noNaN: true });
   const arm = fc.record({
-    n: fc.integer({ min: 0, max: 1_000_000 }),
-    numerator: part,
-    denominator: part,
-    numeratorCovariate: part,
-    denominatorCovariate: part,
+    n: users,
+    numerator: sumAndSquares,
+    denominator: sumAndSquares,
+    numeratorCovariate: sumAndSquares,
+    denominatorCovariate: sumAndSquares,
     products: fc.record({
-      numeratorNumeratorCovariate: product,
-      denominatorDenominatorCovariate: product,
-      numeratorCovariateDenominatorCovariate: product,
-      numeratorDenominator: product,
-      numeratorDenominatorCovariate: product,
-      numeratorCovariateDenominator: product,
+      numeratorNumeratorCovariate: sumOfProducts,
+      denominatorDenominatorCovariate: sumOfProducts,
+      numeratorCovariateDenominatorCovariate: sumOfProducts,
+      numeratorDenominator: sumOfProducts,
+      numeratorDenominatorCovariate: sumOfProducts,
+      numeratorCovariateDenominator: sumOfProducts,
     }),
   });
-  const options = fc.record({ sequential: fc.boolean(), alternative: fc.constantFrom('two-sided', 'greater', 'less') });
 
   it('serves only finite numbers or null (θ included), stable through JSON', () => {
     fc.assert(
-      fc.property(arm, arm, options, (control, treatment, opts) => {
-        const result = compareCupedRatio(control, treatment, opts);
-        expect(finiteOrNullEverywhere(result)).toBe(true);
-        expect(JSON.parse(JSON.stringify(result))).toEqual(result);
-      }),
+      fc.property(arm, arm, compareOptions, (control, treatment, opts) =>
+        expectServable(compareCupedRatio(control, treatment, opts)),
+      ),
       { numRuns: 1000 },
     );
   });
