@@ -172,6 +172,32 @@ function pick(stats: CupedRatioStats) {
   };
 }
 
+describe('compareCupedRatio when the pre-period variance is too small for a finite θ', () => {
+  it('falls back to the plain ratio comparison (θ 0) instead of serving an infinite θ', () => {
+    // The pre-period numerator's sum of squares is 1e-323 (its variance about 5e-324): Cov/Var overflowed.
+    const arm = (postNumeratorSum: number): CupedRatioStats => ({
+      n: 2,
+      numerator: { sum: postNumeratorSum, sumSquares: (postNumeratorSum * postNumeratorSum) / 2 + 1 },
+      denominator: { sum: 2, sumSquares: 2 },
+      numeratorCovariate: { sum: 0, sumSquares: 1e-323 },
+      denominatorCovariate: { sum: 2, sumSquares: 2 },
+      products: {
+        numeratorNumeratorCovariate: 1e-12,
+        denominatorDenominatorCovariate: 2,
+        numeratorCovariateDenominatorCovariate: 0,
+        numeratorDenominator: postNumeratorSum,
+        numeratorDenominatorCovariate: postNumeratorSum,
+        numeratorCovariateDenominator: 0,
+      },
+    });
+    expect(cupedRatioTheta(arm(4), arm(6))).toBe(0);
+    const result = compareCupedRatio(arm(4), arm(6), { sequential: false });
+    expect(result.theta).toBe(0);
+    expect(result.adjusted).toEqual(result.unadjusted);
+    expectServable(result);
+  });
+});
+
 describe('compareCupedRatio on arbitrary statistics (fast-check)', () => {
   const arm = fc.record({
     n: users,

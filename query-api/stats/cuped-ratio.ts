@@ -107,7 +107,8 @@ const POST = [0, 1];
 const PRE = [2, 3];
 
 /**
- * θ of the ratio adjustment, pooled over both arms (0 when the pre-period ratio has no variance).
+ * θ of the ratio adjustment, pooled over both arms (0 when the pre-period ratio has no variance, or
+ * so little that the quotient is not finite).
  *
  * @example cupedRatioTheta(control, treatment) // gbstats compute_theta_regression_adjusted_ratio
  */
@@ -121,7 +122,9 @@ export function cupedRatioTheta(control: CupedRatioStats, treatment: CupedRatioS
     preVariance += bilinear(unit, arm.lambda, unit, PRE, PRE);
   }
   if (!(preVariance !== 0) || !Number.isFinite(preVariance)) return 0;
-  return -covariance / preVariance;
+  // A pre-period variance near the smallest double can leave the quotient infinite: no adjustment then.
+  const theta = -covariance / preVariance;
+  return Number.isFinite(theta) ? theta : 0;
 }
 
 /**
