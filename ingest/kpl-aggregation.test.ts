@@ -6,6 +6,20 @@ import { createEventIdGenerator, eventIdBytesWriter } from '../common/event-ids.
 import { aggregateByShard, MAX_AGGREGATE_BYTES, packCompactByShard, userRecordData } from './kpl-aggregation.js';
 import { ShardMap } from './shard-map.js';
 
+/** An impression of `userId` at 2026-11-27 10:00 UTC. */
+const streamEvent = (userId: string, overrides: Partial<StreamEvent> = {}): StreamEvent => ({
+  version: 1,
+  eventId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+  type: 'impression',
+  experimentId: 'exp',
+  variantId: 'control',
+  userId,
+  value: 1,
+  timestamp: Date.UTC(2026, 10, 27, 10),
+  receivedAt: Date.UTC(2026, 10, 27, 10),
+  ...overrides,
+});
+
 const shards = new ShardMap([
   { shardId: 'shard-a', startingHashKey: 0n, endingHashKey: 2n ** 127n - 1n },
   { shardId: 'shard-b', startingHashKey: 2n ** 127n, endingHashKey: 2n ** 128n - 1n },
@@ -20,17 +34,7 @@ describe('packCompactByShard: records sealed at MAX_AGGREGATE_BYTES, each with i
       const eventId = newEventId(Date.UTC(2026, 10, 27, 10) + i);
       const withBytes = i % 3 !== 0;
       if (withBytes) expect(writeLast?.(eventId, slab, 16 * i)).toBe(true);
-      const event: StreamEvent = {
-        version: 1,
-        eventId,
-        type: 'impression',
-        experimentId: 'exp',
-        variantId: i % 2 === 0 ? 'control' : 'treatment',
-        userId: `user-${i}`,
-        value: 1,
-        timestamp: Date.UTC(2026, 10, 27, 10),
-        receivedAt: Date.UTC(2026, 10, 27, 10),
-      };
+      const event = streamEvent(`user-${i}`, { eventId, variantId: i % 2 === 0 ? 'control' : 'treatment' });
       // A third of the byte budget each: three events fill a record, the fourth starts the next.
       return {
         partitionKey: event.userId,
@@ -69,17 +73,6 @@ describe('packCompactByShard: records sealed at MAX_AGGREGATE_BYTES, each with i
 
 describe('aggregateByShard and packCompactByShard: where a record is sealed', () => {
   const oneShard = new ShardMap([{ shardId: 'only', startingHashKey: 0n, endingHashKey: 2n ** 128n - 1n }]);
-  const streamEvent = (userId: string): StreamEvent => ({
-    version: 1,
-    eventId: '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
-    type: 'impression',
-    experimentId: 'exp',
-    variantId: 'control',
-    userId,
-    value: 1,
-    timestamp: Date.UTC(2026, 10, 27, 10),
-    receivedAt: Date.UTC(2026, 10, 27, 10),
-  });
 
   it('aggregates KPL user records up to MAX_AGGREGATE_BYTES (data + key + 16 each), then starts the next', () => {
     // Key 'k': a record counts its data's length + 17.

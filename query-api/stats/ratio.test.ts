@@ -10,8 +10,10 @@ import { compareToControl } from './compare.js';
 import {
   compareOptions,
   expectServable,
+  sum,
   sumAndSquares,
   sumOfProducts,
+  sumOfSquares,
   users,
 } from '../test-support/arbitrary-statistics.js';
 import { welchReference } from '../test-support/independent-statistics.js';
@@ -144,10 +146,10 @@ describe('ratio and CUPED comparisons on arbitrary statistics (fast-check)', () 
   });
   const cupedArm = fc.record({
     n: users,
-    sum: sumAndSquares.map((part) => part.sum),
-    sumSquares: sumAndSquares.map((part) => part.sumSquares),
-    covariateSum: sumAndSquares.map((part) => part.sum),
-    covariateSumSquares: sumAndSquares.map((part) => part.sumSquares),
+    sum,
+    sumSquares: sumOfSquares,
+    covariateSum: sum,
+    covariateSumSquares: sumOfSquares,
     sumProducts: sumOfProducts,
   });
 

@@ -6,11 +6,14 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 
+/** A Σx. */
+export const sum = fc.double({ min: -1e9, max: 1e9, noNaN: true });
+
+/** A Σx². */
+export const sumOfSquares = fc.double({ min: 0, max: 1e18, noNaN: true });
+
 /** A Σx and Σx² pair. */
-export const sumAndSquares = fc.record({
-  sum: fc.double({ min: -1e9, max: 1e9, noNaN: true }),
-  sumSquares: fc.double({ min: 0, max: 1e18, noNaN: true }),
-});
+export const sumAndSquares = fc.record({ sum, sumSquares: sumOfSquares });
 
 /** A Σxy. */
 export const sumOfProducts = fc.double({ min: -1e18, max: 1e18, noNaN: true });
