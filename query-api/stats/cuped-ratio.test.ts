@@ -164,6 +164,91 @@ describe('compareCupedRatio', () => {
   });
 });
 
+describe('compareCupedRatio: where it keeps the plain ratio comparison, and what it refuses', () => {
+  it('reports the variance the adjustment saved as 1 − SE²(adjusted) / SE²(plain)', () => {
+    const result = compareCupedRatio(gbstatsControl, gbstatsTreatment, { sequential: false });
+    const adjusted = result.adjusted.standardErrors.absolute!;
+    const plain = result.unadjusted.standardErrors.absolute!;
+    expect(result.varianceReduction).toBeCloseTo(1 - adjusted ** 2 / plain ** 2, 12);
+  });
+
+  it('keeps the plain comparison, θ null, when it has a warning (too few users) or an arm has no pre-period denominator', () => {
+    const few = { ...gbstatsControl, n: 1 };
+    const tooFew = compareCupedRatio(few, few, { sequential: false });
+    expect(tooFew.unadjusted.warnings.length).toBeGreaterThan(0);
+    expect(tooFew).toEqual({
+      adjusted: tooFew.unadjusted,
+      unadjusted: tooFew.unadjusted,
+      theta: null,
+      varianceReduction: null,
+    });
+    const noPre = { ...gbstatsTreatment, denominatorCovariate: { sum: 0, sumSquares: 0 } };
+    for (const [control, treatment] of [
+      [gbstatsControl, noPre],
+      [noPre, gbstatsControl],
+    ] as const) {
+      const result = compareCupedRatio(control, treatment, { sequential: false });
+      expect(result.unadjusted.warnings).toEqual([]);
+      expect(result).toEqual({
+        adjusted: result.unadjusted,
+        unadjusted: result.unadjusted,
+        theta: null,
+        varianceReduction: null,
+      });
+    }
+  });
+
+  it('keeps the plain comparison with θ 0 when the pre-period ratio explains nothing', () => {
+    // Pre-period products that make every pre/post covariance 0: θ is 0.
+    const uncorrelated = (stats: CupedRatioStats): CupedRatioStats => {
+      const { numerator, denominator, numeratorCovariate, denominatorCovariate, n } = stats;
+      return {
+        ...stats,
+        products: {
+          ...stats.products,
+          numeratorNumeratorCovariate: (numerator.sum * numeratorCovariate.sum) / n,
+          numeratorDenominatorCovariate: (numerator.sum * denominatorCovariate.sum) / n,
+          numeratorCovariateDenominator: (numeratorCovariate.sum * denominator.sum) / n,
+          denominatorDenominatorCovariate: (denominator.sum * denominatorCovariate.sum) / n,
+        },
+      };
+    };
+    const result = compareCupedRatio(uncorrelated(gbstatsControl), uncorrelated(gbstatsTreatment), {
+      sequential: false,
+    });
+    expect(result.theta).toBe(0);
+    expect(result.varianceReduction).toBe(0);
+    expect(result.adjusted).toEqual(result.unadjusted);
+  });
+
+  it.each([
+    [{ n: 1.5 }, 'n must be a non-negative integer'],
+    [{ n: -2 }, 'n must be a non-negative integer'],
+    [{ numerator: { sum: Number.NaN, sumSquares: 1 } }, 'numerator.sum must be a finite number'],
+    [
+      { denominatorCovariate: { sum: 1, sumSquares: -1 } },
+      'denominatorCovariate.sumSquares must be a finite, non-negative number',
+    ],
+    [
+      { numeratorCovariate: { sum: 1, sumSquares: Number.POSITIVE_INFINITY } },
+      'numeratorCovariate.sumSquares must be a finite, non-negative number',
+    ],
+  ])('refuses %j with VALIDATION_FAILED naming the field and the rule', (change, problem) => {
+    const bad = { ...gbstatsControl, ...change };
+    let thrown: unknown;
+    try {
+      compareCupedRatio(gbstatsControl, bad, {});
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toMatchObject({
+      code: 'VALIDATION_FAILED',
+      message: `invalid treatment CUPED ratio statistics: ${problem}`,
+      details: { label: 'treatment', problems: [problem] },
+    });
+  });
+});
+
 function pick(stats: CupedRatioStats) {
   return {
     numerator: stats.numerator,
