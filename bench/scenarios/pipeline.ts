@@ -36,7 +36,7 @@ import {
   type ChildService,
   type RssSplitMiB,
 } from '../support/child-service.js';
-import { describeStages } from '../support/describe-stages.js';
+import { describeStageTotals, describeStages } from '../support/describe-stages.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
@@ -555,6 +555,13 @@ export const pipelineScenario: BenchScenario = {
           `phase B (backlog): the processors' ${perEvent(processorsCpu).toFixed(1)} µs of CPU per event are ${perEvent(processorsMainThreadCpu).toFixed(1)} on the main thread (JavaScript, LMDB, system calls) and ${perEvent(processorsCpu - processorsMainThreadCpu).toFixed(1)} on their other threads (V8's garbage-collector and compiler threads, LMDB's flush thread)`,
         );
       }
+      notes.push(
+        `phase B (backlog), where the readers' time went (ms summed over ${finishedStats.reduce((sum, stats) => sum + stats.batches, 0)} batches of ${settings.shards} shard readers): ${describeStageTotals(
+          finishedStats.map((stats) => stats.stagesMs),
+          drainEnd - drainStart,
+          settings.shards,
+        )}`,
+      );
       await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
 
       context.progress(0.8, 'phase B: baseline (one UpdateItem ADD per event)');

@@ -15,3 +15,27 @@ export function describeStages(stagesMs: ProcessorStats['stagesMs']): string {
     return times ? [`${stage} ${times.p50.toFixed(1)} / ${times.p99.toFixed(1)}`] : [];
   }).join(', ');
 }
+
+/** The stages a shard reader spends its own time in, one after another (the others are waits before it reads). */
+const READER_STAGES = FRESHNESS_STAGES.filter((stage) => stage !== 'collector_to_stream' && stage !== 'stream_to_read');
+
+/**
+ * Where a drain's time went: each reader stage's time summed over the batches of every process, in ms,
+ * beside the readers' time available (`wallMs` × `readers`: each shard reader runs its stages one after
+ * another, so what is left of it is time between batches).
+ *
+ * @example
+ *   describeStageTotals([{ decode: { p50: 1, p99: 2, count: 2, totalMs: 3 } }], 10, 2) // 'decode 3 (15%) of 20 reader-ms'
+ */
+export function describeStageTotals(
+  stagesOfProcesses: readonly ProcessorStats['stagesMs'][],
+  wallMs: number,
+  readers: number,
+): string {
+  const available = wallMs * readers;
+  const parts = READER_STAGES.flatMap((stage) => {
+    const total = stagesOfProcesses.reduce((sum, stages) => sum + (stages[stage]?.totalMs ?? 0), 0);
+    return total > 0 ? [`${stage} ${total.toFixed(0)} (${((total / available) * 100).toFixed(0)}%)`] : [];
+  });
+  return `${parts.join(', ')} of ${available.toFixed(0)} reader-ms`;
+}

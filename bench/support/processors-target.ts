@@ -32,8 +32,8 @@ export interface ProcessorStats {
   lastCommitAt?: number;
   freshnessMs: { p50: number; p95: number; p99: number; max: number; count: number };
   lagMs: number;
-  /** Per-batch time in each stage (`processor_stage_seconds`), ms percentiles over the run's batches. */
-  stagesMs: Partial<Record<FreshnessStage, { p50: number; p99: number; count: number }>>;
+  /** Per-batch time in each stage (`processor_stage_seconds`), ms percentiles over the run's batches, and their sum. */
+  stagesMs: Partial<Record<FreshnessStage, { p50: number; p99: number; count: number; totalMs: number }>>;
   /** `process.memoryUsage()` at `at`, MiB: V8 heap used/total, external (Buffers' backing stores) and array buffers. */
   memoryMiB: { heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   at: number;
@@ -46,6 +46,7 @@ export interface ProcessorStats {
 function metricsWithStageRecorder() {
   const metrics = createProcessorMetrics();
   const stages = new Map<string, hdr.Histogram>();
+  const totals = new Map<string, number>();
   const observe = metrics.stageDuration.observe.bind(metrics.stageDuration);
   // Only the (labels, value) form is used by the processors (observeStage).
   metrics.stageDuration.observe = ((labels: Partial<Record<'stage', string | number>>, value: number): void => {
@@ -61,6 +62,7 @@ function metricsWithStageRecorder() {
       stages.set(stage, histogram);
     }
     histogram.recordValue(Math.max(1, Math.round(value * 1e6)));
+    totals.set(stage, (totals.get(stage) ?? 0) + Math.max(0, value) * 1000);
   }) as typeof metrics.stageDuration.observe;
   const snapshot = (): ProcessorStats['stagesMs'] => {
     const out: ProcessorStats['stagesMs'] = {};
@@ -71,6 +73,7 @@ function metricsWithStageRecorder() {
           p50: histogram.getValueAtPercentile(50) / 1000,
           p99: histogram.getValueAtPercentile(99) / 1000,
           count: histogram.totalCount,
+          totalMs: totals.get(stage) ?? 0,
         };
     }
     return out;
