@@ -122,6 +122,11 @@ const EnvSchema = Type.Object({
    */
   PROCESSOR_BATCH_BUDGET_USER_RECORDS: Type.Integer({ minimum: 100, maximum: 10_000_000, default: 200_000 }),
   PROCESSOR_WRITE_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+  /**
+   * Longest wait of a batch's cell writes for the other shards' batches in the process, to write the cells they
+   * share with one UpdateItem each (processors/counters/cell-write-groups.ts); 0 writes each batch alone.
+   */
+  PROCESSOR_CELL_WRITE_GROUP_WAIT_MS: Type.Integer({ minimum: 0, maximum: 5_000, default: 100 }),
   /** `<index>/<of>`: this process reads shards whose number is index modulo of (several local processes, no lease manager). */
   PROCESSOR_SHARD_ASSIGNMENT: Type.String({ default: '0/1', pattern: '^[0-9]+/[0-9]+$' }),
   /** Where the exactly-once state lives: a durable Redis (default when a Redis URL is set), the embedded LMDB store, or process memory. */
@@ -267,6 +272,8 @@ export interface Config {
     /** Shards this process reads (processors/consumer/shard-assignment.ts). */
     readonly shardAssignment: { readonly index: number; readonly of: number };
     readonly writeConcurrency: number;
+    /** Longest wait of a batch's cell writes for other shards' batches (0: none). */
+    readonly cellWriteGroupWaitMs: number;
     /** Address of the local consumer's /metrics, /health and /ready listener (PROCESSORS_METRICS_HOST, else LISTEN_HOST). */
     readonly metricsHost: string;
     /** Port of the local consumer's /metrics and /health. */
@@ -562,6 +569,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchBudgetUserRecords: e.PROCESSOR_BATCH_BUDGET_USER_RECORDS,
       shardAssignment,
       writeConcurrency: e.PROCESSOR_WRITE_CONCURRENCY,
+      cellWriteGroupWaitMs: e.PROCESSOR_CELL_WRITE_GROUP_WAIT_MS,
       metricsHost: e.PROCESSORS_METRICS_HOST ?? e.LISTEN_HOST,
       metricsPort: e.PROCESSORS_METRICS_PORT,
       state: {

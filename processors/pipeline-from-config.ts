@@ -114,6 +114,7 @@ export async function createPipelineFromConfig(
       tableName: config.dynamodb.countersTable,
       state,
       writeConcurrency: config.processors.writeConcurrency,
+      cellWriteGroupWaitMs: config.processors.cellWriteGroupWaitMs,
       logger,
       metrics,
       ...(plans ? { plans } : {}),

@@ -400,3 +400,31 @@ function addCovariateContributions(
     feedCells(cells, event, metricKey, outcome, extraOnly(position, event.receivedAt, extra));
   }
 }
+
+/**
+ * Totals holding the sum of `parts` (each left as it is): what one UpdateItem adds for a cell that
+ * several shards' batches touch (dynamo-cell-writer.ts, merged writes). Positions are the first part's:
+ * a merged write conditions on each part's own.
+ */
+export function sumOfTotals(parts: readonly DeltaTotals[]): DeltaTotals {
+  const first = parts[0] as DeltaTotals;
+  const sum: DeltaTotals = {
+    events: 0,
+    units: 0,
+    sum: new ExactTotal(),
+    sumSquares: newSquareTotal(),
+    extra: undefined,
+    lastEventAt: 0,
+    minPosition: first.minPosition,
+    maxPosition: first.maxPosition,
+  };
+  for (const part of parts) {
+    sum.events += part.events;
+    sum.units += part.units;
+    sum.sum.addTotal(part.sum);
+    sum.sumSquares.addTotal(part.sumSquares);
+    if (part.extra !== undefined) addExtra((sum.extra ??= {}), part.extra);
+    if (part.lastEventAt > sum.lastEventAt) sum.lastEventAt = part.lastEventAt;
+  }
+  return sum;
+}

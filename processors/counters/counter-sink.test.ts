@@ -144,6 +144,44 @@ describe('counter sink on dynalite', () => {
     expect(result).toEqual({ counted: 200, duplicates: 0, cells: 2, writeRequests: 2, refused: [] });
   });
 
+  it('writes the cells two shards’ batches share once for both when the batches meet in the sink, exactly', async () => {
+    const { tableName, sink } = await setUp();
+    const other = 'shardId-000000000001';
+    const batchOf = (shardId: string, users: string) =>
+      toShardRecords(
+        shardId,
+        Array.from({ length: 60 }, (_, i) => event({ userId: `${users}${i % 6}`, segments: { country: 'US' } })),
+      );
+    const [first, second] = [batchOf(SHARD, 'a'), batchOf(other, 'b')];
+    const results = await Promise.all([sink.writeBatch(SHARD, first), sink.writeBatch(other, second)]);
+    // Each batch touches the same two cells; one merged UpdateItem per cell, counted for the first batch.
+    expect(results).toEqual([
+      { counted: 60, duplicates: 0, cells: 2, writeRequests: 2, refused: [] },
+      { counted: 60, duplicates: 0, cells: 2, writeRequests: 0, refused: [] },
+    ]);
+    const expected = computeExpectedCounters(
+      [...first, ...second].map((valid) => valid.event),
+      { segmentValueCap: 50 },
+    );
+    expect(await readCounters(dynamo, tableName)).toEqual(expected);
+    expect(expected.get('checkout|control#purchase')).toMatchObject({ events: 120, units: 12 });
+  });
+
+  it('writes each batch alone with cellWriteGroupWaitMs 0', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
+    stores.push({ state });
+    const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 4, cellWriteGroupWaitMs: 0 });
+    const other = 'shardId-000000000001';
+    const results = await Promise.all([
+      sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
+      sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b' })])),
+    ]);
+    expect(results.map((result) => result.writeRequests)).toEqual([1, 1]);
+    expect((await readCounters(dynamo, tableName)).get('checkout|control#purchase')).toMatchObject({ events: 2 });
+  });
+
   it(
     'skips a batch replayed after it was committed: nothing new, no write (committed position)',
     async () => {

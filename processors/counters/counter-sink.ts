@@ -17,6 +17,8 @@ import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
 import { sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
 import { writeCellDeltas } from './dynamo-cell-writer.js';
+import { CellWriteGroups, type GroupTicket } from './cell-write-groups.js';
+import { writeShardCells, type ShardCells } from './merged-cell-writes.js';
 import { scaledNumber } from './exact-value.js';
 import { establishStateEpoch } from './state-epoch.js';
 
@@ -39,7 +41,16 @@ export interface CounterSinkDeps {
    * (retriable), nothing is counted without the plan. Absent: EMPTY_COUNTER_PLAN for every experiment.
    */
   plans?: CounterPlanSource;
+  /**
+   * Longest wait of a batch's cell writes for the other shards' batches in the sink, to write the cells they
+   * share with one UpdateItem each (cell-write-groups.ts); 0 writes each batch alone. Default
+   * DEFAULT_CELL_WRITE_GROUP_WAIT_MS.
+   */
+  cellWriteGroupWaitMs?: number;
 }
+
+/** A batch's cell writes wait at most this long for the other shards' batches in the sink (PROCESSOR_CELL_WRITE_GROUP_WAIT_MS's default). */
+export const DEFAULT_CELL_WRITE_GROUP_WAIT_MS = 100;
 
 const EMPTY_RESULT: CounterWriteResult = Object.freeze({
   counted: 0,
@@ -209,69 +220,84 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       },
     ));
 
-  return {
-    async writeBatch(shardId, events) {
-      if (events.length === 0) return EMPTY_RESULT;
-      const stateEpoch = await currentEpoch();
-      const plans = deps.plans === undefined ? undefined : await plansOfBatch(deps.plans, events);
-      let batchEnd = '';
-      const requests = new Array<PendingEvent>(events.length);
-      for (let index = 0; index < events.length; index++) {
-        const { id, event } = events[index] as ValidEvent;
-        const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
-        if (position > batchEnd) batchEnd = position;
-        requests[index] = toPendingEvent(
-          event,
-          position,
-          plans === undefined ? undefined : (plans.get(event.experimentId) ?? EMPTY_COUNTER_PLAN),
-        );
-      }
-      const metrics = deps.metrics;
-      let stageStart = performance.now();
-      /** Observes the stage that just ended and starts the next one. */
-      const stageDone = (stage: 'state' | 'cell_writes' | 'mark_committed'): void => {
-        const now = performance.now();
-        if (metrics) observeStage(metrics, stage, (now - stageStart) / 1000);
-        stageStart = now;
-      };
-      const outcomes = await deps.state.apply(shardId, stateEpoch, requests);
-      stageDone('state');
-      if (outcomes.length !== events.length) {
-        throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${events.length} requests`);
-      }
-      const batch: OutcomeOfEvent[] = [];
-      const refused: CounterRefusal[] = [];
-      let counted = 0;
-      let duplicates = 0;
-      for (let index = 0; index < outcomes.length; index++) {
-        const outcome = outcomes[index] as StateOutcome;
-        if (outcome.kind === 'refused') refused.push(userTotalRefusal(events[index] as ValidEvent));
-        else if (outcome.kind === 'duplicate') duplicates++;
-        else if (outcome.kind === 'applied') {
-          counted++;
-          const pending = requests[index] as PendingEvent;
-          if (pending.partners !== undefined && outcome.partnerTotals.length !== pending.partners.length) {
-            throw new PipelineError(
-              'INTERNAL',
-              `state store answered ${outcome.partnerTotals.length} of ${pending.partners.length} partner totals`,
-            );
-          }
-          pending.outcome = outcome;
-          batch.push(pending);
-        }
-      }
-      const cells = aggregateCounterDeltas(batch);
-      stageStart = performance.now();
-      const { requests: writeRequests } = await writeCellDeltas(deps, shardId, cells);
-      stageDone('cell_writes');
-      await deps.state.markCommitted(shardId, batchEnd);
-      stageDone('mark_committed');
-      const result: CounterWriteResult = { counted, duplicates, cells: cells.length, writeRequests, refused };
-      logger?.debug(
-        { shardId, events: events.length, counted, duplicates, refused: refused.length, cells: cells.length },
-        'counters written',
+  const groups = new CellWriteGroups(async (batches) => {
+    if (batches.length > 1) return writeShardCells(deps, batches);
+    const [{ shardId, cells }] = batches as [ShardCells];
+    return Promise.allSettled([writeCellDeltas(deps, shardId, cells)]);
+  }, deps.cellWriteGroupWaitMs ?? DEFAULT_CELL_WRITE_GROUP_WAIT_MS);
+
+  const writeBatch = async (
+    shardId: string,
+    events: readonly ValidEvent[],
+    ticket: GroupTicket,
+  ): Promise<CounterWriteResult> => {
+    const stateEpoch = await currentEpoch();
+    const plans = deps.plans === undefined ? undefined : await plansOfBatch(deps.plans, events);
+    let batchEnd = '';
+    const requests = new Array<PendingEvent>(events.length);
+    for (let index = 0; index < events.length; index++) {
+      const { id, event } = events[index] as ValidEvent;
+      const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
+      if (position > batchEnd) batchEnd = position;
+      requests[index] = toPendingEvent(
+        event,
+        position,
+        plans === undefined ? undefined : (plans.get(event.experimentId) ?? EMPTY_COUNTER_PLAN),
       );
-      return result;
+    }
+    const metrics = deps.metrics;
+    let stageStart = performance.now();
+    /** Observes the stage that just ended and starts the next one. */
+    const stageDone = (stage: 'state' | 'cell_writes' | 'mark_committed'): void => {
+      const now = performance.now();
+      if (metrics) observeStage(metrics, stage, (now - stageStart) / 1000);
+      stageStart = now;
+    };
+    const outcomes = await deps.state.apply(shardId, stateEpoch, requests);
+    stageDone('state');
+    if (outcomes.length !== events.length) {
+      throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${events.length} requests`);
+    }
+    const batch: OutcomeOfEvent[] = [];
+    const refused: CounterRefusal[] = [];
+    let counted = 0;
+    let duplicates = 0;
+    for (let index = 0; index < outcomes.length; index++) {
+      const outcome = outcomes[index] as StateOutcome;
+      if (outcome.kind === 'refused') refused.push(userTotalRefusal(events[index] as ValidEvent));
+      else if (outcome.kind === 'duplicate') duplicates++;
+      else if (outcome.kind === 'applied') {
+        counted++;
+        const pending = requests[index] as PendingEvent;
+        if (pending.partners !== undefined && outcome.partnerTotals.length !== pending.partners.length) {
+          throw new PipelineError(
+            'INTERNAL',
+            `state store answered ${outcome.partnerTotals.length} of ${pending.partners.length} partner totals`,
+          );
+        }
+        pending.outcome = outcome;
+        batch.push(pending);
+      }
+    }
+    const cells = aggregateCounterDeltas(batch);
+    stageStart = performance.now();
+    const { requests: writeRequests } = await ticket.submit(shardId, cells);
+    stageDone('cell_writes');
+    await deps.state.markCommitted(shardId, batchEnd);
+    stageDone('mark_committed');
+    const result: CounterWriteResult = { counted, duplicates, cells: cells.length, writeRequests, refused };
+    logger?.debug(
+      { shardId, events: events.length, counted, duplicates, refused: refused.length, cells: cells.length },
+      'counters written',
+    );
+    return result;
+  };
+
+  return {
+    writeBatch(shardId, events) {
+      if (events.length === 0) return Promise.resolve(EMPTY_RESULT);
+      const ticket = groups.enter();
+      return writeBatch(shardId, events, ticket).finally(() => ticket.leave());
     },
   };
 }

@@ -94,9 +94,9 @@ export interface CellWriterDeps {
 }
 
 /** What the writer asks DynamoDB, as named in retry logs and errors. */
-type RequestKind = 'counter update' | 'counter re-apply' | 'read counter watermark';
+export type RequestKind = 'counter update' | 'counter re-apply' | 'read counter watermark';
 
-interface CellWriteContext extends CellWriterDeps {
+export interface CellWriteContext extends CellWriterDeps {
   items: DynamoItemClient;
   watermark: string;
   requests: { count: number };
@@ -121,7 +121,7 @@ function retryOptionsOf(deps: CellWriterDeps): Record<RequestKind, RetryOptions>
  * Sends a request with the shared retries (`attempt` sends it once and counts it in
  * `context.requests`); failures become PipelineErrors.
  */
-async function send<T>(context: CellWriteContext, what: RequestKind, attempt: () => Promise<T>): Promise<T> {
+export async function send<T>(context: CellWriteContext, what: RequestKind, attempt: () => Promise<T>): Promise<T> {
   try {
     return await withRetry(attempt, context.retry[what]);
   } catch (error) {
@@ -130,7 +130,7 @@ async function send<T>(context: CellWriteContext, what: RequestKind, attempt: ()
 }
 
 /** The extra sums of a delta that are written: those that are not 0, in the layout's order. */
-function writtenExtras(totals: DeltaTotals): [ExtraField, bigint][] {
+export function writtenExtras(totals: DeltaTotals): [ExtraField, bigint][] {
   const written: [ExtraField, bigint][] = [];
   if (totals.extra === undefined) return written;
   for (const field of Object.keys(EXTRA_DECIMALS) as ExtraField[]) {
@@ -141,7 +141,11 @@ function writtenExtras(totals: DeltaTotals): [ExtraField, bigint][] {
 }
 
 /** The ADD clauses of a delta, with their names. */
-function addClauses(totals: DeltaTotals, extras: readonly [ExtraField, bigint][], names: Record<string, string>) {
+export function addClauses(
+  totals: DeltaTotals,
+  extras: readonly [ExtraField, bigint][],
+  names: Record<string, string>,
+) {
   const clauses: string[] = [];
   if (totals.events !== 0) {
     clauses.push('#events :events', '#units :units', '#sum :sum', '#sq :sq');
@@ -158,7 +162,7 @@ function addClauses(totals: DeltaTotals, extras: readonly [ExtraField, bigint][]
 }
 
 /** The values of a delta's ADD clauses. */
-function addValues(
+export function addValues(
   totals: DeltaTotals,
   extras: readonly [ExtraField, bigint][],
   values: Record<string, AttributeValue>,
@@ -272,7 +276,7 @@ async function readWatermark(context: CellWriteContext, cell: CellDelta): Promis
 }
 
 /** True when the failure is the watermark condition (the cell already holds part of the batch). */
-function isConditionFailure(error: unknown): boolean {
+export function isConditionFailure(error: unknown): boolean {
   const cause = error instanceof PipelineError ? error.cause : error;
   return (
     cause instanceof ConditionalCheckFailedException ||
@@ -281,7 +285,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /** Writes one cell: the whole delta, or after a failed condition only what the cell lacks. */
-async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
+export async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
   const all = cell.totals;
   if (!all) return;
   try {
@@ -323,13 +327,7 @@ export async function writeCellDeltas(
   shardId: string,
   cells: readonly CellDelta[],
 ): Promise<{ requests: number }> {
-  const context: CellWriteContext = {
-    ...deps,
-    items: deps.items ?? sdkItemClient(deps.dynamo),
-    watermark: watermarkAttribute(shardId),
-    requests: { count: 0 },
-    retry: retryOptionsOf(deps),
-  };
+  const context = cellWriteContext(deps, shardId);
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < cells.length) {
@@ -342,4 +340,15 @@ export async function writeCellDeltas(
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure) throw failure.reason;
   return { requests: context.requests.count };
+}
+
+/** The context of one shard's writes: its watermark attribute, its request count, the retry options. */
+export function cellWriteContext(deps: CellWriterDeps, shardId: string): CellWriteContext {
+  return {
+    ...deps,
+    items: deps.items ?? sdkItemClient(deps.dynamo),
+    watermark: watermarkAttribute(shardId),
+    requests: { count: 0 },
+    retry: retryOptionsOf(deps),
+  };
 }

@@ -1,0 +1,151 @@
+/**
+ * When a group of cell writes closes, and how each batch learns its outcome (cell-write-groups.ts).
+ * The writer is a recording stand-in: what a group writes is merged-cell-writes.test.ts's subject.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { CellDelta } from './aggregate.js';
+import { CellWriteGroups, MAX_GROUP_BATCHES, type GroupWriter } from './cell-write-groups.js';
+import type { ShardCells } from './merged-cell-writes.js';
+
+const NO_CELLS: readonly CellDelta[] = [];
+
+/** A writer that records each group's shards and answers each batch with `requests` = its place in the group. */
+function recordingWriter(answer?: (batches: readonly ShardCells[]) => PromiseSettledResult<{ requests: number }>[]) {
+  const groups: string[][] = [];
+  const write: GroupWriter = (batches) => {
+    groups.push(batches.map((batch) => batch.shardId));
+    return Promise.resolve(
+      answer?.(batches) ?? batches.map((_, index) => ({ status: 'fulfilled', value: { requests: index + 1 } })),
+    );
+  };
+  return { groups, write };
+}
+
+/** Lets pending promise callbacks run. */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('CellWriteGroups', () => {
+  it('writes a batch alone at once when no other batch is in the sink', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const ticket = groups.enter();
+    await expect(ticket.submit('a', NO_CELLS)).resolves.toEqual({ requests: 1 });
+    expect(writer.groups).toEqual([['a']]);
+  });
+
+  it('waits for the batches that entered, then writes them as one group in the order they submitted', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const [a, b, c] = [groups.enter(), groups.enter(), groups.enter()];
+    const first = b.submit('b', NO_CELLS);
+    const second = a.submit('a', NO_CELLS);
+    await settle();
+    expect(writer.groups).toEqual([]); // c is still in its state step
+    const third = c.submit('c', NO_CELLS);
+    expect(await Promise.all([first, second, third])).toEqual([{ requests: 1 }, { requests: 2 }, { requests: 3 }]);
+    expect(writer.groups).toEqual([['b', 'a', 'c']]);
+  });
+
+  it('stops waiting for a batch that leaves without submitting (it failed, or had nothing to write)', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const [a, b] = [groups.enter(), groups.enter()];
+    const written = a.submit('a', NO_CELLS);
+    await settle();
+    expect(writer.groups).toEqual([]);
+    b.leave();
+    await expect(written).resolves.toEqual({ requests: 1 });
+    expect(writer.groups).toEqual([['a']]);
+  });
+
+  it('waits at most maxWaitMs from the group’s first submission', async () => {
+    vi.useFakeTimers();
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 100);
+    const [a, slow] = [groups.enter(), groups.enter()];
+    const written = a.submit('a', NO_CELLS);
+    await vi.advanceTimersByTimeAsync(99);
+    expect(writer.groups).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(written).resolves.toEqual({ requests: 1 });
+    expect(writer.groups).toEqual([['a']]);
+    // The slow batch still writes, in a group of its own.
+    await expect(slow.submit('slow', NO_CELLS)).resolves.toEqual({ requests: 1 });
+    expect(writer.groups).toEqual([['a'], ['slow']]);
+  });
+
+  it('never waits with maxWaitMs 0', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 0);
+    const [a] = [groups.enter(), groups.enter()];
+    await expect(a.submit('a', NO_CELLS)).resolves.toEqual({ requests: 1 });
+    expect(writer.groups).toEqual([['a']]);
+  });
+
+  it(`closes a group once it holds ${MAX_GROUP_BATCHES} batches, whoever else is in the sink`, async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const tickets = Array.from({ length: MAX_GROUP_BATCHES + 1 }, () => groups.enter());
+    const written = tickets.slice(0, MAX_GROUP_BATCHES).map((ticket, index) => ticket.submit(`s${index}`, NO_CELLS));
+    await Promise.all(written);
+    expect(writer.groups).toEqual([Array.from({ length: MAX_GROUP_BATCHES }, (_, index) => `s${index}`)]);
+    tickets[MAX_GROUP_BATCHES]?.leave();
+  });
+
+  it('settles each batch with its own outcome, and every batch with the writer’s own failure', async () => {
+    const refused = new Error('refused for b');
+    const perBatch = recordingWriter((batches) =>
+      batches.map((batch) =>
+        batch.shardId === 'b'
+          ? { status: 'rejected', reason: refused }
+          : { status: 'fulfilled', value: { requests: 7 } },
+      ),
+    );
+    const groups = new CellWriteGroups(perBatch.write, 10_000);
+    const [a, b] = [groups.enter(), groups.enter()];
+    const outcomes = await Promise.allSettled([a.submit('a', NO_CELLS), b.submit('b', NO_CELLS)]);
+    expect(outcomes).toEqual([
+      { status: 'fulfilled', value: { requests: 7 } },
+      { status: 'rejected', reason: refused },
+    ]);
+
+    const broken = new Error('writer broke');
+    const failing = new CellWriteGroups(() => Promise.reject(broken), 10_000);
+    const [c, d] = [failing.enter(), failing.enter()];
+    const failed = await Promise.allSettled([c.submit('c', NO_CELLS), d.submit('d', NO_CELLS)]);
+    expect(failed).toEqual([
+      { status: 'rejected', reason: broken },
+      { status: 'rejected', reason: broken },
+    ]);
+
+    const short = new CellWriteGroups(() => Promise.resolve([]), 10_000);
+    await expect(short.enter().submit('e', NO_CELLS)).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'cell writer settled 0 of 1 batches',
+    });
+  });
+
+  it('refuses a second submission of one ticket, and ignores a leave after a submission', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const ticket = groups.enter();
+    await ticket.submit('a', NO_CELLS);
+    await expect(ticket.submit('a', NO_CELLS)).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'cell write ticket already submitted',
+    });
+    ticket.leave();
+    // The count of open batches was not decremented twice: a new batch alone still writes at once.
+    const [next, other] = [groups.enter(), groups.enter()];
+    const written = next.submit('b', NO_CELLS);
+    await settle();
+    expect(writer.groups).toEqual([['a']]);
+    other.leave();
+    await written;
+    expect(writer.groups).toEqual([['a'], ['b']]);
+  });
+});

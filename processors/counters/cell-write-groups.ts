@@ -1,0 +1,115 @@
+/**
+ * When the batches of several shards read by one process reach their cell writes together, they
+ * are written as one group (merged-cell-writes.ts: one UpdateItem per cell for all of them).
+ *
+ * A batch *enters* when the counter sink starts on it and *submits* its cells once they are
+ * aggregated. A submission waits while other batches have entered but not submitted yet (they
+ * are in their state step or aggregation, and will write the same cells), at most `maxWaitMs`
+ * from the group's first submission; then the group is written. A batch that leaves without
+ * submitting (it failed, or it had nothing to write) is no longer waited for. With one batch in
+ * the sink, as on a single shard or in a Lambda invocation, a submission is written at once.
+ *
+ * Timing only: what is written, and how each batch learns its outcome, is the writer's
+ * (`write`, given the group's submissions in order; it settles each one).
+ *
+ * @example
+ *   const groups = new CellWriteGroups((batches) => writeShardCells(deps, batches), 100);
+ *   const ticket = groups.enter();
+ *   try { …state, aggregation…; const { requests } = await ticket.submit(shardId, cells); }
+ *   finally { ticket.leave(); }
+ */
+import { PipelineError } from '../../common/errors.js';
+import type { CellDelta } from './aggregate.js';
+import type { ShardCells } from './merged-cell-writes.js';
+
+/** What the writer of a group answers for each of its batches, in order. */
+export type GroupWriter = (
+  batches: readonly ShardCells[],
+) => Promise<readonly PromiseSettledResult<{ requests: number }>[]>;
+
+/** A batch's place in the groups, from entering the sink to leaving it. */
+export interface GroupTicket {
+  /** Writes the batch's cells with the group it joins; resolves with its DynamoDB requests, or rejects with its error. */
+  submit(shardId: string, cells: readonly CellDelta[]): Promise<{ requests: number }>;
+  /** The batch leaves the sink (always called; after `submit`, or instead of it when the batch failed before). */
+  leave(): void;
+}
+
+interface Submission extends ShardCells {
+  resolve(value: { requests: number }): void;
+  reject(reason: unknown): void;
+}
+
+/** Most batches of one group: a merged UpdateItem carries one condition and watermark per batch. */
+export const MAX_GROUP_BATCHES = 8;
+
+export class CellWriteGroups {
+  /** Batches that entered and have neither submitted nor left. */
+  #open = 0;
+  /** The submissions of the group being gathered. */
+  #gathering: Submission[] = [];
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly write: GroupWriter,
+    /** Longest wait of a group's first submission for the other batches in the sink (0: no wait). */
+    private readonly maxWaitMs: number,
+  ) {}
+
+  enter(): GroupTicket {
+    this.#open++;
+    let state: 'open' | 'submitted' | 'left' = 'open';
+    return {
+      submit: (shardId, cells) => {
+        if (state !== 'open')
+          return Promise.reject(new PipelineError('INTERNAL', `cell write ticket already ${state}`));
+        state = 'submitted';
+        this.#open--;
+        return new Promise((resolve, reject) => {
+          this.#gathering.push({ shardId, cells, resolve, reject });
+          this.#closeIfReady();
+        });
+      },
+      leave: () => {
+        if (state !== 'open') return;
+        state = 'left';
+        this.#open--;
+        this.#closeIfReady();
+      },
+    };
+  }
+
+  /** Closes the group once nobody else is coming (or it is full), else makes sure it closes in time. */
+  #closeIfReady(): void {
+    if (this.#gathering.length === 0) return;
+    if (this.#open === 0 || this.#gathering.length >= MAX_GROUP_BATCHES || this.maxWaitMs <= 0) {
+      this.#close();
+      return;
+    }
+    this.#timer ??= setTimeout(() => this.#close(), this.maxWaitMs);
+  }
+
+  #close(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const group = this.#gathering;
+    this.#gathering = [];
+    if (group.length === 0) return;
+    this.write(group).then(
+      (settled) => {
+        group.forEach((submission, index) => {
+          const outcome = settled[index];
+          if (outcome === undefined)
+            submission.reject(
+              new PipelineError('INTERNAL', `cell writer settled ${settled.length} of ${group.length} batches`),
+            );
+          else if (outcome.status === 'fulfilled') submission.resolve(outcome.value);
+          else submission.reject(outcome.reason);
+        });
+      },
+      (error: unknown) => {
+        for (const submission of group) submission.reject(error);
+      },
+    );
+  }
+}
