@@ -22,6 +22,8 @@ export default {
     'processors/counters/dynamo-cell-writer.ts',
     'processors/counters/state-epoch.ts',
     'processors/counters/counter-sink.ts',
+    'processors/counters/merged-cell-writes.ts',
+    'processors/counters/cell-write-groups.ts',
     'processors/state/state-rules.ts',
     'processors/state/in-process-store.ts',
     'processors/state/memo-log.ts',

@@ -2,7 +2,7 @@
  * When a group of cell writes closes, and how each batch learns its outcome (cell-write-groups.ts).
  * The writer is a recording stand-in: what a group writes is merged-cell-writes.test.ts's subject.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CellDelta } from './aggregate.js';
 import { CellWriteGroups, MAX_GROUP_BATCHES, type GroupWriter } from './cell-write-groups.js';
 import type { ShardCells } from './merged-cell-writes.js';
@@ -21,9 +21,12 @@ function recordingWriter(answer?: (batches: readonly ShardCells[]) => PromiseSet
   return { groups, write };
 }
 
-/** Lets pending promise callbacks run. */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets pending promise callbacks run without moving the (fake) clock: what is written now was not waited for. */
+const settle = () => vi.advanceTimersByTimeAsync(0);
 
+beforeEach(() => {
+  vi.useFakeTimers();
+});
 afterEach(() => {
   vi.useRealTimers();
 });
@@ -32,9 +35,10 @@ describe('CellWriteGroups', () => {
   it('writes a batch alone at once when no other batch is in the sink', async () => {
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 10_000);
-    const ticket = groups.enter();
-    await expect(ticket.submit('a', NO_CELLS)).resolves.toEqual({ requests: 1 });
+    const written = groups.enter().submit('a', NO_CELLS);
+    await settle();
     expect(writer.groups).toEqual([['a']]);
+    await expect(written).resolves.toEqual({ requests: 1 });
   });
 
   it('waits for the batches that entered, then writes them as one group in the order they submitted', async () => {
@@ -46,8 +50,9 @@ describe('CellWriteGroups', () => {
     await settle();
     expect(writer.groups).toEqual([]); // c is still in its state step
     const third = c.submit('c', NO_CELLS);
-    expect(await Promise.all([first, second, third])).toEqual([{ requests: 1 }, { requests: 2 }, { requests: 3 }]);
+    await settle();
     expect(writer.groups).toEqual([['b', 'a', 'c']]);
+    expect(await Promise.all([first, second, third])).toEqual([{ requests: 1 }, { requests: 2 }, { requests: 3 }]);
   });
 
   it('stops waiting for a batch that leaves without submitting (it failed, or had nothing to write)', async () => {
@@ -58,12 +63,12 @@ describe('CellWriteGroups', () => {
     await settle();
     expect(writer.groups).toEqual([]);
     b.leave();
-    await expect(written).resolves.toEqual({ requests: 1 });
+    await settle();
     expect(writer.groups).toEqual([['a']]);
+    await expect(written).resolves.toEqual({ requests: 1 });
   });
 
   it('waits at most maxWaitMs from the group’s first submission', async () => {
-    vi.useFakeTimers();
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 100);
     const [a, slow] = [groups.enter(), groups.enter()];
@@ -78,12 +83,22 @@ describe('CellWriteGroups', () => {
     expect(writer.groups).toEqual([['a'], ['slow']]);
   });
 
+  it('writes nothing when a batch leaves and no other batch has submitted', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 100);
+    groups.enter().leave();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(writer.groups).toEqual([]);
+  });
+
   it('never waits with maxWaitMs 0', async () => {
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 0);
     const [a] = [groups.enter(), groups.enter()];
-    await expect(a.submit('a', NO_CELLS)).resolves.toEqual({ requests: 1 });
+    const written = a.submit('a', NO_CELLS);
+    await settle();
     expect(writer.groups).toEqual([['a']]);
+    await expect(written).resolves.toEqual({ requests: 1 });
   });
 
   it(`closes a group once it holds ${MAX_GROUP_BATCHES} batches, whoever else is in the sink`, async () => {
@@ -91,6 +106,7 @@ describe('CellWriteGroups', () => {
     const groups = new CellWriteGroups(writer.write, 10_000);
     const tickets = Array.from({ length: MAX_GROUP_BATCHES + 1 }, () => groups.enter());
     const written = tickets.slice(0, MAX_GROUP_BATCHES).map((ticket, index) => ticket.submit(`s${index}`, NO_CELLS));
+    await settle();
     await Promise.all(written);
     expect(writer.groups).toEqual([Array.from({ length: MAX_GROUP_BATCHES }, (_, index) => `s${index}`)]);
     tickets[MAX_GROUP_BATCHES]?.leave();
@@ -129,6 +145,25 @@ describe('CellWriteGroups', () => {
     });
   });
 
+  it('times each group from its own first submission (a closed group’s timer is gone)', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 100);
+    const [a1, b1] = [groups.enter(), groups.enter()];
+    const first = a1.submit('a', NO_CELLS); // t = 0: waits for b1, at most until t = 100
+    await vi.advanceTimersByTimeAsync(50);
+    const second = b1.submit('b', NO_CELLS); // t = 50: everyone is in, the group closes
+    await settle();
+    expect(writer.groups).toEqual([['a', 'b']]);
+    await Promise.all([first, second]);
+    const [a2] = [groups.enter(), groups.enter()];
+    const third = a2.submit('a', NO_CELLS); // t = 50: waits until t = 150, not until the first group's t = 100
+    await vi.advanceTimersByTimeAsync(99);
+    expect(writer.groups).toEqual([['a', 'b']]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(writer.groups).toEqual([['a', 'b'], ['a']]);
+    await third;
+  });
+
   it('refuses a second submission of one ticket, and ignores a leave after a submission', async () => {
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 10_000);
@@ -145,7 +180,13 @@ describe('CellWriteGroups', () => {
     await settle();
     expect(writer.groups).toEqual([['a']]);
     other.leave();
-    await written;
+    await settle();
     expect(writer.groups).toEqual([['a'], ['b']]);
+    await written;
+    // A ticket that left cannot submit either.
+    await expect(other.submit('c', NO_CELLS)).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'cell write ticket already left',
+    });
   });
 });

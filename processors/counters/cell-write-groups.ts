@@ -89,12 +89,12 @@ export class CellWriteGroups {
     this.#timer ??= setTimeout(() => this.#close(), this.maxWaitMs);
   }
 
+  /** Writes the group gathered (never empty: `#closeIfReady` is the only way here but the timer it sets, which `#close` clears). */
   #close(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    clearTimeout(this.#timer);
     this.#timer = undefined;
     const group = this.#gathering;
     this.#gathering = [];
-    if (group.length === 0) return;
     this.write(group).then(
       (settled) => {
         group.forEach((submission, index) => {

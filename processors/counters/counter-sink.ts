@@ -1,6 +1,7 @@
 /**
  * The exactly-once `CounterSink`: state outcomes from the `UserStateStore`, cell deltas
- * from the pure aggregation, conditional writes to DynamoDB, then the shard's committed
+ * from the pure aggregation, conditional writes to DynamoDB (shared with the batches of other
+ * shards that reach their writes together: cell-write-groups.ts), then the shard's committed
  * position. README.md in this folder explains the protocol and what it assumes.
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';

@@ -17,6 +17,7 @@ import { writeShardCells } from './merged-cell-writes.js';
 import { contributionCell, oneEventContribution, type ContributionCell } from './test-support/contribution-cells.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';
+import { newSquareTotal } from './exact-value.js';
 
 const A = 'shardId-000000000000';
 const B = 'shardId-000000000001';
@@ -171,6 +172,100 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
     // B's first cell failed (its write apart is refused too); its other two cells were not tried.
     expect(seen.updates).toBe(2);
     expect([...(await readCounters(dynamo, tableName)).keys()]).toEqual([`${experimentId}|a#1`]);
+  });
+});
+
+describe('writeShardCells: cells that are not plain', () => {
+  it('leaves out a cell without a delta, also where another batch shares it', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const { items, seen } = itemsWith();
+    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const empty = contributionCell({ experimentId, sortKey: 'control#m', contributions: [] });
+    const settled = await writeShardCells(deps, [
+      { shardId: A, cells: [empty] },
+      { shardId: B, cells: cellsOf(experimentId, ['control#m'], [3]).map(contributionCell) },
+    ]);
+    expect(settled).toEqual([
+      { status: 'fulfilled', value: { requests: 0 } },
+      { status: 'fulfilled', value: { requests: 1 } },
+    ]);
+    expect(seen.conditions).toEqual(['attribute_not_exists(#wm) OR #wm < :first']);
+    expect(await watermarksOf(tableName, experimentId, 'control#m')).toEqual({ a: undefined, b: position(3) });
+  });
+
+  it('moves both watermarks and adds nothing when the parts’ sums cancel out', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const { items, seen } = itemsWith();
+    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    // A ratio cell fed by extra sums alone: +5 on one shard, −5 on the other (both ≠ 0, their sum 0).
+    const crossOnly = (sequence: number, crossSum: bigint): ContributionCell => ({
+      experimentId,
+      sortKey: 'control#$ratio:a/b',
+      contributions: [
+        {
+          ...oneEventContribution(sequence),
+          events: 0,
+          units: 0,
+          sum: 0,
+          sumSquares: newSquareTotal(),
+          extra: { crossSum },
+        },
+      ],
+    });
+    const settled = await writeShardCells(deps, [
+      { shardId: A, cells: [contributionCell(crossOnly(1, 5n))] },
+      { shardId: B, cells: [contributionCell(crossOnly(2, -5n))] },
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled']);
+    expect(seen.updates).toBe(1);
+    expect(await watermarksOf(tableName, experimentId, 'control#$ratio:a/b')).toEqual({
+      a: position(1),
+      b: position(2),
+    });
+  });
+
+  it('reports the first error of a batch whose cells fail one after another', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const { items } = itemsWith((input) =>
+      input.Key?.[COUNTER_SORT_KEY]?.S === 'b#1'
+        ? awsError('ValidationException', 400)
+        : input.Key?.[COUNTER_SORT_KEY]?.S === 'b#2'
+          ? awsError('ResourceNotFoundException', 400)
+          : undefined,
+    );
+    const deps = { dynamo, items, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
+    const [settled] = await writeShardCells(deps, [
+      { shardId: B, cells: cellsOf(experimentId, ['b#1', 'b#2'], [4]).map(contributionCell) },
+    ]);
+    expect(settled).toMatchObject({
+      status: 'rejected',
+      reason: { code: 'SINK_REJECTED', message: 'counter update: ValidationException' },
+    });
+  });
+
+  it('writes two batches of one shard in one group apart, each merged with the other shard at most once', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const { items, seen } = itemsWith();
+    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    // Never with one batch in hand per shard, but not assumed: A's records 1–2, B's 9, then A's 3.
+    const settled = await writeShardCells(deps, [
+      { shardId: A, cells: cellsOf(experimentId, ['control#m'], [1, 2]).map(contributionCell) },
+      { shardId: B, cells: cellsOf(experimentId, ['control#m'], [9]).map(contributionCell) },
+      {
+        shardId: A,
+        cells: [contributionCell({ experimentId, sortKey: 'control#m', contributions: [oneEventContribution(3)] })],
+      },
+    ]);
+    expect(settled.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+    // A's first batch merged with B's, then A's second alone: two writes, no refusal.
+    expect(seen.conditions).toHaveLength(2);
+    expect(seen.conditions[0]).toContain(' AND ');
+    expect((await readCounters(dynamo, tableName)).get(`${experimentId}|control#m`)).toMatchObject({ events: 4 });
+    expect(await watermarksOf(tableName, experimentId, 'control#m')).toEqual({ a: position(3), b: position(9) });
   });
 });
 

@@ -56,6 +56,7 @@ export interface ShardCells {
 interface CellPart {
   /** Index of the batch in the group. */
   batch: number;
+  shardId: string;
   cell: CellDelta;
   totals: DeltaTotals;
 }
@@ -77,8 +78,8 @@ function writeUnits(batches: readonly ShardCells[]): WriteUnit[] {
       if (totals === undefined) continue;
       const key = `${cell.experimentId}\u0000${cell.sortKey}`;
       const unit = byCell.get(key);
-      const part: CellPart = { batch, cell, totals };
-      if (unit !== undefined && unit.every((other) => batches[other.batch]?.shardId !== shardId)) unit.push(part);
+      const part: CellPart = { batch, shardId, cell, totals };
+      if (unit !== undefined && unit.every((other) => other.shardId !== shardId)) unit.push(part);
       else {
         const own: WriteUnit = [part];
         units.push(own);
@@ -139,11 +140,10 @@ export async function writeShardCells(
   batches: readonly ShardCells[],
 ): Promise<PromiseSettledResult<{ requests: number }>[]> {
   const contexts = batches.map(({ shardId }) => cellWriteContext(deps, shardId));
-  const failures: unknown[] = new Array<unknown>(batches.length);
-  const failed = new Array<boolean>(batches.length).fill(false);
+  /** The first error of each failed batch, by its index. */
+  const failures = new Map<number, unknown>();
   const fail = (batch: number, error: unknown): void => {
-    if (!failed[batch]) failures[batch] = error;
-    failed[batch] = true;
+    if (!failures.has(batch)) failures.set(batch, error);
   };
   /** Writes one part on its own shard's path; a failure fails that part's batch only. */
   const writeApart = async (part: CellPart): Promise<void> => {
@@ -154,7 +154,7 @@ export async function writeShardCells(
     }
   };
   const writeUnit = async (unit: WriteUnit): Promise<void> => {
-    const live = unit.filter((part) => !failed[part.batch]);
+    const live = unit.filter((part) => !failures.has(part.batch));
     if (live.length === 0) return; // every batch of the unit failed already: each is delivered again
     if (live.length === 1) return writeApart(live[0] as CellPart);
     const counting = contexts[(live[0] as CellPart).batch] as CellWriteContext;
@@ -179,8 +179,8 @@ export async function writeShardCells(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(deps.writeConcurrency, units.length)) }, worker));
   return batches.map((_, batch) =>
-    failed[batch]
-      ? { status: 'rejected', reason: failures[batch] }
+    failures.has(batch)
+      ? { status: 'rejected', reason: failures.get(batch) }
       : { status: 'fulfilled', value: { requests: (contexts[batch] as CellWriteContext).requests.count } },
   );
 }
