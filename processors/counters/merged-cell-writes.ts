@@ -91,7 +91,7 @@ function writeUnits(batches: readonly ShardCells[]): WriteUnit[] {
 }
 
 /** The UpdateItem that adds every part of `unit` under each part's own watermark condition. */
-export function mergedUpdate(contexts: readonly CellWriteContext[], unit: WriteUnit): UpdateItemCommandInput {
+function mergedUpdate(contexts: readonly CellWriteContext[], unit: WriteUnit): UpdateItemCommandInput {
   const { cell } = unit[0] as CellPart;
   const indexed = metricIndexAttributes(cell.sortKey);
   const names: Record<string, string> = {
