@@ -92,7 +92,7 @@ export interface OutcomeOfEvent {
 }
 
 /** New totals holding nothing yet, for a run whose first contribution is `first`. */
-export const newTotals = (first: Contribution): DeltaTotals => ({
+export const newTotals = (first: Pick<Contribution, 'position'>): DeltaTotals => ({
   events: 0,
   units: 0,
   sum: new ExactTotal(),
@@ -408,16 +408,8 @@ function addCovariateContributions(
  */
 export function sumOfTotals(parts: readonly DeltaTotals[]): DeltaTotals {
   const first = parts[0] as DeltaTotals;
-  const sum: DeltaTotals = {
-    events: 0,
-    units: 0,
-    sum: new ExactTotal(),
-    sumSquares: newSquareTotal(),
-    extra: undefined,
-    lastEventAt: 0,
-    minPosition: first.minPosition,
-    maxPosition: first.maxPosition,
-  };
+  const sum = newTotals({ position: first.minPosition });
+  sum.maxPosition = first.maxPosition;
   for (const part of parts) {
     sum.events += part.events;
     sum.units += part.units;

@@ -10,6 +10,7 @@ import { createDynamoClient } from '../../common/aws-clients.js';
 import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import type { StreamEvent } from '../../common/event-contract.js';
+import { EMPTY_COUNTER_PLAN, type CounterPlanSource } from '../../common/counter-plan.js';
 import { Redis } from 'ioredis';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
@@ -165,6 +166,57 @@ describe('counter sink on dynalite', () => {
     );
     expect(await readCounters(dynamo, tableName)).toEqual(expected);
     expect(expected.get('checkout|control#purchase')).toMatchObject({ events: 120, units: 12 });
+  });
+
+  it('waits for another shard’s batch still fetching its plan, by default (100 ms at most)', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
+    stores.push({ state });
+    // The first batch's plan comes from the cache, the second's after 30 ms (a fetch).
+    let asked = 0;
+    const plans: CounterPlanSource = {
+      planOf: () =>
+        asked++ === 0
+          ? EMPTY_COUNTER_PLAN
+          : new Promise((resolve) => setTimeout(() => resolve(EMPTY_COUNTER_PLAN), 30)),
+    };
+    const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 4, plans });
+    const other = 'shardId-000000000001';
+    const results = await Promise.all([
+      sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
+      sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b' })])),
+    ]);
+    expect(results.map((result) => result.writeRequests)).toEqual([1, 0]);
+    expect((await readCounters(dynamo, tableName)).get('checkout|control#purchase')).toMatchObject({ events: 2 });
+  });
+
+  it('stops waiting for a batch that failed before its writes: the other batch writes at once', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
+    stores.push({ state });
+    // A minute's wait: only the failed batch leaving lets the other one write within the test's time.
+    const plans: CounterPlanSource = {
+      planOf: (experimentId) =>
+        experimentId === 'broken' ? Promise.reject(new Error('definitions API down')) : EMPTY_COUNTER_PLAN,
+    };
+    const sink = createCounterSink({
+      dynamo,
+      tableName,
+      state,
+      writeConcurrency: 4,
+      plans,
+      cellWriteGroupWaitMs: 60_000,
+    });
+    const other = 'shardId-000000000001';
+    const waited = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 5_000).unref());
+    const [failed, written] = await Promise.allSettled([
+      sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b', experimentId: 'broken' })])),
+      Promise.race([sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])), waited]),
+    ]);
+    expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'DEPENDENCY_UNAVAILABLE' } });
+    expect(written).toMatchObject({ status: 'fulfilled', value: { counted: 1, writeRequests: 1 } });
   });
 
   it('writes each batch alone with cellWriteGroupWaitMs 0', async () => {

@@ -17,9 +17,8 @@ import type { StateOutcome, StateRequest, UserStateStore } from '../state/types.
 import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
 import { sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
-import { writeCellDeltas } from './dynamo-cell-writer.js';
 import { CellWriteGroups, type GroupTicket } from './cell-write-groups.js';
-import { writeShardCells, type ShardCells } from './merged-cell-writes.js';
+import { writeShardCells } from './merged-cell-writes.js';
 import { scaledNumber } from './exact-value.js';
 import { establishStateEpoch } from './state-epoch.js';
 
@@ -221,11 +220,10 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       },
     ));
 
-  const groups = new CellWriteGroups(async (batches) => {
-    if (batches.length > 1) return writeShardCells(deps, batches);
-    const [{ shardId, cells }] = batches as [ShardCells];
-    return Promise.allSettled([writeCellDeltas(deps, shardId, cells)]);
-  }, deps.cellWriteGroupWaitMs ?? DEFAULT_CELL_WRITE_GROUP_WAIT_MS);
+  const groups = new CellWriteGroups(
+    (batches) => writeShardCells(deps, batches),
+    deps.cellWriteGroupWaitMs ?? DEFAULT_CELL_WRITE_GROUP_WAIT_MS,
+  );
 
   const writeBatch = async (
     shardId: string,
