@@ -8,7 +8,12 @@ import { GetItemCommand, type DynamoDBClient, type UpdateItemCommandInput } from
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
-import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY, watermarkAttribute } from '../../common/counter-layout.js';
+import {
+  COUNTER_ATTRIBUTES,
+  COUNTER_PARTITION_KEY,
+  COUNTER_SORT_KEY,
+  watermarkAttribute,
+} from '../../common/counter-layout.js';
 import { sdkItemClient, type DynamoItemClient } from '../../common/dynamo-item-client.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
@@ -192,6 +197,25 @@ describe('writeShardCells: cells that are not plain', () => {
     ]);
     expect(seen.conditions).toEqual(['attribute_not_exists(#wm) OR #wm < :first']);
     expect(await watermarksOf(tableName, experimentId, 'control#m')).toEqual({ a: undefined, b: position(3) });
+  });
+
+  it('sets last_event_at to the latest event of the parts, whichever batch holds it', async () => {
+    const tableName = await freshTable();
+    const experimentId = randomName('e');
+    const deps = { dynamo, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    await writeShardCells(deps, [
+      { shardId: A, cells: cellsOf(experimentId, ['control#m'], [9]).map(contributionCell) },
+      { shardId: B, cells: cellsOf(experimentId, ['control#m'], [2]).map(contributionCell) },
+      { shardId: 'shardId-000000000002', cells: cellsOf(experimentId, ['control#m'], [4]).map(contributionCell) },
+    ]);
+    const { Item } = await dynamo.send(
+      new GetItemCommand({
+        TableName: tableName,
+        Key: { [COUNTER_PARTITION_KEY]: { S: experimentId }, [COUNTER_SORT_KEY]: { S: 'control#m' } },
+        ConsistentRead: true,
+      }),
+    );
+    expect(Item?.[COUNTER_ATTRIBUTES.lastEventAt]).toEqual({ N: String(oneEventContribution(9).receivedAt) });
   });
 
   it('moves both watermarks and adds nothing when the parts’ sums cancel out', async () => {
