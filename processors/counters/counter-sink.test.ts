@@ -45,7 +45,14 @@ afterAll(async () => {
 });
 
 async function setUp(
-  options: { cap?: number; client?: DynamoDBClient; redis?: boolean; metrics?: ProcessorMetrics } = {},
+  options: {
+    cap?: number;
+    client?: DynamoDBClient;
+    redis?: boolean;
+    metrics?: ProcessorMetrics;
+    plans?: CounterPlanSource;
+    cellWriteGroupWaitMs?: number;
+  } = {},
 ) {
   const tableName = randomName('counters');
   await createCountersTable(dynamo, tableName);
@@ -62,6 +69,8 @@ async function setUp(
     writeConcurrency: 8,
     retryPolicy: FAST_RETRY,
     ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.plans ? { plans: options.plans } : {}),
+    ...(options.cellWriteGroupWaitMs === undefined ? {} : { cellWriteGroupWaitMs: options.cellWriteGroupWaitMs }),
   });
   return { tableName, state, sink };
 }
@@ -169,10 +178,6 @@ describe('counter sink on dynalite', () => {
   });
 
   it('waits for another shard’s batch still fetching its plan, by default (100 ms at most)', async () => {
-    const tableName = randomName('counters');
-    await createCountersTable(dynamo, tableName);
-    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
-    stores.push({ state });
     // The first batch's plan comes from the cache, the second's after 30 ms (a fetch).
     let asked = 0;
     const plans: CounterPlanSource = {
@@ -181,7 +186,7 @@ describe('counter sink on dynalite', () => {
           ? EMPTY_COUNTER_PLAN
           : new Promise((resolve) => setTimeout(() => resolve(EMPTY_COUNTER_PLAN), 30)),
     };
-    const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 4, plans });
+    const { tableName, sink } = await setUp({ plans });
     const other = 'shardId-000000000001';
     const results = await Promise.all([
       sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
@@ -192,23 +197,12 @@ describe('counter sink on dynalite', () => {
   });
 
   it('stops waiting for a batch that failed before its writes: the other batch writes at once', async () => {
-    const tableName = randomName('counters');
-    await createCountersTable(dynamo, tableName);
-    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
-    stores.push({ state });
     // A minute's wait: only the failed batch leaving lets the other one write within the test's time.
     const plans: CounterPlanSource = {
       planOf: (experimentId) =>
         experimentId === 'broken' ? Promise.reject(new Error('definitions API down')) : EMPTY_COUNTER_PLAN,
     };
-    const sink = createCounterSink({
-      dynamo,
-      tableName,
-      state,
-      writeConcurrency: 4,
-      plans,
-      cellWriteGroupWaitMs: 60_000,
-    });
+    const { sink } = await setUp({ plans, cellWriteGroupWaitMs: 60_000 });
     const other = 'shardId-000000000001';
     const waited = new Promise<'waited'>((resolve) => setTimeout(() => resolve('waited'), 5_000).unref());
     const [failed, written] = await Promise.allSettled([
@@ -220,11 +214,7 @@ describe('counter sink on dynalite', () => {
   });
 
   it('writes each batch alone with cellWriteGroupWaitMs 0', async () => {
-    const tableName = randomName('counters');
-    await createCountersTable(dynamo, tableName);
-    const state = createInProcessUserStateStore({ segmentValueCap: 50 });
-    stores.push({ state });
-    const sink = createCounterSink({ dynamo, tableName, state, writeConcurrency: 4, cellWriteGroupWaitMs: 0 });
+    const { tableName, sink } = await setUp({ cellWriteGroupWaitMs: 0 });
     const other = 'shardId-000000000001';
     const results = await Promise.all([
       sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
