@@ -135,6 +135,19 @@ describe('PROCESSOR_SHARD_ASSIGNMENT', () => {
   });
 });
 
+describe('processors cell write groups', () => {
+  it('waits 100 ms by default, 0 turns the wait off, a negative or over-long wait is refused by name', () => {
+    expect(loadConfig({}).processors.cellWriteGroupWaitMs).toBe(100);
+    expect(loadConfig({ PROCESSOR_CELL_WRITE_GROUP_WAIT_MS: '0' }).processors.cellWriteGroupWaitMs).toBe(0);
+    expect(() => loadConfig({ PROCESSOR_CELL_WRITE_GROUP_WAIT_MS: '-1' })).toThrow(
+      /PROCESSOR_CELL_WRITE_GROUP_WAIT_MS="-1" \(minimum/,
+    );
+    expect(() => loadConfig({ PROCESSOR_CELL_WRITE_GROUP_WAIT_MS: '60000' })).toThrow(
+      /PROCESSOR_CELL_WRITE_GROUP_WAIT_MS="60000" \(maximum/,
+    );
+  });
+});
+
 describe('processors batch budget (per process)', () => {
   it('reads the budget in bytes and user records, with per-process defaults', () => {
     expect(loadConfig({}).processors).toMatchObject({
