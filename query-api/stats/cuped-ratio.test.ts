@@ -247,6 +247,13 @@ describe('compareCupedRatio: where it keeps the plain ratio comparison, and what
       details: { label: 'treatment', problems: [problem] },
     });
   });
+
+  it('names the arm, and every rule an arm breaks, joined with "; "', () => {
+    const bad = { ...gbstatsControl, n: -1, numerator: { sum: Number.NaN, sumSquares: 1 } };
+    expect(() => compareCupedRatio(bad, gbstatsTreatment, {})).toThrow(
+      'invalid control CUPED ratio statistics: n must be a non-negative integer; numerator.sum must be a finite number',
+    );
+  });
 });
 
 function pick(stats: CupedRatioStats) {
