@@ -403,7 +403,7 @@ function addCovariateContributions(
 
 /**
  * Totals holding the sum of `parts` (each left as it is): what one UpdateItem adds for a cell that
- * several shards' batches touch (dynamo-cell-writer.ts, merged writes). Positions are the first part's:
+ * several shards' batches touch (merged-cell-writes.ts). Positions are the first part's:
  * a merged write conditions on each part's own.
  */
 export function sumOfTotals(parts: readonly DeltaTotals[]): DeltaTotals {
