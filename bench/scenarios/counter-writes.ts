@@ -20,7 +20,7 @@ import { COUNTER_PARTITION_KEY, COUNTER_SORT_KEY } from '../../common/counter-la
 import { sdkItemClient, type DynamoItemClient } from '../../common/dynamo-item-client.js';
 import { ensureCountersTable } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
-import { writeCellDeltas } from '../../processors/counters/dynamo-cell-writer.js';
+import { writeCellDeltas } from '../../processors/counters/merged-cell-writes.js';
 import { contributionCell, oneEventContribution } from '../../processors/counters/test-support/contribution-cells.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';

@@ -20,6 +20,9 @@
  * batch): read its watermark with a consistent read and add only the contributions newer
  * than it, conditioned on that very watermark. Throttling and 5xx are retried with the
  * shared jittered backoff; anything else is a non-retriable `SINK_REJECTED`.
+ *
+ * This module writes one cell (`writeCell`); the cells of batches go through one worker pool in
+ * merged-cell-writes.ts (`writeShardCells` for a group of shards' batches, `writeCellDeltas` for one).
  */
 import {
   ConditionalCheckFailedException,
@@ -315,31 +318,6 @@ export async function writeCell(context: CellWriteContext, cell: CellDelta): Pro
     'SINK_FAILED',
     `watermark of ${cell.experimentId}/${cell.sortKey} kept moving: is a second writer processing this shard?`,
   );
-}
-
-/**
- * Writes every cell of a batch with at most `writeConcurrency` requests in flight.
- * Resolves with the number of DynamoDB requests issued (including reads and retries)
- * once every cell holds the batch; rejects with a `PipelineError` otherwise.
- */
-export async function writeCellDeltas(
-  deps: CellWriterDeps,
-  shardId: string,
-  cells: readonly CellDelta[],
-): Promise<{ requests: number }> {
-  const context = cellWriteContext(deps, shardId);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < cells.length) {
-      const cell = cells[next++] as CellDelta;
-      await writeCell(context, cell);
-    }
-  };
-  const workers = Math.max(1, Math.min(deps.writeConcurrency, cells.length));
-  const results = await Promise.allSettled(Array.from({ length: workers }, worker));
-  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failure) throw failure.reason;
-  return { requests: context.requests.count };
 }
 
 /** The context of one shard's writes: its watermark attribute, its request count, the retry options. */

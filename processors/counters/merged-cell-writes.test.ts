@@ -17,8 +17,7 @@ import {
 import { sdkItemClient, type DynamoItemClient } from '../../common/dynamo-item-client.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
-import { writeCellDeltas } from './dynamo-cell-writer.js';
-import { writeShardCells } from './merged-cell-writes.js';
+import { writeCellDeltas, writeShardCells } from './merged-cell-writes.js';
 import { contributionCell, oneEventContribution, type ContributionCell } from './test-support/contribution-cells.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';

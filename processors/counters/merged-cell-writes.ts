@@ -184,3 +184,22 @@ export async function writeShardCells(
       : { status: 'fulfilled', value: { requests: (contexts[batch] as CellWriteContext).requests.count } },
   );
 }
+
+/**
+ * Writes every cell of one batch with at most `writeConcurrency` requests in flight: a group of
+ * one, so each cell is written on its shard's own path (`writeCell`). Resolves with the number of
+ * DynamoDB requests issued (including reads and retries) once every cell holds the batch; rejects
+ * with the batch's first error otherwise (no cell is started after it).
+ *
+ * @example
+ *   const { requests } = await writeCellDeltas(deps, 'shardId-000000000000', cells);
+ */
+export async function writeCellDeltas(
+  deps: CellWriterDeps,
+  shardId: string,
+  cells: readonly CellDelta[],
+): Promise<{ requests: number }> {
+  const [settled] = (await writeShardCells(deps, [{ shardId, cells }])) as [PromiseSettledResult<{ requests: number }>];
+  if (settled.status === 'rejected') throw settled.reason;
+  return settled.value;
+}

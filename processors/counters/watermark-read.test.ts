@@ -13,7 +13,7 @@ import { randomName, testConfig } from '../../local/test-support/test-config.js'
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { contributionCell, oneEventContribution, type ContributionCell } from './test-support/contribution-cells.js';
 import { createCounterSink } from './counter-sink.js';
-import { writeCellDeltas as writeDeltas } from './dynamo-cell-writer.js';
+import { writeCellDeltas as writeDeltas } from './merged-cell-writes.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
 import { readCounters } from '../test-support/read-counters.js';
 import { createCountersTable, injectFaults, isInjectedCrash } from '../test-support/counter-delivery.js';

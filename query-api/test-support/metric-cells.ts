@@ -20,7 +20,7 @@ import {
 } from '../../common/counter-layout.js';
 import type { CounterPlan } from '../../common/counter-plan.js';
 import type { CellDelta, ExtraSums } from '../../processors/counters/aggregate.js';
-import { writeCellDeltas } from '../../processors/counters/dynamo-cell-writer.js';
+import { writeCellDeltas } from '../../processors/counters/merged-cell-writes.js';
 import { SQUARE_DECIMALS, VALUE_DECIMALS, formatScaled, toScaledValue } from '../../processors/counters/exact-value.js';
 import type { CounterCell } from '../results/read-counters.js';
 import { singleContributionDelta } from './simulated-counters.js';

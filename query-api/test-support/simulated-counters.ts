@@ -18,7 +18,7 @@ import {
   type CellStatistics,
 } from '../../common/counter-layout.js';
 import type { CellDelta, DeltaTotals, ExtraSums } from '../../processors/counters/aggregate.js';
-import { writeCellDeltas } from '../../processors/counters/dynamo-cell-writer.js';
+import { writeCellDeltas } from '../../processors/counters/merged-cell-writes.js';
 import { ExactTotal, SQUARE_DECIMALS, VALUE_DECIMALS, newSquareTotal } from '../../processors/counters/exact-value.js';
 import { recordPosition } from '../../processors/sequence-number.js';
 
