@@ -75,6 +75,22 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
     const [total, main, others] = (split ?? []).slice(1).map(Number);
     expect(main).toBeGreaterThan(0);
     expect(main! + others!).toBeCloseTo(total!, 0);
+    // Where the drain's reader time went: the state and the cell writes named, within the readers' time.
+    const readerTime = report.notes
+      .map((note) =>
+        /^phase B \(backlog\), where the readers' time went \(ms summed over \d+ batches of 2 shard readers\): (.*) of (\d+) reader-ms$/.exec(
+          note,
+        ),
+      )
+      .find((match) => match !== null);
+    expect(readerTime, report.notes.join('\n')).toBeDefined();
+    const stageTotals = new Map(
+      [...(readerTime?.[1] ?? '').matchAll(/(\w+) (\d+) \(\d+%\)/g)].map(([, stage, ms]) => [stage, Number(ms)]),
+    );
+    expect([...stageTotals.keys()]).toEqual(expect.arrayContaining(['decode', 'state', 'cell_writes']));
+    expect(stageTotals.get('state')).toBeGreaterThan(0);
+    const stagesSum = [...stageTotals.values()].reduce((sum, ms) => sum + ms, 0);
+    expect(stagesSum).toBeLessThanOrEqual(Number(readerTime?.[2]) + stageTotals.size); // each total is rounded
     expect(fractions.at(-1)).toBeGreaterThan(0.5);
 
     const files = await writeReport(report, dir);
