@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderMarkdown, writeReport } from '../report.js';
-import { pipelineScenario } from './pipeline.js';
+import { drainCeilingNote, pipelineScenario } from './pipeline.js';
 
 describe('pipeline bench (short run on real kinesalite/dynalite, collector and processors as child processes)', () => {
   it('catches an injected miscount with a clear diff, passes correct counters, and writes well-formed reports', async () => {
@@ -91,6 +91,22 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
     expect(stageTotals.get('state')).toBeGreaterThan(0);
     const stagesSum = [...stageTotals.values()].reduce((sum, ms) => sum + ms, 0);
     expect(stagesSum).toBeLessThanOrEqual(Number(readerTime?.[2]) + stageTotals.size); // each total is rounded
+    // What the drain's CPU allows: the ceiling is the cores over the CPU per event in all, and the drain is within it.
+    const ceiling = report.notes
+      .map((note) =>
+        /^phase B \(backlog\), what the drain's CPU allows: ([\d.]+) µs of CPU per event in all \(processors ([\d.]+), kinesalite and dynalite ([\d.]+)\): (\d+) cores drain at most ([\d,]+) events\/s, ([\d.]+)× the baseline; the drain reached ([\d,]+) \((\d+)%\)/.exec(
+          note,
+        ),
+      )
+      .find((match) => match !== null);
+    expect(ceiling, report.notes.join('\n')).toBeDefined();
+    const [inAll, ours, standIns, cores, most, , reached, share] = (ceiling ?? [])
+      .slice(1)
+      .map((text) => Number(text.replaceAll(',', '')));
+    expect(inAll).toBeCloseTo(ours! + standIns!, 0);
+    expect(most! / ((cores! / inAll!) * 1e6)).toBeCloseTo(1, 1);
+    expect(reached).toBe(Math.round(Number(report.rows[1]?.metrics['events/s'])));
+    expect(share).toBeLessThanOrEqual(100);
     expect(fractions.at(-1)).toBeGreaterThan(0.5);
 
     const files = await writeReport(report, dir);
@@ -101,4 +117,13 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).toContain('<polyline');
   }, 240_000);
+});
+
+describe('drainCeilingNote', () => {
+  it('divides the cores by the CPU per event in all, and says what the 20× target needs', () => {
+    expect(drainCeilingNote(28.3, 7.4, 39_485, 2_946, 2)).toBe(
+      "phase B (backlog), what the drain's CPU allows: 35.7 µs of CPU per event in all (processors 28.3, kinesalite and dynalite 7.4): " +
+        '2 cores drain at most 56,022 events/s, 19.0× the baseline; the drain reached 39,485 (70%); 20× needs at most 33.9 µs per event in all',
+    );
+  });
 });

@@ -287,10 +287,11 @@ export function isConditionFailure(error: unknown): boolean {
   );
 }
 
-/** Writes one cell: the whole delta, or after a failed condition only what the cell lacks. */
-export async function writeCell(context: CellWriteContext, cell: CellDelta): Promise<void> {
-  const all = cell.totals;
-  if (!all) return;
+/**
+ * Writes one cell's delta (`all`: the cell's totals, which the caller found present): the whole
+ * delta, or after a failed condition only what the cell lacks.
+ */
+export async function writeCell(context: CellWriteContext, cell: CellDelta, all: DeltaTotals): Promise<void> {
   try {
     await send(context, 'counter update', () => {
       context.requests.count++;

@@ -148,7 +148,7 @@ export async function writeShardCells(
   /** Writes one part on its own shard's path; a failure fails that part's batch only. */
   const writeApart = async (part: CellPart): Promise<void> => {
     try {
-      await writeCell(contexts[part.batch] as CellWriteContext, part.cell);
+      await writeCell(contexts[part.batch] as CellWriteContext, part.cell, part.totals);
     } catch (error) {
       fail(part.batch, error);
     }
