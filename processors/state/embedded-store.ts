@@ -505,7 +505,12 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
   const dedupMs = limits.dedupWindowSeconds * 1000;
   let root: RootDatabase;
   try {
-    root = open({ path: options.directory, maxDbs: 8 });
+    // useWritemap: a write transaction changes pages in the memory map itself instead of copies it
+    // allocates and writes at commit (LMDB's MDB_WRITEMAP). Still copy-on-write and crash-safe; it rules
+    // out child transactions, which this store never opens (each call is one top-level transaction).
+    // At the issue's 714k backlog: processors' CPU 25.9-30.7 → 23.2-23.3 µs per event, drains 34.7k /
+    // 42.5k → 46.2k / 47.2k events/s, anonymous memory 439 → 329-338 MiB (bench/README.md).
+    root = open({ path: options.directory, maxDbs: 8, useWritemap: true });
   } catch (error) {
     throw new PipelineError('CONFIG_INVALID', `cannot open the embedded state store in ${options.directory}`, {
       cause: error,
