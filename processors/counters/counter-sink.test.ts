@@ -16,6 +16,7 @@ import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
 import type { UserStateStore } from '../state/types.js';
+import type { CounterSink } from '../types.js';
 import { createCounterSink } from './counter-sink.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
 import { readCounters } from '../test-support/read-counters.js';
@@ -91,6 +92,15 @@ function event(partial: Partial<StreamEvent> & Pick<StreamEvent, 'userId'>): Str
     ...partial,
   };
 }
+
+/** One event of the same cell from each of two shards (users `a` and `b`), handed to the sink at once. */
+const writeOneEventPerShard = (sink: CounterSink) => {
+  const other = 'shardId-000000000001';
+  return Promise.all([
+    sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
+    sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b' })])),
+  ]);
+};
 
 describe('counter sink on dynalite', () => {
   it('counts events, units, Σx and Σx² of per-user totals, per segment and segment pair', async () => {
@@ -187,11 +197,7 @@ describe('counter sink on dynalite', () => {
           : new Promise((resolve) => setTimeout(() => resolve(EMPTY_COUNTER_PLAN), 30)),
     };
     const { tableName, sink } = await setUp({ plans });
-    const other = 'shardId-000000000001';
-    const results = await Promise.all([
-      sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
-      sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b' })])),
-    ]);
+    const results = await writeOneEventPerShard(sink);
     expect(results.map((result) => result.writeRequests)).toEqual([1, 0]);
     expect((await readCounters(dynamo, tableName)).get('checkout|control#purchase')).toMatchObject({ events: 2 });
   });
@@ -215,11 +221,7 @@ describe('counter sink on dynalite', () => {
 
   it('writes each batch alone with cellWriteGroupWaitMs 0', async () => {
     const { tableName, sink } = await setUp({ cellWriteGroupWaitMs: 0 });
-    const other = 'shardId-000000000001';
-    const results = await Promise.all([
-      sink.writeBatch(SHARD, toShardRecords(SHARD, [event({ userId: 'a' })])),
-      sink.writeBatch(other, toShardRecords(other, [event({ userId: 'b' })])),
-    ]);
+    const results = await writeOneEventPerShard(sink);
     expect(results.map((result) => result.writeRequests)).toEqual([1, 1]);
     expect((await readCounters(dynamo, tableName)).get('checkout|control#purchase')).toMatchObject({ events: 2 });
   });

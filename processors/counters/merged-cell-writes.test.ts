@@ -52,6 +52,14 @@ function itemsWith(refuse: (input: UpdateItemCommandInput) => Error | undefined 
   return { items, seen };
 }
 
+/** A fresh table and experiment, and the writer's deps over the recording item client (refusing what `refuse` says). */
+async function setUp(writeConcurrency: number, refuse?: (input: UpdateItemCommandInput) => Error | undefined) {
+  const tableName = await freshTable();
+  const { items, seen } = itemsWith(refuse);
+  const deps = { dynamo, items, tableName, writeConcurrency, retryPolicy: FAST_RETRY };
+  return { tableName, experimentId: randomName('e'), seen, deps };
+}
+
 const awsError = (name: string, status: number) =>
   Object.assign(new Error(`injected ${name}`), { name, $metadata: { httpStatusCode: status } });
 
@@ -82,10 +90,7 @@ const position = (sequence: number) => recordPosition(`4959${String(sequence).pa
 
 describe('writeShardCells on dynalite (merged cell writes)', () => {
   it('writes each cell two batches share with one UpdateItem holding both parts, and a cell of one batch alone', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith();
-    const deps = { dynamo, items, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(2);
     const settled = await writeShardCells(deps, [
       { shardId: A, cells: cellsOf(experimentId, ['control#m', 'control#n'], [1, 2]).map(contributionCell) },
       { shardId: B, cells: cellsOf(experimentId, ['control#m', 'treatment#m'], [5, 6, 7]).map(contributionCell) },
@@ -104,10 +109,7 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
   });
 
   it('writes the parts apart when the cell already holds part of one batch: that shard adds only what it lacks', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith();
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(1);
     // Shard A's records 1–2 were written before a crash; its batch is delivered again, re-cut to 1–3.
     await writeCellDeltas(deps, A, cellsOf(experimentId, ['control#m'], [1, 2]).map(contributionCell));
     seen.updates = 0;
@@ -125,10 +127,7 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
   });
 
   it('fails only the batch whose part DynamoDB refuses for good; the other batch is written', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items } = itemsWith(refusing(B));
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, deps } = await setUp(1, refusing(B));
     const settled = await writeShardCells(deps, [
       { shardId: A, cells: cellsOf(experimentId, ['control#m'], [1]).map(contributionCell) },
       { shardId: B, cells: cellsOf(experimentId, ['control#m'], [4]).map(contributionCell) },
@@ -143,12 +142,9 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
   });
 
   it('fails every batch of a merged write that stays throttled (retriably), and writes nothing of it', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith((input) =>
+    const { tableName, experimentId, seen, deps } = await setUp(1, (input) =>
       input.ConditionExpression?.includes(' AND ') ? awsError('ThrottlingException', 400) : undefined,
     );
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
     const settled = await writeShardCells(deps, [
       { shardId: A, cells: cellsOf(experimentId, ['control#m'], [1]).map(contributionCell) },
       { shardId: B, cells: cellsOf(experimentId, ['control#m'], [4]).map(contributionCell) },
@@ -164,10 +160,7 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
   });
 
   it('skips the cells of a batch that already failed, and still writes the other batch’s', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith(refusing(B));
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(1, refusing(B));
     const settled = await writeShardCells(deps, [
       { shardId: B, cells: cellsOf(experimentId, ['b#1', 'b#2', 'b#3'], [4]).map(contributionCell) },
       { shardId: A, cells: cellsOf(experimentId, ['a#1'], [1]).map(contributionCell) },
@@ -181,10 +174,7 @@ describe('writeShardCells on dynalite (merged cell writes)', () => {
 
 describe('writeShardCells: cells that are not plain', () => {
   it('leaves out a cell without a delta, also where another batch shares it', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith();
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(1);
     const empty = contributionCell({ experimentId, sortKey: 'control#m', contributions: [] });
     const settled = await writeShardCells(deps, [
       { shardId: A, cells: [empty] },
@@ -218,10 +208,7 @@ describe('writeShardCells: cells that are not plain', () => {
   });
 
   it('moves both watermarks and adds nothing when the parts’ sums cancel out', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith();
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(1);
     // A ratio cell fed by extra sums alone: +5 on one shard, −5 on the other (both ≠ 0, their sum 0).
     const crossOnly = (sequence: number, crossSum: bigint): ContributionCell => ({
       experimentId,
@@ -250,16 +237,13 @@ describe('writeShardCells: cells that are not plain', () => {
   });
 
   it('reports the first error of a batch whose cells fail one after another', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items } = itemsWith((input) =>
+    const { experimentId, deps } = await setUp(2, (input) =>
       input.Key?.[COUNTER_SORT_KEY]?.S === 'b#1'
         ? awsError('ValidationException', 400)
         : input.Key?.[COUNTER_SORT_KEY]?.S === 'b#2'
           ? awsError('ResourceNotFoundException', 400)
           : undefined,
     );
-    const deps = { dynamo, items, tableName, writeConcurrency: 2, retryPolicy: FAST_RETRY };
     const [settled] = await writeShardCells(deps, [
       { shardId: B, cells: cellsOf(experimentId, ['b#1', 'b#2'], [4]).map(contributionCell) },
     ]);
@@ -270,10 +254,7 @@ describe('writeShardCells: cells that are not plain', () => {
   });
 
   it('writes two batches of one shard in one group apart, each merged with the other shard at most once', async () => {
-    const tableName = await freshTable();
-    const experimentId = randomName('e');
-    const { items, seen } = itemsWith();
-    const deps = { dynamo, items, tableName, writeConcurrency: 1, retryPolicy: FAST_RETRY };
+    const { tableName, experimentId, seen, deps } = await setUp(1);
     // Never with one batch in hand per shard, but not assumed: A's records 1–2, B's 9, then A's 3.
     const settled = await writeShardCells(deps, [
       { shardId: A, cells: cellsOf(experimentId, ['control#m'], [1, 2]).map(contributionCell) },
