@@ -19,6 +19,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController } from 'fastify';
 import type { Config } from '../common/config.js';
+import { closePromptly } from '../common/http-close.js';
 import { registerErrorHandling, sendError } from '../common/http-errors.js';
 import type { Logger } from '../common/logger.js';
 import { eventsRoute, type EventsRouteOptions } from './events-route.js';
@@ -47,6 +48,7 @@ export async function buildCollectorApp(config: Pick<Config, 'ingest' | 'events'
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  closePromptly(app);
   const { corsOrigins } = config.ingest;
   if (corsOrigins === '*' || corsOrigins.length > 0) {
     // Pages post impressions straight from the browser (GrowthBook's trackingCallback, any tag):

@@ -2,6 +2,7 @@ import { deaggregateSync } from 'aws-kinesis-agg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeCompactRecord, isCompactRecord } from '../common/compact-records.js';
 import { readAllRecords } from '../local/test-support/stream-reader.js';
+import { droppedWithin, openUnusedConnection, settlesWithin } from '../common/test-support/idle-connections.js';
 import { partitionKeyHash } from './shard-map.js';
 import { loadShardMap } from './stream-shards.js';
 import {
@@ -347,6 +348,22 @@ describe('collector: CORS for pages that post events from the browser', () => {
       expect(posted.headers.get('access-control-allow-origin')).toBeNull();
     } finally {
       await off.close();
+    }
+  });
+});
+
+describe('collector stop', () => {
+  it('stops at once while a page holds an unused connection (a preconnect), with what it accepted written', async () => {
+    const harness = await startCollectorHarness();
+    expect((await harness.post([sampleEvent({ userId: 'stop-1' })])).status).toBe(202);
+    const socket = await openUnusedConnection(harness.collector.url);
+    try {
+      expect(await settlesWithin(harness.collector.stop(), 5_000)).toBe('settled');
+      expect(await droppedWithin(socket, 2_000)).toBe('dropped');
+      expect((await readAllRecords(harness.kinesis, harness.config.kinesis.streamName)).length).toBeGreaterThan(0);
+    } finally {
+      socket.destroy();
+      harness.kinesis.destroy();
     }
   });
 });

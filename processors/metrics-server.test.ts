@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createProcessorMetrics, readinessOf } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
+import { droppedWithin, openUnusedConnection, settlesWithin } from '../common/test-support/idle-connections.js';
 
 describe('processors metrics server', () => {
   it('serves the registry in Prometheus format, a health probe, and 404 otherwise', async () => {
@@ -31,6 +32,17 @@ describe('processors metrics server', () => {
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
     } finally {
       await server.close();
+    }
+  });
+
+  it('closes at once while a scraper or browser holds an unused connection', async () => {
+    const server = await startMetricsServer(createProcessorMetrics().registry, '127.0.0.1', 0);
+    const socket = await openUnusedConnection(server.url);
+    try {
+      expect(await settlesWithin(server.close(), 2_000)).toBe('settled');
+      expect(await droppedWithin(socket, 2_000)).toBe('dropped');
+    } finally {
+      socket.destroy();
     }
   });
 });

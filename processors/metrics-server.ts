@@ -6,6 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { trackForPromptClose } from '../common/http-close.js';
 import type { ProcessorReadiness } from './metrics.js';
 
 export interface MetricsServer {
@@ -54,6 +55,7 @@ export async function startMetricsServer(
         .end('{"error":{"code":"NOT_FOUND","message":"GET /metrics, /health or /ready"}}');
     }
   });
+  const beginClose = trackForPromptClose(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -62,6 +64,10 @@ export async function startMetricsServer(
   const boundPort = typeof address === 'object' && address ? address.port : port;
   return {
     url: `http://${host}:${boundPort}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        beginClose();
+      }),
   };
 }

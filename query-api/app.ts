@@ -39,6 +39,7 @@ import type { Config } from '../common/config.js';
 import { PipelineError } from '../common/errors.js';
 import { ExperimentDefinitionSchema, FlagDefinitionSchema } from '../common/experiment-definition.js';
 import type { ExperimentDefinition, FlagDefinition } from '../common/experiment-definition.js';
+import { closePromptly } from '../common/http-close.js';
 import { registerErrorHandling } from '../common/http-errors.js';
 import { createSilentLogger, type Logger } from '../common/logger.js';
 import { createAuditLog } from './audit/audit-log.js';
@@ -257,6 +258,7 @@ export async function createQueryApi(
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  closePromptly(app);
   // ajv lets `?limit=1e309` through as Infinity: refused here, with the field (finite-query-numbers.ts).
   app.addHook('preValidation', (request, _reply, done) => {
     try {

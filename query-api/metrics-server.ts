@@ -14,6 +14,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import { closePromptly } from '../common/http-close.js';
 import { createSilentLogger, type Logger } from '../common/logger.js';
 import type { QueryApiMetrics } from './metrics.js';
 
@@ -30,6 +31,7 @@ export async function createMetricsServer(metrics: QueryApiMetrics, logger?: Log
   const app = Fastify({
     loggerInstance: (logger ?? createSilentLogger()).child({ listener: 'metrics' }, { level: 'warn' }),
   });
+  closePromptly(app);
   app.get('/metrics', async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );

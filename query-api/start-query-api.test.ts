@@ -6,6 +6,7 @@ import { randomName, testConfig, waitFor } from '../local/test-support/test-conf
 import { experimentBody } from './test-support/test-app.js';
 import { createTestSchema } from '../local/test-support/test-schema.js';
 import { startQueryApi } from './start-query-api.js';
+import { droppedWithin, openUnusedConnection, settlesWithin } from '../common/test-support/idle-connections.js';
 
 describe('startQueryApi', () => {
   it('refuses to start without DATABASE_URL, naming it (no embedded fallback outside npm start)', async () => {
@@ -49,6 +50,18 @@ describe('startQueryApi', () => {
     }
     await expect(fetch(`${api.url}/health`)).rejects.toThrow();
     await expect(fetch(`${api.metricsUrl}/metrics`)).rejects.toThrow();
+  });
+
+  it('stops at once while a browser holds unused connections (preconnects) to the API and to /metrics', async () => {
+    // Before closePromptly (common/http-close.ts) the stop waited for them: minutes, as long as a browser keeps one.
+    const schema = await createTestSchema('start');
+    onTestFinished(() => schema.drop());
+    const api = await startQueryApi(testConfig({ DATABASE_URL: schema.url, QUERY_API_PORT: '0' }));
+    const sockets = [await openUnusedConnection(api.url), await openUnusedConnection(api.metricsUrl)];
+    onTestFinished(() => sockets.forEach((socket) => socket.destroy()));
+
+    expect(await settlesWithin(api.stop(), 5_000)).toBe('settled');
+    expect(await Promise.all(sockets.map((socket) => droppedWithin(socket, 2_000)))).toEqual(['dropped', 'dropped']);
   });
 });
 

@@ -32,8 +32,11 @@ import {
 import { startFakeHostedUi } from './test-support/fake-hosted-ui.js';
 import { createAssignmentHandler } from '../../edge/assignment-handler.js';
 import { createDefinitionClient } from '../../common/definition-client.js';
+import { closesWithin } from '../../common/test-support/idle-connections.js';
 
 const suffix = Date.now().toString(36);
+/** How long a server of one test may take to close: a hang is named, not left to the test's timeout. */
+const CLOSE_MS = 10_000;
 
 describe('results pages in headless Chromium (collector → processors → query API → browser)', () => {
   let collector: CollectorHarness;
@@ -465,9 +468,9 @@ describe('results pages in headless Chromium (collector → processors → query
       expect(hostedUi.problems).toEqual([]);
       expect(await seriousAccessibilityViolations(page)).toEqual([]);
     } finally {
-      await secured.close();
-      await hostedUi.stop();
-      await cognito.stop();
+      await closesWithin('the secured query API', secured.close(), CLOSE_MS);
+      await closesWithin('the fake Hosted UI', hostedUi.stop(), CLOSE_MS);
+      await closesWithin('the local Cognito JWKS server', cognito.stop(), CLOSE_MS);
     }
   });
 
@@ -539,9 +542,9 @@ describe('results pages in headless Chromium (collector → processors → query
       expect(await page.getByRole('button', { name: 'Sign in with Cognito' }).count()).toBe(1);
       expect(hostedUi.problems).toEqual([]);
     } finally {
-      await secured.close();
-      await hostedUi.stop();
-      await cognito.stop();
+      await closesWithin('the secured query API', secured.close(), CLOSE_MS);
+      await closesWithin('the fake Hosted UI', hostedUi.stop(), CLOSE_MS);
+      await closesWithin('the local Cognito JWKS server', cognito.stop(), CLOSE_MS);
     }
   });
 
@@ -568,7 +571,7 @@ describe('results pages in headless Chromium (collector → processors → query
       await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
       expect(await seriousAccessibilityViolations(page)).toEqual([]);
     } finally {
-      await keyed.close();
+      await closesWithin('the query API with keys', keyed.close(), CLOSE_MS);
     }
   });
 
