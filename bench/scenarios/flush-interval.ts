@@ -182,6 +182,7 @@ export const flushIntervalScenario: BenchScenario = {
             baselineSeconds: 0,
             injectMiscount: false,
             resultsDir: RESULTS_DIR,
+            noOpDynamoDB: false,
           };
           const counters = { accepted: 0, rejected: 0, failedRequests: 0 };
           const { accepted } = await sendWorkload(collector.url, settings, counters, (fraction) =>

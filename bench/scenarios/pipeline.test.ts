@@ -119,6 +119,55 @@ describe('pipeline bench (short run on real kinesalite/dynalite, collector and p
   }, 240_000);
 });
 
+describe('pipeline bench with --dynamodb no-op (kinesalite real; DynamoDB an endpoint that keeps nothing)', () => {
+  const options = {
+    events: '1000',
+    rate: '0',
+    shards: '2',
+    kpl: true,
+    duplicates: '0',
+    malformed: '0',
+    users: '200',
+    experiments: '1',
+    variants: '2',
+    metrics: '1',
+    segmentValues: '3',
+    segmentDimensions: '1',
+    concurrency: '4',
+    baselineSeconds: '2',
+    seed: '11',
+    dynamodb: 'no-op',
+  };
+
+  it('runs both phases against the no-op, says the counters were not checked, and reports apart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-'));
+    const report = await pipelineScenario.run({
+      command: 'npm run bench -- pipeline --dynamodb no-op',
+      progress: () => undefined,
+      options: { ...options, resultsDir: dir },
+    });
+
+    expect(report.scenario).toBe('pipeline-no-op-dynamodb');
+    expect(report.parameters.dynamodb).toBe('no-op');
+    expect(report.notes.filter((note) => note.includes('counters NOT checked'))).toHaveLength(2);
+    expect(report.notes.some((note) => note.includes('equal the ground truth'))).toBe(false);
+    expect(report.notes.some((note) => note.startsWith('CORRECTNESS FAILURE'))).toBe(false);
+    // Every unique event went through the processors, and their counter writes reached the no-op.
+    expect(report.notes).toContainEqual(
+      expect.stringMatching(/^phase A: 1000 events accepted .*processors counted 1000,/),
+    );
+    const answered = report.notes.find((note) => note.startsWith('--dynamodb no-op: the endpoint answered'));
+    expect(Number(/UpdateItem ([\d,]+)/.exec(answered ?? '')?.[1]?.replace(/,/g, ''))).toBeGreaterThan(0);
+  });
+
+  it('refuses an unknown store, and --inject-miscount with the no-op, naming the options', async () => {
+    const run = (extra: Record<string, unknown>) =>
+      pipelineScenario.run({ command: 'x', progress: () => undefined, options: { ...options, ...extra } });
+    await expect(run({ dynamodb: 'redis' })).rejects.toThrow('--dynamodb must be dynalite or no-op (got redis)');
+    await expect(run({ injectMiscount: true })).rejects.toThrow(/--inject-miscount needs --dynamodb dynalite/);
+  });
+});
+
 describe('drainCeilingNote', () => {
   it('divides the cores by the CPU per event in all, and says what the 20× target needs', () => {
     expect(drainCeilingNote(28.3, 7.4, 39_485, 2_946, 2)).toBe(

@@ -10,6 +10,11 @@
  *
  * kinesalite, dynalite, the collector, the processors and the baseline each run in their
  * own process; this process only generates load and measures.
+ *
+ * `--dynamodb no-op` separates our cost from the counter store's: the processors and the baseline
+ * write to an endpoint that keeps nothing and answers at once (support/no-op-dynamodb.ts, in this
+ * process) instead of dynalite, so freshness and the drain show what the pipeline itself adds. Nothing
+ * is stored, so that run checks no counter: its report (`pipeline-no-op-dynamodb`) says so.
  */
 import { processorsNodeArgs } from '../../processors/node-args.js';
 import { UpdateItemCommand } from '@aws-sdk/client-dynamodb';
@@ -23,6 +28,7 @@ import {
 import type { IncomingEvent, StreamEvent } from '../../common/event-contract.js';
 import { ensureCheckpointTable, ensureCountersTable, ensureStream } from '../../local/provision.js';
 import { startStandIn, type StandIn } from '../../local/stand-ins.js';
+import { startNoOpDynamoDB, type NoOpDynamoDB } from '../support/no-op-dynamodb.js';
 import { computeExpectedCounters } from '../../processors/test-support/counter-ground-truth.js';
 import { readCounters } from '../../processors/test-support/read-counters.js';
 import { describeDifferences, diffCounters } from '../counter-diff.js';
@@ -47,6 +53,9 @@ import { join } from 'node:path';
 const SUPPORT = new URL('../support/', import.meta.url).pathname;
 const SEGMENT_VALUE_CAP = 50;
 const SETTLE_TIMEOUT_MS = 120_000;
+/** The note of a phase run against the no-op DynamoDB: there is no counter to check. */
+const NOT_CHECKED = (label: string) =>
+  `${label}: counters NOT checked: --dynamodb no-op keeps nothing (this run measures what the pipeline adds; the default run checks every cell)`;
 
 interface Sample {
   t: number;
@@ -108,6 +117,8 @@ export interface RunSettings {
   redisUrl?: string;
   injectMiscount: boolean;
   resultsDir: string;
+  /** Counter writes go to an endpoint that keeps nothing (`--dynamodb no-op`): no counter can be checked. */
+  noOpDynamoDB: boolean;
 }
 
 function settingsFrom(options: ScenarioContext['options']): RunSettings {
@@ -118,6 +129,11 @@ function settingsFrom(options: ScenarioContext['options']): RunSettings {
     return value;
   };
   const durationSeconds = options.duration === undefined ? undefined : number('duration');
+  const dynamodb = String(options.dynamodb ?? 'dynalite');
+  if (dynamodb !== 'dynalite' && dynamodb !== 'no-op')
+    throw new Error(`--dynamodb must be dynalite or no-op (got ${dynamodb})`);
+  if (dynamodb === 'no-op' && options.injectMiscount === true)
+    throw new Error('--inject-miscount needs --dynamodb dynalite: the no-op endpoint keeps no counter to miscount');
   return {
     shape: {
       seed: number('seed'),
@@ -143,6 +159,7 @@ function settingsFrom(options: ScenarioContext['options']): RunSettings {
     redisUrl: options.redis ? String(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379') : undefined,
     injectMiscount: options.injectMiscount === true,
     resultsDir: typeof options.resultsDir === 'string' ? options.resultsDir : RESULTS_DIR,
+    noOpDynamoDB: dynamodb === 'no-op',
   };
 }
 
@@ -348,6 +365,12 @@ export const pipelineScenario: BenchScenario = {
         'keep processor state in Redis (REDIS_URL, default redis://127.0.0.1:6379) instead of the embedded LMDB store npm start uses',
     },
     { flags: '--seed <n>', description: 'workload seed', defaultValue: '42' },
+    {
+      flags: '--dynamodb <store>',
+      description:
+        'dynalite (checked against the ground truth), or no-op: an endpoint that keeps nothing and answers at once (what the pipeline adds, unchecked)',
+      defaultValue: 'dynalite',
+    },
     { flags: '--inject-miscount', description: 'add one to a counter before the check (proves the check catches it)' },
     { flags: '--results-dir <dir>', description: 'where the SVG charts go (reports always go to bench/results)' },
   ],
@@ -370,12 +393,16 @@ export const pipelineScenario: BenchScenario = {
     const samples: Sample[] = [];
     const standIns: StandIn[] = [];
     const services: ChildService[] = [];
+    let noOpDynamo: NoOpDynamoDB | undefined;
     try {
       context.progress(0.01, 'starting kinesalite and dynalite');
       standIns.push(await startStandIn('kinesalite'), await startStandIn('dynalite'));
       const [kinesalite, dynalite] = standIns as [StandIn, StandIn];
+      // With --dynamodb no-op, dynalite idles (its CPU column then reads about 0) and every DynamoDB call goes to the no-op.
+      if (settings.noOpDynamoDB) noOpDynamo = await startNoOpDynamoDB();
+      const dynamodbEndpoint = noOpDynamo?.endpoint ?? dynalite.endpoint;
       const awsConfig = {
-        aws: { region: 'us-east-1', kinesisEndpoint: kinesalite.endpoint, dynamodbEndpoint: dynalite.endpoint },
+        aws: { region: 'us-east-1', kinesisEndpoint: kinesalite.endpoint, dynamodbEndpoint },
       };
       const kinesis = createKinesisClient(awsConfig);
       const dynamo = createDynamoClient(awsConfig);
@@ -388,7 +415,7 @@ export const pipelineScenario: BenchScenario = {
 
       const env = (counters: string, checkpoints: string): Record<string, string> => ({
         AWS_ENDPOINT_URL_KINESIS: kinesalite.endpoint,
-        AWS_ENDPOINT_URL_DYNAMODB: dynalite.endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamodbEndpoint,
         KINESIS_STREAM_NAME: names.stream,
         KINESIS_DLQ_STREAM_NAME: names.dlq,
         DYNAMODB_TABLE_NAME: counters,
@@ -510,7 +537,8 @@ export const pipelineScenario: BenchScenario = {
         notes.push('--inject-miscount: added 1 to one counter cell before the check');
       }
       context.progress(0.55, 'checking every counter of phase A');
-      await checkCorrectness('phase A (live)', dynamo, names.counters, expected, notes);
+      if (settings.noOpDynamoDB) notes.push(NOT_CHECKED('phase A (live)'));
+      else await checkCorrectness('phase A (live)', dynamo, names.counters, expected, notes);
 
       // Phase B: the same backlog, drained by fresh processors, then by the baseline.
       context.progress(0.6, 'phase B: processors draining the backlog');
@@ -594,7 +622,9 @@ export const pipelineScenario: BenchScenario = {
           settings.shards,
         )}`,
       );
-      await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
+      if (settings.noOpDynamoDB) notes.push(NOT_CHECKED('phase B (backlog, fresh processors)'));
+      else
+        await checkCorrectness('phase B (backlog, fresh processors)', dynamo, names.backlogCounters, expected, notes);
 
       context.progress(0.8, 'phase B: baseline (one UpdateItem ADD per event)');
       let baselineStats = { events: 0, writes: 0, at: Date.now() };
@@ -711,9 +741,18 @@ export const pipelineScenario: BenchScenario = {
           met: late <= early * 1.2,
         });
       }
+      if (noOpDynamo) {
+        notes.push(
+          `--dynamodb no-op: the endpoint answered ${Object.entries(noOpDynamo.requests)
+            .map(([operation, count]) => `${operation} ${count.toLocaleString('en-US')}`)
+            .join(', ')} (dynalite idled: its CPU column is about 0)`,
+        );
+      }
       const report: BenchReport = {
-        scenario: 'pipeline',
-        title: 'End-to-end pipeline vs the per-event UpdateItem ADD baseline',
+        scenario: settings.noOpDynamoDB ? 'pipeline-no-op-dynamodb' : 'pipeline',
+        title: settings.noOpDynamoDB
+          ? 'End-to-end pipeline vs the per-event UpdateItem ADD baseline, both writing to a no-op DynamoDB endpoint'
+          : 'End-to-end pipeline vs the per-event UpdateItem ADD baseline',
         command: context.command,
         startedAt: new Date(started).toISOString(),
         durationMs: Date.now() - started,
@@ -729,6 +768,7 @@ export const pipelineScenario: BenchScenario = {
           processors: settings.processors,
           concurrency: settings.concurrency,
           redis: Boolean(settings.redisUrl),
+          dynamodb: settings.noOpDynamoDB ? 'no-op' : 'dynalite',
         },
         rows,
         ratios: {
@@ -750,6 +790,7 @@ export const pipelineScenario: BenchScenario = {
     } finally {
       await Promise.all(services.map((service) => service.stop()));
       await Promise.all(standIns.map((standIn) => standIn.stop()));
+      await noOpDynamo?.close();
       await rm(stateRoot, { recursive: true, force: true });
     }
   },
