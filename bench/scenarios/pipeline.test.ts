@@ -148,6 +148,9 @@ describe('pipeline bench with --dynamodb no-op (kinesalite real; DynamoDB an end
     });
 
     expect(report.scenario).toBe('pipeline-no-op-dynamodb');
+    // Its charts beside the default run's, not over them.
+    expect(report.artifacts).toEqual(['pipeline-no-op-dynamodb-throughput.svg', 'pipeline-no-op-dynamodb-memory.svg']);
+    for (const chart of report.artifacts ?? []) expect(await readFile(join(dir, chart), 'utf8')).toMatch(/^<svg/);
     expect(report.parameters.dynamodb).toBe('no-op');
     expect(report.notes.filter((note) => note.includes('counters NOT checked'))).toHaveLength(2);
     expect(report.notes.some((note) => note.includes('equal the ground truth'))).toBe(false);
@@ -155,6 +158,10 @@ describe('pipeline bench with --dynamodb no-op (kinesalite real; DynamoDB an end
     // Every unique event went through the processors, and their counter writes reached the no-op.
     expect(report.notes).toContainEqual(
       expect.stringMatching(/^phase A: 1000 events accepted .*processors counted 1000,/),
+    );
+    // The endpoint ran in dynalite's place, and its CPU is reported under its own name.
+    expect(report.notes).toContainEqual(
+      expect.stringMatching(/^phase A \(live\): CPU per accepted event, µs: .* no-op DynamoDB [\d.]+, load generator/),
     );
     const answered = report.notes.find((note) => note.startsWith('--dynamodb no-op: the endpoint answered'));
     expect(Number(/UpdateItem ([\d,]+)/.exec(answered ?? '')?.[1]?.replace(/,/g, ''))).toBeGreaterThan(0);
