@@ -29,7 +29,18 @@ export interface BenchReport {
   command: string;
   startedAt: string;
   durationMs: number;
-  environment: { node: string; cpus: number; cpuModel: string; memoryGiB: number };
+  environment: {
+    node: string;
+    cpus: number;
+    cpuModel: string;
+    memoryGiB: number;
+    /**
+     * The host's speed when the report was made: µs of CPU for one `JSON.parse` of a 280-byte
+     * event (`hostSpeedProbe`). Hosts of the same model here differ by 1.5×, so absolute figures of
+     * two reports compare only next to it. Absent from reports made before it existed.
+     */
+    jsonParseMicros?: number;
+  };
   parameters: Record<string, unknown>;
   rows: BenchRow[];
   ratios: Record<string, number>;
@@ -48,7 +59,41 @@ export function benchEnvironment(): BenchReport['environment'] {
     cpus: cpuList.length,
     cpuModel: cpuList[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 2 ** 30),
+    jsonParseMicros: hostSpeedProbe(),
   };
+}
+
+/** A stream event as the bench's workload makes them (280 bytes of JSON): what the host-speed probe parses. */
+const PROBE_EVENT = JSON.stringify({
+  eventId: '0190c4b2-7d3e-7a4f-9b21-5e8d4c3a2f10',
+  type: 'conversion',
+  experimentId: 'exp-2',
+  variantId: 'variant-1',
+  userId: 'user-000123',
+  metric: 'purchase',
+  value: 42.5,
+  segments: { country: 'country-7', device: 'mobile' },
+  timestamp: 1_767_225_600_000,
+  receivedAt: 1_767_225_600_125,
+});
+
+/**
+ * µs of CPU per `JSON.parse` of PROBE_EVENT, the best of three passes of 50,000 (about 0.3 s): the
+ * host's speed beside a report's absolute figures, measured the same way on every host.
+ *
+ * @example hostSpeedProbe() // 1.79 on the evening's host of 2026-11-27, 2.03 on the night's
+ */
+export function hostSpeedProbe(passes = 3, parses = 50_000): number {
+  let best = Number.POSITIVE_INFINITY;
+  let checksum = 0; // keeps the parses from being optimised away
+  for (let pass = 0; pass < passes; pass++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < parses; i++) checksum += (JSON.parse(PROBE_EVENT) as { value: number }).value;
+    const used = process.cpuUsage(before);
+    best = Math.min(best, (used.user + used.system) / parses);
+  }
+  if (!(checksum > 0)) throw new Error('host-speed probe: the parses did not run');
+  return Math.round(best * 100) / 100;
 }
 
 const formatValue = (value: number | string): string => {
@@ -73,7 +118,10 @@ export function renderMarkdown(report: BenchReport): string {
     `# ${report.title}`,
     '',
     `Reproduce with \`${report.command}\`. Run ${report.startedAt}, ${(report.durationMs / 1000).toFixed(1)} s, ` +
-      `Node ${report.environment.node}, ${report.environment.cpus} × ${report.environment.cpuModel}, ${report.environment.memoryGiB} GiB.`,
+      `Node ${report.environment.node}, ${report.environment.cpus} × ${report.environment.cpuModel}, ${report.environment.memoryGiB} GiB` +
+      (report.environment.jsonParseMicros === undefined
+        ? '.'
+        : `; host speed: one \`JSON.parse\` of a 280-byte event takes ${report.environment.jsonParseMicros.toFixed(2)} µs here (compare absolute figures of two reports next to it).`),
     '',
     `| | ${columns.join(' | ')} |`,
     `|---|${columns.map(() => '---:').join('|')}|`,
