@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closePromptly } from './http-close.js';
+import { closePromptly, trackForPromptClose } from './http-close.js';
 import { droppedWithin, openUnusedConnection, settlesWithin } from './test-support/idle-connections.js';
 
 /** Longest a prompt close may take here; the connections below would hold it open for minutes. */
@@ -99,5 +99,31 @@ describe('closePromptly (a real Fastify server, real sockets)', () => {
     expect((await get(url, '/slow', agent)).connection).toBe('keep-alive');
 
     expect(await settleWithin(app.close())).toBe('settled');
+  });
+
+  it('leaves keep-alive alone while the server is not closing: two requests, one connection', async () => {
+    const { app, url, release } = await startApp();
+    release();
+    let connections = 0;
+    app.server.on('connection', () => connections++);
+    const agent = keepAliveAgent();
+    await get(url, '/slow', agent);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // a turn for anything that would close the idle one
+    await get(url, '/slow', agent);
+
+    expect(connections).toBe(1);
+    expect(await settleWithin(app.close())).toBe('settled');
+  });
+
+  it('drops a connection accepted after the close began and before the listener stopped (a plain node:http server)', async () => {
+    const server = http.createServer((_request, response) => response.end('ok'));
+    const beginClose = trackForPromptClose(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => server.close());
+    beginClose(); // Fastify's preClose hooks run before its server stops listening
+
+    const socket = await openUnusedConnection(`http://127.0.0.1:${(server.address() as { port: number }).port}`);
+    cleanups.push(() => socket.destroy());
+    expect(await droppedWithin(socket, PROMPT_MS)).toBe('dropped');
   });
 });

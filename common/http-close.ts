@@ -46,21 +46,20 @@ export function trackForPromptClose(server: Server): () => void {
     unused.add(socket);
     socket.once('close', () => unused.delete(socket));
   });
+  // After the close began, a connection can still bring a request only if its answer in hand had begun before
+  // (with keep-alive): that request is answered too, and its end closes the connection like any other.
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     unused.delete(request.socket);
-    if (closing && !response.headersSent) response.setHeader('connection', 'close');
     inFlight.add(response);
-    const ended = () => {
+    // 'close' comes after the response ended, or when its connection was cut.
+    response.once('close', () => {
       inFlight.delete(response);
       // A keep-alive connection answered after the close began is idle now: nothing else would close it.
       if (closing) setImmediate(() => server.closeIdleConnections());
-    };
-    response.once('finish', ended);
-    response.once('close', ended);
+    });
   });
 
   return () => {
-    if (closing) return;
     closing = true;
     for (const socket of unused) socket.destroy();
     unused.clear();

@@ -23,14 +23,14 @@ export async function openUnusedConnection(url: string | URL): Promise<Socket> {
   return socket;
 }
 
-/** 'settled' once `work` settles, or 'still pending' after `ms`. */
-export function settlesWithin(work: Promise<unknown>, ms: number): Promise<'settled' | 'still pending'> {
+/** 'settled' once `work` resolves, `failed: <message>` if it rejects, or 'still pending' after `ms`. */
+export function settlesWithin(work: Promise<unknown>, ms: number): Promise<string> {
   return Promise.race([
     work.then(
-      () => 'settled' as const,
-      () => 'settled' as const,
+      () => 'settled',
+      (error: unknown) => `failed: ${error instanceof Error ? error.message : String(error)}`,
     ),
-    new Promise<'still pending'>((resolve) => setTimeout(() => resolve('still pending'), ms).unref()),
+    new Promise<string>((resolve) => setTimeout(() => resolve('still pending'), ms).unref()),
   ]);
 }
 
@@ -39,8 +39,9 @@ export function settlesWithin(work: Promise<unknown>, ms: number): Promise<'sett
  * of leaving the test to time out without saying what hung.
  */
 export async function closesWithin(what: string, work: Promise<unknown>, ms: number): Promise<void> {
-  if ((await settlesWithin(work, ms)) === 'still pending') throw new Error(`${what} did not close within ${ms} ms`);
-  await work;
+  const outcome = await settlesWithin(work, ms);
+  if (outcome === 'still pending') throw new Error(`${what} did not close within ${ms} ms`);
+  await work; // a failed close fails here, with its own error
 }
 
 /** Whether the server dropped `socket` within `ms`: 'dropped' or 'still open'. */
