@@ -68,6 +68,24 @@ export function trackForPromptClose(server: Server): () => void {
   };
 }
 
+/**
+ * Tracks a plain `node:http` server (before it listens) and returns its prompt close: stops listening,
+ * begins the prompt close, and resolves once the server has closed.
+ *
+ * @example
+ *   const close = promptCloser(server);
+ *   server.listen(0);
+ *   await close();
+ */
+export function promptCloser(server: Server): () => Promise<void> {
+  const beginClose = trackForPromptClose(server);
+  return () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      beginClose();
+    });
+}
+
 /** The part of a Fastify instance `closePromptly` uses. */
 interface ClosableApp {
   readonly server: Server;

@@ -6,7 +6,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
-import { trackForPromptClose } from '../common/http-close.js';
+import { promptCloser } from '../common/http-close.js';
 import type { ProcessorReadiness } from './metrics.js';
 
 export interface MetricsServer {
@@ -55,7 +55,7 @@ export async function startMetricsServer(
         .end('{"error":{"code":"NOT_FOUND","message":"GET /metrics, /health or /ready"}}');
     }
   });
-  const beginClose = trackForPromptClose(server);
+  const close = promptCloser(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
@@ -64,10 +64,6 @@ export async function startMetricsServer(
   const boundPort = typeof address === 'object' && address ? address.port : port;
   return {
     url: `http://${host}:${boundPort}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        beginClose();
-      }),
+    close,
   };
 }

@@ -18,7 +18,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { trackForPromptClose } from '../../common/http-close.js';
+import { promptCloser } from '../../common/http-close.js';
+import { dynamoErrorBody } from '../../common/test-support/fake-dynamodb.js';
+import { readBody } from '../../common/test-support/sigv4-verify.js';
 
 export interface NoOpDynamoDB {
   /** `http://127.0.0.1:<port>`. */
@@ -53,40 +55,32 @@ function answerOf(operation: string, input: { TableName?: string }): object | un
 export async function startNoOpDynamoDB(): Promise<NoOpDynamoDB> {
   const requests: Record<string, number> = {};
   const server = createServer((request, response) => {
-    const chunks: Buffer[] = [];
-    request.on('data', (chunk: Buffer) => chunks.push(chunk));
-    request.on('end', () => {
+    void readBody(request).then((body) => {
       const target = String(request.headers['x-amz-target'] ?? '');
       const operation = target.startsWith(TARGET_PREFIX) ? target.slice(TARGET_PREFIX.length) : target;
       let input: { TableName?: string } = {};
       try {
-        input = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { TableName?: string };
+        input = JSON.parse(body || '{}') as { TableName?: string };
       } catch {
         // An unparseable body is answered like any unknown request below.
       }
       const answer = answerOf(operation, input);
       if (answer === undefined) {
-        response.writeHead(400, { 'content-type': CONTENT_TYPE }).end(
-          JSON.stringify({
-            __type: 'com.amazon.coral.service#UnknownOperationException',
-            message: `the no-op DynamoDB does not speak ${operation || '(no X-Amz-Target)'}`,
-          }),
-        );
+        const message = `the no-op DynamoDB does not speak ${operation || '(no X-Amz-Target)'}`;
+        response
+          .writeHead(400, { 'content-type': CONTENT_TYPE })
+          .end(dynamoErrorBody('UnknownOperationException', message));
         return;
       }
       requests[operation] = (requests[operation] ?? 0) + 1;
       response.writeHead(200, { 'content-type': CONTENT_TYPE }).end(JSON.stringify(answer));
     });
   });
-  const beginClose = trackForPromptClose(server);
+  const close = promptCloser(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        beginClose();
-      }),
+    close,
   };
 }

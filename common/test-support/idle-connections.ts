@@ -7,7 +7,7 @@
  * @example
  *   const socket = await openUnusedConnection(api.url);
  *   expect(await settlesWithin(api.stop(), 2_000)).toBe('settled');
- *   await closed(socket, 2_000); // the server dropped it
+ *   expect(await droppedWithin(socket, 2_000)).toBe('dropped'); // the server dropped it
  */
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
