@@ -489,6 +489,15 @@ const SWEEP_PER_REQUEST = 2;
 /** The most expired claims a call of `requests` requests removes (see SWEEP_MIN). */
 const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_REQUEST * requests);
 
+/**
+ * The users one call read or changed, by experiment, then user: found by the request's own two
+ * strings, so an event builds no key. A joined key per event (`userStateKey`, looked up twice)
+ * cost a concatenation, its flattening and a hash of the whole string each time (apply of
+ * 100,000 events over 10,000 users: about 4% of the call). The key is built where LMDB needs it:
+ * a user's first read in the call, and its write at the end.
+ */
+type TouchedUsers = Map<string, Map<string, UserState>>;
+
 /** A put that leaves an existing value and answers false (LMDB's MDB_NOOVERWRITE). */
 const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
 
@@ -564,7 +573,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
    */
   const tables = (
     at: number,
-    touched: Map<string, UserState>,
+    touched: TouchedUsers,
     claimed: string[],
     committed: CommittedMemos | undefined,
     admittedOfCall: Map<string, Set<string>>,
@@ -589,13 +598,14 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
       },
     },
     user(experimentId, userId) {
-      const key = userStateKey(experimentId, userId);
-      const cached = touched.get(key);
+      const cached = touched.get(experimentId)?.get(userId);
       if (cached) return cached;
-      return readUser(key, committed);
+      return readUser(userStateKey(experimentId, userId), committed);
     },
     saveUser(experimentId, userId, user) {
-      touched.set(userStateKey(experimentId, userId), user);
+      let ofExperiment = touched.get(experimentId);
+      if (ofExperiment === undefined) touched.set(experimentId, (ofExperiment = new Map<string, UserState>()));
+      ofExperiment.set(userId, user);
     },
     admit(experimentId, dimension, value, cap) {
       const key = admissionKey(experimentId, dimension);
@@ -660,7 +670,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
         if (actual !== epoch) throw stateLost(epoch, actual);
         const at = now();
         sweepExpiredClaims(at, sweepBudget(requests.length));
-        const touched = new Map<string, UserState>();
+        const touched: TouchedUsers = new Map();
         const claimed: string[] = [];
         const committed = meta.get(`p:${shardId}`);
         const committedMemos: CommittedMemos | undefined =
@@ -679,7 +689,11 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
           limits,
         );
         // Every user touched was read without its shard's committed memos: none is written back.
-        for (const [key, user] of touched) users.putSync(key, asBinary(writer.user(user)));
+        for (const [experimentId, ofExperiment] of touched) {
+          for (const [userId, user] of ofExperiment) {
+            users.putSync(userStateKey(experimentId, userId), asBinary(writer.user(user)));
+          }
+        }
         if (claimed.length > 0) expiry.putSync([at + dedupMs, claimed[0] as string], claimed.join(EXPIRY_SEPARATOR));
         return outcomes;
       });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
-import { compactPosition, recordIdentity, shardTag, ShardRecordIdentities } from './record-identity.js';
+import { compactPosition, recordIdentity, shardTag, ShardRecordIdentities, startsWithText } from './record-identity.js';
 
 const sequenceNumber = fc.oneof(
   fc.bigInt({ min: 0n, max: 10n ** 56n - 1n }),
@@ -124,4 +124,21 @@ it("fences the committed record's own events by their sub-sequence number", () =
   expect(fenced).toEqual([true, true, false, false]);
   expect([records.read(recordPosition('999', 9)), records.read(recordPosition('1001', 0))]).toEqual([true, false]);
   expect(() => records.read('1.5')).toThrow('not a record position');
+});
+
+it('startsWithText answers what startsWith answers, for any text and prefix, positions included', () => {
+  const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), position);
+  fc.assert(
+    fc.property(text, text, fc.nat(), (whole, other, cut) => {
+      const ownPrefix = whole.slice(0, cut % (whole.length + 1));
+      expect(startsWithText(whole, ownPrefix)).toBe(true);
+      expect(startsWithText(whole, other)).toBe(whole.startsWith(other));
+      expect(startsWithText(other, whole)).toBe(other.startsWith(whole));
+    }),
+  );
+  const head = recordPosition('4959' + '0'.repeat(51) + '1', 0).slice(0, -5);
+  expect(startsWithText(recordPosition('4959' + '0'.repeat(51) + '1', 42), head)).toBe(true);
+  expect(startsWithText(recordPosition('4959' + '0'.repeat(51) + '2', 42), head)).toBe(false);
+  expect(startsWithText(head.slice(0, -1), head)).toBe(false); // shorter than the prefix
+  expect(startsWithText('x' + head, head)).toBe(false); // the prefix later in the text is not at its start
 });

@@ -16,7 +16,7 @@
  *      partner totals, drop memos the shard has committed past → `applied`
  */
 import { PipelineError } from '../../common/errors.js';
-import { ShardRecordIdentities, shardTag } from './record-identity.js';
+import { ShardRecordIdentities, shardTag, startsWithText } from './record-identity.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
 /**
@@ -184,7 +184,7 @@ function dropCommittedMemos(running: RunningTotal, prefix: string, committedIden
   for (let index = 0; index < memos.length; index++) {
     const memo = memos[index] as Memo;
     const identity = memo[0];
-    if (identity.startsWith(prefix)) {
+    if (startsWithText(identity, prefix)) {
       if (identity <= committedIdentity) continue;
       ofShard = true;
     }
