@@ -100,10 +100,20 @@ export function createLocalConsumer(deps: LocalConsumerDeps): LocalConsumer {
 
   // One budget for every shard this process reads: more shards, smaller batches, the same memory.
   const processBudget = processBatchBudget(options);
+  // One flush grid for every shard read here: their batches meet in the counter sink (shard-reader.ts).
+  const flushGridOrigin = Date.now();
 
   const startReader = (shardId: string) => {
     const leave = processBudget.join(); // a share of the budget while this shard is read
-    const run = readShard({ ...deps, shardId, options, signal: stopping.signal, logger, processBudget })
+    const run = readShard({
+      ...deps,
+      shardId,
+      options,
+      signal: stopping.signal,
+      logger,
+      processBudget,
+      flushGridOrigin,
+    })
       .then((end) => {
         if (end === 'finished') finished.add(shardId);
         if (end === 'state-lost') {

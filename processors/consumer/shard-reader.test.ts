@@ -8,7 +8,7 @@ import { createLogger } from '../../common/logger.js';
 import { createProcessorMetrics } from '../metrics.js';
 import { scriptedKinesis, slowPipeline, type ScriptedResponse } from '../test-support/scripted-shard.js';
 import type { CheckpointStore } from './checkpoint-store.js';
-import { BACKLOG_GATHER_MAX_MS, readShard, type ShardReaderOptions } from './shard-reader.js';
+import { BACKLOG_GATHER_MAX_MS, nextFlushAt, readShard, type ShardReaderOptions } from './shard-reader.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const NO_RETRY = { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 };
@@ -29,8 +29,13 @@ const checkpoints: CheckpointStore = {
 /** `n` empty GetRecords answers (the reader has caught up). */
 const empty = (n: number): ScriptedResponse[] => Array.from({ length: n }, () => ({ records: [] }));
 
-/** Runs the reader over `responses` to the end of the shard; times are ms from the start. */
-async function read(responses: ScriptedResponse[], options: Partial<ShardReaderOptions>, batchMs: number) {
+/** Starts a reader over `responses` (to the end of the shard), on the fake clock: run the timers to read. */
+function startReading(
+  responses: ScriptedResponse[],
+  options: Partial<ShardReaderOptions>,
+  batchMs: number,
+  flushGridOrigin?: number,
+) {
   const metrics = createProcessorMetrics();
   const { kinesis, getRecordsAt } = scriptedKinesis(responses);
   const { pipeline, batches } = slowPipeline(metrics, batchMs);
@@ -53,13 +58,29 @@ async function read(responses: ScriptedResponse[], options: Partial<ShardReaderO
       ...options,
     },
     signal: new AbortController().signal,
+    ...(flushGridOrigin === undefined ? {} : { flushGridOrigin }),
   });
+  return { metrics, getRecordsAt, batches, reading };
+}
+
+/** The batches a reader flushed: when (ms from the start) and which records. */
+const flushed = (batches: ReturnType<typeof startReading>['batches']) =>
+  batches.map((batch) => ({ at: batch.at - T0, records: batch.sequenceNumbers }));
+
+/** Runs the reader over `responses` to the end of the shard; times are ms from the start. */
+async function read(
+  responses: ScriptedResponse[],
+  options: Partial<ShardReaderOptions>,
+  batchMs: number,
+  flushGridOrigin?: number,
+) {
+  const { metrics, getRecordsAt, batches, reading } = startReading(responses, options, batchMs, flushGridOrigin);
   await vi.runAllTimersAsync();
   expect(await reading).toBe('finished');
   const stages = await metrics.stageDuration.get();
   return {
     polls: getRecordsAt.map((at) => at - T0),
-    batches: batches.map((batch) => ({ at: batch.at - T0, records: batch.sequenceNumbers })),
+    batches: flushed(batches),
     stageCounts: Object.fromEntries(
       stages.values
         .filter((value) => value.metricName === 'processor_stage_seconds_count')
@@ -108,6 +129,71 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
     );
     expect(batches).toEqual([{ at: 250, records: ['1', '2'] }]);
     expect(polls.slice(0, 6)).toEqual([0, 50, 100, 150, 200, 250]);
+  });
+
+  it('caught up, flushes at the instant of its flush grid after the first arrival, not an interval after it', async () => {
+    const { batches } = await read(
+      [{ records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] }, ...empty(8)],
+      { flushIntervalMs: 250, pollIntervalMs: 50 },
+      10,
+      T0 + 100, // the grid: …, T0 − 150, T0 + 100, T0 + 350, …
+    );
+    // Before: 250 ms after the arrival, whatever the grid.
+    expect(batches).toEqual([{ at: 100, records: ['1'] }]);
+  });
+
+  it('records read just after a flush, though they arrived before its instant, wait for the next instant', async () => {
+    const { batches } = await read(
+      [
+        { records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] },
+        ...empty(4),
+        { records: [{ sequenceNumber: '2', arrivedMsAgo: 20 }] }, // read at 250, with the flush
+        { records: [{ sequenceNumber: '3', arrivedMsAgo: 60 }] }, // read at 300: arrived at 240, before 250
+        ...empty(8),
+      ],
+      { flushIntervalMs: 250, pollIntervalMs: 50 },
+      10,
+    );
+    // Not at once as a batch of its own (its grid instant, 250, had passed), nor an interval after its arrival (490).
+    expect(batches).toEqual([
+      { at: 250, records: ['1', '2'] },
+      { at: 500, records: ['3'] },
+    ]);
+  });
+
+  it('readers on one flush grid flush together, whenever their first records arrived', async () => {
+    const options = { flushIntervalMs: 250, pollIntervalMs: 50 };
+    const first = startReading(
+      [{ records: [{ sequenceNumber: 'a1', arrivedMsAgo: 0 }] }, ...empty(8)],
+      options,
+      10,
+      T0,
+    );
+    const second = startReading(
+      [...empty(1), { records: [{ sequenceNumber: 'b1', arrivedMsAgo: 10 }] }, ...empty(8)], // read at 50, arrived at 40
+      options,
+      10,
+      T0,
+    );
+    await vi.runAllTimersAsync();
+    expect(await first.reading).toBe('finished');
+    expect(await second.reading).toBe('finished');
+    // Both at 250, so their batches meet in the counter sink; before, the second flushed at 290 (40 + 250).
+    expect(flushed(first.batches)).toEqual([{ at: 250, records: ['a1'] }]);
+    expect(flushed(second.batches)).toEqual([{ at: 250, records: ['b1'] }]);
+  });
+
+  it("nextFlushAt: the grid instant after the arrival, an interval after the last flush's instant at the earliest", () => {
+    expect(nextFlushAt(1_030, Number.NEGATIVE_INFINITY, 250, 0)).toBe(1_250);
+    expect(nextFlushAt(1_250, Number.NEGATIVE_INFINITY, 250, 0)).toBe(1_500); // on an instant: the next one
+    expect(nextFlushAt(1_240, 1_255, 250, 0)).toBe(1_500);
+    expect(nextFlushAt(1_240, 1_499, 250, 0)).toBe(1_500);
+    expect(nextFlushAt(1_600, 1_255, 250, 0)).toBe(1_750);
+    expect(nextFlushAt(1_030, Number.NEGATIVE_INFINITY, 250, 100)).toBe(1_100);
+    expect(nextFlushAt(1_030, 1_120, 250, 100)).toBe(1_350);
+    expect(nextFlushAt(-30, Number.NEGATIVE_INFINITY, 250, 0)).toBe(0); // before the origin
+    expect(nextFlushAt(1_030, 1_010, 250, 0)).toBe(1_250);
+    expect(nextFlushAt(1_030, 1_010, 0, 0)).toBe(1_030); // no interval: at once
   });
 
   it('behind the tip, gathers old records across full responses and flushes once caught up', async () => {

@@ -2,12 +2,17 @@
  * Reads one shard from its checkpoint to its end (or until stopped): GetRecords → pipeline →
  * checkpoint, one batch in hand at a time, so a slow sink slows reading.
  *
- * - Flush interval: records are gathered across GetRecords calls and processed as one batch
- *   once the oldest of them has waited `flushIntervalMs` since it reached the stream (its
- *   `ApproximateArrivalTimestamp`; since it was read when that is later or unknown), so each
- *   touched counter cell is written about once per interval: the interval trades freshness
- *   for DynamoDB writes (bench/README.md has the measured table). Records that already waited
- *   in the stream while the previous batch was written do not wait another interval.
+ * - Flush interval: records are gathered across GetRecords calls and processed as one batch at
+ *   the next instant of the reader's flush grid (`flushGridOrigin` + k × `flushIntervalMs`) after
+ *   the oldest of them reached the stream (its `ApproximateArrivalTimestamp`; since it was read
+ *   when that is later or unknown), and at least an interval after the grid instant of the
+ *   previous flush, so each touched counter cell is written about once per interval: the
+ *   interval trades freshness for DynamoDB writes (bench/README.md has the measured table).
+ *   The readers of one process share the grid (the local consumer gives them one origin), so
+ *   their batches reach the counter sink together and write the cells they share with one
+ *   UpdateItem each (counters/cell-write-groups.ts), where readers flushing an interval after
+ *   their own first record met there only by chance (`nextFlushAt`). Records that already
+ *   waited in the stream while the previous batch was written do not wait another interval.
  * - Backlog: while the reader is behind the tip (a full response, or `MillisBehindLatest` > 0),
  *   records gather (unless the flush interval is 0) until the batch is full or the reader catches up (at most
  *   `BACKLOG_GATHER_MAX_MS`, so a slow read still commits), not just one flush interval: a backlog
@@ -107,6 +112,32 @@ export interface ShardReaderDeps {
    * default: one of its own, the whole budget in `options`.
    */
   processBudget?: ProcessBatchBudget;
+  /**
+   * Origin (epoch ms) of the flush grid: caught up, batches flush at origin + k × flushIntervalMs
+   * (`nextFlushAt`). Readers given the same origin flush together; default 0 (the epoch).
+   */
+  flushGridOrigin?: number;
+}
+
+/**
+ * When a caught-up reader flushes what it gathered: the first instant of the flush grid
+ * (`origin` + k × `intervalMs`) after `arrivedAt`, the arrival of the oldest gathered record,
+ * and no earlier than an interval after `lastFlushAt`'s grid instant (the instant at or before
+ * the previous flush), so records read just after a flush, though they arrived before its
+ * instant, wait for the next one instead of making a batch of their own. A past answer means
+ * at once (records that waited while the previous batch was written). `intervalMs` 0: at once.
+ *
+ * @example
+ *   nextFlushAt(1_030, -Infinity, 250, 0) // → 1_250: the grid instant after the arrival
+ *   nextFlushAt(1_240, 1_255, 250, 0)     // → 1_500: arrived before 1_250, read after that flush
+ *   nextFlushAt(1_030, -Infinity, 250, 100) // → 1_100: another origin, another grid
+ */
+export function nextFlushAt(arrivedAt: number, lastFlushAt: number, intervalMs: number, origin: number): number {
+  if (intervalMs <= 0) return arrivedAt;
+  const after = origin + (Math.floor((arrivedAt - origin) / intervalMs) + 1) * intervalMs;
+  if (lastFlushAt === Number.NEGATIVE_INFINITY) return after;
+  const lastInstant = origin + Math.floor((lastFlushAt - origin) / intervalMs) * intervalMs;
+  return Math.max(after, lastInstant + intervalMs);
 }
 
 function toRawRecords(out: GetRecordsCommandOutput): KinesisRecord[] {
@@ -212,6 +243,9 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
   let arrivedAt = 0;
   /** When the last GetRecords call started: polls are spaced from it. */
   let lastPollAt = Number.NEGATIVE_INFINITY;
+  /** When the last batch was flushed: the next caught-up flush is at least an interval later on the grid. */
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
+  const flushGridOrigin = deps.flushGridOrigin ?? 0;
   while (iterator && !signal.aborted) {
     let out: GetRecordsCommandOutput;
     // No more than what is left of the batch: a response never holds more than one batch.
@@ -255,18 +289,19 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
       gatheredSize.userRecords += userRecords;
     }
     const caughtUp = records.length < limit && !(out.MillisBehindLatest && out.MillisBehindLatest > 0);
-    // Caught up, the gathered records are due an interval after the first one arrived (nothing more is
-    // waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
+    // Caught up, the gathered records are due at the grid instant after the first one arrived (nothing more
+    // is waiting to join them); behind, they keep gathering until the batch is full (or BACKLOG_GATHER_MAX_MS).
     // Without a flush interval (0) every response is a batch of its own, behind or not.
     const flushAt = caughtUp
-      ? arrivedAt + options.flushIntervalMs
+      ? nextFlushAt(arrivedAt, lastFlushAt, options.flushIntervalMs, flushGridOrigin)
       : options.flushIntervalMs === 0
         ? gatheringSince
         : gatheringSince + Math.max(options.flushIntervalMs, BACKLOG_GATHER_MAX_MS);
     const flushDue =
       gathered.length > 0 && (shardEnded || signal.aborted || Date.now() >= flushAt || budget.isFull(gatheredSize));
     if (flushDue) {
-      observeStage(metrics, 'gather', (Date.now() - gatheringSince) / 1000);
+      lastFlushAt = Date.now();
+      observeStage(metrics, 'gather', (lastFlushAt - gatheringSince) / 1000);
       const batch = gathered;
       gathered = [];
       gatheredSize = { records: 0, bytes: 0, userRecords: 0 };

@@ -21,11 +21,20 @@ function recordingWriter(answer?: (batches: readonly ShardCells[]) => PromiseSet
   return { groups, write };
 }
 
-/** Lets pending promise callbacks run without moving the (fake) clock: what is written now was not waited for. */
-const settle = () => vi.advanceTimersByTimeAsync(0);
+/**
+ * Lets pending callbacks run without moving the (fake) clock, the join window's two turns of the
+ * event loop included: what is written now was not waited for.
+ */
+const settle = async () => {
+  for (let turn = 0; turn < 3; turn++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    await vi.advanceTimersByTimeAsync(0);
+  }
+};
 
 beforeEach(() => {
-  vi.useFakeTimers();
+  // setImmediate stays real: the join window is turns of the event loop, not time (settle lets them pass).
+  vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
 });
 afterEach(() => {
   vi.useRealTimers();
@@ -39,6 +48,19 @@ describe('CellWriteGroups', () => {
     await settle();
     expect(writer.groups).toEqual([['a']]);
     await expect(written).resolves.toEqual({ requests: 1 });
+  });
+
+  it('keeps a lone submission open for the next turn of the event loop: a batch entering then joins it', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const first = groups.enter().submit('a', NO_CELLS);
+    // Another shard's read, due at the same grid instant, completed while 'a' ran its state step synchronously:
+    // its callback runs in the loop's next turn, and its batch enters (and submits) there.
+    const second = new Promise((resolve) => setImmediate(() => resolve(groups.enter().submit('b', NO_CELLS))));
+    await settle();
+    // Before: 'a' was written alone at once, and 'b' after it.
+    expect(writer.groups).toEqual([['a', 'b']]);
+    expect(await Promise.all([first, second])).toEqual([{ requests: 1 }, { requests: 2 }]);
   });
 
   it('waits for the batches that entered, then writes them as one group in the order they submitted', async () => {

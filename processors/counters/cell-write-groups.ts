@@ -7,7 +7,10 @@
  * are in their state step or aggregation, and will write the same cells), at most `maxWaitMs`
  * from the group's first submission; then the group is written. A batch that leaves without
  * submitting (it failed, or it had nothing to write) is no longer waited for. With one batch in
- * the sink, as on a single shard or in a Lambda invocation, a submission is written at once.
+ * the sink, as on a single shard or in a Lambda invocation, a submission is written after the
+ * next poll phase of the event loop (`#joinWindow`): the shard readers of one process flush on one
+ * grid (consumer/shard-reader.ts), and the reads of the others complete while the first batch
+ * runs its state step synchronously, so they enter the sink a turn of the loop after it submits.
  *
  * Timing only: what is written, and how each batch learns its outcome, is the writer's
  * (`write`, given the group's submissions in order; it settles each one).
@@ -49,6 +52,8 @@ export class CellWriteGroups {
   /** The submissions of the group being gathered. */
   #gathering: Submission[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The join window of a group whose first submission found no other batch in the sink (`#closeIfReady`). */
+  #joining: ReturnType<typeof setImmediate> | undefined;
 
   constructor(
     private readonly write: GroupWriter,
@@ -82,17 +87,40 @@ export class CellWriteGroups {
   /** Closes the group once nobody else is coming (or it is full), else makes sure it closes in time. */
   #closeIfReady(): void {
     if (this.#gathering.length === 0) return;
-    if (this.#open === 0 || this.#gathering.length >= MAX_GROUP_BATCHES || this.maxWaitMs <= 0) {
+    if (this.#gathering.length >= MAX_GROUP_BATCHES || this.maxWaitMs <= 0) {
       this.#close();
       return;
     }
-    this.#timer ??= setTimeout(() => this.#close(), this.maxWaitMs);
+    if (this.#open > 0) {
+      this.#timer ??= setTimeout(() => this.#close(), this.maxWaitMs);
+      return;
+    }
+    this.#joining ??= this.#joinWindow();
+  }
+
+  /**
+   * Nobody else is in the sink: the group stays open until the check phase after the event loop's
+   * next poll phase (two `setImmediate` turns), then closes, or waits for the batches that entered
+   * meanwhile. A batch's state step runs synchronously, so a read that completed during it (another
+   * shard's batch due at the same grid instant) is only seen by that next poll phase; closing at
+   * once wrote every live batch alone. What it costs a batch that is alone: two turns of the loop.
+   */
+  #joinWindow(): ReturnType<typeof setImmediate> {
+    return setImmediate(() => {
+      this.#joining = setImmediate(() => {
+        this.#joining = undefined;
+        if (this.#open === 0) this.#close();
+        else this.#closeIfReady();
+      });
+    });
   }
 
   /** Writes the group gathered (never empty: `#closeIfReady` is the only way here but the timer it sets, which `#close` clears). */
   #close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    clearImmediate(this.#joining);
+    this.#joining = undefined;
     const group = this.#gathering;
     this.#gathering = [];
     this.write(group).then(
