@@ -5,7 +5,8 @@
  * A batch *enters* when the counter sink starts on it and *submits* its cells once they are
  * aggregated. A submission waits while other batches have entered but not submitted yet (they
  * are in their state step or aggregation, and will write the same cells), at most `maxWaitMs`
- * from the group's first submission; then the group is written. A batch that leaves without
+ * from the group's first submission (from the end of its join window, below, when that
+ * submission was alone); then the group is written. A batch that leaves without
  * submitting (it failed, or it had nothing to write) is no longer waited for. With one batch in
  * the sink, as on a single shard or in a Lambda invocation, a submission is written after the
  * next poll phase of the event loop (`#joinWindow`): the shard readers of one process flush on one

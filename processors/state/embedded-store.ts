@@ -492,9 +492,10 @@ const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_
 /**
  * The users one call read or changed, by experiment, then user: found by the request's own two
  * strings, so an event builds no key. A joined key per event (`userStateKey`, looked up twice)
- * cost a concatenation, its flattening and a hash of the whole string each time (apply of
- * 100,000 events over 10,000 users: about 4% of the call). The key is built where LMDB needs it:
- * a user's first read in the call, and its write at the end.
+ * cost a concatenation, its flattening and a hash of the whole string each time: in a profile of
+ * apply (100,000 events over 10,000 users) the two lookups were 7% of the call, and a fifth less
+ * this way. The key is built where LMDB needs it: a user's first read in the call, and its write
+ * at the end.
  */
 type TouchedUsers = Map<string, Map<string, UserState>>;
 
