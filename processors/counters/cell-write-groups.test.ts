@@ -63,6 +63,22 @@ describe('CellWriteGroups', () => {
     expect(await Promise.all([first, second])).toEqual([{ requests: 1 }, { requests: 2 }]);
   });
 
+  it('after the join window, waits for a batch that entered during it and has not submitted yet', async () => {
+    const writer = recordingWriter();
+    const groups = new CellWriteGroups(writer.write, 10_000);
+    const first = groups.enter().submit('a', NO_CELLS);
+    // 'b' enters in the loop's next turn, and is still in its state step when the window ends.
+    const b = await new Promise<ReturnType<CellWriteGroups['enter']>>((resolve) =>
+      setImmediate(() => resolve(groups.enter())),
+    );
+    await settle();
+    expect(writer.groups).toEqual([]);
+    const second = b.submit('b', NO_CELLS);
+    await settle();
+    expect(writer.groups).toEqual([['a', 'b']]);
+    expect(await Promise.all([first, second])).toEqual([{ requests: 1 }, { requests: 2 }]);
+  });
+
   it('waits for the batches that entered, then writes them as one group in the order they submitted', async () => {
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 10_000);
@@ -109,6 +125,7 @@ describe('CellWriteGroups', () => {
     const writer = recordingWriter();
     const groups = new CellWriteGroups(writer.write, 100);
     groups.enter().leave();
+    await settle(); // past any join window
     await vi.advanceTimersByTimeAsync(1_000);
     expect(writer.groups).toEqual([]);
   });

@@ -116,7 +116,10 @@ export class CellWriteGroups {
     });
   }
 
-  /** Writes the group gathered (never empty: `#closeIfReady` is the only way here but the timer it sets, which `#close` clears). */
+  /**
+   * Writes the group gathered (never empty: `#closeIfReady` is the only way here but the timer and the
+   * join window it starts, which `#close` clears).
+   */
   #close(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
