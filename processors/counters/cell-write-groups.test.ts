@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CellDelta } from './aggregate.js';
-import { CellWriteGroups, MAX_GROUP_BATCHES, type GroupWriter } from './cell-write-groups.js';
+import { CellWriteGroups, MAX_GROUP_BATCHES, type GroupTicket, type GroupWriter } from './cell-write-groups.js';
 import type { ShardCells } from './merged-cell-writes.js';
 
 const NO_CELLS: readonly CellDelta[] = [];
@@ -32,6 +32,10 @@ const settle = async () => {
   }
 };
 
+/** A batch entering the sink in the event loop's next turn (its read completed during another batch's state step). */
+const enterNextTurn = (groups: CellWriteGroups): Promise<GroupTicket> =>
+  new Promise((resolve) => setImmediate(() => resolve(groups.enter())));
+
 beforeEach(() => {
   // setImmediate stays real: the join window is turns of the event loop, not time (settle lets them pass).
   vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
@@ -56,7 +60,7 @@ describe('CellWriteGroups', () => {
     const first = groups.enter().submit('a', NO_CELLS);
     // Another shard's read, due at the same grid instant, completed while 'a' ran its state step synchronously:
     // its callback runs in the loop's next turn, and its batch enters (and submits) there.
-    const second = new Promise((resolve) => setImmediate(() => resolve(groups.enter().submit('b', NO_CELLS))));
+    const second = enterNextTurn(groups).then((ticket) => ticket.submit('b', NO_CELLS));
     await settle();
     // Before: 'a' was written alone at once, and 'b' after it.
     expect(writer.groups).toEqual([['a', 'b']]);
@@ -68,9 +72,7 @@ describe('CellWriteGroups', () => {
     const groups = new CellWriteGroups(writer.write, 10_000);
     const first = groups.enter().submit('a', NO_CELLS);
     // 'b' enters in the loop's next turn, and is still in its state step when the window ends.
-    const b = await new Promise<ReturnType<CellWriteGroups['enter']>>((resolve) =>
-      setImmediate(() => resolve(groups.enter())),
-    );
+    const b = await enterNextTurn(groups);
     await settle();
     expect(writer.groups).toEqual([]);
     const second = b.submit('b', NO_CELLS);
