@@ -135,7 +135,7 @@ export interface ShardReaderDeps {
 export function nextFlushAt(arrivedAt: number, lastFlushAt: number, intervalMs: number, origin: number): number {
   if (intervalMs <= 0) return arrivedAt;
   const after = origin + (Math.floor((arrivedAt - origin) / intervalMs) + 1) * intervalMs;
-  if (lastFlushAt === Number.NEGATIVE_INFINITY) return after;
+  // Before the first flush (-Infinity) the last instant is -Infinity too, and `after` stands.
   const lastInstant = origin + Math.floor((lastFlushAt - origin) / intervalMs) * intervalMs;
   return Math.max(after, lastInstant + intervalMs);
 }
