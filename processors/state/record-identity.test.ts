@@ -33,6 +33,10 @@ it('shortens standard shard ids and keeps others whole', () => {
   expect(shardTag('shardId-000000000012')).toBe('12');
   expect(shardTag('shardId-000000000000')).toBe('0');
   expect(shardTag('custom')).toBe('custom');
+  // Only a whole standard id is shortened: a tag must never be shared by two shards.
+  expect(shardTag('xshardId-000000000003')).toBe('xshardId-000000000003');
+  expect(shardTag('shardId-000000000003x')).toBe('shardId-000000000003x');
+  expect(shardTag('shardId-000000000003')).toBe('3'); // asked again: the memoized answer
 });
 
 /** compactPosition as first written (no caches): the reference the cached forms must match. */

@@ -174,11 +174,6 @@ export function recordIdentity(prefix: string, position: string): string {
   return prefix + compactPosition(position);
 }
 
-/** The identity stored in memos: `${shardTag}@${compactPosition}`. */
-export function storedIdentity(shardId: string, position: string): string {
-  return recordIdentity(`${shardTag(shardId)}@`, position);
-}
-
 /** The key of a user's state: experiment and user, separated by a character keys cannot hold. */
 export function userStateKey(experimentId: string, userId: string): string {
   return `${experimentId}\u001f${userId}`;
