@@ -32,7 +32,15 @@ import { startChildService, type ChildService } from '../support/child-service.j
 import { describeStages } from '../support/describe-stages.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
-import { checkCorrectness, sendWorkload, startProcessors, waitUntil, type RunSettings } from './pipeline.js';
+import { acceptedEvents, sendLoad, uniqueAcceptedCount } from '../support/load-generator.js';
+import {
+  checkCorrectness,
+  prepareWorkload,
+  sendOptionsOf,
+  startProcessors,
+  waitUntil,
+  type RunSettings,
+} from './pipeline.js';
 
 const SUPPORT = new URL('../support/', import.meta.url).pathname;
 const SEGMENT_VALUE_CAP = 50;
@@ -185,13 +193,14 @@ export const flushIntervalScenario: BenchScenario = {
             noOpDynamoDB: false,
           };
           const counters = { accepted: 0, rejected: 0, failedRequests: 0 };
-          const { accepted } = await sendWorkload(collector.url, settings, counters, (fraction) =>
+          const load = prepareWorkload(settings);
+          const sent = await sendLoad(load, sendOptionsOf(collector.url, settings), counters, (fraction) =>
             context.progress((index + Math.min(1, fraction) * 0.9) / intervals.length, `${label}: sending`),
           );
-          const unique = new Set(accepted.map((event) => event.eventId)).size;
+          const unique = uniqueAcceptedCount(load, sent);
           const caughtUp = await waitUntil(() => (stats?.counted ?? 0) >= unique, SETTLE_TIMEOUT_MS);
           const final = stats;
-          const expected = computeExpectedCounters(accepted, { segmentValueCap: SEGMENT_VALUE_CAP });
+          const expected = computeExpectedCounters(acceptedEvents(load, sent), { segmentValueCap: SEGMENT_VALUE_CAP });
           const exact = caughtUp && (await checkCorrectness(label, dynamo, names.counters, expected, notes));
           let fed = 0;
           for (const cell of expected.values()) fed += cell.events;

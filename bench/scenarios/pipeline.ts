@@ -26,7 +26,7 @@ import {
   EXPOSURE_METRIC,
   encodeCellKey,
 } from '../../common/counter-layout.js';
-import type { IncomingEvent, StreamEvent } from '../../common/event-contract.js';
+import type { StreamEvent } from '../../common/event-contract.js';
 import { ensureCheckpointTable, ensureCountersTable, ensureStream } from '../../local/provision.js';
 import { startStandIn } from '../../local/stand-ins.js';
 import { computeExpectedCounters } from '../../processors/test-support/counter-ground-truth.js';
@@ -45,7 +45,16 @@ import {
 import { describeStageTotals, describeStages } from '../support/describe-stages.js';
 import type { ProcessorStats } from '../support/processors-target.js';
 import { renderLineChart } from '../svg-chart.js';
-import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
+import type { WorkloadShape } from '../workload.js';
+import {
+  acceptedEvents,
+  eventBound,
+  prepareLoad,
+  sendLoad,
+  uniqueAcceptedCount,
+  type PreparedLoad,
+  type SendOptions,
+} from '../support/load-generator.js';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,60 +172,19 @@ function settingsFrom(options: ScenarioContext['options']): RunSettings {
   };
 }
 
-/** Sends the workload through the collector; returns the accepted events (stream form) and send timing. */
-export async function sendWorkload(
-  collectorUrl: string,
-  settings: RunSettings,
-  counters: { accepted: number; rejected: number; failedRequests: number },
-  onProgress: (fraction: number) => void,
-): Promise<{ accepted: StreamEvent[]; startedAt: number; endedAt: number }> {
-  const requests = generateRequests(settings.shape);
-  const accepted: StreamEvent[] = [];
-  const startedAt = Date.now();
-  const deadline = settings.durationSeconds ? startedAt + settings.durationSeconds * 1000 : Number.POSITIVE_INFINITY;
-  let sent = 0;
-  const url = `${collectorUrl}/api/v1/events`;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      if (Date.now() >= deadline) return;
-      const next = requests.next();
-      if (next.done) return;
-      const request = next.value;
-      if (settings.rate > 0) {
-        const due = startedAt + (sent / settings.rate) * 1000;
-        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
-      }
-      sent += request.events.length;
-      for (let attempt = 0; attempt < 5; attempt++) {
-        const response = await fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(request.events),
-        });
-        const body = (await response.json()) as { accepted?: number; rejected?: { index: number }[] };
-        if (response.status === 429 || (response.status === 503 && !body.rejected)) {
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          continue;
-        }
-        const refused = new Set((body.rejected ?? []).map((r) => r.index));
-        const receivedAt = Date.now();
-        request.events.forEach((event, index) => {
-          if (!refused.has(index)) accepted.push(toStreamEvent(event as IncomingEvent, receivedAt));
-        });
-        counters.accepted += body.accepted ?? 0;
-        counters.rejected += refused.size;
-        break;
-      }
-      onProgress(
-        settings.durationSeconds
-          ? (Date.now() - startedAt) / (settings.durationSeconds * 1000)
-          : sent / settings.shape.events,
-      );
-    }
+/** The load generator's send options for a run's settings (support/load-generator.ts). */
+export function sendOptionsOf(collectorUrl: string, settings: RunSettings): SendOptions {
+  return {
+    url: `${collectorUrl}/api/v1/events`,
+    rate: settings.rate,
+    concurrency: settings.concurrency,
+    ...(settings.durationSeconds === undefined ? {} : { durationSeconds: settings.durationSeconds }),
   };
-  await Promise.all(Array.from({ length: settings.concurrency }, worker));
-  return { accepted, startedAt, endedAt: Date.now() };
 }
+
+/** Prepares a run's workload before its phase (support/load-generator.ts). */
+export const prepareWorkload = (settings: RunSettings): PreparedLoad =>
+  prepareLoad(settings.shape, { maxEvents: eventBound(settings.shape, settings.rate, settings.durationSeconds) });
 
 export async function waitUntil(check: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -484,14 +452,17 @@ export const pipelineScenario: BenchScenario = {
           (bench.user + bench.system) / 1e6,
         ];
       };
+      // Prepared before the CPU counts start: producers run on machines of their own.
+      const load = prepareWorkload(settings);
       const liveCpuBefore = liveCpuOf();
-      const { accepted, startedAt, endedAt } = await sendWorkload(collector.url, settings, sendCounters, (fraction) =>
+      const sent = await sendLoad(load, sendOptionsOf(collector.url, settings), sendCounters, (fraction) =>
         context.progress(
           0.05 + 0.45 * Math.min(1, fraction),
           `phase A: ${sendCounters.accepted.toLocaleString('en-US')} events accepted, ${(live?.counted ?? 0).toLocaleString('en-US')} counted`,
         ),
       );
-      const uniqueAccepted = new Set(accepted.map((event) => event.eventId)).size;
+      const { startedAt, endedAt } = sent;
+      const uniqueAccepted = uniqueAcceptedCount(load, sent);
       context.progress(0.5, 'phase A: waiting for the processors to catch up');
       const caughtUp = await waitUntil(() => (live?.counted ?? 0) >= uniqueAccepted, SETTLE_TIMEOUT_MS);
       clearInterval(sampler);
@@ -522,7 +493,7 @@ export const pipelineScenario: BenchScenario = {
         },
       });
       notes.push(
-        `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; ${((liveStats?.userRecords ?? 0) / Math.max(1, liveStats?.kinesisRecords ?? 1)).toFixed(1)} events per Kinesis record (${settings.format} records); max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms`,
+        `phase A: ${sendCounters.accepted} events accepted (${sendCounters.rejected} malformed rejected by the collector), ${uniqueAccepted} unique; processors counted ${liveStats?.counted ?? 0}, skipped ${liveStats?.duplicates ?? 0} duplicates; ${((liveStats?.userRecords ?? 0) / Math.max(1, liveStats?.kinesisRecords ?? 1)).toFixed(1)} events per Kinesis record (${settings.format} records); max lag ${Math.max(0, ...samples.map((s) => s.lagMs))} ms${sendCounters.failedRequests > 0 ? `; ${sendCounters.failedRequests} requests given up after 5 answers of 429 or 503 (their events are not in the ground truth)` : ''}`,
       );
 
       notes.push(liveCpuNote(liveCpu, sendCounters.accepted, counterStoreName));
@@ -532,6 +503,7 @@ export const pipelineScenario: BenchScenario = {
         );
       }
 
+      const accepted = acceptedEvents(load, sent);
       const expected = computeExpectedCounters(accepted, { segmentValueCap: SEGMENT_VALUE_CAP });
       if (settings.injectMiscount) {
         const victim = accepted[0] as StreamEvent;
