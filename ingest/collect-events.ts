@@ -48,8 +48,19 @@ export interface CollectedEvent {
 export interface CollectResult {
   valid: CollectedEvent[];
   rejected: RejectionSummary;
-  /** Exceptions the validator threw (a defect, to be logged): each refused only its own event. */
-  defects: unknown[];
+}
+
+/** What `collectEvents` needs besides the body. */
+export interface CollectContext {
+  now: number;
+  limits: EventLimits;
+  newEventId: (receivedAt: number) => string;
+  serialize?: boolean;
+  /**
+   * Told of each exception the validator throws (a defect of ours, to be logged), as it happens: each
+   * refuses only its own event, and is reported even when the body then fails its deferred depth check.
+   */
+  onDefect: (error: unknown) => void;
 }
 
 /** The rule of an event the validator threw on: a collector defect, never the producer's fault. */
@@ -104,16 +115,12 @@ function oversizedShape(candidate: unknown, index: number, limits: EventLimits):
  *
  * @example
  *   const { valid, rejected } = collectEvents(parseBody(text, 'json', { maxEvents: 500 }), {
- *     now: Date.now(), limits, newEventId: v7,
+ *     now: Date.now(), limits, newEventId: v7, onDefect: (error) => log.error({ err: error }, 'event validator threw'),
  *   });
  *   reply.send({ accepted: valid.length, ...rejected.report() });
  */
-export function collectEvents(
-  body: ParsedBody,
-  context: { now: number; limits: EventLimits; newEventId: (receivedAt: number) => string; serialize?: boolean },
-): CollectResult {
+export function collectEvents(body: ParsedBody, context: CollectContext): CollectResult {
   const valid: CollectedEvent[] = [];
-  const defects: unknown[] = [];
   const rejected = new RejectionSummary();
   const { candidates, rejections } = body;
   // Generated ids' bytes, for compact records: written by the generator, not read back from the text.
@@ -147,7 +154,7 @@ export function collectEvents(
       result = common ?? normalizeIncomingEvent(candidate, ctx);
     } catch (error) {
       // One event must not fail the request (and the events beside it) with a 500.
-      defects.push(error);
+      context.onDefect(error);
       const message = 'the collector could not validate this event (a defect on our side, logged); it was not written';
       rejected.add({ index, field: '(event)', rule: VALIDATOR_DEFECT, message });
       continue;
@@ -174,5 +181,5 @@ export function collectEvents(
   }
   if (body.uncheckedDepthText !== undefined && valid.length < candidates.length)
     assertBodyDepth(body.uncheckedDepthText);
-  return { valid, rejected, defects };
+  return { valid, rejected };
 }

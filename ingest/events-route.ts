@@ -144,13 +144,13 @@ export const eventsRoute: FastifyPluginAsyncTypebox<EventsRouteOptions> = (app, 
         maxEvents: config.ingest.maxEventsPerRequest,
         deferDepthCheck: true,
       });
-      const { valid, rejected, defects } = collectEvents(parsed, {
+      const { valid, rejected } = collectEvents(parsed, {
         now: clock(),
         limits: config.events,
         newEventId,
         serialize,
+        onDefect: (defect) => request.log.error({ err: defect }, 'event validator threw'),
       });
-      for (const defect of defects) request.log.error({ err: defect }, 'event validator threw');
 
       if (valid.length === 0) {
         countRejections(rejected.rules());

@@ -116,6 +116,9 @@ describe('parseBody with deferDepthCheck: the depth scan after JSON.parse, for s
       limits: DEFAULT_EVENT_LIMITS,
       newEventId: () => `0190a1b2-c3d4-7e5f-8a9b-${String(id++ % 1e12).padStart(12, '0')}`,
       serialize: false,
+      onDefect: (error: unknown) => {
+        throw error; // the validator never throws here
+      },
     };
     const outcome = (text: string, deferDepthCheck: boolean): unknown => {
       try {
