@@ -124,7 +124,9 @@ export function summarizeEffects(effects: EffectsToSummarize): VariantComparison
 
   return {
     absolute: frequentistInterval(absolute, absoluteInference),
-    relative: relative === null ? emptyInterval(relativeEstimate) : frequentistInterval(relative, relativeInference),
+    // relativeInference is null exactly when relative is.
+    relative:
+      relativeInference === null ? emptyInterval(relativeEstimate) : frequentistInterval(relative!, relativeInference),
     pValue: finiteOrNull(relativeInference?.pValue),
     absolutePValue: finiteOrNull(absoluteInference.pValue),
     chanceToWin: finiteOrNull(relativePosterior?.chanceToWin),
@@ -172,11 +174,11 @@ function finiteOrNull(value: number | null | undefined): number | null {
   return Number.isFinite(value) ? (value as number) + 0 : null;
 }
 
-function frequentistInterval(effect: EffectEstimate, inference: FrequentistInference | null): Interval {
+function frequentistInterval(effect: EffectEstimate, inference: FrequentistInference): Interval {
   return {
     estimate: finiteOrNull(effect.estimate),
-    ciLow: finiteOrNull(inference?.ciLow),
-    ciHigh: finiteOrNull(inference?.ciHigh),
+    ciLow: finiteOrNull(inference.ciLow),
+    ciHigh: finiteOrNull(inference.ciHigh),
   };
 }
 

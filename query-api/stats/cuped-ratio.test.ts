@@ -115,6 +115,7 @@ describe('compareCupedRatio', () => {
     expect(result.adjusted.relative.ciHigh).toBeCloseTo(0.007, 5);
     expect(result.adjusted.standardErrors.relative).toBeCloseTo(0.00391, 5);
     expect(result.adjusted.pValue).toBeCloseTo(0.85771, 5);
+    expect(result.adjusted.warnings).toEqual([]);
   });
 
   it("reproduces gbstats' sequential case (N* 5000): CI (−0.02063, 0.01923), p 1", () => {
@@ -255,6 +256,154 @@ describe('compareCupedRatio: where it keeps the plain ratio comparison, and what
     );
   });
 });
+
+describe('compareCupedRatio: the plain comparison decides first, the adjusted one can still fail', () => {
+  /** Per user: post-period numerator and denominator, and their pre-period values. */
+  interface PrePostUser {
+    m: number;
+    d: number;
+    mPre: number;
+    dPre: number;
+  }
+  const statsOfUsers = (arm: readonly PrePostUser[]): CupedRatioStats => statsOf(arm);
+
+  it('keeps the plain comparison (θ null) when it warns though its standard error exists: a zero baseline', () => {
+    // Control's post-period numerators cancel out (+2d, −2d in pairs): its ratio is 0, with spread.
+    const zeroRatio = (offset: number): PrePostUser[] =>
+      Array.from({ length: 20 }, (_, i) => {
+        const d = 1 + (Math.floor(i / 2) % 3);
+        return { d, dPre: d, m: (i % 2 ? -2 : 2) * d, mPre: d * (2 + ((i + offset) % 5)) };
+      });
+    const treatment = zeroRatio(3).map((user) => ({ ...user, m: user.m + user.d }));
+    const result = compareCupedRatio(statsOfUsers(zeroRatio(0)), statsOfUsers(treatment), { sequential: false });
+    expect(result.unadjusted.warnings).toEqual(['zero-baseline']);
+    expect(result.unadjusted.standardErrors.absolute).toBeGreaterThan(0);
+    expect(result).toEqual({
+      adjusted: result.unadjusted,
+      unadjusted: result.unadjusted,
+      theta: null,
+      varianceReduction: null,
+    });
+  });
+
+  it('warns zero-variance, and serves the plain comparison, when the pre-period explains the post-period entirely', () => {
+    // Every user's post-period numerator is twice its pre-period one, denominators equal: θ = 2 leaves nothing.
+    const explained = (offset: number): PrePostUser[] =>
+      Array.from({ length: 30 }, (_, i) => {
+        const d = 1 + (i % 4);
+        const mPre = d * (3 + ((i * 7 + offset) % 5));
+        return { d, dPre: d, mPre, m: 2 * mPre };
+      });
+    const result = compareCupedRatio(statsOfUsers(explained(0)), statsOfUsers(explained(2)), { sequential: false });
+    expect(result.unadjusted.warnings).toEqual([]);
+    expect(result).toEqual({
+      adjusted: { ...result.unadjusted, warnings: ['zero-variance'] },
+      unadjusted: result.unadjusted,
+      theta: 2,
+      varianceReduction: null,
+    });
+  });
+
+  it('warns zero-variance when the adjustment leaves one arm without spread, either arm', () => {
+    // Explained: post numerator twice the pre one. Constant: a pre-period ratio of 3 for every user, so
+    // that arm adds nothing to θ (θ = 2, the explained arm's own) and keeps its spread after adjustment.
+    const explained: PrePostUser[] = Array.from({ length: 30 }, (_, i) => {
+      const d = 1 + (i % 4);
+      const mPre = d * (3 + ((i * 7) % 5));
+      return { d, dPre: d, mPre, m: 2 * mPre };
+    });
+    const constantPre: PrePostUser[] = Array.from({ length: 30 }, (_, i) => {
+      const d = 1 + (i % 3);
+      return { d, dPre: d, mPre: 3 * d, m: d * (4 + ((i * 5) % 7)) };
+    });
+    for (const [control, treatment] of [
+      [explained, constantPre],
+      [constantPre, explained],
+    ] as const) {
+      const result = compareCupedRatio(statsOfUsers(control), statsOfUsers(treatment), { sequential: false });
+      expect(result.unadjusted.warnings).toEqual([]);
+      expect(result.theta).toBeCloseTo(2, 9);
+      expect(result.adjusted).toEqual({ ...result.unadjusted, warnings: ['zero-variance'] });
+      expect(result.varianceReduction).toBeNull();
+    }
+  });
+
+  it('serves the adjusted absolute effect without a relative interval, and warns, when only the relative one overflows', () => {
+    // Valid but extreme statistics (found by a fast-check search): a control ratio near 1e146 after adjustment.
+    const [control, treatment] = EXTREME_ARMS;
+    const result = compareCupedRatio(control, treatment, { sequential: false });
+    expect(result.unadjusted.warnings).toEqual([]);
+    expect(result.adjusted.warnings).toEqual(['numerical-instability']);
+    expect(result.adjusted.absolute.estimate).toBeGreaterThan(1e145);
+    expect(result.adjusted.standardErrors.absolute).toBeGreaterThan(1e145);
+    expect(result.adjusted.relative.estimate).toBeCloseTo(1, 9); // the point estimate is still shown
+    expect(result.adjusted.standardErrors.relative).toBeNull();
+    expect([result.adjusted.relative.ciLow, result.adjusted.relative.ciHigh, result.adjusted.pValue]).toEqual([
+      null,
+      null,
+      null,
+    ]);
+    expectServable(result);
+  });
+});
+
+/** Two arms of valid, extreme statistics where the adjusted relative lift is not finite but the absolute one is. */
+const EXTREME_ARMS: readonly [CupedRatioStats, CupedRatioStats] = [
+  {
+    n: 8,
+    numerator: {
+      sum: -2.132907797971693e92,
+      sumSquares: 4.549295674648457e184,
+    },
+    denominator: {
+      sum: 3.683242664949052e-54,
+      sumSquares: 1.3566276528900995e-107,
+    },
+    numeratorCovariate: {
+      sum: 14162281056643.264,
+      sumSquares: 2.0057020472735662e26,
+    },
+    denominatorCovariate: {
+      sum: 1.288572853419401e93,
+      sumSquares: 1.6604199985694172e186,
+    },
+    products: {
+      numeratorNumeratorCovariate: 6.398723393915079e92,
+      denominatorDenominatorCovariate: -5.08303445613083e-97,
+      numeratorCovariateDenominatorCovariate: 70811405283219.31,
+      numeratorDenominator: -0.00010886860500168014,
+      numeratorDenominatorCovariate: 2.132907797971693e92,
+      numeratorCovariateDenominator: 4.2756300621015744e-96,
+    },
+  },
+  {
+    n: 8,
+    numerator: {
+      sum: -3.414899920099827e61,
+      sumSquares: 1.1661541464297804e123,
+    },
+    denominator: {
+      sum: 4.98677655342898e68,
+      sumSquares: 2.4867940393829017e137,
+    },
+    numeratorCovariate: {
+      sum: 2,
+      sumSquares: 34,
+    },
+    denominatorCovariate: {
+      sum: -2.3733647630608463e97,
+      sumSquares: 5.632860298538867e194,
+    },
+    products: {
+      numeratorNumeratorCovariate: 1.024469976029948e62,
+      denominatorDenominatorCovariate: 1.994710621371592e69,
+      numeratorCovariateDenominatorCovariate: -6,
+      numeratorDenominator: 1.994710450626596e69,
+      numeratorDenominatorCovariate: -6.829799840199654e61,
+      numeratorCovariateDenominator: -30,
+    },
+  },
+];
 
 function pick(stats: CupedRatioStats) {
   return {
