@@ -150,7 +150,6 @@ export const flushIntervalScenario: BenchScenario = {
           DYNAMODB_TABLE_NAME: names.counters,
           DYNAMODB_CHECKPOINT_TABLE_NAME: names.checkpoints,
           PROCESSOR_SEGMENT_VALUE_CAP: String(SEGMENT_VALUE_CAP),
-          PROCESSOR_POLL_INTERVAL_MS: '50',
           PROCESSOR_FLUSH_INTERVAL_MS: String(Math.round(intervalSeconds * 1000)),
           INGEST_RECORD_FORMAT: 'compact',
           PROCESSOR_STATE_STORE: 'embedded',

@@ -403,7 +403,6 @@ export const pipelineScenario: BenchScenario = {
         DYNAMODB_TABLE_NAME: counters,
         DYNAMODB_CHECKPOINT_TABLE_NAME: checkpoints,
         PROCESSOR_SEGMENT_VALUE_CAP: String(SEGMENT_VALUE_CAP),
-        PROCESSOR_POLL_INTERVAL_MS: '50',
         INGEST_KPL_AGGREGATION: String(settings.kpl),
         INGEST_RECORD_FORMAT: settings.format,
         LOG_LEVEL: 'warn',

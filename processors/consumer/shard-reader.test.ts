@@ -117,7 +117,7 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
     expect(batches).toEqual([{ at: 0, records: ['1'] }]);
   });
 
-  it('a record that just arrived waits the flush interval, with the records gathered after it', async () => {
+  it('a record that just arrived waits the flush interval, and the next call reads the rest at its flush', async () => {
     const { batches, polls } = await read(
       [
         { records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] },
@@ -128,7 +128,19 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
       10,
     );
     expect(batches).toEqual([{ at: 250, records: ['1', '2'] }]);
-    expect(polls.slice(0, 6)).toEqual([0, 50, 100, 150, 200, 250]);
+    // Before: a call every 50 ms in between (0, 50, 100, 150, 200, 250), each only holding records for the flush.
+    expect(polls.slice(0, 4)).toEqual([0, 250, 500, 750]);
+  });
+
+  it('caught up with a steady stream, makes one GetRecords call per flush, never two within the poll interval', async () => {
+    const steady = Array.from({ length: 6 }, (_, i) => ({
+      records: [{ sequenceNumber: String(i), arrivedMsAgo: 100 }],
+    }));
+    const { batches, polls } = await read([...steady, ...empty(2)], { flushIntervalMs: 250, pollIntervalMs: 200 }, 10);
+    // Before: 0, 200, 250, 450, 500, …: a call at the poll interval and another at the flush, 8 a second (Kinesis allows 5).
+    expect(polls).toEqual([0, 250, 500, 750, 1000, 1250, 1500, 1750]);
+    expect(batches.map((batch) => batch.at)).toEqual([0, 250, 500, 750, 1000, 1250]);
+    for (let i = 1; i < polls.length; i++) expect(polls[i]! - polls[i - 1]!).toBeGreaterThanOrEqual(200);
   });
 
   it('caught up, flushes at the instant of its flush grid after the first arrival, not an interval after it', async () => {
@@ -142,19 +154,18 @@ describe('shard reader timing (scripted fake Kinesis, fake timers)', () => {
     expect(batches).toEqual([{ at: 100, records: ['1'] }]);
   });
 
-  it('records read just after a flush, though they arrived before its instant, wait for the next instant', async () => {
-    const { batches } = await read(
+  it('a record read at the next flush that reached the stream before the last one joins that next batch', async () => {
+    const { batches, polls } = await read(
       [
         { records: [{ sequenceNumber: '1', arrivedMsAgo: 0 }] },
-        ...empty(4),
         { records: [{ sequenceNumber: '2', arrivedMsAgo: 20 }] }, // read at 250, with the flush
-        { records: [{ sequenceNumber: '3', arrivedMsAgo: 60 }] }, // read at 300: arrived at 240, before 250
+        { records: [{ sequenceNumber: '3', arrivedMsAgo: 260 }] }, // read at 500: arrived at 240, before 250
         ...empty(8),
       ],
       { flushIntervalMs: 250, pollIntervalMs: 50 },
       10,
     );
-    // Not at once as a batch of its own (its grid instant, 250, had passed), nor an interval after its arrival (490).
+    expect(polls.slice(0, 3)).toEqual([0, 250, 500]);
     expect(batches).toEqual([
       { at: 250, records: ['1', '2'] },
       { at: 500, records: ['3'] },

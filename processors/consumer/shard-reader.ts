@@ -24,9 +24,13 @@
  *   reader given none has the whole budget). Each GetRecords call asks only for what is left of
  *   the reader's share (its `Limit` follows the shard's record sizes: batch-budget.ts), so neither
  *   a response nor a batch grows with the backlog.
- * - Polling: once caught up with the tip, GetRecords calls start at least `pollIntervalMs`
- *   apart (counted from the previous call's start, so after a batch that took longer to write
- *   the next call goes at once), or earlier when the gathered records' flush is due.
+ * - Polling: once caught up with the tip, a GetRecords call is made when its records are due: at
+ *   the flush of what is gathered, else at the grid instant the records arriving meanwhile are due
+ *   (so with nothing gathered, one call per flush, right at its instant), and never sooner than
+ *   `pollIntervalMs` after the previous call started (Kinesis allows 5 calls per second and shard;
+ *   after a batch that took longer to write, the next call goes at once). Before, a reader also
+ *   polled every `pollIntervalMs` between flushes and once more at each flush: two calls per
+ *   250 ms interval with the defaults, 8 a second, over Kinesis's limit.
  *
  * - Expired iterator: a new one is taken after the last checkpoint (nothing lost, nothing skipped).
  * - Throttling: jittered exponential backoff (common/retry.ts).
@@ -317,11 +321,14 @@ export async function readShard(deps: ShardReaderDeps): Promise<ShardReaderEnd> 
     }
     iterator = out.NextShardIterator;
     if (caughtUp) {
-      // Poll again a poll interval after the previous call started, or in time for the flush of what is gathered.
+      // The next call reads what the next flush takes: at the flush of what is gathered, else at the instant the
+      // records arriving from now on are due; never sooner than a poll interval after the previous call started
+      // (Kinesis allows 5 GetRecords calls per second and shard). A call between flushes would only hold records
+      // for the next one.
       const now = Date.now();
-      const untilPoll = Math.max(0, lastPollAt + options.pollIntervalMs - now);
-      const untilFlush = gathered.length > 0 ? Math.max(0, flushAt - now) : Infinity;
-      await interruptibleSleep(Math.min(untilPoll, untilFlush), signal);
+      const dueAt =
+        gathered.length > 0 ? flushAt : nextFlushAt(lastPollAt, lastFlushAt, options.flushIntervalMs, flushGridOrigin);
+      await interruptibleSleep(Math.max(0, lastPollAt + options.pollIntervalMs - now, dueAt - now), signal);
     }
   }
   if (gathered.length > 0) {
