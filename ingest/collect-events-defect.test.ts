@@ -43,7 +43,7 @@ describe('collectEvents with a validator that throws (injected defect: normalize
     ]);
   });
 
-  it('reports the defect before the body fails its deferred depth check (the 400 then carries no event to log it by)', () => {
+  it('reports the defect even when the body then fails its deferred depth check (before, it went unlogged with the 400)', () => {
     const event = (userId: string) => ({ type: 'impression', experimentId: 'exp', variantId: 'control', userId });
     const deep = `${'['.repeat(MAX_BODY_DEPTH + 1)}1${']'.repeat(MAX_BODY_DEPTH + 1)}`;
     const text = `[${JSON.stringify(event('defect'))},${deep}]`;

@@ -452,6 +452,7 @@ export const pipelineScenario: BenchScenario = {
         ];
       };
       // Prepared before the CPU counts start: producers run on machines of their own.
+      context.progress(0.04, 'phase A: preparing the workload');
       const load = prepareWorkload(settings);
       const liveCpuBefore = liveCpuOf();
       const sent = await sendLoad(load, sendOptionsOf(collector.url, settings), sendCounters, (fraction) =>
