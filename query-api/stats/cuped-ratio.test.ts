@@ -104,6 +104,16 @@ function simulate(count: number, lift: number, random: () => number): User[] {
   });
 }
 
+/** The CUPED comparison kept the plain one, untouched: no θ, no variance reduction. */
+function expectPlainKept(result: ReturnType<typeof compareCupedRatio>): void {
+  expect(result).toEqual({
+    adjusted: result.unadjusted,
+    unadjusted: result.unadjusted,
+    theta: null,
+    varianceReduction: null,
+  });
+}
+
 const relativeError = (actual: number | null, expected: number) =>
   Math.abs(actual! - expected) / Math.max(1e-12, Math.abs(expected));
 
@@ -177,12 +187,7 @@ describe('compareCupedRatio: where it keeps the plain ratio comparison, and what
     const few = { ...gbstatsControl, n: 1 };
     const tooFew = compareCupedRatio(few, few, { sequential: false });
     expect(tooFew.unadjusted.warnings.length).toBeGreaterThan(0);
-    expect(tooFew).toEqual({
-      adjusted: tooFew.unadjusted,
-      unadjusted: tooFew.unadjusted,
-      theta: null,
-      varianceReduction: null,
-    });
+    expectPlainKept(tooFew);
     const noPre = { ...gbstatsTreatment, denominatorCovariate: { sum: 0, sumSquares: 0 } };
     for (const [control, treatment] of [
       [gbstatsControl, noPre],
@@ -190,12 +195,7 @@ describe('compareCupedRatio: where it keeps the plain ratio comparison, and what
     ] as const) {
       const result = compareCupedRatio(control, treatment, { sequential: false });
       expect(result.unadjusted.warnings).toEqual([]);
-      expect(result).toEqual({
-        adjusted: result.unadjusted,
-        unadjusted: result.unadjusted,
-        theta: null,
-        varianceReduction: null,
-      });
+      expectPlainKept(result);
     }
   });
 
@@ -258,43 +258,29 @@ describe('compareCupedRatio: where it keeps the plain ratio comparison, and what
 });
 
 describe('compareCupedRatio: the plain comparison decides first, the adjusted one can still fail', () => {
-  /** Per user: post-period numerator and denominator, and their pre-period values. */
-  interface PrePostUser {
-    m: number;
-    d: number;
-    mPre: number;
-    dPre: number;
-  }
-  const statsOfUsers = (arm: readonly PrePostUser[]): CupedRatioStats => statsOf(arm);
-
   it('keeps the plain comparison (θ null) when it warns though its standard error exists: a zero baseline', () => {
     // Control's post-period numerators cancel out (+2d, −2d in pairs): its ratio is 0, with spread.
-    const zeroRatio = (offset: number): PrePostUser[] =>
+    const zeroRatio = (offset: number): User[] =>
       Array.from({ length: 20 }, (_, i) => {
         const d = 1 + (Math.floor(i / 2) % 3);
         return { d, dPre: d, m: (i % 2 ? -2 : 2) * d, mPre: d * (2 + ((i + offset) % 5)) };
       });
     const treatment = zeroRatio(3).map((user) => ({ ...user, m: user.m + user.d }));
-    const result = compareCupedRatio(statsOfUsers(zeroRatio(0)), statsOfUsers(treatment), { sequential: false });
+    const result = compareCupedRatio(statsOf(zeroRatio(0)), statsOf(treatment), { sequential: false });
     expect(result.unadjusted.warnings).toEqual(['zero-baseline']);
     expect(result.unadjusted.standardErrors.absolute).toBeGreaterThan(0);
-    expect(result).toEqual({
-      adjusted: result.unadjusted,
-      unadjusted: result.unadjusted,
-      theta: null,
-      varianceReduction: null,
-    });
+    expectPlainKept(result);
   });
 
   it('warns zero-variance, and serves the plain comparison, when the pre-period explains the post-period entirely', () => {
     // Every user's post-period numerator is twice its pre-period one, denominators equal: θ = 2 leaves nothing.
-    const explained = (offset: number): PrePostUser[] =>
+    const explained = (offset: number): User[] =>
       Array.from({ length: 30 }, (_, i) => {
         const d = 1 + (i % 4);
         const mPre = d * (3 + ((i * 7 + offset) % 5));
         return { d, dPre: d, mPre, m: 2 * mPre };
       });
-    const result = compareCupedRatio(statsOfUsers(explained(0)), statsOfUsers(explained(2)), { sequential: false });
+    const result = compareCupedRatio(statsOf(explained(0)), statsOf(explained(2)), { sequential: false });
     expect(result.unadjusted.warnings).toEqual([]);
     expect(result).toEqual({
       adjusted: { ...result.unadjusted, warnings: ['zero-variance'] },
@@ -307,12 +293,12 @@ describe('compareCupedRatio: the plain comparison decides first, the adjusted on
   it('warns zero-variance when the adjustment leaves one arm without spread, either arm', () => {
     // Explained: post numerator twice the pre one. Constant: a pre-period ratio of 3 for every user, so
     // that arm adds nothing to θ (θ = 2, the explained arm's own) and keeps its spread after adjustment.
-    const explained: PrePostUser[] = Array.from({ length: 30 }, (_, i) => {
+    const explained: User[] = Array.from({ length: 30 }, (_, i) => {
       const d = 1 + (i % 4);
       const mPre = d * (3 + ((i * 7) % 5));
       return { d, dPre: d, mPre, m: 2 * mPre };
     });
-    const constantPre: PrePostUser[] = Array.from({ length: 30 }, (_, i) => {
+    const constantPre: User[] = Array.from({ length: 30 }, (_, i) => {
       const d = 1 + (i % 3);
       return { d, dPre: d, mPre: 3 * d, m: d * (4 + ((i * 5) % 7)) };
     });
@@ -320,7 +306,7 @@ describe('compareCupedRatio: the plain comparison decides first, the adjusted on
       [explained, constantPre],
       [constantPre, explained],
     ] as const) {
-      const result = compareCupedRatio(statsOfUsers(control), statsOfUsers(treatment), { sequential: false });
+      const result = compareCupedRatio(statsOf(control), statsOf(treatment), { sequential: false });
       expect(result.unadjusted.warnings).toEqual([]);
       expect(result.theta).toBeCloseTo(2, 9);
       expect(result.adjusted).toEqual({ ...result.unadjusted, warnings: ['zero-variance'] });
