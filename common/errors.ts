@@ -32,6 +32,8 @@ export const ERROR_CODES = {
   STATE_LOST: { status: 500, retriable: false },
   /** A record a sink refuses for good (over a limit, unrepresentable): dead-letter it, never retry it. */
   RECORD_REJECTED: { status: 500, retriable: false },
+  /** One user's stored exactly-once state cannot be read: that user's records are dead-lettered, the others go on. */
+  STATE_CORRUPT: { status: 500, retriable: false },
   SHUTTING_DOWN: { status: 503, retriable: true },
   /** An optional integration is not configured (e.g. ANTHROPIC_API_KEY unset): the message names the variable. */
   FEATURE_NOT_CONFIGURED: { status: 503, retriable: false },

@@ -458,7 +458,7 @@ it('embedded store: close releases the environment: a later call fails with SINK
   await expect(store.epoch()).rejects.toMatchObject({ code: 'SINK_FAILED' });
 });
 
-it('embedded store: a user value cut short fails its call with SINK_FAILED instead of being misread, and other users are still served', async () => {
+it('embedded store: a user value cut short fails its call with STATE_CORRUPT (not retriable, naming the user) instead of being misread, and other users are still served', async () => {
   const directory = await newDirectory();
   const store = createEmbeddedUserStateStore({ directory });
   const epoch = await store.epoch();
@@ -472,8 +472,12 @@ it('embedded store: a user value cut short fails its call with SINK_FAILED inste
   });
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
+    // Before: SINK_FAILED, retriable: the call was retried forever and the shard stalled.
     await expect(reopened.apply(SHARD, epoch, [request(3)])).rejects.toMatchObject({
-      code: 'SINK_FAILED',
+      code: 'STATE_CORRUPT',
+      retriable: false,
+      message: expect.stringContaining('the stored state of user ann in experiment exp cannot be read'),
+      details: { experimentId: 'exp', userId: 'ann' },
       cause: expect.objectContaining({ message: expect.stringContaining('corrupt state') }),
     });
     expect(await reopened.apply(SHARD, epoch, [request(4, { userId: 'bob' })])).toMatchObject([

@@ -499,6 +499,17 @@ const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_
  */
 type TouchedUsers = Map<string, Map<string, UserState>>;
 
+/** The error of a stored user whose bytes do not decode (see `readUser`). */
+function corruptUser(experimentId: string, userId: string, cause: unknown): PipelineError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new PipelineError(
+    'STATE_CORRUPT',
+    `the stored state of user ${userId} in experiment ${experimentId} cannot be read (${reason}): ` +
+      'its records are dead-lettered, the other users are counted; see processors/README.md "Corrupt state"',
+    { cause, details: { experimentId, userId } },
+  );
+}
+
 /** A put that leaves an existing value and answers false (LMDB's MDB_NOOVERWRITE). */
 const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
 
@@ -557,14 +568,27 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     return bytes.readDoubleLE(1) > at ? bytes.utf8Slice(9, bytes.length) : undefined;
   };
 
-  /** A user in either form, without the memos `committed` names. */
-  const readUser = (key: string, committed: CommittedMemos | undefined): UserState | undefined => {
-    const bytes = users.getBinaryFast(key) as FastBuffer | undefined;
+  /**
+   * A user in either form, without the memos `committed` names. Bytes that do not decode are refused
+   * with `STATE_CORRUPT` (not retriable): the call fails, the commit step isolates the records of this
+   * user and dead-letters them, and every other user is still counted (processors/README.md, "Corrupt
+   * state"); retrying could never read them, and the shard would stall.
+   */
+  const readUser = (
+    experimentId: string,
+    userId: string,
+    committed: CommittedMemos | undefined,
+  ): UserState | undefined => {
+    const bytes = users.getBinaryFast(userStateKey(experimentId, userId)) as FastBuffer | undefined;
     if (bytes === undefined) return undefined;
-    if (bytes[0] === BINARY_FORM) return reader.user(bytes, committed);
-    const user = decodeStoredUser(usersMsgpack.decode(bytes) as StoredUser);
-    if (committed !== undefined) releaseCommittedMemos(user.totals, committed.shardId, committed.committed);
-    return user;
+    try {
+      if (bytes[0] === BINARY_FORM) return reader.user(bytes, committed);
+      const user = decodeStoredUser(usersMsgpack.decode(bytes) as StoredUser);
+      if (committed !== undefined) releaseCommittedMemos(user.totals, committed.shardId, committed.committed);
+      return user;
+    } catch (error) {
+      throw corruptUser(experimentId, userId, error);
+    }
   };
 
   /**
@@ -601,7 +625,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
     user(experimentId, userId) {
       const cached = touched.get(experimentId)?.get(userId);
       if (cached) return cached;
-      return readUser(userStateKey(experimentId, userId), committed);
+      return readUser(experimentId, userId, committed);
     },
     saveUser(experimentId, userId, user) {
       let ofExperiment = touched.get(experimentId);

@@ -1,0 +1,100 @@
+/**
+ * A user whose stored state cannot be read (bytes damaged in the embedded store's file) must not
+ * stall the shard: the commit step isolates that user's records and dead-letters them with the
+ * store's STATE_CORRUPT reason, and every other record is counted exactly. Real embedded store
+ * (LMDB) and dynalite; the dead letters go to an in-memory sink.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { asBinary, open } from 'lmdb';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDynamoClient } from '../../common/aws-clients.js';
+import type { StreamEvent } from '../../common/event-contract.js';
+import { createSilentLogger } from '../../common/logger.js';
+import { randomName, testConfig } from '../../local/test-support/test-config.js';
+import { createCounterSink } from '../counters/index.js';
+import { createProcessorMetrics } from '../metrics.js';
+import { createPipeline } from '../pipeline.js';
+import { createEmbeddedUserStateStore } from '../state/index.js';
+import { userStateKey } from '../state/record-identity.js';
+import { createCountersTable } from '../test-support/counter-delivery.js';
+import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
+import { kinesisRecord, MemoryDeadLetterSink, sampleEvent } from '../test-support/pipeline-doubles.js';
+import { readCounters } from '../test-support/read-counters.js';
+import { createCommitStep } from './commit-step.js';
+
+const SHARD = 'shardId-000000000000';
+const seq = (n: number) => `4959${String(n).padStart(52, '0')}`;
+const dynamo = createDynamoClient(testConfig());
+const directories: string[] = [];
+afterAll(async () => {
+  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+  dynamo.destroy();
+});
+
+/** Processes `events` (one Kinesis record each, from sequence number `first`) through the commit step. */
+async function commitEvents(directory: string, tableName: string, events: StreamEvent[], first: number) {
+  const state = createEmbeddedUserStateStore({ directory });
+  const deadLetters = new MemoryDeadLetterSink();
+  const pipeline = createPipeline({
+    counters: createCounterSink({ dynamo, tableName, state, writeConcurrency: 4 }),
+    deadLetters,
+    logger: createSilentLogger(),
+    metrics: createProcessorMetrics(),
+    limits: { maxEventBytes: 8192, maxSegments: 10 },
+  });
+  const step = createCommitStep({
+    pipeline,
+    logger: createSilentLogger(),
+    retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 2 },
+  });
+  try {
+    const records = events.map((event, index) => kinesisRecord(seq(first + index), event, event.userId));
+    const result = await step.commit({ shardId: SHARD, records }, () => Promise.resolve('ok'));
+    return { status: result.status, letters: deadLetters.letters };
+  } finally {
+    await state.close();
+  }
+}
+
+describe('a corrupt user in the embedded state store (real LMDB and dynalite)', () => {
+  it("dead-letters that user's records with STATE_CORRUPT and counts every other record exactly, without stalling", async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'corrupt-state-'));
+    directories.push(directory);
+    const tableName = randomName('corrupt-state');
+    await createCountersTable(dynamo, tableName);
+    const event = (userId: string, value: number) =>
+      sampleEvent({ type: 'conversion', experimentId: 'exp', variantId: 'control', userId, metric: 'revenue', value });
+
+    const first = [event('ann', 1), event('bob', 2)];
+    expect((await commitEvents(directory, tableName, first, 1)).letters).toEqual([]);
+
+    // Damage ann's stored state: its last bytes say more follows.
+    const root = open({ path: directory, maxDbs: 8 });
+    const users = root.openDB<unknown, string>({ name: 'users' });
+    const bytes = users.getBinary(userStateKey('exp', 'ann')) as Buffer;
+    await users.put(userStateKey('exp', 'ann'), asBinary(Buffer.concat([bytes.subarray(0, -2), Buffer.from([0x80])])));
+    await root.close();
+
+    const second = [event('bob', 3), event('ann', 4), event('carol', 5), event('ann', 6)];
+    const { status, letters } = await commitEvents(directory, tableName, second, 3);
+    // Before: SINK_FAILED, retriable: the batch was retried until its attempts ran out, and again after every restart.
+    expect(status).toBe('committed');
+    expect(letters.map((letter) => letter.id.sequenceNumber)).toEqual([seq(4), seq(6)]);
+    for (const letter of letters) {
+      expect(letter.reasons).toEqual([
+        {
+          index: 0,
+          field: '(event)',
+          rule: 'sink-rejected',
+          message: expect.stringMatching(
+            /^STATE_CORRUPT: the stored state of user ann in experiment exp cannot be read \(.*corrupt state\)/,
+          ),
+        },
+      ]);
+    }
+    const counted = [...first, second[0]!, second[2]!];
+    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+  });
+});
