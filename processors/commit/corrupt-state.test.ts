@@ -89,7 +89,7 @@ describe('a corrupt user in the embedded state store (real LMDB and dynalite)', 
           field: '(event)',
           rule: 'sink-rejected',
           message: expect.stringMatching(
-            /^STATE_CORRUPT: the stored state of user ann in experiment exp cannot be read \(.*corrupt state\)/,
+            /^STATE_CORRUPT: the stored state of user ann in experiment exp cannot be read \(.*corrupt state\): its records are dead-lettered, the other users are counted; see processors\/README.md "Corrupt state"$/,
           ),
         },
       ]);
