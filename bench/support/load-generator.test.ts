@@ -1,7 +1,8 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IncomingEvent } from '../../common/event-contract.js';
+import { readBody } from '../../common/test-support/sigv4-verify.js';
 import { generateRequests, toStreamEvent, type WorkloadShape } from '../workload.js';
 import { acceptedEvents, eventBound, prepareLoad, sendLoad, uniqueAcceptedCount } from './load-generator.js';
 
@@ -26,12 +27,6 @@ const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
 });
-
-const readBody = async (request: IncomingMessage): Promise<string> => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-};
 
 /** A stand-in for the collector's events route: answers with the collector's shapes (202 `{ accepted, rejected }`, 429, …). */
 async function fakeCollector(answer: Answer): Promise<{ url: string; received: unknown[][] }> {
