@@ -1,10 +1,11 @@
 /**
- * Pure helpers of poison isolation: cutting a failed part in two, opening a failed KPL
- * aggregate into its user records, and the dead letter and outcome of the one user record a
- * sink refused for good.
+ * Pure helpers of poison isolation: cutting a failed part in two, opening a failed compact
+ * record or KPL aggregate into its user records, and the dead letter and outcome of the one
+ * user record a sink refused for good.
  */
 import { isPipelineError } from '../../common/errors.js';
 import { deaggregateRecord, isKplAggregate } from '../decode/deaggregate.js';
+import { compactEventRecords } from '../decode/decode-shard-batch.js';
 import type { BatchOutcome } from '../pipeline/batch-outcome.js';
 import type { DeadLetter, DeliverySink, KinesisRecord } from '../types.js';
 import { describeError } from './classify-error.js';
@@ -19,11 +20,14 @@ export function splitInHalves(records: readonly KinesisRecord[]): [readonly Kine
 }
 
 /**
- * The user records of a KPL aggregate as raw records with `subSequenceNumber` set (the
- * pipeline then takes them as they are), or undefined when `record` is not an aggregate of
- * two or more (plain, already a user record, or corrupt: decoding dead-letters those itself).
+ * The user records of a compact record (its events, each as JSON: `compactEventRecords`) or of a
+ * KPL aggregate, as raw records with `subSequenceNumber` set (the pipeline then takes them as
+ * they are and gives them the ids they had in the whole record), or undefined when `record` does
+ * not hold two or more (plain, already a user record, or corrupt: decoding dead-letters those itself).
  */
 export function userRecordsOf(record: KinesisRecord, shardId: string): KinesisRecord[] | undefined {
+  const events = compactEventRecords(record);
+  if (events !== undefined) return events;
   if (record.subSequenceNumber !== undefined || !isKplAggregate(record.data)) return undefined;
   const split = deaggregateRecord(record, shardId, 0);
   if (!split.ok || split.userRecords.length < 2) return undefined;

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { kinesisRecord, kplAggregate, sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { KinesisRecord } from '../types.js';
 import { encodeCompactRecord } from '../../common/compact-records.js';
-import { decodeShardBatch, isAggregatedRecord, validSourceOf } from './decode-shard-batch.js';
+import { generateWorkload } from '../../local/test-support/counter-workload.js';
+import { compactEventRecords, decodeShardBatch, isAggregatedRecord, validSourceOf } from './decode-shard-batch.js';
 
 const limits = { maxEventBytes: 8192, maxSegments: 10 };
 
@@ -218,6 +219,63 @@ describe('decodeShardBatch: plain records at the size limit', () => {
     expect(decoded.deadLetters[0]!.reasons).toEqual([
       { index: 0, field: '(event)', rule: 'well-formed-unicode', message: 'record is not valid UTF-8' },
     ]);
+  });
+});
+
+describe('compactEventRecords (how the commit step cuts a compact record to isolate one event)', () => {
+  it('gives one-event records that decode to the ids, events and rejections the compact record decodes to', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1_000_000 }), fc.integer({ min: 2, max: 40 }), (seed, count) => {
+        const events = generateWorkload({ seed, events: count, users: 5, covariateKeys: ['purchase', 'click'] });
+        // Every fifth event over the segment limit (2 below), so rejected events are cut too.
+        const withRejected = events.map((event, index) =>
+          index % 5 === 1 ? { ...event, segments: { ...event.segments, a: 'x', b: 'y', c: 'z' } } : event,
+        );
+        const compact: KinesisRecord = {
+          sequenceNumber: '7',
+          partitionKey: 'p',
+          data: encodeCompactRecord(withRejected),
+          approximateArrivalTimestamp: 1_700_000_000_000,
+        };
+        const cut = compactEventRecords(compact)!;
+        expect(cut.map((record) => [record.sequenceNumber, record.subSequenceNumber])).toEqual(
+          withRejected.map((_, index) => ['7', index]),
+        );
+        for (const record of cut) expect(record.approximateArrivalTimestamp).toBe(1_700_000_000_000);
+        const strict = { ...limits, maxSegments: 2 };
+        const whole = decodeShardBatch({ shardId: 's', records: [compact] }, strict);
+        const inParts = decodeShardBatch({ shardId: 's', records: cut }, strict);
+        expect(inParts.valid).toEqual(whole.valid);
+        expect(
+          inParts.deadLetters.map(({ data, ...letter }) => ({ ...letter, data: Buffer.from(data).toString() })),
+        ).toEqual(whole.deadLetters.map(({ data, ...letter }) => ({ ...letter, data: Buffer.from(data).toString() })));
+        const overLimit = withRejected.flatMap((event, index) =>
+          Object.keys(event.segments).length > 2 ? [index] : [],
+        );
+        expect(overLimit.length).toBeGreaterThan(0);
+        expect(inParts.deadLetters.map((letter) => letter.id.subSequenceNumber)).toEqual(overLimit);
+        expect(inParts.userRecords).toBe(whole.userRecords);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('leaves alone what is not cut: a plain record, a user record already cut, a one-event or unreadable compact record', () => {
+    const two = encodeCompactRecord([sampleEvent({ userId: 'a' }), sampleEvent({ userId: 'b' })]);
+    expect(compactEventRecords(kinesisRecord('1', sampleEvent()))).toBeUndefined();
+    expect(
+      compactEventRecords({ sequenceNumber: '1', partitionKey: 'p', data: two, subSequenceNumber: 2 }),
+    ).toBeUndefined();
+    expect(
+      compactEventRecords({ sequenceNumber: '1', partitionKey: 'p', data: encodeCompactRecord([sampleEvent()]) }),
+    ).toBeUndefined();
+    const damaged = Buffer.from(two);
+    damaged[damaged.length - 1] ^= 0xff; // the checksum no longer matches
+    expect(compactEventRecords({ sequenceNumber: '1', partitionKey: 'p', data: damaged })).toBeUndefined();
+    // Sub-sequence 0 is how an adapter hands over a record that was no aggregate: still cut.
+    expect(
+      compactEventRecords({ sequenceNumber: '1', partitionKey: 'p', data: two, subSequenceNumber: 0 }),
+    ).toHaveLength(2);
   });
 });
 

@@ -62,10 +62,6 @@ function addUserRecord(
   }
 }
 
-/**
- * Where a compact record's event came from: its bytes, when a dead letter needs them, are the
- * event as JSON (what a replay writes back to the stream as a plain record), made on demand.
- */
 /** The source behind `decoded.valid[position]` (see `DecodedBatch.validSources`); undefined past the end. */
 export function validSourceOf(decoded: DecodedBatch, position: number): RecordSource | undefined {
   const valid = decoded.valid[position];
@@ -73,6 +69,10 @@ export function validSourceOf(decoded: DecodedBatch, position: number): RecordSo
   return decoded.validSources[position] ?? new CompactEventSource(valid.event.userId, valid.event);
 }
 
+/**
+ * Where a compact record's event came from: its bytes, when a dead letter needs them, are the
+ * event as JSON (what a replay writes back to the stream as a plain record), made on demand.
+ */
 class CompactEventSource implements RecordSource {
   #data: Uint8Array | undefined;
   constructor(
@@ -82,6 +82,12 @@ class CompactEventSource implements RecordSource {
   get data(): Uint8Array {
     return (this.#data ??= Buffer.from(JSON.stringify(this.event)));
   }
+}
+
+/** The source of a compact record's event, valid or not: keyed by its user id when it has one. */
+function compactEventSource(event: Readonly<Record<string, unknown>>, record: KinesisRecord): CompactEventSource {
+  const userId = event['userId'];
+  return new CompactEventSource(typeof userId === 'string' ? userId : record.partitionKey, event);
 }
 
 /** A compact record's events, each with sub-sequence number = its index inside the record. */
@@ -105,12 +111,41 @@ function addCompactRecord(
       decoded.valid.push({ id, event });
       decoded.validSources.push(undefined); // derived when needed: validSourceOf
     } else {
-      const userId = event.event['userId'];
-      const source = new CompactEventSource(typeof userId === 'string' ? userId : record.partitionKey, event.event);
+      const source = compactEventSource(event.event, record);
       const reasons = event.rejections.map((rejection) => ({ ...rejection, index }));
       decoded.deadLetters.push({ id, partitionKey: source.partitionKey, data: source.data, reasons });
     }
   }
+}
+
+/**
+ * A compact record's events as one-event records: `subSequenceNumber` is the event's index in the
+ * record and `data` the event as JSON (its dead letter's bytes), so `decodeShardBatch` gives them
+ * the very ids and events (or rejections) it gives the compact record. How the commit step cuts a
+ * compact record when a sink refuses one of its events for good: that event is dead-lettered alone,
+ * as a KPL aggregate's user record is, and the others are counted. Undefined when `record` is not
+ * decoded as a compact record, does not read (decoding dead-letters it whole) or holds one event.
+ *
+ * @example
+ *   compactEventRecords(record) // [{ sequenceNumber, subSequenceNumber: 0, data: <JSON of event 0> }, …]
+ */
+export function compactEventRecords(record: KinesisRecord): KinesisRecord[] | undefined {
+  if (record.subSequenceNumber || !isCompactRecord(record.data)) return undefined;
+  // Every event read as it is: one beyond the segment limit is refused when its own record is decoded.
+  const read = readCompactRecord(record.data, 0, { maxSegments: Number.MAX_SAFE_INTEGER });
+  if (!read.ok || read.events.length < 2) return undefined;
+  return read.events.map((event, subSequenceNumber) => {
+    const source = compactEventSource(event instanceof InvalidCompactEvent ? event.event : event, record);
+    return {
+      sequenceNumber: record.sequenceNumber,
+      subSequenceNumber,
+      partitionKey: source.partitionKey,
+      data: source.data,
+      ...(record.approximateArrivalTimestamp === undefined
+        ? {}
+        : { approximateArrivalTimestamp: record.approximateArrivalTimestamp }),
+    };
+  });
 }
 
 function addDeadRecord(decoded: DecodedBatch, record: KinesisRecord, rejection: EventRejection): void {
