@@ -1,14 +1,16 @@
 /**
- * A user whose stored state cannot be read (bytes damaged in the embedded store's file) must not
- * stall the shard: the commit step isolates that user's records and dead-letters them with the
- * store's STATE_CORRUPT reason, and every other record is counted exactly. Real embedded store
- * (LMDB) and dynalite; the dead letters go to an in-memory sink.
+ * A user whose stored state cannot be read (bytes damaged in the store) must not stall the shard:
+ * the commit step isolates that user's events and dead-letters them with the store's STATE_CORRUPT
+ * reason, and every other event is counted exactly, also the other users' events of the same
+ * compact record. Real embedded store (LMDB), real Redis and dynalite; the dead letters go to an
+ * in-memory sink.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { asBinary, open } from 'lmdb';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { encodeCompactRecord } from '../../common/compact-records.js';
 import type { StreamEvent } from '../../common/event-contract.js';
@@ -17,8 +19,10 @@ import { randomName, testConfig } from '../../local/test-support/test-config.js'
 import { createCounterSink } from '../counters/index.js';
 import { createProcessorMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
-import { createEmbeddedUserStateStore } from '../state/index.js';
+import { createEmbeddedUserStateStore, createRedisUserStateStore } from '../state/index.js';
 import { userStateKey } from '../state/record-identity.js';
+import { storedRedisUser } from '../state/test-support/redis-users.js';
+import type { UserStateStore } from '../state/types.js';
 import { createCountersTable } from '../test-support/counter-delivery.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
 import { kinesisRecord, MemoryDeadLetterSink, sampleEvent } from '../test-support/pipeline-doubles.js';
@@ -29,21 +33,63 @@ import { createCommitStep } from './commit-step.js';
 const SHARD = 'shardId-000000000000';
 const seq = (n: number) => `4959${String(n).padStart(52, '0')}`;
 const dynamo = createDynamoClient(testConfig());
-const directories: string[] = [];
+const redis = new Redis(inject('redisUrl'), { lazyConnect: true });
+const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
-  for (const directory of directories) await rm(directory, { recursive: true, force: true });
+  for (const cleanup of cleanups) await cleanup();
+  await redis.quit();
   dynamo.destroy();
 });
 
-/** Processes `events` (one Kinesis record each, from sequence number `first`) through the commit step. */
-function commitEvents(directory: string, tableName: string, events: StreamEvent[], first: number) {
-  const records = events.map((event, index) => kinesisRecord(seq(first + index), event, event.userId));
-  return commitRecords(directory, tableName, records);
+/** A state store under test: opened afresh for each commit (a restart), and a way to damage one user. */
+interface StoreUnderTest {
+  open(): UserStateStore;
+  /** Damages the stored state of `userId` (experiment `exp`): its last bytes say more follows. */
+  damage(userId: string): Promise<void>;
 }
 
-/** Processes `records` through the commit step, with the embedded store in `directory`. */
-async function commitRecords(directory: string, tableName: string, records: KinesisRecord[]) {
-  const state = createEmbeddedUserStateStore({ directory });
+async function embeddedStore(): Promise<StoreUnderTest> {
+  const directory = await mkdtemp(join(tmpdir(), 'corrupt-state-'));
+  cleanups.push(() => rm(directory, { recursive: true, force: true }));
+  return {
+    open: () => createEmbeddedUserStateStore({ directory }),
+    async damage(userId) {
+      const root = open({ path: directory, maxDbs: 8 });
+      const users = root.openDB<unknown, string>({ name: 'users' });
+      const bytes = users.getBinary(userStateKey('exp', userId)) as Buffer;
+      await users.put(
+        userStateKey('exp', userId),
+        asBinary(Buffer.concat([bytes.subarray(0, -2), Buffer.from([0x80])])),
+      );
+      await root.close();
+    },
+  };
+}
+
+function redisStore(): StoreUnderTest {
+  const keyPrefix = `${randomName('corrupt-state')}:`;
+  cleanups.push(async () => {
+    const keys = await redis.keys(`${keyPrefix}*`);
+    if (keys.length > 0) await redis.del(...keys);
+  });
+  return {
+    open: () => createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix }),
+    async damage(userId) {
+      const [key, blob] = await storedRedisUser(redis, keyPrefix, 'exp', userId);
+      await redis.hset(key, userId, Buffer.concat([blob.subarray(0, -1), Buffer.from([0x80])]));
+    },
+  };
+}
+
+/** Processes `events` (one Kinesis record each, from sequence number `first`) through the commit step. */
+function commitEvents(store: StoreUnderTest, tableName: string, events: StreamEvent[], first: number) {
+  const records = events.map((event, index) => kinesisRecord(seq(first + index), event, event.userId));
+  return commitRecords(store, tableName, records);
+}
+
+/** Processes `records` through the commit step. */
+async function commitRecords(store: StoreUnderTest, tableName: string, records: KinesisRecord[]) {
+  const state = store.open();
   const deadLetters = new MemoryDeadLetterSink();
   const pipeline = createPipeline({
     counters: createCounterSink({ dynamo, tableName, state, writeConcurrency: 4 }),
@@ -65,40 +111,35 @@ async function commitRecords(directory: string, tableName: string, records: Kine
   }
 }
 
-/** Damages a user's stored state (experiment `exp`): its last bytes say more follows. */
-async function damageUser(directory: string, userId: string): Promise<void> {
-  const root = open({ path: directory, maxDbs: 8 });
-  const users = root.openDB<unknown, string>({ name: 'users' });
-  const bytes = users.getBinary(userStateKey('exp', userId)) as Buffer;
-  await users.put(userStateKey('exp', userId), asBinary(Buffer.concat([bytes.subarray(0, -2), Buffer.from([0x80])])));
-  await root.close();
-}
-
 const CORRUPT_STATE_MESSAGE =
-  /^STATE_CORRUPT: the stored state of user ann in experiment exp cannot be read \(.*corrupt state\): its records are dead-lettered, the other users are counted; see processors\/README.md "Corrupt state"$/;
+  /^STATE_CORRUPT: the stored state of user ann in experiment exp cannot be read \(.+\): its records are dead-lettered, the other users are counted; see processors\/README.md "Corrupt state"$/;
 
 const event = (userId: string, value: number) =>
   sampleEvent({ type: 'conversion', experimentId: 'exp', variantId: 'control', userId, metric: 'revenue', value });
 
-async function freshStore(name: string): Promise<{ directory: string; tableName: string }> {
-  const directory = await mkdtemp(join(tmpdir(), 'corrupt-state-'));
-  directories.push(directory);
+async function countersTable(name: string): Promise<string> {
   const tableName = randomName(name);
   await createCountersTable(dynamo, tableName);
-  return { directory, tableName };
+  return tableName;
 }
 
-describe('a corrupt user in the embedded state store (real LMDB and dynalite)', () => {
+const stores = [
+  ['the embedded state store (real LMDB and dynalite)', embeddedStore],
+  ['the Redis state store (real Redis and dynalite)', redisStore],
+] as const;
+
+describe.each(stores)('a corrupt user in %s', (_, newStore) => {
   it("dead-letters that user's records with STATE_CORRUPT and counts every other record exactly, without stalling", async () => {
-    const { directory, tableName } = await freshStore('corrupt-state');
+    const store = await newStore();
+    const tableName = await countersTable('corrupt-state');
 
     const first = [event('ann', 1), event('bob', 2)];
-    expect((await commitEvents(directory, tableName, first, 1)).letters).toEqual([]);
+    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
 
-    await damageUser(directory, 'ann');
+    await store.damage('ann');
 
     const second = [event('bob', 3), event('ann', 4), event('carol', 5), event('ann', 6)];
-    const { status, letters } = await commitEvents(directory, tableName, second, 3);
+    const { status, letters } = await commitEvents(store, tableName, second, 3);
     // Before: SINK_FAILED, retriable: the batch was retried until its attempts ran out, and again after every restart.
     expect(status).toBe('committed');
     expect(letters.map((letter) => letter.id.sequenceNumber)).toEqual([seq(4), seq(6)]);
@@ -117,14 +158,15 @@ describe('a corrupt user in the embedded state store (real LMDB and dynalite)', 
   });
 
   it("in a compact record (the collector's format), dead-letters only that user's events and counts the record's others", async () => {
-    const { directory, tableName } = await freshStore('corrupt-state-compact');
+    const store = await newStore();
+    const tableName = await countersTable('corrupt-state-compact');
     const first = [event('ann', 1), event('bob', 2)];
-    expect((await commitEvents(directory, tableName, first, 1)).letters).toEqual([]);
-    await damageUser(directory, 'ann');
+    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
+    await store.damage('ann');
 
     const second = [event('bob', 3), event('ann', 4), event('carol', 5), event('ann', 6)];
     const compact: KinesisRecord = { sequenceNumber: seq(3), partitionKey: 'p', data: encodeCompactRecord(second) };
-    const { status, letters } = await commitRecords(directory, tableName, [compact]);
+    const { status, letters } = await commitRecords(store, tableName, [compact]);
     // Before: the whole compact record was dead-lettered, bob's and carol's events with ann's.
     expect(status).toBe('committed');
     expect(letters.map((letter) => [letter.id.sequenceNumber, letter.id.subSequenceNumber])).toEqual([
@@ -139,6 +181,26 @@ describe('a corrupt user in the embedded state store (real LMDB and dynalite)', 
       ]);
     }
     const counted = [...first, second[0]!, second[2]!];
+    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+  });
+
+  it("in a compact record of 1,200 events (three Redis script calls), dead-letters only that user's events however the calls were cut", async () => {
+    const store = await newStore();
+    const tableName = await countersTable('corrupt-state-large');
+    const first = [event('ann', 1), event('u1', 2)];
+    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
+    await store.damage('ann');
+
+    // ann's events sit in the second and third script call of 500 requests; the first call's users were written
+    // before the second refused (Redis), so the isolation replays them.
+    const second = Array.from({ length: 1200 }, (_, index) =>
+      index === 700 || index === 1100 ? event('ann', index) : event(`u${index % 97}`, index),
+    );
+    const compact: KinesisRecord = { sequenceNumber: seq(3), partitionKey: 'p', data: encodeCompactRecord(second) };
+    const { status, letters } = await commitRecords(store, tableName, [compact]);
+    expect(status).toBe('committed');
+    expect(letters.map((letter) => letter.id.subSequenceNumber)).toEqual([700, 1100]);
+    const counted = [...first, ...second.filter((e) => e.userId !== 'ann')];
     expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
   });
 });

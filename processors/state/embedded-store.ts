@@ -40,6 +40,7 @@ import { resolveStateLimits } from './limits.js';
 import { admissionKey, compactPosition, shardTag, userStateKey } from './record-identity.js';
 import {
   applyStateRequests,
+  corruptUser,
   releaseCommittedMemos,
   stateLost,
   type Memo,
@@ -498,17 +499,6 @@ const sweepBudget = (requests: number): number => Math.max(SWEEP_MIN, SWEEP_PER_
  * at the end.
  */
 type TouchedUsers = Map<string, Map<string, UserState>>;
-
-/** The error of a stored user whose bytes do not decode (see `readUser`). */
-function corruptUser(experimentId: string, userId: string, cause: unknown): PipelineError {
-  const reason = cause instanceof Error ? cause.message : String(cause);
-  return new PipelineError(
-    'STATE_CORRUPT',
-    `the stored state of user ${userId} in experiment ${experimentId} cannot be read (${reason}): ` +
-      'its records are dead-lettered, the other users are counted; see processors/README.md "Corrupt state"',
-    { cause, details: { experimentId, userId } },
-  );
-}
 
 /** A put that leaves an existing value and answers false (LMDB's MDB_NOOVERWRITE). */
 const NO_OVERWRITE = Object.freeze({ noOverwrite: true });

@@ -8,7 +8,7 @@ import { writeUuidBytes } from '../../common/event-ids.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import { REQUEST_FIXED_BYTES, USER_BUCKETS } from './redis-scripts.js';
 import { compactPosition } from './record-identity.js';
-import { notScaled, stateLost } from './state-rules.js';
+import { corruptUser, notScaled, stateLost } from './state-rules.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
 /**
@@ -90,6 +90,7 @@ const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total
 export function readOutcomes(reply: unknown, expectedEpoch: string, into: StateOutcome[]): void {
   const [header, ...texts] = reply as string[];
   if (header === '!') throw stateLost(expectedEpoch, texts[0] || undefined);
+  if (header === 'x') throw corruptUser(texts[0] ?? '', texts[1] ?? '', texts[2] ?? 'unreadable');
   if (header === undefined || header === '') return;
   for (const entry of header.split(',')) {
     const kind = entry.charCodeAt(0);

@@ -97,6 +97,7 @@ local function read_varint(s, i)
   local v, scale = 0, 1
   while true do
     local b = string.byte(s, i)
+    if not b then error('the bytes end inside a number', 0) end
     i = i + 1
     if b < 128 then return v + b * scale, i end
     v = v + (b - 128) * scale
@@ -113,7 +114,8 @@ end
  *       every request (REQUEST_FIXED_BYTES each), then per request: compact position,
  *       experimentId, userId, variant#metric (then "␝partner␞partner" when it names partners),
  *       scaled value, segments "dim␟value␞dim␟value" (then "␝metric␟value␞…" with covariates).
- * Returns {'!', epoch found} when the epoch differs, else {outcomes, user texts…}: outcomes
+ * Returns {'!', epoch found} when the epoch differs; {'x', experiment, user, why} when a user the
+ * chunk reads does not decode (nothing written); else {outcomes, user texts…}: outcomes
  * are comma-separated, one per request: `c` committed, `d` duplicate, `r` refused,
  * `a<i>:<memo>` applied now, `p<i>:<memo>` replay, where <i> indexes the user texts (1-based:
  * segments "dim=value␞…", then "␝metric=value␞…" when the user has covariates) and <memo> is
@@ -200,7 +202,7 @@ local catalogs = {}
 local function catalog(experiment)
   local c = catalogs[experiment]
   if not c then
-    c = { key = prefix .. 'x:' .. experiment, cache = {}, refs = {}, pairs = {}, by_argument = {} }
+    c = { key = prefix .. 'x:' .. experiment, cache = {}, refs = {}, pairs = {}, by_argument = {}, checked = {} }
     catalogs[experiment] = c
   end
   return c
@@ -236,6 +238,30 @@ end
 
 -- Users: decoded once per call, written back once per call.
 local users, dirty = {}, {}
+local function decode_user(user, blob)
+  local n, i = read_varint(blob, 1)
+  for _ = 1, 2 * n do
+    local _, next_i = read_varint(blob, i)
+    i = next_i
+  end
+  user.segments = string.sub(blob, 1, i - 1)
+  if string.byte(blob, i) == 0 then
+    local start = i
+    n, i = read_varint(blob, i + 1)
+    for _ = 1, 2 * n do
+      local _, next_i = read_varint(blob, i)
+      i = next_i
+    end
+    user.covariates = string.sub(blob, start, i - 1)
+  end
+  while i <= #blob do
+    local metric, zigzag
+    metric, i = read_varint(blob, i)
+    zigzag, i = read_varint(blob, i)
+    if zigzag % 2 == 0 then user.totals[metric] = zigzag / 2 else user.totals[metric] = -(zigzag + 1) / 2 end
+  end
+end
+-- The user, or nil and why its stored bytes do not decode.
 local function load_user(key, field)
   local id = key .. '\\0' .. field
   local user = users[id]
@@ -243,27 +269,8 @@ local function load_user(key, field)
   user = { key = key, field = field, totals = {} }
   local blob = redis.call('HGET', key, field)
   if blob then
-    local n, i = read_varint(blob, 1)
-    for _ = 1, 2 * n do
-      local _, next_i = read_varint(blob, i)
-      i = next_i
-    end
-    user.segments = string.sub(blob, 1, i - 1)
-    if string.byte(blob, i) == 0 then
-      local start = i
-      n, i = read_varint(blob, i + 1)
-      for _ = 1, 2 * n do
-        local _, next_i = read_varint(blob, i)
-        i = next_i
-      end
-      user.covariates = string.sub(blob, start, i - 1)
-    end
-    while i <= #blob do
-      local metric, zigzag
-      metric, i = read_varint(blob, i)
-      zigzag, i = read_varint(blob, i)
-      if zigzag % 2 == 0 then user.totals[metric] = zigzag / 2 else user.totals[metric] = -(zigzag + 1) / 2 end
-    end
+    local decoded, problem = pcall(decode_user, user, blob)
+    if not decoded then return nil, problem end
   end
   users[id] = user
   return user
@@ -362,6 +369,36 @@ local function segments_ref(c, user)
   return ref
 end
 
+-- Why a decoded user's fixed part (segments, covariates) names what its experiment's catalog does
+-- not hold, or nil (segments_ref reads it back through the catalog). Checked once per fixed part.
+local function fixed_part_problem(c, user)
+  if not user.segments then return nil end
+  local fixed_part = user.segments
+  if user.covariates then fixed_part = fixed_part .. user.covariates end
+  if c.refs[fixed_part] or c.checked[fixed_part] then return nil end
+  local n, i = read_varint(user.segments, 1)
+  for _ = 1, n do
+    local dimension_id, value_id
+    dimension_id, i = read_varint(user.segments, i)
+    value_id, i = read_varint(user.segments, i)
+    if not lookup(c, 'D' .. dimension_id) then return 'segment dimension id ' .. dimension_id .. ' is not in the catalog' end
+    if value_id ~= 0 and not lookup(c, 'V' .. dimension_id .. ':' .. value_id) then
+      return 'segment value id ' .. dimension_id .. ':' .. value_id .. ' is not in the catalog'
+    end
+  end
+  if user.covariates then
+    n, i = read_varint(user.covariates, 2)
+    for _ = 1, n do
+      local covariate
+      covariate, i = read_varint(user.covariates, i)
+      _, i = read_varint(user.covariates, i)
+      if not lookup(c, 'C' .. covariate) then return 'covariate id ' .. covariate .. ' is not in the catalog' end
+    end
+  end
+  c.checked[fixed_part] = true
+  return nil
+end
+
 -- Memos: one field per script call that wrote any, "<smallest> <largest>" (the chunk's position
 -- range), holding "<position>|<memo>,…". Only the fields whose range overlaps this chunk's can
 -- hold one of its records (a redelivery); the next chunks of a batch skip them unread.
@@ -392,6 +429,27 @@ local function memoized(position)
   return value
 end
 
+-- Every user the chunk reads, read before anything is written: one whose stored bytes do not decode,
+-- or name what the catalog does not hold, refuses the whole chunk unchanged ({'x', experiment, user,
+-- why}), because Redis does not roll back the writes a script made before it failed. The commit
+-- step then isolates that user's events, none of them claimed, and the shard goes on
+-- (processors/README.md, "Corrupt state").
+local request_users = {}
+do
+  local argi = 10
+  for r = 0, count - 1 do
+    if not (fenced and at_or_before(ARGV[argi], committed)) then
+      local o = r * ${REQUEST_FIXED_BYTES}
+      local experiment, user_id = ARGV[argi + 1], ARGV[argi + 2]
+      local user, problem = load_user(prefix .. 'us:' .. experiment .. '\\31' .. string.sub(fixed, o + 29, o + 30), user_id)
+      if user then problem = fixed_part_problem(catalog(experiment), user) end
+      if problem then return {'x', experiment, user_id, problem} end
+      request_users[r] = user
+    end
+    argi = argi + ${REQUEST_STRING_ARGS}
+  end
+end
+
 local outcomes = {}
 local argi = 10
 for r = 0, count - 1 do
@@ -409,7 +467,7 @@ for r = 0, count - 1 do
     else
       local experiment = ARGV[argi + 1]
       local c = catalog(experiment)
-      local user = load_user(prefix .. 'us:' .. experiment .. '\\31' .. string.sub(fixed, o + 29, o + 30), ARGV[argi + 2])
+      local user = request_users[r]
       local memo_value = memoized(position)
       if memo_value == '!' then
         outcome = 'r'

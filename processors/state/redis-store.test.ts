@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { isRetriable } from '../../common/errors.js';
 import { fnv1a32 } from '../../common/hashing.js';
 import { randomName, waitFor } from '../../local/test-support/test-config.js';
 import { recordPosition } from '../sequence-number.js';
@@ -12,6 +13,7 @@ import { assertNoEviction, createRedisUserStateStore } from './redis-store.js';
 import { describeUserStateStoreContract } from './test-support/store-contract.js';
 import type { StateRequest, UserStateStore } from './types.js';
 import { startPrivateRedis, type PrivateRedis } from './test-support/private-redis.js';
+import { storedRedisUser } from './test-support/redis-users.js';
 import { stateRequestStream } from './test-support/state-requests.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
@@ -119,6 +121,14 @@ async function keysUnder(prefix: string) {
     }
   } while (cursor !== '0');
   return found;
+}
+
+/** Every key under `prefix` with its value (DUMP), to tell that a call wrote nothing. */
+async function snapshotUnder(prefix: string): Promise<Map<string, string>> {
+  const values = new Map<string, string>();
+  for (const [name, { key }] of await keysUnder(prefix))
+    values.set(name, (await admin.dumpBuffer(key)).toString('hex'));
+  return values;
 }
 
 it('Redis store (stored format 3): claims sit in generation partitions that expire; users, catalog and epoch never expire; memos go at commit', async () => {
@@ -939,6 +949,55 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
         message: expect.stringMatching(/^state script failed: .*WRONGTYPE/),
       });
       expect((error as Error).cause).toBeInstanceOf(Error);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a chunk whose stored user does not decode, or names a segment its catalog lacks, with STATE_CORRUPT naming the user, and writes nothing of it', async () => {
+    const store = newStore();
+    const keyPrefix = prefixes[prefixes.length - 1] as string;
+    const ask = (userId: string, n: number): StateRequest => ({
+      ...request,
+      userId,
+      eventId: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      position: recordPosition(String(n), 0),
+      scaledValue: n,
+    });
+    try {
+      const epoch = await store.epoch();
+      await store.apply(SHARD, epoch, [ask('ann', 1), ask('bob', 2), ask('dan', 3)]);
+      const [annKey, annBlob] = await storedRedisUser(admin, keyPrefix, 'exp', 'ann');
+      const [danKey, danBlob] = await storedRedisUser(admin, keyPrefix, 'exp', 'dan');
+      // ann's bytes cut short (the last says more follows); dan's segments name dimension id 99 instead of 1.
+      await admin.hset(annKey, 'ann', Buffer.concat([annBlob.subarray(0, -1), Buffer.from([0x80])]));
+      expect([...danBlob.subarray(0, 3)]).toEqual([1, 1, 1]); // one segment: dimension 1 (country), value 1 (US)
+      await admin.hset(danKey, 'dan', Buffer.concat([Buffer.from([1, 99, 1]), danBlob.subarray(3)]));
+
+      const before = await snapshotUnder(keyPrefix);
+      for (const [userId, why] of [
+        ['ann', 'the bytes end inside a number'],
+        ['dan', 'segment dimension id 99 is not in the catalog'],
+      ] as const) {
+        // bob comes first: before, the script claimed his event, then failed (SINK_FAILED, retried without end).
+        const error = await store.apply(SHARD, epoch, [ask('bob', 4), ask(userId, 5), ask('carol', 6)]).then(
+          () => undefined,
+          (failure: unknown) => failure,
+        );
+        expect(error).toMatchObject({
+          code: 'STATE_CORRUPT',
+          message: expect.stringContaining(
+            `the stored state of user ${userId} in experiment exp cannot be read (${why})`,
+          ),
+          details: { experimentId: 'exp', userId },
+        });
+        expect(isRetriable(error)).toBe(false);
+      }
+      expect(await snapshotUnder(keyPrefix)).toEqual(before);
+      expect(await store.apply(SHARD, epoch, [ask('bob', 4), ask('carol', 6)])).toEqual([
+        expect.objectContaining({ kind: 'applied', replay: false, totalBefore: 2 }),
+        expect.objectContaining({ kind: 'applied', replay: false, totalBefore: undefined }),
+      ]);
     } finally {
       await store.close();
     }

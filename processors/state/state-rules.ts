@@ -416,6 +416,21 @@ function partnerTotalsOf(user: UserState, partners: readonly string[]): (number 
 }
 
 /**
+ * The error every store raises for a stored user whose bytes do not decode: not retriable, so the
+ * commit step isolates that user's events and dead-letters them while every other user is counted
+ * (processors/README.md, "Corrupt state"); retrying could never read them, and the shard would stall.
+ */
+export function corruptUser(experimentId: string, userId: string, cause: unknown): PipelineError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new PipelineError(
+    'STATE_CORRUPT',
+    `the stored state of user ${userId} in experiment ${experimentId} cannot be read (${reason}): ` +
+      'its records are dead-lettered, the other users are counted; see processors/README.md "Corrupt state"',
+    { cause, details: { experimentId, userId } },
+  );
+}
+
+/**
  * The error every store raises when its epoch is not the caller's: counting must stop
  * (processors/README.md, "State loss").
  */
