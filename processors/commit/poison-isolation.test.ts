@@ -81,7 +81,7 @@ async function expectPoisonsDeadLettered(
   config: Config,
   kinesis: ReturnType<typeof createKinesisClient>,
   poisonEventIds: ReadonlySet<string>,
-) {
+): Promise<number> {
   const { letters } = await readDeadLetters({
     kinesis,
     streamName: config.kinesis.dlqStreamName,
@@ -100,8 +100,11 @@ async function expectPoisonsDeadLettered(
       { index: 0, field: '(event)', rule: 'sink-rejected', message: expect.stringContaining('RECORD_REJECTED') },
     ]);
   }
-  // the aggregated poisons are isolated down to their user record
-  expect(refused.filter((envelope) => envelope.subSequenceNumber === 1)).toHaveLength(2);
+  // the poisons inside KPL aggregates and compact records are isolated down to their user record
+  // (a retry that repeats an isolation writes its letter again: the dead-letter stream is at least once)
+  const isolated = refused.filter((envelope) => envelope.subSequenceNumber === 1);
+  expect(new Set(isolated.map((envelope) => envelope.sequenceNumber)).size).toBe(4);
+  return refused.length;
 }
 
 async function deadLetterCount(metrics: ProcessorMetrics, reason: string): Promise<number> {
@@ -121,6 +124,7 @@ describe('poison records a sink refuses for good (kinesalite + dynalite + Redis)
         users: 30,
         plainPoisons: 4,
         aggregatePoisons: 2,
+        compactPoisons: 2,
       });
       const lastByShard = await putAndLocate(kinesis, config.kinesis.streamName, workload.records);
       const logger = createSilentLogger();
@@ -170,8 +174,8 @@ describe('poison records a sink refuses for good (kinesalite + dynalite + Redis)
         segmentValueCap: config.processors.segmentValueCap,
       });
       expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(sorted(expected));
-      await expectPoisonsDeadLettered(config, kinesis, workload.poisonEventIds);
-      expect(await deadLetterCount(metrics, 'sink-rejected')).toBe(6);
+      expect(await expectPoisonsDeadLettered(config, kinesis, workload.poisonEventIds)).toBe(8);
+      expect(await deadLetterCount(metrics, 'sink-rejected')).toBe(8);
     },
   );
 
@@ -187,6 +191,7 @@ describe('poison records a sink refuses for good (kinesalite + dynalite + Redis)
         users: 40,
         plainPoisons: 4,
         aggregatePoisons: 2,
+        compactPoisons: 2,
       });
       await putAndLocate(kinesis, config.kinesis.streamName, workload.records);
       const logger = createSilentLogger();
@@ -251,8 +256,10 @@ describe('poison records a sink refuses for good (kinesalite + dynalite + Redis)
         segmentValueCap: config.processors.segmentValueCap,
       });
       expect(sorted(await readCounters(dynamo, config.dynamodb.countersTable))).toEqual(sorted(expected));
-      await expectPoisonsDeadLettered(config, kinesis, workload.poisonEventIds);
-      expect(await deadLetterCount(metrics, 'sink-rejected')).toBe(6);
+      // A Lambda retry resumes at a whole Kinesis record, so an isolation inside one may be repeated: its letter too.
+      const letters = await expectPoisonsDeadLettered(config, kinesis, workload.poisonEventIds);
+      expect(letters).toBeGreaterThanOrEqual(8);
+      expect(await deadLetterCount(metrics, 'sink-rejected')).toBe(letters);
     },
   );
 });

@@ -104,7 +104,7 @@ function summaryLines(summary: ReplaySummary, streamName: string): string[] {
       `${summary.toIndex} to the OpenSearch index only (already counted); ` +
       `skipped ${summary.skippedTruncated} truncated, ${summary.skippedUndecodable} undecodable, ` +
       `${summary.skippedAlreadyCounted} already counted (indexing off), ` +
-      `${summary.skippedAlreadyDelivered} already in every sink`,
+      `${summary.skippedAlreadyDelivered} already in every sink, ${summary.skippedRepeated} repeated (a record replayed once)`,
   ];
   if (!summary.dryRun && summary.toIndex > 0) {
     lines.push(

@@ -78,6 +78,26 @@ describe('replayRoute / planReplay (pure)', () => {
     expect(plan['skip-already-counted']).toEqual([counted]);
     expect(plan.index).toEqual([]);
   });
+
+  it('routes a record once however many letters carry it, with every sink any of them says took it', () => {
+    const first = letter('u1', 'sink-rejected');
+    const again = envelopeOf(first);
+    const countedLater = envelopeOf({ ...first, takenBy: ['counters'] });
+    const other = envelopeOf(letter('u2', 'required'));
+    // Before: both letters of u1's record went to the main stream (counted twice once the de-dup window passed).
+    expect(planReplay([envelopeOf(first), other, again], { indexing: true })).toMatchObject({
+      'main-stream': [envelopeOf(first), other],
+      'skip-repeated': [again],
+    });
+    const merged = planReplay([envelopeOf(first), countedLater], { indexing: true });
+    expect(merged['main-stream']).toEqual([]);
+    expect(merged.index).toEqual([{ ...envelopeOf(first), takenBy: ['counters'] }]);
+    expect(merged['skip-repeated']).toEqual([countedLater]);
+    // The same position on another shard or stream is another record.
+    const otherShard = envelopeOf({ ...first, id: { ...first.id, shardId: 'shardId-000000000002' } });
+    const otherStream = { ...envelopeOf(first), sourceStream: 'OtherEvents' };
+    expect(planReplay([envelopeOf(first), otherShard, otherStream], { indexing: true })['main-stream']).toHaveLength(3);
+  });
 });
 
 describe('dlq replay sends each letter only to the sinks that did not take it (real kinesalite, fake OpenSearch)', () => {
@@ -150,10 +170,27 @@ describe('dlq replay sends each letter only to the sinks that did not take it (r
 
     expect(out).toContain(
       `read 4 dead letters; would replay 1 to ${dlq.config.kinesis.streamName}, 2 to the OpenSearch index only ` +
-        '(already counted); skipped 0 truncated, 0 undecodable, 0 already counted (indexing off), 1 already in every sink',
+        '(already counted); skipped 0 truncated, 0 undecodable, 0 already counted (indexing off), 1 already in every sink, ' +
+        '0 repeated (a record replayed once)',
     );
     expect(await dlq.mainStreamRecords()).toEqual([]);
     expect(server.bulkRequests()).toEqual([]);
+  });
+
+  it('writes a record that two letters carry to the main stream once (the dead-letter stream is at least once)', async () => {
+    const dlq = await startDlqHarness({});
+    const fixed = eventBytes('user-twice');
+    const twice = letter('user-twice', 'sink-rejected', { data: fixed.data });
+    await dlq.sendLetters([twice, letter('user-once', 'required'), twice]);
+
+    const out = await dlq.run('replay');
+
+    // Before: user-twice's record went to the main stream twice.
+    expect((await dlq.mainStreamRecords()).map((record) => record.partitionKey).sort()).toEqual([
+      'user-once',
+      'user-twice',
+    ]);
+    expect(out).toContain('1 repeated (a record replayed once)');
   });
 
   it('dead-letters again, still taken by the counters, a letter fake OpenSearch refuses again', async () => {

@@ -31,7 +31,7 @@ import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
 import { decodeEvent, type DecodeLimits } from '../decode/decode-user-record.js';
 import type { DeadLetter, DeadLetterSink, EventIndexSink, RecordIdentity, ValidEvent } from '../types.js';
-import { INDEX_REJECTED_RULE, originalBytes, type DeadLetterEnvelope } from './envelope.js';
+import { DELIVERY_SINKS, INDEX_REJECTED_RULE, originalBytes, type DeadLetterEnvelope } from './envelope.js';
 import { chunkPutEntries, type PutEntry } from '../../common/kinesis/put-records.js';
 import { putRecordsDurably } from './put-records.js';
 import { readDeadLetters, type ReadStop } from './reader.js';
@@ -96,6 +96,8 @@ export interface ReplaySummary {
   skippedAlreadyCounted: number;
   /** Letters every sink had taken: nothing left to replay. */
   skippedAlreadyDelivered: number;
+  /** Letters of a record an earlier letter of this replay carries (the dead-letter stream is at least once). */
+  skippedRepeated: number;
   skippedTruncated: number;
   skippedUndecodable: number;
   dryRun: boolean;
@@ -105,6 +107,9 @@ export interface ReplaySummary {
 /** Where one letter goes. */
 export type ReplayRoute =
   'main-stream' | 'index' | 'skip-already-counted' | 'skip-already-delivered' | 'skip-truncated';
+
+/** Where a letter of a planned replay goes: its route, or nowhere when an earlier letter carries the same record. */
+export type PlannedRoute = ReplayRoute | 'skip-repeated';
 
 /**
  * The route of one letter: only to the sinks that did not take it (see the module comment).
@@ -121,10 +126,20 @@ export function replayRoute(envelope: DeadLetterEnvelope, options: { indexing: b
 }
 
 /** Letters grouped by route. */
-export type ReplayPlan = Record<ReplayRoute, DeadLetterEnvelope[]>;
+export type ReplayPlan = Record<PlannedRoute, DeadLetterEnvelope[]>;
+
+/** The record a letter carries: its source stream, shard, sequence and sub-sequence number. */
+const recordKeyOf = (envelope: DeadLetterEnvelope): string =>
+  `${envelope.sourceStream}\u0000${envelope.shardId}\u0000${envelope.sequenceNumber}\u0000${envelope.subSequenceNumber}`;
 
 /**
  * Groups letters by {@link replayRoute}, keeping their order. Pure.
+ *
+ * A record is replayed once however many letters carry it: the dead-letter stream is at least
+ * once (a batch retried after its dead letters were written writes them again, and so does a
+ * Lambda retry that repeats an isolation), and a record sent to the main stream twice would be
+ * counted twice once the de-dup window has passed. The first letter of a record is routed with
+ * every sink any of its letters says took it; the others are `skip-repeated`.
  *
  * @example
  *   const plan = planReplay(envelopes, { indexing: true });
@@ -137,8 +152,24 @@ export function planReplay(envelopes: readonly DeadLetterEnvelope[], options: { 
     'skip-already-counted': [],
     'skip-already-delivered': [],
     'skip-truncated': [],
+    'skip-repeated': [],
   };
-  for (const envelope of envelopes) plan[replayRoute(envelope, options)].push(envelope);
+  const firstOfRecord = new Map<string, DeadLetterEnvelope>();
+  for (const envelope of envelopes) {
+    const key = recordKeyOf(envelope);
+    const first = firstOfRecord.get(key);
+    if (first === undefined) firstOfRecord.set(key, envelope);
+    else {
+      plan['skip-repeated'].push(envelope);
+      if (envelope.takenBy.some((sink) => !first.takenBy.includes(sink))) {
+        firstOfRecord.set(key, {
+          ...first,
+          takenBy: DELIVERY_SINKS.filter((sink) => first.takenBy.includes(sink) || envelope.takenBy.includes(sink)),
+        });
+      }
+    }
+  }
+  for (const envelope of firstOfRecord.values()) plan[replayRoute(envelope, options)].push(envelope);
   return plan;
 }
 
@@ -238,6 +269,7 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
     deadLetteredAgain: 0,
     skippedAlreadyCounted: plan['skip-already-counted'].length,
     skippedAlreadyDelivered: plan['skip-already-delivered'].length,
+    skippedRepeated: plan['skip-repeated'].length,
     skippedTruncated: plan['skip-truncated'].length,
     skippedUndecodable: letters.length - decoded.length,
     dryRun: options.dryRun,

@@ -1,11 +1,13 @@
 /**
  * Test helper: a workload with poison records between good ones — plain records a sink
- * refuses for good, and KPL aggregates with a refused user record between good ones — plus
+ * refuses for good, and KPL aggregates and compact records (the collector's format) with a
+ * refused event between good ones — plus
  * the good events the counters must end with (the ground truth's input).
  * Not a test file itself.
  */
 import { randomUUID } from 'node:crypto';
 import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { encodeCompactRecord } from '../../../common/compact-records.js';
 import type { StreamEvent } from '../../../common/event-contract.js';
 import { toWorkloadRecords, type WorkloadRecord } from '../../test-support/workload-records.js';
 import { generateWorkload, seededRandom } from '../../../local/test-support/counter-workload.js';
@@ -28,6 +30,8 @@ export interface PoisonWorkloadOptions {
   plainPoisons: number;
   /** KPL aggregates holding good user records around one poison. */
   aggregatePoisons: number;
+  /** Compact records (the collector's format) holding good events around one poison; none by default. */
+  compactPoisons?: number;
   /** Malformed records (decode dead letters), mixed in too. */
   malformed?: number;
 }
@@ -73,6 +77,18 @@ export function poisonWorkload(options: PoisonWorkloadOptions): PoisonWorkload {
     poisonEventIds.add(poison.eventId);
     goodEvents.push(before, after);
     insert({ partitionKey: `agg-${i}`, data: kplAggregate([before, poison, after]).data, events: [before, after] });
+  }
+  for (let i = 0; i < (options.compactPoisons ?? 0); i++) {
+    const before = eventOf(`compact-${i}-before`);
+    const poison = eventOf(`${POISON_USER_PREFIX}compact-${i}`);
+    const after = [eventOf(`compact-${i}-after`), eventOf(`compact-${i}-last`)];
+    poisonEventIds.add(poison.eventId);
+    goodEvents.push(before, ...after);
+    insert({
+      partitionKey: `compact-${i}`,
+      data: encodeCompactRecord([before, poison, ...after]),
+      events: [before, ...after],
+    });
   }
   return { records, goodEvents, poisonEventIds };
 }
