@@ -81,22 +81,23 @@ describe('replayRoute / planReplay (pure)', () => {
 
   it('routes a record once however many letters carry it, with every sink any of them says took it', () => {
     const first = letter('u1', 'sink-rejected');
+    const firstEnvelope = envelopeOf(first);
     const again = envelopeOf(first);
     const countedLater = envelopeOf({ ...first, takenBy: ['counters'] });
     const other = envelopeOf(letter('u2', 'required'));
     // Before: both letters of u1's record went to the main stream (counted twice once the de-dup window passed).
-    expect(planReplay([envelopeOf(first), other, again], { indexing: true })).toMatchObject({
-      'main-stream': [envelopeOf(first), other],
+    expect(planReplay([firstEnvelope, other, again], { indexing: true })).toMatchObject({
+      'main-stream': [firstEnvelope, other],
       'skip-repeated': [again],
     });
-    const merged = planReplay([envelopeOf(first), countedLater], { indexing: true });
+    const merged = planReplay([firstEnvelope, countedLater], { indexing: true });
     expect(merged['main-stream']).toEqual([]);
-    expect(merged.index).toEqual([{ ...envelopeOf(first), takenBy: ['counters'] }]);
+    expect(merged.index).toEqual([{ ...firstEnvelope, takenBy: ['counters'] }]);
     expect(merged['skip-repeated']).toEqual([countedLater]);
     // The same position on another shard or stream is another record.
     const otherShard = envelopeOf({ ...first, id: { ...first.id, shardId: 'shardId-000000000002' } });
-    const otherStream = { ...envelopeOf(first), sourceStream: 'OtherEvents' };
-    expect(planReplay([envelopeOf(first), otherShard, otherStream], { indexing: true })['main-stream']).toHaveLength(3);
+    const otherStream = { ...firstEnvelope, sourceStream: 'OtherEvents' };
+    expect(planReplay([firstEnvelope, otherShard, otherStream], { indexing: true })['main-stream']).toHaveLength(3);
   });
 });
 
