@@ -1,8 +1,12 @@
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../common/logger.js';
+import { createEventIndexSinkFromConfig } from '../opensearch/from-config.js';
+import { createDeadLetterSink } from './dead-letter-sink.js';
 import { sampleEvent } from '../test-support/pipeline-doubles.js';
 import type { DeadLetter, DeliverySink } from '../types.js';
-import { decodeDeadLetter, encodeDeadLetter, type DeadLetterEnvelope } from './envelope.js';
-import { planReplay, replayRoute } from './replay.js';
+import { decodeDeadLetter, encodeDeadLetter, originalBytes, type DeadLetterEnvelope } from './envelope.js';
+import { planReplay, replayDeadLetters, replayEntry, replayRoute, type ReplayProgress } from './replay.js';
 import {
   allCreated,
   refuseAllWithMappingError,
@@ -98,6 +102,19 @@ describe('replayRoute / planReplay (pure)', () => {
     const otherShard = envelopeOf({ ...first, id: { ...first.id, shardId: 'shardId-000000000002' } });
     const otherStream = { ...firstEnvelope, sourceStream: 'OtherEvents' };
     expect(planReplay([firstEnvelope, otherShard, otherStream], { indexing: true })['main-stream']).toHaveLength(3);
+    // A later letter that adds a sink to those the first named: the record goes where both say.
+    const indexed = envelopeOf({ ...first, takenBy: ['counters', 'index'] });
+    expect(planReplay([countedLater, indexed], { indexing: true })['skip-already-delivered']).toEqual([
+      { ...countedLater, takenBy: ['counters', 'index'] },
+    ]);
+  });
+
+  it('skips a truncated letter, and puts a letter without a partition key back under its shard id', () => {
+    const truncated = { ...envelopeOf(letter('u1', 'max-size')), truncated: true };
+    expect(replayRoute(truncated, { indexing: true })).toBe('skip-truncated');
+    const keyless = envelopeOf({ ...letter('u2', 'required'), partitionKey: '' });
+    expect(replayEntry(keyless)).toEqual({ data: originalBytes(keyless), partitionKey: 'shardId-000000000001' });
+    expect(replayEntry(envelopeOf(letter('u3', 'required'))).partitionKey).toBe('u3');
   });
 });
 
@@ -183,6 +200,7 @@ describe('dlq replay sends each letter only to the sinks that did not take it (r
     const fixed = eventBytes('user-twice');
     const twice = letter('user-twice', 'sink-rejected', { data: fixed.data });
     await dlq.sendLetters([twice, letter('user-once', 'required'), twice]);
+    await dlq.sendRawRecords([{ partitionKey: 'x', data: Buffer.from('not an envelope') }]);
 
     const out = await dlq.run('replay');
 
@@ -192,6 +210,76 @@ describe('dlq replay sends each letter only to the sinks that did not take it (r
       'user-twice',
     ]);
     expect(out).toContain('1 repeated (a record replayed once)');
+    expect(out).toContain('read 4 dead letters;');
+    expect(out).toContain('0 truncated, 1 undecodable');
+  });
+
+  it('reports progress (the plan first, then after every write) and warns of counted letters it cannot index (fake OpenSearch)', async () => {
+    server = await startRecordedOpenSearch([allCreated]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    await dlq.sendLetters([indexRejected('user-counted'), letter('user-fixed', 'required')]);
+    const sink = (await createEventIndexSinkFromConfig(dlq.config, createLogger({ level: 'silent' })))!;
+    const deadLetters = createDeadLetterSink({
+      kinesis: dlq.kinesis,
+      streamName: dlq.config.kinesis.dlqStreamName,
+      sourceStreamName: dlq.config.kinesis.streamName,
+      logger: createLogger({ level: 'silent' }),
+    });
+    const replay = (options: { indexing: boolean; onProgress?: (progress: ReplayProgress) => void }) => {
+      const lines: string[] = [];
+      const logger = createLogger({
+        destination: new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            lines.push(chunk.toString());
+            done();
+          },
+        }),
+      });
+      const summary = replayDeadLetters({
+        kinesis: dlq.kinesis,
+        dlqStreamName: dlq.config.kinesis.dlqStreamName,
+        targetStreamName: dlq.config.kinesis.streamName,
+        ...(options.indexing ? { index: { sink, deadLetters, limits: dlq.config.events } } : {}),
+        limit: 100,
+        dryRun: false,
+        maxDurationMs: 10_000,
+        logger,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      return { summary, lines };
+    };
+    try {
+      const seen: ReplayProgress[] = [];
+      const indexed = replay({ indexing: true, onProgress: (progress) => seen.push({ ...progress }) });
+      await indexed.summary;
+      expect(seen[0]).toEqual({ done: 0, total: 2, toMainStream: 0, toIndex: 0 });
+      expect(seen).toContainEqual({ done: 1, total: 2, toMainStream: 0, toIndex: 1 });
+      expect(seen.at(-1)).toEqual({ done: 2, total: 2, toMainStream: 1, toIndex: 1 });
+      expect(indexed.lines).toEqual([]);
+
+      const withoutIndex = replay({ indexing: false });
+      expect(await withoutIndex.summary).toMatchObject({ skippedAlreadyCounted: 1, toIndex: 0 });
+      // Without a logger the warning is left out, and the replay goes on.
+      await expect(
+        replayDeadLetters({
+          kinesis: dlq.kinesis,
+          dlqStreamName: dlq.config.kinesis.dlqStreamName,
+          targetStreamName: dlq.config.kinesis.streamName,
+          limit: 100,
+          dryRun: true,
+          maxDurationMs: 10_000,
+        }),
+      ).resolves.toMatchObject({ skippedAlreadyCounted: 1 });
+      expect(withoutIndex.lines.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+        expect.objectContaining({
+          level: 'warn',
+          skippedAlreadyCounted: 1,
+          msg: 'dead letters already counted are not replayed: OpenSearch indexing is off (OPENSEARCH_ENDPOINT not set)',
+        }),
+      ]);
+    } finally {
+      await sink.stop();
+    }
   });
 
   it('dead-letters again, still taken by the counters, a letter fake OpenSearch refuses again', async () => {
@@ -208,9 +296,37 @@ describe('dlq replay sends each letter only to the sinks that did not take it (r
     expect(letters).toHaveLength(2);
     const again = letters.find((envelope) => envelope.reasons[0]?.message.includes('mapper_parsing_exception'));
     expect(again).toMatchObject({ partitionKey: 'user-refused', takenBy: ['counters'] });
+    expect(again!.reasons).toEqual([
+      {
+        index: 0,
+        field: '(event)',
+        rule: 'index-rejected',
+        message: expect.stringContaining('mapper_parsing_exception'),
+      },
+    ]);
     expect(Buffer.from(again!.data, 'base64').equals(counted.data)).toBe(true);
-    // Replaying the re-dead-lettered copies still never reaches the main stream.
-    await dlq.run('replay');
+    // Replaying the re-dead-lettered copies still never reaches the main stream; the record goes to the index once.
+    const second = await dlq.run('replay');
+    expect(second).toContain('1 to the OpenSearch index only');
+    expect(second).toContain('1 repeated (a record replayed once)');
     expect(await dlq.mainStreamRecords()).toEqual([]);
+  });
+
+  it('dead-letters again, with the contract reasons and still taken by the counters, a letter that no longer decodes, without asking the index', async () => {
+    server = await startRecordedOpenSearch([allCreated]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    await dlq.sendLetters([indexRejected('user-broken', Buffer.from('{"userId":"user-broken"}'))]);
+
+    const out = await dlq.run('replay');
+
+    expect(out).toContain('OpenSearch index: 0 indexed, 1 refused again or no longer valid (dead-lettered again)');
+    expect(server.bulkRequests()).toEqual([]);
+    expect(await dlq.mainStreamRecords()).toEqual([]);
+    const letters = await dlq.deadLetters();
+    expect(letters).toHaveLength(2);
+    const again = letters.find((envelope) => envelope.reasons[0]?.rule !== 'index-rejected');
+    expect(again).toMatchObject({ partitionKey: 'user-broken', takenBy: ['counters'] });
+    expect(again!.reasons.length).toBeGreaterThan(0);
+    for (const reason of again!.reasons) expect(reason.rule).not.toBe('index-rejected');
   });
 });
