@@ -123,6 +123,24 @@ async function countersTable(name: string): Promise<string> {
   return tableName;
 }
 
+/** Every counter cell of `tableName` equals the ground truth of `counted`. */
+async function expectCounted(tableName: string, counted: StreamEvent[]): Promise<void> {
+  expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+}
+
+/** A fresh store and counters table where `first` is committed (nothing dead-lettered), then ann's state is damaged. */
+async function annDamagedAfter(
+  newStore: () => StoreUnderTest | Promise<StoreUnderTest>,
+  name: string,
+  first: StreamEvent[],
+): Promise<{ store: StoreUnderTest; tableName: string }> {
+  const store = await newStore();
+  const tableName = await countersTable(name);
+  expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
+  await store.damage('ann');
+  return { store, tableName };
+}
+
 const stores = [
   ['the embedded state store (real LMDB and dynalite)', embeddedStore],
   ['the Redis state store (real Redis and dynalite)', redisStore],
@@ -130,13 +148,8 @@ const stores = [
 
 describe.each(stores)('a corrupt user in %s', (_, newStore) => {
   it("dead-letters that user's records with STATE_CORRUPT and counts every other record exactly, without stalling", async () => {
-    const store = await newStore();
-    const tableName = await countersTable('corrupt-state');
-
     const first = [event('ann', 1), event('bob', 2)];
-    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
-
-    await store.damage('ann');
+    const { store, tableName } = await annDamagedAfter(newStore, 'corrupt-state', first);
 
     const second = [event('bob', 3), event('ann', 4), event('carol', 5), event('ann', 6)];
     const { status, letters } = await commitEvents(store, tableName, second, 3);
@@ -153,16 +166,12 @@ describe.each(stores)('a corrupt user in %s', (_, newStore) => {
         },
       ]);
     }
-    const counted = [...first, second[0]!, second[2]!];
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+    await expectCounted(tableName, [...first, second[0]!, second[2]!]);
   });
 
   it("in a compact record (the collector's format), dead-letters only that user's events and counts the record's others", async () => {
-    const store = await newStore();
-    const tableName = await countersTable('corrupt-state-compact');
     const first = [event('ann', 1), event('bob', 2)];
-    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
-    await store.damage('ann');
+    const { store, tableName } = await annDamagedAfter(newStore, 'corrupt-state-compact', first);
 
     const second = [event('bob', 3), event('ann', 4), event('carol', 5), event('ann', 6)];
     const compact: KinesisRecord = { sequenceNumber: seq(3), partitionKey: 'p', data: encodeCompactRecord(second) };
@@ -180,16 +189,12 @@ describe.each(stores)('a corrupt user in %s', (_, newStore) => {
         { index: 0, field: '(event)', rule: 'sink-rejected', message: expect.stringMatching(CORRUPT_STATE_MESSAGE) },
       ]);
     }
-    const counted = [...first, second[0]!, second[2]!];
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+    await expectCounted(tableName, [...first, second[0]!, second[2]!]);
   });
 
   it("in a compact record of 1,200 events (three Redis script calls), dead-letters only that user's events however the calls were cut", async () => {
-    const store = await newStore();
-    const tableName = await countersTable('corrupt-state-large');
     const first = [event('ann', 1), event('u1', 2)];
-    expect((await commitEvents(store, tableName, first, 1)).letters).toEqual([]);
-    await store.damage('ann');
+    const { store, tableName } = await annDamagedAfter(newStore, 'corrupt-state-large', first);
 
     // ann's events sit in the second and third script call of 500 requests; the first call's users were written
     // before the second refused (Redis), so the isolation replays them.
@@ -200,7 +205,6 @@ describe.each(stores)('a corrupt user in %s', (_, newStore) => {
     const { status, letters } = await commitRecords(store, tableName, [compact]);
     expect(status).toBe('committed');
     expect(letters.map((letter) => letter.id.subSequenceNumber)).toEqual([700, 1100]);
-    const counted = [...first, ...second.filter((e) => e.userId !== 'ann')];
-    expect(await readCounters(dynamo, tableName)).toEqual(computeExpectedCounters(counted, { segmentValueCap: 50 }));
+    await expectCounted(tableName, [...first, ...second.filter((e) => e.userId !== 'ann')]);
   });
 });
