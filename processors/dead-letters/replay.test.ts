@@ -282,6 +282,21 @@ describe('dlq replay sends each letter only to the sinks that did not take it (r
     }
   });
 
+  it('indexes more than one chunk of counted letters (500 per _bulk request) once each, through fake OpenSearch', async () => {
+    server = await startRecordedOpenSearch([allCreated]);
+    const dlq = await startDlqHarness({ opensearchUrl: server.url });
+    const letters = Array.from({ length: 501 }, (_, index) => indexRejected(`user-${index}`));
+    await dlq.sendLetters(letters);
+
+    const out = await dlq.run('replay');
+
+    const ids = server.bulkRequests().flatMap((request) => request.actions.map((action) => action._id));
+    expect(ids).toHaveLength(501);
+    expect(new Set(ids).size).toBe(501);
+    expect(out).toContain('501 to the OpenSearch index only');
+    expect(out).toContain('OpenSearch index: 501 indexed, 0 refused again');
+  });
+
   it('dead-letters again, still taken by the counters, a letter fake OpenSearch refuses again', async () => {
     server = await startRecordedOpenSearch([refuseAllWithMappingError]);
     const dlq = await startDlqHarness({ opensearchUrl: server.url });
