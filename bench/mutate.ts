@@ -6,9 +6,9 @@
  * summary of the modules it ran only (Stryker's report also lists every module of the
  * incremental file, possibly older than a run that finished meanwhile).
  */
-import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { writeMutationSummary } from './mutation-summary.js';
+import { runInOwnGroup } from './support/process-group.js';
 import { RESULTS_DIR } from './report.js';
 
 const INCREMENTAL = `${RESULTS_DIR}mutation-incremental.json`;
@@ -20,10 +20,10 @@ const readIncremental = (): Promise<Incremental | undefined> =>
   );
 
 const before = await readIncremental();
-const code = await new Promise<number>((resolve) => {
-  const child = spawn('npx', ['stryker', 'run', ...process.argv.slice(2)], { stdio: 'inherit' });
-  child.once('exit', (exitCode) => resolve(exitCode ?? 1));
-});
+// Stryker in a process group of its own: stopping this run stops its test workers and the stand-ins they started.
+const run = runInOwnGroup('npx', ['stryker', 'run', ...process.argv.slice(2)]);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => run.stop(signal));
+const code = await run.exited;
 if (code !== 0) {
   process.stderr.write(`stryker exited with ${code}\n`);
   process.exit(code);
