@@ -90,7 +90,7 @@ function boundedReasons(reasons: readonly EventRejection[]): EventRejection[] {
 }
 
 /** `takenBy` without duplicates or unknown names, in `DELIVERY_SINKS` order. */
-function normalizedSinks(sinks: readonly DeliverySink[] | undefined): DeliverySink[] {
+export function normalizedSinks(sinks: readonly DeliverySink[] | undefined): DeliverySink[] {
   return DELIVERY_SINKS.filter((sink) => sinks?.includes(sink) === true);
 }
 

@@ -31,7 +31,7 @@ import type { Logger } from '../../common/logger.js';
 import type { RetryPolicy } from '../../common/retry.js';
 import { decodeEvent, type DecodeLimits } from '../decode/decode-user-record.js';
 import type { DeadLetter, DeadLetterSink, EventIndexSink, RecordIdentity, ValidEvent } from '../types.js';
-import { DELIVERY_SINKS, INDEX_REJECTED_RULE, originalBytes, type DeadLetterEnvelope } from './envelope.js';
+import { INDEX_REJECTED_RULE, normalizedSinks, originalBytes, type DeadLetterEnvelope } from './envelope.js';
 import { chunkPutEntries, type PutEntry } from '../../common/kinesis/put-records.js';
 import { putRecordsDurably } from './put-records.js';
 import { readDeadLetters, type ReadStop } from './reader.js';
@@ -162,10 +162,7 @@ export function planReplay(envelopes: readonly DeadLetterEnvelope[], options: { 
     else {
       plan['skip-repeated'].push(envelope);
       if (envelope.takenBy.some((sink) => !first.takenBy.includes(sink))) {
-        firstOfRecord.set(key, {
-          ...first,
-          takenBy: DELIVERY_SINKS.filter((sink) => first.takenBy.includes(sink) || envelope.takenBy.includes(sink)),
-        });
+        firstOfRecord.set(key, { ...first, takenBy: normalizedSinks([...first.takenBy, ...envelope.takenBy]) });
       }
     }
   }

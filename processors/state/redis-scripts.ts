@@ -375,7 +375,7 @@ local function fixed_part_problem(c, user)
   if not user.segments then return nil end
   local fixed_part = user.segments
   if user.covariates then fixed_part = fixed_part .. user.covariates end
-  if c.refs[fixed_part] or c.checked[fixed_part] then return nil end
+  if c.checked[fixed_part] then return nil end
   local n, i = read_varint(user.segments, 1)
   for _ = 1, n do
     local dimension_id, value_id

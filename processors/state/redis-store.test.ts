@@ -13,7 +13,7 @@ import { assertNoEviction, createRedisUserStateStore } from './redis-store.js';
 import { describeUserStateStoreContract } from './test-support/store-contract.js';
 import type { StateRequest, UserStateStore } from './types.js';
 import { startPrivateRedis, type PrivateRedis } from './test-support/private-redis.js';
-import { storedRedisUser } from './test-support/redis-users.js';
+import { bucketKey, storedRedisUser } from './test-support/redis-users.js';
 import { stateRequestStream } from './test-support/state-requests.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
@@ -209,13 +209,6 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
     await deletePrefix(keyPrefix);
   }
 });
-
-/** The key of `userId`'s bucket hash (binary bucket number), as the store's Lua builds it. */
-function bucketKey(keyPrefix: string, experimentId: string, userId: string): Buffer {
-  const bucket = Buffer.alloc(2);
-  bucket.writeUInt16BE(fnv1a32(userId) % 4096);
-  return Buffer.concat([Buffer.from(`${keyPrefix}us:${experimentId}\u001f`), bucket]);
-}
 
 it('Redis store (stored format 3): a user without covariates costs the very bytes of format 2; covariates and partner totals are stored only when there are some', async () => {
   const keyPrefix = `${randomName('test-xc')}:`;
