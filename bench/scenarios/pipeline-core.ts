@@ -35,7 +35,8 @@ import { generateWorkload } from '../../local/test-support/counter-workload.js';
 import { createProcessorMetrics } from '../../processors/metrics.js';
 import { createPipeline } from '../../processors/pipeline.js';
 import { createEmbeddedUserStateStore, createInProcessUserStateStore } from '../../processors/state/index.js';
-import type { StateOutcome, StateRequest, UserStateStore } from '../../processors/state/types.js';
+import { StateAnswers } from '../../processors/state/state-answers.js';
+import type { StateRequest, UserStateStore } from '../../processors/state/types.js';
 import type { CounterSink, KinesisRecord, ShardBatch } from '../../processors/types.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
@@ -108,6 +109,9 @@ function toCompactBatches(
   return batches;
 }
 
+/** The empty covariates and partner totals of every stand-in answer. */
+const NONE: readonly never[] = Object.freeze([]);
+
 /** A DynamoDB client that accepts every write and does nothing: isolates the CPU cost. */
 const noOpDynamo = { send: () => Promise.resolve({}) } as unknown as DynamoDBClient;
 
@@ -118,17 +122,16 @@ const noOpDynamo = { send: () => Promise.resolve({}) } as unknown as DynamoDBCli
  * a user's first): a measuring device, never a store.
  */
 function constantStateStandIn(): UserStateStore {
-  const answer = (request: StateRequest): StateOutcome => ({
-    kind: 'applied',
-    replay: false,
-    segments: request.segments,
-    totalBefore: undefined,
-    covariates: [],
-    partnerTotals: [],
-  });
+  const answer = (requests: readonly StateRequest[]): StateAnswers => {
+    const answers = new StateAnswers(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      answers.applied(i, false, (requests[i] as StateRequest).segments, undefined, NONE, NONE);
+    }
+    return answers;
+  };
   return {
     epoch: () => Promise.resolve('constant'),
-    apply: (_shardId, _epoch, requests) => Promise.resolve(requests.map(answer)),
+    apply: (_shardId, _epoch, requests) => Promise.resolve(answer(requests)),
     readCommitted: () => Promise.resolve(undefined),
     markCommitted: () => Promise.resolve(),
     forgetExperiment: () => Promise.resolve(0),

@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { counterPlanOf } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { aggregateCounterDeltas, cellDirectorySize, type DeltaTotals, type OutcomeOfEvent } from './aggregate.js';
+import { cellDirectorySize, type DeltaTotals } from './aggregate.js';
+import { aggregateOutcomes, type OutcomeOfEvent } from './test-support/aggregate-outcomes.js';
 import { CELL_SLOT_LIMIT } from './cell-directory.js';
 
 /** An outcome's covariates and partner totals when the plan asks for none. */
@@ -26,7 +27,7 @@ it('adds one contribution per applied event to the total, segment and pair cells
     ['country', 'US'],
     ['device', 'ios'],
   ] as const;
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     {
       event: base,
       position: 'p1',
@@ -65,7 +66,7 @@ it('adds one contribution per applied event to the total, segment and pair cells
 });
 
 it('counts impressions under $exposure', () => {
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     {
       event: { ...base, type: 'impression', metric: undefined, value: 1 },
       position: 'p1',
@@ -83,7 +84,7 @@ const applied = (
 ) => ({ event, position, outcome: { kind: 'applied' as const, replay: false, segments, totalBefore, ...NO_EXTRAS } });
 
 it('keeps the latest receive time of a cell, whatever the record order', () => {
-  const [cell] = aggregateCounterDeltas([
+  const [cell] = aggregateOutcomes([
     applied({ ...base, receivedAt: 30 }, 'p1'),
     applied({ ...base, receivedAt: 20 }, 'p2', 3_000_000),
   ]);
@@ -92,7 +93,7 @@ it('keeps the latest receive time of a cell, whatever the record order', () => {
 });
 
 it('reports the oldest position as minPosition even when contributions come out of order', () => {
-  const [cell] = aggregateCounterDeltas([applied(base, 'p2'), applied(base, 'p1', 3_000_000)]);
+  const [cell] = aggregateOutcomes([applied(base, 'p2'), applied(base, 'p1', 3_000_000)]);
   expect(cell!.totals).toMatchObject({ minPosition: 'p1', maxPosition: 'p1', events: 2 });
   expect(cell!.totalsAfter('p1')).toMatchObject({ minPosition: 'p2', maxPosition: 'p2', events: 1 });
 });
@@ -101,13 +102,13 @@ it('bounds the cell directory: a batch that finds CELL_SLOT_LIMIT cells starts a
   const prefix = `bound-${Math.random()}`;
   const batchOf = (from: number, count: number) =>
     Array.from({ length: count }, (_, i) => applied({ ...base, experimentId: `${prefix}-${from + i}` }, `p${i}`));
-  aggregateCounterDeltas([]); // starts a new generation if earlier tests filled this one
+  aggregateOutcomes([]); // starts a new generation if earlier tests filled this one
   const before = cellDirectorySize();
-  const cells = aggregateCounterDeltas(batchOf(0, CELL_SLOT_LIMIT - before));
+  const cells = aggregateOutcomes(batchOf(0, CELL_SLOT_LIMIT - before));
   expect(cellDirectorySize()).toBe(CELL_SLOT_LIMIT);
   expect(cells).toHaveLength(CELL_SLOT_LIMIT - before);
   // The next batch starts empty: its cells are new slots, one delta per cell as ever.
-  const next = aggregateCounterDeltas([...batchOf(0, 2), ...batchOf(0, 2)]);
+  const next = aggregateOutcomes([...batchOf(0, 2), ...batchOf(0, 2)]);
   expect(cellDirectorySize()).toBe(2);
   expect(next).toHaveLength(2);
   expect(next.map((cell) => [cell.experimentId, cell.totals!.events])).toEqual([
@@ -170,8 +171,8 @@ it('re-derives what the records after any watermark add: the run before it plus 
       }));
       const cut = at % batch.length;
       const watermark = batch[cut]!.position;
-      const whole = aggregateCounterDeltas(batch);
-      const upTo = aggregateCounterDeltas(batch.slice(0, cut + 1));
+      const whole = aggregateOutcomes(batch);
+      const upTo = aggregateOutcomes(batch.slice(0, cut + 1));
       for (const cell of whole) {
         const older = upTo.find((c) => c.experimentId === cell.experimentId && c.sortKey === cell.sortKey);
         const newer = cell.totalsAfter(watermark);
@@ -189,12 +190,12 @@ it('leaves nothing behind when a batch fails midway: the next batch counts its c
   const outcome = { kind: 'applied' as const, replay: false, segments: [], totalBefore: undefined, ...NO_EXTRAS };
   const noMetric = { ...event, metric: undefined }; // a conversion without a metric: its metric key cannot be had
   expect(() =>
-    aggregateCounterDeltas([
+    aggregateOutcomes([
       { event, position: 'p1', outcome },
       { event: noMetric, position: 'p2', outcome },
     ]),
   ).toThrow(expect.objectContaining({ code: 'EVENT_INVALID' }));
-  const [cell, ...rest] = aggregateCounterDeltas([{ event, position: 'p3', outcome }]);
+  const [cell, ...rest] = aggregateOutcomes([{ event, position: 'p3', outcome }]);
   expect(rest).toEqual([]);
   expect(cell).toMatchObject({ experimentId, sortKey: 'B#revenue', totals: { events: 1, minPosition: 'p3' } });
 });

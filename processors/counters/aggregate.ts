@@ -1,6 +1,6 @@
 /**
  * The pure core of the counter sink: turns a micro-batch of events and their state
- * outcomes into one delta per counter cell (DESIGN.md step 3). A partially applied cell is
+ * answers (`StateAnswers`, one per event, in columns) into one delta per counter cell (DESIGN.md step 3). A partially applied cell is
  * re-applied from its watermark: `CellDelta.totalsAfter(watermark)` re-derives what the
  * batch's records newer than it add, from the batch itself (it is rare: a replay, a re-cut
  * batch after a crash), so a batch keeps no per-record contribution lists.
@@ -17,8 +17,9 @@
  */
 import type { EXTRA_COUNTER_ATTRIBUTES } from '../../common/counter-layout.js';
 import type { CounterPlan, MetricCounterPlan } from '../../common/counter-plan.js';
+import { PipelineError } from '../../common/errors.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import type { StateOutcome } from '../state/types.js';
+import type { StateAnswers } from '../state/state-answers.js';
 import { CellDirectory, type CellSlot } from './cell-directory.js';
 import { metricKeyOf } from './cell-keys.js';
 import { ExactTotal, addSquareIncrement, newSquareTotal, scaledNumber, toScaledValue } from './exact-value.js';
@@ -77,11 +78,13 @@ export interface DeltaTotals {
   maxPosition: string;
 }
 
-/** One event of the batch with its record position and state outcome. */
-export interface OutcomeOfEvent {
+/**
+ * One event of the batch with its record position; the store's answer to it is the batch's
+ * `StateAnswers` entry at the event's index.
+ */
+export interface AnsweredEvent {
   event: StreamEvent;
   position: string;
-  outcome: StateOutcome;
   /** The event's value as `scaledNumber` gives it, when the caller has it already. */
   scaledValue?: number;
   /**
@@ -133,14 +136,17 @@ function addExtra(into: ExtraSums, extra: ExtraSums): void {
  */
 class BatchReplay {
   readonly #byWatermark = new Map<string | undefined, Map<string, DeltaTotals>>();
-  constructor(private readonly events: readonly OutcomeOfEvent[]) {}
+  constructor(
+    private readonly events: readonly AnsweredEvent[],
+    private readonly answers: StateAnswers,
+  ) {}
 
   totalsAfter(after: string | undefined, cellId: string): DeltaTotals | undefined {
     let totals = this.#byWatermark.get(after);
     if (totals === undefined) {
       if (this.#byWatermark.size >= MAX_REPLAYED_WATERMARKS) this.#byWatermark.clear();
       totals = new Map();
-      for (const cell of aggregate(this.events, after, this)) totals.set(cell.id, cell.totals);
+      for (const cell of aggregate(this.events, this.answers, after, this)) totals.set(cell.id, cell.totals);
       this.#byWatermark.set(after, totals);
     }
     return totals.get(cellId);
@@ -180,8 +186,6 @@ const directory = new CellDirectory<CellAccumulator>();
 /** How many cells the directory holds now (for tests of its bound, CELL_SLOT_LIMIT). */
 export const cellDirectorySize = (): number => directory.size;
 
-type AppliedOutcome = Extract<StateOutcome, { kind: 'applied' }>;
-
 /** The batch being aggregated: its directory stamp, the cells it touched (first-touch order), its replay. */
 interface BatchCells {
   stamp: number;
@@ -194,10 +198,10 @@ function feedCells(
   batch: BatchCells,
   event: StreamEvent,
   metricKey: string,
-  outcome: AppliedOutcome,
+  segments: readonly (readonly [string, string])[],
   contribution: Contribution,
 ): void {
-  const slots = directory.slotsOf(event.experimentId, event.variantId, metricKey, outcome.segments);
+  const slots = directory.slotsOf(event.experimentId, event.variantId, metricKey, segments);
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i] as CellSlot<CellAccumulator>;
     let cell = slot.value;
@@ -222,28 +226,36 @@ const scratch: Contribution = {
 };
 
 /**
- * Groups the batch into cells. Duplicates contribute nothing; an applied event adds one
+ * Groups the batch into cells: `events[i]` was answered `answers` entry i. Duplicates, committed
+ * and refused events contribute nothing; an applied (or replayed) event adds one
  * event, one unit if it is the user's first for the metric, its value to Σx and the
  * exact growth of the user's squared total to Σx². With a counter plan it also adds the
  * extra sums (metricExtras, addRatioContributions, addCovariateContributions). Input must be in record order.
  */
-export function aggregateCounterDeltas(events: readonly OutcomeOfEvent[]): CellDelta[] {
-  return aggregate(events, undefined, new BatchReplay(events));
+export function aggregateCounterDeltas(events: readonly AnsweredEvent[], answers: StateAnswers): CellDelta[] {
+  if (answers.length !== events.length) {
+    throw new PipelineError('INTERNAL', `${answers.length} state answers for ${events.length} events`);
+  }
+  return aggregate(events, answers, undefined, new BatchReplay(events, answers));
 }
 
 /** The cells of the batch's records after `after` (all when undefined). */
 function aggregate(
-  events: readonly OutcomeOfEvent[],
+  events: readonly AnsweredEvent[],
+  answers: StateAnswers,
   after: string | undefined,
   replay: BatchReplay,
 ): CellAccumulator[] {
   const cells: BatchCells = { stamp: directory.beginBatch(), slots: [], replay };
   const squares = scratch.sumSquares;
-  for (const { event, position, outcome, scaledValue, plan } of events) {
-    if (outcome.kind !== 'applied') continue;
+  const answerSegments = answers.segments;
+  for (let index = 0; index < events.length; index++) {
+    if (!answers.counts(index)) continue;
+    const { event, position, scaledValue, plan } = events[index] as AnsweredEvent;
     if (after !== undefined && position <= after) continue;
+    const segments = answerSegments[index] as readonly (readonly [string, string])[];
     const scaled = scaledValue ?? scaledNumber(event.value);
-    const before = outcome.totalBefore;
+    const before = answers.totalBefore(index);
     squares.clear();
     addSquareIncrement(squares, before, event.value, scaled);
     const metricKey = metricKeyOf(event);
@@ -252,14 +264,18 @@ function aggregate(
     scratch.units = before === undefined ? 1 : 0;
     scratch.sum = scaled;
     scratch.receivedAt = event.receivedAt;
-    scratch.extra = metricPlan === undefined ? undefined : metricExtras(metricPlan, scaled, before, outcome, metricKey);
-    feedCells(cells, event, metricKey, outcome, scratch);
+    scratch.extra =
+      metricPlan === undefined
+        ? undefined
+        : metricExtras(metricPlan, scaled, before, answers.covariates(index), metricKey);
+    feedCells(cells, event, metricKey, segments, scratch);
     if (plan === undefined || plan.metrics.size === 0) continue;
     if (metricPlan !== undefined && metricPlan.ratios.length > 0) {
-      addRatioContributions(cells, event, metricKey, metricPlan, scaled, outcome, position);
+      const partnerTotals = answers.partnerTotals(index);
+      addRatioContributions(cells, event, metricKey, metricPlan, scaled, segments, before, partnerTotals, position);
     }
     if (before === undefined && event.type === 'impression' && plan.covariateMetrics.length > 0) {
-      addCovariateContributions(cells, event, plan.covariateMetrics, outcome, position);
+      addCovariateContributions(cells, event, plan.covariateMetrics, segments, answers.covariates(index), position);
     }
   }
   // The slots let go of the batch's cells: the directory outlives them.
@@ -286,8 +302,8 @@ const extraOnly = (position: string, receivedAt: number, extra: ExtraSums): Cont
 });
 
 /** The user's fixed covariate for `metricKey` (0 when their first event carried none), as a BigInt for products. */
-function covariateOf(outcome: AppliedOutcome, metricKey: string): bigint {
-  for (const [key, value] of outcome.covariates) if (key === metricKey) return BigInt(value);
+function covariateOf(covariates: readonly (readonly [string, number])[], metricKey: string): bigint {
+  for (const [key, value] of covariates) if (key === metricKey) return BigInt(value);
   return 0n;
 }
 
@@ -318,7 +334,7 @@ export function metricExtras(
   metricPlan: MetricCounterPlan,
   scaledValue: number,
   before: number | undefined,
-  outcome: AppliedOutcome,
+  covariates: readonly (readonly [string, number])[],
   metricKey: string,
 ): ExtraSums | undefined {
   // Products of two scaled values reach 10^28: the extra sums are exact BigInts.
@@ -339,7 +355,7 @@ export function metricExtras(
     }
   }
   if (metricPlan.cuped) {
-    const covariate = covariateOf(outcome, metricKey);
+    const covariate = covariateOf(covariates, metricKey);
     if (covariate !== 0n) {
       if (before === undefined) (extra ??= {}).converterCovariateSum = covariate;
       if (scaled !== 0n) (extra ??= {}).covariateCross = scaled * covariate;
@@ -362,7 +378,9 @@ function addRatioContributions(
   metricKey: string,
   metricPlan: MetricCounterPlan,
   scaledValue: number,
-  outcome: AppliedOutcome,
+  segments: readonly (readonly [string, string])[],
+  totalBefore: number | undefined,
+  partnerTotals: readonly (number | undefined)[],
   position: string,
 ): void {
   if (scaledValue === 0) return;
@@ -371,13 +389,13 @@ function addRatioContributions(
     let cross: bigint;
     if (ratio.partner === metricKey) {
       if (ratio.side !== 'numerator') return;
-      const before = BigInt(outcome.totalBefore ?? 0);
+      const before = BigInt(totalBefore ?? 0);
       cross = 2n * before * scaled + scaled * scaled;
     } else {
-      cross = scaled * BigInt(outcome.partnerTotals[index] ?? 0);
+      cross = scaled * BigInt(partnerTotals[index] ?? 0);
     }
     if (cross === 0n) return;
-    feedCells(cells, event, ratio.cellMetricKey, outcome, extraOnly(position, event.receivedAt, { crossSum: cross }));
+    feedCells(cells, event, ratio.cellMetricKey, segments, extraOnly(position, event.receivedAt, { crossSum: cross }));
   });
 }
 
@@ -390,14 +408,15 @@ function addCovariateContributions(
   cells: BatchCells,
   event: StreamEvent,
   covariateMetrics: readonly string[],
-  outcome: AppliedOutcome,
+  segments: readonly (readonly [string, string])[],
+  covariates: readonly (readonly [string, number])[],
   position: string,
 ): void {
   for (const metricKey of covariateMetrics) {
-    const covariate = covariateOf(outcome, metricKey);
+    const covariate = covariateOf(covariates, metricKey);
     if (covariate === 0n) continue;
     const extra: ExtraSums = { covariateSum: covariate, covariateSumSquares: covariate * covariate };
-    feedCells(cells, event, metricKey, outcome, extraOnly(position, event.receivedAt, extra));
+    feedCells(cells, event, metricKey, segments, extraOnly(position, event.receivedAt, extra));
   }
 }
 

@@ -14,6 +14,7 @@ import type { StreamEvent } from '../../common/event-contract.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
+import { StateAnswers } from '../state/state-answers.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
 import { createCounterSink, variantMetricOf } from './counter-sink.js';
 import { computeExpectedCounters } from '../test-support/counter-ground-truth.js';
@@ -304,8 +305,10 @@ describe('counter sink with a counter plan (dynalite)', () => {
     const short: UserStateStore = {
       ...real,
       apply: async (shardId, epoch, batch) =>
-        (await real.apply(shardId, epoch, batch)).map((outcome) =>
-          outcome.kind === 'applied' ? { ...outcome, partnerTotals: [] } : outcome,
+        StateAnswers.of(
+          (await real.apply(shardId, epoch, batch))
+            .outcomes()
+            .map((outcome) => (outcome.kind === 'applied' ? { ...outcome, partnerTotals: [] } : outcome)),
         ),
     };
     const tableName = randomName('counters');

@@ -15,6 +15,7 @@ import { Redis } from 'ioredis';
 import { createProcessorMetrics, type ProcessorMetrics } from '../metrics.js';
 import { createInProcessUserStateStore } from '../state/in-process-store.js';
 import { createRedisUserStateStore } from '../state/redis-store.js';
+import { StateAnswers } from '../state/state-answers.js';
 import type { UserStateStore } from '../state/types.js';
 import type { CounterSink } from '../types.js';
 import { createCounterSink } from './counter-sink.js';
@@ -531,13 +532,36 @@ describe('counter sink: what it reports', () => {
     stores.push({ state: real });
     const partial: UserStateStore = {
       ...real,
-      apply: async (shardId, epoch, requests) => (await real.apply(shardId, epoch, requests)).slice(1),
+      apply: async (shardId, epoch, requests) =>
+        StateAnswers.of((await real.apply(shardId, epoch, requests)).outcomes().slice(1)),
     };
     const sink = createCounterSink({ dynamo, tableName, state: partial, writeConcurrency: 2, retryPolicy: FAST_RETRY });
     const events = [event({ userId: 'ann' }), event({ userId: 'bob' })];
     await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, events))).rejects.toMatchObject({
       code: 'INTERNAL',
       message: 'state store answered 1 of 2 requests',
+    });
+    expect((await readCounters(dynamo, tableName)).size).toBe(0);
+  });
+
+  it('fails a batch with a request the state store left unanswered with INTERNAL, writing nothing (injected: a wrapper blanks an answer)', async () => {
+    const tableName = randomName('counters');
+    await createCountersTable(dynamo, tableName);
+    const real = createInProcessUserStateStore();
+    stores.push({ state: real });
+    const blank: UserStateStore = {
+      ...real,
+      apply: async (shardId, epoch, requests) => {
+        const answers = await real.apply(shardId, epoch, requests);
+        answers.kinds[1] = 0; // as a store that forgot one request would leave it
+        return answers;
+      },
+    };
+    const sink = createCounterSink({ dynamo, tableName, state: blank, writeConcurrency: 2, retryPolicy: FAST_RETRY });
+    const events = [event({ userId: 'ann' }), event({ userId: 'bob' }), event({ userId: 'cy' })];
+    await expect(sink.writeBatch(SHARD, toShardRecords(SHARD, events))).rejects.toMatchObject({
+      code: 'INTERNAL',
+      message: 'state store left request 1 of 3 unanswered',
     });
     expect((await readCounters(dynamo, tableName)).size).toBe(0);
   });

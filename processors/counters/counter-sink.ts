@@ -13,8 +13,9 @@ import type { RetryPolicy } from '../../common/retry.js';
 import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import { recordPosition } from '../sequence-number.js';
 import type { CounterRefusal, CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
-import type { StateOutcome, StateRequest, UserStateStore } from '../state/types.js';
-import { aggregateCounterDeltas, type OutcomeOfEvent } from './aggregate.js';
+import { ANSWER } from '../state/state-answers.js';
+import type { StateRequest, UserStateStore } from '../state/types.js';
+import { aggregateCounterDeltas, type AnsweredEvent } from './aggregate.js';
 import { sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
 import { CellWriteGroups, type GroupTicket } from './cell-write-groups.js';
@@ -91,15 +92,12 @@ export function variantMetricOf(variantId: string, metricKey: string): string {
 }
 
 /**
- * One event on its way through the sink: its state request, and once the store answered, what
- * the aggregation reads (`OutcomeOfEvent`). One object per event serves both steps.
+ * One event on its way through the sink: its state request and what the aggregation reads with
+ * the store's answer to it (`AnsweredEvent`). One object per event serves both steps.
  */
-interface PendingEvent extends StateRequest, OutcomeOfEvent {
+interface PendingEvent extends StateRequest, AnsweredEvent {
   scaledValue: number;
 }
-
-/** The outcome of a pending event before the store answered (never read: replaced first). */
-const UNANSWERED: StateOutcome = Object.freeze({ kind: 'committed' });
 
 function toPendingEvent(event: ValidEvent['event'], position: string, plan: CounterPlan | undefined): PendingEvent {
   const metricKey = metricKeyOf(event);
@@ -112,7 +110,6 @@ function toPendingEvent(event: ValidEvent['event'], position: string, plan: Coun
     segments: sortedSegments(event.segments),
     scaledValue: scaledNumber(event.value),
     event,
-    outcome: UNANSWERED,
     plan,
   };
   if (plan === undefined) return request;
@@ -252,33 +249,33 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       if (metrics) observeStage(metrics, stage, (now - stageStart) / 1000);
       stageStart = now;
     };
-    const outcomes = await deps.state.apply(shardId, stateEpoch, requests);
+    const answers = await deps.state.apply(shardId, stateEpoch, requests);
     stageDone('state');
-    if (outcomes.length !== events.length) {
-      throw new PipelineError('INTERNAL', `state store answered ${outcomes.length} of ${events.length} requests`);
+    if (answers.length !== events.length) {
+      throw new PipelineError('INTERNAL', `state store answered ${answers.length} of ${events.length} requests`);
     }
-    const batch: OutcomeOfEvent[] = [];
     const refused: CounterRefusal[] = [];
     let counted = 0;
     let duplicates = 0;
-    for (let index = 0; index < outcomes.length; index++) {
-      const outcome = outcomes[index] as StateOutcome;
-      if (outcome.kind === 'refused') refused.push(userTotalRefusal(events[index] as ValidEvent));
-      else if (outcome.kind === 'duplicate') duplicates++;
-      else if (outcome.kind === 'applied') {
+    const kinds = answers.kinds;
+    for (let index = 0; index < kinds.length; index++) {
+      const kind = kinds[index];
+      if (kind === ANSWER.applied || kind === ANSWER.replayed) {
         counted++;
-        const pending = requests[index] as PendingEvent;
-        if (pending.partners !== undefined && outcome.partnerTotals.length !== pending.partners.length) {
+        const partners = (requests[index] as PendingEvent).partners;
+        if (partners !== undefined && answers.partnerTotals(index).length !== partners.length) {
           throw new PipelineError(
             'INTERNAL',
-            `state store answered ${outcome.partnerTotals.length} of ${pending.partners.length} partner totals`,
+            `state store answered ${answers.partnerTotals(index).length} of ${partners.length} partner totals`,
           );
         }
-        pending.outcome = outcome;
-        batch.push(pending);
+      } else if (kind === ANSWER.duplicate) duplicates++;
+      else if (kind === ANSWER.refused) refused.push(userTotalRefusal(events[index] as ValidEvent));
+      else if (kind !== ANSWER.committed) {
+        throw new PipelineError('INTERNAL', `state store left request ${index} of ${events.length} unanswered`);
       }
     }
-    const cells = aggregateCounterDeltas(batch);
+    const cells = aggregateCounterDeltas(requests, answers);
     stageStart = performance.now();
     const { requests: writeRequests } = await ticket.submit(shardId, cells);
     stageDone('cell_writes');

@@ -1,7 +1,8 @@
 import { expect, it } from 'vitest';
 import { counterPlanOf, EMPTY_COUNTER_PLAN, type CounterPlan } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { aggregateCounterDeltas, type CellDelta, type OutcomeOfEvent } from './aggregate.js';
+import { type CellDelta } from './aggregate.js';
+import { aggregateOutcomes, type OutcomeOfEvent } from './test-support/aggregate-outcomes.js';
 import { planCovariates } from './counter-sink.js';
 import { scaledNumber } from './exact-value.js';
 
@@ -60,7 +61,7 @@ const cellOf = (cells: CellDelta[], sortKey: string): CellDelta => {
 
 it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100 (sum 15, sum_squares 225)', () => {
   const covariates: [string, number][] = [['purchase', 2 * m]];
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     applied({ value: 4 }, 'p1', undefined, { covariates }),
     applied({ value: 8 }, 'p2', 4 * m, { covariates }),
     applied({ value: 3 }, 'p3', 12 * m, { covariates }),
@@ -95,10 +96,7 @@ it('cap 10: totals 4 → 12 → 15 give capped_sum 10 and capped_sum_squares 100
 });
 
 it('the cap is an upper cap only: totals −5 → 15 give capped_sum −5 + 15 = 10, capped_sum_squares 25 + 75 = 100', () => {
-  const [total] = aggregateCounterDeltas([
-    applied({ value: -5 }, 'p1', undefined),
-    applied({ value: 20 }, 'p2', -5 * m),
-  ]);
+  const [total] = aggregateOutcomes([applied({ value: -5 }, 'p1', undefined), applied({ value: 20 }, 'p2', -5 * m)]);
   // The first event adds −5 and 25, the second 15 and 75.
   expect(total!.totalsAfter('p1')!.extra).toEqual({ cappedSum: 15n * M, cappedSumSquares: 75n * M2 });
   expect(total!.totals!.extra).toEqual({ cappedSum: 10n * M, cappedSumSquares: 100n * M2 });
@@ -106,7 +104,7 @@ it('the cap is an upper cap only: totals −5 → 15 give capped_sum −5 + 15 =
 
 it('a fractional cap is scaled like values (cap 2.5, totals 1.25 → 3.75: capped 2.5, squared 6.25)', () => {
   const fractional = counterPlanOf({ metrics: [{ key: 'purchase', type: 'mean', lowerIsBetter: false, cap: 2.5 }] });
-  const [total] = aggregateCounterDeltas([
+  const [total] = aggregateOutcomes([
     applied({ value: 1.25 }, 'p1', undefined, { plan: fractional }),
     applied({ value: 2.5 }, 'p2', scaledNumber(1.25), { plan: fractional }),
   ]);
@@ -119,7 +117,7 @@ it("the user's first impression adds its covariates to every CUPED metric's cell
     ['purchase', -3 * m],
   ];
   const impression = { type: 'impression' as const, metric: undefined };
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     applied(impression, 'p1', undefined, { covariates }),
     applied(impression, 'p2', 1 * m, { covariates }),
   ]);
@@ -142,12 +140,12 @@ it("the user's first impression adds its covariates to every CUPED metric's cell
   expect(cellOf(cells, 'seg#country=US#B#click').totals!.extra).toEqual({ covariateSum: M, covariateSumSquares: M2 });
   expect(cellOf(cells, 'B#$exposure').totals).toMatchObject({ events: 2, units: 1, extra: undefined });
   // A covariate of 0 (or none) adds nothing: no cell.
-  const none = aggregateCounterDeltas([applied(impression, 'p1', undefined, { covariates: [['click', 0]] })]);
+  const none = aggregateOutcomes([applied(impression, 'p1', undefined, { covariates: [['click', 0]] })]);
   expect(none.map((c) => c.sortKey)).toEqual(['B#$exposure', 'seg#country=US#B#$exposure']);
 });
 
 it('ratio revenue/orders: each event adds δ × the partner total at that event; Σ is N·D (15 × 2 = 30)', () => {
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     applied({ metric: 'revenue', value: 10 }, 'p1', undefined, { partnerTotals: [undefined] }), // orders: none yet → 0
     applied({ metric: 'orders', value: 2 }, 'p2', undefined, { partnerTotals: [10 * m] }), // 2 × 10 = 20
     applied({ metric: 'revenue', value: 5 }, 'p3', 10 * m, { partnerTotals: [2 * m] }), // 5 × 2 = 10
@@ -167,7 +165,7 @@ it('a ratio of a metric with itself adds the growth of T² once (totals 3 → 5:
   const self = counterPlanOf({
     metrics: [{ key: 'sq', type: 'ratio', lowerIsBetter: false, numerator: 'm', denominator: 'm' }],
   });
-  const cells = aggregateCounterDeltas([
+  const cells = aggregateOutcomes([
     applied({ metric: 'm', value: 3 }, 'p1', undefined, { plan: self, partnerTotals: [undefined, undefined] }),
     applied({ metric: 'm', value: 2 }, 'p2', 3 * m, { plan: self, partnerTotals: [3 * m, 3 * m] }),
   ]);
@@ -177,10 +175,10 @@ it('a ratio of a metric with itself adds the growth of T² once (totals 3 → 5:
 it('experiments without extras (no plan, the empty plan, metrics the plan does not name) carry no extra sums', () => {
   for (const noPlan of [undefined, EMPTY_COUNTER_PLAN]) {
     const item = applied({ value: 4 }, 'p1', undefined, { covariates: [['purchase', m]] });
-    const cells = aggregateCounterDeltas([{ ...item, plan: noPlan }]);
+    const cells = aggregateOutcomes([{ ...item, plan: noPlan }]);
     expect(cells.every((cell) => cell.totals!.extra === undefined)).toBe(true);
   }
-  const other = aggregateCounterDeltas([applied({ metric: 'signup', value: 4 }, 'p1', undefined)]);
+  const other = aggregateOutcomes([applied({ metric: 'signup', value: 4 }, 'p1', undefined)]);
   expect(other.map((c) => [c.sortKey, c.totals!.extra])).toEqual([
     ['B#signup', undefined],
     ['seg#country=US#B#signup', undefined],

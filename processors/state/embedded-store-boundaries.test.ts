@@ -11,6 +11,7 @@ import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
 import { newDirectory, withEnvironment } from './test-support/embedded-directories.js';
 import type { StateRequest, UserStateStore } from './types.js';
+import { applyOutcomes } from './test-support/apply-outcomes.js';
 
 const SHARD = 'shardId-000000000000';
 const eventId = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
@@ -50,8 +51,8 @@ async function roundTripSegments(segments: readonly (readonly [string, string])[
   const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
   try {
     const epoch = await store.epoch();
-    await store.apply(SHARD, epoch, [request(1, { segments })]);
-    return await store.apply(SHARD, epoch, [request(1, { segments }), request(2, { segments })]);
+    await applyOutcomes(store, SHARD, epoch, [request(1, { segments })]);
+    return await applyOutcomes(store, SHARD, epoch, [request(1, { segments }), request(2, { segments })]);
   } finally {
     await store.close();
   }
@@ -110,9 +111,9 @@ it('embedded store: keeps a user whose first event had no segments without segme
   const store = createEmbeddedUserStateStore({ directory: await newDirectory() });
   try {
     const epoch = await store.epoch();
-    await store.apply(SHARD, epoch, [request(1, { segments: [] })]);
+    await applyOutcomes(store, SHARD, epoch, [request(1, { segments: [] })]);
     // Segments are fixed at the first applied event: [] stays [], read back from LMDB.
-    expect(await store.apply(SHARD, epoch, [request(2)])).toEqual([
+    expect(await applyOutcomes(store, SHARD, epoch, [request(2)])).toEqual([
       { ...NONE, kind: 'applied', replay: false, segments: [], totalBefore: 3_000_000 },
     ]);
   } finally {
@@ -139,7 +140,7 @@ it('embedded store: writes scaled integers up to ±(2^53 − 1) as float64 and r
   ] as const;
   const store = createEmbeddedUserStateStore({ directory });
   const epoch = await store.epoch();
-  await store.apply(SHARD, epoch, [request(1, { covariates })]);
+  await applyOutcomes(store, SHARD, epoch, [request(1, { covariates })]);
   await store.close();
   await withEnvironment(directory, (root) => {
     expect([...(root.openDB<unknown, string>({ name: 'users' }).getBinary('exp\u001fann') as Buffer)]).toEqual([
@@ -163,7 +164,7 @@ it('embedded store: writes scaled integers up to ±(2^53 − 1) as float64 and r
   });
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
-    expect(await reopened.apply(SHARD, epoch, [request(1, { covariates: [] })])).toEqual([
+    expect(await applyOutcomes(reopened, SHARD, epoch, [request(1, { covariates: [] })])).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined, covariates },
     ]);
   } finally {
@@ -214,7 +215,7 @@ it('embedded store: steps over committed memos with float64 and decimal totals a
   });
   const store = createEmbeddedUserStateStore({ directory });
   try {
-    const outcomes = await store.apply(SHARD, epoch, [
+    const outcomes = await applyOutcomes(store, SHARD, epoch, [
       request(3), // replay: its memo follows two skipped ones
       request(4, { variantMetric: 'v#z', scaledValue: 1 }), // its total follows all three memos
       request(5, { scaledValue: 1 }),
@@ -238,12 +239,12 @@ it("embedded store: keeps another shard's memo whose identity is shorter than th
     const committing = 'shardId-000123456789'; // prefix '123456789@': 10 bytes
     const fromShard0 = request(1, { variantMetric: 'v#p' }); // identity '0@0110000': 9 bytes
     expect(identity(1).length).toBeLessThan('123456789@'.length);
-    await store.apply(SHARD, epoch, [fromShard0]);
-    await store.apply(committing, epoch, [request(1, { eventId: eventId(101) })]);
+    await applyOutcomes(store, SHARD, epoch, [fromShard0]);
+    await applyOutcomes(store, committing, epoch, [request(1, { eventId: eventId(101) })]);
     await store.markCommitted(committing, position(1));
     // The committing shard reads the user (skipping its own committed memo only) and writes it back.
-    await store.apply(committing, epoch, [request(2, { eventId: eventId(102), variantMetric: 'v#n' })]);
-    expect(await store.apply(SHARD, epoch, [fromShard0])).toEqual([
+    await applyOutcomes(store, committing, epoch, [request(2, { eventId: eventId(102), variantMetric: 'v#n' })]);
+    expect(await applyOutcomes(store, SHARD, epoch, [fromShard0])).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
     ]);
   } finally {
@@ -275,10 +276,10 @@ it('embedded store: reads a user of the earlier form for a shard with nothing co
   try {
     // Shard 1 has committed nothing: ann's memos are read as they are.
     expect(
-      await store.apply('shardId-000000000001', epoch, [request(3, { position: position(3), userId: 'ann' })]),
+      await applyOutcomes(store, 'shardId-000000000001', epoch, [request(3, { position: position(3), userId: 'ann' })]),
     ).toEqual([{ ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000 }]);
     // Shard 0 rewrites bob in the binary form, without memo 1, though the call touches v#m only.
-    expect(await store.apply(SHARD, epoch, [request(4, { userId: 'bob' })])).toEqual([
+    expect(await applyOutcomes(store, SHARD, epoch, [request(4, { userId: 'bob' })])).toEqual([
       { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000 },
     ]);
   } finally {
@@ -322,9 +323,9 @@ it('embedded store: holds a claim of the earlier form until its expiry and not a
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   try {
     const retry = request(2, { eventId: late });
-    expect(await store.apply(SHARD, epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+    expect(await applyOutcomes(store, SHARD, epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
     clock = 60_000; // the sweep takes the 2,000 claims before it: this one is left on disk, expired
-    expect(await store.apply(SHARD, epoch, [retry])).toMatchObject([{ kind: 'applied', replay: false }]);
+    expect(await applyOutcomes(store, SHARD, epoch, [retry])).toMatchObject([{ kind: 'applied', replay: false }]);
   } finally {
     await store.close();
   }
@@ -341,13 +342,13 @@ it('embedded store: sweeps 2,000 claims over several expiry entries, stops withi
   const event = (n: number) => request(n, { userId: `user-${n}` });
   const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => event(from + i));
   const epoch = await store.epoch();
-  await store.apply(SHARD, epoch, range(0, 1_500)); // entry at 60.000 s
+  await applyOutcomes(store, SHARD, epoch, range(0, 1_500)); // entry at 60.000 s
   clock = 1;
-  await store.apply(SHARD, epoch, range(1_500, 1_500)); // entry at 60.001 s
+  await applyOutcomes(store, SHARD, epoch, range(1_500, 1_500)); // entry at 60.001 s
   clock = 2;
-  await store.apply(SHARD, epoch, range(3_000, 10)); // entry at 60.002 s
+  await applyOutcomes(store, SHARD, epoch, range(3_000, 10)); // entry at 60.002 s
   clock = 60_002; // all three expired: 1,500 + 500 swept, 1,000 + 10 left
-  await store.apply(SHARD, epoch, [event(5_000)]);
+  await applyOutcomes(store, SHARD, epoch, [event(5_000)]);
   await store.close();
   const onDisk = () =>
     withEnvironment(directory, (root) => ({
@@ -366,7 +367,7 @@ it('embedded store: sweeps 2,000 claims over several expiry entries, stops withi
     ],
   });
   const reopened = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 60_003 });
-  await reopened.apply(SHARD, epoch, [event(5_001)]);
+  await applyOutcomes(reopened, SHARD, epoch, [event(5_001)]);
   await reopened.close();
   expect(await onDisk()).toEqual({
     claims: 2,
@@ -391,7 +392,7 @@ it('embedded store: keeps one window of claims under a sustained load of calls o
   for (let call = 0; call < 4; call++) {
     clock = call * 60_000; // every earlier call's claims have expired
     const requests = Array.from({ length: 3_000 }, (_, i) => request(call * 3_000 + i, { userId: `user-${i % 500}` }));
-    const outcomes = await withStore(open(), (store) => store.apply(SHARD, epoch, requests));
+    const outcomes = await withStore(open(), (store) => applyOutcomes(store, SHARD, epoch, requests));
     expect(outcomes.every((outcome) => outcome.kind === 'applied')).toBe(true);
     held.push(await withEnvironment(directory, (root) => [...root.openDB({ name: 'claims' }).getKeys()].length));
   }
@@ -407,11 +408,11 @@ it('embedded store: a small call sweeps 2,000 expired claims, a call of 1,500 sw
   const epoch = await store.epoch();
   const event = (n: number) => request(n, { userId: `user-${n % 700}` });
   const range = (from: number, count: number) => Array.from({ length: count }, (_, i) => event(from + i));
-  await store.apply(SHARD, epoch, range(0, 7_000));
+  await applyOutcomes(store, SHARD, epoch, range(0, 7_000));
   clock = 60_000;
-  await store.apply(SHARD, epoch, range(10_000, 1)); // sweeps 2,000: 5,000 expired left
+  await applyOutcomes(store, SHARD, epoch, range(10_000, 1)); // sweeps 2,000: 5,000 expired left
   clock = 60_001;
-  await store.apply(SHARD, epoch, range(20_000, 1_500)); // sweeps 3,000: 2,000 expired left
+  await applyOutcomes(store, SHARD, epoch, range(20_000, 1_500)); // sweeps 3,000: 2,000 expired left
   await store.close();
   await withEnvironment(directory, (root) => {
     expect([...root.openDB({ name: 'claims' }).getKeys()].length).toBe(2_000 + 1 + 1_500);
@@ -422,12 +423,14 @@ it('embedded store: sweeps an expiry entry whose claim is already gone (removed 
   const directory = await newDirectory();
   const first = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 0 });
   const epoch = await first.epoch();
-  await first.apply(SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
+  await applyOutcomes(first, SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
   await first.close();
   await withEnvironment(directory, (root) => root.openDB({ name: 'claims' }).removeSync(eventId(1)));
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => 60_000 });
   try {
-    expect(await store.apply(SHARD, epoch, [request(3, { userId: 'cid' })])).toMatchObject([{ kind: 'applied' }]);
+    expect(await applyOutcomes(store, SHARD, epoch, [request(3, { userId: 'cid' })])).toMatchObject([
+      { kind: 'applied' },
+    ]);
   } finally {
     await store.close();
   }
@@ -442,9 +445,9 @@ it('embedded store: a call without requests answers [] and writes nothing (no sw
   let clock = 0;
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   const epoch = await store.epoch();
-  await store.apply(SHARD, epoch, [request(1)]);
+  await applyOutcomes(store, SHARD, epoch, [request(1)]);
   clock = 60_000;
-  expect(await store.apply(SHARD, epoch, [])).toEqual([]);
+  expect(await applyOutcomes(store, SHARD, epoch, [])).toEqual([]);
   await store.close();
   await withEnvironment(directory, (root) => {
     expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([eventId(1)]);
@@ -462,7 +465,7 @@ it('embedded store: a user value cut short fails its call with STATE_CORRUPT (no
   const directory = await newDirectory();
   const store = createEmbeddedUserStateStore({ directory });
   const epoch = await store.epoch();
-  await store.apply(SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
+  await applyOutcomes(store, SHARD, epoch, [request(1), request(2, { userId: 'bob' })]);
   await store.close();
   await withEnvironment(directory, (root) => {
     const users = root.openDB<unknown, string>({ name: 'users' });
@@ -473,7 +476,7 @@ it('embedded store: a user value cut short fails its call with STATE_CORRUPT (no
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
     // Before: SINK_FAILED, retriable: the call was retried forever and the shard stalled.
-    await expect(reopened.apply(SHARD, epoch, [request(3)])).rejects.toMatchObject({
+    await expect(applyOutcomes(reopened, SHARD, epoch, [request(3)])).rejects.toMatchObject({
       code: 'STATE_CORRUPT',
       retriable: false,
       message: expect.stringMatching(
@@ -482,7 +485,7 @@ it('embedded store: a user value cut short fails its call with STATE_CORRUPT (no
       details: { experimentId: 'exp', userId: 'ann' },
       cause: expect.objectContaining({ message: expect.stringContaining('corrupt state') }),
     });
-    expect(await reopened.apply(SHARD, epoch, [request(4, { userId: 'bob' })])).toMatchObject([
+    expect(await applyOutcomes(reopened, SHARD, epoch, [request(4, { userId: 'bob' })])).toMatchObject([
       { kind: 'applied', replay: false, totalBefore: 3_000_000 },
     ]);
   } finally {

@@ -7,6 +7,7 @@ import { createEmbeddedUserStateStore } from './embedded-store.js';
 import { compactPosition } from './record-identity.js';
 import { newDirectory, withEnvironment as inspectEnvironment } from './test-support/embedded-directories.js';
 import { describeUserStateStoreContract } from './test-support/store-contract.js';
+import { applyOutcomes } from './test-support/apply-outcomes.js';
 
 describeUserStateStoreContract(
   'embedded (LMDB) store',
@@ -58,14 +59,14 @@ it('embedded store: keeps claims, totals, memos, the committed position and the 
   const directory = await newDirectory();
   const first = createEmbeddedUserStateStore({ directory });
   const epoch = await first.epoch();
-  await first.apply('shardId-000000000000', epoch, [request(1), request(2)]);
+  await applyOutcomes(first, 'shardId-000000000000', epoch, [request(1), request(2)]);
   await first.markCommitted('shardId-000000000000', recordPosition('1', 0));
   await first.close();
 
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
     expect(await reopened.epoch()).toBe(epoch);
-    const outcomes = await reopened.apply('shardId-000000000000', epoch, [
+    const outcomes = await applyOutcomes(reopened, 'shardId-000000000000', epoch, [
       request(1), // committed
       request(2), // replay: its memo survived
       { ...request(3), eventId: request(2).eventId }, // producer retry of event 2
@@ -88,11 +89,11 @@ it('embedded store: sweeps claims whose de-dup window passed', async () => {
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 1, now: () => clock });
   try {
     const epoch = await store.epoch();
-    await store.apply('shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
+    await applyOutcomes(store, 'shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
     clock = 5_000;
     // A later batch sweeps both expired claims; a retry of event 1 now counts again.
     const retry = { ...request(3), eventId: request(1).eventId };
-    expect(await store.apply('shardId-000000000000', epoch, [retry])).toMatchObject([{ kind: 'applied' }]);
+    expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [retry])).toMatchObject([{ kind: 'applied' }]);
   } finally {
     await store.close();
   }
@@ -117,16 +118,16 @@ it('embedded store: a batch that fails midway is a SINK_FAILED and commits nothi
     const epoch = await store.epoch();
     // The second request is malformed (no segments), so the rules throw inside the transaction.
     const broken = { ...request(2, 'bob'), segments: undefined } as unknown as ReturnType<typeof request>;
-    await expect(store.apply('shardId-000000000000', epoch, [request(1), broken])).rejects.toMatchObject({
+    await expect(applyOutcomes(store, 'shardId-000000000000', epoch, [request(1), broken])).rejects.toMatchObject({
       code: 'SINK_FAILED',
       message: 'embedded state store transaction failed',
       cause: expect.any(TypeError),
     });
     // Nothing of the batch was kept: event 1 is new, not a replay or a duplicate.
-    expect(await store.apply('shardId-000000000000', epoch, [request(1)])).toEqual([
+    expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [request(1)])).toEqual([
       { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: undefined },
     ]);
-    expect(await store.apply('shardId-000000000000', epoch, [])).toEqual([]);
+    expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [])).toEqual([]);
   } finally {
     await store.close();
   }
@@ -136,7 +137,7 @@ it('embedded store: keeps its data in the meta, claims, expiry, users and admitt
   const directory = await newDirectory();
   const store = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
   const epoch = await store.epoch();
-  await store.apply('shardId-000000000000', epoch, [request(1)]);
+  await applyOutcomes(store, 'shardId-000000000000', epoch, [request(1)]);
   await store.markCommitted('shardId-000000000000', recordPosition('1', 0));
   await store.close();
   // A store written by this version must open under the next: the layout is part of the format.
@@ -183,19 +184,22 @@ it('embedded store: judges claims by their expiry beyond the sweep limit, and ne
   });
   try {
     const epoch = await store.epoch();
-    await store.apply(
+    await applyOutcomes(
+      store,
       shard,
       epoch,
       Array.from({ length: 2_100 }, (_, n) => event(n)),
     );
     // Exactly at the end of the window: the sweep reaches 2,000 claims; the last 100 remain, expired.
     clock = 60_000;
-    expect(await store.apply(shard, epoch, [event(2_099)])).toMatchObject([{ kind: 'applied', replay: false }]);
+    expect(await applyOutcomes(store, shard, epoch, [event(2_099)])).toMatchObject([
+      { kind: 'applied', replay: false },
+    ]);
     // The retry renewed claim 2,099 (until 120 s). The next sweep meets its old expiry entry and must keep it.
     clock = 61_000;
-    await store.apply(shard, epoch, [event(5_000)]);
+    await applyOutcomes(store, shard, epoch, [event(5_000)]);
     clock = 62_000;
-    expect(await store.apply(shard, epoch, [event(2_099)])).toEqual([{ kind: 'duplicate' }]);
+    expect(await applyOutcomes(store, shard, epoch, [event(2_099)])).toEqual([{ kind: 'duplicate' }]);
     // The expired claims are gone from disk; the renewed one and the new one remain.
     await store.close();
     const root = open({ path: directory, maxDbs: 8 });
@@ -228,13 +232,14 @@ it('embedded store: sweeps at most 2,000 claims per call, keeping the rest of a 
     position: recordPosition(String(n + 1), 0),
   });
   const epoch = await store.epoch();
-  await store.apply(
+  await applyOutcomes(
+    store,
     shard,
     epoch,
     Array.from({ length: 2_100 }, (_, n) => event(n)),
   );
   clock = 60_000;
-  await store.apply(shard, epoch, [event(9_000)]);
+  await applyOutcomes(store, shard, epoch, [event(9_000)]);
   await store.close();
   await inspectEnvironment(directory, (root) => {
     const left = [...root.openDB<unknown, string>({ name: 'claims' }).getKeys()];
@@ -257,7 +262,7 @@ it.each([
   let clock = 0;
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   const epoch = await store.epoch();
-  await store.apply('shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
+  await applyOutcomes(store, 'shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
   await store.close();
   // Rewrite the index as an earlier version wrote it.
   const [first, second] = [request(1).eventId, request(2).eventId];
@@ -273,7 +278,7 @@ it.each([
   await root.close();
   const reopened = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   clock = 60_000;
-  await reopened.apply('shardId-000000000000', epoch, [request(3, 'cid')]);
+  await applyOutcomes(reopened, 'shardId-000000000000', epoch, [request(3, 'cid')]);
   await reopened.close();
   await inspectEnvironment(directory, (root) => {
     expect([...root.openDB<unknown, string>({ name: 'claims' }).getKeys()]).toEqual([request(3).eventId]);
@@ -286,9 +291,9 @@ it('embedded store: sweeps a claim in the first batch at or after its expiry, no
   let clock = 0;
   const store = createEmbeddedUserStateStore({ directory, dedupWindowSeconds: 60, now: () => clock });
   const epoch = await store.epoch();
-  await store.apply('shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
+  await applyOutcomes(store, 'shardId-000000000000', epoch, [request(1), request(2, 'bob')]);
   clock = 60_000; // exactly the end of both claims' window
-  await store.apply('shardId-000000000000', epoch, [request(3, 'cid')]);
+  await applyOutcomes(store, 'shardId-000000000000', epoch, [request(3, 'cid')]);
   await store.close();
   const root = open({ path: directory, maxDbs: 8 });
   try {
@@ -303,7 +308,7 @@ it('embedded store: writes users in the binary form, covariates and partner tota
   const store = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
   const shard = 'shardId-000000000000';
   const epoch = await store.epoch();
-  await store.apply(shard, epoch, [
+  await applyOutcomes(store, shard, epoch, [
     request(1),
     { ...request(2, 'bob'), covariates: [['m', -2_500_000]], partners: ['v#other', 'v#m'] },
   ]);
@@ -360,7 +365,7 @@ it('embedded store: writes users in the binary form, covariates and partner tota
   const reopened = createEmbeddedUserStateStore({ directory, now: () => 1_000 });
   try {
     expect(
-      await reopened.apply(shard, epoch, [
+      await applyOutcomes(reopened, shard, epoch, [
         { ...request(2, 'bob'), covariates: [['m', 1]], partners: ['v#other', 'v#m'] },
       ]),
     ).toEqual([
@@ -388,12 +393,12 @@ it('embedded store: refuses a user-total limit beyond 2^52, and keeps totals at 
   const limits = { directory, userTotalLimit: 2 ** 52 };
   const store = createEmbeddedUserStateStore(limits);
   const epoch = await store.epoch();
-  await store.apply(shard, epoch, [{ ...request(1), scaledValue: huge, covariates: [['m', -huge]] }]);
+  await applyOutcomes(store, shard, epoch, [{ ...request(1), scaledValue: huge, covariates: [['m', -huge]] }]);
   await store.close();
   const reopened = createEmbeddedUserStateStore(limits);
   try {
     expect(
-      await reopened.apply(shard, epoch, [
+      await applyOutcomes(reopened, shard, epoch, [
         { ...request(1), scaledValue: huge, covariates: [['m', -huge]] }, // replay
         { ...request(2), scaledValue: 3 },
         { ...request(3), scaledValue: 1 }, // would pass the limit
@@ -427,7 +432,7 @@ it('embedded store: reads a total an earlier version wrote as decimal digits (ta
   const shard = 'shardId-000000000000';
   const store = createEmbeddedUserStateStore({ directory });
   const epoch = await store.epoch();
-  await store.apply(shard, epoch, [{ ...request(1), scaledValue: 5 }]);
+  await applyOutcomes(store, shard, epoch, [{ ...request(1), scaledValue: 5 }]);
   await store.markCommitted(shard, request(1).position);
   await store.close();
   // The user as this version wrote it, its total 5 (tag 2, a float64) rewritten as tag 3, the digits "123".
@@ -449,7 +454,7 @@ it('embedded store: reads a total an earlier version wrote as decimal digits (ta
   await root.close();
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
-    expect(await reopened.apply(shard, epoch, [{ ...request(2), scaledValue: 1 }])).toMatchObject([
+    expect(await applyOutcomes(reopened, shard, epoch, [{ ...request(2), scaledValue: 1 }])).toMatchObject([
       { kind: 'applied', replay: false, totalBefore: 123 },
     ]);
   } finally {
@@ -464,13 +469,13 @@ it('embedded store: reads and writes a user without the memos its shard has comm
   const identity = (tag: string, n: number) => `${tag}@${compactPosition(recordPosition(String(n), 0))}`;
   const store = createEmbeddedUserStateStore({ directory });
   const epoch = await store.epoch();
-  await store.apply(shard, epoch, [request(1), { ...request(2), variantMetric: 'v#o' }]);
+  await applyOutcomes(store, shard, epoch, [request(1), { ...request(2), variantMetric: 'v#o' }]);
   // Shard 1's record at an earlier position than shard 0 commits: another shard's memo, kept.
   const fromOther = { ...request(9), position: recordPosition('1', 0), variantMetric: 'v#p' };
-  await store.apply(other, epoch, [fromOther]);
+  await applyOutcomes(store, other, epoch, [fromOther]);
   await store.markCommitted(shard, recordPosition('1', 0));
   // Another metric of the same user: the memo of record 1 (v#m) is committed and is not written back.
-  await store.apply(shard, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
+  await applyOutcomes(store, shard, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
   await store.close();
   const root = open({ path: directory, maxDbs: 8 });
   try {
@@ -483,7 +488,7 @@ it('embedded store: reads and writes a user without the memos its shard has comm
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
     expect(
-      await reopened.apply(shard, epoch, [
+      await applyOutcomes(reopened, shard, epoch, [
         request(1), // committed
         { ...request(2), variantMetric: 'v#o' }, // replay: its memo is kept
         { ...request(3), variantMetric: 'v#n' }, // replay
@@ -495,7 +500,7 @@ it('embedded store: reads and writes a user without the memos its shard has comm
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
       { ...NONE, kind: 'applied', replay: false, segments: [['country', 'US']], totalBefore: 3_000_000 },
     ]);
-    expect(await reopened.apply(other, epoch, [fromOther])).toEqual([
+    expect(await applyOutcomes(reopened, other, epoch, [fromOther])).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
     ]);
   } finally {
@@ -511,12 +516,12 @@ it("embedded store: keeps the memo of a shard whose tag sorts before the committ
     const earlier = 'shardId-000000000000'; // tag '0': its identities sort before those of shard 1
     const committing = 'shardId-000000000001';
     const fromEarlier = { ...request(9), position: recordPosition('5', 0), variantMetric: 'v#p' };
-    await store.apply(earlier, epoch, [fromEarlier]);
-    await store.apply(committing, epoch, [request(1)]);
+    await applyOutcomes(store, earlier, epoch, [fromEarlier]);
+    await applyOutcomes(store, committing, epoch, [request(1)]);
     await store.markCommitted(committing, recordPosition('1', 0));
     // Shard 1 reads and writes the user back without its own committed memos only.
-    await store.apply(committing, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
-    expect(await store.apply(earlier, epoch, [fromEarlier])).toEqual([
+    await applyOutcomes(store, committing, epoch, [{ ...request(3), variantMetric: 'v#n' }]);
+    expect(await applyOutcomes(store, earlier, epoch, [fromEarlier])).toEqual([
       { ...NONE, kind: 'applied', replay: true, segments: [['country', 'US']], totalBefore: undefined },
     ]);
   } finally {
@@ -534,12 +539,12 @@ it('embedded store: keeps strings of 128 UTF-8 bytes and more (a two-byte length
   const first = createEmbeddedUserStateStore({ directory });
   const epoch = await first.epoch();
   const withLong = { ...request(1), segments, variantMetric: `v#${'m'.repeat(60)}` };
-  await first.apply('shardId-000000000000', epoch, [withLong]);
+  await applyOutcomes(first, 'shardId-000000000000', epoch, [withLong]);
   await first.close();
   const reopened = createEmbeddedUserStateStore({ directory });
   try {
     expect(
-      await reopened.apply('shardId-000000000000', epoch, [
+      await applyOutcomes(reopened, 'shardId-000000000000', epoch, [
         withLong,
         { ...withLong, ...{ eventId: request(2).eventId, position: recordPosition('2', 0) } },
       ]),
@@ -600,7 +605,7 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
     expect(await store.readCommitted(shard)).toBe(compactPosition(recordPosition('1', 0)));
     const covariates = [['m', -2_500_000]];
     expect(
-      await store.apply(shard, epoch, [
+      await applyOutcomes(store, shard, epoch, [
         request(1), // committed
         { ...request(2), partners: ['v#a', 'v#b'] }, // replay of its memo: total before, partner totals
         { ...request(4), eventId: request(2).eventId }, // claimed by record 2: duplicate
@@ -645,7 +650,7 @@ it('embedded store: reads claims, users, expiry, meta and admitted values in the
   // At 61 s the sweep reads the expiry of claims in the earlier form: claims 2 and 7 (never renewed) are gone.
   const later = createEmbeddedUserStateStore({ directory, now: () => 61_000 });
   try {
-    expect(await later.apply(shard, epoch, [{ ...request(8), eventId: request(2).eventId }])).toMatchObject([
+    expect(await applyOutcomes(later, shard, epoch, [{ ...request(8), eventId: request(2).eventId }])).toMatchObject([
       { kind: 'applied', replay: false },
     ]);
   } finally {
@@ -680,10 +685,10 @@ it('embedded store: users read with equal segments share one array (what the cel
       { ...request(3, 'cid'), segments: usZug },
       { ...request(4, 'dan'), segments: [] },
     ];
-    await store.apply(shard, epoch, first);
+    await applyOutcomes(store, shard, epoch, first);
     await store.markCommitted(shard, request(4).position);
     // Each user is read back from LMDB by the next call: their fixed segments come from the reader.
-    const outcomes = await store.apply(shard, epoch, [
+    const outcomes = await applyOutcomes(store, shard, epoch, [
       { ...request(5, 'ann'), segments: [] },
       { ...request(6, 'bob'), segments: [] },
       { ...request(7, 'cid'), segments: [] },

@@ -38,6 +38,7 @@ import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
 import { PipelineError } from '../../common/errors.js';
 import { resolveStateLimits } from './limits.js';
 import { admissionKey, compactPosition, shardTag, userStateKey } from './record-identity.js';
+import { StateAnswers } from './state-answers.js';
 import {
   applyStateRequests,
   corruptUser,
@@ -508,7 +509,7 @@ const NO_OVERWRITE = Object.freeze({ noOverwrite: true });
  *
  * @example
  *   const state = createEmbeddedUserStateStore({ directory: '.local-data/state', segmentValueCap: 50 });
- *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
+ *   const answers = await state.apply(shardId, await state.epoch(), requests);
  */
 export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): UserStateStore {
   const limits = resolveStateLimits(options);
@@ -678,7 +679,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
       if (requests.length === 0) {
         // Nothing to apply, but the epoch is checked all the same: a caller on lost state learns it here too.
         const actual = meta.get('epoch');
-        return actual === epoch ? Promise.resolve([]) : Promise.reject(stateLost(epoch, actual));
+        return actual === epoch ? Promise.resolve(new StateAnswers(0)) : Promise.reject(stateLost(epoch, actual));
       }
       return inTransaction(() => {
         const actual = meta.get('epoch');
@@ -697,7 +698,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
                 prefix: Buffer.from(`${shardTag(shardId)}@`),
                 identity: Buffer.from(`${shardTag(shardId)}@${committed}`),
               };
-        const outcomes = applyStateRequests(
+        const answers = applyStateRequests(
           tables(at, touched, claimed, committedMemos, new Map()),
           shardId,
           requests,
@@ -710,7 +711,7 @@ export function createEmbeddedUserStateStore(options: EmbeddedStoreOptions): Use
           }
         }
         if (claimed.length > 0) expiry.putSync([at + dedupMs, claimed[0] as string], claimed.join(EXPIRY_SEPARATOR));
-        return outcomes;
+        return answers;
       });
     },
     readCommitted: (shardId) => Promise.resolve(meta.get(`p:${shardId}`)),

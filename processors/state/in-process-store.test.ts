@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
 import { createInProcessUserStateStore } from './in-process-store.js';
 import { describeUserStateStoreContract } from './test-support/store-contract.js';
+import { applyOutcomes } from './test-support/apply-outcomes.js';
 
 describeUserStateStoreContract(
   'in-process store',
@@ -36,7 +37,7 @@ it('in-process store: counts evictions when more users arrive than it may keep',
     segments: [],
     scaledValue: 1,
   }));
-  await store.apply('shardId-000000000000', await store.epoch(), requests);
+  await applyOutcomes(store, 'shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
 });
 
@@ -52,9 +53,9 @@ it("in-process store: drops the memos of a shard as soon as it commits past them
     segments: [],
     scaledValue: 1,
   });
-  await store.apply('shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b')]);
-  await store.apply('shardId-000000000001', epoch, [request(1, 3, 'c')]); // a second call before the commit
-  await store.apply('shardId-000000000002', epoch, [request(2, 1, 'd'), request(2, 2, 'e')]);
+  await applyOutcomes(store, 'shardId-000000000001', epoch, [request(1, 1, 'a'), request(1, 2, 'b')]);
+  await applyOutcomes(store, 'shardId-000000000001', epoch, [request(1, 3, 'c')]); // a second call before the commit
+  await applyOutcomes(store, 'shardId-000000000002', epoch, [request(2, 1, 'd'), request(2, 2, 'e')]);
   expect(store.memosHeld()).toBe(5);
   // Shard 1 commits past its first two records: their memos go now; record 3 and shard 2 keep theirs.
   await store.markCommitted('shardId-000000000001', recordPosition('2', 0));
@@ -63,7 +64,7 @@ it("in-process store: drops the memos of a shard as soon as it commits past them
   await store.markCommitted('shardId-000000000002', recordPosition('2', 0));
   expect(store.memosHeld()).toBe(0);
   // A later call tracks its own memos again.
-  await store.apply('shardId-000000000001', epoch, [request(1, 4, 'a')]);
+  await applyOutcomes(store, 'shardId-000000000001', epoch, [request(1, 4, 'a')]);
   expect(store.memosHeld()).toBe(1);
 });
 
@@ -84,7 +85,7 @@ it('in-process store: keeps at most maxClaims eventId claims, counting what it f
     segments: [],
     scaledValue: 1,
   }));
-  await store.apply('shardId-000000000000', await store.epoch(), requests);
+  await applyOutcomes(store, 'shardId-000000000000', await store.epoch(), requests);
   expect(store.evictions()).toBe(1);
 });
 
@@ -107,12 +108,12 @@ it('in-process store: forgets the least recently written user over all experimen
   const shard = 'shardId-000000000000';
   // The same user id in two experiments is two users; exp-a/ann is written first.
   const first = event('exp-a', 'ann');
-  await store.apply(shard, epoch, [first, event('exp-b', 'ann')]);
+  await applyOutcomes(store, shard, epoch, [first, event('exp-b', 'ann')]);
   // A replay of exp-a/ann's record reads the user and writes nothing: it stays the least recently written.
-  expect(await store.apply(shard, epoch, [first])).toMatchObject([{ kind: 'applied', replay: true }]);
-  await store.apply(shard, epoch, [event('exp-a', 'bob')]); // a third user: exp-a/ann goes
+  expect(await applyOutcomes(store, shard, epoch, [first])).toMatchObject([{ kind: 'applied', replay: true }]);
+  await applyOutcomes(store, shard, epoch, [event('exp-a', 'bob')]); // a third user: exp-a/ann goes
   expect(store.evictions()).toBe(1);
-  expect(await store.apply(shard, epoch, [event('exp-b', 'ann')])).toMatchObject([{ totalBefore: 1 }]);
-  expect(await store.apply(shard, epoch, [event('exp-a', 'ann')])).toMatchObject([{ totalBefore: undefined }]);
+  expect(await applyOutcomes(store, shard, epoch, [event('exp-b', 'ann')])).toMatchObject([{ totalBefore: 1 }]);
+  expect(await applyOutcomes(store, shard, epoch, [event('exp-a', 'ann')])).toMatchObject([{ totalBefore: undefined }]);
   expect(store.evictions()).toBe(2); // exp-a/ann came back in the place of exp-a/bob
 });

@@ -44,7 +44,7 @@ export interface InProcessUserStateStore extends UserStateStore {
  *
  * @example
  *   const state = createInProcessUserStateStore({ segmentValueCap: 50, dedupWindowSeconds: 86_400 });
- *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
+ *   const answers = await state.apply(shardId, await state.epoch(), requests);
  */
 export function createInProcessUserStateStore(options: InProcessStoreOptions = {}): InProcessUserStateStore {
   const limits = resolveStateLimits(options);

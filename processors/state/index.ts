@@ -11,6 +11,7 @@ import { createRedisUserStateStore } from './redis-store.js';
 import type { UserStateStore } from './types.js';
 
 export type { StateOutcome, StateRequest, UserStateStore, StateLimits } from './types.js';
+export { ANSWER, StateAnswers } from './state-answers.js';
 export { createInProcessUserStateStore } from './in-process-store.js';
 export { createRedisUserStateStore } from './redis-store.js';
 export { createEmbeddedUserStateStore } from './embedded-store.js';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fnv1a32 } from '../../common/hashing.js';
 import { recordPosition } from '../sequence-number.js';
-import { encodeChunk, readOutcomes } from './redis-batch-codec.js';
+import { encodeChunk, readAnswers } from './redis-batch-codec.js';
+import { StateAnswers } from './state-answers.js';
 import { compactPosition } from './record-identity.js';
 import { REQUEST_FIXED_BYTES, REQUEST_STRING_ARGS } from './redis-scripts.js';
 import type { StateOutcome, StateRequest } from './types.js';
@@ -144,10 +145,16 @@ describe('encodeChunk', () => {
   });
 });
 
-describe('readOutcomes', () => {
-  it('reads one outcome per request, sharing parsed segments', () => {
-    const into: StateOutcome[] = [];
-    readOutcomes(['c,d,r,a1:-,p2:-1500,a1:42', 'country=US\u001edevice=a=b', ''], 'e', into);
+/** The answers of one reply as the contract's objects (room for 100 answers). */
+function readOutcomes(reply: unknown, epoch = 'e'): StateOutcome[] {
+  const answers = new StateAnswers(100);
+  const end = readAnswers(reply, epoch, answers, 0);
+  return Array.from({ length: end }, (_, index) => answers.outcome(index));
+}
+
+describe('readAnswers', () => {
+  it('reads one answer per request, sharing parsed segments', () => {
+    const into = readOutcomes(['c,d,r,a1:-,p2:-1500,a1:42', 'country=US\u001edevice=a=b', '']);
     expect(into).toEqual([
       { kind: 'committed' },
       { kind: 'duplicate' },
@@ -170,12 +177,12 @@ describe('readOutcomes', () => {
   });
 
   it('reads covariates after a ␝ in the user text and partner totals after the total before, "-" for none', () => {
-    const into: StateOutcome[] = [];
-    readOutcomes(
-      ['a1:-:5:-,p2:7:-12,a3:-', 'country=US\u001drevenue=-12500000\u001esessions=0', '\u001dm=1', 'country=US'],
-      'e',
-      into,
-    );
+    const into = readOutcomes([
+      'a1:-:5:-,p2:7:-12,a3:-',
+      'country=US\u001drevenue=-12500000\u001esessions=0',
+      '\u001dm=1',
+      'country=US',
+    ]);
     expect(into).toEqual([
       {
         kind: 'applied',
@@ -202,18 +209,40 @@ describe('readOutcomes', () => {
     expect(into[0]).toHaveProperty('segments', (into[2] as { segments: unknown }).segments);
   });
 
-  it('reads an empty reply (a chunk of no requests) as no outcomes', () => {
-    const into: StateOutcome[] = [];
-    readOutcomes([], 'e', into);
-    readOutcomes([''], 'e', into);
-    expect(into).toEqual([]);
+  it('reads an empty reply (a chunk of no requests) as no answers', () => {
+    const answers = new StateAnswers(1);
+    expect(readAnswers([], 'e', answers, 0)).toBe(0);
+    expect(readAnswers([''], 'e', answers, 0)).toBe(0);
+    expect(answers.kinds[0]).toBe(0);
+  });
+
+  it("writes each chunk's answers after the last one's, and refuses a reply with more answers than requests", () => {
+    const answers = new StateAnswers(3);
+    const next = readAnswers(['d,a1:4', 'country=US'], 'e', answers, 0);
+    expect(next).toBe(2);
+    expect(readAnswers(['c'], 'e', answers, next)).toBe(3);
+    expect(answers.outcomes()).toEqual([
+      { kind: 'duplicate' },
+      {
+        kind: 'applied',
+        replay: false,
+        segments: [['country', 'US']],
+        totalBefore: 4,
+        covariates: [],
+        partnerTotals: [],
+      },
+      { kind: 'committed' },
+    ]);
+    const full = new StateAnswers(2);
+    expect(() => readAnswers(['d,d,d'], 'e', full, 0)).toThrow(
+      expect.objectContaining({ code: 'INTERNAL', message: 'state script answered 3 of 2 requests' }),
+    );
+    expect(full.kinds).toEqual(new Uint8Array(2)); // nothing written past the end, nor before it
   });
 
   it('shares one parsed segments array per user text across replies, keeping at most 10,000 texts', () => {
     const segmentsOf = (text: string): unknown => {
-      const into: StateOutcome[] = [];
-      readOutcomes(['a1:-', text], 'e', into);
-      return (into[0] as { segments: unknown }).segments;
+      return (readOutcomes(['a1:-', text])[0] as { segments: unknown }).segments;
     };
     let shared = segmentsOf('bound=a');
     expect(shared).toEqual([['bound', 'a']]);
@@ -234,10 +263,10 @@ describe('readOutcomes', () => {
   });
 
   it('turns an epoch mismatch into STATE_LOST naming both epochs', () => {
-    expect(() => readOutcomes(['!', 'other-epoch'], 'mine', [])).toThrow(
+    expect(() => readOutcomes(['!', 'other-epoch'], 'mine')).toThrow(
       expect.objectContaining({ code: 'STATE_LOST', details: { expected: 'mine', actual: 'other-epoch' } }),
     );
-    expect(() => readOutcomes(['!', ''], 'mine', [])).toThrow(
+    expect(() => readOutcomes(['!', ''], 'mine')).toThrow(
       expect.objectContaining({ code: 'STATE_LOST', details: { expected: 'mine', actual: undefined } }),
     );
   });

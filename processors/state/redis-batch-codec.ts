@@ -1,7 +1,7 @@
 /**
  * How the Redis store talks to its batch script (redis-scripts.ts, APPLY_BATCH_LUA): a chunk
  * of requests becomes the script's per-chunk arguments, and the script's reply becomes one
- * outcome per request. Pure: no connection.
+ * answer per request (`StateAnswers`). Pure: no connection.
  */
 import { PipelineError } from '../../common/errors.js';
 import { writeUuidBytes } from '../../common/event-ids.js';
@@ -9,7 +9,8 @@ import { fnv1a32 } from '../../common/hashing.js';
 import { REQUEST_FIXED_BYTES, USER_BUCKETS } from './redis-scripts.js';
 import { compactPosition } from './record-identity.js';
 import { corruptUser, notScaled, stateLost } from './state-rules.js';
-import type { StateOutcome, StateRequest } from './types.js';
+import { ANSWER, type StateAnswers } from './state-answers.js';
+import type { StateRequest } from './types.js';
 
 /**
  * Writes a UUID's 16 bytes at `offset` (claims are keyed by the binary eventId). Contract-valid
@@ -52,10 +53,10 @@ function encodeVariantMetric(variantMetric: string, partners: StateRequest['part
     : `${variantMetric}\u001d${partners.join('\u001e')}`;
 }
 
-/** The one empty list outcomes share (never mutated). */
+/** The one empty list answers share (never mutated). */
 const NONE: readonly never[] = Object.freeze([]);
 
-/** Parsed segments by their text: users share few combinations, so outcomes share the arrays. */
+/** Parsed segments by their text: users share few combinations, so answers share the arrays. */
 const segmentsByText = new Map<string, readonly (readonly [string, string])[]>();
 
 function parseSegments(encoded: string): readonly (readonly [string, string])[] {
@@ -71,7 +72,7 @@ function parseSegments(encoded: string): readonly (readonly [string, string])[] 
   return parsed;
 }
 
-/** "metric=value␞…" (scaled integers): a user's covariates. Parsed per outcome (they differ per user). */
+/** "metric=value␞…" (scaled integers): a user's covariates. Parsed per answer (they differ per user). */
 function parseCovariates(encoded: string): readonly (readonly [string, number])[] {
   return encoded.split('\u001e').map((part) => {
     const equals = part.indexOf('=');
@@ -82,21 +83,29 @@ function parseCovariates(encoded: string): readonly (readonly [string, number])[
 /** A total in a reply: a decimal integer (exact as a number: |total| ≤ 2^52), or "-" for none. */
 const totalOf = (text: string): number | undefined => (text === '-' ? undefined : Number(text));
 
-const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
-const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
-const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total-limit' });
-
-/** Appends the outcomes of one script reply (see APPLY_BATCH_LUA) to `into`. */
-export function readOutcomes(reply: unknown, expectedEpoch: string, into: StateOutcome[]): void {
+/**
+ * Writes the answers of one script reply (see APPLY_BATCH_LUA) into `answers` from `offset`, and
+ * returns the offset after them. A reply with more answers than `answers` has room for is a
+ * defect of the script: refused before anything past the end is written.
+ */
+export function readAnswers(reply: unknown, expectedEpoch: string, answers: StateAnswers, offset: number): number {
   const [header, ...texts] = reply as string[];
   if (header === '!') throw stateLost(expectedEpoch, texts[0] || undefined);
   if (header === 'x') throw corruptUser(texts[0] ?? '', texts[1] ?? '', texts[2] ?? 'unreadable');
-  if (header === undefined || header === '') return;
-  for (const entry of header.split(',')) {
+  if (header === undefined || header === '') return offset;
+  const entries = header.split(',');
+  if (offset + entries.length > answers.length) {
+    throw new PipelineError(
+      'INTERNAL',
+      `state script answered ${offset + entries.length} of ${answers.length} requests`,
+    );
+  }
+  let index = offset;
+  for (const entry of entries) {
     const kind = entry.charCodeAt(0);
-    if (kind === 99 /* c */) into.push(COMMITTED);
-    else if (kind === 100 /* d */) into.push(DUPLICATE);
-    else if (kind === 114 /* r */) into.push(REFUSED);
+    if (kind === 99 /* c */) answers.answer(index, ANSWER.committed);
+    else if (kind === 100 /* d */) answers.answer(index, ANSWER.duplicate);
+    else if (kind === 114 /* r */) answers.answer(index, ANSWER.refused);
     else {
       // a<text>:<before>[:<partner total>…] or p…: the user's text, the memo.
       const colon = entry.indexOf(':');
@@ -104,22 +113,23 @@ export function readOutcomes(reply: unknown, expectedEpoch: string, into: StateO
       const group = text.indexOf('\u001d');
       const memo = entry.slice(colon + 1);
       const partnersAt = memo.indexOf(':');
-      into.push({
-        kind: 'applied',
-        replay: kind === 112 /* p */,
-        segments: parseSegments(group < 0 ? text : text.slice(0, group)),
-        totalBefore: totalOf(partnersAt < 0 ? memo : memo.slice(0, partnersAt)),
-        covariates: group < 0 ? NONE : parseCovariates(text.slice(group + 1)),
-        partnerTotals:
-          partnersAt < 0
-            ? NONE
-            : memo
-                .slice(partnersAt + 1)
-                .split(':')
-                .map(totalOf),
-      });
+      answers.applied(
+        index,
+        kind === 112 /* p */,
+        parseSegments(group < 0 ? text : text.slice(0, group)),
+        totalOf(partnersAt < 0 ? memo : memo.slice(0, partnersAt)),
+        group < 0 ? NONE : parseCovariates(text.slice(group + 1)),
+        partnersAt < 0
+          ? NONE
+          : memo
+              .slice(partnersAt + 1)
+              .split(':')
+              .map(totalOf),
+      );
     }
+    index++;
   }
+  return index;
 }
 
 /**

@@ -15,6 +15,7 @@ import type { StateRequest, UserStateStore } from './types.js';
 import { startPrivateRedis, type PrivateRedis } from './test-support/private-redis.js';
 import { bucketKey, storedRedisUser } from './test-support/redis-users.js';
 import { stateRequestStream } from './test-support/state-requests.js';
+import { applyOutcomes } from './test-support/apply-outcomes.js';
 
 const admin = new Redis(inject('redisUrl'), { lazyConnect: true });
 const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
@@ -135,7 +136,7 @@ it('Redis store (stored format 3): claims sit in generation partitions that expi
   const keyPrefix = `${randomName('test-xc')}:`;
   const store = createRedisUserStateStore({ redisUrl: inject('redisUrl'), keyPrefix, dedupWindowSeconds: 120 });
   try {
-    await store.apply('shardId-000000000000', await store.epoch(), [request]);
+    await applyOutcomes(store, 'shardId-000000000000', await store.epoch(), [request]);
     const keys = await keysUnder(keyPrefix);
     const named = (start: string) => [...keys].filter(([name]) => name.startsWith(start)).map(([, key]) => key);
     expect(named('epoch:3')).toMatchObject([{ pttl: -1 }]);
@@ -193,7 +194,7 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
       expect(refusal).toContain(step);
     }
     // A processor that still holds the old epoch is stopped by every batch, and nothing is written.
-    await expect(store.apply('shardId-000000000000', oldEpoch, [request])).rejects.toMatchObject({
+    await expect(applyOutcomes(store, 'shardId-000000000000', oldEpoch, [request])).rejects.toMatchObject({
       code: 'STATE_LOST',
     });
     expect([...(await keysUnder(keyPrefix)).keys()].sort()).toEqual(['c:claim', 'epoch', 'u:exp\u001fann']);
@@ -201,7 +202,7 @@ it('Redis store: refuses a store written in stored format 1 at start-up, naming 
     await admin.del(`${keyPrefix}epoch`);
     const fresh = await store.epoch();
     expect(fresh).not.toBe(oldEpoch);
-    expect(await store.apply('shardId-000000000000', fresh, [request])).toMatchObject([
+    expect(await applyOutcomes(store, 'shardId-000000000000', fresh, [request])).toMatchObject([
       { kind: 'applied', replay: false, totalBefore: undefined },
     ]);
   } finally {
@@ -232,7 +233,7 @@ it('Redis store (stored format 3): a user without covariates costs the very byte
       scaledValue: 5,
       partners: ['v#m'],
     };
-    expect(await store.apply(shard, epoch, [request, bob, partnered])).toMatchObject([
+    expect(await applyOutcomes(store, shard, epoch, [request, bob, partnered])).toMatchObject([
       { covariates: [], partnerTotals: [] },
       { covariates: [['m', -2_500_000]], partnerTotals: [undefined, undefined] },
       { covariates: [], partnerTotals: [1], totalBefore: undefined },
@@ -288,7 +289,7 @@ it('Redis store: upgrades a stored-format-2 store in place, keeping its epoch, u
       covariates: [['m', 7]] as const,
       partners: ['v#m'],
     };
-    expect(await store.apply(shard, oldEpoch, [{ ...request, partners: ['v#n'] }, next])).toEqual([
+    expect(await applyOutcomes(store, shard, oldEpoch, [{ ...request, partners: ['v#n'] }, next])).toEqual([
       // The format-2 memo answers the replay; it holds no partner totals, so the partner named now has none.
       {
         kind: 'applied',
@@ -327,7 +328,7 @@ it('Redis store: a claim made in the previous generation still de-duplicates wit
   try {
     const epoch = await store.epoch();
     const claimedAt = await serverMs();
-    await store.apply('shardId-000000000000', epoch, [request]);
+    await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
     // Wait (polling the server clock) until the next generation begins: less than one window after the claim.
     await waitFor(
       async () => Math.floor((await serverMs()) / windowMs) > Math.floor(claimedAt / windowMs),
@@ -335,7 +336,7 @@ it('Redis store: a claim made in the previous generation still de-duplicates wit
       'the next claim generation',
     );
     const retry = { ...request, position: recordPosition('2', 0) };
-    expect(await store.apply('shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+    expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
     expect((await serverMs()) - claimedAt).toBeLessThan(windowMs);
   } finally {
     await store.close();
@@ -352,12 +353,12 @@ it("Redis store: sizes a claim generation's partitions from the previous generat
     // 5 M claims in the previous generation (seeded for this one and the one before: a boundary may pass).
     const generation = Math.floor((await serverMs()) / windowMs);
     for (const g of [generation - 1, generation]) await admin.hset(`${keyPrefix}cg:${g}`, 'n', 5_000_000);
-    await store.apply('shardId-000000000000', epoch, [request]);
+    await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
     const current = Math.floor((await serverMs()) / windowMs);
     // 2^15 partitions of ≤ 256 claims hold 5 M; the first generation of a store gets 2^12.
     expect(await admin.hget(`${keyPrefix}cg:${current}`, 'b')).toBe('15');
     const retry = { ...request, position: recordPosition('2', 0) };
-    expect(await store.apply('shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
+    expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [retry])).toEqual([{ kind: 'duplicate' }]);
   } finally {
     await store.close();
     await deletePrefix(keyPrefix);
@@ -381,9 +382,9 @@ describe('Redis store against its own redis-server', () => {
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'flush:' });
     try {
       const epoch = await store.epoch();
-      const first = await store.apply('shardId-000000000000', epoch, [request]);
+      const first = await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
       await store.redis.script('FLUSH');
-      const replay = await store.apply('shardId-000000000000', epoch, [request]);
+      const replay = await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
       expect(replay).toEqual([{ ...first[0], replay: true }]);
     } finally {
       await store.close();
@@ -395,12 +396,12 @@ describe('Redis store against its own redis-server', () => {
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'flush-mark:' });
     try {
       const epoch = await store.epoch();
-      await store.apply('shardId-000000000000', epoch, [request]);
+      await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
       await store.redis.script('FLUSH');
       await store.markCommitted('shardId-000000000000', request.position);
       expect(await store.readCommitted('shardId-000000000000')).toBe(compactPosition(request.position));
       const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
-      expect(await store.apply('shardId-000000000000', epoch, [next])).toMatchObject([
+      expect(await applyOutcomes(store, 'shardId-000000000000', epoch, [next])).toMatchObject([
         { kind: 'applied', replay: false },
       ]);
       const loaded = (await store.redis.script('EXISTS', sha1(MARK_COMMITTED_LUA), sha1(APPLY_BATCH_LUA))) as number[];
@@ -418,8 +419,8 @@ describe('Redis store against its own redis-server', () => {
     const requests = stateRequestStream(20, 90);
     const both = async (batch: StateRequest[]) => {
       const [actual, expected] = await Promise.all([
-        store.apply(shard, await store.epoch(), batch),
-        reference.apply(shard, await reference.epoch(), batch),
+        applyOutcomes(store, shard, await store.epoch(), batch),
+        applyOutcomes(reference, shard, await reference.epoch(), batch),
       ]);
       expect(actual).toEqual(expected);
       return actual;
@@ -462,8 +463,8 @@ describe('Redis store against its own redis-server', () => {
     const requests = stateRequestStream(21, 90, { ratio: true });
     const both = async (batch: StateRequest[]) => {
       const [actual, expected] = await Promise.all([
-        store.apply(shard, await store.epoch(), batch),
-        reference.apply(shard, await reference.epoch(), batch),
+        applyOutcomes(store, shard, await store.epoch(), batch),
+        applyOutcomes(reference, shard, await reference.epoch(), batch),
       ]);
       expect(actual).toEqual(expected);
       return actual;
@@ -496,9 +497,9 @@ describe('Redis store against its own redis-server', () => {
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'restart:' });
     try {
       const epoch = await store.epoch();
-      await store.apply('shardId-000000000000', epoch, [request]);
+      await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
       await server.restartEmpty();
-      await expect(store.apply('shardId-000000000000', epoch, [request])).rejects.toMatchObject({
+      await expect(applyOutcomes(store, 'shardId-000000000000', epoch, [request])).rejects.toMatchObject({
         code: 'STATE_LOST',
       });
       expect(await store.epoch()).not.toBe(epoch);
@@ -518,7 +519,7 @@ describe('Redis store against its own redis-server', () => {
     const store = createRedisUserStateStore({ redisUrl: server.url });
     try {
       const epoch = await store.epoch();
-      await store.apply('shardId-000000000000', epoch, [request]);
+      await applyOutcomes(store, 'shardId-000000000000', epoch, [request]);
       expect(await store.redis.get('xc:epoch:3')).toBe(epoch);
       expect(await store.redis.exists('xc:m:shardId-000000000000')).toBe(1);
     } finally {
@@ -532,7 +533,7 @@ describe('Redis store against its own redis-server', () => {
       const epoch = await store.epoch();
       const batch = stateRequestStream(23, 90).next(1000);
       const callsBefore = await commandCalls(store.redis, 'evalsha');
-      expect(await store.apply('shardId-000000000000', epoch, batch)).toHaveLength(1000);
+      expect(await applyOutcomes(store, 'shardId-000000000000', epoch, batch)).toHaveLength(1000);
       expect(await commandCalls(store.redis, 'evalsha')).toBe(callsBefore + 2);
     } finally {
       await store.close();
@@ -569,8 +570,8 @@ describe('Redis store against its own redis-server', () => {
     };
     try {
       const [actual, expected] = await Promise.all([
-        store.apply(shard, await store.epoch(), batch),
-        reference.apply(shard, await reference.epoch(), batch),
+        applyOutcomes(store, shard, await store.epoch(), batch),
+        applyOutcomes(reference, shard, await reference.epoch(), batch),
       ]);
       expect(injected).toBe(true);
       expect(actual).toEqual(
@@ -587,14 +588,14 @@ describe('Redis store against its own redis-server', () => {
     const store = createRedisUserStateStore({ redisUrl: server.url, keyPrefix: 'script-error:' });
     try {
       const epoch = await store.epoch();
-      await store.apply('shardId-000000000000', epoch, [request]); // scripts loaded
+      await applyOutcomes(store, 'shardId-000000000000', epoch, [request]); // scripts loaded
       await store.redis.del('script-error:epoch:3');
       await store.redis.rpush('script-error:epoch:3', epoch); // its read fails inside the script
       const [runs, loads] = [
         await commandCalls(store.redis, 'evalsha'),
         await commandCalls(store.redis, 'script\\|load'),
       ];
-      await expect(store.apply('shardId-000000000000', epoch, [request])).rejects.toMatchObject({
+      await expect(applyOutcomes(store, 'shardId-000000000000', epoch, [request])).rejects.toMatchObject({
         code: 'SINK_FAILED',
         message: expect.stringMatching(/^state script failed: .*WRONGTYPE/),
       });
@@ -655,8 +656,8 @@ describe('Redis store against its own redis-server', () => {
     ];
     const both = async (batch: StateRequest[]) => {
       const [actual, expected] = await Promise.all([
-        store.apply(shard, await store.epoch(), batch),
-        reference.apply(shard, await reference.epoch(), batch),
+        applyOutcomes(store, shard, await store.epoch(), batch),
+        applyOutcomes(reference, shard, await reference.epoch(), batch),
       ]);
       expect(actual).toEqual(expected);
       return actual;
@@ -688,12 +689,14 @@ describe('Redis store against its own redis-server', () => {
     expect(fnv1a32(`0@${compactPosition(first)}`)).toBe(fnv1a32(`0@${compactPosition(second)}`));
     try {
       const epoch = await store.epoch();
-      expect(await store.apply(shard, epoch, [{ ...request, position: first }])).toMatchObject([
+      expect(await applyOutcomes(store, shard, epoch, [{ ...request, position: first }])).toMatchObject([
         { kind: 'applied', replay: false },
       ]);
       // The same event sent again by its producer, in the other record: a duplicate, not counted twice.
-      expect(await store.apply(shard, epoch, [{ ...request, position: second }])).toEqual([{ kind: 'duplicate' }]);
-      expect(await store.apply(shard, epoch, [{ ...request, position: first }])).toMatchObject([
+      expect(await applyOutcomes(store, shard, epoch, [{ ...request, position: second }])).toEqual([
+        { kind: 'duplicate' },
+      ]);
+      expect(await applyOutcomes(store, shard, epoch, [{ ...request, position: first }])).toMatchObject([
         { kind: 'applied', replay: true },
       ]);
     } finally {
@@ -715,10 +718,10 @@ describe('Redis store against its own redis-server', () => {
       }));
     try {
       const epoch = await store.epoch();
-      await store.apply(shard, epoch, batch('1'));
+      await applyOutcomes(store, shard, epoch, batch('1'));
       expect(await store.forgetExperiment('crowd')).toBe(users);
       expect(await store.redis.keys('forget-many:us:crowd*')).toEqual([]);
-      const again = await store.apply(shard, epoch, batch('2'));
+      const again = await applyOutcomes(store, shard, epoch, batch('2'));
       expect(again.every((outcome) => outcome.kind === 'applied' && outcome.totalBefore === undefined)).toBe(true);
     } finally {
       await store.close();
@@ -730,11 +733,11 @@ describe('Redis store against its own redis-server', () => {
     const pauser = new Redis(server.url, { lazyConnect: true });
     try {
       const epoch = await store.epoch();
-      await store.apply('shardId-000000000000', epoch, [request]); // scripts loaded
+      await applyOutcomes(store, 'shardId-000000000000', epoch, [request]); // scripts loaded
       // Redis holds every other client's commands for 300 ms: the batch is sent, its answer pending.
       await pauser.call('CLIENT', 'PAUSE', '300', 'ALL');
       const next = { ...request, eventId: '00000000-0000-4000-8000-000000000002', position: recordPosition('2', 0) };
-      const inFlight = store.apply('shardId-000000000000', epoch, [next]);
+      const inFlight = applyOutcomes(store, 'shardId-000000000000', epoch, [next]);
       await new Promise((resolve) => setTimeout(resolve, 50));
       await store.close();
       await expect(inFlight).resolves.toMatchObject([{ kind: 'applied', replay: false, totalBefore: 1 }]);
@@ -877,8 +880,8 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     await store.close();
     const failures: [string, () => Promise<unknown>][] = [
       ['Redis epoch read failed', () => store.epoch()],
-      ['Redis state update failed', () => store.apply(SHARD, epoch, [request])],
-      ['Redis state update failed', () => store.apply(SHARD, epoch, [])],
+      ['Redis state update failed', () => applyOutcomes(store, SHARD, epoch, [request])],
+      ['Redis state update failed', () => applyOutcomes(store, SHARD, epoch, [])],
       ['Redis committed position read failed', () => store.readCommitted(SHARD)],
       ['Redis committed position write failed', () => store.markCommitted(SHARD, request.position)],
       ['Redis forget experiment failed', () => store.forgetExperiment('exp')],
@@ -933,7 +936,7 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
       // The epoch key of another type: the script's read of it fails inside Redis.
       await admin.del(`${keyPrefix}epoch:3`);
       await admin.rpush(`${keyPrefix}epoch:3`, epoch);
-      const error = await store.apply(SHARD, epoch, [request]).then(
+      const error = await applyOutcomes(store, SHARD, epoch, [request]).then(
         () => undefined,
         (failure: unknown) => failure,
       );
@@ -959,7 +962,7 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     });
     try {
       const epoch = await store.epoch();
-      await store.apply(SHARD, epoch, [ask('ann', 1), ask('bob', 2), ask('dan', 3)]);
+      await applyOutcomes(store, SHARD, epoch, [ask('ann', 1), ask('bob', 2), ask('dan', 3)]);
       const [annKey, annBlob] = await storedRedisUser(admin, keyPrefix, 'exp', 'ann');
       const [danKey, danBlob] = await storedRedisUser(admin, keyPrefix, 'exp', 'dan');
       // ann's bytes cut short (the last says more follows); dan's segments name dimension id 99 instead of 1.
@@ -973,7 +976,7 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
         ['dan', 'segment dimension id 99 is not in the catalog'],
       ] as const) {
         // bob comes first: before, the script claimed his event, then failed (SINK_FAILED, retried without end).
-        const error = await store.apply(SHARD, epoch, [ask('bob', 4), ask(userId, 5), ask('carol', 6)]).then(
+        const error = await applyOutcomes(store, SHARD, epoch, [ask('bob', 4), ask(userId, 5), ask('carol', 6)]).then(
           () => undefined,
           (failure: unknown) => failure,
         );
@@ -987,7 +990,7 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
         expect(isRetriable(error)).toBe(false);
       }
       expect(await snapshotUnder(keyPrefix)).toEqual(before);
-      expect(await store.apply(SHARD, epoch, [ask('bob', 4), ask('carol', 6)])).toEqual([
+      expect(await applyOutcomes(store, SHARD, epoch, [ask('bob', 4), ask('carol', 6)])).toEqual([
         expect.objectContaining({ kind: 'applied', replay: false, totalBefore: 2 }),
         expect.objectContaining({ kind: 'applied', replay: false, totalBefore: undefined }),
       ]);
@@ -1007,7 +1010,7 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
         pipeline.exec = async () => [...((await exec()) ?? []), [null, 'c']] as Awaited<ReturnType<typeof exec>>;
         return pipeline;
       };
-      await expect(store.apply(SHARD, epoch, [request])).rejects.toMatchObject({
+      await expect(applyOutcomes(store, SHARD, epoch, [request])).rejects.toMatchObject({
         code: 'INTERNAL',
         message: 'state script answered 2 of 1 requests',
       });
@@ -1021,7 +1024,8 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
     try {
       const epoch = await store.epoch();
       const ids = ['ex*', 'exA', 'ex?', 'ex[A]', 'ex\\'];
-      await store.apply(
+      await applyOutcomes(
+        store,
         SHARD,
         epoch,
         ids.map((experimentId, i) => ({
@@ -1034,7 +1038,8 @@ describe('Redis store: configuration, failures and lifecycle (real Redis; faults
       expect(await store.forgetExperiment('ex*')).toBe(1);
       expect(await store.forgetExperiment('ex?')).toBe(1);
       expect(await store.forgetExperiment('ex[A]')).toBe(1);
-      const again = await store.apply(
+      const again = await applyOutcomes(
+        store,
         SHARD,
         epoch,
         ids.map((experimentId, i) => ({

@@ -9,7 +9,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { PipelineError } from '../../common/errors.js';
 import type { Logger } from '../../common/logger.js';
-import { encodeChunk, readOutcomes } from './redis-batch-codec.js';
+import { encodeChunk, readAnswers } from './redis-batch-codec.js';
+import { StateAnswers } from './state-answers.js';
 import {
   APPLY_BATCH_LUA,
   APPLY_CHUNK,
@@ -21,7 +22,7 @@ import {
 import { resolveStateLimits } from './limits.js';
 import { alignPartnerTotals, stateLost } from './state-rules.js';
 import { compactPosition, shardTag } from './record-identity.js';
-import type { StateLimits, StateOutcome, StateRequest, UserStateStore } from './types.js';
+import type { StateLimits, StateRequest, UserStateStore } from './types.js';
 
 export interface RedisStoreOptions extends Partial<StateLimits> {
   /** `redis://` or `rediss://` (TLS), with `user:password@` when the server has ACLs. */
@@ -125,13 +126,13 @@ function connect(url: string, cluster: boolean): Redis | Cluster {
  * request names unless the plan changed since the first application: aligned as every store
  * does (`alignPartnerTotals`).
  */
-function alignReplayedPartnerTotals(outcomes: StateOutcome[], requests: readonly StateRequest[]): void {
-  for (let i = 0; i < outcomes.length; i++) {
-    const outcome = outcomes[i] as StateOutcome;
-    if (outcome.kind !== 'applied') continue;
+function alignReplayedPartnerTotals(answers: StateAnswers, requests: readonly StateRequest[]): void {
+  for (let i = 0; i < answers.length; i++) {
+    if (!answers.counts(i)) continue;
     const count = requests[i]?.partners?.length ?? 0;
-    if (outcome.partnerTotals.length !== count) {
-      outcomes[i] = { ...outcome, partnerTotals: alignPartnerTotals(outcome.partnerTotals, requests[i]?.partners) };
+    const partnerTotals = answers.partnerTotals(i);
+    if (partnerTotals.length !== count) {
+      answers.setPartnerTotals(i, alignPartnerTotals(partnerTotals, requests[i]?.partners));
     }
   }
 }
@@ -144,7 +145,7 @@ const globLiteral = (text: string): string => text.replace(/[*?[\]\\]/g, (c) => 
  *
  * @example
  *   const state = createRedisUserStateStore({ redisUrl: 'redis://127.0.0.1:6379', segmentValueCap: 50 });
- *   const outcomes = await state.apply(shardId, await state.epoch(), requests);
+ *   const answers = await state.apply(shardId, await state.epoch(), requests);
  */
 export function createRedisUserStateStore(options: RedisStoreOptions): UserStateStore & { redis: Redis | Cluster } {
   const prefix = options.keyPrefix ?? 'xc:';
@@ -217,7 +218,7 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
           // Nothing to apply, but the epoch is checked all the same: a caller on lost state learns it here too.
           const actual = await redis.get(epochKey);
           if (actual !== epoch) throw stateLost(epoch, actual ?? undefined);
-          return [];
+          return new StateAnswers(0);
         }
         await loadScripts();
         let replies = await runBatch(shardId, epoch, requests);
@@ -228,19 +229,17 @@ export function createRedisUserStateStore(options: RedisStoreOptions): UserState
           await loadScripts();
           replies = await runBatch(shardId, epoch, requests);
         }
-        const outcomes: StateOutcome[] = [];
+        const answers = new StateAnswers(requests.length);
+        let answered = 0;
         for (const [error, reply] of replies) {
           if (error) throw new PipelineError('SINK_FAILED', `state script failed: ${error.message}`, { cause: error });
-          readOutcomes(reply, epoch, outcomes);
+          answered = readAnswers(reply, epoch, answers, answered);
         }
-        if (outcomes.length !== requests.length) {
-          throw new PipelineError(
-            'INTERNAL',
-            `state script answered ${outcomes.length} of ${requests.length} requests`,
-          );
+        if (answered !== requests.length) {
+          throw new PipelineError('INTERNAL', `state script answered ${answered} of ${requests.length} requests`);
         }
-        alignReplayedPartnerTotals(outcomes, requests);
-        return outcomes;
+        alignReplayedPartnerTotals(answers, requests);
+        return answers;
       } catch (error) {
         throw unavailable(error, 'state update');
       }

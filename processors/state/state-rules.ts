@@ -17,6 +17,7 @@
  */
 import { PipelineError } from '../../common/errors.js';
 import { ShardRecordIdentities, shardTag, startsWithText } from './record-identity.js';
+import { ANSWER, StateAnswers } from './state-answers.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
 /**
@@ -251,21 +252,23 @@ export function applyStateRequests(
   shardId: string,
   requests: readonly StateRequest[],
   limits: RuleLimits,
-): StateOutcome[] {
+): StateAnswers {
   const view = shardView(tables, shardId, limits);
-  const outcomes = new Array<StateOutcome>(requests.length);
-  for (let i = 0; i < requests.length; i++) outcomes[i] = applyOne(tables, view, requests[i] as StateRequest, limits);
-  return outcomes;
+  const answers = new StateAnswers(requests.length);
+  for (let i = 0; i < requests.length; i++) applyOne(tables, view, requests[i] as StateRequest, limits, answers, i);
+  return answers;
 }
 
-/** Applies one request (see the module comment for the rules). */
+/** Applies one request (see the module comment for the rules) and answers it as an object. */
 export function applyStateRequest(
   tables: StateTables,
   shardId: string,
   request: StateRequest,
   limits: RuleLimits,
 ): StateOutcome {
-  return applyOne(tables, shardView(tables, shardId, limits), request, limits);
+  const answers = new StateAnswers(1);
+  applyOne(tables, shardView(tables, shardId, limits), request, limits, answers, 0);
+  return answers.outcome(0);
 }
 
 /** The error for a request whose value is not a scaled integer: a defect of the caller, never counted. */
@@ -276,17 +279,20 @@ export function notScaled(request: Pick<StateRequest, 'eventId' | 'scaledValue'>
   );
 }
 
-/** The outcomes without data, shared (never mutated). */
-const COMMITTED: StateOutcome = Object.freeze({ kind: 'committed' });
-const DUPLICATE: StateOutcome = Object.freeze({ kind: 'duplicate' });
-const REFUSED: StateOutcome = Object.freeze({ kind: 'refused', rule: 'user-total-limit' });
-
-function applyOne(tables: StateTables, view: ShardView, request: StateRequest, limits: RuleLimits): StateOutcome {
+/** Applies one request and writes its answer at `index` (the module comment has the rules). */
+function applyOne(
+  tables: StateTables,
+  view: ShardView,
+  request: StateRequest,
+  limits: RuleLimits,
+  answers: StateAnswers,
+  index: number,
+): void {
   // Checked before anything changes: a value that is not a safe integer (NaN, a fraction, beyond 2^53)
   // would poison the user's running total for good.
   if (!Number.isSafeInteger(request.scaledValue)) throw notScaled(request);
   const records = view.records;
-  if (records.read(request.position)) return COMMITTED;
+  if (records.read(request.position)) return answers.answer(index, ANSWER.committed);
   const committed = view.committedIdentity;
   const log = tables.memoLog;
 
@@ -295,7 +301,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
     tables.oneStepClaims === undefined
       ? tables.claimHolder(request.eventId)
       : tables.oneStepClaims.claimUnlessHeld(request.eventId, records.identity());
-  if (holder !== undefined && holder !== records.identity()) return DUPLICATE;
+  if (holder !== undefined && holder !== records.identity()) return answers.answer(index, ANSWER.duplicate);
   /** A claim made just now with its lookup: released below unless the event counts afresh. */
   const claimedNow = holder === undefined ? tables.oneStepClaims : undefined;
 
@@ -311,15 +317,15 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
           : memoOf(running, records.identity());
   if (memo) {
     claimedNow?.release(request.eventId);
-    if (memo[1] === 'refused') return REFUSED;
-    return {
-      kind: 'applied',
-      replay: true,
-      segments: user.segments ?? [],
-      totalBefore: memo[1],
-      covariates: user.covariates ?? NONE,
-      partnerTotals: alignPartnerTotals(memo[2], request.partners),
-    };
+    if (memo[1] === 'refused') return answers.answer(index, ANSWER.refused);
+    return answers.applied(
+      index,
+      true,
+      user.segments ?? NONE,
+      memo[1],
+      user.covariates ?? NONE,
+      alignPartnerTotals(memo[2], request.partners),
+    );
   }
 
   if (!running) {
@@ -337,7 +343,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
     else pushMemo(running, [records.identity(), 'refused']);
     tables.saveUser(request.experimentId, request.userId, user);
     claimedNow?.release(request.eventId);
-    return REFUSED;
+    return answers.answer(index, ANSWER.refused);
   }
   // A string of its own, not the memo's: a memo's identity is flattened when compared at commit, and the
   // claim, held for the whole de-dup window, then keeps the small two-part string only.
@@ -358,14 +364,7 @@ function applyOne(tables: StateTables, view: ShardView, request: StateRequest, l
     pushMemo(running, partnerTotals.length > 0 ? [identity, totalBefore, partnerTotals] : [identity, totalBefore]);
   }
   tables.saveUser(request.experimentId, request.userId, user);
-  return {
-    kind: 'applied',
-    replay: false,
-    segments: user.segments,
-    totalBefore,
-    covariates: user.covariates ?? NONE,
-    partnerTotals,
-  };
+  answers.applied(index, false, user.segments, totalBefore, user.covariates ?? NONE, partnerTotals);
 }
 
 /**

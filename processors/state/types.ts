@@ -21,6 +21,8 @@
  *   replay is refused too) and the pipeline dead-letters it with rule `user-total-limit`.
  */
 
+import type { StateAnswers } from './state-answers.js';
+
 /** One event's state change, in shard order. All strings are contract-validated keys. */
 export interface StateRequest {
   eventId: string;
@@ -51,7 +53,10 @@ export interface StateRequest {
   partners?: readonly string[];
 }
 
-/** What a state change meant for the counters. */
+/**
+ * What a state change meant for the counters, as one object: the contract's vocabulary. `apply`
+ * answers in columns (`StateAnswers`, state-answers.ts), whose `outcome(i)` gives this form.
+ */
 export type StateOutcome =
   /** Another record already claimed this eventId (a producer retry): counts nothing. */
   | { kind: 'duplicate' }
@@ -87,11 +92,12 @@ export interface UserStateStore {
    */
   epoch(): Promise<string>;
   /**
-   * Applies the batch's state changes in order and returns one outcome per request. Reads the
-   * shard's committed position atomically with each change (fencing); memos at or before it
-   * are dropped. Rejects with `STATE_LOST` when the store's epoch is not `epoch`.
+   * Applies the batch's state changes in order and answers each request, in columns (answer `i`
+   * for request `i`; `answers.outcome(i)` is the object form). Reads the shard's committed
+   * position atomically with each change (fencing); memos at or before it are dropped. Rejects
+   * with `STATE_LOST` when the store's epoch is not `epoch`.
    */
-  apply(shardId: string, epoch: string, requests: readonly StateRequest[]): Promise<StateOutcome[]>;
+  apply(shardId: string, epoch: string, requests: readonly StateRequest[]): Promise<StateAnswers>;
   /** The shard's committed position, in the compact stored form (`compactPosition`); for diagnostics. */
   readCommitted(shardId: string): Promise<string | undefined>;
   /** Records that every record of the shard up to `position` (a `recordPosition`) is in the counters; never moves back. */

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../../sequence-number.js';
 import { compactPosition } from '../record-identity.js';
 import type { StateOutcome, StateRequest, UserStateStore } from '../types.js';
+import { applyOutcomes } from './apply-outcomes.js';
 
 export interface StoreUnderTest {
   store: UserStateStore;
@@ -88,7 +89,7 @@ export function describeUserStateStoreContract(
         const first = request({ scaledValue: 2_000_000 });
         const second = request({ scaledValue: 3_500_000, position: at(eventNumber + 100) });
         const otherMetric = request({ variantMetric: 'control#click', position: at(eventNumber + 200) });
-        const outcomes = await store.apply(SHARD, epoch, [first, second, otherMetric]);
+        const outcomes = await applyOutcomes(store, SHARD, epoch, [first, second, otherMetric]);
         expect(outcomes).toEqual([applied(false, undefined), applied(false, 2_000_000), applied(false, undefined)]);
       }));
 
@@ -97,8 +98,8 @@ export function describeUserStateStoreContract(
         const first = request({ scaledValue: 5 });
         const second = request({ scaledValue: 7 });
         const retry = { ...first, position: at(eventNumber + 50) };
-        const once = await store.apply(SHARD, epoch, [first, second, retry]);
-        const again = await store.apply(SHARD, epoch, [first, second, retry]);
+        const once = await applyOutcomes(store, SHARD, epoch, [first, second, retry]);
+        const again = await applyOutcomes(store, SHARD, epoch, [first, second, retry]);
         expect(once[2]).toEqual({ kind: 'duplicate' });
         expect(again).toEqual(
           once.map((outcome) => (outcome.kind === 'applied' ? { ...outcome, replay: true } : outcome)),
@@ -109,7 +110,8 @@ export function describeUserStateStoreContract(
       withStore({ cap: 2 }, async (store, epoch) => {
         const users = ['u1', 'u2', 'u3', 'u1'];
         const countries = ['US', 'FR', 'DE', 'JP'];
-        const outcomes = await store.apply(
+        const outcomes = await applyOutcomes(
+          store,
           SHARD,
           epoch,
           users.map((userId, i) =>
@@ -147,7 +149,8 @@ export function describeUserStateStoreContract(
       withStore({ cap: 2 }, async (store, epoch) => {
         const segmentsOf = (outcomes: readonly StateOutcome[]) =>
           outcomes.map((outcome) => (outcome.kind === 'applied' ? outcome.segments : outcome));
-        const first = await store.apply(
+        const first = await applyOutcomes(
+          store,
           SHARD,
           epoch,
           [
@@ -163,7 +166,7 @@ export function describeUserStateStoreContract(
           [['country', 'FR']],
           [['country', '(other)']],
         ]);
-        const later = await store.apply(SHARD, epoch, [
+        const later = await applyOutcomes(store, SHARD, epoch, [
           request({ userId: 'u5', segments: [['country', 'US']] }),
           request({ userId: 'u6', segments: [['country', 'JP']] }),
         ]);
@@ -174,8 +177,8 @@ export function describeUserStateStoreContract(
       withStore({ cap: 50 }, async (store, epoch) => {
         const contested = request();
         const results = await Promise.all([
-          store.apply(SHARD, epoch, [contested]),
-          store.apply(OTHER_SHARD, epoch, [{ ...contested, position: at(1) }]),
+          applyOutcomes(store, SHARD, epoch, [contested]),
+          applyOutcomes(store, OTHER_SHARD, epoch, [{ ...contested, position: at(1) }]),
         ]);
         expect(results.flat().filter((outcome) => outcome.kind === 'applied')).toHaveLength(1);
       }));
@@ -184,22 +187,22 @@ export function describeUserStateStoreContract(
       withStore({ cap: 50 }, async (store, epoch) => {
         const first = request({ scaledValue: 1 });
         const second = request({ scaledValue: 2 });
-        await store.apply(SHARD, epoch, [first, second]);
+        await applyOutcomes(store, SHARD, epoch, [first, second]);
         await store.markCommitted(SHARD, second.position);
         await store.markCommitted(SHARD, first.position); // never moves back
         expect(await store.readCommitted(SHARD)).toBe(compactPosition(second.position));
         const later = request({ scaledValue: 4 });
-        expect(await store.apply(SHARD, epoch, [later])).toMatchObject([{ totalBefore: 3, replay: false }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [later])).toMatchObject([{ totalBefore: 3, replay: false }]);
         // A stale writer delivering the committed records again (their memos were dropped above).
-        expect(await store.apply(SHARD, epoch, [first, second])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [first, second])).toEqual([
           { kind: 'committed' },
           { kind: 'committed' },
         ]);
         // The total was not advanced by the stale delivery.
         const next = request({ scaledValue: 8 });
-        expect(await store.apply(SHARD, epoch, [next])).toMatchObject([{ totalBefore: 7 }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [next])).toMatchObject([{ totalBefore: 7 }]);
         // Another shard's committed position does not fence this one.
-        expect(await store.apply(OTHER_SHARD, epoch, [request({ position: first.position })])).toMatchObject([
+        expect(await applyOutcomes(store, OTHER_SHARD, epoch, [request({ position: first.position })])).toMatchObject([
           { kind: 'applied' },
         ]);
       }));
@@ -210,7 +213,7 @@ export function describeUserStateStoreContract(
         const over = request({ scaledValue: 5 });
         const negativeOver = request({ scaledValue: -17, userId: 'bob' });
         const after = request({ scaledValue: 4 });
-        const outcomes = await store.apply(SHARD, epoch, [fits, over, negativeOver, after]);
+        const outcomes = await applyOutcomes(store, SHARD, epoch, [fits, over, negativeOver, after]);
         expect(outcomes).toEqual([
           applied(false, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
@@ -218,10 +221,14 @@ export function describeUserStateStoreContract(
           applied(false, 6),
         ]);
         // A replay of the refused record is refused again: its memo answers.
-        expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [over])).toEqual([
+          { kind: 'refused', rule: 'user-total-limit' },
+        ]);
         // A refused first event fixes nothing: bob's first applied event decides his segments.
         expect(
-          await store.apply(SHARD, epoch, [request({ userId: 'bob', scaledValue: 1, segments: [['country', 'FR']] })]),
+          await applyOutcomes(store, SHARD, epoch, [
+            request({ userId: 'bob', scaledValue: 1, segments: [['country', 'FR']] }),
+          ]),
         ).toMatchObject([{ kind: 'applied', segments: [['country', 'FR']], totalBefore: undefined }]);
       }));
 
@@ -230,14 +237,16 @@ export function describeUserStateStoreContract(
         const base = request({ scaledValue: 8 });
         const over = request({ scaledValue: 5 });
         const down = request({ scaledValue: -6 });
-        expect(await store.apply(SHARD, epoch, [base, over, down])).toMatchObject([
+        expect(await applyOutcomes(store, SHARD, epoch, [base, over, down])).toMatchObject([
           { kind: 'applied' },
           { kind: 'refused' },
           { kind: 'applied' },
         ]);
         // Replayed from the dead-letter stream: same eventId, new record; the total (2) leaves room now.
         const replayed = { ...over, position: at(eventNumber + 10) };
-        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2 }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [replayed])).toMatchObject([
+          { kind: 'applied', totalBefore: 2 },
+        ]);
       }));
 
     it('a replayed refusal claims nothing either: its eventId in a later record (a dead-letter replay) is judged afresh', () =>
@@ -245,11 +254,15 @@ export function describeUserStateStoreContract(
         const base = request({ scaledValue: 8 });
         const over = request({ scaledValue: 5 });
         const down = request({ scaledValue: -6 });
-        await store.apply(SHARD, epoch, [base, over, down]);
+        await applyOutcomes(store, SHARD, epoch, [base, over, down]);
         // The batch again (a retry before its commit): the memo answers the refusal, and no claim is left behind.
-        expect(await store.apply(SHARD, epoch, [over])).toEqual([{ kind: 'refused', rule: 'user-total-limit' }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [over])).toEqual([
+          { kind: 'refused', rule: 'user-total-limit' },
+        ]);
         const replayed = { ...over, position: at(eventNumber + 10) };
-        expect(await store.apply(SHARD, epoch, [replayed])).toMatchObject([{ kind: 'applied', totalBefore: 2 }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [replayed])).toMatchObject([
+          { kind: 'applied', totalBefore: 2 },
+        ]);
       }));
 
     it('a refusal is memoized: replayed after the total moved, it is still refused', () =>
@@ -257,9 +270,9 @@ export function describeUserStateStoreContract(
         const base = request({ scaledValue: 8 });
         const over = request({ scaledValue: 5 });
         const down = request({ scaledValue: -6 });
-        await store.apply(SHARD, epoch, [base, over, down]);
+        await applyOutcomes(store, SHARD, epoch, [base, over, down]);
         // Total is 2 now: the same record would fit, but its answer must not change.
-        expect(await store.apply(SHARD, epoch, [base, over, down])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [base, over, down])).toEqual([
           applied(true, undefined),
           { kind: 'refused', rule: 'user-total-limit' },
           applied(true, 8),
@@ -283,7 +296,7 @@ export function describeUserStateStoreContract(
         const withoutSegments = request({ userId: 'cai', segments: [], covariates: [['sessions', 0]] });
         const bob = request({ userId: 'bob' });
         const batch = [impression, conversion, later, withoutSegments, bob];
-        const first = await store.apply(SHARD, epoch, batch);
+        const first = await applyOutcomes(store, SHARD, epoch, batch);
         expect(first).toEqual([
           applied(false, undefined, { covariates }),
           applied(false, undefined, { covariates }),
@@ -291,9 +304,11 @@ export function describeUserStateStoreContract(
           applied(false, undefined, { segments: [], covariates: [['sessions', 0]] }),
           applied(false, undefined),
         ]);
-        expect(await store.apply(SHARD, epoch, batch)).toEqual(first.map((outcome) => ({ ...outcome, replay: true })));
+        expect(await applyOutcomes(store, SHARD, epoch, batch)).toEqual(
+          first.map((outcome) => ({ ...outcome, replay: true })),
+        );
         const next = request({ variantMetric: N, scaledValue: 1 });
-        expect(await store.apply(SHARD, epoch, [next])).toEqual([applied(false, 4, { covariates })]);
+        expect(await applyOutcomes(store, SHARD, epoch, [next])).toEqual([applied(false, 4, { covariates })]);
       }));
 
     it("a user's first event without covariates fixes none: a later impression's covariates are ignored", () =>
@@ -304,14 +319,14 @@ export function describeUserStateStoreContract(
           scaledValue: 1,
           covariates: [['revenue', 9]],
         });
-        expect(await store.apply(SHARD, epoch, [conversion, impression])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [conversion, impression])).toEqual([
           applied(false, undefined),
           applied(false, undefined),
         ]);
         // A refused first event fixes no covariates either: bob's first applied event decides them.
         const refused = request({ userId: 'bob', scaledValue: 11, covariates: [['revenue', 1]] });
         const fits = request({ userId: 'bob', scaledValue: 1, covariates: [['revenue', 2]] });
-        expect(await store.apply(SHARD, epoch, [refused, fits])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [refused, fits])).toEqual([
           { kind: 'refused', rule: 'user-total-limit' },
           applied(false, undefined, { covariates: [['revenue', 2]] }),
         ]);
@@ -319,7 +334,7 @@ export function describeUserStateStoreContract(
 
     it('answers partner totals as of each event, in record order when N and D events interleave in a batch', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        const outcomes = await store.apply(SHARD, epoch, [
+        const outcomes = await applyOutcomes(store, SHARD, epoch, [
           request({ variantMetric: N, scaledValue: 2_000_000, partners: [D] }),
           request({ variantMetric: D, scaledValue: 5, partners: [N] }),
           request({ variantMetric: N, scaledValue: 3, partners: [D] }),
@@ -344,16 +359,20 @@ export function describeUserStateStoreContract(
       withStore({ cap: 50 }, async (store, epoch) => {
         const session = request({ variantMetric: D, scaledValue: 5, partners: [N] });
         const purchase = request({ variantMetric: N, scaledValue: 40, partners: [D] });
-        const first = await store.apply(SHARD, epoch, [session, purchase]);
+        const first = await applyOutcomes(store, SHARD, epoch, [session, purchase]);
         expect(first).toEqual([
           applied(false, undefined, { partnerTotals: [undefined] }),
           applied(false, undefined, { partnerTotals: [5] }),
         ]);
         // The partner moves (a later record), then the earlier records are delivered again.
         const laterSession = request({ variantMetric: D, scaledValue: 10, partners: [N] });
-        expect(await store.apply(SHARD, epoch, [laterSession])).toEqual([applied(false, 5, { partnerTotals: [40] })]);
-        expect(await store.apply(SHARD, epoch, [purchase])).toEqual([applied(true, undefined, { partnerTotals: [5] })]);
-        expect(await store.apply(SHARD, epoch, [session, purchase, laterSession])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [laterSession])).toEqual([
+          applied(false, 5, { partnerTotals: [40] }),
+        ]);
+        expect(await applyOutcomes(store, SHARD, epoch, [purchase])).toEqual([
+          applied(true, undefined, { partnerTotals: [5] }),
+        ]);
+        expect(await applyOutcomes(store, SHARD, epoch, [session, purchase, laterSession])).toEqual([
           applied(true, undefined, { partnerTotals: [undefined] }),
           applied(true, undefined, { partnerTotals: [5] }),
           applied(true, 5, { partnerTotals: [40] }),
@@ -364,10 +383,10 @@ export function describeUserStateStoreContract(
       withStore({ cap: 50 }, async (store, epoch) => {
         const session = request({ variantMetric: D, scaledValue: 5, partners: [N] });
         const purchase = request({ variantMetric: N, scaledValue: 40, partners: [D] });
-        await store.apply(SHARD, epoch, [session, purchase]);
+        await applyOutcomes(store, SHARD, epoch, [session, purchase]);
         await store.markCommitted(SHARD, purchase.position);
         const next = request({ variantMetric: N, scaledValue: 1, partners: [D] });
-        expect(await store.apply(SHARD, epoch, [session, purchase, next])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [session, purchase, next])).toEqual([
           { kind: 'committed' },
           { kind: 'committed' },
           applied(false, 40, { partnerTotals: [5] }),
@@ -380,7 +399,7 @@ export function describeUserStateStoreContract(
         const retry = { ...purchase, position: at(eventNumber + 10) };
         const over = request({ variantMetric: N, scaledValue: 50, partners: [D] });
         const session = request({ variantMetric: D, scaledValue: 2, partners: [N] });
-        expect(await store.apply(SHARD, epoch, [purchase, retry, over, session])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [purchase, retry, over, session])).toEqual([
           applied(false, undefined, { partnerTotals: [undefined] }),
           { kind: 'duplicate' },
           { kind: 'refused', rule: 'user-total-limit' },
@@ -388,15 +407,15 @@ export function describeUserStateStoreContract(
           applied(false, undefined, { partnerTotals: [60] }),
         ]);
         // Redelivered after the partner moved: the refusal is still a refusal, the retry still a duplicate.
-        expect(await store.apply(SHARD, epoch, [request({ variantMetric: D, scaledValue: 1 })])).toMatchObject([
-          { kind: 'applied', partnerTotals: [] },
-        ]);
-        expect(await store.apply(SHARD, epoch, [retry, over])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [request({ variantMetric: D, scaledValue: 1 })])).toMatchObject(
+          [{ kind: 'applied', partnerTotals: [] }],
+        );
+        expect(await applyOutcomes(store, SHARD, epoch, [retry, over])).toEqual([
           { kind: 'duplicate' },
           { kind: 'refused', rule: 'user-total-limit' },
         ]);
         await store.markCommitted(SHARD, session.position);
-        expect(await store.apply(SHARD, epoch, [purchase, over])).toEqual([
+        expect(await applyOutcomes(store, SHARD, epoch, [purchase, over])).toEqual([
           { kind: 'committed' },
           { kind: 'committed' },
         ]);
@@ -407,9 +426,9 @@ export function describeUserStateStoreContract(
         const session = request({ variantMetric: D, scaledValue: 5 });
         const purchase = request({ variantMetric: N, scaledValue: 40 });
         const partnered = request({ variantMetric: N, scaledValue: 1, partners: [D] });
-        await store.apply(SHARD, epoch, [session, purchase, partnered]);
+        await applyOutcomes(store, SHARD, epoch, [session, purchase, partnered]);
         expect(
-          await store.apply(SHARD, epoch, [
+          await applyOutcomes(store, SHARD, epoch, [
             { ...purchase, partners: [D] },
             { ...partnered, partners: [D, 'control#refunds'] },
             { ...partnered, partners: [] },
@@ -430,19 +449,21 @@ export function describeUserStateStoreContract(
         expect(await store.epoch()).toBe(epoch);
         // The details name both epochs: the one the counters were written with, and the store's.
         const lost = { code: 'STATE_LOST', retriable: false, details: { expected: 'another-epoch', actual: epoch } };
-        await expect(store.apply(SHARD, 'another-epoch', [request()])).rejects.toMatchObject(lost);
+        await expect(applyOutcomes(store, SHARD, 'another-epoch', [request()])).rejects.toMatchObject(lost);
         // Before: an empty call answered [] whatever the epoch (embedded and Redis stores).
-        await expect(store.apply(SHARD, 'another-epoch', [])).rejects.toMatchObject(lost);
-        expect(await store.apply(SHARD, epoch, [])).toEqual([]);
+        await expect(applyOutcomes(store, SHARD, 'another-epoch', [])).rejects.toMatchObject(lost);
+        expect(await applyOutcomes(store, SHARD, epoch, [])).toEqual([]);
       }));
 
     if (features.canLoseData)
       it('detects its own data loss: after the loss the old epoch fails with STATE_LOST', () =>
         withStore({ cap: 50 }, async (store, epoch, harness) => {
           if (!harness.loseData) throw new Error('the suite needs loseData');
-          await store.apply(SHARD, epoch, [request()]);
+          await applyOutcomes(store, SHARD, epoch, [request()]);
           await harness.loseData();
-          await expect(harness.store.apply(SHARD, epoch, [request()])).rejects.toMatchObject({ code: 'STATE_LOST' });
+          await expect(applyOutcomes(harness.store, SHARD, epoch, [request()])).rejects.toMatchObject({
+            code: 'STATE_LOST',
+          });
           expect(await harness.store.epoch()).not.toBe(epoch);
         }));
 
@@ -450,38 +471,42 @@ export function describeUserStateStoreContract(
       withStore({ cap: 50, dedupWindowSeconds: 2 }, async (store, epoch, harness) => {
         if (!harness.advanceSeconds) throw new Error('the suite needs advanceSeconds');
         const original = request();
-        await store.apply(SHARD, epoch, [original]);
+        await applyOutcomes(store, SHARD, epoch, [original]);
         await harness.advanceSeconds(1);
         const earlyRetry = { ...original, position: at(eventNumber + 10) };
-        expect(await store.apply(SHARD, epoch, [earlyRetry])).toEqual([{ kind: 'duplicate' }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [earlyRetry])).toEqual([{ kind: 'duplicate' }]);
         await harness.advanceSeconds(1.5);
         const lateRetry = { ...original, position: at(eventNumber + 20) };
-        expect(await store.apply(SHARD, epoch, [lateRetry])).toMatchObject([{ kind: 'applied', replay: false }]);
+        expect(await applyOutcomes(store, SHARD, epoch, [lateRetry])).toMatchObject([
+          { kind: 'applied', replay: false },
+        ]);
       }));
 
     it('a replay after its claim expired claims nothing: a producer retry in a later record then counts', () =>
       withStore({ cap: 50, dedupWindowSeconds: 2 }, async (store, epoch, harness) => {
         if (!harness.advanceSeconds) throw new Error('the suite needs advanceSeconds');
         const original = request({ scaledValue: 3 });
-        await store.apply(SHARD, epoch, [original]);
+        await applyOutcomes(store, SHARD, epoch, [original]);
         await harness.advanceSeconds(2.5);
         // Not committed yet: the record's memo answers its replay, whatever became of its claim.
-        expect(await store.apply(SHARD, epoch, [original])).toEqual([applied(true, undefined)]);
+        expect(await applyOutcomes(store, SHARD, epoch, [original])).toEqual([applied(true, undefined)]);
         const lateRetry = { ...original, position: at(eventNumber + 20) };
-        expect(await store.apply(SHARD, epoch, [lateRetry])).toEqual([applied(false, 3)]);
+        expect(await applyOutcomes(store, SHARD, epoch, [lateRetry])).toEqual([applied(false, 3)]);
       }));
 
     it("forgets an experiment's admitted segment values with it, and keeps the others' (cap 1)", () =>
       withStore({ cap: 1 }, async (store, epoch) => {
         // exp-x and exp-z sort around exp-y: forgetting exp-y must find its keys and stop at its own.
         const experiments = ['exp-x', 'exp-y', 'exp-z'];
-        await store.apply(
+        await applyOutcomes(
+          store,
           SHARD,
           epoch,
           experiments.map((experimentId) => request({ experimentId, userId: 'ann', segments: [['country', 'US']] })),
         );
         expect(await store.forgetExperiment('exp-y')).toBe(1);
-        const outcomes = await store.apply(
+        const outcomes = await applyOutcomes(
+          store,
           SHARD,
           epoch,
           experiments.map((experimentId) => request({ experimentId, userId: 'bob', segments: [['country', 'FR']] })),
@@ -506,13 +531,13 @@ export function describeUserStateStoreContract(
 
     it('forgets one experiment and nothing else', () =>
       withStore({ cap: 50 }, async (store, epoch) => {
-        await store.apply(SHARD, epoch, [
+        await applyOutcomes(store, SHARD, epoch, [
           request({ experimentId: 'exp-a', userId: 'ann' }),
           request({ experimentId: 'exp-a', userId: 'bob' }),
           request({ experimentId: 'exp-b', userId: 'ann' }),
         ]);
         expect(await store.forgetExperiment('exp-a')).toBe(2);
-        const [a, b] = await store.apply(SHARD, epoch, [
+        const [a, b] = await applyOutcomes(store, SHARD, epoch, [
           request({ experimentId: 'exp-a', userId: 'ann' }),
           request({ experimentId: 'exp-b', userId: 'ann' }),
         ]);
