@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { expect, it } from 'vitest';
 import { counterPlanOf } from '../../common/counter-plan.js';
 import type { StreamEvent } from '../../common/event-contract.js';
-import { cellDirectorySize, type DeltaTotals } from './aggregate.js';
+import { aggregateCounterDeltas, cellDirectorySize, type DeltaTotals } from './aggregate.js';
+import { StateAnswers } from '../state/state-answers.js';
 import { aggregateOutcomes, type OutcomeOfEvent } from './test-support/aggregate-outcomes.js';
 import { CELL_SLOT_LIMIT } from './cell-directory.js';
 
@@ -198,4 +199,16 @@ it('leaves nothing behind when a batch fails midway: the next batch counts its c
   const [cell, ...rest] = aggregateOutcomes([{ event, position: 'p3', outcome }]);
   expect(rest).toEqual([]);
   expect(cell).toMatchObject({ experimentId, sortKey: 'B#revenue', totals: { events: 1, minPosition: 'p3' } });
+});
+
+it('refuses answers that do not match the events one for one (INTERNAL), before touching a cell', () => {
+  const experimentId = `mismatch-${Math.random()}`;
+  const event = { ...base, experimentId };
+  expect(() => aggregateCounterDeltas([{ event, position: 'p1' }], new StateAnswers(0))).toThrow(
+    expect.objectContaining({ code: 'INTERNAL', message: '0 state answers for 1 events' }),
+  );
+  const answers = new StateAnswers(1);
+  answers.applied(0, false, [], undefined, [], []);
+  const [cell] = aggregateCounterDeltas([{ event, position: 'p2' }], answers);
+  expect(cell).toMatchObject({ experimentId, totals: { events: 1, units: 1, minPosition: 'p2' } });
 });

@@ -1,9 +1,10 @@
 /**
  * The pure core of the counter sink: turns a micro-batch of events and their state
- * answers (`StateAnswers`, one per event, in columns) into one delta per counter cell (DESIGN.md step 3). A partially applied cell is
- * re-applied from its watermark: `CellDelta.totalsAfter(watermark)` re-derives what the
- * batch's records newer than it add, from the batch itself (it is rare: a replay, a re-cut
- * batch after a crash), so a batch keeps no per-record contribution lists.
+ * answers (`StateAnswers`, one per event, in columns) into one delta per counter cell
+ * (DESIGN.md step 3). A partially applied cell is re-applied from its watermark:
+ * `CellDelta.totalsAfter(watermark)` re-derives what the batch's records newer than it add,
+ * from the batch itself (it is rare: a replay, a re-cut batch after a crash), so a batch
+ * keeps no per-record contribution lists.
  *
  * Cost per event is what bounds the processors, so the hot loop allocates nothing per event
  * and adds numbers, not BigInts: sums are exact integers of scaled units kept as doubles
