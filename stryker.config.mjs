@@ -26,6 +26,7 @@ export default {
     'processors/counters/cell-write-groups.ts',
     'processors/state/state-rules.ts',
     'processors/state/in-process-store.ts',
+    'processors/state/claim-table.ts',
     'processors/state/memo-log.ts',
     'processors/state/embedded-store.ts',
     'processors/state/redis-store.ts',

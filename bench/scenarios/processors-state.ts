@@ -35,6 +35,7 @@ import { createRedisUserStateStore } from '../../processors/state/redis-store.js
 import { startPrivateRedis, type PrivateRedis } from '../../processors/state/test-support/private-redis.js';
 import type { StateRequest, UserStateStore } from '../../processors/state/types.js';
 import { recordPosition } from '../../processors/sequence-number.js';
+import { uuidText } from '../../common/event-ids.js';
 import { benchEnvironment, type BenchReport, type BenchRow } from '../report.js';
 import type { BenchScenario } from '../scenario.js';
 
@@ -153,6 +154,12 @@ async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
   }
 }
 
+/** The V8 heap in use plus the memory of ArrayBuffers (typed arrays live outside the heap). */
+function heapAndBuffers(): number {
+  const usage = process.memoryUsage();
+  return usage.heapUsed + usage.arrayBuffers;
+}
+
 function collectGarbage(): void {
   setFlagsFromString('--expose-gc');
   (runInNewContext('gc') as () => void)();
@@ -175,6 +182,68 @@ async function baselineRedis(redis: Redis, prefix: string, batches: StateRequest
 
 const perEventMicros = (seconds: number, events: number): number => (seconds / events) * 1e6;
 
+/** What the in-process store's eventId claims cost when they are most of what it holds. */
+interface ClaimsCost {
+  cpuSeconds: number;
+  /** V8 heap + ArrayBuffers held after a full GC, per claim. */
+  bytesPerClaim: number;
+  /** What the held claims add to one full collection: its time with them held, less its time once they are gone. */
+  fullGcMs: number;
+}
+
+/**
+ * Claims only, as a long-running in-process store holds them: `claims` fresh eventIds (flat
+ * strings, as the compact decoder makes them), `perRecord` events per record, 1,000 users, each
+ * batch of 10,000 committed (so no memo stays). Measures the memory and full-GC time the held
+ * claims add.
+ */
+async function inProcessClaimsCost(claims: number, perRecord: number): Promise<ClaimsCost> {
+  const BATCH = 10_000;
+  const store = createInProcessUserStateStore({ segmentValueCap: 50, maxClaims: claims });
+  const epoch = await store.epoch();
+  const segments = [['country', 'US']] as const;
+  const random = randomBytes(16 * BATCH);
+  collectGarbage();
+  const before = heapAndBuffers();
+  let cpu = 0;
+  for (let done = 0; done < claims; done += BATCH) {
+    const requests: StateRequest[] = [];
+    for (let i = 0; i < Math.min(BATCH, claims - done); i++) {
+      const n = done + i;
+      // Random leading bytes, the claim's number last: distinct ids, each a flat string of its own.
+      const eventId = `${uuidText(random, 16 * i).slice(0, 24)}${n.toString(16).padStart(12, '0')}`;
+      requests.push({
+        eventId: Buffer.from(eventId, 'latin1').toString('latin1'),
+        position: recordPosition(String(1 + Math.floor(n / perRecord)), n % perRecord),
+        experimentId: 'claims',
+        userId: `user-${n % 1000}`,
+        variantMetric: 'control#$exposure',
+        segments,
+        scaledValue: 1_000_000,
+      });
+    }
+    const cpuBefore = process.cpuUsage();
+    await store.apply(SHARD, epoch, requests);
+    await store.markCommitted(SHARD, (requests[requests.length - 1] as StateRequest).position);
+    const used = process.cpuUsage(cpuBefore);
+    cpu += (used.user + used.system) / 1e6;
+  }
+  collectGarbage();
+  const bytes = heapAndBuffers() - before;
+  const fullGc = (): number => {
+    const started = performance.now();
+    collectGarbage();
+    return performance.now() - started;
+  };
+  const withClaims = Math.min(fullGc(), fullGc());
+  const held = store.evictions() === 0; // and keeps the store (its claims) alive until here
+  await store.close(); // lets the claims go
+  collectGarbage();
+  const withoutClaims = Math.min(fullGc(), fullGc());
+  if (!held) throw new Error('the claims-only store evicted claims: raise maxClaims');
+  return { cpuSeconds: cpu, bytesPerClaim: bytes / claims, fullGcMs: withClaims - withoutClaims };
+}
+
 export const processorsStateScenario: BenchScenario = {
   name: 'processors-state',
   description:
@@ -187,12 +256,24 @@ export const processorsStateScenario: BenchScenario = {
         'measure this Redis instead of a private redis-server (keys under a random prefix, deleted after; its CPU figures then include other clients)',
     },
     { flags: '--batch-users <n>', description: 'users per state batch (two events each)', defaultValue: '250' },
+    {
+      flags: '--claims <n>',
+      description: 'eventId claims held by the in-process claims-only rows',
+      defaultValue: '1000000',
+    },
   ],
   async run({ options, progress, command }) {
     const users = Number(options.users ?? 100_000);
     const batchUsers = Number(options.batchUsers ?? 250);
+    const heldClaims = Number(options.claims ?? 1_000_000);
     const startedAt = new Date();
     const runTag = randomBytes(4).toString('hex');
+    // First, while the heap holds little else: a full collection's time then shows what the claims add.
+    const claimsOnly: [number, ClaimsCost][] = [];
+    for (const perRecord of [100, 1]) {
+      progress(perRecord === 1 ? 0.05 : 0, 'in-process claims only');
+      claimsOnly.push([perRecord, await inProcessClaimsCost(heldClaims, perRecord)]);
+    }
     const prefix = `bench-xc-${runTag}:`;
     const privateRedis: PrivateRedis | undefined = options.redisUrl ? undefined : await startPrivateRedis();
     const redisUrl = String(options.redisUrl ?? privateRedis?.url);
@@ -264,20 +345,35 @@ export const processorsStateScenario: BenchScenario = {
 
       progress(0.75, 'in-process store');
       collectGarbage();
-      const heapBefore = process.memoryUsage().heapUsed;
+      const memoryBefore = heapAndBuffers();
       const local = createInProcessUserStateStore({ segmentValueCap: 50, maxUsers: users * 2, maxClaims: users * 4 });
       const localCost = await applyAll(local, batches, (f) => progress(0.75 + f * 0.25, 'in-process store'));
       collectGarbage();
-      const heapBytes = process.memoryUsage().heapUsed - heapBefore;
+      const localBytes = heapAndBuffers() - memoryBefore;
+      // A full collection with the store's state held: what the state adds to every full GC's marking.
+      const gcStarted = performance.now();
+      collectGarbage();
+      const fullGcMs = performance.now() - gcStarted;
       await local.close();
       rows.push({
-        name: 'in-process store (heap)',
+        name: 'in-process store (V8 heap + typed arrays)',
         metrics: {
           'processors CPU µs/event': perEventMicros(localCost.cpuSeconds, events),
           'events/s': events / localCost.wallSeconds,
-          'bytes/user incl. claims': heapBytes / users,
+          'bytes/user incl. claims': localBytes / users,
+          'full GC ms, state held': fullGcMs,
         },
       });
+      for (const [perRecord, claimsCost] of claimsOnly) {
+        rows.push({
+          name: `in-process store, claims only: ${heldClaims.toLocaleString('en-US')} held, ${perRecord} event${perRecord === 1 ? '' : 's'} per record`,
+          metrics: {
+            'processors CPU µs/event': perEventMicros(claimsCost.cpuSeconds, heldClaims),
+            'bytes/claim (V8 heap + typed arrays)': claimsCost.bytesPerClaim,
+            'full GC ms added by the claims': claimsCost.fullGcMs,
+          },
+        });
+      }
 
       const cpuRatio = redisCost.cpuSeconds / embeddedCost.cpuSeconds;
       const ratios = {
@@ -295,6 +391,7 @@ export const processorsStateScenario: BenchScenario = {
         parameters: {
           users,
           batchUsers,
+          claimsOnlyRows: heldClaims,
           eventsPerBatch: 2 * batchUsers,
           requestsPerScriptCall: APPLY_CHUNK,
           redis: privateRedis ? 'private redis-server (no persistence)' : redisUrl.replace(/\/\/.*@/, '//***@'),
@@ -322,7 +419,8 @@ export const processorsStateScenario: BenchScenario = {
         notes: [
           'CPU figures are per event over apply + markCommitted of every batch; "processors CPU" is this process (process.cpuUsage: the store client, GC included), "Redis CPU" the server (INFO cpu).',
           `One batch is ${2 * batchUsers} events: the Redis store sends it as one pipeline of script calls of at most ${APPLY_CHUNK} requests, plus one markCommitted script.`,
-          'bytes/user, state: the users\' buckets and the experiment catalog (segments fixed at the first event, two running totals); bytes/claim: the eventId claim partitions. MEMORY USAGE counts each key, its value and its keyspace entry; "incl. claims" is the INFO used_memory delta per user (its two claims, allocator and expiry entries included; in-process: the V8 heap delta after a full GC).',
+          'bytes/user, state: the users\' buckets and the experiment catalog (segments fixed at the first event, two running totals); bytes/claim: the eventId claim partitions. MEMORY USAGE counts each key, its value and its keyspace entry; "incl. claims" is the INFO used_memory delta per user (its two claims, allocator and expiry entries included; in-process: the V8 heap and ArrayBuffer delta after a full GC, the claims being typed arrays outside the heap; "full GC ms" is one full collection with that state held).',
+          `Claims-only rows: the in-process store holding ${heldClaims.toLocaleString('en-US')} eventId claims of 1,000 users, every batch committed (no memos), as a long-running \`npm start -- --in-memory\` holds them (5,000,000 at most by default): the memory they add (V8 heap + ArrayBuffers after a full GC; the eventId strings are the store's alone here) and what they add to a full collection (its time with them held less its time once the store is closed, best of two each). 100 events per record is the collector's compact records; 1 is plain JSON records.`,
           'Claims live for the de-dup window (24 h): a claim generation is kept for one to two windows. User state has no TTL: it lives as long as its experiment.',
         ],
       } satisfies BenchReport;

@@ -298,7 +298,7 @@ it('embedded store: reads a user of the earlier form for a shard with nothing co
 
 /**
  * A claim is held until its expiry, not at it: `expiresAt > now`, in every store (the
- * in-process ExpiringMap drops an entry when `write time + ttl <= now`; the Redis script holds
+ * in-process ClaimTable drops a claim when `write time + ttl <= now`; the Redis script holds
  * a claim while `claim time + window > now`). A claim beyond the sweep's budget is still on
  * disk at its expiry and is judged by it, in either form.
  */

@@ -1,19 +1,21 @@
 /**
  * The in-process `UserStateStore`, for `npm start -- --in-memory` and tests. Same rules as
- * every store (state-rules.ts), held in bounded tables (bounded-map.ts): when a bound is hit
- * the least recently written user (or the oldest claim) is forgotten and counted in
- * `evictions`, and exactness is no longer guaranteed for that user. Nothing survives the
- * process: a restart is a new epoch, which the counter sink reports as `STATE_LOST` if
- * counters were written before.
+ * every store (state-rules.ts), held in bounded tables (users: bounded-map.ts; claims:
+ * claim-table.ts): when a bound is hit the least recently written user (or the oldest claim)
+ * is forgotten and counted in `evictions`, and exactness is no longer guaranteed for that user.
+ * Nothing survives the process: a restart is a new epoch, which the counter sink reports as
+ * `STATE_LOST` if counters were written before.
  *
- * Per event the store looks up one claim and one user, by the request's own strings (no key
- * is built), and keeps nothing per event beyond the claim and the memo the rules write. Memos
+ * Per event the store looks up one claim (by the eventId's bytes, holding the record's identity
+ * in two parts, its head and a number: no string is built) and one user (by its own strings), and keeps
+ * nothing per event beyond the claim's columns and the memo the rules write. Memos
  * live in one log per shard (memo-log.ts), not on the users: a commit drops its shard's
  * memos by cutting the log, without visiting a user.
  */
 import { randomUUID } from 'node:crypto';
 import { OTHER_SEGMENT_VALUE } from '../../common/counter-layout.js';
-import { BoundedGroupedMap, ExpiringMap } from './bounded-map.js';
+import { BoundedGroupedMap } from './bounded-map.js';
+import { ClaimTable } from './claim-table.js';
 import { compactPosition } from './record-identity.js';
 import { ShardMemoLog } from './memo-log.js';
 import { applyStateRequests, stateLost, type StateTables, type UserState } from './state-rules.js';
@@ -48,11 +50,7 @@ export interface InProcessUserStateStore extends UserStateStore {
  */
 export function createInProcessUserStateStore(options: InProcessStoreOptions = {}): InProcessUserStateStore {
   const limits = resolveStateLimits(options);
-  const claims = new ExpiringMap<string, string>(
-    options.maxClaims ?? 5_000_000,
-    limits.dedupWindowSeconds * 1000,
-    options.now,
-  );
+  const claims = new ClaimTable(options.maxClaims ?? 5_000_000, limits.dedupWindowSeconds * 1000, options.now);
   /** Users by experiment, then user id. */
   const users = new BoundedGroupedMap<string, string, UserState>(options.maxUsers ?? 1_000_000);
   /** Values admitted to their own cell, by experiment, then dimension. */
@@ -68,8 +66,8 @@ export function createInProcessUserStateStore(options: InProcessStoreOptions = {
   const epoch = randomUUID();
 
   const tables: StateTables = {
-    claimHolder: (eventId) => claims.get(eventId),
-    claim: (eventId, identity) => claims.set(eventId, identity),
+    holderOf: (eventId, records) => claims.holderOf(eventId, records.head, records.sub),
+    claim: (eventId, records) => claims.claim(eventId, records.head, records.sub),
     user: (experimentId, userId) => users.get(experimentId, userId),
     saveUser: (experimentId, userId, user) => users.set(experimentId, userId, user),
     admit(experimentId, dimension, value, cap) {

@@ -42,17 +42,21 @@ const compactSubs: string[] = [];
 const CACHED_SUBS = 4096;
 
 /**
- * The sub-sequence number after `from` (the character after the '.') in 4 or more base-36
- * characters. Plain decimal digits (what `recordPosition` writes) are read without a slice;
- * anything else is left to `Number` as before.
+ * The sub-sequence number after `from` (the character after the '.'). Plain decimal digits
+ * (what `recordPosition` writes) are read without a slice; anything else is left to `Number`.
  */
-function compactSub(position: string, from: number): string {
+function subSequenceOf(position: string, from: number): number {
   let sub = 0;
   for (let i = from; i < position.length; i++) {
     const digit = position.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9 || sub > 9e14) return toCompactSub(Number(position.slice(from)));
+    if (digit < 0 || digit > 9 || sub > 9e14) return Number(position.slice(from));
     sub = sub * 10 + digit;
   }
+  return sub;
+}
+
+/** A sub-sequence number in 4 or more base-36 characters. */
+function compactSubOf(sub: number): string {
   if (sub < CACHED_SUBS) return (compactSubs[sub] ??= toCompactSub(sub));
   return toCompactSub(sub);
 }
@@ -85,7 +89,7 @@ function compactHead(position: string, dot: number): string {
 export function compactPosition(position: string): string {
   const dot = position.indexOf('.');
   if (dot < 4) throw new Error(`not a record position: ${position}`);
-  return compactHead(position, dot) + compactSub(position, dot + 1);
+  return compactHead(position, dot) + compactSubOf(subSequenceOf(position, dot + 1));
 }
 
 /**
@@ -116,8 +120,9 @@ export function compactPosition(position: string): string {
 export class ShardRecordIdentities {
   /** `${prefix}${compact head}` of the record last read. */
   #head = '';
-  /** The compact sub-sequence number of the event last read. */
-  #sub = '';
+  /** The sub-sequence number of the event last read, and its compact form. */
+  #sub = 0;
+  #compactSub = '';
   /** The record position through its '.' of the record last read ('' before the first). */
   #positionHead = '';
   /** The last record against the committed one: < 0 before it, 0 the same record, > 0 after it (or nothing committed). */
@@ -148,14 +153,29 @@ export class ShardRecordIdentities {
     )) {
       this.#readHead(position);
     }
-    this.#sub = compactSub(position, this.#positionHead.length);
+    this.#sub = subSequenceOf(position, this.#positionHead.length);
+    this.#compactSub = compactSubOf(this.#sub);
     const order = this.#order;
-    return order < 0 || (order === 0 && this.#sub <= this.#committedSub);
+    return order < 0 || (order === 0 && this.#compactSub <= this.#committedSub);
   }
 
   /** The identity of the event last read (a new string each call). */
   identity(): string {
-    return this.#head + this.#sub;
+    return this.#head + this.#compactSub;
+  }
+
+  /**
+   * The identity of the event last read in two parts, as a table of claims keeps it without
+   * building the string: the head, `${prefix}${compact head}` (one string per record, shared by
+   * its events), and `sub`, the sub-sequence number.
+   */
+  get head(): string {
+    return this.#head;
+  }
+
+  /** The sub-sequence number of the event last read (see `head`). */
+  get sub(): number {
+    return this.#sub;
   }
 
   #readHead(position: string): void {

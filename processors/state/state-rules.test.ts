@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { recordPosition } from '../sequence-number.js';
+import { HOLDER } from './claim-table.js';
 import { compactPosition, userStateKey } from './record-identity.js';
 import {
   alignPartnerTotals,
@@ -19,8 +20,12 @@ function mapTables() {
   const users = new Map<string, UserState>();
   const committed = new Map<string, string>();
   const tables: StateTables = {
-    claimHolder: (eventId) => claims.get(eventId),
-    claim: (eventId, identity) => void claims.set(eventId, identity),
+    holderOf(eventId, records) {
+      const held = claims.get(eventId);
+      if (held === undefined) return HOLDER.none;
+      return held === records.identity() ? HOLDER.thisRecord : HOLDER.another;
+    },
+    claim: (eventId, records) => void claims.set(eventId, records.identity()),
     user: (experimentId, userId) => users.get(userStateKey(experimentId, userId)),
     saveUser: (experimentId, userId, user) => void users.set(userStateKey(experimentId, userId), structuredClone(user)),
     admit: (_experimentId, _dimension, value) => value,

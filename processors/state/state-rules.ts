@@ -17,6 +17,7 @@
  */
 import { PipelineError } from '../../common/errors.js';
 import { ShardRecordIdentities, shardTag, startsWithText } from './record-identity.js';
+import { HOLDER, type Holder } from './claim-table.js';
 import { ANSWER, StateAnswers } from './state-answers.js';
 import type { StateOutcome, StateRequest } from './types.js';
 
@@ -54,19 +55,23 @@ export interface UserState {
  */
 export type StateTables = TablesOfUsers & (TwoStepClaims | OneStepClaimTables);
 
-/** Claims looked up, then made once the event counts. */
+/**
+ * Claims looked up, then made once the event counts. A record is named by `records`, the call's
+ * identities, as the record they read last (`records.head` and `records.sub` are its identity in
+ * parts, `records.identity()` as one string): a table can keep it without building the string.
+ */
 export interface TwoStepClaims {
-  /** The live claim's holder (a record identity), if any. */
-  claimHolder(eventId: string): string | undefined;
-  /** Claims `eventId` for `identity` (no live claim holds it: `claimHolder` said so). */
-  claim(eventId: string, identity: string): void;
+  /** Who holds `eventId`'s live claim: none, the record `records` read last, or another. */
+  holderOf(eventId: string, records: ShardRecordIdentities): Holder;
+  /** Claims `eventId` for the record `records` read last (no live claim holds it: `holderOf` said so). */
+  claim(eventId: string, records: ShardRecordIdentities): void;
   oneStepClaims?: undefined;
 }
 
 /** The tables of a store that claims as it looks up. */
 export interface OneStepClaimTables {
   oneStepClaims: OneStepClaims;
-  claimHolder?: undefined;
+  holderOf?: undefined;
   claim?: undefined;
 }
 
@@ -279,6 +284,18 @@ export function notScaled(request: Pick<StateRequest, 'eventId' | 'scaledValue'>
   );
 }
 
+/**
+ * Claims `eventId` for the record `records` read last unless a live claim holds it, and says who
+ * held it (`HOLDER.none`: claimed now). The identity is built only here, where a one-step store
+ * stores or compares it (a new two-part string each time).
+ */
+function holderOfOneStep(claims: OneStepClaims, eventId: string, records: ShardRecordIdentities): Holder {
+  const identity = records.identity();
+  const holder = claims.claimUnlessHeld(eventId, identity);
+  if (holder === undefined) return HOLDER.none;
+  return holder === identity ? HOLDER.thisRecord : HOLDER.another;
+}
+
 /** Applies one request and writes its answer at `index` (the module comment has the rules). */
 function applyOne(
   tables: StateTables,
@@ -296,14 +313,13 @@ function applyOne(
   const committed = view.committedIdentity;
   const log = tables.memoLog;
 
-  // The identity is built only where it is compared or stored (a new two-part string each time).
   const holder =
     tables.oneStepClaims === undefined
-      ? tables.claimHolder(request.eventId)
-      : tables.oneStepClaims.claimUnlessHeld(request.eventId, records.identity());
-  if (holder !== undefined && holder !== records.identity()) return answers.answer(index, ANSWER.duplicate);
+      ? tables.holderOf(request.eventId, records)
+      : holderOfOneStep(tables.oneStepClaims, request.eventId, records);
+  if (holder === HOLDER.another) return answers.answer(index, ANSWER.duplicate);
   /** A claim made just now with its lookup: released below unless the event counts afresh. */
-  const claimedNow = holder === undefined ? tables.oneStepClaims : undefined;
+  const claimedNow = holder === HOLDER.none ? tables.oneStepClaims : undefined;
 
   const user: UserState = tables.user(request.experimentId, request.userId) ?? { segments: undefined, totals: [] };
   let running = runningTotalOf(user, request.variantMetric);
@@ -345,9 +361,9 @@ function applyOne(
     claimedNow?.release(request.eventId);
     return answers.answer(index, ANSWER.refused);
   }
-  // A string of its own, not the memo's: a memo's identity is flattened when compared at commit, and the
-  // claim, held for the whole de-dup window, then keeps the small two-part string only.
-  if (holder === undefined && tables.oneStepClaims === undefined) tables.claim(request.eventId, records.identity());
+  // The table keeps the record's identity as it likes: in two parts (the in-process claim table, claim-table.ts),
+  // never as the memo's string, which is flattened when compared at commit.
+  if (holder === HOLDER.none && tables.oneStepClaims === undefined) tables.claim(request.eventId, records);
   if (user.segments === undefined) {
     user.segments = admittedSegments(tables, request, limits.segmentValueCap);
     if (request.covariates && request.covariates.length > 0) {
