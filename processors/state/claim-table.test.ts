@@ -228,6 +228,112 @@ describe('ClaimTable', () => {
     ]);
   });
 
+  it('tells two UUIDs apart whose 32-bit hashes are equal (the key is compared, not only its hash)', () => {
+    // Ids varying in their last 64 bits (a table's keys differing in one word never collide: each mixing step is a
+    // bijection of it), drawn from a fixed sequence: about 10 equal hashes are expected among 300,000 of them.
+    const hex8 = (value: number): string => (value >>> 0).toString(16).padStart(8, '0');
+    const id = (n: number): string => {
+      const high = hex8(Math.imul(n, 0x9e3779b1));
+      return `0190a1b2-c3d4-7e5f-${high.slice(0, 4)}-${high.slice(4)}${hex8(Math.imul(n ^ 0x5bd1e995, 0x85ebca6b))}`;
+    };
+    const byHash = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let n = 0; pair === undefined && n < 300_000; n++) {
+      const hash = uuidKeyHash(id(n)) as number;
+      const seen = byHash.get(hash);
+      if (seen === undefined) byHash.set(hash, id(n));
+      else pair = [seen, id(n)];
+    }
+    const [first, second] = pair as [string, string];
+    const claims = new ClaimTable(10, 100, () => 0);
+    claims.claim(first, HEAD, 1);
+    expect([claims.holderOf(first, HEAD, 1), claims.holderOf(second, HEAD, 1)]).toEqual([
+      HOLDER.thisRecord,
+      HOLDER.none,
+    ]);
+    claims.claim(second, HEAD, 2);
+    expect([claims.holderOf(first, HEAD, 1), claims.holderOf(second, HEAD, 2), claims.size]).toEqual([
+      HOLDER.thisRecord,
+      HOLDER.thisRecord,
+      2,
+    ]);
+  });
+
+  it('times a claim made after the clock stepped back at the latest time seen, also when it is the oldest held', () => {
+    let now = 1_000;
+    const claims = new ClaimTable(10, 100, () => now);
+    claims.advance();
+    now = 500; // stepped back, nothing held
+    claims.advance();
+    claims.claim(uuid(1), HEAD, 0); // written at 1,000
+    now = 1_099;
+    claims.advance();
+    expect(claims.holderOf(uuid(1), HEAD, 0)).toBe(HOLDER.thisRecord);
+  });
+
+  it('matches a sub-sequence number that is not a number (NaN) with itself only', () => {
+    const claims = new ClaimTable(10, 100, () => 0);
+    claims.claim(uuid(1), HEAD, Number.NaN);
+    claims.claim(uuid(2), HEAD, 3);
+    expect([
+      claims.holderOf(uuid(1), HEAD, Number.NaN),
+      claims.holderOf(uuid(1), HEAD, 0),
+      claims.holderOf(uuid(2), HEAD, Number.NaN),
+    ]).toEqual([HOLDER.thisRecord, HOLDER.another, HOLDER.another]);
+  });
+
+  it('keeps every claim, UUID or text, in write order when the ring grows after its oldest claims expired (a ring that wrapped)', () => {
+    let now = 0;
+    const claims = new ClaimTable(100_000, 100, () => now);
+    const key = (n: number): string => (n % 3 === 0 ? `text-${n}` : uuid(n));
+    claims.advance();
+    for (let n = 0; n < 600; n++) claims.claim(uuid(n), HEAD, n);
+    now = 100;
+    claims.advance(); // the first 600 expire: the ring's oldest slot is 600 now
+    for (let n = 600; n < 2_000; n++) claims.claim(key(n), HEAD, n); // wraps, then grows
+    now = 150;
+    claims.advance();
+    for (let n = 2_000; n < 3_000; n++) claims.claim(key(n), HEAD, n); // grows again
+    expect(claims.size).toBe(2_400);
+    for (let n = 600; n < 3_000; n++) expect(claims.holderOf(key(n), HEAD, n)).toBe(HOLDER.thisRecord);
+    expect(claims.holderOf(uuid(5), HEAD, 5)).toBe(HOLDER.none);
+    now = 200;
+    claims.advance(); // the claims written at 100 expire, oldest first; those written at 150 stay
+    expect(claims.size).toBe(1_000);
+    expect([claims.holderOf(key(603), HEAD, 603), claims.holderOf(key(1_999), HEAD, 1_999)]).toEqual([
+      HOLDER.none,
+      HOLDER.none,
+    ]);
+    for (let n = 2_000; n < 3_000; n++) expect(claims.holderOf(key(n), HEAD, n)).toBe(HOLDER.thisRecord);
+  });
+
+  it('finds the rest of a cluster as each of its claims leaves in turn', () => {
+    // x at home h + 1; a and b at home h: a at h, b probed on past x to h + 2. (Claims leave oldest first, and
+    // backward-shift deletion leaves the table as if the claim had never come: the oldest is always at its home.)
+    const homes = new Map<number, string[]>();
+    for (let n = 0; n < 200_000; n++) {
+      const home = (uuidKeyHash(uuid(n)) as number) & 2047;
+      homes.set(home, [...(homes.get(home) ?? []), uuid(n)]);
+    }
+    const h = [...homes.keys()].find(
+      (home) => (homes.get(home)?.length ?? 0) >= 2 && homes.has((home + 1) & 2047),
+    ) as number;
+    const [a, b] = homes.get(h) as [string, string];
+    const x = (homes.get((h + 1) & 2047) as string[])[0] as string;
+    let now = 0;
+    const claims = new ClaimTable(100, 100, () => now);
+    for (const [i, id] of [x, a, b].entries()) {
+      now = 10 * i;
+      claims.advance();
+      claims.claim(id, HEAD, i);
+    }
+    for (const [i, id] of [x, a, b].entries()) {
+      now = 100 + 10 * i;
+      claims.advance(); // id leaves
+      expect([claims.holderOf(id, HEAD, i), claims.size]).toEqual([HOLDER.none, 2 - i]);
+    }
+  });
+
   it('refuses a bound below one claim', () => {
     expect(() => new ClaimTable(0, 100)).toThrow(/at least one claim \(maxEntries 0\)/);
     expect(() => new ClaimTable(1.5, 100)).toThrow(RangeError);
