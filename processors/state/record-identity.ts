@@ -120,9 +120,8 @@ export function compactPosition(position: string): string {
 export class ShardRecordIdentities {
   /** `${prefix}${compact head}` of the record last read. */
   #head = '';
-  /** The sub-sequence number of the event last read, and its compact form. */
+  /** The sub-sequence number of the event last read (its compact form is made only where it is compared or joined). */
   #sub = 0;
-  #compactSub = '';
   /** The record position through its '.' of the record last read ('' before the first). */
   #positionHead = '';
   /** The last record against the committed one: < 0 before it, 0 the same record, > 0 after it (or nothing committed). */
@@ -154,14 +153,13 @@ export class ShardRecordIdentities {
       this.#readHead(position);
     }
     this.#sub = subSequenceOf(position, this.#positionHead.length);
-    this.#compactSub = compactSubOf(this.#sub);
     const order = this.#order;
-    return order < 0 || (order === 0 && this.#compactSub <= this.#committedSub);
+    return order < 0 || (order === 0 && compactSubOf(this.#sub) <= this.#committedSub);
   }
 
   /** The identity of the event last read (a new string each call). */
   identity(): string {
-    return this.#head + this.#compactSub;
+    return this.#head + compactSubOf(this.#sub);
   }
 
   /**
