@@ -53,6 +53,75 @@ describe('scaledNumber: exact scaled values as numbers, refused beyond ±(2^53 �
   });
 });
 
+describe('scaledNumber of a fraction: the same number toFixed(6) gives, without its strings where the product decides', () => {
+  /** The rule as written before the fast path, and as toScaledValue still computes it. */
+  const byDecimalString = (value: number): number => Number(value.toFixed(6).replace('.', ''));
+  /** The doubles next to `value`, towards zero and away from it. */
+  const neighbours = (value: number): number[] => {
+    const bits = new Float64Array([value]);
+    const words = new BigInt64Array(bits.buffer);
+    const word = words[0]!;
+    return [-1n, 1n].map((step) => {
+      words[0] = word + step; // the bit pattern of the next double down or up in magnitude
+      return bits[0]!;
+    });
+  };
+
+  it('agrees with toFixed on every kind of fraction within the contract, either sign', () => {
+    fc.assert(
+      fc.property(fc.double({ min: -1e8, max: 1e8, noNaN: true }), (value) => {
+        fc.pre(!Number.isInteger(value));
+        expect(Object.is(scaledNumber(value), byDecimalString(value))).toBe(true);
+      }),
+      { numRuns: 20_000 },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: -99_999_999_999_999, max: 99_999_999_999_999 }), (micro) => {
+        // A value written with six decimals, as producers send them.
+        const value = micro / 1e6;
+        fc.pre(!Number.isInteger(value));
+        expect(scaledNumber(value)).toBe(byDecimalString(value));
+        expect(scaledNumber(value)).toBe(micro);
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('leaves ties and products next to a half micro-unit to toFixed: half away from zero', () => {
+    // Exact ties: dyadic fractions whose micro-units end in .5.
+    expect(scaledNumber(0.0078125)).toBe(7813); // 1/128
+    expect(scaledNumber(-0.0078125)).toBe(-7813);
+    // Products rounded onto a half from below: the real product rounds down.
+    expect(scaledNumber(5e-7)).toBe(0); // the double is just below 5e-7; p = 0.5
+    expect(scaledNumber(1.0000015)).toBe(1_000_001); // p = 1000001.5
+    expect(scaledNumber(2.0000005)).toBe(2_000_001); // p = 2000000.5, the real product above it
+    const halves: number[] = [];
+    for (let k = 1; k < 2000; k += 2)
+      halves.push(k / 2 ** 7, k / 2 ** 20, 12_345 + k / 2 ** 7, 99_999_999 + k / 2 ** 11);
+    for (let n = 0; n < 500; n++) halves.push((n * 7919 + 0.5) / 1e6, (n * 104_729 + 0.5) / 1e4);
+    for (const half of halves) {
+      for (const value of [half, -half, ...neighbours(half), ...neighbours(-half)]) {
+        if (Number.isInteger(value)) continue;
+        expect(Object.is(scaledNumber(value), byDecimalString(value)), `${value}`).toBe(true);
+      }
+    }
+  });
+
+  it('keeps the sign of a negative value that rounds to zero, as toFixed does', () => {
+    expect(Object.is(scaledNumber(-0.0000004), -0)).toBe(true);
+    expect(Object.is(scaledNumber(0.0000004), 0)).toBe(true);
+  });
+
+  it('rounds beyond the contract through the decimal string, and still refuses what is not safe', () => {
+    // Above 2^52 micro-units no half-integer is a double: p = 6193319251132812 by round-half-even, toFixed says …813.
+    expect(scaledNumber(6_193_319_251.1328125)).toBe(6_193_319_251_132_813);
+    expect(scaledNumber(-5_749_333_954.0703125)).toBe(-5_749_333_954_070_313);
+    expect(scaledNumber(123_456_789.25)).toBe(123_456_789_250_000);
+    expect(scaledNumber(-123_456_789.0000015)).toBe(byDecimalString(-123_456_789.0000015));
+    expect(() => scaledNumber(9_007_199_254.740993)).toThrow(RangeError);
+  });
+});
+
 it('formats scaled integers as plain decimals without trailing zeros', () => {
   expect(formatScaled(1_500_000n, 6)).toBe('1.5');
   expect(formatScaled(-5n, 6)).toBe('-0.000005');
