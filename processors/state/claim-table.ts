@@ -277,14 +277,22 @@ export class ClaimTable {
     const subs = new Float64Array(capacity);
     const times = new Float64Array(capacity);
     const texts: (string | undefined)[] = [];
+    // The ring's claims, oldest first, are at most two runs of the old columns (from #first to the end,
+    // then from slot 0): the typed columns are copied run by run, not claim by claim.
+    const firstRun = Math.min(this.#size, this.#capacity - this.#first);
+    const copyRun = (from: number, to: number, count: number): void => {
+      if (count === 0) return;
+      keyBytes.set(this.#keyBytes.subarray(from * UUID_BYTES, (from + count) * UUID_BYTES), to * UUID_BYTES);
+      hashes.set(this.#hashes.subarray(from, from + count), to);
+      subs.set(this.#subs.subarray(from, from + count), to);
+      times.set(this.#times.subarray(from, from + count), to);
+    };
+    copyRun(this.#first, 0, firstRun);
+    copyRun(0, firstRun, this.#size - firstRun);
     const mask = this.#capacity - 1;
     for (let i = 0; i < this.#size; i++) {
       const from = (this.#first + i) & mask;
-      keyBytes.set(this.#keyBytes.subarray(from * UUID_BYTES, (from + 1) * UUID_BYTES), i * UUID_BYTES);
-      hashes[i] = this.#hashes[from] as number;
       heads[i] = this.#heads[from];
-      subs[i] = this.#subs[from] as number;
-      times[i] = this.#times[from] as number;
       const text = this.#textSlots.size === 0 ? undefined : this.#texts[from];
       if (text !== undefined) {
         texts[i] = text;
