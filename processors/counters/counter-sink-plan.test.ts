@@ -46,14 +46,17 @@ const plan: CounterPlan = counterPlanOf({
 });
 const planOf = (experimentId: string): CounterPlan => (experimentId === 'checkout' ? plan : EMPTY_COUNTER_PLAN);
 
-/** A state store that records every request it is asked to apply. */
+/**
+ * A state store that records every request it is asked to apply: copies, as every store keeps
+ * what it needs (the sink reuses its request objects once the batch is done: UserStateStore.apply).
+ */
 function recording(real: UserStateStore): UserStateStore & { requests: StateRequest[] } {
   const requests: StateRequest[] = [];
   return {
     ...real,
     requests,
     apply: (shardId, epoch, batch) => {
-      requests.push(...batch);
+      requests.push(...batch.map((request) => ({ ...request })));
       return real.apply(shardId, epoch, batch);
     },
   };

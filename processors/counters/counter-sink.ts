@@ -13,6 +13,7 @@ import type { RetryPolicy } from '../../common/retry.js';
 import { observeStage, type ProcessorMetrics } from '../metrics.js';
 import { recordPosition } from '../sequence-number.js';
 import type { CounterRefusal, CounterSink, CounterWriteResult, ValidEvent } from '../types.js';
+import type { StreamEvent } from '../../common/event-contract.js';
 import { ANSWER } from '../state/state-answers.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
 import { aggregateCounterDeltas, type AnsweredEvent } from './aggregate.js';
@@ -93,27 +94,51 @@ export function variantMetricOf(variantId: string, metricKey: string): string {
 
 /**
  * One event on its way through the sink: its state request and what the aggregation reads with
- * the store's answer to it (`AnsweredEvent`). One object per event serves both steps.
+ * the store's answer to it (`AnsweredEvent`). One object per event serves both steps, and the
+ * objects are reused from batch to batch (`PendingEventSets`): every field is written for each
+ * event (`fillPendingEvent`), so they keep one shape.
  */
 interface PendingEvent extends StateRequest, AnsweredEvent {
   scaledValue: number;
 }
 
-function toPendingEvent(event: ValidEvent['event'], position: string, plan: CounterPlan | undefined): PendingEvent {
+/** A pending event holding nothing yet, with every field present (one hidden class for all). */
+const blankPendingEvent = (): PendingEvent => ({
+  eventId: '',
+  position: '',
+  experimentId: '',
+  userId: '',
+  variantMetric: '',
+  segments: NO_SEGMENTS,
+  scaledValue: 0,
+  event: undefined as unknown as StreamEvent,
+  plan: undefined,
+  covariates: undefined,
+  partners: undefined,
+});
+
+const NO_SEGMENTS: readonly never[] = Object.freeze([]);
+
+/** Writes `event`'s state request and aggregation input over `request` (every field). */
+function fillPendingEvent(
+  request: PendingEvent,
+  event: StreamEvent,
+  position: string,
+  plan: CounterPlan | undefined,
+): PendingEvent {
   const metricKey = metricKeyOf(event);
-  const request: PendingEvent = {
-    eventId: event.eventId,
-    position,
-    experimentId: event.experimentId,
-    userId: event.userId,
-    variantMetric: variantMetricOf(event.variantId, metricKey),
-    segments: sortedSegments(event.segments),
-    scaledValue: scaledNumber(event.value),
-    event,
-    plan,
-  };
-  if (plan === undefined) return request;
-  if (plan.metrics.size === 0) return request;
+  request.eventId = event.eventId;
+  request.position = position;
+  request.experimentId = event.experimentId;
+  request.userId = event.userId;
+  request.variantMetric = variantMetricOf(event.variantId, metricKey);
+  request.segments = sortedSegments(event.segments);
+  request.scaledValue = scaledNumber(event.value);
+  request.event = event;
+  request.plan = plan;
+  request.covariates = undefined;
+  request.partners = undefined;
+  if (plan === undefined || plan.metrics.size === 0) return request;
   if (event.type === 'impression') {
     const covariates = planCovariates(event.covariates, plan.covariateMetrics);
     if (covariates.length > 0) request.covariates = covariates;
@@ -124,6 +149,40 @@ function toPendingEvent(event: ValidEvent['event'], position: string, plan: Coun
     }
   }
   return request;
+}
+
+/**
+ * The sink's pending-event objects, reused from batch to batch instead of one new object per
+ * event: a batch holds its events' objects until it has written its cells and its commit
+ * (its aggregation's replay, `CellDelta.totalsAfter`, reads them during the writes), so a batch
+ * takes a set of its own when it starts and gives it back when it ends, and batches of other
+ * shards in flight meanwhile take other sets. Nothing else keeps a pending event past the call
+ * that read it (the stores copy what they keep, the aggregation keeps positions and numbers).
+ *
+ * Why: a batch's objects live through several scavenges, so V8 allocates them in old space
+ * directly (pretenuring, bench/README.md "Where the allocations are"); rewriting kept objects
+ * costs stores only. Given back, a set lets go of its events (`event`, and the strings of the
+ * request), so a finished batch's events do not stay alive until the next batch of its size.
+ */
+class PendingEventSets {
+  readonly #free: PendingEvent[][] = [];
+
+  /** A set for one batch: the objects of an earlier batch (the batch adds blank ones where it needs more). */
+  take(): PendingEvent[] {
+    return this.#free.pop() ?? [];
+  }
+
+  /** Gives back a set a batch took, its first `used` objects written by that batch. */
+  give(set: PendingEvent[], used: number): void {
+    for (let i = 0; i < used && i < set.length; i++) {
+      const request = set[i] as PendingEvent;
+      request.event = undefined as unknown as StreamEvent;
+      request.eventId = request.position = request.userId = '';
+      request.segments = NO_SEGMENTS;
+      request.plan = request.covariates = request.partners = undefined;
+    }
+    this.#free.push(set);
+  }
 }
 
 /**
@@ -217,6 +276,7 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       },
     ));
 
+  const pendingSets = new PendingEventSets();
   const groups = new CellWriteGroups(
     (batches) => writeShardCells(deps, batches),
     deps.cellWriteGroupWaitMs ?? DEFAULT_CELL_WRITE_GROUP_WAIT_MS,
@@ -226,6 +286,7 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
     shardId: string,
     events: readonly ValidEvent[],
     ticket: GroupTicket,
+    pending: PendingEvent[],
   ): Promise<CounterWriteResult> => {
     const stateEpoch = await currentEpoch();
     const plans = deps.plans === undefined ? undefined : await plansOfBatch(deps.plans, events);
@@ -235,7 +296,8 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
       const { id, event } = events[index] as ValidEvent;
       const position = recordPosition(id.sequenceNumber, id.subSequenceNumber);
       if (position > batchEnd) batchEnd = position;
-      requests[index] = toPendingEvent(
+      requests[index] = fillPendingEvent(
+        pending[index] ?? (pending[index] = blankPendingEvent()),
         event,
         position,
         plans === undefined ? undefined : (plans.get(event.experimentId) ?? EMPTY_COUNTER_PLAN),
@@ -293,7 +355,11 @@ export function createCounterSink(deps: CounterSinkDeps): CounterSink {
     writeBatch(shardId, events) {
       if (events.length === 0) return Promise.resolve(EMPTY_RESULT);
       const ticket = groups.enter();
-      return writeBatch(shardId, events, ticket).finally(() => ticket.leave());
+      const pending = pendingSets.take();
+      return writeBatch(shardId, events, ticket, pending).finally(() => {
+        ticket.leave();
+        pendingSets.give(pending, events.length);
+      });
     },
   };
 }
