@@ -40,6 +40,14 @@ describe('BoundedGroupedMap', () => {
     expect([map.get('g', 'a'), map.get('g', 'c'), map.size, map.evictions]).toEqual([undefined, 4, 1, 3]);
   });
 
+  it('writes the entry of its own group after a read of the same key in another group (the shortcut checks both keys)', () => {
+    const map = new BoundedGroupedMap<string, string, number>(10);
+    map.set('x', 'a', 1);
+    expect(map.get('x', 'a')).toBe(1);
+    map.set('y', 'a', 2); // the key just read, in another group: a new entry, x/a untouched
+    expect([map.get('x', 'a'), map.get('y', 'a'), map.size]).toEqual([1, 2, 2]);
+  });
+
   it('deletes one group (not counted as evictions), keeps the others in their order, and clears', () => {
     const map = new BoundedGroupedMap<string, string, number>(3);
     map.set('exp-1', 'a', 1);

@@ -259,6 +259,28 @@ describe('ClaimTable', () => {
     ]);
   });
 
+  it('tells apart two UUIDs that differ in their first word only and share a home position (every word is compared)', () => {
+    // Different hashes (one word apart), the same position in the first index (2,048 positions): the second is probed
+    // past the first, whose last three words are its own.
+    const id = (n: number): string => `${(n >>> 0).toString(16).padStart(8, '0')}-c3d4-7e5f-8a6b-0123456789ab`;
+    const byHome = new Map<number, string>();
+    let pair: [string, string] | undefined;
+    for (let n = 0; pair === undefined; n++) {
+      const home = (uuidKeyHash(id(n)) as number) & 2047;
+      const seen = byHome.get(home);
+      if (seen === undefined) byHome.set(home, id(n));
+      else pair = [seen, id(n)];
+    }
+    const [first, second] = pair;
+    expect(uuidKeyHash(first)).not.toBe(uuidKeyHash(second));
+    const claims = new ClaimTable(10, 100, () => 0);
+    claims.claim(first, HEAD, 1);
+    expect([claims.holderOf(first, HEAD, 1), claims.holderOf(second, HEAD, 1)]).toEqual([
+      HOLDER.thisRecord,
+      HOLDER.none,
+    ]);
+  });
+
   it('times a claim made after the clock stepped back at the latest time seen, also when it is the oldest held', () => {
     let now = 1_000;
     const claims = new ClaimTable(10, 100, () => now);
