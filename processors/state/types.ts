@@ -95,9 +95,9 @@ export interface UserStateStore {
    * Applies the batch's state changes in order and answers each request, in columns (answer `i`
    * for request `i`; `answers.outcome(i)` is the object form). Reads the shard's committed
    * position atomically with each change (fencing); memos at or before it are dropped. Rejects
-   * with `STATE_LOST` when the store's epoch is not `epoch`. The request objects are the caller's
-   * only until the returned promise settles (the counter sink writes them again for a later batch):
-   * a store keeps the values it needs, never a request.
+   * with `STATE_LOST` when the store's epoch is not `epoch`. A store reads the request objects only
+   * until the returned promise settles (the counter sink writes them again for a later batch): it
+   * keeps the values it needs, never a request.
    */
   apply(shardId: string, epoch: string, requests: readonly StateRequest[]): Promise<StateAnswers>;
   /** The shard's committed position, in the compact stored form (`compactPosition`); for diagnostics. */
