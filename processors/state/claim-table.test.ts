@@ -5,6 +5,34 @@ import { ClaimTable, HOLDER, uuidKeyHash } from './claim-table.js';
 /** The n-th UUID of a test: distinct ids that differ only in their last digits, as a v7 series does. */
 const uuid = (n: number): string => `0190a1b2-c3d4-7e5f-8a6b-${n.toString(16).padStart(12, '0')}`;
 const HEAD = '0@3a1b2c';
+/** The home position of a UUID key in a fresh table's first index (2,048 positions). */
+const homeOf = (id: string): number => (uuidKeyHash(id) as number) & 2047;
+
+/** The test's UUIDs 0 … count − 1 by their home position in a fresh table's first index. */
+function uuidsByHome(count: number): Map<number, string[]> {
+  const homes = new Map<number, string[]>();
+  for (let n = 0; n < count; n++) {
+    const id = uuid(n);
+    const home = homeOf(id);
+    const ids = homes.get(home);
+    if (ids === undefined) homes.set(home, [id]);
+    else ids.push(id);
+  }
+  return homes;
+}
+
+/** The first two of id(0), id(1), … (fewer than `limit`) that `keyOf` maps to the same number. */
+function firstPairSharing(id: (n: number) => string, keyOf: (id: string) => number, limit: number): [string, string] {
+  const seen = new Map<number, string>();
+  for (let n = 0; n < limit; n++) {
+    const candidate = id(n);
+    const key = keyOf(candidate);
+    const earlier = seen.get(key);
+    if (earlier !== undefined) return [earlier, candidate];
+    seen.set(key, candidate);
+  }
+  throw new Error(`no two of ${limit} ids share a key`);
+}
 
 describe('ClaimTable', () => {
   it('answers who holds a claim: none, the asking record itself, or another record', () => {
@@ -168,11 +196,7 @@ describe('ClaimTable', () => {
   it('keeps finding the claims probed past one that leaves the index, and only moves those whose probe path it was on', () => {
     // The first index has 2,048 positions. Keys picked by their home position there: a at h, b at h too (so
     // it probes on to h + 1), c at h + 1 (on to h + 2), d at h + 3.
-    const homes = new Map<number, string[]>();
-    for (let n = 0; n < 200_000; n++) {
-      const home = (uuidKeyHash(uuid(n)) as number) & 2047;
-      homes.set(home, [...(homes.get(home) ?? []), uuid(n)]);
-    }
+    const homes = uuidsByHome(200_000);
     const h = [...homes.keys()].find(
       (home) => (homes.get(home)?.length ?? 0) >= 2 && homes.has((home + 1) & 2047) && homes.has((home + 3) & 2047),
     ) as number;
@@ -207,7 +231,7 @@ describe('ClaimTable', () => {
     const byHome = new Map<number, string>();
     let pair: [string, string] | undefined;
     for (let n = 0; pair === undefined; n++) {
-      const home = (uuidKeyHash(uuid(n)) as number) & 2047;
+      const home = homeOf(uuid(n));
       byHome.set(home, uuid(n));
       const before = byHome.get((home + 2047) & 2047);
       if (before !== undefined) pair = [before, uuid(n)];
@@ -236,15 +260,7 @@ describe('ClaimTable', () => {
       const high = hex8(Math.imul(n, 0x9e3779b1));
       return `0190a1b2-c3d4-7e5f-${high.slice(0, 4)}-${high.slice(4)}${hex8(Math.imul(n ^ 0x5bd1e995, 0x85ebca6b))}`;
     };
-    const byHash = new Map<number, string>();
-    let pair: [string, string] | undefined;
-    for (let n = 0; pair === undefined && n < 300_000; n++) {
-      const hash = uuidKeyHash(id(n)) as number;
-      const seen = byHash.get(hash);
-      if (seen === undefined) byHash.set(hash, id(n));
-      else pair = [seen, id(n)];
-    }
-    const [first, second] = pair as [string, string];
+    const [first, second] = firstPairSharing(id, (key) => uuidKeyHash(key) as number, 300_000);
     const claims = new ClaimTable(10, 100, () => 0);
     claims.claim(first, HEAD, 1);
     expect([claims.holderOf(first, HEAD, 1), claims.holderOf(second, HEAD, 1)]).toEqual([
@@ -263,15 +279,7 @@ describe('ClaimTable', () => {
     // Different hashes (one word apart), the same position in the first index (2,048 positions): the second is probed
     // past the first, whose last three words are its own.
     const id = (n: number): string => `${(n >>> 0).toString(16).padStart(8, '0')}-c3d4-7e5f-8a6b-0123456789ab`;
-    const byHome = new Map<number, string>();
-    let pair: [string, string] | undefined;
-    for (let n = 0; pair === undefined; n++) {
-      const home = (uuidKeyHash(id(n)) as number) & 2047;
-      const seen = byHome.get(home);
-      if (seen === undefined) byHome.set(home, id(n));
-      else pair = [seen, id(n)];
-    }
-    const [first, second] = pair;
+    const [first, second] = firstPairSharing(id, homeOf, 100_000);
     expect(uuidKeyHash(first)).not.toBe(uuidKeyHash(second));
     const claims = new ClaimTable(10, 100, () => 0);
     claims.claim(first, HEAD, 1);
@@ -332,11 +340,7 @@ describe('ClaimTable', () => {
   it('finds the rest of a cluster as each of its claims leaves in turn', () => {
     // x at home h + 1; a and b at home h: a at h, b probed on past x to h + 2. (Claims leave oldest first, and
     // backward-shift deletion leaves the table as if the claim had never come: the oldest is always at its home.)
-    const homes = new Map<number, string[]>();
-    for (let n = 0; n < 200_000; n++) {
-      const home = (uuidKeyHash(uuid(n)) as number) & 2047;
-      homes.set(home, [...(homes.get(home) ?? []), uuid(n)]);
-    }
+    const homes = uuidsByHome(200_000);
     const h = [...homes.keys()].find(
       (home) => (homes.get(home)?.length ?? 0) >= 2 && homes.has((home + 1) & 2047),
     ) as number;
