@@ -6,6 +6,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { Writable } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { createDynamoClient } from '../../common/aws-clients.js';
 import { createLogger } from '../../common/logger.js';
 import { randomName, testConfig } from '../../local/test-support/test-config.js';
@@ -564,5 +566,29 @@ describe('counter sink: what it reports', () => {
       message: 'state store left request 1 of 3 unanswered',
     });
     expect((await readCounters(dynamo, tableName)).size).toBe(0);
+  });
+});
+
+describe('counter sink in memory', () => {
+  // The sink keeps its pending-event objects from batch to batch (PendingEventSets); what it keeps must not hold
+  // the events themselves, or a finished batch stays alive until the next batch of its size. Seen through V8's
+  // `gc`, exposed for this test, and WeakRefs to the batch's events.
+  it("lets a finished batch's events go: the pending objects it keeps for the next batch hold none of them", async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const { sink } = await setUp();
+    const writeAndForget = async (shardId: string): Promise<WeakRef<StreamEvent>[]> => {
+      const events = Array.from({ length: 20 }, (_, index) => event({ userId: `u${index % 5}`, value: index }));
+      const result = await sink.writeBatch(shardId, toShardRecords(shardId, events));
+      expect(result.counted).toBe(20);
+      return events.map((written) => new WeakRef(written));
+    };
+    const events = await writeAndForget(SHARD);
+    // A WeakRef keeps its target until the job that made it ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect(events.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    // The objects it kept serve the next batch (another shard's: this one's positions are committed).
+    await expect(writeAndForget('shardId-000000000001')).resolves.toHaveLength(20);
   });
 });
