@@ -20,7 +20,8 @@ const SORTED = Symbol('sortedSegments');
 
 type WithPairs = Readonly<Record<string, string>> & { readonly [SORTED]?: SegmentPairs };
 
-const NO_SEGMENTS: SegmentPairs = Object.freeze([]);
+/** No segments: one frozen array shared by every event without any (never mutated). */
+export const NO_SEGMENTS: SegmentPairs = Object.freeze([]);
 const sortedFrozen = new WeakMap<object, SegmentPairs>();
 
 /**

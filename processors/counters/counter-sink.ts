@@ -17,7 +17,7 @@ import type { StreamEvent } from '../../common/event-contract.js';
 import { ANSWER } from '../state/state-answers.js';
 import type { StateRequest, UserStateStore } from '../state/types.js';
 import { aggregateCounterDeltas, type AnsweredEvent } from './aggregate.js';
-import { sortedSegments } from '../../common/sorted-segments.js';
+import { NO_SEGMENTS, sortedSegments } from '../../common/sorted-segments.js';
 import { metricKeyOf } from './cell-keys.js';
 import { CellWriteGroups, type GroupTicket } from './cell-write-groups.js';
 import { writeShardCells } from './merged-cell-writes.js';
@@ -116,8 +116,6 @@ const blankPendingEvent = (): PendingEvent => ({
   covariates: undefined,
   partners: undefined,
 });
-
-const NO_SEGMENTS: readonly never[] = Object.freeze([]);
 
 /** Writes `event`'s state request and aggregation input over `request` (every field). */
 function fillPendingEvent(
