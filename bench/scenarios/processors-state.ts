@@ -266,10 +266,7 @@ interface EvictionCost {
  */
 function evictionCost(writes: number): EvictionCost {
   const keys = Array.from({ length: writes }, (_, i) => `user-${i}`);
-  const eventIds = Array.from(
-    { length: writes },
-    (_, i) => `0190a1b2-c3d4-7e5f-8a6b-${i.toString(16).padStart(12, '0')}`,
-  );
+  const eventIds = Array.from({ length: writes }, (_, i) => uuid(i));
   const fill = (bound: number): number => {
     const started = performance.now();
     const users = new BoundedGroupedMap<string, string, number>(bound);
